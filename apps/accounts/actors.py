@@ -1,0 +1,64 @@
+"""Who is calling: a user, possibly through one of their API tokens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.contrib.auth.models import Permission
+
+from .roles import ADMIN, ROLES
+
+
+@dataclass(frozen=True)
+class Actor:
+    user: object | None  # a User; None only for the system actor
+    token: object | None = None  # the ApiToken the call came through
+    roles: frozenset[str] = frozenset()
+    perms: frozenset[str] = field(default=frozenset(), repr=False)
+
+    @classmethod
+    def for_user(cls, user, token=None) -> Actor:
+        """The actor's roles are the user's groups, narrowed by the token's scopes."""
+        if user is None or not user.is_authenticated or not user.is_active:
+            return cls(user=None, token=None)
+        roles = set(user.groups.values_list("name", flat=True)) & set(ROLES)
+        if user.is_superuser:
+            roles.add(ADMIN)
+        if token is not None:
+            roles &= set(token.scopes)
+        perms = Permission.objects.filter(group__name__in=roles).values_list("content_type__app_label", "codename")
+        return cls(user=user, token=token, roles=frozenset(roles), perms=frozenset(f"{a}.{c}" for a, c in perms))
+
+    @classmethod
+    def system(cls) -> Actor:
+        """Scheduled work the console does on its own behalf (checkpoints, expiry, escalation)."""
+        return cls(user=None, token=None, roles=frozenset({"system"}), perms=frozenset({"*"}))
+
+    @property
+    def is_system(self) -> bool:
+        return "system" in self.roles
+
+    @property
+    def is_authenticated(self) -> bool:
+        return self.user is not None or self.is_system
+
+    @property
+    def name(self) -> str:
+        return "system" if self.is_system else getattr(self.user, "username", "anonymous")
+
+    @property
+    def user_id(self) -> int | None:
+        return getattr(self.user, "pk", None)
+
+    @property
+    def rate_key(self) -> str:
+        """Rate limits count per token for API calls, per user otherwise."""
+        if self.token is not None:
+            return f"token:{self.token.pk}"
+        return f"user:{self.user_id}" if self.user is not None else self.name
+
+    def has_perm(self, perm: str) -> bool:
+        return "*" in self.perms or perm in self.perms
+
+    def has_role(self, role: str) -> bool:
+        return role in self.roles

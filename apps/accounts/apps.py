@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class AccountsConfig(AppConfig):
+    name = "apps.accounts"
+    verbose_name = "Accounts"
+
+    def ready(self):
+        from . import signals  # noqa: F401  (login audit)
+        from .roles import sync_roles
+
+        post_migrate.connect(sync_roles, dispatch_uid="accounts.sync_roles")

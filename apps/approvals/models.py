@@ -1,0 +1,89 @@
+"""Four-eyes approval of risky operations."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.core.fields import EncryptedJSONField
+
+
+class ApprovalPolicy(models.Model):
+    """How calls of an operation (optionally in one scope, e.g. an environment) are approved.
+
+    The most specific enabled policy wins: (operation, scope), then (operation, ""),
+    then ("*", ""). With none, a risky call needs one approval within the default expiry.
+    """
+
+    operation = models.CharField(max_length=100, help_text='An operation name, or "*" for every risky operation.')
+    scope = models.CharField(max_length=200, blank=True, help_text='e.g. "environment:production"; empty = any.')
+    requires_approval = models.BooleanField(default=True)
+    quorum = models.PositiveSmallIntegerField(default=1)
+    expiry_hours = models.PositiveIntegerField(default=24)
+    wait_minutes = models.PositiveIntegerField(default=0, help_text="Delay between approval and execution.")
+
+    class Meta:
+        unique_together = [("operation", "scope")]
+        verbose_name_plural = "approval policies"
+        permissions = [("manage_policies", "Manage approval policies")]
+
+    def __str__(self) -> str:
+        return f"{self.operation} {self.scope or '(any scope)'}: quorum {self.quorum}"
+
+
+class ApprovalRequest(models.Model):
+    PENDING, APPROVED, REJECTED, EXPIRED = "pending", "approved", "rejected", "expired"
+    STATUSES = [(s, s) for s in (PENDING, APPROVED, REJECTED, EXPIRED)]
+
+    operation = models.CharField(max_length=100, db_index=True)
+    params = EncryptedJSONField(help_text="The exact validated params that will run.")
+    params_redacted = models.JSONField(default=dict)
+    target = models.CharField(max_length=300, blank=True)
+    scope = models.CharField(max_length=200, blank=True)
+    reason = models.TextField(blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="approval_requests")
+    token = models.ForeignKey("accounts.ApiToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    channel = models.CharField(max_length=10)
+    quorum = models.PositiveSmallIntegerField(default=1)
+    wait_minutes = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=STATUSES, default=PENDING, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("approve_requests", "Approve or reject other people's requests")]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.operation} ({self.status})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("approvals:detail", args=[self.pk])
+
+    @property
+    def approvals_count(self) -> int:
+        return sum(1 for v in self.votes.all() if v.decision == ApprovalVote.APPROVE)
+
+    @property
+    def job(self):
+        return self.jobs.order_by("-created_at").first()
+
+
+class ApprovalVote(models.Model):
+    APPROVE, REJECT = "approve", "reject"
+
+    request = models.ForeignKey(ApprovalRequest, on_delete=models.CASCADE, related_name="votes")
+    voter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decision = models.CharField(max_length=10, choices=[(APPROVE, APPROVE), (REJECT, REJECT)])
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [models.UniqueConstraint(fields=["request", "voter"], name="one_vote_per_voter")]
+
+    def __str__(self) -> str:
+        return f"{self.voter} {self.decision}s #{self.request_id}"

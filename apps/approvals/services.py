@@ -1,0 +1,268 @@
+"""Four-eyes approval. Requests are created by the gateway; votes come only
+from people in the web UI (never from an API token), so no agent can approve."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from pydantic import BaseModel, Field
+
+from apps.audit.redact import redact_model
+from apps.audit.writer import record
+from apps.core import jobs
+from apps.core.errors import OpsError, PermissionDenied
+from apps.core.jobs import Context
+from apps.core.live import publish_template
+from apps.core.notify import notify
+from apps.core.operations import Risk, operation
+
+from .models import ApprovalPolicy, ApprovalRequest, ApprovalVote
+
+
+class ApprovalError(OpsError):
+    pass
+
+
+@dataclass(frozen=True)
+class Policy:
+    requires_approval: bool = True
+    quorum: int = 1
+    expiry_hours: int = 24
+    wait_minutes: int = 0
+
+
+def policy_for(operation_name: str, scope: str) -> Policy:
+    """The most specific policy: (op, scope), (op, any scope), ("*", scope), ("*", any)."""
+    candidates = ApprovalPolicy.objects.filter(operation__in=[operation_name, "*"], scope__in=[scope, ""])
+    ranked = sorted(candidates, key=lambda p: (p.operation == "*", p.scope == ""))
+    if ranked:
+        p = ranked[0]
+        return Policy(p.requires_approval, max(1, p.quorum), p.expiry_hours, p.wait_minutes)
+    return Policy(expiry_hours=settings.APPROVAL_DEFAULT_EXPIRY_HOURS)
+
+
+def request_approval(op, params: BaseModel, actor, channel: str, *, scope: str, policy: Policy, reason: str = ""):
+    if actor.user is None:
+        raise ApprovalError("Only a user can request a risky operation.")
+    approval = ApprovalRequest.objects.create(
+        operation=op.name,
+        params=params.model_dump(mode="json"),
+        params_redacted=redact_model(params),
+        target=op.target_of(params),
+        scope=scope,
+        reason=reason[:2000],
+        requested_by=actor.user,
+        token=actor.token,
+        channel=channel,
+        quorum=policy.quorum,
+        wait_minutes=policy.wait_minutes,
+        expires_at=timezone.now() + timedelta(hours=policy.expiry_hours),
+    )
+    _publish(approval)
+    return approval
+
+
+def vote(approval_id: int, voter, decision: str, comment: str = "", *, client_ip=None, request_id="") -> ApprovalRequest:
+    """Record one person's vote. One rejection rejects; the quorum of approvals runs the job.
+
+    `voter` is an Actor from a web session: votes through API tokens are refused.
+    """
+    started = timezone.now()
+    current = ApprovalRequest.objects.filter(pk=approval_id).first()
+    if current is not None:
+        expire_if_due(current)
+    try:
+        with transaction.atomic():
+            approval = ApprovalRequest.objects.select_for_update().get(pk=approval_id)
+            _check_can_vote(approval, voter, decision)
+            try:
+                with transaction.atomic():
+                    ApprovalVote.objects.create(request=approval, voter=voter.user, decision=decision, comment=comment[:2000])
+            except IntegrityError:
+                raise ApprovalError("You have already voted on this request.") from None
+            if decision == ApprovalVote.REJECT:
+                _decide(approval, ApprovalRequest.REJECTED)
+            elif approval.votes.filter(decision=ApprovalVote.APPROVE).count() >= approval.quorum:
+                _decide(approval, ApprovalRequest.APPROVED)
+                from apps.core import operations
+
+                op = operations.get(approval.operation)
+                requester = _requester_actor(approval)
+                jobs.enqueue(
+                    op,
+                    op.input.model_validate(approval.params),
+                    actor=requester,
+                    channel=approval.channel,
+                    request_id=request_id,
+                    approval=approval,
+                    delay_minutes=approval.wait_minutes,
+                )
+    except (ApprovalError, PermissionDenied, ApprovalRequest.DoesNotExist) as exc:
+        message = getattr(exc, "message", "No such approval request.")
+        _audit_vote(approval_id, voter, decision, "denied", message, started, client_ip, request_id)
+        if isinstance(exc, ApprovalRequest.DoesNotExist):
+            raise ApprovalError(message) from None
+        raise
+    _audit_vote(approval_id, voter, decision, "ok", "", started, client_ip, request_id, target=approval.operation)
+    verb = {ApprovalVote.APPROVE: "approved", ApprovalVote.REJECT: "rejected"}[decision]
+    notify(
+        approval.requested_by,
+        f"{voter.name} {verb} your request #{approval.pk} ({approval.operation}); now {approval.status}.",
+        approval.get_absolute_url(),
+    )
+    _publish(approval)
+    return approval
+
+
+def _check_can_vote(approval: ApprovalRequest, voter, decision: str) -> None:
+    if decision not in (ApprovalVote.APPROVE, ApprovalVote.REJECT):
+        raise ApprovalError("A vote is approve or reject.")
+    if voter.token is not None:
+        raise PermissionDenied("Approvals are for people: a vote through an API token is refused.")
+    if not voter.has_perm("approvals.approve_requests"):
+        raise PermissionDenied(f"{voter.name} is not an approver.")
+    if voter.user_id == approval.requested_by_id:
+        raise PermissionDenied("You cannot vote on your own request.")
+    if approval.status != ApprovalRequest.PENDING:
+        raise ApprovalError(f"This request is already {approval.status}; its decision is final.")
+
+
+def _decide(approval: ApprovalRequest, status: str) -> None:
+    approval.status, approval.decided_at = status, timezone.now()
+    approval.save(update_fields=["status", "decided_at"])
+
+
+def _requester_actor(approval: ApprovalRequest):
+    from apps.accounts.actors import Actor
+
+    return Actor.for_user(approval.requested_by, approval.token)
+
+
+def expire_if_due(approval: ApprovalRequest, now: datetime | None = None) -> bool:
+    """Expiry is final: an expired request never runs and can't be voted on."""
+    now = now or timezone.now()
+    if approval.status != ApprovalRequest.PENDING or approval.expires_at > now:
+        return False
+    _decide(approval, ApprovalRequest.EXPIRED)
+    record(operation="approvals.expire", outcome="ok", channel="system", target=approval.operation, approval_id=str(approval.pk))
+    notify(
+        approval.requested_by,
+        f"Your request #{approval.pk} ({approval.operation}) expired without a decision.",
+        approval.get_absolute_url(),
+    )
+    _publish(approval)
+    return True
+
+
+def expire_due(now: datetime | None = None) -> int:
+    now = now or timezone.now()
+    count = 0
+    for approval in ApprovalRequest.objects.filter(status=ApprovalRequest.PENDING, expires_at__lte=now):
+        with transaction.atomic():
+            locked = ApprovalRequest.objects.select_for_update().get(pk=approval.pk)
+            count += expire_if_due(locked, now)
+    return count
+
+
+def _audit_vote(approval_id, voter, decision, outcome, error, started, client_ip, request_id, target=""):
+    record(
+        operation=f"approvals.{decision if decision in ('approve', 'reject') else 'vote'}",
+        outcome=outcome,
+        channel="web",
+        actor=voter,
+        target=target,
+        params={"request": approval_id, "decision": decision},
+        error=error,
+        duration_ms=(timezone.now() - started).total_seconds() * 1000,
+        client_ip=client_ip,
+        request_id=request_id,
+        approval_id=str(approval_id),
+    )
+
+
+def _publish(approval: ApprovalRequest) -> None:
+    pending = ApprovalRequest.objects.filter(status=ApprovalRequest.PENDING).count()
+    publish_template("approvals", "approvals/_live.html", {"approval": approval, "pending": pending})
+
+
+# --- operations for people and agents to follow their requests -------------------------
+
+
+class ApprovalStatusInput(BaseModel):
+    request_id: int = Field(description="The id returned when the risky call went pending.")
+
+
+class ApprovalInfo(BaseModel):
+    request_id: int
+    operation: str
+    target: str
+    status: str = Field(description="pending, approved, rejected or expired.")
+    approvals: int
+    quorum: int
+    requested_by: str
+    created_at: datetime
+    expires_at: datetime
+    votes: list[dict] = Field(default_factory=list, description="Each vote: voter, decision, comment, time.")
+    job_id: str | None = None
+    job_status: str | None = Field(None, description="queued, running, succeeded, failed or cancelled once approved.")
+    job_result: dict | None = None
+    job_error: str | None = None
+    url: str
+
+
+def _info(approval: ApprovalRequest) -> ApprovalInfo:
+    job = approval.job
+    votes = [
+        {"voter": v.voter.username, "decision": v.decision, "comment": v.comment, "at": v.created_at.isoformat()}
+        for v in approval.votes.select_related("voter")
+    ]
+    return ApprovalInfo(
+        request_id=approval.pk,
+        operation=approval.operation,
+        target=approval.target,
+        status=approval.status,
+        approvals=sum(1 for v in votes if v["decision"] == ApprovalVote.APPROVE),
+        quorum=approval.quorum,
+        requested_by=approval.requested_by.username,
+        created_at=approval.created_at,
+        expires_at=approval.expires_at,
+        votes=votes,
+        job_id=str(job.pk) if job else None,
+        job_status=job.status if job else None,
+        job_result=job.result if job else None,
+        job_error=(job.error or None) if job else None,
+        url=settings.CONSOLE_BASE_URL.rstrip("/") + approval.get_absolute_url(),
+    )
+
+
+@operation("approvals.status", risk=Risk.READ, target=lambda p: f"request {p.request_id}")
+def status(ctx: Context, params: ApprovalStatusInput) -> ApprovalInfo:
+    """Follow one approval request you made: its status, votes and — once approved — the job's status and result."""
+    approval = ApprovalRequest.objects.filter(pk=params.request_id).select_related("requested_by").first()
+    may_see_all = ctx.actor.has_perm("approvals.approve_requests") or ctx.actor.is_system
+    if approval is None or (approval.requested_by_id != ctx.actor.user_id and not may_see_all):
+        raise ApprovalError(f"No approval request #{params.request_id} of yours.")
+    expire_if_due(approval)
+    return _info(approval)
+
+
+class ListMineInput(BaseModel):
+    status: str | None = Field(None, pattern="^(pending|approved|rejected|expired)$", description="Only requests in this status.")
+    limit: int = Field(20, ge=1, le=100)
+
+
+class ApprovalList(BaseModel):
+    requests: list[ApprovalInfo]
+
+
+@operation("approvals.list_mine", risk=Risk.READ)
+def list_mine(ctx: Context, params: ListMineInput) -> ApprovalList:
+    """List the approval requests you made, newest first."""
+    qs = ApprovalRequest.objects.filter(requested_by_id=ctx.actor.user_id).select_related("requested_by")
+    if params.status:
+        qs = qs.filter(status=params.status)
+    return ApprovalList(requests=[_info(a) for a in qs[: params.limit]])

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Count
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.audit.writer import record
+from apps.core.errors import OpsError
+from apps.core.middleware import client_ip
+from apps.core.web import actor_of, console_view, require_perm
+
+from . import services
+from .models import ApprovalPolicy, ApprovalRequest
+
+
+@console_view
+def queue(request):
+    require_perm(request, "core.run_read_ops")
+    status = request.GET.get("status", "pending")
+    qs = ApprovalRequest.objects.select_related("requested_by").prefetch_related("votes")
+    if request.GET.get("mine") == "1":
+        qs = qs.filter(requested_by=request.user)
+    if status in dict(ApprovalRequest.STATUSES):
+        qs = qs.filter(status=status)
+    counts = dict(ApprovalRequest.objects.values_list("status").annotate(n=Count("id")))
+    page = Paginator(qs, 25).get_page(request.GET.get("page"))
+    tabs = [(s, counts.get(s, 0)) for s, _ in ApprovalRequest.STATUSES]
+    return render(request, "approvals/queue.html", {"page": page, "status": status, "tabs": tabs})
+
+
+@console_view
+def detail(request, pk: int):
+    require_perm(request, "core.run_read_ops")
+    approval = get_object_or_404(ApprovalRequest.objects.select_related("requested_by"), pk=pk)
+    services.expire_if_due(approval)
+    actor = actor_of(request)
+    can_vote = (
+        approval.status == ApprovalRequest.PENDING
+        and actor.has_perm("approvals.approve_requests")
+        and approval.requested_by_id != request.user.pk
+        and not approval.votes.filter(voter=request.user).exists()
+    )
+    context = {
+        "approval": approval,
+        "params_json": json.dumps(approval.params_redacted, indent=2, sort_keys=True),
+        "votes": approval.votes.select_related("voter"),
+        "can_vote": can_vote,
+        "job": approval.job,
+    }
+    return render(request, "approvals/detail.html", context)
+
+
+@console_view
+@require_POST
+def vote(request, pk: int):
+    decision = request.POST.get("decision", "")
+    try:
+        services.vote(
+            pk, actor_of(request), decision, request.POST.get("comment", ""),
+            client_ip=client_ip(request), request_id=getattr(request, "request_id", ""),
+        )  # fmt: skip
+    except OpsError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Your {decision} vote on request #{pk} is recorded.")
+    return redirect("approvals:detail", pk=pk)
+
+
+class PolicyForm(forms.ModelForm):
+    class Meta:
+        model = ApprovalPolicy
+        fields = ["operation", "scope", "requires_approval", "quorum", "expiry_hours", "wait_minutes"]
+
+
+@console_view
+def policies(request, pk: int | None = None):
+    require_perm(request, "approvals.manage_policies")
+    instance = get_object_or_404(ApprovalPolicy, pk=pk) if pk else None
+    form = PolicyForm(request.POST or None, instance=instance)
+    if request.method == "POST" and form.is_valid():
+        policy = form.save()
+        record(
+            operation="approvals.policy_save", outcome="ok", channel="web", actor=actor_of(request), target=str(policy),
+            params=form.cleaned_data, client_ip=client_ip(request), request_id=getattr(request, "request_id", ""),
+        )  # fmt: skip
+        messages.success(request, f"Saved policy {policy}.")
+        return redirect("approvals:policies")
+    context = {
+        "form": form,
+        "policies": ApprovalPolicy.objects.order_by("operation", "scope"),
+        "edited": instance,
+        "default_expiry": settings.APPROVAL_DEFAULT_EXPIRY_HOURS,
+    }
+    return render(request, "approvals/policies.html", context)

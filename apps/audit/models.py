@@ -1,0 +1,79 @@
+"""The audit log: append-only, hash-chained.
+
+Each row's `hash` is SHA-256 over the previous row's hash and the canonical
+JSON of the row, so an edited, deleted or inserted row breaks the chain from
+that point on; `manage.py audit_verify` finds the first broken link and
+compares the head with the latest checkpoint (which catches a cut-off tail).
+There are no foreign keys: deleting a user must never touch the log.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class AppendOnlyError(Exception):
+    pass
+
+
+class AuditQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError("Audit events are append-only: update is refused.")
+
+    def delete(self):
+        raise AppendOnlyError("Audit events are append-only: delete is refused.")
+
+    _raw_delete = delete
+
+
+class AuditEvent(models.Model):
+    OUTCOMES = [(o, o) for o in ("ok", "denied", "failed", "pending")]
+    CHANNELS = [(c, c) for c in ("web", "mcp", "worker", "system")]
+
+    seq = models.BigIntegerField(unique=True, help_text="Position in the chain; gapless.")
+    at = models.DateTimeField(db_index=True)
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    actor = models.CharField(max_length=150, blank=True)
+    token_id = models.BigIntegerField(null=True, blank=True)
+    token = models.CharField(max_length=120, blank=True)
+    channel = models.CharField(max_length=10, choices=CHANNELS)
+    operation = models.CharField(max_length=100)
+    app = models.CharField(max_length=40)
+    target = models.CharField(max_length=300, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    outcome = models.CharField(max_length=10, choices=OUTCOMES)
+    error = models.TextField(blank=True)
+    duration_ms = models.FloatField(default=0)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    approval_id = models.CharField(max_length=64, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    objects = AuditQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-seq"]
+        indexes = [
+            models.Index(fields=["actor", "-seq"], name="audit_actor_seq"),
+            models.Index(fields=["operation", "-seq"], name="audit_op_seq"),
+            models.Index(fields=["app", "-seq"], name="audit_app_seq"),
+            models.Index(fields=["outcome", "-seq"], name="audit_outcome_seq"),
+            models.Index(fields=["channel", "-seq"], name="audit_channel_seq"),
+            models.Index(fields=["target", "-seq"], name="audit_target_seq"),
+        ]
+        permissions = [
+            ("view_audit_log", "Browse the audit log"),
+            ("export_audit_log", "Export the audit log"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.operation} {self.outcome} by {self.actor or 'anonymous'}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise AppendOnlyError("Audit events are append-only: update is refused.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Audit events are append-only: delete is refused.")

@@ -1,0 +1,10 @@
+from django.urls import path, re_path
+
+from . import views
+
+app_name = "audit"
+urlpatterns = [
+    path("", views.browse, name="browse"),
+    path("<int:seq>/", views.detail, name="detail"),
+    re_path(r"^export\.(?P<fmt>csv|json)$", views.export, name="export"),
+]

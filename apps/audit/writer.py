@@ -1,0 +1,69 @@
+"""The one audit writer: every event goes through `record()`."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from .chain import GENESIS, compute_hash
+from .models import AuditEvent
+
+log = logging.getLogger(__name__)
+# Any constant: the advisory lock that serialises appends to the chain on PostgreSQL.
+CHAIN_LOCK_ID = 0x0A0D17
+
+
+def record(
+    *,
+    operation: str,
+    outcome: str,
+    channel: str,
+    actor=None,
+    target: str = "",
+    params: dict | None = None,
+    error: str = "",
+    duration_ms: float = 0.0,
+    client_ip: str | None = None,
+    request_id: str = "",
+    approval_id: str = "",
+    actor_name: str | None = None,
+) -> AuditEvent:
+    """Append one event to the chain.
+
+    `actor` is an Actor (or None for an anonymous caller, e.g. a failed login,
+    in which case `actor_name` says who it claimed to be).
+    """
+    user = getattr(actor, "user", None)
+    token = getattr(actor, "token", None)
+    event = AuditEvent(
+        actor_id=getattr(user, "pk", None),
+        actor=(actor.name if actor is not None and actor.is_authenticated else (actor_name or ""))[:150],
+        token_id=getattr(token, "pk", None),
+        token=str(token)[:120] if token is not None else "",
+        channel=channel,
+        operation=operation,
+        app=operation.split(".", 1)[0],
+        target=(target or "")[:300],
+        # Normalised through JSON so the hash is computed on what the database returns.
+        params=json.loads(json.dumps(params or {}, default=str)),
+        outcome=outcome,
+        error=(error or "")[:4000],
+        duration_ms=round(float(duration_ms), 3),
+        client_ip=client_ip or None,
+        request_id=request_id[:64],
+        approval_id=str(approval_id or "")[:64],
+    )
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_ID])
+        # SQLite: the IMMEDIATE transaction already holds the database write lock.
+        last = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
+        event.seq, event.prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
+        event.at = timezone.now()  # under the lock, so time order == chain order
+        event.hash = compute_hash(event.prev_hash, event)
+        event.save(force_insert=True)
+    return event

@@ -1,0 +1,30 @@
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from apps.accounts.actors import Actor
+
+from .live import group_name, may_subscribe
+
+
+class LiveConsumer(AsyncWebsocketConsumer):
+    """Subscribes an authenticated browser to one topic and forwards its fragments."""
+
+    async def connect(self):
+        self.topic = self.scope["url_route"]["kwargs"]["topic"]
+        actor = await database_sync_to_async(Actor.for_user)(self.scope.get("user"))
+        allowed = actor.is_authenticated and await database_sync_to_async(may_subscribe)(actor, self.topic)
+        if not allowed:
+            await self.close(code=4403)
+            return
+        await self.channel_layer.group_add(group_name(self.topic), self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code):
+        if getattr(self, "topic", None):
+            await self.channel_layer.group_discard(group_name(self.topic), self.channel_name)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        """The page only listens; htmx may send form data, which is ignored."""
+
+    async def live_html(self, event):
+        await self.send(text_data=event["html"])

@@ -1,0 +1,121 @@
+"""The generic form renderer: a Django form built from an operation's input model.
+
+Django does the HTML and type coercion; pydantic (in the gateway) stays the
+one validator, and its field errors are put back next to their fields.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import types
+import typing
+from datetime import date, datetime
+
+from django import forms
+from pydantic import BaseModel, SecretStr
+from pydantic_core import PydanticUndefined
+
+
+class JSONFormField(forms.CharField):
+    """A nested model, dict or free list: edited as JSON text."""
+
+    widget = forms.Textarea(attrs={"rows": 4, "class": "mono"})
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value in ("", None):
+            return None
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(f"Not valid JSON: {exc.msg} (line {exc.lineno}).") from None
+
+    def prepare_value(self, value):
+        if isinstance(value, (dict, list)):
+            return json.dumps(value, indent=2)
+        return value
+
+
+class LinesField(forms.CharField):
+    """A list of strings, one per line."""
+
+    widget = forms.Textarea(attrs={"rows": 3})
+
+    def to_python(self, value):
+        value = super().to_python(value) or ""
+        return [line.strip() for line in value.splitlines() if line.strip()]
+
+    def prepare_value(self, value):
+        return "\n".join(value) if isinstance(value, list) else value
+
+
+def _unwrap_optional(annotation):
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) == 1:
+            return args[0], True
+    return annotation, False
+
+
+def _choices(annotation) -> list[tuple[str, str]] | None:
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return [(str(m.value), str(m.value)) for m in annotation]
+    if typing.get_origin(annotation) is typing.Literal:
+        return [(str(v), str(v)) for v in typing.get_args(annotation)]
+    return None
+
+
+def form_field(name: str, info) -> forms.Field:
+    annotation, optional = _unwrap_optional(info.annotation)
+    required = info.is_required()
+    extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+    common = {
+        "required": required and annotation is not bool,
+        "help_text": info.description or "",
+        "label": info.title or name.replace("_", " ").capitalize(),
+    }
+    if info.default is not PydanticUndefined and info.default is not None:
+        default = info.default
+        common["initial"] = default.value if isinstance(default, enum.Enum) else default
+    choices = _choices(annotation)
+    if choices is not None:
+        if not required or optional:
+            choices = [("", "—")] + choices
+        return forms.ChoiceField(choices=choices, **common)
+    origin = typing.get_origin(annotation)
+    if annotation is bool:
+        return forms.BooleanField(**common)
+    if annotation is int:
+        return forms.IntegerField(**common)
+    if annotation is float:
+        return forms.FloatField(**common)
+    if annotation is datetime:
+        return forms.DateTimeField(widget=forms.DateTimeInput(attrs={"type": "datetime-local"}), **common)
+    if annotation is date:
+        return forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), **common)
+    if annotation is SecretStr or extra.get("secret"):
+        return forms.CharField(widget=forms.PasswordInput(render_value=False), strip=False, **common)
+    if origin is list and typing.get_args(annotation) in ((str,), ()):
+        return LinesField(**common)
+    if origin in (list, dict) or annotation in (dict, list) or (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        return JSONFormField(**common)
+    widget = forms.Textarea(attrs={"rows": 4, "class": "mono"}) if extra.get("widget") == "textarea" else None
+    return forms.CharField(widget=widget, strip=False, **common) if widget else forms.CharField(**common)
+
+
+def form_class_for(model: type[BaseModel]) -> type[forms.Form]:
+    fields = {name: form_field(name, info) for name, info in model.model_fields.items()}
+    return type(f"{model.__name__}Form", (forms.Form,), fields)
+
+
+def cleaned_params(form: forms.Form) -> dict:
+    """Form values as operation params: empty optional fields are left to their defaults."""
+    return {k: v for k, v in form.cleaned_data.items() if v not in (None, "") or isinstance(form.fields[k], forms.BooleanField)}
+
+
+def add_invalid_input(form: forms.Form, errors: dict[str, str]) -> None:
+    for field, message in errors.items():
+        top = field.split(".", 1)[0]
+        form.add_error(top if top in form.fields else None, message if top == field or top not in form.fields else f"{field}: {message}")

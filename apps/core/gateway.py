@@ -1,0 +1,198 @@
+"""The one gateway. Web views, Celery tasks and MCP tools call `invoke()`;
+nothing else calls an operation function.
+
+Order: authenticate -> role -> rate limit -> validate -> approval policy ->
+run (or queue as a job) -> audit -> live event.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django_ratelimit.core import get_usage
+from pydantic import BaseModel, ValidationError
+
+from apps.audit.redact import redact_model
+from apps.audit.writer import record
+
+from . import jobs, operations
+from .errors import InvalidInput, OperationFailed, OpsError, PermissionDenied, RateLimited
+from .live import publish_template
+from .metrics import JOB_SECONDS, OPERATION_CALLS, OPERATION_SECONDS
+from .models import Job
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Outcome:
+    """What a gateway call produced: a result now, a queued job, or a pending approval."""
+
+    status: str  # "ok" | "queued" | "pending"
+    operation: operations.Operation
+    result: BaseModel | None = None
+    job: Job | None = None
+    approval: object | None = None
+    audit_seq: int | None = None
+
+
+def validation_errors(exc: ValidationError) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err.get("loc", ()) if p != "__root__")
+        message = err.get("msg", "invalid").removeprefix("Value error, ")
+        errors.setdefault(field, message)
+    return errors
+
+
+def validate(op: operations.Operation, params) -> BaseModel:
+    if isinstance(params, op.input):
+        return params
+    try:
+        if isinstance(params, BaseModel):
+            params = params.model_dump()
+        return op.input.model_validate(params or {})
+    except ValidationError as exc:
+        raise InvalidInput(validation_errors(exc)) from None
+
+
+def check_permission(op: operations.Operation, actor) -> None:
+    if not actor.is_authenticated:
+        raise PermissionDenied("Authentication required.")
+    if not actor.has_perm(op.permission):
+        roles = ", ".join(sorted(actor.roles)) or "no role"
+        raise PermissionDenied(f"{actor.name} ({roles}) may not run {op.name}: it needs the {op.permission} permission.")
+
+
+def check_rate(op: operations.Operation, actor) -> None:
+    rate = settings.OPS_RATE_LIMITS.get(op.risk.value)
+    if not rate or actor.is_system:
+        return
+    usage = get_usage(None, group=f"ops.{op.risk.value}", key=lambda _g, _r: actor.rate_key, rate=rate, increment=True)
+    if usage and usage["should_limit"]:
+        wait = max(1, usage["time_left"])
+        raise RateLimited(f"Rate limit of {rate} {op.risk.value} operations reached; try again in {wait} s.")
+
+
+def invoke(
+    name: str,
+    actor,
+    params: dict | BaseModel | None = None,
+    channel: str = "web",
+    *,
+    client_ip: str | None = None,
+    request_id: str = "",
+    reason: str = "",
+) -> Outcome:
+    """Call an operation as `actor`. Raises an OpsError subclass on denial,
+    invalid input or failure — each already audited."""
+    op = operations.get(name)
+    request_id = request_id or uuid.uuid4().hex
+    started = time.perf_counter()
+    audit = {"operation": op.name, "channel": channel, "actor": actor, "client_ip": client_ip, "request_id": request_id}
+    data = None
+    try:
+        check_permission(op, actor)
+        check_rate(op, actor)
+        data = validate(op, params)
+        audit["target"], audit["params"] = op.target_of(data), redact_model(data)
+        scope = op.scope_of(data)
+        if scope is not None:
+            from apps.approvals.services import policy_for, request_approval
+
+            policy = policy_for(op.name, scope)
+            if policy.requires_approval:
+                approval = request_approval(op, data, actor, channel, scope=scope, policy=policy, reason=reason)
+                event = _audit(audit, started, "pending", approval_id=str(approval.pk))
+                return Outcome("pending", op, approval=approval, audit_seq=event.seq)
+        if op.long:
+            with transaction.atomic():
+                job = jobs.enqueue(op, data, actor=actor, channel=channel, request_id=request_id)
+            event = _audit(audit, started, "ok")
+            return Outcome("queued", op, job=job, audit_seq=event.seq)
+        ctx = jobs.Context(actor=actor, channel=channel, operation=op, request_id=request_id)
+        result = _checked_output(op, op.func(ctx, data))
+    except OpsError as exc:
+        _audit(audit, started, exc.outcome, error=exc.message)
+        raise
+    except Exception as exc:
+        log.exception("operation %s failed (request %s)", op.name, request_id)
+        _audit(audit, started, "failed", error=f"internal error: {type(exc).__name__}")
+        raise OperationFailed(f"{op.name} failed with an internal error; reference {request_id}.") from exc
+    event = _audit(audit, started, "ok")
+    return Outcome("ok", op, result=result, audit_seq=event.seq)
+
+
+def _checked_output(op: operations.Operation, result) -> BaseModel:
+    if isinstance(result, op.output):
+        return result
+    return op.output.model_validate(result)
+
+
+def _audit(fields: dict, started: float, outcome: str, **extra):
+    duration = time.perf_counter() - started
+    OPERATION_CALLS.labels(fields["operation"], outcome, fields["channel"]).inc()
+    OPERATION_SECONDS.labels(fields["operation"]).observe(duration)
+    event = record(outcome=outcome, duration_ms=duration * 1000, **fields, **extra)
+    publish_template("activity", "audit/_event_live.html", {"event": event})
+    return event
+
+
+def run_job(job_id: str) -> None:
+    """Run a queued job on a worker, as the user who requested it."""
+    from apps.accounts.actors import Actor
+
+    job = Job.objects.select_related("requested_by", "token", "approval").filter(pk=job_id).first()
+    if job is None or job.status != Job.QUEUED:
+        return  # already run, cancelled, or its row is gone
+    op = operations.get(job.operation)
+    actor = Actor.for_user(job.requested_by, job.token)
+    audit = {
+        "operation": op.name,
+        "channel": "worker",
+        "actor": actor,
+        "target": job.target,
+        "params": job.params_redacted,
+        "request_id": job.request_id,
+        "approval_id": str(job.approval_id or ""),
+    }
+    started = time.perf_counter()
+    claimed = Job.objects.filter(pk=job.pk, status=Job.QUEUED, cancel_requested=False).update(
+        status=Job.RUNNING, started_at=timezone.now(), message="running"
+    )
+    if not claimed:
+        return
+    job.refresh_from_db()
+    jobs.publish_job(job)
+    ctx = jobs.Context(actor=actor, channel="worker", operation=op, request_id=job.request_id, job=job)
+    try:
+        if job.token is not None and not type(job.token).objects.usable().filter(pk=job.token.pk).exists():
+            raise PermissionDenied("The API token that requested this job was revoked or has expired.")
+        check_permission(op, actor)
+        result = _checked_output(op, op.func(ctx, validate(op, job.params)))
+        status, error, outcome = Job.SUCCEEDED, "", "ok"
+        job.result = result.model_dump(mode="json")
+    except jobs.JobCancelled as exc:
+        status, error, outcome = Job.CANCELLED, exc.message, "failed"
+    except OpsError as exc:
+        status, error, outcome = Job.FAILED, exc.message, exc.outcome
+    except Exception as exc:
+        log.exception("job %s (%s) failed", job.pk, op.name)
+        status, error, outcome = Job.FAILED, f"internal error: {type(exc).__name__}; reference {job.request_id}", "failed"
+    job.status, job.error, job.finished_at = status, error, timezone.now()
+    job.progress = 100 if status == Job.SUCCEEDED else job.progress
+    job.message = {Job.SUCCEEDED: "done", Job.CANCELLED: "cancelled"}.get(status, "failed")
+    job.save(update_fields=["status", "error", "finished_at", "progress", "message", "result"])
+    JOB_SECONDS.labels(op.name, status).observe(time.perf_counter() - started)
+    _audit(audit, started, outcome, error=error)
+    jobs.publish_job(job)
+    if job.approval_id:
+        from .notify import notify
+
+        notify(job.requested_by, f"{op.title}: {job.message}", job.get_absolute_url())

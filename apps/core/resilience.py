@@ -1,0 +1,97 @@
+"""Resilience for connectors: one circuit breaker per connector instance
+(pybreaker) and bounded retries with backoff for idempotent reads (tenacity).
+
+    breaker = breaker_for("prometheus:main")
+    result = call_through(breaker, lambda: client.get(...), retry=True, errors=(httpx.TransportError,))
+
+A breaker opens after BREAKER_FAIL_MAX consecutive failures and lets one trial
+call through after BREAKER_RESET_SECONDS (half-open). Its state is shared by
+the threads of one process; each process learns the peer's state on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+import pybreaker
+import tenacity
+from django.conf import settings
+
+from .errors import OpsError, PeerUnavailable
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_breakers: dict[str, pybreaker.CircuitBreaker] = {}
+_lock = threading.Lock()
+
+
+class _LogListener(pybreaker.CircuitBreakerListener):
+    def state_change(self, cb, old_state, new_state):
+        log.warning("circuit breaker %s: %s -> %s", cb.name, old_state.name, new_state.name)
+
+
+def breaker_for(name: str) -> pybreaker.CircuitBreaker:
+    with _lock:
+        if name not in _breakers:
+            _breakers[name] = pybreaker.CircuitBreaker(
+                fail_max=settings.BREAKER_FAIL_MAX,
+                reset_timeout=settings.BREAKER_RESET_SECONDS,
+                name=name,
+                # A domain error (bad query, missing object) means the peer answered: not a failure.
+                exclude=[OpsError],
+                listeners=[_LogListener()],
+            )
+        return _breakers[name]
+
+
+def breaker_states() -> dict[str, dict]:
+    with _lock:
+        return {name: {"state": cb.current_state, "failures": cb.fail_counter} for name, cb in sorted(_breakers.items())}
+
+
+def forget_breaker(name: str) -> None:
+    """Drop a connector's breaker (its settings changed or it was deleted)."""
+    with _lock:
+        _breakers.pop(name, None)
+
+
+def call_through(
+    breaker: pybreaker.CircuitBreaker,
+    fn: Callable[[], T],
+    *,
+    errors: tuple[type[BaseException], ...],
+    retry: bool = False,
+    attempts: int = 3,
+    describe: str = "",
+) -> T:
+    """Run `fn` through the breaker; `errors` are the peer failures that count.
+
+    With `retry` (idempotent reads only) a failure is retried with exponential
+    backoff before it counts against the breaker. Any of `errors`, or an open
+    breaker, becomes PeerUnavailable with a message a person can act on.
+    """
+    label = describe or breaker.name
+
+    def once() -> T:
+        return breaker.call(fn)
+
+    if retry:
+        once = tenacity.retry(
+            retry=tenacity.retry_if_exception_type(errors),
+            stop=tenacity.stop_after_attempt(attempts),
+            wait=tenacity.wait_exponential(multiplier=0.2, max=2),
+            reraise=True,
+        )(once)
+    try:
+        return once()
+    except pybreaker.CircuitBreakerError:
+        raise PeerUnavailable(
+            f"{label} is unavailable: its circuit breaker is open after repeated failures; "
+            f"the console will try again within {settings.BREAKER_RESET_SECONDS} s."
+        ) from None
+    except errors as exc:
+        raise PeerUnavailable(f"{label} did not answer: {exc}") from exc

@@ -1,0 +1,75 @@
+"""Core operations: the console's own health, and a demonstration job that
+exercises the whole path (gateway -> worker -> live progress -> audit)."""
+
+from __future__ import annotations
+
+import time
+
+from pydantic import BaseModel, Field
+
+from .health import broker_status, database_status, worker_status
+from .jobs import Context
+from .operations import Risk, operation
+from .resilience import breaker_states
+
+
+class HealthInput(BaseModel):
+    include_workers: bool = Field(True, description="Ping the Celery workers (adds up to half a second).")
+
+
+class BreakerState(BaseModel):
+    name: str
+    state: str = Field(description="closed (healthy), open (failing fast) or half-open (trying again).")
+    failures: int
+
+
+class HealthOutput(BaseModel):
+    status: str = Field(description="ok, degraded or down.")
+    database: str
+    broker: str
+    queue_depth: int | None = Field(description="Jobs waiting in the Celery queue.")
+    workers: list[str]
+    breakers: list[BreakerState]
+
+
+@operation("core.health", risk=Risk.READ)
+def health(ctx: Context, params: HealthInput) -> HealthOutput:
+    """Health of the console itself: database, broker and queue depth, workers, and every connector's circuit breaker."""
+    database = database_status()
+    broker, depth = broker_status()
+    workers = worker_status() if params.include_workers else []
+    breakers = [BreakerState(name=n, **s) for n, s in breaker_states().items()]
+    if database != "ok" or broker != "ok":
+        status = "down"
+    elif (params.include_workers and not workers) or any(b.state != "closed" for b in breakers):
+        status = "degraded"
+    else:
+        status = "ok"
+    return HealthOutput(status=status, database=database, broker=broker, queue_depth=depth, workers=workers, breakers=breakers)
+
+
+class EchoJobInput(BaseModel):
+    message: str = Field("hello", max_length=200, description="Text the job echoes in each step.")
+    steps: int = Field(5, ge=1, le=100, description="How many steps to run.")
+    step_seconds: float = Field(0.5, ge=0, le=10, description="Pause between steps.")
+    fail_at_step: int | None = Field(None, ge=1, description="Fail deliberately at this step (to see failure handling).")
+
+
+class EchoJobOutput(BaseModel):
+    message: str
+    steps_done: int
+
+
+@operation("core.echo_job", risk=Risk.WRITE, long=True, target=lambda p: f"{p.steps} steps")
+def echo_job(ctx: Context, params: EchoJobInput) -> EchoJobOutput:
+    """Run a demonstration job on a worker that reports progress for N steps; useful to check workers and live updates."""
+    from .errors import OperationFailed
+
+    for step in range(1, params.steps + 1):
+        if params.fail_at_step == step:
+            raise OperationFailed(f"Failed at step {step}, as asked.")
+        ctx.log(f"step {step}/{params.steps}: {params.message}")
+        ctx.progress(100 * step / params.steps, f"step {step} of {params.steps}")
+        if params.step_seconds:
+            time.sleep(params.step_seconds)
+    return EchoJobOutput(message=params.message, steps_done=params.steps)

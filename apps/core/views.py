@@ -1,0 +1,148 @@
+from __future__ import annotations
+
+import json
+from itertools import groupby
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from apps.approvals.models import ApprovalRequest
+from apps.audit.models import AuditEvent
+
+from . import jobs, operations
+from .errors import InvalidInput, OpsError, UnknownOperation
+from .forms import add_invalid_input, cleaned_params, form_class_for
+from .models import Job, Notification
+from .web import actor_of, call, console_view, require_perm
+
+
+def healthz(request):
+    """Liveness for load balancers: the process answers and its database responds."""
+    from .health import database_status
+
+    db = database_status()
+    return JsonResponse({"status": "ok" if db == "ok" else "down", "database": db}, status=200 if db == "ok" else 503)
+
+
+@console_view
+def home(request):
+    actor = actor_of(request)
+    health = None
+    if actor.has_perm("core.run_read_ops"):
+        try:
+            health = call(request, "core.health", {"include_workers": False}).result
+        except OpsError as exc:
+            messages.warning(request, exc.message)
+    if actor.has_perm("audit.view_audit_log"):
+        recent = AuditEvent.objects.all()[:10]
+    else:
+        recent = AuditEvent.objects.filter(actor_id=request.user.pk)[:10]
+    context = {
+        "health": health,
+        "pending": ApprovalRequest.objects.filter(status="pending").select_related("requested_by")[:5],
+        "pending_count": ApprovalRequest.objects.filter(status="pending").count(),
+        "my_pending": ApprovalRequest.objects.filter(status="pending", requested_by=request.user).count(),
+        "running": Job.objects.filter(status__in=[Job.QUEUED, Job.RUNNING]).select_related("requested_by")[:10],
+        "recent": recent,
+        "can_run": actor.has_perm("core.run_read_ops"),
+    }
+    return render(request, "core/home.html", context)
+
+
+@console_view
+def operation_list(request):
+    actor = actor_of(request)
+    allowed = [op for op in operations.all_operations() if op.exposed and actor.has_perm(op.permission)]
+    groups = [(app, list(ops)) for app, ops in groupby(allowed, key=lambda op: op.app)]
+    return render(request, "core/operations.html", {"groups": groups})
+
+
+@console_view
+def operation_form(request, name: str):
+    op = operations.get(name)
+    if not op.exposed:
+        raise UnknownOperation(f"{name} has no form of its own.")
+    actor = actor_of(request)
+    from .gateway import check_permission
+
+    check_permission(op, actor)
+    form_class = form_class_for(op.input)
+    result = None
+    if request.method == "POST":
+        form = form_class(request.POST)
+        if form.is_valid():
+            try:
+                outcome = call(request, op.name, cleaned_params(form), reason=request.POST.get("_reason", ""))
+            except InvalidInput as exc:
+                add_invalid_input(form, exc.errors)
+            except OpsError as exc:
+                form.add_error(None, exc.message)
+            else:
+                if outcome.status == "queued":
+                    messages.success(request, f"{op.title}: job started.")
+                    return redirect(outcome.job)
+                if outcome.status == "pending":
+                    messages.info(request, f"{op.title} needs approval: request #{outcome.approval.pk} is waiting for an approver.")
+                    return redirect(outcome.approval)
+                result = json.dumps(outcome.result.model_dump(mode="json"), indent=2)
+    else:
+        form = form_class(initial=request.GET.dict() or None)
+    return render(request, "core/operation_form.html", {"op": op, "form": form, "result": result})
+
+
+@console_view
+def job_list(request):
+    require_perm(request, "core.run_read_ops")
+    qs = Job.objects.select_related("requested_by")
+    status = request.GET.get("status")
+    if status in dict(Job.STATUSES):
+        qs = qs.filter(status=status)
+    page = Paginator(qs, 25).get_page(request.GET.get("page"))
+    context = {"page": page, "status": status, "statuses": [s for s, _ in Job.STATUSES], "query": f"status={status}" if status else ""}
+    return render(request, "core/jobs.html", context)
+
+
+@console_view
+def job_detail(request, pk):
+    require_perm(request, "core.run_read_ops")
+    job = get_object_or_404(Job.objects.select_related("requested_by", "approval"), pk=pk)
+    lines = list(job.log_lines.all()[:2000])
+    return render(request, "core/job.html", {"job": job, "lines": lines})
+
+
+@console_view
+@require_POST
+def job_cancel(request, pk):
+    require_perm(request, "core.run_write_ops")
+    job = get_object_or_404(Job, pk=pk)
+    if job.finished:
+        messages.info(request, "The job had already finished.")
+    else:
+        jobs.cancel(job)
+        messages.success(request, "Cancellation requested.")
+    return redirect(job)
+
+
+@console_view
+def health_page(request):
+    result = call(request, "core.health", {"include_workers": True}).result
+    return render(request, "core/health.html", {"health": result})
+
+
+@console_view
+def notifications(request):
+    notes = Paginator(Notification.objects.filter(user=request.user), 25).get_page(request.GET.get("page"))
+    return render(request, "core/notifications.html", {"page": notes})
+
+
+@console_view
+@require_POST
+def notifications_read(request):
+    Notification.objects.filter(user=request.user, read_at__isnull=True).update(read_at=timezone.now())
+    if request.htmx:
+        return HttpResponse("")
+    return redirect("core:notifications")

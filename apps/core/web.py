@@ -1,0 +1,58 @@
+"""What every app's views share: the actor of a request, calling the gateway
+from a view, and turning console errors into pages (never a stack trace)."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+
+from apps.accounts.actors import Actor
+
+from . import gateway
+from .errors import OpsError
+from .middleware import client_ip
+
+
+def actor_of(request) -> Actor:
+    if not hasattr(request, "_actor"):
+        request._actor = Actor.for_user(request.user)
+    return request._actor
+
+
+def call(request, name: str, params=None, reason: str = "") -> gateway.Outcome:
+    return gateway.invoke(
+        name,
+        actor_of(request),
+        params,
+        "web",
+        client_ip=client_ip(request),
+        request_id=getattr(request, "request_id", ""),
+        reason=reason,
+    )
+
+
+def error_page(request, exc: OpsError, status: int | None = None):
+    return render(request, "core/error.html", {"error": exc.message}, status=status or exc.status_code)
+
+
+def console_view(view):
+    """login_required, and an OpsError raised by the view becomes an error page."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except OpsError as exc:
+            return error_page(request, exc)
+
+    return wrapper
+
+
+def require_perm(request, perm: str) -> None:
+    from .errors import PermissionDenied
+
+    if not actor_of(request).has_perm(perm):
+        raise PermissionDenied("Your role does not allow this page.")

@@ -1,0 +1,22 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from apps.core.views import healthz
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("", include("apps.core.urls")),
+    path("accounts/", include("apps.accounts.urls")),
+    path("audit/", include("apps.audit.urls")),
+    path("approvals/", include("apps.approvals.urls")),
+    path("monitoring/", include("apps.monitoring.urls")),
+    path("security/", include("apps.security.urls")),
+    path("infrastructure/", include("apps.infrastructure.urls")),
+    path("storage/", include("apps.storage.urls")),
+    path("comms/", include("apps.comms.urls")),
+    path("agents/", include("apps.mcp.urls")),
+    path("django-admin/", admin.site.urls),
+]
+
+handler404 = "apps.core.errors_views.not_found"
+handler500 = "apps.core.errors_views.server_error"
