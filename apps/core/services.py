@@ -73,3 +73,27 @@ def echo_job(ctx: Context, params: EchoJobInput) -> EchoJobOutput:
         if params.step_seconds:
             time.sleep(params.step_seconds)
     return EchoJobOutput(message=params.message, steps_done=params.steps)
+
+
+class PurgeJobsInput(BaseModel):
+    older_than_days: int = Field(30, ge=1, le=3650, description="Delete finished jobs (and their logs) older than this.")
+
+
+class PurgeJobsOutput(BaseModel):
+    deleted: int
+
+
+@operation("core.purge_jobs", risk=Risk.RISKY, target=lambda p: f"jobs older than {p.older_than_days} d")
+def purge_jobs(ctx: Context, params: PurgeJobsInput) -> PurgeJobsOutput:
+    """Delete finished jobs and their logs older than N days. Risky: job history is lost (the audit log keeps its record)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from .models import Job
+
+    cutoff = timezone.now() - timedelta(days=params.older_than_days)
+    old = Job.objects.filter(status__in=Job.FINISHED, created_at__lt=cutoff)
+    count = old.count()
+    old.delete()
+    return PurgeJobsOutput(deleted=count)

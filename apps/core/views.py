@@ -71,16 +71,20 @@ def operation_form(request, name: str):
 
     check_permission(op, actor)
     form_class = form_class_for(op.input)
-    result = None
+    result, status = None, 200
     if request.method == "POST":
         form = form_class(request.POST)
-        if form.is_valid():
+        if not form.is_valid():
+            status = 422
+        else:
             try:
-                outcome = call(request, op.name, cleaned_params(form), reason=request.POST.get("_reason", ""))
+                outcome = call(request, op.name, cleaned_params(form), reason=request.POST.get("approval_reason", ""))
             except InvalidInput as exc:
                 add_invalid_input(form, exc.errors)
+                status = exc.status_code
             except OpsError as exc:
                 form.add_error(None, exc.message)
+                status = exc.status_code
             else:
                 if outcome.status == "queued":
                     messages.success(request, f"{op.title}: job started.")
@@ -91,7 +95,7 @@ def operation_form(request, name: str):
                 result = json.dumps(outcome.result.model_dump(mode="json"), indent=2)
     else:
         form = form_class(initial=request.GET.dict() or None)
-    return render(request, "core/operation_form.html", {"op": op, "form": form, "result": result})
+    return render(request, "core/operation_form.html", {"op": op, "form": form, "result": result, "reason": request.POST.get("approval_reason", "")}, status=status)
 
 
 @console_view

@@ -1,0 +1,111 @@
+"""Login (audited, rate-limited), roles, user management and API tokens."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from apps.accounts.actors import Actor
+from apps.accounts.models import ApiToken, hash_token
+from apps.audit.models import AuditEvent
+
+
+def test_login_success_and_failure_are_audited(client, make_user):
+    user = make_user("viewer")
+    assert client.post("/accounts/login/", {"username": user.username, "password": "wrong"}).status_code == 200
+    assert client.post("/accounts/login/", {"username": user.username, "password": user.raw_password}).status_code == 302
+    events = list(AuditEvent.objects.filter(operation="accounts.login").order_by("seq"))
+    assert [(e.outcome, e.actor) for e in events] == [("denied", user.username), ("ok", user.username)]
+    assert events[0].client_ip == "127.0.0.1"
+    assert "wrong" not in str(events[0].params)
+
+
+def test_failed_logins_are_rate_limited(client, make_user, settings):
+    settings.LOGIN_RATE_LIMIT = "3/m"
+    user = make_user("viewer")
+    codes = [client.post("/accounts/login/", {"username": user.username, "password": "nope"}).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    # even the right password is refused while limited
+    response = client.post("/accounts/login/", {"username": user.username, "password": user.raw_password})
+    assert response.status_code == 429 and "Too many login attempts" in response.content.decode()
+    assert AuditEvent.objects.filter(operation="accounts.login", error="too many login attempts").count() == 2
+
+
+def test_token_is_shown_once_and_stored_hashed(client_as):
+    client = client_as("operator", "viewer")
+    response = client.post("/accounts/tokens/new/", {"name": "agent", "scopes": ["viewer"], "expires_in_days": 7})
+    assert response.status_code == 302
+    page = client.get("/accounts/tokens/").content.decode()
+    token = ApiToken.objects.get()
+    raw = page.split("<code>")[1].split("</code>")[0]
+    assert raw.startswith("opc_") and token.digest == hash_token(raw) and raw not in str(token.__dict__)
+    assert raw not in client.get("/accounts/tokens/").content.decode()  # never again
+    assert AuditEvent.objects.filter(operation="accounts.token_create", outcome="ok").exists()
+    assert raw not in str(list(AuditEvent.objects.values()))
+
+
+def test_token_scopes_narrow_the_users_roles(make_user, make_token):
+    user = make_user("operator", "approver")
+    token, raw = make_token(user, ["viewer", "approver"])  # viewer is not one of the user's roles
+    actor = Actor.for_user(ApiToken.authenticate(raw).user, ApiToken.authenticate(raw))
+    assert actor.roles == {"approver"}
+    assert actor.has_perm("core.run_read_ops") and not actor.has_perm("core.run_write_ops")
+
+
+def test_scopes_beyond_own_roles_are_refused_in_the_form(client_as):
+    client = client_as("viewer")
+    response = client.post("/accounts/tokens/new/", {"name": "x", "scopes": ["admin"], "expires_in_days": 7})
+    assert response.status_code == 422 and not ApiToken.objects.exists()
+
+
+def test_revoked_expired_and_malformed_tokens_do_not_authenticate(make_user, make_token):
+    user = make_user("viewer")
+    token, raw = make_token(user)
+    assert ApiToken.authenticate(raw) == token and ApiToken.objects.get().last_used_at is not None
+    assert ApiToken.authenticate(raw[:-1] + ("A" if raw[-1] != "A" else "B")) is None
+    assert ApiToken.authenticate("Bearer nonsense") is None
+    token.revoked_at = timezone.now()
+    token.save()
+    assert ApiToken.authenticate(raw) is None
+    expired, raw2 = make_token(user, expires_at=timezone.now() - timedelta(seconds=1))
+    assert ApiToken.authenticate(raw2) is None
+    user.is_active = False
+    user.save()
+    fresh, raw3 = make_token(user)
+    assert ApiToken.authenticate(raw3) is None
+
+
+def test_users_revoke_their_own_tokens_only(client_as, make_user, make_token):
+    client = client_as("viewer")
+    other_token, _ = make_token(make_user("viewer"))
+    assert client.post(f"/accounts/tokens/{other_token.pk}/revoke/").status_code == 403
+    own, _ = make_token(client.user)
+    client.post(f"/accounts/tokens/{own.pk}/revoke/")
+    own.refresh_from_db()
+    other_token.refresh_from_db()
+    assert own.state == "revoked" and other_token.state == "active"
+
+
+def test_admin_creates_a_user_with_roles(client_as):
+    client = client_as("admin")
+    response = client.post("/accounts/users/new/", {"username": "newbie", "email": "n@example.test", "roles": ["operator", "approver"],
+                                                   "password": "a-long-enough-pass-42", "is_active": "on"})  # fmt: skip
+    assert response.status_code == 302
+    user = get_user_model().objects.get(username="newbie")
+    assert set(user.groups.values_list("name", flat=True)) == {"operator", "approver"}
+    assert Actor.for_user(user).has_perm("approvals.approve_requests")
+    event = AuditEvent.objects.get(operation="accounts.user_save")
+    assert "a-long-enough" not in str(event.params)
+
+
+def test_admin_cannot_remove_own_admin_role(client_as):
+    client = client_as("admin")
+    me = client.user
+    response = client.post(f"/accounts/users/{me.pk}/", {"username": me.username, "roles": ["viewer"], "is_active": "on"})
+    assert response.status_code == 200 and "cannot remove your own admin" in response.content.decode()
+
+
+@pytest.mark.parametrize("role", ["viewer", "operator", "approver", "auditor"])
+def test_only_admins_manage_users(client_as, role):
+    assert client_as(role).get("/accounts/users/").status_code == 403

@@ -1,0 +1,138 @@
+"""Four-eyes approval: pending, voting rules, quorum, expiry — and the approved
+job running on a real worker, attributed to the requester."""
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from apps.approvals import services
+from apps.approvals.models import ApprovalPolicy, ApprovalRequest
+from apps.audit.models import AuditEvent
+from apps.core.errors import PermissionDenied
+from apps.core.gateway import invoke
+from apps.core.models import Job
+
+RISKY = "core.purge_jobs"
+
+
+def request_purge(actor, days=30):
+    return invoke(RISKY, actor, {"older_than_days": days}).approval
+
+
+def test_requester_cannot_approve_own_request_even_as_approver(make_user, actor_of):
+    both = actor_of(make_user("operator", "approver"))
+    approval = request_purge(both)
+    with pytest.raises(PermissionDenied, match="own request"):
+        services.vote(approval.pk, both, "approve")
+    approval.refresh_from_db()
+    assert approval.status == "pending" and not approval.votes.exists()
+    assert AuditEvent.objects.filter(operation="approvals.approve", outcome="denied").count() == 1
+
+
+def test_a_token_cannot_vote(make_user, make_token, actor_of):
+    approval = request_purge(actor_of(make_user("operator")))
+    approver = make_user("approver")
+    token, _ = make_token(approver)
+    with pytest.raises(PermissionDenied, match="API token"):
+        services.vote(approval.pk, actor_of(approver, token), "approve")
+    assert ApprovalRequest.objects.get(pk=approval.pk).status == "pending"
+
+
+def test_non_approver_cannot_vote(make_user, actor_of):
+    approval = request_purge(actor_of(make_user("operator")))
+    with pytest.raises(PermissionDenied, match="not an approver"):
+        services.vote(approval.pk, actor_of(make_user("operator")), "approve")
+
+
+def test_one_rejection_rejects_and_is_final(make_user, actor_of):
+    ApprovalPolicy.objects.create(operation=RISKY, quorum=2)
+    approval = request_purge(actor_of(make_user("operator")))
+    services.vote(approval.pk, actor_of(make_user("approver")), "approve")
+    services.vote(approval.pk, actor_of(make_user("approver")), "reject", "not today")
+    approval.refresh_from_db()
+    assert approval.status == "rejected"
+    with pytest.raises(services.ApprovalError, match="final"):
+        services.vote(approval.pk, actor_of(make_user("approver")), "approve")
+    assert not Job.objects.exists()
+
+
+def test_nobody_votes_twice(make_user, actor_of):
+    ApprovalPolicy.objects.create(operation=RISKY, quorum=2)
+    approval = request_purge(actor_of(make_user("operator")))
+    approver = actor_of(make_user("approver"))
+    services.vote(approval.pk, approver, "approve")
+    with pytest.raises(services.ApprovalError, match="already voted"):
+        services.vote(approval.pk, approver, "approve")
+    assert approval.votes.count() == 1
+
+
+def test_quorum_of_two_needs_two_people(make_user, actor_of):
+    ApprovalPolicy.objects.create(operation=RISKY, quorum=2)
+    approval = request_purge(actor_of(make_user("operator")))
+    services.vote(approval.pk, actor_of(make_user("approver")), "approve")
+    assert ApprovalRequest.objects.get(pk=approval.pk).status == "pending"
+    assert not Job.objects.exists()
+    services.vote(approval.pk, actor_of(make_user("approver")), "approve")
+    assert ApprovalRequest.objects.get(pk=approval.pk).status == "approved"
+    assert Job.objects.get().approval_id == approval.pk
+
+
+def test_expiry_is_final_and_notifies_the_requester(make_user, actor_of):
+    requester = make_user("operator")
+    approval = request_purge(actor_of(requester))
+    ApprovalRequest.objects.filter(pk=approval.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert services.expire_due() == 1
+    assert ApprovalRequest.objects.get(pk=approval.pk).status == "expired"
+    with pytest.raises(services.ApprovalError, match="expired"):
+        services.vote(approval.pk, actor_of(make_user("approver")), "approve")
+    assert requester.notifications.filter(text__contains="expired").exists()
+    assert AuditEvent.objects.filter(operation="approvals.expire", approval_id=str(approval.pk)).exists()
+
+
+def test_policy_scope_and_wildcard_precedence(db):
+    ApprovalPolicy.objects.create(operation="*", quorum=3)
+    ApprovalPolicy.objects.create(operation=RISKY, quorum=2)
+    ApprovalPolicy.objects.create(operation=RISKY, scope="environment:prod", quorum=4)
+    assert services.policy_for(RISKY, "environment:prod").quorum == 4
+    assert services.policy_for(RISKY, "environment:dev").quorum == 2
+    assert services.policy_for("storage.delete", "").quorum == 3
+    ApprovalPolicy.objects.create(operation="storage.delete", requires_approval=False)
+    assert not services.policy_for("storage.delete", "").requires_approval
+
+
+def test_policy_without_approval_runs_at_once(make_user, actor_of):
+    ApprovalPolicy.objects.create(operation=RISKY, requires_approval=False)
+    outcome = invoke(RISKY, actor_of(make_user("operator")), {"older_than_days": 30})
+    assert outcome.status == "ok" and outcome.result.deleted == 0
+
+
+def wait_for(predicate, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.django_db(transaction=True)
+def test_approval_by_another_approver_runs_the_job_on_a_worker(make_user, actor_of, celery_worker):
+    requester = make_user("operator")
+    old = Job.objects.create(operation="core.echo_job", params={}, channel="web", status=Job.SUCCEEDED)
+    Job.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=40))
+    approval = request_purge(actor_of(requester), days=30)
+    approver = make_user("approver")
+    services.vote(approval.pk, actor_of(approver), "approve", "ok by me")
+
+    job = Job.objects.get(approval=approval)
+    assert wait_for(lambda: Job.objects.get(pk=job.pk).finished), celery_worker.tail()
+    job.refresh_from_db()
+    assert (job.status, job.result, job.requested_by) == ("succeeded", {"deleted": 1}, requester)
+    assert not Job.objects.filter(pk=old.pk).exists()
+    run = AuditEvent.objects.get(operation=RISKY, channel="worker")
+    assert (run.actor, run.outcome, run.approval_id) == (requester.username, "ok", str(approval.pk))
+    vote_event = AuditEvent.objects.get(operation="approvals.approve")
+    assert (vote_event.actor, vote_event.outcome) == (approver.username, "ok")
+    assert requester.notifications.filter(text__contains="approved").exists()

@@ -1,0 +1,119 @@
+"""The gateway: roles, rate limits, validation, approvals, audit — through invoke()
+and through the web form, as a user would call it."""
+
+import pytest
+
+from apps.approvals.models import ApprovalRequest
+from apps.audit.models import AuditEvent
+from apps.core.errors import InvalidInput, PermissionDenied, RateLimited
+from apps.core.gateway import invoke
+from apps.core.models import Job
+
+READ, WRITE, RISKY = "core.health", "core.echo_job", "core.purge_jobs"
+PARAMS = {READ: {"include_workers": False}, WRITE: {"steps": 1, "step_seconds": 0}, RISKY: {"older_than_days": 30}}
+
+# role -> what each risk class gives: ok (ran), queued (job), pending (approval), denied
+EXPECTED = {
+    "viewer": {READ: "ok", WRITE: "denied", RISKY: "denied"},
+    "operator": {READ: "ok", WRITE: "queued", RISKY: "pending"},
+    "approver": {READ: "ok", WRITE: "denied", RISKY: "denied"},
+    "auditor": {READ: "denied", WRITE: "denied", RISKY: "denied"},
+    "admin": {READ: "ok", WRITE: "queued", RISKY: "pending"},
+}
+
+
+@pytest.mark.parametrize("role", EXPECTED)
+@pytest.mark.parametrize("op", [READ, WRITE, RISKY])
+def test_each_role_is_allowed_or_denied_per_risk_class(role, op, make_user, actor_of):
+    actor = actor_of(make_user(role))
+    expected = EXPECTED[role][op]
+    if expected == "denied":
+        with pytest.raises(PermissionDenied) as exc:
+            invoke(op, actor, PARAMS[op])
+        assert op in exc.value.message and role in exc.value.message
+    else:
+        assert invoke(op, actor, PARAMS[op]).status == expected
+    event = AuditEvent.objects.get(operation=op)
+    assert (event.outcome, event.actor, event.channel) == ({"queued": "ok"}.get(expected, expected), actor.name, "web")
+
+
+def test_anonymous_is_denied_and_audited(db):
+    from apps.accounts.actors import Actor
+
+    with pytest.raises(PermissionDenied, match="Authentication required"):
+        invoke(READ, Actor.for_user(None), {})
+    assert AuditEvent.objects.get().outcome == "denied"
+
+
+def test_invalid_input_names_each_field_changes_nothing_and_is_audited(make_user, actor_of):
+    actor = actor_of(make_user("operator"))
+    with pytest.raises(InvalidInput) as exc:
+        invoke(WRITE, actor, {"steps": 0, "message": "x" * 500, "surprise": 1})
+    assert set(exc.value.errors) == {"steps", "message"}
+    assert "greater than or equal to 1" in exc.value.errors["steps"]
+    assert not Job.objects.exists()
+    event = AuditEvent.objects.get()
+    assert event.outcome == "failed" and "steps" in event.error
+
+
+def test_form_shows_pydantic_errors_next_to_fields(client_as):
+    client = client_as("operator")
+    response = client.post("/operations/core.echo_job/", {"message": "hi", "steps": "500", "step_seconds": "0"})
+    assert response.status_code == 422
+    form = response.context["form"]
+    assert "less than or equal to 100" in form.errors["steps"][0]
+    assert not Job.objects.exists()
+
+
+def test_rate_limit_returns_429_and_is_audited(client_as, settings):
+    settings.OPS_RATE_LIMITS = {"read": "3/m", "write": "3/m", "risky": "3/m"}
+    client = client_as("viewer")
+    codes = [client.post("/operations/core.health/", {}).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    events = list(AuditEvent.objects.filter(operation=READ).order_by("seq"))
+    assert [e.outcome for e in events] == ["ok", "ok", "ok", "denied"]
+    assert "Rate limit" in events[-1].error
+
+
+def test_rate_limit_counts_per_actor(make_user, actor_of, settings):
+    settings.OPS_RATE_LIMITS = {"read": "2/m", "write": "2/m", "risky": "2/m"}
+    first, second = actor_of(make_user("viewer")), actor_of(make_user("viewer"))
+    for _ in range(2):
+        invoke(READ, first, {})
+    with pytest.raises(RateLimited):
+        invoke(READ, first, {})
+    assert invoke(READ, second, {}).status == "ok"
+
+
+def test_risky_call_goes_pending_with_exact_params(make_user, actor_of):
+    actor = actor_of(make_user("operator"))
+    outcome = invoke(RISKY, actor, {"older_than_days": 7}, reason="tidy up")
+    assert outcome.status == "pending"
+    request = ApprovalRequest.objects.get(pk=outcome.approval.pk)
+    assert (request.params, request.reason, request.status) == ({"older_than_days": 7}, "tidy up", "pending")
+    assert AuditEvent.objects.get(operation=RISKY).approval_id == str(request.pk)
+    assert not Job.objects.exists()
+
+
+def test_read_result_matches_output_model(make_user, actor_of):
+    outcome = invoke(READ, actor_of(make_user("viewer")), {"include_workers": False})
+    assert outcome.result.database == "ok"
+    assert outcome.result.broker == "ok"
+    assert outcome.result.queue_depth >= 0
+
+
+def test_secret_params_never_reach_the_audit_log(make_user, actor_of):
+    from pydantic import BaseModel, SecretStr
+
+    from apps.audit.redact import redact_model
+
+    class Connect(BaseModel):
+        url: str
+        password: SecretStr
+        api_key: str
+        headers: dict
+
+    params = Connect(url="https://x", password="hunter2", api_key="AKIA123", headers={"Authorization": "Bearer abc", "X": "1"})
+    shown = redact_model(params)
+    assert shown == {"url": "https://x", "password": "[redacted]", "api_key": "[redacted]",
+                     "headers": {"Authorization": "[redacted]", "X": "1"}}  # fmt: skip

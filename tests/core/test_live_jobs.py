@@ -1,0 +1,82 @@
+"""Live jobs: a real Celery worker runs the job and its progress reaches a
+websocket client (Channels' communicator) and a real browser."""
+
+import asyncio
+import re
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing.websocket import WebsocketCommunicator
+
+from apps.core.gateway import invoke
+from apps.core.models import Job
+from opsconsole.asgi import application
+
+
+async def communicator_for(client, topic):
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    comm = WebsocketCommunicator(application, f"/ws/live/{topic}/", headers=[(b"cookie", cookie), (b"origin", b"http://localhost")])
+    connected, code = await comm.connect(timeout=5)
+    return comm, connected, code
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_websocket_client_receives_progress_from_a_real_worker(client, make_user, actor_of, celery_worker):
+    user = await sync_to_async(make_user)("operator")
+    await sync_to_async(client.force_login)(user)
+    actor = await sync_to_async(actor_of)(user)
+    job_topic = "jobs"  # the job id is not known before the call: watch the list topic first
+    comm, connected, _ = await communicator_for(client, job_topic)
+    assert connected
+    outcome = await sync_to_async(invoke)("core.echo_job", actor, {"steps": 3, "step_seconds": 0.2, "message": "tick"})
+    job_comm, connected, _ = await communicator_for(client, f"job.{outcome.job.pk}")
+    assert connected
+    fragments = []
+    while "succeeded" not in "".join(fragments):
+        fragments.append(await job_comm.receive_from(timeout=30))
+    html = "".join(fragments)
+    assert "step 3/3: tick" in html or await sync_to_async(Job.objects.get(pk=outcome.job.pk).log_lines.count)() == 3
+    assert re.search(r'id="job-state">succeeded<', html)
+    row = await comm.receive_from(timeout=10)
+    assert f"job-row-{outcome.job.pk}" in row
+    await comm.disconnect()
+    await job_comm.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_websocket_refuses_topics_the_role_may_not_see(client, make_user):
+    auditor = await sync_to_async(make_user)("auditor")
+    await sync_to_async(client.force_login)(auditor)
+    _, connected, code = await communicator_for(client, "jobs")
+    assert not connected and code == 4403
+    comm, connected, _ = await communicator_for(client, "activity")  # the live audit feed
+    assert connected
+    await comm.disconnect()
+    other = await sync_to_async(make_user)("viewer")
+    _, connected, _ = await communicator_for(client, f"user.{other.pk}")
+    assert not connected
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_anonymous_websocket_is_refused(client):
+    comm = WebsocketCommunicator(application, "/ws/live/jobs/", headers=[(b"origin", b"http://localhost")])
+    connected, _ = await comm.connect(timeout=5)
+    assert not connected
+    await asyncio.sleep(0)
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_browser_watches_a_job_progress_live(login_page, make_user, console_server, celery_worker):
+    page = login_page(make_user("operator"))
+    page.goto(console_server + "/operations/core.echo_job/")
+    page.fill("input[name=message]", "from the browser")
+    page.fill("input[name=steps]", "4")
+    page.fill("input[name=step_seconds]", "0.5")
+    page.click("#op-form button[type=submit]")
+    page.wait_for_url(re.compile(r".*/jobs/[0-9a-f-]+/$"))
+    # The page was rendered before the job finished; what follows arrives over the websocket.
+    page.wait_for_selector("#job-log .line:has-text('step 2/4')")
+    page.wait_for_selector("#job-state:has-text('succeeded')", timeout=30000)
+    assert page.locator("#job-log .line").count() == 4
+    assert "from the browser" in page.inner_text("#job-result")

@@ -1,0 +1,110 @@
+"""Real processes for tests: the console's ASGI server and a Celery worker run
+as subprocesses on the test database, exactly as in production."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import quote
+
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex((host, port)) == 0
+
+
+def test_database_url() -> str:
+    """DATABASE_URL of the test database pytest-django created, for subprocesses."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    auth = quote(db["USER"] or "")
+    if db.get("PASSWORD"):
+        auth += ":" + quote(db["PASSWORD"])
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def console_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=test_database_url(),
+        REDIS_URL=settings.REDIS_URL,
+        REDIS_PREFIX=settings.REDIS_PREFIX,
+        CELERY_QUEUE=settings.CELERY_TASK_DEFAULT_QUEUE,
+        OPSCONSOLE_ENV="test",
+        OPSCONSOLE_DATA_DIR=str(settings.DATA_DIR),
+        AUDIT_CHECKPOINT_PATH=str(settings.AUDIT_CHECKPOINT_PATH),
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+class Process:
+    """A subprocess in its own process group, with its output in a log file."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT):
+        self.name = name
+        self.log = tempfile.NamedTemporaryFile(prefix=f"opsconsole-{name}-", suffix=".log", delete=False)  # noqa: SIM115
+        self.proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_until(self, ready: Callable[[], bool], timeout: float = 30, what: str = "ready") -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.tail()}")
+            if ready():
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} not {what} after {timeout} s:\n{self.tail()}")
+
+    def tail(self, lines: int = 60) -> str:
+        return "\n".join(Path(self.log.name).read_text(errors="replace").splitlines()[-lines:])
+
+    def output(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")
+
+    def stop(self, timeout: float = 10) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+def start_console(port: int | None = None, **env: str) -> tuple[Process, str]:
+    port = port or free_port()
+    argv = [sys.executable, "-m", "uvicorn", "opsconsole.asgi:application", "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+    proc = Process("web", argv, console_env(CONSOLE_BASE_URL=f"http://127.0.0.1:{port}", **env))
+    proc.wait_until(lambda: port_open(port), what="listening")
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def start_worker(**env: str) -> Process:
+    argv = [sys.executable, "-m", "celery", "-A", "opsconsole", "worker", "--pool", "threads", "--concurrency", "4",
+            "--loglevel", "INFO", "-Q", settings.CELERY_TASK_DEFAULT_QUEUE, "--without-mingle", "--without-gossip",
+            "-n", f"test-{os.getpid()}@%h"]  # fmt: skip
+    proc = Process("worker", argv, console_env(**env))
+    proc.wait_until(lambda: " ready." in proc.output(), timeout=60, what="ready")
+    return proc
