@@ -95,7 +95,12 @@ def operation_form(request, name: str):
                 result = json.dumps(outcome.result.model_dump(mode="json"), indent=2)
     else:
         form = form_class(initial=request.GET.dict() or None)
-    return render(request, "core/operation_form.html", {"op": op, "form": form, "result": result, "reason": request.POST.get("approval_reason", "")}, status=status)
+    return render(
+        request,
+        "core/operation_form.html",
+        {"op": op, "form": form, "result": result, "reason": request.POST.get("approval_reason", "")},
+        status=status,
+    )
 
 
 @console_view

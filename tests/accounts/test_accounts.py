@@ -47,7 +47,7 @@ def test_token_is_shown_once_and_stored_hashed(client_as):
 
 def test_token_scopes_narrow_the_users_roles(make_user, make_token):
     user = make_user("operator", "approver")
-    token, raw = make_token(user, ["viewer", "approver"])  # viewer is not one of the user's roles
+    _token, raw = make_token(user, ["viewer", "approver"])  # viewer is not one of the user's roles
     actor = Actor.for_user(ApiToken.authenticate(raw).user, ApiToken.authenticate(raw))
     assert actor.roles == {"approver"}
     assert actor.has_perm("core.run_read_ops") and not actor.has_perm("core.run_write_ops")
@@ -68,11 +68,11 @@ def test_revoked_expired_and_malformed_tokens_do_not_authenticate(make_user, mak
     token.revoked_at = timezone.now()
     token.save()
     assert ApiToken.authenticate(raw) is None
-    expired, raw2 = make_token(user, expires_at=timezone.now() - timedelta(seconds=1))
+    _expired, raw2 = make_token(user, expires_at=timezone.now() - timedelta(seconds=1))
     assert ApiToken.authenticate(raw2) is None
     user.is_active = False
     user.save()
-    fresh, raw3 = make_token(user)
+    _fresh, raw3 = make_token(user)
     assert ApiToken.authenticate(raw3) is None
 
 
