@@ -43,6 +43,8 @@ def breaker_for(name: str) -> pybreaker.CircuitBreaker:
                 name=name,
                 # A domain error (bad query, missing object) means the peer answered: not a failure.
                 exclude=[OpsError],
+                # The call that trips the breaker reports the peer's own error.
+                throw_new_error_on_trip=False,
                 listeners=[_LogListener()],
             )
         return _breakers[name]
@@ -75,19 +77,16 @@ def call_through(
     breaker, becomes PeerUnavailable with a message a person can act on.
     """
     label = describe or breaker.name
-
-    def once() -> T:
-        return breaker.call(fn)
-
+    attempt = fn
     if retry:
-        once = tenacity.retry(
+        attempt = tenacity.retry(
             retry=tenacity.retry_if_exception_type(errors),
             stop=tenacity.stop_after_attempt(attempts),
             wait=tenacity.wait_exponential(multiplier=0.2, max=2),
             reraise=True,
-        )(once)
+        )(fn)
     try:
-        return once()
+        return breaker.call(attempt)
     except pybreaker.CircuitBreakerError:
         raise PeerUnavailable(
             f"{label} is unavailable: its circuit breaker is open after repeated failures; "

@@ -1,0 +1,62 @@
+"""The generic form renderer builds a working form from any input model."""
+
+import enum
+from datetime import datetime
+from typing import Literal
+
+from django import forms
+from pydantic import BaseModel, Field, SecretStr
+
+from apps.core.forms import JSONFormField, LinesField, add_invalid_input, cleaned_params, form_class_for
+
+
+class Colour(enum.StrEnum):
+    BLUE = "blue"
+    GREEN = "green"
+
+
+class Sample(BaseModel):
+    name: str = Field(description="Who")
+    count: int = 3
+    ratio: float | None = None
+    enabled: bool = False
+    colour: Colour = Colour.BLUE
+    mode: Literal["fast", "safe"] = "safe"
+    at: datetime | None = None
+    tags: list[str] = []
+    labels: dict[str, str] = {}
+    password: SecretStr | None = None
+
+
+def test_field_types_widgets_and_defaults():
+    form = form_class_for(Sample)()
+    f = form.fields
+    assert isinstance(f["name"], forms.CharField) and f["name"].required and f["name"].help_text == "Who"
+    assert isinstance(f["count"], forms.IntegerField) and f["count"].initial == 3 and not f["count"].required
+    assert isinstance(f["ratio"], forms.FloatField)
+    assert isinstance(f["enabled"], forms.BooleanField)
+    assert [c for c, _ in f["colour"].choices] == ["", "blue", "green"] and f["colour"].initial == "blue"
+    assert [c for c, _ in f["mode"].choices] == ["", "fast", "safe"]
+    assert isinstance(f["at"], forms.DateTimeField)
+    assert isinstance(f["tags"], LinesField) and isinstance(f["labels"], JSONFormField)
+    assert isinstance(f["password"].widget, forms.PasswordInput)
+    html = form.as_p()
+    assert 'type="password"' in html and "<select" in html and "<textarea" in html
+
+
+def test_submitted_values_become_params_and_errors_go_back_to_fields():
+    form = form_class_for(Sample)(
+        {"name": "n", "count": "5", "colour": "green", "mode": "fast", "tags": "a\n\n b ", "labels": '{"x": "1"}'}
+    )
+    assert form.is_valid(), form.errors
+    params = cleaned_params(form)
+    model = Sample.model_validate(params)
+    assert (model.count, model.colour, model.tags, model.labels, model.enabled) == (5, Colour.GREEN, ["a", "b"], {"x": "1"}, False)
+    add_invalid_input(form, {"count": "too many", "labels.x": "bad label", "": "whole form"})
+    assert form.errors["count"] == ["too many"] and form.errors["labels"] == ["labels.x: bad label"]
+    assert "whole form" in form.non_field_errors()
+
+
+def test_bad_json_is_a_field_error():
+    form = form_class_for(Sample)({"name": "n", "labels": "{nope"})
+    assert not form.is_valid() and "Not valid JSON" in form.errors["labels"][0]
