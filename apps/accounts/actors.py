@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 from django.contrib.auth.models import Permission
@@ -26,8 +27,7 @@ class Actor:
             roles.add(ADMIN)
         if token is not None:
             roles &= set(token.scopes)
-        perms = Permission.objects.filter(group__name__in=roles).values_list("content_type__app_label", "codename")
-        return cls(user=user, token=token, roles=frozenset(roles), perms=frozenset(f"{a}.{c}" for a, c in perms))
+        return cls(user=user, token=token, roles=frozenset(roles), perms=permissions_of(frozenset(roles)))
 
     @classmethod
     def system(cls) -> Actor:
@@ -54,11 +54,31 @@ class Actor:
     def rate_key(self) -> str:
         """Rate limits count per token for API calls, per user otherwise."""
         if self.token is not None:
-            return f"token:{self.token.pk}"
-        return f"user:{self.user_id}" if self.user is not None else self.name
+            return f"token:{self.token.lookup}"
+        return f"user:{self.name}"
 
     def has_perm(self, perm: str) -> bool:
         return "*" in self.perms or perm in self.perms
 
     def has_role(self, role: str) -> bool:
         return role in self.roles
+
+
+# Role -> permission sets change only when apps.accounts.roles.sync_roles runs
+# (after migrate); a short-lived per-process cache saves a join on every call.
+_PERMS_TTL = 60.0
+_perms_cache: dict[frozenset[str], tuple[float, frozenset[str]]] = {}
+
+
+def permissions_of(roles: frozenset[str]) -> frozenset[str]:
+    hit = _perms_cache.get(roles)
+    if hit is not None and time.monotonic() - hit[0] < _PERMS_TTL:
+        return hit[1]
+    rows = Permission.objects.filter(group__name__in=roles).values_list("content_type__app_label", "codename")
+    perms = frozenset(f"{app}.{codename}" for app, codename in rows)
+    _perms_cache[roles] = (time.monotonic(), perms)
+    return perms
+
+
+def forget_permissions() -> None:
+    _perms_cache.clear()

@@ -58,3 +58,6 @@ def sync_roles(**_kwargs) -> None:
         if missing:  # a permission whose model is not migrated yet: the next migrate fixes it
             perms = perms - set(missing)
         group.permissions.set([all_perms[p] for p in perms])
+    from .actors import forget_permissions
+
+    forget_permissions()

@@ -8,10 +8,12 @@ needs with `register_topic()`; the consumer refuses the rest.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import re
+import threading
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.template.loader import render_to_string
 
@@ -39,13 +41,40 @@ def group_name(topic: str) -> str:
     return "live." + topic
 
 
+class _PublisherLoop:
+    """One event loop thread per process for publishing from sync code.
+
+    async_to_sync would start a new loop (and the channel layer a new Redis
+    connection) for every event; this keeps one loop and its connection pool.
+    Re-created after a fork (Celery's prefork workers).
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pid = None
+
+    def loop(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None or self._pid != os.getpid():
+                self._loop = asyncio.new_event_loop()
+                self._pid = os.getpid()
+                threading.Thread(target=self._loop.run_forever, name="live-publisher", daemon=True).start()
+            return self._loop
+
+
+_publisher = _PublisherLoop()
+
+
 def publish(topic: str, html: str) -> None:
     """Send a fragment to every browser watching `topic`. Never fails the caller."""
     layer = get_channel_layer()
     if layer is None:
         return
+    message = {"type": "live.html", "html": html}
     try:
-        async_to_sync(layer.group_send)(group_name(topic), {"type": "live.html", "html": html})
+        future = asyncio.run_coroutine_threadsafe(layer.group_send(group_name(topic), message), _publisher.loop())
+        future.result(timeout=5)  # in order, and bounded: a slow Redis must not stall the caller for long
     except Exception:  # a live view is a convenience; the work it reports must go on
         log.warning("could not publish live event to %s", topic, exc_info=True)
 
