@@ -5,6 +5,7 @@ import json
 
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.core.middleware import client_ip
@@ -47,6 +48,7 @@ def browse(request):
         "next_before": next_before,
         "query": query.urlencode(),
         "live": before is None and not form.is_bound,
+        "link_base": reverse("audit:browse"),  # rows link to link_base + seq: one reverse() per page, not per row
     }
     template = "audit/_rows.html" if request.htmx and before else "audit/browse.html"
     return render(request, template, context)

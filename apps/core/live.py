@@ -67,7 +67,7 @@ _publisher = _PublisherLoop()
 
 
 def publish(topic: str, html: str) -> None:
-    """Send a fragment to every browser watching `topic`. Never fails the caller."""
+    """Send a fragment to every browser watching `topic`, in order. Never fails the caller."""
     layer = get_channel_layer()
     if layer is None:
         return
@@ -79,5 +79,11 @@ def publish(topic: str, html: str) -> None:
         log.warning("could not publish live event to %s", topic, exc_info=True)
 
 
-def publish_template(topic: str, template: str, context: dict) -> None:
-    publish(topic, render_to_string(template, context))
+def publish_template(topic: str, template: str, context: dict, *, wait: bool = True) -> None:
+    """Render and publish. With wait=False the rendering and sending happen on the
+    publisher thread, off the caller's path (for feeds where order does not matter)."""
+    if wait:
+        publish(topic, render_to_string(template, context))
+        return
+    loop = _publisher.loop()
+    loop.call_soon_threadsafe(lambda: loop.run_in_executor(None, publish_template, topic, template, context))

@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -37,8 +38,9 @@ def home(request):
             health = call(request, "core.health", {"include_workers": False}).result
         except OpsError as exc:
             messages.warning(request, exc.message)
+    link_base = ""
     if actor.has_perm("audit.view_audit_log"):
-        recent = AuditEvent.objects.all()[:10]
+        recent, link_base = AuditEvent.objects.all()[:10], reverse("audit:browse")
     else:
         recent = AuditEvent.objects.filter(actor_id=request.user.pk)[:10]
     context = {
@@ -48,6 +50,7 @@ def home(request):
         "my_pending": ApprovalRequest.objects.filter(status="pending", requested_by=request.user).count(),
         "running": Job.objects.filter(status__in=[Job.QUEUED, Job.RUNNING]).select_related("requested_by")[:10],
         "recent": recent,
+        "link_base": link_base,
         "can_run": actor.has_perm("core.run_read_ops"),
     }
     return render(request, "core/home.html", context)
