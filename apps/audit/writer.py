@@ -62,7 +62,7 @@ def record(
         if connection.vendor == "postgresql":
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_ID])
         # (SQLite: the IMMEDIATE transaction already holds the database write lock.)
-        cursor.execute(f"SELECT seq, hash FROM {TABLE} ORDER BY seq DESC LIMIT 1")
+        cursor.execute(f"SELECT seq, hash FROM {TABLE} ORDER BY seq DESC LIMIT 1")  # noqa: S608 (names from model meta)
         last = cursor.fetchone()
         event.seq, event.prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
         event.at = timezone.now()  # under the lock, so time order == chain order
@@ -80,4 +80,5 @@ _FIELDS = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
 def _insert_sql() -> str:
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column) for f in _FIELDS)
-    return f"INSERT INTO {TABLE} ({columns}) VALUES ({', '.join(['%s'] * len(_FIELDS))}) RETURNING {quote('id')}"
+    placeholders = ", ".join(["%s"] * len(_FIELDS))
+    return f"INSERT INTO {TABLE} ({columns}) VALUES ({placeholders}) RETURNING {quote('id')}"  # noqa: S608 (names from model meta)
