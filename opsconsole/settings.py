@@ -287,6 +287,8 @@ COMMS_MAX_ATTEMPTS = int(env("COMMS_MAX_ATTEMPTS", "5"))
 # A rate limit asking to wait up to this long is waited out in the same attempt; longer waits reschedule.
 COMMS_MAX_INLINE_WAIT_SECONDS = float(env("COMMS_MAX_INLINE_WAIT_SECONDS", "5"))
 COMMS_TICK_SECONDS = int(env("COMMS_TICK_SECONDS", "15"))
+# httpx logs every request's full URL at INFO, and webhook URLs (Teams) embed their key.
+LOGGING["loggers"]["httpx"] = {"level": "WARNING"}
 CELERY_BEAT_SCHEDULE["comms-tick"] = {"task": "apps.comms.tasks.tick", "schedule": timedelta(seconds=COMMS_TICK_SECONDS)}
 
 # --- mcp --------------------------------------------------------------------------

@@ -205,7 +205,7 @@ def escalate_due(now: datetime | None = None) -> list[Incident]:
     done = []
     for pk in Incident.objects.filter(status=Incident.OPEN, next_escalation_at__lte=now).values_list("pk", flat=True):
         with transaction.atomic():
-            incident = Incident.objects.select_for_update().select_related("policy").get(pk=pk)
+            incident = Incident.objects.select_for_update(of=("self",)).select_related("policy").get(pk=pk)
             if incident.status == Incident.OPEN and incident.next_escalation_at and incident.next_escalation_at <= now:
                 done.append(escalate(incident, "system", now, "not acknowledged in time"))
     return done
