@@ -4,8 +4,6 @@ connectors and targets pointing at them, with 127.0.0.1 explicitly allow-listed
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 
 from apps.comms import tasks
@@ -15,9 +13,6 @@ from apps.core.models import Job
 from tests.support.processes import free_port
 
 from . import peers as p
-
-# aiosmtpd warns that AUTH without TLS is unsafe: true, and fine on loopback in tests.
-warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS", UserWarning)
 
 
 @pytest.fixture(scope="session")

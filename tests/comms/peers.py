@@ -16,6 +16,7 @@ import itertools
 import json
 import threading
 import time
+import warnings
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -207,6 +208,14 @@ class Receiver(Fake):
         return 404, {}, {"error": "not found"}
 
 
+class QuietController(Controller):
+    def factory(self):
+        # aiosmtpd warns that AUTH without TLS is unsafe: true, and fine on loopback in tests.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS", UserWarning)
+            return super().factory()
+
+
 class SmtpServer:
     """aiosmtpd on loopback, requiring AUTH (without TLS: loopback only)."""
 
@@ -226,7 +235,7 @@ class SmtpServer:
                 server.logins.append(SMTP_USER)
             return AuthResult(success=ok)
 
-        self.controller = Controller(
+        self.controller = QuietController(
             Handler(), hostname="127.0.0.1", port=port, authenticator=authenticator, auth_required=True, auth_require_tls=False
         )
         self.controller.start()
