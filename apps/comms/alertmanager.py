@@ -24,9 +24,9 @@ class AlertmanagerAlert(BaseModel):
     status: str = Field(pattern="^(firing|resolved)$")
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
-    startsAt: datetime | None = None  # noqa: N815 (Alertmanager's field names)
-    endsAt: datetime | None = None  # noqa: N815
-    generatorURL: str = ""  # noqa: N815
+    startsAt: datetime | None = None
+    endsAt: datetime | None = None
+    generatorURL: str = ""
     fingerprint: str = ""
 
 
@@ -34,14 +34,14 @@ class AlertmanagerPayload(BaseModel):
     """The JSON Alertmanager posts to a webhook receiver."""
 
     version: str = Field("4", description="Payload version; 4 since Alertmanager 0.9.")
-    groupKey: str = Field(max_length=2000)  # noqa: N815
-    truncatedAlerts: int = 0  # noqa: N815
+    groupKey: str = Field(max_length=2000)
+    truncatedAlerts: int = 0
     status: str = Field(pattern="^(firing|resolved)$")
     receiver: str = ""
-    groupLabels: dict[str, str] = Field(default_factory=dict)  # noqa: N815
-    commonLabels: dict[str, str] = Field(default_factory=dict)  # noqa: N815
-    commonAnnotations: dict[str, str] = Field(default_factory=dict)  # noqa: N815
-    externalURL: str = ""  # noqa: N815
+    groupLabels: dict[str, str] = Field(default_factory=dict)
+    commonLabels: dict[str, str] = Field(default_factory=dict)
+    commonAnnotations: dict[str, str] = Field(default_factory=dict)
+    externalURL: str = ""
     alerts: list[AlertmanagerAlert] = Field(default_factory=list, max_length=1000)
 
 
@@ -95,7 +95,9 @@ def _open(payload: AlertmanagerPayload, key: str, firing: list[AlertmanagerAlert
         service=labels.get("service", labels.get("job", "")), labels=labels, targets=route.targets, policy=route.policy, opened_at=now,
         notify_due_at=now,
     )  # fmt: skip
-    timeline.add(incident, "opened", f"Opened by Alertmanager (receiver {payload.receiver or '?'}, {len(firing)} firing)", "alertmanager", now)
+    timeline.add(
+        incident, "opened", f"Opened by Alertmanager (receiver {payload.receiver or '?'}, {len(firing)} firing)", "alertmanager", now
+    )
     return incident
 
 

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import smtplib
+import threading
 import time
 import urllib.error
 from collections.abc import Callable, Iterator
@@ -104,7 +105,9 @@ class SlackChannel(Channel):
                     raise CommsError(f"Slack rate limited {method} (retry after {wait:g} s)", transient=True, retry_after=wait) from None
                 if response.status_code >= 500:
                     raise PeerFailed(f"HTTP {response.status_code} from {method}") from None
-                raise CommsError(f"Slack refused {method}: {error or 'HTTP ' + str(response.status_code)}", transient=error in SLACK_TRANSIENT) from None
+                raise CommsError(
+                    f"Slack refused {method}: {error or 'HTTP ' + str(response.status_code)}", transient=error in SLACK_TRANSIENT
+                ) from None
 
         return self.attempt(api, errors=(PeerFailed, urllib.error.URLError, TimeoutError, ConnectionError))
 
@@ -132,6 +135,19 @@ class SlackChannel(Channel):
                 return
 
 
+_http: httpx.Client | None = None
+_http_lock = threading.Lock()
+
+
+def http() -> httpx.Client:
+    """One pooled client per process: building one loads the CA bundle (~0.1 s)."""
+    global _http
+    with _http_lock:
+        if _http is None:
+            _http = httpx.Client(timeout=settings.COMMS_HTTP_TIMEOUT, follow_redirects=False)
+        return _http
+
+
 class HttpChannel(Channel):
     """JSON or form POSTs through httpx to the address the SSRF guard checked."""
 
@@ -142,9 +158,8 @@ class HttpChannel(Channel):
         extensions = {"sni_hostname": target.host} if target.pinned_url.startswith("https") else {}
 
         def send() -> httpx.Response:
-            with httpx.Client(timeout=settings.COMMS_HTTP_TIMEOUT, follow_redirects=False) as client:
-                all_headers = {**headers, **(fresh_headers() if fresh_headers else {})}
-                response = client.post(target.pinned_url, headers=all_headers, extensions=extensions, **request)
+            all_headers = {**headers, **(fresh_headers() if fresh_headers else {})}
+            response = http().post(target.pinned_url, headers=all_headers, extensions=extensions, **request)
             if response.status_code == 429:
                 wait = retry_after_of(response.headers.get("Retry-After"))
                 raise CommsError(f"{safe_url(url)} rate limited the console (retry after {wait:g} s)", transient=True, retry_after=wait)

@@ -41,9 +41,16 @@ def create(
 ) -> list[Delivery]:
     deliveries = [
         Delivery.objects.create(
-            connector=d.connector, kind=d.connector.kind, target=d.target, recipient=d.recipient, title=message.title[:300],
-            message=message.model_dump(mode="json"), origin=origin, incident=incident, status_key=status_key,
-        )  # fmt: skip
+            connector=d.connector,
+            kind=d.connector.kind,
+            target=d.target,
+            recipient=d.recipient,
+            title=message.title[:300],
+            message=message.model_dump(mode="json"),
+            origin=origin,
+            incident=incident,
+            status_key=status_key,
+        )
         for d in destinations
     ]
     for delivery in deliveries:

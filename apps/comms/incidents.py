@@ -65,8 +65,6 @@ def receive_alert(data: AlertIn, actor: str, now: datetime | None = None) -> Ale
             if data.suppress and (pending or recent):
                 alert.suppressed += 1
                 alert.save(update_fields=["occurrences", "last_seen", "suppressed"])
-                if alert.incident:
-                    timeline.publish(alert.incident)
                 return AlertOutcome(alert, "suppressed", alert.incident, [])
             alert.save(update_fields=["occurrences", "last_seen", "inhibited_by", "last_notified_at"])
         else:
@@ -236,7 +234,12 @@ def resolve(incident: Incident, actor: str, now: datetime | None = None, comment
     paged = incident.policy.levels[: incident.escalation_level] if incident.policy else []
     targets = list(dict.fromkeys(list(incident.targets) + [t for level in paged for t in level["targets"]]))
     if targets:
-        notify(incident, targets, message_for(incident, f"Resolved: incident #{incident.pk} {incident.title}", comment, "incident.resolved"), "comms.resolve_incident")
+        notify(
+            incident,
+            targets,
+            message_for(incident, f"Resolved: incident #{incident.pk} {incident.title}", comment, "incident.resolved"),
+            "comms.resolve_incident",
+        )
     return incident
 
 

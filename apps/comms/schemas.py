@@ -35,7 +35,9 @@ class DeliveriesOutput(BaseModel):
 class SendNotificationInput(BaseModel):
     title: str = Field(max_length=300)
     message: str = Field("", max_length=10000, json_schema_extra=TEXT)
-    channels: list[str] = Field(default_factory=list, description="Target names (see comms.preview_route); empty = the routing rules decide.")
+    channels: list[str] = Field(
+        default_factory=list, description="Target names (see comms.preview_route); empty = the routing rules decide."
+    )
     priority: Priority = "normal"
     severity: Severity | None = None
     metadata: dict[str, str] = Field(default_factory=dict, description="Labels for routing (service, team, …), shown as fields.")
@@ -44,7 +46,9 @@ class SendNotificationInput(BaseModel):
 
 class PostMessageInput(BaseModel):
     channel_type: ChannelKind
-    recipient: str = Field("", max_length=200, description="#channel or channel id, email address, phone number (+E.164); empty for Teams/webhook.")
+    recipient: str = Field(
+        "", max_length=200, description="#channel or channel id, email address, phone number (+E.164); empty for Teams/webhook."
+    )
     title: str = Field(max_length=300)
     text: str = Field("", max_length=10000, json_schema_extra=TEXT)
     connector: str = Field("", description="Connector name; empty = the only enabled connector of that type.")

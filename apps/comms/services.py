@@ -164,9 +164,7 @@ def update_status(ctx: Context, params: UpdateStatusInput) -> UpdateStatusOutput
     return UpdateStatusOutput(updated=[f"{s.channel}/{s.ts}" for s in statuses])
 
 
-@operation(
-    "comms.broadcast_deployment", risk=Risk.WRITE, long=True, target=lambda p: f"{p.service}@{p.environment} {p.deployment_id}"
-)
+@operation("comms.broadcast_deployment", risk=Risk.WRITE, long=True, target=lambda p: f"{p.service}@{p.environment} {p.deployment_id}")
 def broadcast_deployment(ctx: Context, params: DeploymentInput) -> DeploymentOutput:
     """Tell the deployment's channels how it goes. Slack gets one status message per deployment, posted at the first
     report and edited in place (chat.update) at every later one; other channels get the start and the result only.
@@ -207,7 +205,15 @@ def deployment_message(p: DeploymentInput) -> Message:
     if p.progress is not None:
         fields["Progress"] = f"{'▓' * (p.progress // 10)}{'░' * (10 - p.progress // 10)} {p.progress}%"
     title = f"Deployment of {p.service} to {p.environment}: {p.status.replace('_', ' ')}"
-    return Message(title=title, text=p.step, severity=severity, link=p.url, fields=fields, event=f"deployment.{p.status}", data=p.model_dump(mode="json"))
+    return Message(
+        title=title,
+        text=p.step,
+        severity=severity,
+        link=p.url,
+        fields=fields,
+        event=f"deployment.{p.status}",
+        data=p.model_dump(mode="json"),
+    )
 
 
 def _incident(incident_id: int) -> Incident:

@@ -86,10 +86,14 @@ def deliveries(request):
         qs = qs.filter(kind=kind)
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
     context = {
-        "page": page, "status": status, "kind": kind, "statuses": [s for s, _ in Delivery.STATUSES], "kinds": [k for k, _ in Connector.KINDS],
+        "page": page,
+        "status": status,
+        "kind": kind,
+        "statuses": [s for s, _ in Delivery.STATUSES],
+        "kinds": [k for k, _ in Connector.KINDS],
         "query": "&".join(f"{k}={v}" for k, v in (("status", status), ("kind", kind)) if v),
         "can_resend": actor_of(request).has_perm("core.run_write_ops"),
-    }  # fmt: skip
+    }
     return render(request, "comms/deliveries.html", context)
 
 

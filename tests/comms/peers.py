@@ -168,7 +168,7 @@ class TwilioFake(Fake):
         form = req.get("form", {})
         if not form.get("To", "").startswith("+"):
             return 400, {}, {"code": 21211, "message": f"The 'To' number {form.get('To')} is not a valid phone number.", "status": 400}
-        sid = "SM" + hashlib.md5(req["raw"]).hexdigest()  # noqa: S324 (an id, not security)
+        sid = "SM" + hashlib.md5(req["raw"]).hexdigest()
         return 201, {}, {"sid": sid, "status": "queued", "to": form["To"], "from": form.get("From"), "body": form.get("Body")}
 
 
@@ -188,7 +188,10 @@ class Receiver(Fake):
     def handle(self, req):
         if req["path"] == f"/teams/{TEAMS_KEY}":
             attachment = (req.get("json", {}).get("attachments") or [{}])[0]
-            if attachment.get("contentType") != "application/vnd.microsoft.card.adaptive" or attachment["content"]["type"] != "AdaptiveCard":
+            if (
+                attachment.get("contentType") != "application/vnd.microsoft.card.adaptive"
+                or attachment["content"]["type"] != "AdaptiveCard"
+            ):
                 return 400, {"Content-Type": "text/plain"}, b"Bad payload"
             self.accepted.append({"teams": attachment["content"]})
             return 200, {"Content-Type": "text/plain"}, b"1"
@@ -230,7 +233,11 @@ class SmtpServer:
                 return "250 OK"
 
         def authenticator(smtp, session, envelope, mechanism, auth_data):
-            ok = isinstance(auth_data, LoginPassword) and auth_data.login.decode() == SMTP_USER and auth_data.password.decode() == SMTP_PASSWORD
+            ok = (
+                isinstance(auth_data, LoginPassword)
+                and auth_data.login.decode() == SMTP_USER
+                and auth_data.password.decode() == SMTP_PASSWORD
+            )
             if ok:
                 server.logins.append(SMTP_USER)
             return AuthResult(success=ok)

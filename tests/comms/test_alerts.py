@@ -29,7 +29,9 @@ def alert(**fields):
 
 
 def test_send_alert_opens_an_incident_and_notifies_the_route(operator, default_route, slack, send_queued):
-    result = invoke("comms.send_alert", operator, {"type": "HighErrorRate", "severity": "critical", "title": "5xx above 2%", "service": "api"}).result
+    result = invoke(
+        "comms.send_alert", operator, {"type": "HighErrorRate", "severity": "critical", "title": "5xx above 2%", "service": "api"}
+    ).result
     assert result.status == "notified" and result.targets == ["ops-slack"]
     incident = Incident.objects.get(pk=result.incident_id)
     assert incident.status == "open" and incident.severity == "critical" and incident.service == "api"
@@ -60,7 +62,10 @@ def test_suppression_can_be_turned_off_and_keys_define_duplicates(default_route,
     incidents.receive_alert(alert(), "t", now=t0)
     assert incidents.receive_alert(alert(suppress=False), "t", now=t0).status == "notified"
     other_labels = incidents.receive_alert(alert(labels={"pod": "api-2"}), "t", now=t0)
-    assert other_labels.status == "notified" and other_labels.alert.fingerprint != incidents.receive_alert(alert(), "t", now=t0).alert.fingerprint
+    assert (
+        other_labels.status == "notified"
+        and other_labels.alert.fingerprint != incidents.receive_alert(alert(), "t", now=t0).alert.fingerprint
+    )
     a = incidents.receive_alert(alert(dedup_key="disk-db1", title="Disk 91%"), "t", now=t0)
     b = incidents.receive_alert(alert(dedup_key="disk-db1", title="Disk 93%", type="Other"), "t", now=t0)
     assert b.status == "suppressed" and b.alert.pk == a.alert.pk
@@ -75,7 +80,7 @@ def test_alerts_grouped_by_labels_go_out_as_one_notification(connectors, slack, 
     assert incidents.flush_due(now=t0 + timedelta(seconds=29)) == 0
     assert send_queued() == []
     assert incidents.flush_due(now=t0 + timedelta(seconds=30)) == 1
-    (delivery,) = send_queued()
+    assert len(send_queued()) == 1
     text = slack.calls("chat.postMessage")[0]["json"]["text"]
     assert "(+1 more alerts)" in text and "5xx above 2%" in text and "p99 above 1 s" in text
     # Another service is another group.
@@ -84,7 +89,9 @@ def test_alerts_grouped_by_labels_go_out_as_one_notification(connectors, slack, 
 
 
 def test_a_firing_critical_inhibits_matching_warnings(default_route, send_queued):
-    InhibitRule.objects.create(name="critical mutes warning", source_match={"severity": "critical"}, target_match={"severity": "warning"}, equal=["service"])
+    InhibitRule.objects.create(
+        name="critical mutes warning", source_match={"severity": "critical"}, target_match={"severity": "warning"}, equal=["service"]
+    )
     t0 = timezone.now()
     critical = incidents.receive_alert(alert(type="ApiDown", severity="critical", title="api down"), "t", now=t0)
     muted = incidents.receive_alert(alert(type="HighLatency", title="api slow"), "t", now=t0)
@@ -102,7 +109,11 @@ def test_a_firing_critical_inhibits_matching_warnings(default_route, send_queued
 def test_escalation_walks_two_levels_and_stops_on_ack(operator, connectors, slack, twilio, smtp, send_queued):
     policy = EscalationPolicy.objects.create(
         name="api-oncall",
-        levels=[{"after_minutes": 0, "targets": ["ops-slack"]}, {"after_minutes": 5, "targets": ["oncall-sms"]}, {"after_minutes": 10, "targets": ["oncall-email"]}],
+        levels=[
+            {"after_minutes": 0, "targets": ["ops-slack"]},
+            {"after_minutes": 5, "targets": ["oncall-sms"]},
+            {"after_minutes": 10, "targets": ["oncall-email"]},
+        ],
     )
     RoutingRule.objects.create(name="api", services=["api"], targets=[], escalation_policy=policy)
     t0 = timezone.now()
@@ -130,7 +141,9 @@ def test_escalation_walks_two_levels_and_stops_on_ack(operator, connectors, slac
 
 
 def test_escalate_by_hand_and_its_limits(operator, connectors, send_queued):
-    policy = EscalationPolicy.objects.create(name="p", levels=[{"after_minutes": 0, "targets": ["ops-slack"]}, {"after_minutes": 30, "targets": ["oncall-sms"]}])
+    policy = EscalationPolicy.objects.create(
+        name="p", levels=[{"after_minutes": 0, "targets": ["ops-slack"]}, {"after_minutes": 30, "targets": ["oncall-sms"]}]
+    )
     opened = incidents.receive_alert(alert(policy="p"), "t")
     assert opened.incident.policy == policy
     info = invoke("comms.escalate_incident", operator, {"incident_id": opened.incident.pk, "reason": "customers calling"}).result
@@ -158,9 +171,14 @@ def test_resolve_tells_everyone_notified_and_resolves_the_alerts(operator, defau
 def test_comment_and_assign(operator, make_user, default_route):
     other = make_user("operator")
     opened = incidents.receive_alert(alert(), "t")
-    info = invoke("comms.comment_incident", operator, {"incident_id": opened.incident.pk, "text": "looking at logs", "assign_to": other.username}).result
+    info = invoke(
+        "comms.comment_incident", operator, {"incident_id": opened.incident.pk, "text": "looking at logs", "assign_to": other.username}
+    ).result
     assert info.assignee == other.username
-    assert list(opened.incident.timeline.values_list("kind", "text"))[-2:] == [("assign", f"Assigned to {other.username}"), ("comment", "looking at logs")]
+    assert list(opened.incident.timeline.values_list("kind", "text"))[-2:] == [
+        ("assign", f"Assigned to {other.username}"),
+        ("comment", "looking at logs"),
+    ]
     with pytest.raises(CommsError, match="No active user"):
         invoke("comms.comment_incident", operator, {"incident_id": opened.incident.pk, "assign_to": "ghost"})
 

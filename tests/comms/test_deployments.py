@@ -44,10 +44,14 @@ def test_start_progress_and_result(deployer, deploy_route, slack, smtp, run_job)
     assert any("▓▓░░░░░░░░ 25%" in f["text"] for b in message["blocks"] if b["type"] == "section" and "fields" in b for f in b["fields"])
 
     # A report that arrives late (jobs can run out of order) is skipped, not shown.
-    stale = report(deployer, run_job, status="progress", step="canary 10%", progress=10, reported_at=(t0 + timedelta(seconds=10)).isoformat())
+    stale = report(
+        deployer, run_job, status="progress", step="canary 10%", progress=10, reported_at=(t0 + timedelta(seconds=10)).isoformat()
+    )
     assert stale["skipped"] and "canary 25%" in slack.messages[("C002", status.ts)]["text"]
 
-    done = report(deployer, run_job, status="succeeded", step="100% on v1.8.0", progress=100, reported_at=(t0 + timedelta(minutes=5)).isoformat())
+    done = report(
+        deployer, run_job, status="succeeded", step="100% on v1.8.0", progress=100, reported_at=(t0 + timedelta(minutes=5)).isoformat()
+    )
     assert done["updated"] == 1 and [d["kind"] for d in done["deliveries"]] == ["email"]
     assert len(slack.calls("chat.postMessage")) == 1 and len(slack.calls("chat.update")) == 2
     assert "Deployment of api to prod: succeeded" in slack.messages[("C002", status.ts)]["text"]

@@ -72,7 +72,9 @@ def test_gives_up_after_the_maximum_attempts(operator, connectors, settings, run
 
 
 def test_routing_rules_pick_targets_first_match_wins(operator, connectors, run_job):
-    RoutingRule.objects.create(name="db urgent", position=10, priorities=["urgent"], services=["db"], targets=["oncall-sms"], continue_matching=True)
+    RoutingRule.objects.create(
+        name="db urgent", position=10, priorities=["urgent"], services=["db"], targets=["oncall-sms"], continue_matching=True
+    )
     RoutingRule.objects.create(name="db", position=20, services=["db"], targets=["ops-slack"])
     RoutingRule.objects.create(name="never reached", position=30, services=["db"], targets=["ops-teams"])
     RoutingRule.objects.create(name="default", is_default=True, targets=["ops-hook"])
@@ -91,7 +93,14 @@ def test_no_route_no_channels_is_an_error(operator, connectors, run_job):
 
 
 def test_preview_who_gets_this(operator, connectors):
-    RoutingRule.objects.create(name="critical api", severities=["critical"], services=["api"], labels={"team": "payments"}, targets=["oncall-sms", "ops-slack"], group_by=["service"])
+    RoutingRule.objects.create(
+        name="critical api",
+        severities=["critical"],
+        services=["api"],
+        labels={"team": "payments"},
+        targets=["oncall-sms", "ops-slack"],
+        group_by=["service"],
+    )
     RoutingRule.objects.create(name="default", is_default=True, targets=["ops-hook"])
     hit = invoke("comms.preview_route", operator, {"severity": "critical", "service": "api", "labels": {"team": "payments"}}).result
     assert hit.rules == ["critical api"] and hit.targets == ["oncall-sms (sms +15550001234)", "ops-slack (slack #ops)"]

@@ -25,7 +25,10 @@ def test_secrets_absent_from_audit_logs_and_rows(make_user, actor_of, connectors
 
     admin = make_user("admin")
     client.force_login(admin)
-    response = client.post("/comms/setup/connectors/", {"name": "slack-2", "kind": "slack", "url": "", "options": "{}", "secret": "xoxb-typed-in-the-form", "enabled": "on"})
+    response = client.post(
+        "/comms/setup/connectors/",
+        {"name": "slack-2", "kind": "slack", "url": "", "options": "{}", "secret": "xoxb-typed-in-the-form", "enabled": "on"},
+    )
     assert response.status_code == 302
     pages = [client.get(f"/comms/setup/connectors/{c.pk}/").content.decode() for c in Connector.objects.all()]
     pages.append(client.get("/comms/setup/connectors/").content.decode())
@@ -53,8 +56,14 @@ def test_secrets_absent_from_audit_logs_and_rows(make_user, actor_of, connectors
 def test_saving_a_connector_without_a_secret_keeps_the_stored_one(client, make_user, connectors):
     client.force_login(make_user("admin"))
     slack = connectors["slack"]
-    response = client.post(f"/comms/setup/connectors/{slack.pk}/", {"name": "slack", "kind": "slack", "url": slack.url, "options": "{}", "secret": "", "enabled": "on"})
+    response = client.post(
+        f"/comms/setup/connectors/{slack.pk}/",
+        {"name": "slack", "kind": "slack", "url": slack.url, "options": "{}", "secret": "", "enabled": "on"},
+    )
     assert response.status_code == 302
     assert Connector.objects.get(pk=slack.pk).secret == p.SLACK_TOKEN
-    client.post(f"/comms/setup/connectors/{slack.pk}/", {"name": "slack", "kind": "slack", "url": slack.url, "options": "{}", "clear_secret": "on", "enabled": "on"})
+    client.post(
+        f"/comms/setup/connectors/{slack.pk}/",
+        {"name": "slack", "kind": "slack", "url": slack.url, "options": "{}", "clear_secret": "on", "enabled": "on"},
+    )
     assert Connector.objects.get(pk=slack.pk).secret == ""

@@ -24,7 +24,7 @@ from apps.core.gateway import invoke
     ],
 )
 def test_internal_targets_are_refused(db, url):
-    with pytest.raises(CommsError, match="Refused target .*loopback, private or link-local"):
+    with pytest.raises(CommsError, match=r"Refused target .*loopback, private or link-local"):
         check_url(url)
 
 

@@ -26,7 +26,9 @@ def wait_for(check, timeout=30):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_due_escalation_is_picked_up_from_the_database_by_the_tick(connectors, twilio, celery_worker):
-    policy = EscalationPolicy.objects.create(name="p", levels=[{"after_minutes": 0, "targets": ["ops-slack"]}, {"after_minutes": 5, "targets": ["oncall-sms"]}])
+    policy = EscalationPolicy.objects.create(
+        name="p", levels=[{"after_minutes": 0, "targets": ["ops-slack"]}, {"after_minutes": 5, "targets": ["oncall-sms"]}]
+    )
     RoutingRule.objects.create(name="db", services=["db"], targets=[], escalation_policy=policy)
     opened = incidents.receive_alert(AlertIn(type="DbDown", severity="critical", title="db down", service="db"), "t").incident
     # The escalation fell due while no worker was watching: only the row says so.

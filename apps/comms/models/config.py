@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_slug
 from django.db import models
 
 from apps.core.fields import EncryptedTextField
@@ -38,8 +37,9 @@ class Connector(models.Model):
         max_length=500, blank=True, help_text="Slack API base URL, Twilio API base URL or the webhook URL; empty = the default."
     )
     options = models.JSONField(
-        default=dict, blank=True, help_text='Non-secret settings: {"account_sid", "from"} for SMS; {"host", "port", "username", '
-        '"use_tls", "from"} for email.',
+        default=dict,
+        blank=True,
+        help_text='Non-secret settings: {"account_sid", "from"} for SMS; {"host", "port", "username", "use_tls", "from"} for email.',
     )
     secret = EncryptedTextField(blank=True)
     enabled = models.BooleanField(default=True)
