@@ -14,6 +14,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from apps.audit.writer import record
+
 from . import dispatch, routing, timeline
 from .errors import CommsError
 from .models import Alert, EscalationPolicy, Incident
@@ -206,6 +208,8 @@ def escalate_due(now: datetime | None = None) -> list[Incident]:
             incident = Incident.objects.select_for_update(of=("self",)).select_related("policy").get(pk=pk)
             if incident.status == Incident.OPEN and incident.next_escalation_at and incident.next_escalation_at <= now:
                 done.append(escalate(incident, "system", now, "not acknowledged in time"))
+                record(operation="comms.escalate_incident", outcome="ok", channel="system", target=f"incident {pk}",
+                       params={"incident_id": pk, "level": incident.escalation_level})  # fmt: skip
     return done
 
 

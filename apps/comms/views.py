@@ -29,7 +29,7 @@ INCIDENT_ACTIONS = {"ack": "comms.ack_incident", "resolve": "comms.resolve_incid
 def incidents(request):
     require_perm(request, "core.run_read_ops")
     status = request.GET.get("status", "active")
-    qs = Incident.objects.select_related("assignee").annotate(alert_count=Count("alerts"))
+    qs = Incident.objects.select_related("assignee").annotate(alert_count=Count("alerts")).order_by("-opened_at")
     if status == "active":
         qs = qs.exclude(status=Incident.RESOLVED)
     elif status in dict(Incident.STATUSES):

@@ -129,6 +129,7 @@ def test_escalation_walks_two_levels_and_stops_on_ack(operator, connectors, slac
     assert twilio.calls("Messages.json")[0]["form"]["Body"].startswith("🔴 [CRITICAL] Escalated (level 2)")
     incident.refresh_from_db()
     assert incident.escalation_level == 2 and incident.next_escalation_at == t0 + timedelta(minutes=15)
+    assert AuditEvent.objects.get(operation="comms.escalate_incident").channel == "system"
 
     acked = invoke("comms.ack_incident", operator, {"incident_id": incident.pk, "comment": "on it"}).result
     assert acked.status == "acknowledged" and acked.next_escalation_at is None and acked.assignee == operator.name
