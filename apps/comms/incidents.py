@@ -1,0 +1,258 @@
+"""Alerts and incidents: duplicate suppression, inhibition, grouping into
+incidents, notification of the routed targets, escalation level by level
+(scheduled in the database), acknowledgement and resolution.
+
+Every function takes `now` so tests (and the beat tick) drive the clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.audit.writer import record
+
+from . import dispatch, routing, timeline
+from .errors import CommsError
+from .models import Alert, EscalationPolicy, Incident
+from .models.events import SEVERITY_RANK
+from .render import Message
+
+
+@dataclass
+class AlertIn:
+    type: str
+    severity: str
+    title: str
+    description: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    service: str = ""
+    dedup_key: str = ""
+    suppress: bool = True
+    window_minutes: int | None = None
+    policy: str = ""
+
+
+@dataclass
+class AlertOutcome:
+    alert: Alert
+    status: str  # notified | suppressed | inhibited | grouped
+    incident: Incident | None
+    targets: list[str]
+
+
+def receive_alert(data: AlertIn, actor: str, now: datetime | None = None) -> AlertOutcome:
+    """Record an alert; suppress a repeat inside the window, mute it if inhibited,
+    else join (or open) its group's incident and notify."""
+    now = now or timezone.now()
+    labels = routing.effective_labels(data.labels, type=data.type, severity=data.severity, service=data.service)
+    fp = routing.fingerprint(data.type, {k: v for k, v in labels.items() if k != "severity"}, data.dedup_key)
+    window = timedelta(minutes=settings.COMMS_DEDUP_WINDOW_MINUTES if data.window_minutes is None else data.window_minutes)
+    with transaction.atomic():
+        alert = Alert.objects.select_for_update().filter(fingerprint=fp, status=Alert.FIRING).first()
+        if alert is not None:
+            alert.occurrences += 1
+            alert.last_seen = now
+            if alert.inhibited_by_id and alert.inhibited_by.status != Alert.FIRING:
+                alert.inhibited_by = None  # its inhibitor resolved: this repeat is news again
+                alert.last_notified_at = None
+                pending = recent = False
+            else:  # waiting for its group's notification, or muted
+                pending = alert.last_notified_at is None
+                recent = not pending and now - alert.last_notified_at < window
+            if data.suppress and (pending or recent):
+                alert.suppressed += 1
+                alert.save(update_fields=["occurrences", "last_seen", "suppressed"])
+                return AlertOutcome(alert, "suppressed", alert.incident, [])
+            alert.save(update_fields=["occurrences", "last_seen", "inhibited_by", "last_notified_at"])
+        else:
+            alert = Alert.objects.create(
+                fingerprint=fp, type=data.type, severity=data.severity, title=data.title, description=data.description,
+                labels=labels, first_seen=now, last_seen=now,
+            )  # fmt: skip
+        source = routing.inhibiting_alert(labels, fp)
+        if source is not None:
+            alert.inhibited_by = source
+            alert.save(update_fields=["inhibited_by"])
+            return AlertOutcome(alert, "inhibited", source.incident, [])
+        route = routing.route(labels)
+        policy = _policy(data.policy) or route.policy
+        incident = _incident_for(alert, route, policy, actor, now)
+        flushed = flush(incident, now) if incident.notify_due_at and incident.notify_due_at <= now else False
+        if not flushed and incident.notify_due_at is None:  # the group was notified before: tell about this alert
+            _notify_alert(incident, alert, now)
+            flushed = True
+    return AlertOutcome(alert, "notified" if flushed else "grouped", incident, incident.targets)
+
+
+def _policy(name: str) -> EscalationPolicy | None:
+    if not name:
+        return None
+    policy = EscalationPolicy.objects.filter(name=name).first()
+    if policy is None:
+        raise CommsError(f"No escalation policy named {name}.")
+    return policy
+
+
+def _incident_for(alert: Alert, route: routing.Route, policy, actor: str, now: datetime) -> Incident:
+    key = routing.group_key(route, alert.labels, alert.fingerprint)
+    incident = Incident.objects.select_for_update().filter(group_key=key).exclude(status=Incident.RESOLVED).first()
+    if incident is None:
+        incident = Incident.objects.create(
+            title=alert.title, severity=alert.severity, group_key=key, source="api", service=alert.labels.get("service", ""),
+            labels=alert.labels, targets=route.targets, policy=policy, opened_at=now,
+            notify_due_at=now + timedelta(seconds=route.group_wait_seconds),
+        )  # fmt: skip
+        timeline.add(incident, "opened", f"Opened by alert {alert.type}: {alert.title}", actor, now)
+    else:
+        if SEVERITY_RANK.get(alert.severity, 0) > SEVERITY_RANK.get(incident.severity, 0):
+            incident.severity = alert.severity
+            incident.save(update_fields=["severity"])
+        timeline.add(incident, "alert", f"Alert {alert.type}: {alert.title}", actor, now)
+    alert.incident = incident
+    alert.save(update_fields=["incident"])
+    return incident
+
+
+def message_for(incident: Incident, title: str, text: str = "", event: str = "incident.update") -> Message:
+    fields = {"Severity": incident.severity, "Status": incident.status}
+    if incident.service:
+        fields["Service"] = incident.service
+    if incident.assignee_id:
+        fields["Assignee"] = incident.assignee.username
+    return Message(
+        title=title, text=text, severity=incident.severity, link=settings.CONSOLE_BASE_URL.rstrip("/") + incident.get_absolute_url(),
+        fields=fields, event=event, data={"incident": incident.pk, "status": incident.status, "labels": incident.labels},
+    )  # fmt: skip
+
+
+def notify(incident: Incident, targets: list[str], message: Message, origin: str) -> list:
+    deliveries = dispatch.create(routing.destinations(targets), message, origin=origin, incident=incident)
+    dispatch.queue(deliveries)
+    return deliveries
+
+
+def flush(incident: Incident, now: datetime) -> bool:
+    """Send a new group's one notification (its alerts so far) and page level 1."""
+    alerts = list(incident.alerts.filter(last_notified_at__isnull=True).order_by("first_seen"))
+    text = "\n".join(f"• {a.title}" + (f" — {a.description}" if a.description else "") for a in alerts)
+    title = f"Incident #{incident.pk}: {incident.title}" + (f" (+{len(alerts) - 1} more alerts)" if len(alerts) > 1 else "")
+    targets = list(incident.targets)
+    level1 = incident.policy.levels[0]["targets"] if incident.policy else []
+    notify(incident, list(dict.fromkeys(targets + level1)), message_for(incident, title, text, "incident.opened"), "comms.send_alert")
+    Alert.objects.filter(pk__in=[a.pk for a in alerts]).update(last_notified_at=now)
+    incident.notify_due_at = None
+    if incident.policy:
+        incident.escalation_level = 1
+        incident.next_escalation_at = _next_escalation(incident.policy, 1, now)
+    incident.save(update_fields=["notify_due_at", "escalation_level", "next_escalation_at"])
+    return True
+
+
+def _notify_alert(incident: Incident, alert: Alert, now: datetime) -> None:
+    message = message_for(incident, f"Incident #{incident.pk}: new alert {alert.title}", alert.description, "incident.alert")
+    notify(incident, list(incident.targets), message, "comms.send_alert")
+    alert.last_notified_at = now
+    alert.save(update_fields=["last_notified_at"])
+
+
+def flush_due(now: datetime | None = None) -> int:
+    """Groups whose group_wait has passed get their notification."""
+    now = now or timezone.now()
+    count = 0
+    for pk in Incident.objects.filter(notify_due_at__lte=now).exclude(status=Incident.RESOLVED).values_list("pk", flat=True):
+        with transaction.atomic():
+            incident = Incident.objects.select_for_update().get(pk=pk)
+            if incident.notify_due_at and incident.notify_due_at <= now:
+                count += flush(incident, now)
+    return count
+
+
+def _next_escalation(policy: EscalationPolicy, level: int, now: datetime) -> datetime | None:
+    """When level+1 is due, or None after the last level."""
+    if level >= len(policy.levels):
+        return None
+    return now + timedelta(minutes=policy.levels[level]["after_minutes"])
+
+
+def escalate(incident: Incident, actor: str, now: datetime | None = None, reason: str = "") -> Incident:
+    """Page the next level of the incident's policy now."""
+    now = now or timezone.now()
+    if incident.status != Incident.OPEN:
+        raise CommsError(f"Incident #{incident.pk} is {incident.status}: only open incidents escalate.")
+    if incident.policy is None:
+        raise CommsError(f"Incident #{incident.pk} has no escalation policy.")
+    level = incident.escalation_level + 1
+    if level > len(incident.policy.levels):
+        raise CommsError(f"Incident #{incident.pk} is already at the last level ({incident.escalation_level}) of {incident.policy}.")
+    targets = incident.policy.levels[level - 1]["targets"]
+    incident.escalation_level, incident.next_escalation_at = level, _next_escalation(incident.policy, level, now)
+    incident.save(update_fields=["escalation_level", "next_escalation_at"])
+    timeline.add(incident, "escalation", f"Escalated to level {level} ({', '.join(targets)}){': ' + reason if reason else ''}", actor, now)
+    title = f"Escalated (level {level}): incident #{incident.pk} {incident.title}"
+    notify(incident, targets, message_for(incident, title, reason or "Nobody has acknowledged it yet.", "incident.escalated"), "escalation")
+    return incident
+
+
+def escalate_due(now: datetime | None = None) -> list[Incident]:
+    """Escalate every open incident whose next level is due. Run by the beat tick: the
+    schedule is `next_escalation_at` in the database, so a restarted worker picks it up."""
+    now = now or timezone.now()
+    done = []
+    for pk in Incident.objects.filter(status=Incident.OPEN, next_escalation_at__lte=now).values_list("pk", flat=True):
+        with transaction.atomic():
+            incident = Incident.objects.select_for_update(of=("self",)).select_related("policy").get(pk=pk)
+            if incident.status == Incident.OPEN and incident.next_escalation_at and incident.next_escalation_at <= now:
+                done.append(escalate(incident, "system", now, "not acknowledged in time"))
+                record(operation="comms.escalate_incident", outcome="ok", channel="system", target=f"incident {pk}",
+                       params={"incident_id": pk, "level": incident.escalation_level})  # fmt: skip
+    return done
+
+
+def acknowledge(incident: Incident, actor: str, user=None, now: datetime | None = None, comment: str = "") -> Incident:
+    """Stop the escalation; the acknowledger becomes the assignee unless there is one."""
+    now = now or timezone.now()
+    if incident.status != Incident.OPEN:
+        raise CommsError(f"Incident #{incident.pk} is already {incident.status}.")
+    incident.status, incident.acknowledged_at, incident.acknowledged_by = Incident.ACKNOWLEDGED, now, actor
+    incident.next_escalation_at = None
+    incident.assignee = incident.assignee or user
+    incident.save(update_fields=["status", "acknowledged_at", "acknowledged_by", "next_escalation_at", "assignee"])
+    timeline.add(incident, "ack", f"Acknowledged by {actor}{': ' + comment if comment else ''}", actor, now)
+    return incident
+
+
+def resolve(incident: Incident, actor: str, now: datetime | None = None, comment: str = "") -> Incident:
+    now = now or timezone.now()
+    if incident.status == Incident.RESOLVED:
+        raise CommsError(f"Incident #{incident.pk} is already resolved.")
+    incident.status, incident.resolved_at, incident.resolved_by = Incident.RESOLVED, now, actor
+    incident.next_escalation_at = incident.notify_due_at = None
+    incident.save(update_fields=["status", "resolved_at", "resolved_by", "next_escalation_at", "notify_due_at"])
+    incident.alerts.filter(status=Alert.FIRING).update(status=Alert.RESOLVED, ends_at=now)
+    timeline.add(incident, "resolve", f"Resolved by {actor}{': ' + comment if comment else ''}", actor, now)
+    paged = incident.policy.levels[: incident.escalation_level] if incident.policy else []
+    targets = list(dict.fromkeys(list(incident.targets) + [t for level in paged for t in level["targets"]]))
+    if targets:
+        notify(
+            incident,
+            targets,
+            message_for(incident, f"Resolved: incident #{incident.pk} {incident.title}", comment, "incident.resolved"),
+            "comms.resolve_incident",
+        )
+    return incident
+
+
+def comment(incident: Incident, actor: str, text: str, now: datetime | None = None) -> None:
+    timeline.add(incident, "comment", text, actor, now)
+
+
+def assign(incident: Incident, actor: str, user, now: datetime | None = None) -> Incident:
+    incident.assignee = user
+    incident.save(update_fields=["assignee"])
+    timeline.add(incident, "assign", f"Assigned to {user.username if user else 'nobody'}", actor, now)
+    return incident

@@ -1,0 +1,69 @@
+"""Credentials never show up in the audit log, the logs, job params, delivery
+rows or the setup pages, and are encrypted in the database."""
+
+import logging
+
+from django.db import connection
+
+from apps.audit.models import AuditEvent
+from apps.comms.models import Connector, Delivery
+from apps.core.gateway import invoke
+from apps.core.models import Job
+
+from . import peers as p
+from .test_notifications import ALL
+
+
+def test_secrets_absent_from_audit_logs_and_rows(make_user, actor_of, connectors, client, caplog, run_job, slack):
+    caplog.set_level(logging.DEBUG)  # slack_sdk, httpx, httpcore, smtplib: everything they log
+    operator = actor_of(make_user("operator"))
+    job = run_job(invoke("comms.send_notification", operator, {"title": "x", "channels": ALL}))
+    assert {d["status"] for d in job.result["deliveries"]} == {"sent"}
+    slack.fail_next(429, {"ok": False, "error": "ratelimited"}, headers={"Retry-After": "0"})
+    run_job(invoke("comms.post_message", operator, {"channel_type": "slack", "recipient": "#ops", "title": "y"}))
+    run_job(invoke("comms.post_message", operator, {"channel_type": "sms", "recipient": "bad", "title": "z"}))  # a failure too
+
+    admin = make_user("admin")
+    client.force_login(admin)
+    response = client.post(
+        "/comms/setup/connectors/",
+        {"name": "slack-2", "kind": "slack", "url": "", "options": "{}", "secret": "xoxb-typed-in-the-form", "enabled": "on"},
+    )
+    assert response.status_code == 302
+    pages = [client.get(f"/comms/setup/connectors/{c.pk}/").content.decode() for c in Connector.objects.all()]
+    pages.append(client.get("/comms/setup/connectors/").content.decode())
+
+    haystacks = {
+        "logs": caplog.text,
+        "audit": "\n".join(str(e.params) + e.error + e.target for e in AuditEvent.objects.all()),
+        "jobs": "\n".join(str(j.params_redacted) + j.error + str(j.result) for j in Job.objects.all()),
+        "deliveries": "\n".join(str(d.message) + d.error + d.note + d.recipient for d in Delivery.objects.all()),
+        "pages": "\n".join(pages),
+    }
+    for name, text in haystacks.items():
+        for secret in [*p.SECRETS, "xoxb-typed-in-the-form"]:
+            assert secret not in text, f"{secret} leaked into {name}"
+    assert "Sending a request" in caplog.text  # slack_sdk's debug log was captured, with the token redacted
+    assert AuditEvent.objects.filter(operation="comms.connectors_save", outcome="ok").exists()
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT secret FROM comms_connector WHERE name = 'slack-2'")
+        stored = cursor.fetchone()[0]
+    assert stored.startswith("gAAAA") and "xoxb" not in stored  # Fernet
+    assert Connector.objects.get(name="slack-2").secret == "xoxb-typed-in-the-form"
+
+
+def test_saving_a_connector_without_a_secret_keeps_the_stored_one(client, make_user, connectors):
+    client.force_login(make_user("admin"))
+    slack = connectors["slack"]
+    response = client.post(
+        f"/comms/setup/connectors/{slack.pk}/",
+        {"name": "slack", "kind": "slack", "url": slack.url, "options": "{}", "secret": "", "enabled": "on"},
+    )
+    assert response.status_code == 302
+    assert Connector.objects.get(pk=slack.pk).secret == p.SLACK_TOKEN
+    client.post(
+        f"/comms/setup/connectors/{slack.pk}/",
+        {"name": "slack", "kind": "slack", "url": slack.url, "options": "{}", "clear_secret": "on", "enabled": "on"},
+    )
+    assert Connector.objects.get(pk=slack.pk).secret == ""
