@@ -15,7 +15,9 @@ class CoreConfig(AppConfig):
 
         # Every app's operations register themselves when its services module loads.
         autodiscover_modules("services")
-        register_topic("job", "core.run_read_ops")
+        from .jobs import job_snapshot
+
+        register_topic("job", "core.run_read_ops", snapshot=job_snapshot)
         register_topic("jobs", "core.run_read_ops")
         register_topic("activity", "audit.view_audit_log")
         register_topic("user", lambda actor, topic: topic == f"user.{actor.user_id}")

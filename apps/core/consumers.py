@@ -3,7 +3,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from apps.accounts.actors import Actor
 
-from .live import group_name, may_subscribe
+from .live import group_name, may_subscribe, snapshot
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
@@ -18,6 +18,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return
         await self.channel_layer.group_add(group_name(self.topic), self.channel_name)
         await self.accept()
+        current = await database_sync_to_async(snapshot)(self.topic)
+        if current:
+            await self.send(text_data=current)
 
     async def disconnect(self, code):
         if getattr(self, "topic", None):

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import transaction
+from django.template.loader import render_to_string
 from django.utils import timezone
 from pydantic import BaseModel
 
@@ -58,6 +59,14 @@ def publish_job(job: Job, line: JobLogLine | None = None) -> None:
     publish_template(f"job.{job.pk}", "core/_job_live.html", context)
     if line is None:  # list pages only care about status changes
         publish_template("jobs", "core/_job_row_live.html", context)
+
+
+def job_snapshot(topic: str) -> str:
+    """The whole job page state (status and full log) for a browser that just subscribed."""
+    job = Job.objects.filter(pk=topic.removeprefix("job.")).first()
+    if job is None:
+        return ""
+    return render_to_string("core/_job_snapshot.html", {"job": job, "lines": job.log_lines.all()[:2000]})
 
 
 @dataclass

@@ -20,21 +20,34 @@ from django.template.loader import render_to_string
 log = logging.getLogger(__name__)
 TOPIC_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,90}$")
 
-# topic prefix -> (permission needed, or a callable(user, topic) -> bool)
-_topics: dict[str, object] = {}
+# topic prefix -> (rule, snapshot). rule: a permission, or callable(actor, topic) -> bool.
+# snapshot: optional callable(topic) -> html sent to a browser right after it
+# subscribes, so nothing published between page render and subscription is missed.
+_topics: dict[str, tuple[object, object]] = {}
 
 
-def register_topic(prefix: str, rule) -> None:
-    _topics[prefix] = rule
+def register_topic(prefix: str, rule, snapshot=None) -> None:
+    _topics[prefix] = (rule, snapshot)
+
+
+def _entry(topic: str):
+    for prefix, entry in sorted(_topics.items(), key=lambda kv: -len(kv[0])):
+        if topic == prefix or topic.startswith(prefix + "."):
+            return entry
+    return None
 
 
 def may_subscribe(actor, topic: str) -> bool:
-    if not TOPIC_RE.match(topic):
+    entry = _entry(topic) if TOPIC_RE.match(topic) else None
+    if entry is None:
         return False
-    for prefix, rule in sorted(_topics.items(), key=lambda kv: -len(kv[0])):
-        if topic == prefix or topic.startswith(prefix + "."):
-            return rule(actor, topic) if callable(rule) else actor.has_perm(rule)
-    return False
+    rule = entry[0]
+    return rule(actor, topic) if callable(rule) else actor.has_perm(rule)
+
+
+def snapshot(topic: str) -> str:
+    entry = _entry(topic)
+    return entry[1](topic) if entry and entry[1] else ""
 
 
 def group_name(topic: str) -> str:

@@ -8,8 +8,19 @@
       event.stopImmediatePropagation();
     }
   }, true);
+  // A live log gets its full snapshot on subscribe; a line published in that
+  // instant may arrive twice: keep the first element of each id.
+  function dropDuplicateLines() {
+    document.querySelectorAll(".log[id]").forEach(function (log) {
+      var seen = {};
+      log.querySelectorAll("[id]").forEach(function (line) {
+        if (seen[line.id]) { line.remove(); } else { seen[line.id] = true; }
+      });
+    });
+  }
   // Keep live logs scrolled to the newest line unless the reader scrolled up.
   document.addEventListener("htmx:wsAfterMessage", function () {
+    dropDuplicateLines();
     document.querySelectorAll(".log[data-follow]").forEach(function (log) {
       if (log.scrollHeight - log.scrollTop - log.clientHeight < 80) { log.scrollTop = log.scrollHeight; }
     });
