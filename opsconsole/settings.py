@@ -269,6 +269,7 @@ MONITORING_LOCAL_PEERS = env_bool("MONITORING_LOCAL_PEERS", True)
 MONITORING_MAX_QUERY_CHARS = int(env("MONITORING_MAX_QUERY_CHARS", "4000"))
 MONITORING_MAX_RANGE_DAYS = int(env("MONITORING_MAX_RANGE_DAYS", "31"))
 MONITORING_DASHBOARD_POINTS = int(env("MONITORING_DASHBOARD_POINTS", "240"))
+LOGGING["loggers"]["httpx"] = {"level": "WARNING"}  # not a line per Prometheus query
 
 # --- security ---------------------------------------------------------------------
 

@@ -13,6 +13,8 @@ JOB_SECONDS = Histogram(
     buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600),
 )
 WEBSOCKET_CLIENTS = Gauge(
-    "opsconsole_websocket_clients", "Open live websockets by topic kind (job, jobs, dashboard, user, ...).", ["topic"],
+    "opsconsole_websocket_clients",
+    "Open live websockets by topic kind (job, jobs, dashboard, user, ...).",
+    ["topic"],
     multiprocess_mode="livesum",
 )

@@ -4,10 +4,7 @@ from django.apps import AppConfig
 class MonitoringConfig(AppConfig):
     name = "apps.monitoring"
     verbose_name = "Monitoring"
-    nav = [
-        (10, "Monitoring", "monitoring:overview", "core.run_read_ops"),
-        (11, "Dashboards", "monitoring:dashboards", "core.run_read_ops"),
-    ]
+    nav = [(10, "Monitoring", "monitoring:overview", "core.run_read_ops")]
     role_permissions = {"operator": ["monitoring.change_dashboard"], "admin": ["monitoring.change_dashboard"]}
 
     def ready(self):

@@ -9,18 +9,48 @@ CONSOLE = {
     "title": "Console",
     "description": "The ops console's own metrics: web latency, operations, jobs, queue, breakers, live clients.",
     "panels": [
-        ("Web requests by view", 'sum by (view) (rate(opsconsole_http_requests_total[1m]))', "line", "per_second", None, None, "view"),
-        ("Web latency p95", "histogram_quantile(0.95, sum by (le) (rate(opsconsole_http_request_duration_seconds_bucket[5m])))",
-         "line", "seconds", 0.5, 2, ""),
-        ("Operation calls by outcome", "sum by (outcome) (rate(opsconsole_operation_calls_total[5m]))", "area", "per_second", None, None, "outcome"),
-        ("Failed operations (1 h)", 'sum(increase(opsconsole_operation_calls_total{outcome="failed"}[1h])) or vector(0)', "stat", "", 1, 10, ""),
+        ("Web requests by view", "sum by (view) (rate(opsconsole_http_requests_total[1m]))", "line", "per_second", None, None, "view"),
+        (
+            "Web latency p95",
+            "histogram_quantile(0.95, sum by (le) (rate(opsconsole_http_request_duration_seconds_bucket[5m])))",
+            "line",
+            "seconds",
+            0.5,
+            2,
+            "",
+        ),
+        (
+            "Operation calls by outcome",
+            "sum by (outcome) (rate(opsconsole_operation_calls_total[5m]))",
+            "area",
+            "per_second",
+            None,
+            None,
+            "outcome",
+        ),
+        (
+            "Failed operations (1 h)",
+            'sum(increase(opsconsole_operation_calls_total{outcome="failed"}[1h])) or vector(0)',
+            "stat",
+            "",
+            1,
+            10,
+            "",
+        ),
         ("Celery queue depth", "sum(opsconsole_celery_queue_depth) or vector(0)", "stat", "", 10, 100, ""),
-        ("Job duration p90 by operation", "histogram_quantile(0.9, sum by (le, operation) (rate(opsconsole_job_duration_seconds_bucket[15m])))",
-         "line", "seconds", None, None, "operation"),
+        (
+            "Job duration p90 by operation",
+            "histogram_quantile(0.9, sum by (le, operation) (rate(opsconsole_job_duration_seconds_bucket[15m])))",
+            "line",
+            "seconds",
+            None,
+            None,
+            "operation",
+        ),
         ("Circuit breakers (2 = open)", "max by (connector) (opsconsole_circuit_breaker_state)", "table", "", 1, 2, "connector"),
         ("Websocket clients", "sum(opsconsole_websocket_clients) or vector(0)", "stat", "", None, None, ""),
     ],
-}  # fmt: skip
+}
 
 TARGETS = {
     "slug": "targets",
@@ -34,7 +64,7 @@ TARGETS = {
         ("Scrape duration by job", "max by (job) (scrape_duration_seconds)", "line", "seconds", None, None, "job"),
         ("Samples scraped by job", "sum by (job) (scrape_samples_scraped)", "area", "", None, None, "job"),
     ],
-}  # fmt: skip
+}
 
 BUILTIN = (CONSOLE, TARGETS)
 
@@ -49,6 +79,13 @@ def install(Dashboard, Panel) -> None:
             continue
         for position, (title, query, chart, unit, warning, critical, legend) in enumerate(spec["panels"]):
             Panel.objects.create(
-                dashboard=board, position=position, title=title, query=query, chart=chart, unit=unit,
-                warning=warning, critical=critical, legend=legend,
-            )  # fmt: skip
+                dashboard=board,
+                position=position,
+                title=title,
+                query=query,
+                chart=chart,
+                unit=unit,
+                warning=warning,
+                critical=critical,
+                legend=legend,
+            )

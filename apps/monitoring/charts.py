@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 from django.utils import timezone
 
-WIDTH, HEIGHT = 600, 200
-LEFT, RIGHT, TOP, BOTTOM = 56, 10, 10, 22
+WIDTH, HEIGHT = 420, 170
+LEFT, RIGHT, TOP, BOTTOM = 52, 8, 8, 20
 MAX_SERIES = 10
 _TIME_STEPS = [60, 300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 2 * 86400]
 _SI = [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")]
@@ -151,7 +151,10 @@ def line_chart(panel, start: datetime, end: datetime) -> Chart:
             runs.append(line)
         # A lone point (a gap on both sides) gets a one-unit stroke so that it shows.
         d = " ".join("M" + " L".join(f"{px},{py}" for px, py in run) + (" l1,0" if len(run) == 1 else "") for run in runs)
-        area = " ".join(f"M{run[0][0]},{chart.bottom} L" + " L".join(f"{px},{py}" for px, py in run) + f" L{run[-1][0]},{chart.bottom} Z" for run in runs)
+        area = " ".join(
+            f"M{run[0][0]},{chart.bottom} L" + " L".join(f"{px},{py}" for px, py in run) + f" L{run[-1][0]},{chart.bottom} Z"
+            for run in runs
+        )
         last = next((v for _, v in reversed(s.points) if v is not None), None)
         chart.series.append(SeriesPath(series_name(s.labels, panel.legend), index, d, area, format_value(last, panel.unit)))
     chart.hidden = max(0, len(panel.series) - MAX_SERIES)

@@ -42,9 +42,14 @@ def _http_client(source: PrometheusSource, base_url: str) -> httpx.Client:
             # A little longer than the query timeout sent to Prometheus, so its own clear message wins.
             timeout = httpx.Timeout(source.timeout_seconds + 2, connect=min(5.0, max(1.0, source.timeout_seconds)))
             client = httpx.Client(
-                base_url=base_url.rstrip("/"), auth=auth, headers=headers, timeout=timeout, verify=source.verify_tls,
-                follow_redirects=False, event_hooks={"request": [lambda request: check_url(str(request.url))]},
-            )  # fmt: skip
+                base_url=base_url.rstrip("/"),
+                auth=auth,
+                headers=headers,
+                timeout=timeout,
+                verify=source.verify_tls,
+                follow_redirects=False,
+                event_hooks={"request": [lambda request: check_url(str(request.url))]},
+            )
             _clients[key] = client
         return client
 
@@ -111,7 +116,9 @@ class PrometheusClient(_Connector):
         try:
             body = response.json()
         except ValueError:
-            raise MonitoringError(f"{self.describe} did not answer with Prometheus JSON (HTTP {response.status_code}): check the URL.", 502) from None
+            raise MonitoringError(
+                f"{self.describe} did not answer with Prometheus JSON (HTTP {response.status_code}): check the URL.", 502
+            ) from None
         if body.get("status") != "success":
             raise prometheus_error(body, response.status_code)
         return body.get("data")
@@ -139,7 +146,7 @@ def prometheus_error(body: dict, status: int) -> MonitoringError:
     if kind == "execution":
         return MonitoringError(f"Prometheus could not evaluate the query (execution): {detail}", 422)
     if status == 404:
-        return MonitoringError(f"Prometheus has no such API endpoint (HTTP 404): is the source's base URL right?", 502)
+        return MonitoringError("Prometheus has no such API endpoint (HTTP 404): is the source's base URL right?", 502)
     return MonitoringError(f"Prometheus answered with an error ({kind}, HTTP {status}): {detail}", 502)
 
 

@@ -16,9 +16,11 @@ def _field(model_field, **kwargs):
 
 class SourceForm(forms.ModelForm):
     secret = forms.CharField(
-        required=False, strip=False, widget=forms.PasswordInput(render_value=False),
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False),
         help_text="The bearer token or basic-auth password; stored encrypted. Leave empty to keep the stored one.",
-    )  # fmt: skip
+    )
     clear_secret = forms.BooleanField(required=False, label="Remove the stored token or password")
 
     class Meta:
@@ -52,9 +54,15 @@ class DashboardForm(forms.ModelForm):
 
 
 PanelFormSet = forms.inlineformset_factory(
-    Dashboard, Panel, fields=["position", "title", "query", "chart", "unit", "warning", "critical", "legend"],
-    widgets={"query": forms.Textarea(attrs={"rows": 2, "class": "mono"})}, extra=2, can_delete=True, max_num=24, validate_max=True,
-)  # fmt: skip
+    Dashboard,
+    Panel,
+    fields=["position", "title", "query", "chart", "unit", "warning", "critical", "legend"],
+    widgets={"query": forms.Textarea(attrs={"rows": 2, "class": "mono"})},
+    extra=2,
+    can_delete=True,
+    max_num=24,
+    validate_max=True,
+)
 
 
 class SilenceForm(forms.Form):

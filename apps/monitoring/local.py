@@ -47,7 +47,7 @@ def clear_metric_files() -> None:
 def prometheus_config(console_url: str, alertmanager: str, rules_file: Path, token_file: Path | None) -> str:
     parts = urlsplit(console_url)
     auth = f"\n    authorization: {{credentials_file: {token_file}}}" if token_file else ""
-    alerting = f"alerting:\n  alertmanagers:\n    - static_configs: [{{targets: [\"{alertmanager}\"]}}]\n" if alertmanager else ""
+    alerting = f'alerting:\n  alertmanagers:\n    - static_configs: [{{targets: ["{alertmanager}"]}}]\n' if alertmanager else ""
     return f"""global:
   scrape_interval: 15s
   evaluation_interval: 15s

@@ -19,16 +19,18 @@ import time
 
 from django.conf import settings
 from django.http import HttpResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 
 from apps.core.middleware import client_ip
 from apps.core.resilience import breaker_states
 
 HTTP_SECONDS = Histogram(
-    "opsconsole_http_request_duration_seconds", "Web request latency by view (URL name) and method.", ["view", "method"],
+    "opsconsole_http_request_duration_seconds",
+    "Web request latency by view (URL name) and method.",
+    ["view", "method"],
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-)  # fmt: skip
+)
 HTTP_REQUESTS = Counter("opsconsole_http_requests_total", "Web requests by view, method and status code.", ["view", "method", "status"])
 PEER_REQUESTS = Counter(
     "opsconsole_monitoring_peer_requests_total",
@@ -36,19 +38,21 @@ PEER_REQUESTS = Counter(
     ["peer", "source", "endpoint", "outcome"],
 )
 DASHBOARD_REFRESHES = Counter("opsconsole_dashboard_refreshes_total", "Shared live refreshes published, by dashboard.", ["dashboard"])
-DASHBOARD_VIEWERS = Gauge(
-    "opsconsole_dashboard_viewers", "Browsers watching a dashboard live.", ["dashboard"], multiprocess_mode="livesum"
-)
+DASHBOARD_VIEWERS = Gauge("opsconsole_dashboard_viewers", "Browsers watching a dashboard live.", ["dashboard"], multiprocess_mode="livesum")
 BREAKER_STATES = ("closed", "half-open", "open")
 # The worst state any live process sees: each process has its own breakers.
 BREAKER_STATE = Gauge(
-    "opsconsole_circuit_breaker_state", "Connector circuit breaker: 0 closed, 1 half-open, 2 open (worst over live processes).",
-    ["connector"], multiprocess_mode="livemax",
-)  # fmt: skip
+    "opsconsole_circuit_breaker_state",
+    "Connector circuit breaker: 0 closed, 1 half-open, 2 open (worst over live processes).",
+    ["connector"],
+    multiprocess_mode="livemax",
+)
 BREAKER_FAILURES = Gauge(
-    "opsconsole_circuit_breaker_failures", "Consecutive failures counted by a connector's breaker (highest over live processes).",
-    ["connector"], multiprocess_mode="livemax",
-)  # fmt: skip
+    "opsconsole_circuit_breaker_failures",
+    "Consecutive failures counted by a connector's breaker (highest over live processes).",
+    ["connector"],
+    multiprocess_mode="livemax",
+)
 
 
 def record_breaker_states(**_signal_kwargs) -> None:
@@ -107,13 +111,15 @@ def exposition(request):
     if not may_scrape(request):
         return HttpResponse(
             "Forbidden: send the METRICS_TOKEN as a bearer token, or scrape from a network in METRICS_ALLOWED_NETWORKS.\n",
-            status=403, content_type="text/plain",
-        )  # fmt: skip
+            status=403,
+            content_type="text/plain",
+        )
     record_breaker_states()
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=str(settings.METRICS_DIR))
     registry.register(QueueCollector())
-    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    # Text format 0.0.4: every Prometheus reads it (our names are all classic ones).
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_PLAIN_0_0_4)
 
 
 class RequestMetricsMiddleware:

@@ -20,7 +20,9 @@ class PrometheusSource(models.Model):
     AUTH_NONE, AUTH_BEARER, AUTH_BASIC = "none", "bearer", "basic"
     AUTH_TYPES = [(AUTH_NONE, "none"), (AUTH_BEARER, "bearer token"), (AUTH_BASIC, "basic auth")]
 
-    name = models.SlugField(max_length=60, unique=True, help_text='Operations name the source by this; "default" is used when none is given.')
+    name = models.SlugField(
+        max_length=60, unique=True, help_text='Operations name the source by this; "default" is used when none is given.'
+    )
     base_url = models.URLField(max_length=300, help_text="e.g. http://prometheus:9090 (a path prefix is kept).")
     alertmanager_url = models.URLField(max_length=300, blank=True, help_text="Optional; alerts from it and silences need it.")
     auth_type = models.CharField(max_length=10, choices=AUTH_TYPES, default=AUTH_NONE)
@@ -29,7 +31,9 @@ class PrometheusSource(models.Model):
     secret_env = models.CharField(
         max_length=100, blank=True, help_text="Or: the name of an environment variable holding the token or password."
     )
-    timeout_seconds = models.FloatField(default=10, validators=[MinValueValidator(0.5)], help_text="Per request; also sent to Prometheus as the query timeout.")
+    timeout_seconds = models.FloatField(
+        default=10, validators=[MinValueValidator(0.5)], help_text="Per request; also sent to Prometheus as the query timeout."
+    )
     verify_tls = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -92,8 +96,14 @@ class Dashboard(models.Model):
 class Panel(models.Model):
     LINE, AREA, STAT, TABLE = "line", "area", "stat", "table"
     CHARTS = [(LINE, "line"), (AREA, "area"), (STAT, "stat"), (TABLE, "table")]
-    UNITS = [("", "none"), ("percent", "percent (0-100)"), ("ratio", "ratio (0-1 as %)"), ("seconds", "seconds"),
-             ("bytes", "bytes"), ("per_second", "per second")]  # fmt: skip
+    UNITS = [
+        ("", "none"),
+        ("percent", "percent (0-100)"),
+        ("ratio", "ratio (0-1 as %)"),
+        ("seconds", "seconds"),
+        ("bytes", "bytes"),
+        ("per_second", "per second"),
+    ]
 
     dashboard = models.ForeignKey(Dashboard, on_delete=models.CASCADE, related_name="panels")
     position = models.PositiveSmallIntegerField(default=0)

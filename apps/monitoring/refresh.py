@@ -82,8 +82,10 @@ async def unwatch(topic: str) -> None:
 
 
 def _interval(pk: int) -> int | None:
-    close_old_connections()
-    return Dashboard.objects.filter(pk=pk).values_list("refresh_seconds", flat=True).first()
+    try:
+        return Dashboard.objects.filter(pk=pk).values_list("refresh_seconds", flat=True).first()
+    finally:
+        close_old_connections()  # this runs on a pool thread, outside any request
 
 
 async def _run(topic: str, pk: int, range_: str) -> None:

@@ -50,7 +50,8 @@ def prometheus(exporter, alertmanager, metrics_console):
     }
     peer = peers.start_prometheus(binary, scrape, alertmanager=alertmanager.url)
     # Ready when the exporter was scraped and its critical alert reached the Alertmanager.
-    peers.wait_for(lambda: peers.instant(peer.url, 'up{job="exporter"} == 1'), what="the first scrape of the exporter")
+    # A few scrapes: live dashboards end on the last refresh tick, which must already hold data.
+    peers.wait_for(lambda: peers.instant(peer.url, 'count_over_time(up{job="exporter"}[1m]) >= 3'), what="three scrapes of the exporter")
     peers.wait_for(
         lambda: b"DemoServiceDown" in peers.http_get(alertmanager.url + "/api/v2/alerts")[1], what="the alert in the Alertmanager"
     )

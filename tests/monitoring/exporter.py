@@ -1,7 +1,6 @@
 """A small test exporter (run as its own process, outside the console's
 multiprocess metric files): known values for the tests to find through a real
-Prometheus, counters that grow every second, and GET /set?queue=N to change a
-gauge while Prometheus scrapes.
+Prometheus and counters that grow every second.
 
     python exporter.py <port>
 
@@ -12,7 +11,6 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, urlsplit
 
 # Label values the escaping tests look for: a quote, a backslash, a newline.
 TRICKY_ROOMS = {'lab "A"': 21.5, "c:\\temp": 18.25, "two\nlines": 30.0, "plain": 12.0}
@@ -32,7 +30,6 @@ def serve(port: int) -> None:
     queue.set(7)
     ticks = Counter("demo_ticks", "Grows by one every second.", registry=registry)
     requests = Counter("demo_requests", "Requests by code.", ["code"], registry=registry)
-    gauges = {"queue": queue}
 
     def tick() -> None:
         while True:
@@ -43,13 +40,7 @@ def serve(port: int) -> None:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):
-            url = urlsplit(self.path)
-            if url.path == "/set":
-                for name, value in parse_qsl(url.query):
-                    gauges[name].set(float(value))
-                body = b"ok\n"
-            else:
-                body = generate_latest(registry)
+            body = generate_latest(registry)
             self.send_response(200)
             self.send_header("Content-Type", "text/plain; version=0.0.4")
             self.send_header("Content-Length", str(len(body)))

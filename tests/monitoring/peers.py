@@ -51,7 +51,7 @@ receivers:
 def http_get(url: str, headers: dict | None = None, timeout: float = 5) -> tuple[int, bytes]:
     request = urllib.request.Request(url, headers=headers or {})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (loopback test peers)
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
@@ -98,8 +98,14 @@ def start_alertmanager(binary: str) -> Peer:
     port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="opsconsole-alertmanager-"))
     (workdir / "alertmanager.yml").write_text(ALERTMANAGER)
-    argv = [binary, f"--config.file={workdir / 'alertmanager.yml'}", f"--storage.path={workdir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=", "--log.level=warn"]  # fmt: skip
+    argv = [
+        binary,
+        f"--config.file={workdir / 'alertmanager.yml'}",
+        f"--storage.path={workdir / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+        "--log.level=warn",
+    ]
     url = f"http://127.0.0.1:{port}"
     proc = Process("alertmanager", argv, clean_env())
     proc.wait_until(lambda: http_get(url + "/-/ready")[0] == 200, timeout=30, what="ready")
@@ -140,8 +146,14 @@ def start_prometheus(
     if alertmanager:
         config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager.removeprefix("http://")]}]}]}
     (workdir / "prometheus.yml").write_text(json.dumps(config))  # JSON is YAML
-    argv = [binary, f"--config.file={workdir / 'prometheus.yml'}", f"--storage.tsdb.path={workdir / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}", "--rules.alert.resend-delay=1s", "--log.level=warn"]  # fmt: skip
+    argv = [
+        binary,
+        f"--config.file={workdir / 'prometheus.yml'}",
+        f"--storage.tsdb.path={workdir / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--rules.alert.resend-delay=1s",
+        "--log.level=warn",
+    ]
     if basic_auth:
         (workdir / "web.yml").write_text(json.dumps({"basic_auth_users": {basic_auth[0]: _bcrypt(basic_auth[1])}}))
         argv.append(f"--web.config.file={workdir / 'web.yml'}")

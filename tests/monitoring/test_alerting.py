@@ -76,7 +76,7 @@ def test_silence_lifecycle(source, operator, alertmanager):
 
 
 def test_expiring_an_unknown_silence_is_a_clear_error(source, operator):
-    with pytest.raises(MonitoringError, match="Alertmanager refused the request .*silence not found"):
+    with pytest.raises(MonitoringError, match=r"Alertmanager refused the request .*silence not found"):
         invoke("monitoring.silence_expire", operator, {"silence_id": "00000000-0000-0000-0000-000000000000"})
 
 

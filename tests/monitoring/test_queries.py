@@ -39,7 +39,7 @@ def test_bad_promql_is_a_clear_error_audited_as_failed(source, viewer):
 
 
 def test_a_range_vector_in_an_instant_query_says_what_to_use(source, viewer):
-    with pytest.raises(MonitoringError, match="use monitoring.query_range"):
+    with pytest.raises(MonitoringError, match=r"use monitoring\.query_range"):
         invoke("monitoring.query", viewer, {"query": "demo_queue_depth[10s]"})
 
 

@@ -19,7 +19,12 @@ from . import peers
 
 @pytest.mark.parametrize(
     "url",
-    ["http://169.254.169.254/latest/meta-data/", "http://[fd00:ec2::254]/", "http://[::ffff:169.254.169.254]:9090", "http://[fe80::1]:9090"],
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fd00:ec2::254]/",
+        "http://[::ffff:169.254.169.254]:9090",
+        "http://[fe80::1]:9090",
+    ],
 )
 def test_link_local_and_metadata_addresses_are_refused(url):
     with pytest.raises(MonitoringError, match="link-local or metadata address"):
@@ -32,14 +37,16 @@ def test_names_resolving_to_metadata_addresses_are_refused(monkeypatch):
         check_url("file:///etc/passwd")
     # A DNS name an attacker points at the metadata service (the machine's resolver is not ours to change).
     monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("169.254.169.254", 80))])
-    with pytest.raises(MonitoringError, match="metadata.example resolves to 169.254.169.254"):
+    with pytest.raises(MonitoringError, match=r"metadata\.example resolves to 169\.254\.169\.254"):
         check_url("http://metadata.example/")
 
 
 def test_the_source_form_refuses_a_metadata_url(client_as):
     client = client_as("admin")
-    response = client.post("/monitoring/sources/new/", {"name": "meta", "base_url": "http://169.254.169.254/", "auth_type": "none",
-                                                         "timeout_seconds": "5", "verify_tls": "on"})  # fmt: skip
+    response = client.post(
+        "/monitoring/sources/new/",
+        {"name": "meta", "base_url": "http://169.254.169.254/", "auth_type": "none", "timeout_seconds": "5", "verify_tls": "on"},
+    )
     assert response.status_code == 422
     assert "link-local or metadata" in response.context["form"].errors["base_url"][0]
     assert not PrometheusSource.objects.exists()
@@ -63,8 +70,15 @@ def guarded_prometheus(exporter):
 
 def test_basic_auth_stored_encrypted_and_never_rendered(client_as, guarded_prometheus, actor_of):
     admin = client_as("admin")
-    form = {"name": "guarded", "base_url": guarded_prometheus.url, "auth_type": "basic", "username": "console",
-            "secret": "s3cret-pass", "timeout_seconds": "5", "verify_tls": "on"}  # fmt: skip
+    form = {
+        "name": "guarded",
+        "base_url": guarded_prometheus.url,
+        "auth_type": "basic",
+        "username": "console",
+        "secret": "s3cret-pass",
+        "timeout_seconds": "5",
+        "verify_tls": "on",
+    }
     assert admin.post("/monitoring/sources/new/", form).status_code == 302
     source = PrometheusSource.objects.get(name="guarded")
     assert source.secret == "s3cret-pass"

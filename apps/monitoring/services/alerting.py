@@ -47,9 +47,15 @@ def prometheus_alerts(source: str) -> list[Alert]:
     data = prometheus(source).api("alerts")
     return [
         Alert(
-            origin="prometheus", name=a["labels"].get("alertname", ""), state=a["state"], severity=a["labels"].get("severity", ""),
-            labels=a["labels"], annotations=a.get("annotations") or {}, since=parse_time(a.get("activeAt")), value=a.get("value"),
-        )  # fmt: skip
+            origin="prometheus",
+            name=a["labels"].get("alertname", ""),
+            state=a["state"],
+            severity=a["labels"].get("severity", ""),
+            labels=a["labels"],
+            annotations=a.get("annotations") or {},
+            since=parse_time(a.get("activeAt")),
+            value=a.get("value"),
+        )
         for a in data.get("alerts", [])
     ]
 
@@ -57,10 +63,16 @@ def prometheus_alerts(source: str) -> list[Alert]:
 def alertmanager_alerts(source: str) -> list[Alert]:
     return [
         Alert(
-            origin="alertmanager", name=a["labels"].get("alertname", ""), state=a["status"]["state"],
-            severity=a["labels"].get("severity", ""), labels=a["labels"], annotations=a.get("annotations") or {},
-            since=parse_time(a.get("startsAt")), silenced_by=a["status"].get("silencedBy") or [], fingerprint=a.get("fingerprint", ""),
-        )  # fmt: skip
+            origin="alertmanager",
+            name=a["labels"].get("alertname", ""),
+            state=a["status"]["state"],
+            severity=a["labels"].get("severity", ""),
+            labels=a["labels"],
+            annotations=a.get("annotations") or {},
+            since=parse_time(a.get("startsAt")),
+            silenced_by=a["status"].get("silencedBy") or [],
+            fingerprint=a.get("fingerprint", ""),
+        )
         for a in alertmanager(source).alerts()
     ]
 
@@ -124,11 +136,17 @@ class SilencesOutput(BaseModel):
 
 def _silence(item: dict) -> Silence:
     return Silence(
-        id=item["id"], state=item["status"]["state"],
-        matchers=[Matcher(name=m["name"], value=m["value"], is_regex=m.get("isRegex", False), is_equal=m.get("isEqual", True)) for m in item["matchers"]],
-        starts_at=parse_time(item.get("startsAt")), ends_at=parse_time(item.get("endsAt")),
-        created_by=item.get("createdBy", ""), comment=item.get("comment", ""),
-    )  # fmt: skip
+        id=item["id"],
+        state=item["status"]["state"],
+        matchers=[
+            Matcher(name=m["name"], value=m["value"], is_regex=m.get("isRegex", False), is_equal=m.get("isEqual", True))
+            for m in item["matchers"]
+        ],
+        starts_at=parse_time(item.get("startsAt")),
+        ends_at=parse_time(item.get("endsAt")),
+        created_by=item.get("createdBy", ""),
+        comment=item.get("comment", ""),
+    )
 
 
 @operation("monitoring.silences", risk=Risk.READ, target=lambda p: f"{p.source}: {p.state} silences")
@@ -143,9 +161,10 @@ def silences(ctx: Context, params: SilencesInput) -> SilencesOutput:
 
 class SilenceCreateInput(SourceInput):
     matchers: list[Matcher] = Field(
-        min_length=1, max_length=20,
+        min_length=1,
+        max_length=20,
         description='Which alerts to silence, e.g. [{"name": "alertname", "value": "DiskFull"}, {"name": "instance", "value": "db1"}].',
-    )  # fmt: skip
+    )
     duration_minutes: int = Field(120, ge=1, le=60 * 24 * 30, description="How long, from starts_at.")
     starts_at: Time = Field(None, description="Default: now.")
     comment: str = Field(min_length=3, max_length=1000, description="Why (shown to everyone who sees the silence).")

@@ -23,11 +23,19 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 SourceName = Annotated[
-    str, Field(max_length=60, pattern=r"^[-a-zA-Z0-9_]+$", description='Name of a registered Prometheus source ("default" unless told otherwise).')
+    str,
+    Field(
+        max_length=60, pattern=r"^[-a-zA-Z0-9_]+$", description='Name of a registered Prometheus source ("default" unless told otherwise).'
+    ),
 ]
 PromQL = Annotated[
     str,
-    Field(min_length=1, max_length=settings.MONITORING_MAX_QUERY_CHARS, description="A PromQL expression.", json_schema_extra={"widget": "textarea"}),
+    Field(
+        min_length=1,
+        max_length=settings.MONITORING_MAX_QUERY_CHARS,
+        description="A PromQL expression.",
+        json_schema_extra={"widget": "textarea"},
+    ),
 ]
 Time = Annotated[datetime | None, AfterValidator(_aware)]
 LABEL_NAME_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
@@ -40,7 +48,9 @@ class SourceInput(BaseModel):
 def get_source(name: str) -> PrometheusSource:
     source = PrometheusSource.objects.filter(name=name).first()
     if source is None:
-        known = ", ".join(PrometheusSource.objects.values_list("name", flat=True)) or "none yet: an admin adds them under Monitoring → Sources"
+        known = (
+            ", ".join(PrometheusSource.objects.values_list("name", flat=True)) or "none yet: an admin adds them under Monitoring → Sources"
+        )
         raise MonitoringError(f"There is no Prometheus source named {name!r} (known: {known}).", 404)
     return source
 

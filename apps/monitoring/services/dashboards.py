@@ -103,9 +103,14 @@ def _query_panels(dashboard: Dashboard, range_: str, end: datetime, *, live: boo
     client = PrometheusClient(source)
     for panel in dashboard.panels.all():
         data = PanelData(
-            id=panel.pk, title=panel.title, chart=panel.chart, unit=panel.unit, warning=panel.warning, critical=panel.critical,
+            id=panel.pk,
+            title=panel.title,
+            chart=panel.chart,
+            unit=panel.unit,
+            warning=panel.warning,
+            critical=panel.critical,
             legend=[name.strip() for name in panel.legend.split(",") if name.strip()],
-        )  # fmt: skip
+        )
         if problem:
             data.error = "Not queried: the source is down."
         else:
@@ -122,9 +127,19 @@ def _query_panels(dashboard: Dashboard, range_: str, end: datetime, *, live: boo
                 data.error = exc.message
         panels.append(data)
     return DashboardData(
-        dashboard=dashboard.slug, title=dashboard.title, source=source.name, range=range_, start=start, end=end, step_seconds=step,
-        live=live, slot=slot, source_status="down" if problem else "up", problem=problem, panels=panels,
-    )  # fmt: skip
+        dashboard=dashboard.slug,
+        title=dashboard.title,
+        source=source.name,
+        range=range_,
+        start=start,
+        end=end,
+        step_seconds=step,
+        live=live,
+        slot=slot,
+        source_status="down" if problem else "up",
+        problem=problem,
+        panels=panels,
+    )
 
 
 @operation("monitoring.dashboard", risk=Risk.READ, target=lambda p: f"{p.dashboard} ({p.range or 'default range'})")
@@ -139,4 +154,3 @@ def dashboard(ctx: Context, params: DashboardInput) -> DashboardData:
     if board is None:
         raise MonitoringError(f"There is no dashboard {params.dashboard!r}.", 404)
     return evaluate(board, params.range or board.default_range, params.end)
-

@@ -63,17 +63,27 @@ def health(ctx: Context, params: SourceInput) -> HealthOutput:
         count = Counter(t.health for t in members)
         errors = [f"{t.instance}: {t.last_error}" for t in members if t.last_error]
         alert_counts = dict(sorted(alerts_by_job.get(job, Counter()).items()))
-        jobs.append(JobHealth(
-            job=job, status=_status(count["up"], count["down"], alert_counts), targets_up=count["up"], targets_down=count["down"],
-            targets_unknown=count["unknown"], scrape_errors=errors, alerts_firing=alert_counts,
-        ))  # fmt: skip
+        jobs.append(
+            JobHealth(
+                job=job,
+                status=_status(count["up"], count["down"], alert_counts),
+                targets_up=count["up"],
+                targets_down=count["down"],
+                targets_unknown=count["unknown"],
+                scrape_errors=errors,
+                alerts_firing=alert_counts,
+            )
+        )
     order = ["ok", "degraded", "down"]
     overall = max((j.status for j in jobs), key=order.index, default="ok")
     source = get_source(params.source)
     return HealthOutput(
-        source=params.source, status=overall, jobs=jobs, alerts_firing=dict(sorted(Counter(a.severity for a in firing).items())),
+        source=params.source,
+        status=overall,
+        jobs=jobs,
+        alerts_firing=dict(sorted(Counter(a.severity for a in firing).items())),
         alertmanager=_alertmanager_status(source),
-    )  # fmt: skip
+    )
 
 
 def _alertmanager_status(source) -> str:

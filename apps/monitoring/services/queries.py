@@ -48,7 +48,8 @@ def instant_series(result_type: str, result) -> list[Series]:
     if result_type == "string":
         return [Series(labels={"value": result[1]}, value=None, timestamp=datetime.fromtimestamp(result[0], tz=UTC))]
     raise MonitoringError(
-        "The query returns a range vector (a matrix): use monitoring.query_range, or reduce it with a function such as rate() or max_over_time().",
+        "The query returns a range vector (a matrix): use monitoring.query_range, "
+        "or reduce it with a function such as rate() or max_over_time().",
         422,
     )
 
@@ -62,7 +63,9 @@ def query(ctx: Context, params: QueryInput) -> QueryOutput:
     monitoring.query_range. Errors in the query come back as Prometheus words them.
     """
     data = prometheus(params.source).query(params.query, params.time)
-    return QueryOutput(source=params.source, query=params.query, result_type=data["resultType"], series=instant_series(data["resultType"], data["result"]))
+    return QueryOutput(
+        source=params.source, query=params.query, result_type=data["resultType"], series=instant_series(data["resultType"], data["result"])
+    )
 
 
 class QueryRangeInput(SourceInput):
@@ -128,7 +131,12 @@ def query_range(ctx: Context, params: QueryRangeInput) -> QueryRangeOutput:
     """
     data = prometheus(params.source).query_range(params.query, params.start, params.end, params.step_seconds)
     return QueryRangeOutput(
-        source=params.source, query=params.query, start=params.start, end=params.end, step_seconds=params.step_seconds, series=range_series(data)
+        source=params.source,
+        query=params.query,
+        start=params.start,
+        end=params.end,
+        step_seconds=params.step_seconds,
+        series=range_series(data),
     )
 
 
@@ -157,7 +165,9 @@ def series(ctx: Context, params: SeriesInput) -> SeriesOutput:
 
 
 class LabelsInput(SourceInput):
-    label: str | None = Field(None, pattern=LABEL_NAME_PATTERN, description="Give a label name to list its values; leave empty for label names.")
+    label: str | None = Field(
+        None, pattern=LABEL_NAME_PATTERN, description="Give a label name to list its values; leave empty for label names."
+    )
     match: list[PromQL] = Field(default_factory=list, max_length=20, description="Only series matching these selectors.")
     start: Time = None
     end: Time = None
@@ -266,10 +276,16 @@ def rules(ctx: Context, params: RulesInput) -> RulesOutput:
     for group in data.get("groups", []):
         items = [
             Rule(
-                name=r["name"], type=r["type"], query=r["query"], health=r.get("health", "unknown"), state=r.get("state"),
-                last_error=r.get("lastError", ""), labels=r.get("labels") or {}, for_seconds=r.get("duration"),
+                name=r["name"],
+                type=r["type"],
+                query=r["query"],
+                health=r.get("health", "unknown"),
+                state=r.get("state"),
+                last_error=r.get("lastError", ""),
+                labels=r.get("labels") or {},
+                for_seconds=r.get("duration"),
                 active_alerts=len(r.get("alerts") or []),
-            )  # fmt: skip
+            )
             for r in group.get("rules", [])
         ]
         groups.append(RuleGroup(name=group["name"], file=group.get("file", ""), interval_seconds=group.get("interval"), rules=items))

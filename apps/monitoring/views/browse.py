@@ -123,7 +123,12 @@ def silences(request):
         form = SilenceForm(request.POST or None, initial={"matchers": request.GET.get("matchers", "")})
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
-            params = {"source": context["source"], "matchers": data["matchers"], "duration_minutes": data["duration_minutes"], "comment": data["comment"]}
+            params = {
+                "source": context["source"],
+                "matchers": data["matchers"],
+                "duration_minutes": data["duration_minutes"],
+                "comment": data["comment"],
+            }
             try:
                 created = call(request, "monitoring.silence_create", params).result
             except OpsError as exc:
@@ -153,4 +158,7 @@ def rules(request):
     require_perm(request, "core.run_read_ops")
     context = source_context(request)
     context["result"], context["problem"] = _attempt(request, "monitoring.rules", {"source": context["source"]})
+    if context["result"]:
+        context["page"] = paginate(request, context["result"].groups)
+    context["filters"] = query_string(request)
     return render(request, "monitoring/rules.html", context)

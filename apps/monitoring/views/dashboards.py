@@ -25,9 +25,15 @@ EDIT = "monitoring.change_dashboard"
 
 def audit(request, operation: str, target: str, params: dict | None = None) -> None:
     record(
-        operation=operation, outcome="ok", channel="web", actor=actor_of(request), target=target, params=params or {},
-        client_ip=client_ip(request), request_id=getattr(request, "request_id", ""),
-    )  # fmt: skip
+        operation=operation,
+        outcome="ok",
+        channel="web",
+        actor=actor_of(request),
+        target=target,
+        params=params or {},
+        client_ip=client_ip(request),
+        request_id=getattr(request, "request_id", ""),
+    )
 
 
 @console_view
@@ -51,8 +57,15 @@ def dashboard_view(request, slug: str):
     board = get_object_or_404(Dashboard.objects.select_related("source"), slug=slug)
     range_ = request.GET.get("range") if request.GET.get("range") in Dashboard.RANGES else board.default_range
     end = _end(request)
-    context = {"board": board, "range": range_, "ranges": Dashboard.RANGES, "end": end, "live": end is None,
-               "topic": topic_for(board.pk, range_), "can_edit": actor_of(request).has_perm(EDIT)}  # fmt: skip
+    context = {
+        "board": board,
+        "range": range_,
+        "ranges": Dashboard.RANGES,
+        "end": end,
+        "live": end is None,
+        "topic": topic_for(board.pk, range_),
+        "can_edit": actor_of(request).has_perm(EDIT),
+    }
     try:
         context["data"] = call(request, "monitoring.dashboard", {"dashboard": slug, "range": range_, "end": end}).result
         context["panels"] = panel_views(context["data"])
@@ -78,7 +91,9 @@ def dashboard_edit(request, slug: str | None = None):
         messages.success(request, f"Saved dashboard {board.title}.")
         return redirect(board)
     status = 422 if request.method == "POST" else 200
-    return render(request, "monitoring/dashboard_form.html", {"form": form, "panels": panels, "board": board if slug else None}, status=status)
+    return render(
+        request, "monitoring/dashboard_form.html", {"form": form, "panels": panels, "board": board if slug else None}, status=status
+    )
 
 
 @console_view
