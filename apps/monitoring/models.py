@@ -6,7 +6,6 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.urls import reverse
-from django.utils import timezone
 
 from apps.core.fields import EncryptedTextField
 
@@ -81,7 +80,8 @@ class Dashboard(models.Model):
     )
     default_range = models.CharField(max_length=10, default="1h", choices=[(r, r) for r in RANGES])
     builtin = models.BooleanField(default=False, editable=False, help_text="Shipped with the console.")
-    updated_at = models.DateTimeField(default=timezone.now)
+    # Part of the live cache key: an edited dashboard is evaluated afresh.
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["title"]

@@ -67,11 +67,11 @@ def slot_of(dashboard: Dashboard, now: float | None = None) -> int:
     return int((time.time() if now is None else now) // dashboard.refresh_seconds)
 
 
-def evaluate(dashboard: Dashboard, range_: str, end: datetime | None, slot: int | None = None) -> DashboardData:
+def evaluate(dashboard: Dashboard, range_: str, end: datetime | None) -> DashboardData:
     """Query every panel. Live data (no `end`) comes from the cache when this slot was already evaluated."""
     if end is not None:
         return _query_panels(dashboard, range_, end, live=False, slot=None)
-    slot = slot_of(dashboard) if slot is None else slot
+    slot = slot_of(dashboard)
     key = f"monitoring:dashboard:{dashboard.pk}:{dashboard.updated_at.timestamp()}:{range_}:{slot}"
     cached = cache.get(key)
     if cached is None and not cache.add(f"{key}:lock", 1, timeout=dashboard.refresh_seconds * 2):

@@ -45,7 +45,10 @@ def dashboard_list(request):
 
 def _end(request):
     """An absolute end from the picker (?end=2026-01-31T12:00); None means live."""
-    value = parse_datetime(request.GET.get("end") or "")
+    try:
+        value = parse_datetime(request.GET.get("end") or "")
+    except ValueError:  # well formed but impossible, e.g. month 13
+        value = None
     if value is not None and timezone.is_naive(value):
         value = timezone.make_aware(value)
     return value
@@ -82,9 +85,7 @@ def dashboard_edit(request, slug: str | None = None):
     panels = PanelFormSet(request.POST or None, instance=board)
     if request.method == "POST" and form.is_valid() and panels.is_valid():
         with transaction.atomic():
-            board = form.save(commit=False)
-            board.updated_at = timezone.now()  # a new version: cached live data of the old one is not reused
-            board.save()
+            board = form.save()
             panels.instance = board
             panels.save()
         audit(request, "monitoring.dashboard_save", board.slug, {"title": board.title, "panels": board.panels.count(), "new": slug is None})
