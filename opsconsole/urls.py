@@ -2,9 +2,11 @@ from django.contrib import admin
 from django.urls import include, path
 
 from apps.core.views import healthz
+from apps.monitoring.metrics import exposition
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("metrics", exposition, name="metrics"),
     path("", include("apps.core.urls")),
     path("accounts/", include("apps.accounts.urls")),
     path("audit/", include("apps.audit.urls")),

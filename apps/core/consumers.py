@@ -4,6 +4,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from apps.accounts.actors import Actor
 
 from .live import group_name, may_subscribe, snapshot
+from .metrics import WEBSOCKET_CLIENTS
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
@@ -18,6 +19,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return
         await self.channel_layer.group_add(group_name(self.topic), self.channel_name)
         await self.accept()
+        self.counted = self.topic.split(".", 1)[0]
+        WEBSOCKET_CLIENTS.labels(self.counted).inc()
         current = await database_sync_to_async(snapshot)(self.topic)
         if current:
             await self.send(text_data=current)
@@ -25,6 +28,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code):
         if getattr(self, "topic", None):
             await self.channel_layer.group_discard(group_name(self.topic), self.channel_name)
+        if getattr(self, "counted", None):
+            WEBSOCKET_CLIENTS.labels(self.counted).dec()
+            self.counted = None
 
     async def receive(self, text_data=None, bytes_data=None):
         """The page only listens; htmx may send form data, which is ignored."""

@@ -13,7 +13,7 @@ def test_operator_sees_operations_not_the_audit_log(login_page, make_user, conso
     page = login_page(make_user("operator"))
     labels = [label.split()[0] for label in nav_labels(page)]
     assert "Operations" in labels and "Jobs" in labels and "Audit" not in labels
-    assert page.locator("#home-health .pill").inner_text() in {"ok", "degraded"}
+    assert page.locator("#home-health > p > .pill").inner_text() in {"ok", "degraded"}
     page.goto(console_server + "/operations/")
     assert page.locator("a:has-text('core.echo_job')").count() == 1
     response = page.goto(console_server + "/audit/")

@@ -1,0 +1,190 @@
+"""Connectors to one source's Prometheus HTTP API and Alertmanager API v2:
+httpx with timeouts, the core circuit breaker (one per peer), retries for
+reads, and every error mapped to MonitoringError or PeerUnavailable."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+
+import httpx
+
+from apps.core.resilience import breaker_for, call_through
+
+from .errors import MonitoringError
+from .metrics import PEER_REQUESTS, record_breaker_states
+from .models import PrometheusSource
+from .promql import format_seconds
+from .safety import check_url
+
+
+class PeerHTTPError(Exception):
+    """The peer (or a proxy in front of it) failed with a 5xx that is not an API error: counts against the breaker."""
+
+
+_clients: dict[tuple, httpx.Client] = {}
+_clients_lock = threading.Lock()
+
+
+def _http_client(source: PrometheusSource, base_url: str) -> httpx.Client:
+    """One pooled client per source, URL and version of its settings, per process."""
+    key = (source.pk, base_url, source.updated_at)
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            for old in [k for k in _clients if k[:2] == key[:2]]:
+                _clients.pop(old).close()
+            auth, headers = None, {"User-Agent": "opsconsole"}
+            if source.auth_type == PrometheusSource.AUTH_BASIC:
+                auth = httpx.BasicAuth(source.username, source.credential())
+            elif source.auth_type == PrometheusSource.AUTH_BEARER:
+                headers["Authorization"] = f"Bearer {source.credential()}"
+            # A little longer than the query timeout sent to Prometheus, so its own clear message wins.
+            timeout = httpx.Timeout(source.timeout_seconds + 2, connect=min(5.0, max(1.0, source.timeout_seconds)))
+            client = httpx.Client(
+                base_url=base_url.rstrip("/"),
+                auth=auth,
+                headers=headers,
+                timeout=timeout,
+                verify=source.verify_tls,
+                follow_redirects=False,
+                event_hooks={"request": [lambda request: check_url(str(request.url))]},
+            )
+            _clients[key] = client
+        return client
+
+
+def _timestamp(value: datetime | None) -> str | None:
+    return None if value is None else f"{value.timestamp():.3f}"
+
+
+class _Connector:
+    kind = ""
+
+    def __init__(self, source: PrometheusSource, base_url: str):
+        self.source = source
+        self.http = _http_client(source, base_url)
+        self.breaker = breaker_for(f"{self.kind.lower()}:{source.name}")
+        self.describe = f"{self.kind} of source {source.name!r} ({base_url})"
+
+    def request(self, method: str, path: str, *, endpoint: str, retry: bool, **kwargs) -> httpx.Response:
+        """One call through the breaker; `retry` only for idempotent requests."""
+
+        def send() -> httpx.Response:
+            outcome = "error"
+            try:
+                response = self.http.request(method, path, **kwargs)
+                outcome = str(response.status_code)
+                if response.status_code >= 500 and not self.is_api_error(response):
+                    raise PeerHTTPError(f"HTTP {response.status_code} {response.text[:200].strip()}")
+                return response
+            finally:
+                PEER_REQUESTS.labels(self.kind.lower(), self.source.name, endpoint, outcome).inc()
+
+        try:
+            response = call_through(self.breaker, send, errors=(httpx.TransportError, PeerHTTPError), retry=retry, describe=self.describe)
+        finally:
+            record_breaker_states()
+        if response.status_code in (401, 403):
+            raise MonitoringError(
+                f"{self.describe} refused the console's credentials (HTTP {response.status_code}): check the source's auth settings.", 502
+            )
+        return response
+
+    def is_api_error(self, response: httpx.Response) -> bool:
+        """A 5xx that is the API's own error answer (the peer is up and said why)."""
+        raise NotImplementedError
+
+
+class PrometheusClient(_Connector):
+    kind = "Prometheus"
+
+    def __init__(self, source: PrometheusSource):
+        super().__init__(source, source.base_url)
+
+    def is_api_error(self, response: httpx.Response) -> bool:
+        return response.headers.get("content-type", "").startswith("application/json")
+
+    def api(self, endpoint: str, params: dict | None = None, *, form: bool = False):
+        """/api/v1/<endpoint>; returns the `data` member. `form` POSTs the params (long queries fit)."""
+        params = {k: v for k, v in (params or {}).items() if v is not None}
+        path = f"/api/v1/{endpoint}"
+        if form:
+            response = self.request("POST", path, endpoint=endpoint, retry=True, data=params)
+        else:
+            response = self.request("GET", path, endpoint=endpoint, retry=True, params=params)
+        try:
+            body = response.json()
+        except ValueError:
+            raise MonitoringError(
+                f"{self.describe} did not answer with Prometheus JSON (HTTP {response.status_code}): check the URL.", 502
+            ) from None
+        if body.get("status") != "success":
+            raise prometheus_error(body, response.status_code)
+        return body.get("data")
+
+    def query(self, query: str, time: datetime | None = None):
+        return self.api("query", {"query": query, "time": _timestamp(time), "timeout": self.query_timeout}, form=True)
+
+    def query_range(self, query: str, start: datetime, end: datetime, step: float):
+        params = {"query": query, "start": _timestamp(start), "end": _timestamp(end), "step": f"{step:g}", "timeout": self.query_timeout}
+        return self.api("query_range", params, form=True)
+
+    @property
+    def query_timeout(self) -> str:
+        return format_seconds(self.source.timeout_seconds)
+
+
+def prometheus_error(body: dict, status: int) -> MonitoringError:
+    kind, detail = body.get("errorType", "error"), body.get("error", "no detail")
+    if kind == "bad_data":
+        return MonitoringError(f"Prometheus rejected the request (bad_data): {detail}", 400)
+    if kind in ("timeout", "canceled"):
+        return MonitoringError(
+            f"Prometheus stopped the query ({kind}): {detail}. Narrow the time range, raise the step, or simplify the query.", 504
+        )
+    if kind == "execution":
+        return MonitoringError(f"Prometheus could not evaluate the query (execution): {detail}", 422)
+    if status == 404:
+        return MonitoringError("Prometheus has no such API endpoint (HTTP 404): is the source's base URL right?", 502)
+    return MonitoringError(f"Prometheus answered with an error ({kind}, HTTP {status}): {detail}", 502)
+
+
+class AlertmanagerClient(_Connector):
+    kind = "Alertmanager"
+
+    def __init__(self, source: PrometheusSource):
+        if not source.alertmanager_url:
+            raise MonitoringError(f"Source {source.name!r} has no Alertmanager URL: add one on its settings page.", 409)
+        super().__init__(source, source.alertmanager_url)
+
+    def is_api_error(self, response: httpx.Response) -> bool:
+        # Alertmanager 0.25 answers an unknown silence with a 500 and a JSON string.
+        return response.headers.get("content-type", "").startswith("application/json")
+
+    def call(self, method: str, endpoint: str, *, retry: bool, **kwargs):
+        response = self.request(method, f"/api/v2/{endpoint}", endpoint=endpoint.split("/", 1)[0], retry=retry, **kwargs)
+        try:
+            body = response.json() if response.content else None
+        except ValueError:
+            body = response.text
+        if response.status_code >= 400:
+            detail = body if isinstance(body, str) else (body or {}).get("message", response.text[:300])
+            status = 404 if "not found" in str(detail).lower() or response.status_code == 404 else 400
+            raise MonitoringError(f"Alertmanager refused the request (HTTP {response.status_code}): {str(detail).strip()}", status)
+        return body
+
+    def alerts(self, *, active=True, silenced=True, inhibited=True, unprocessed=True, filters: list[str] | None = None):
+        flags = {"active": active, "silenced": silenced, "inhibited": inhibited, "unprocessed": unprocessed}
+        params = [(k, str(v).lower()) for k, v in flags.items()] + [("filter", f) for f in filters or []]
+        return self.call("GET", "alerts", retry=True, params=params)
+
+    def silences(self, filters: list[str] | None = None):
+        return self.call("GET", "silences", retry=True, params=[("filter", f) for f in filters or []])
+
+    def create_silence(self, body: dict) -> str:
+        # Not retried: a retry after a lost answer would create a second silence.
+        return self.call("POST", "silences", retry=False, json=body)["silenceID"]
+
+    def expire_silence(self, silence_id: str) -> None:
+        self.call("DELETE", f"silence/{silence_id}", retry=True)

@@ -1,0 +1,4 @@
+"""The monitoring operations, one module per area; importing this package
+(the core autodiscovers `services`) registers them all."""
+
+from . import alerting, dashboards, health, queries  # noqa: F401

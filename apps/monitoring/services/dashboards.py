@@ -1,0 +1,156 @@
+"""Evaluating a saved dashboard: every panel's query over a time range.
+
+In live mode the range ends on the dashboard's refresh tick ("slot") and the
+result is cached per (dashboard, range, slot) behind a single-flight lock, so
+however many viewers, page loads and web processes ask during one interval,
+Prometheus answers each panel's query once.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Literal
+
+from django.core.cache import cache
+from pydantic import BaseModel, Field
+
+from apps.core.errors import PeerUnavailable
+from apps.core.jobs import Context
+from apps.core.operations import Risk, operation
+
+from ..client import PrometheusClient
+from ..errors import MonitoringError
+from ..models import Dashboard
+from ..promql import parse_duration
+from .common import Time, get_source
+from .queries import RangeSeries, Series, auto_step, instant_series, range_series
+
+Range = Literal[Dashboard.RANGES]
+
+
+class DashboardInput(BaseModel):
+    dashboard: str = Field(max_length=60, pattern=r"^[-a-zA-Z0-9_]+$", description="The dashboard's slug.")
+    range: Range | None = Field(None, description="How far back from the end; default: the dashboard's own.")
+    end: Time = Field(None, description="End of the range (ISO 8601). Empty: live — now, rounded to the refresh interval.")
+
+
+class PanelData(BaseModel):
+    id: int
+    title: str
+    chart: str
+    unit: str
+    warning: float | None
+    critical: float | None
+    legend: list[str]
+    series: list[RangeSeries] = Field(default_factory=list, description="line and area panels")
+    values: list[Series] = Field(default_factory=list, description="stat and table panels")
+    error: str = ""
+
+
+class DashboardData(BaseModel):
+    dashboard: str
+    title: str
+    source: str
+    range: str
+    start: datetime
+    end: datetime
+    step_seconds: float
+    live: bool
+    slot: int | None = Field(description="The refresh tick this data is for (live mode).")
+    source_status: str = Field(description="up, or down when the source could not be reached.")
+    problem: str = ""
+    panels: list[PanelData]
+
+
+def slot_of(dashboard: Dashboard, now: float | None = None) -> int:
+    return int((time.time() if now is None else now) // dashboard.refresh_seconds)
+
+
+def evaluate(dashboard: Dashboard, range_: str, end: datetime | None) -> DashboardData:
+    """Query every panel. Live data (no `end`) comes from the cache when this slot was already evaluated."""
+    if end is not None:
+        return _query_panels(dashboard, range_, end, live=False, slot=None)
+    slot = slot_of(dashboard)
+    key = f"monitoring:dashboard:{dashboard.pk}:{dashboard.updated_at.timestamp()}:{range_}:{slot}"
+    cached = cache.get(key)
+    if cached is None and not cache.add(f"{key}:lock", 1, timeout=dashboard.refresh_seconds * 2):
+        cached = _wait_for(key, timeout=min(30.0, dashboard.refresh_seconds * 2))
+    if cached is not None:
+        return DashboardData.model_validate(cached)
+    data = _query_panels(dashboard, range_, datetime.fromtimestamp(slot * dashboard.refresh_seconds, tz=UTC), live=True, slot=slot)
+    cache.set(key, data.model_dump(mode="json"), timeout=dashboard.refresh_seconds * 3)
+    return data
+
+
+def _wait_for(key: str, timeout: float):
+    """Another viewer or process is evaluating this slot: wait for its result."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        value = cache.get(key)
+        if value is not None:
+            return value
+    return None
+
+
+def _query_panels(dashboard: Dashboard, range_: str, end: datetime, *, live: bool, slot: int | None) -> DashboardData:
+    source = dashboard.source or get_source("default")
+    span = parse_duration(range_)
+    start = end - span
+    step = auto_step(span.total_seconds())
+    panels, problem = [], ""
+    client = PrometheusClient(source)
+    for panel in dashboard.panels.all():
+        data = PanelData(
+            id=panel.pk,
+            title=panel.title,
+            chart=panel.chart,
+            unit=panel.unit,
+            warning=panel.warning,
+            critical=panel.critical,
+            legend=[name.strip() for name in panel.legend.split(",") if name.strip()],
+        )
+        if problem:
+            data.error = "Not queried: the source is down."
+        else:
+            try:
+                if panel.instant:
+                    result = client.query(panel.query, end)
+                    data.values = instant_series(result["resultType"], result["result"])
+                else:
+                    data.series = range_series(client.query_range(panel.query, start, end, step))
+            except PeerUnavailable as exc:
+                problem = exc.message
+                data.error = "Not queried: the source is down."
+            except MonitoringError as exc:
+                data.error = exc.message
+        panels.append(data)
+    return DashboardData(
+        dashboard=dashboard.slug,
+        title=dashboard.title,
+        source=source.name,
+        range=range_,
+        start=start,
+        end=end,
+        step_seconds=step,
+        live=live,
+        slot=slot,
+        source_status="down" if problem else "up",
+        problem=problem,
+        panels=panels,
+    )
+
+
+@operation("monitoring.dashboard", risk=Risk.READ, target=lambda p: f"{p.dashboard} ({p.range or 'default range'})")
+def dashboard(ctx: Context, params: DashboardInput) -> DashboardData:
+    """Evaluate every panel of a saved dashboard over a time range (5m..7d back from `end`, default live/now).
+
+    Line and area panels return `series` (points over the range), stat and table
+    panels `values` (instant values at the end). A panel whose query fails carries
+    `error`; when the source is down, `source_status` is "down" and `problem` says why.
+    """
+    board = Dashboard.objects.select_related("source").filter(slug=params.dashboard).first()
+    if board is None:
+        raise MonitoringError(f"There is no dashboard {params.dashboard!r}.", 404)
+    return evaluate(board, params.range or board.default_range, params.end)

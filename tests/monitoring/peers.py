@@ -1,0 +1,189 @@
+"""Real Prometheus, Alertmanager and a test exporter on free loopback ports, in
+temporary directories; used by the tests' fixtures and by bench/dashboards.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.support.processes import Process, free_port, port_open
+
+HERE = Path(__file__).resolve().parent
+
+RULES = """groups:
+  - name: demo
+    rules:
+      - alert: DemoServiceDown
+        expr: demo_service_up == 0
+        labels: {severity: critical}
+        annotations: {summary: "service {{ $labels.service }} is down"}
+      - alert: DemoQueueBacklog
+        expr: demo_queue_depth > 5
+        labels: {severity: warning}
+        annotations: {summary: "the queue holds {{ $value }} items"}
+      - alert: DemoSlowBurn
+        expr: demo_queue_depth > 0
+        for: 1h
+        labels: {severity: info}
+      - record: job:demo_requests:rate1m
+        expr: sum by (job) (rate(demo_requests_total[1m]))
+"""
+
+ALERTMANAGER = """route:
+  receiver: blackhole
+  group_wait: 0s
+  group_interval: 1s
+receivers:
+  - name: blackhole
+"""
+
+
+def http_get(url: str, headers: dict | None = None, timeout: float = 5) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except OSError:
+        return 0, b""
+
+
+def clean_env() -> dict[str, str]:
+    """Peers (and the exporter) must not write into the console's metric files."""
+    return {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+
+
+@dataclass
+class Peer:
+    process: Process
+    url: str
+    port: int
+    workdir: Path
+    argv: list[str] = field(default_factory=list)
+
+    def stop(self) -> None:
+        self.process.stop()
+
+    def start_again(self) -> None:
+        """Restart on the same port and data (a Prometheus that comes back)."""
+        self.process = Process(self.process.name, self.argv, clean_env())
+        self.process.wait_until(lambda: http_get(self.url + "/-/ready")[0] == 200, timeout=30, what="ready")
+
+    def shutdown(self) -> None:
+        self.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def start_exporter() -> Peer:
+    port = free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="opsconsole-exporter-"))
+    argv = [sys.executable, str(HERE / "exporter.py"), str(port)]
+    proc = Process("exporter", argv, clean_env())
+    proc.wait_until(lambda: port_open(port), what="listening")
+    return Peer(proc, f"http://127.0.0.1:{port}", port, workdir, argv)
+
+
+def start_alertmanager(binary: str) -> Peer:
+    port = free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="opsconsole-alertmanager-"))
+    (workdir / "alertmanager.yml").write_text(ALERTMANAGER)
+    argv = [
+        binary,
+        f"--config.file={workdir / 'alertmanager.yml'}",
+        f"--storage.path={workdir / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+        "--log.level=warn",
+    ]
+    url = f"http://127.0.0.1:{port}"
+    proc = Process("alertmanager", argv, clean_env())
+    proc.wait_until(lambda: http_get(url + "/-/ready")[0] == 200, timeout=30, what="ready")
+    return Peer(proc, url, port, workdir, argv)
+
+
+def _bcrypt(password: str) -> str:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt  # libxcrypt's bcrypt: what Prometheus' web config wants
+
+    return crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16))
+
+
+def start_prometheus(
+    binary: str, scrape: dict[str, dict], alertmanager: str = "", basic_auth: tuple[str, str] | None = None, rules: str = RULES
+) -> Peer:
+    """`scrape`: job name -> {"target": "host:port", "bearer": token (optional)}. With
+    `basic_auth` (user, password) Prometheus' own web server requires it."""
+    port = free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="opsconsole-prometheus-"))
+    (workdir / "rules.yml").write_text(rules)
+    jobs = []
+    for job, spec in {"prometheus": {"target": f"127.0.0.1:{port}"}, **scrape}.items():
+        entry = {"job_name": job, "static_configs": [{"targets": [spec["target"]]}]}
+        if spec.get("bearer"):
+            entry["authorization"] = {"credentials": spec["bearer"]}
+        if basic_auth and job == "prometheus":
+            entry["basic_auth"] = {"username": basic_auth[0], "password": basic_auth[1]}
+        jobs.append(entry)
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s", "scrape_timeout": "1s"},
+        "rule_files": [str(workdir / "rules.yml")],
+        "scrape_configs": jobs,
+    }
+    if alertmanager:
+        config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager.removeprefix("http://")]}]}]}
+    (workdir / "prometheus.yml").write_text(json.dumps(config))  # JSON is YAML
+    argv = [
+        binary,
+        f"--config.file={workdir / 'prometheus.yml'}",
+        f"--storage.tsdb.path={workdir / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--rules.alert.resend-delay=1s",
+        "--log.level=warn",
+    ]
+    if basic_auth:
+        (workdir / "web.yml").write_text(json.dumps({"basic_auth_users": {basic_auth[0]: _bcrypt(basic_auth[1])}}))
+        argv.append(f"--web.config.file={workdir / 'web.yml'}")
+    url = f"http://127.0.0.1:{port}"
+    proc = Process("prometheus", argv, clean_env())
+    proc.wait_until(lambda: port_open(port), timeout=30, what="listening")
+    return Peer(proc, url, port, workdir, argv)
+
+
+def wait_for(predicate, timeout: float = 30, what: str = "condition", interval: float = 0.25):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def instant(url: str, query: str) -> list[dict]:
+    status, body = http_get(url + "/api/v1/query?" + urllib.parse.urlencode({"query": query}))
+    return json.loads(body)["data"]["result"] if status == 200 else []
+
+
+def api_requests(prometheus_url: str) -> int:
+    """How many query API calls this Prometheus has answered (its own counter)."""
+    _, body = http_get(prometheus_url + "/metrics")
+    total = 0
+    for line in body.decode().splitlines():
+        match = re.match(r'prometheus_http_requests_total\{code="\d+",handler="/api/v1/(query|query_range)"\} (\S+)', line)
+        if match:
+            total += int(float(match.group(2)))
+    return total

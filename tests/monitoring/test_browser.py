@@ -1,0 +1,32 @@
+"""Chromium opens a dashboard and sees its chart and stat change live, pushed
+over the websocket by the shared refresh (the page is never reloaded)."""
+
+import pytest
+
+from apps.monitoring.models import Dashboard, Panel
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_dashboard_updates_live_in_the_browser(login_page, make_user, console_server, source):
+    board = Dashboard.objects.create(slug="ticks", title="Ticks", source=source, refresh_seconds=1, default_range="5m")
+    line = Panel.objects.create(dashboard=board, position=0, title="Tick rate", query="rate(demo_ticks_total[5s])", chart="line")
+    stat = Panel.objects.create(dashboard=board, position=1, title="Ticks", query="demo_ticks_total", chart="stat")
+    page = login_page(make_user("viewer"))
+    page.goto(console_server + board.get_absolute_url())
+    stat_text = page.inner_text(f"#panel-{stat.pk} .stat")
+    path = page.get_attribute(f"#panel-{line.pk} path.line", "d")
+    slot = page.get_attribute("#dashboard-status", "data-slot")
+    assert int(stat_text) > 0 and path.startswith("M")
+    page.evaluate("window.notReloaded = true")
+
+    page.wait_for_function(
+        "([sel, before]) => document.querySelector(sel) && document.querySelector(sel).textContent.trim() !== before",
+        arg=[f"#panel-{stat.pk} .stat", stat_text],
+        timeout=15000,
+    )
+    assert int(page.inner_text(f"#panel-{stat.pk} .stat")) > int(stat_text)  # the counter grew
+    assert page.get_attribute(f"#panel-{line.pk} path.line", "d") != path  # the chart was redrawn with newer points
+    assert int(page.get_attribute("#dashboard-status", "data-slot")) > int(slot)
+    assert page.evaluate("window.notReloaded") is True  # same document: the update came over the websocket
+    assert page.inner_text("#source-state") == "source default up"

@@ -1,0 +1,123 @@
+"""Sources: unsafe URLs refused, credentials encrypted at rest and never shown,
+basic auth (stored, or from the environment) against a real Prometheus that
+requires it, and the admin page audited."""
+
+import socket
+
+import pytest
+from django.db import connection
+
+from apps.audit.models import AuditEvent
+from apps.core.gateway import invoke
+from apps.monitoring.errors import MonitoringError
+from apps.monitoring.models import PrometheusSource
+from apps.monitoring.safety import check_url
+from tests.support import peers as support
+
+from . import peers
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fd00:ec2::254]/",
+        "http://[::ffff:169.254.169.254]:9090",
+        "http://[fe80::1]:9090",
+    ],
+)
+def test_link_local_and_metadata_addresses_are_refused(url):
+    with pytest.raises(MonitoringError, match="link-local or metadata address"):
+        check_url(url)
+
+
+def test_names_resolving_to_metadata_addresses_are_refused(monkeypatch):
+    check_url("http://localhost:9090")  # loopback is allowed: the local Prometheus
+    with pytest.raises(MonitoringError, match="not an http"):
+        check_url("file:///etc/passwd")
+    # A DNS name an attacker points at the metadata service (the machine's resolver is not ours to change).
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("169.254.169.254", 80))])
+    with pytest.raises(MonitoringError, match=r"metadata\.example resolves to 169\.254\.169\.254"):
+        check_url("http://metadata.example/")
+
+
+def test_the_source_form_refuses_a_metadata_url(client_as):
+    client = client_as("admin")
+    response = client.post(
+        "/monitoring/sources/new/",
+        {"name": "meta", "base_url": "http://169.254.169.254/", "auth_type": "none", "timeout_seconds": "5", "verify_tls": "on"},
+    )
+    assert response.status_code == 422
+    assert "link-local or metadata" in response.context["form"].errors["base_url"][0]
+    assert not PrometheusSource.objects.exists()
+
+
+def test_a_source_that_became_unsafe_is_refused_at_call_time(db, viewer):
+    PrometheusSource.objects.create(name="default", base_url="http://169.254.169.254:9090")
+    with pytest.raises(MonitoringError, match="refuses to call it"):
+        invoke("monitoring.query", viewer, {"query": "up"})
+
+
+@pytest.fixture(scope="module")
+def guarded_prometheus(exporter):
+    peer = peers.start_prometheus(
+        support.require_binary("prometheus"), {"exporter": {"target": f"127.0.0.1:{exporter.port}"}}, basic_auth=("console", "s3cret-pass")
+    )
+    peers.wait_for(lambda: peers.http_get(peer.url + "/-/ready")[0] == 401, what="the guarded Prometheus")
+    yield peer
+    peer.shutdown()
+
+
+def test_basic_auth_stored_encrypted_and_never_rendered(client_as, guarded_prometheus, actor_of):
+    admin = client_as("admin")
+    form = {
+        "name": "guarded",
+        "base_url": guarded_prometheus.url,
+        "auth_type": "basic",
+        "username": "console",
+        "secret": "s3cret-pass",
+        "timeout_seconds": "5",
+        "verify_tls": "on",
+    }
+    assert admin.post("/monitoring/sources/new/", form).status_code == 302
+    source = PrometheusSource.objects.get(name="guarded")
+    assert source.secret == "s3cret-pass"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT secret FROM monitoring_prometheussource WHERE name = 'guarded'")
+        stored = cursor.fetchone()[0]
+    assert "s3cret" not in stored and stored.startswith("gAAAA")  # a Fernet token
+    page = admin.get(f"/monitoring/sources/{source.pk}/")
+    assert b"s3cret-pass" not in page.content and b"gAAAA" not in page.content
+    # Saving without typing it again keeps the stored password.
+    assert admin.post(f"/monitoring/sources/{source.pk}/", {**form, "secret": "", "timeout_seconds": "4"}).status_code == 302
+    source.refresh_from_db()
+    assert source.secret == "s3cret-pass" and source.timeout_seconds == 4
+    events = AuditEvent.objects.filter(operation="monitoring.source_save").order_by("seq")
+    assert [e.params["changed"] for e in events][1] == ["timeout_seconds"]
+    assert "s3cret" not in str([e.params for e in events])
+
+    result = invoke("monitoring.query", actor_of(admin.user), {"source": "guarded", "query": "scalar(vector(7))"}).result
+    assert result.series[0].value == 7.0
+
+
+def test_wrong_credentials_are_a_clear_error_not_a_breaker_failure(db, guarded_prometheus, viewer):
+    from apps.core.resilience import breaker_states, forget_breaker
+
+    forget_breaker("prometheus:guarded")
+    PrometheusSource.objects.create(name="guarded", base_url=guarded_prometheus.url, auth_type="basic", username="console", secret="wrong")
+    for _ in range(6):
+        with pytest.raises(MonitoringError, match=r"refused the console's credentials \(HTTP 401\)"):
+            invoke("monitoring.query", viewer, {"source": "guarded", "query": "up"})
+    assert breaker_states()["prometheus:guarded"] == {"state": "closed", "failures": 0}
+
+
+def test_credentials_from_the_environment(db, guarded_prometheus, viewer, monkeypatch):
+    monkeypatch.setenv("GUARDED_PROM_PASSWORD", "s3cret-pass")
+    PrometheusSource.objects.create(
+        name="guarded", base_url=guarded_prometheus.url, auth_type="basic", username="console", secret_env="GUARDED_PROM_PASSWORD"
+    )
+    assert invoke("monitoring.query", viewer, {"source": "guarded", "query": "vector(1)"}).result.series[0].value == 1.0
+
+
+def test_only_admins_manage_sources(client_as):
+    assert client_as("operator").get("/monitoring/sources/").status_code == 403
