@@ -1,6 +1,6 @@
 """The Alertmanager webhook receiver, posted to over HTTP with real-shaped v4
-payloads (grouped alerts). A test with a real Alertmanager posting here comes
-with the monitoring app."""
+payloads (grouped alerts). tests/integration/test_alertmanager_incidents.py has
+a real Prometheus and Alertmanager posting here."""
 
 import copy
 import json

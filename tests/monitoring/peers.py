@@ -94,10 +94,10 @@ def start_exporter() -> Peer:
     return Peer(proc, f"http://127.0.0.1:{port}", port, workdir, argv)
 
 
-def start_alertmanager(binary: str) -> Peer:
+def start_alertmanager(binary: str, config: str = ALERTMANAGER) -> Peer:
     port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="opsconsole-alertmanager-"))
-    (workdir / "alertmanager.yml").write_text(ALERTMANAGER)
+    (workdir / "alertmanager.yml").write_text(config)
     argv = [
         binary,
         f"--config.file={workdir / 'alertmanager.yml'}",
