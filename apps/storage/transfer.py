@@ -1,0 +1,214 @@
+"""Streaming a byte source of unknown length to S3 with flat memory.
+
+`write_stream` cuts the source into parts of STORAGE_PART_SIZE as the bytes
+arrive and uploads up to STORAGE_UPLOAD_CONCURRENCY parts at once: at most
+concurrency + 2 parts are in memory (those in flight, the one being cut, the
+buffer it is cut from), never the whole object, and nothing touches local disk.
+Each part's ETag is checked against its MD5, the object's SHA-256 against the
+one the caller announced. Any failure aborts the multipart upload so the
+endpoint keeps no parts; an abort that fails too (the endpoint is down) stays
+recorded for `storage.abort_stale_uploads`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.utils import timezone
+
+from apps.core.errors import OpsError
+
+from .client import S3, StorageError
+from .models import MultipartUpload
+
+log = logging.getLogger(__name__)
+
+
+class SourceInterrupted(StorageError):
+    """The bytes stopped coming (the browser went away, a read failed)."""
+
+    status_code = 400
+
+
+class ChecksumMismatch(StorageError):
+    """The bytes received are not the bytes announced (size or SHA-256)."""
+
+    status_code = 422
+
+    def __init__(self, message: str, actual: str = ""):
+        super().__init__(message, code="BadDigest")
+        self.actual = actual
+
+
+@dataclass
+class Written:
+    size: int
+    sha256: str
+    etag: str
+    version_id: str | None
+    parts: int
+
+
+def parts_of(chunks: Iterable[bytes], part_size: int) -> Iterator[bytearray]:
+    """Re-cut chunks of any size into parts of exactly `part_size` (the last may be shorter; at least
+    one part). Each part is filled in place and handed over, so no byte is copied twice."""
+    part, filled, yielded = bytearray(part_size), 0, False
+    for chunk in chunks:
+        view = memoryview(chunk)
+        while view:
+            n = min(len(view), part_size - filled)
+            part[filled : filled + n] = view[:n]
+            filled, view = filled + n, view[n:]
+            if filled == part_size:
+                yield part
+                part, filled, yielded = bytearray(part_size), 0, True
+    if filled or not yielded:
+        del part[filled:]
+        yield part
+
+
+def write_stream(
+    s3: S3,
+    bucket: str,
+    key: str,
+    chunks: Iterable[bytes],
+    *,
+    extra: dict,
+    expected_sha256: str | None = None,
+    expected_size: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Written:
+    """Store the bytes of `chunks` as `bucket/key`: one PUT if they fit in one part, else multipart."""
+    parts = parts_of(chunks, settings.STORAGE_PART_SIZE)
+    first = next(parts)
+    second = next(parts, None)
+    check = _Check(expected_sha256, expected_size, extra)
+    if second is None:
+        check.add(first)
+        check.verify()
+        response = s3.call("put_object", Bucket=bucket, Key=key, Body=first, **extra)
+        check.part_etag(1, response["ETag"])
+        return Written(check.size, check.sha256, response["ETag"].strip('"'), response.get("VersionId"), 1)
+
+    head = [first, second]
+    del first, second  # only `head` holds them, until each is handed out
+
+    def all_parts():
+        while head:
+            yield head.pop(0)
+        yield from parts
+
+    return _multipart(s3, bucket, key, all_parts(), extra, check, progress)
+
+
+class _Check:
+    """What is verified of an upload: each part's MD5, the size and the SHA-256 of the whole."""
+
+    def __init__(self, expected_sha256: str | None, expected_size: int | None, extra: dict):
+        self.expected_sha256 = (expected_sha256 or "").lower() or None
+        self.expected_size = expected_size
+        # With SSE-KMS (or SSE-C) the endpoint's ETag is not the MD5 of the bytes.
+        self.etag_is_md5 = extra.get("ServerSideEncryption") != "aws:kms" and "SSECustomerKey" not in extra
+        self.digest = hashlib.sha256()
+        self.md5s: dict[int, str] = {}
+        self.size = 0
+
+    def add(self, part: bytes) -> None:
+        self.digest.update(part)
+        self.md5s[len(self.md5s) + 1] = hashlib.md5(part, usedforsecurity=False).hexdigest()
+        self.size += len(part)
+
+    @property
+    def sha256(self) -> str:
+        return self.digest.hexdigest()
+
+    def part_etag(self, number: int, etag: str) -> None:
+        if self.etag_is_md5 and etag.strip('"') != self.md5s[number]:
+            raise ChecksumMismatch(
+                f"The endpoint stored different bytes for part {number} than were sent (ETag {etag} ≠ MD5 {self.md5s[number]})."
+            )
+
+    def verify(self) -> None:
+        if self.expected_size is not None and self.size != self.expected_size:
+            raise ChecksumMismatch(f"Received {self.size} bytes where {self.expected_size} were announced.", actual=self.sha256)
+        if self.expected_sha256 and self.sha256 != self.expected_sha256:
+            raise ChecksumMismatch(
+                f"The SHA-256 of the bytes received ({self.sha256}) is not the expected {self.expected_sha256}.", actual=self.sha256
+            )
+
+    def object_etag(self, etag: str) -> None:
+        combined = hashlib.md5(b"".join(bytes.fromhex(m) for m in self.md5s.values()), usedforsecurity=False).hexdigest()
+        expected = f"{combined}-{len(self.md5s)}"
+        if self.etag_is_md5 and etag.strip('"') != expected:
+            raise ChecksumMismatch(f"The endpoint assembled an object whose ETag {etag} is not the expected {expected}.")
+
+
+def _multipart(s3: S3, bucket: str, key: str, parts: Iterator[bytes], extra: dict, check: _Check, progress) -> Written:
+    created = s3.call("create_multipart_upload", Bucket=bucket, Key=key, **extra)
+    upload = MultipartUpload.objects.create(connection=s3.conn, bucket=bucket, key=key, upload_id=created["UploadId"])
+    concurrency = settings.STORAGE_UPLOAD_CONCURRENCY
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="s3-part")
+    inflight: deque = deque()
+    sent: list[dict] = []
+
+    def collect():
+        number, future = inflight.popleft()
+        etag = future.result()["ETag"]
+        check.part_etag(number, etag)
+        sent.append({"PartNumber": number, "ETag": etag})
+
+    try:
+        for number, part in enumerate(parts, 1):
+            check.add(part)
+            while len(inflight) >= concurrency:
+                collect()
+            params = {"Bucket": bucket, "Key": key, "UploadId": upload.upload_id, "PartNumber": number, "Body": part}
+            inflight.append((number, pool.submit(s3.call, "upload_part", **params)))
+            del part, params
+            if progress:
+                progress(check.size)
+        while inflight:
+            collect()
+        check.verify()
+        done = s3.call("complete_multipart_upload", Bucket=bucket, Key=key, UploadId=upload.upload_id, MultipartUpload={"Parts": sent})
+    except BaseException as exc:
+        pool.shutdown(wait=True, cancel_futures=True)  # no part may land after the abort
+        _abort(s3, upload, exc)
+        raise
+    finally:
+        pool.shutdown(wait=True)
+    upload.delete()
+    check.object_etag(done["ETag"])
+    return Written(check.size, check.sha256, done["ETag"].strip('"'), done.get("VersionId"), len(sent))
+
+
+def _abort(s3: S3, upload: MultipartUpload, cause: BaseException) -> None:
+    try:
+        s3.call("abort_multipart_upload", Bucket=upload.bucket, Key=upload.key, UploadId=upload.upload_id, retry=True)
+    except OpsError as exc:
+        log.warning("could not abort multipart upload %s of %s/%s: %s", upload.upload_id, upload.bucket, upload.key, exc.message)
+        upload.abort_failed_at, upload.error = timezone.now(), exc.message[:2000]
+        upload.save(update_fields=["abort_failed_at", "error"])
+        note = " The multipart upload could not be aborted yet; the console retries until no part is left."
+    else:
+        upload.delete()
+        note = " The multipart upload was aborted: nothing was stored."
+    if isinstance(cause, OpsError):
+        cause.message += note
+        cause.args = (cause.message,)
+
+
+def abort_recorded(s3: S3, upload: MultipartUpload) -> None:
+    """Abort a recorded upload again and forget it once the endpoint has no parts of it."""
+    try:
+        s3.call("abort_multipart_upload", Bucket=upload.bucket, Key=upload.key, UploadId=upload.upload_id, retry=True)
+    except StorageError as exc:
+        if exc.code != "NoSuchUpload":
+            raise
+    upload.delete()
