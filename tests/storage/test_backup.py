@@ -83,7 +83,11 @@ def test_backup_delete_restore_gives_back_identical_bytes(make_user, actor_of, c
 def test_a_tampered_backup_object_is_reported_and_not_restored(make_user, actor_of, conn, s3, bucket, vault, celery_worker):
     data = originals(s3, bucket)
     actor = actor_of(make_user("operator"))
-    run(actor, "storage.backup_create", {"connection": conn.name, "bucket": bucket, "prefix": "data/", "dest_bucket": vault, "backup_id": "b"})
+    run(
+        actor,
+        "storage.backup_create",
+        {"connection": conn.name, "bucket": bucket, "prefix": "data/", "dest_bucket": vault, "backup_id": "b"},
+    )
     _, entries = manifest(s3, vault, "backups/b/")
     tampered = next(e for e in entries if e["key"] == "data/big.bin")
     s3.put_object(Bucket=vault, Key=tampered["data_key"], Body=BIG[:-1] + b"!")  # same size, one byte changed
@@ -91,7 +95,11 @@ def test_a_tampered_backup_object_is_reported_and_not_restored(make_user, actor_
     job = run(actor, "storage.backup_restore", {"connection": conn.name, "bucket": vault, "backup_prefix": "backups/b/"})
     assert job.result["restored"] == 3
     assert job.result["mismatches"] == [
-        {"key": "data/big.bin", "expected_sha256": hashlib.sha256(BIG).hexdigest(), "actual_sha256": hashlib.sha256(BIG[:-1] + b"!").hexdigest()}
+        {
+            "key": "data/big.bin",
+            "expected_sha256": hashlib.sha256(BIG).hexdigest(),
+            "actual_sha256": hashlib.sha256(BIG[:-1] + b"!").hexdigest(),
+        }
     ]
     assert "data/big.bin" not in [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
     assert "Uploads" not in s3.list_multipart_uploads(Bucket=bucket)  # the mismatching multipart upload was aborted
@@ -100,12 +108,18 @@ def test_a_tampered_backup_object_is_reported_and_not_restored(make_user, actor_
 def test_restoring_over_different_content_needs_overwrite_and_approval(make_user, actor_of, conn, s3, bucket, vault, celery_worker):
     originals(s3, bucket)
     actor = actor_of(make_user("operator"))
-    run(actor, "storage.backup_create", {"connection": conn.name, "bucket": bucket, "prefix": "data/", "dest_bucket": vault, "backup_id": "c"})
+    run(
+        actor,
+        "storage.backup_create",
+        {"connection": conn.name, "bucket": bucket, "prefix": "data/", "dest_bucket": vault, "backup_id": "c"},
+    )
     s3.put_object(Bucket=bucket, Key="data/a.txt", Body=b"changed since")
     job = run(actor, "storage.backup_restore", {"connection": conn.name, "bucket": vault, "backup_prefix": "backups/c/"})
     assert job.result["conflicts"] == ["data/a.txt"]
     assert s3.get_object(Bucket=bucket, Key="data/a.txt")["Body"].read() == b"changed since"
-    outcome = invoke("storage.backup_restore", actor, {"connection": conn.name, "bucket": vault, "backup_prefix": "backups/c/", "overwrite": True})
+    outcome = invoke(
+        "storage.backup_restore", actor, {"connection": conn.name, "bucket": vault, "backup_prefix": "backups/c/", "overwrite": True}
+    )
     assert outcome.status == "pending"
 
 

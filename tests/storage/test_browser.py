@@ -27,7 +27,9 @@ def test_browser_upload_streams_a_file_with_progress(login_page, make_user, cons
     assert hashlib.sha256(data).hexdigest() in page.inner_text("#upload-result")  # the browser's own SHA-256 matched
     stored = s3.get_object(Bucket=bucket, Key="in/quarterly report ü.bin")
     assert stored["Body"].read() == data and stored["Metadata"]["owner"] == "finance"
-    assert s3.get_object_tagging(Bucket=bucket, Key="in/quarterly report ü.bin")["TagSet"] == [{"Key": "classification", "Value": "confidential"}]
+    assert s3.get_object_tagging(Bucket=bucket, Key="in/quarterly report ü.bin")["TagSet"] == [
+        {"Key": "classification", "Value": "confidential"}
+    ]
     page.click("#uploaded-object")
     page.wait_for_selector("#classification:has-text('confidential')")
 

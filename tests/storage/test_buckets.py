@@ -43,7 +43,10 @@ def test_lifecycle_rules_are_validated_applied_and_read_back(make_user, actor_of
     [
         ({"id": "empty"}, "at least one action"),
         ({"id": "ia", "transitions": [{"days": 10, "storage_class": "STANDARD_IA"}]}, "at least 30 days"),
-        ({"id": "order", "transitions": [{"days": 90, "storage_class": "GLACIER"}, {"days": 30, "storage_class": "STANDARD_IA"}]}, "increasing"),
+        (
+            {"id": "order", "transitions": [{"days": 90, "storage_class": "GLACIER"}, {"days": 30, "storage_class": "STANDARD_IA"}]},
+            "increasing",
+        ),
         ({"id": "late", "transitions": [{"days": 60, "storage_class": "GLACIER"}], "expiration_days": 30}, "after the last transition"),
     ],
 )
@@ -62,12 +65,19 @@ def test_rules_that_expire_data_wait_for_approval(make_user, actor_of, conn, s3,
 @pytest.fixture
 def report_buckets(s3, bucket):
     """`bucket` is well kept; `<bucket>-lax` has unclassified and unencrypted restricted objects."""
-    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    s3.put_bucket_encryption(
+        Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}
+    )
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=dict.fromkeys(
         ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"), True))  # fmt: skip
-    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [
-        {"ID": "abort", "Filter": {"Prefix": ""}, "Status": "Enabled", "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7}}]})  # fmt: skip
+    abort_rule = {
+        "ID": "abort",
+        "Filter": {"Prefix": ""},
+        "Status": "Enabled",
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
+    }
+    s3.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={"Rules": [abort_rule]})
     s3.put_object(Bucket=bucket, Key="ok/secret.txt", Body=b"s", ServerSideEncryption="AES256", Tagging="classification=restricted")
     s3.put_object(Bucket=bucket, Key="ok/readme.txt", Body=b"r", Tagging="classification=public")
     lax = f"{bucket}-lax"
@@ -132,7 +142,11 @@ def test_connection_credentials_are_stored_encrypted_and_never_shown(client, mak
 
 def test_environment_credentials_are_read_from_named_variables(make_user, actor_of, moto_server, bucket, monkeypatch):
     admin = actor_of(make_user("admin"))
-    invoke("storage.connection_save", admin, {"name": "from-env", "endpoint_url": moto_server, "addressing_style": "path", "env_prefix": "VAULT_S3"})
+    invoke(
+        "storage.connection_save",
+        admin,
+        {"name": "from-env", "endpoint_url": moto_server, "addressing_style": "path", "env_prefix": "VAULT_S3"},
+    )
     from apps.storage.client import StorageError
 
     with pytest.raises(StorageError, match="VAULT_S3_ACCESS_KEY_ID and VAULT_S3_SECRET_ACCESS_KEY"):

@@ -46,7 +46,9 @@ def test_on_a_versioned_bucket_a_delete_adds_a_marker_and_all_versions_removes_e
 def test_a_restricted_delete_waits_for_approval_then_runs_on_the_worker(make_user, actor_of, conn, s3, bucket, celery_worker):
     s3.put_object(Bucket=bucket, Key="hr/salaries.csv", Body=b"...", Tagging="classification=restricted")
     operator = actor_of(make_user("operator"))
-    outcome = invoke("storage.delete", operator, {"connection": conn.name, "bucket": bucket, "key": "hr/salaries.csv"}, reason="GDPR request")
+    outcome = invoke(
+        "storage.delete", operator, {"connection": conn.name, "bucket": bucket, "key": "hr/salaries.csv"}, reason="GDPR request"
+    )
     assert outcome.status == "pending"
     assert keys(s3, bucket) == ["hr/salaries.csv"]  # nothing happened yet
     pending = AuditEvent.objects.filter(operation="storage.delete").latest("seq")

@@ -62,7 +62,15 @@ def test_multipart_upload_streams_with_flat_memory(storage_console, client, make
     sampler = RssSampler(proc.proc.pid)
     sampler.start()
     answer = session.upload(
-        conn.name, bucket, "big/file.bin", blocks(size), size, expected, classification="restricted", encryption="AES256", metadata="owner=data-team"
+        conn.name,
+        bucket,
+        "big/file.bin",
+        blocks(size),
+        size,
+        expected,
+        classification="restricted",
+        encryption="AES256",
+        metadata="owner=data-team",
     )
     peak = sampler.stop()
     assert answer.status_code == 200, answer.text
@@ -177,7 +185,13 @@ def _actor(user):
 
 def test_agents_upload_small_content_inline(make_user, actor_of, conn, s3, bucket):
     actor = actor_of(make_user("operator"))
-    params = {"connection": conn.name, "bucket": bucket, "key": "notes/ünï code.txt", "content": "héllo\n", "classification": "confidential"}
+    params = {
+        "connection": conn.name,
+        "bucket": bucket,
+        "key": "notes/ünï code.txt",
+        "content": "héllo\n",
+        "classification": "confidential",
+    }
     result = invoke("storage.upload", actor, params, "mcp").result
     body = s3.get_object(Bucket=bucket, Key="notes/ünï code.txt")
     assert body["Body"].read() == "héllo\n".encode()

@@ -297,7 +297,9 @@ def backup_restore(ctx: Context, params: RestoreInput) -> RestoreOutput:
 def _restore_one(src: S3, tgt: S3, params: RestoreInput, bucket: str, key: str, entry: dict, out: RestoreOutput) -> None:
     existing = tgt.optional("head_object", ("404", "NoSuchKey", "NotFound"), Bucket=bucket, Key=key)
     if existing is not None:
-        same_bytes = existing.get("Metadata", {}).get(SHA256_META) == entry["sha256"] or existing.get("ETag", "").strip('"') == entry["etag"]
+        same_bytes = (
+            existing.get("Metadata", {}).get(SHA256_META) == entry["sha256"] or existing.get("ETag", "").strip('"') == entry["etag"]
+        )
         if existing["ContentLength"] == entry["size"] and same_bytes:
             out.already_in_place += 1
             return
