@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 from urllib.parse import urlencode
 
+from asgiref.sync import sync_to_async
 from django.contrib import messages
+from django.core.handlers.asgi import ASGIRequest
 from django.core.paginator import Paginator
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -178,12 +180,20 @@ def upload_ticket(request, connection: str, bucket: str):
     return JsonResponse({"url": stream_url(ticket), "object_url": object_url})
 
 
+async def _one_by_one(chunks):
+    iterator = iter(chunks)
+    while (chunk := await sync_to_async(next, thread_sensitive=False)(iterator, None)) is not None:
+        yield chunk
+
+
 @console_view
 def download(request):
     """Stream an object through the console (for people without access to the endpoint)."""
     params = {f: request.GET[f] for f in ("connection", "bucket", "key", "version_id") if request.GET.get(f)}
     result = call(request, "storage.fetch", params).result
-    response = StreamingHttpResponse(result.chunks, content_type=result.content_type)
+    # Under ASGI Django would gather a synchronous iterator into one list first: hand it chunks one at a time.
+    chunks = _one_by_one(result.chunks) if isinstance(request, ASGIRequest) else result.chunks
+    response = StreamingHttpResponse(chunks, content_type=result.content_type)
     response["Content-Length"] = str(result.size)
     # Only the last path segment becomes the file name; the header encodes it safely (RFC 6266).
     name = result.key.rstrip("/").rsplit("/", 1)[-1]

@@ -6,6 +6,7 @@ import hashlib
 import socket
 import threading
 import time
+from urllib.parse import urlencode
 
 import psutil
 import pytest
@@ -91,6 +92,19 @@ def test_multipart_upload_streams_with_flat_memory(storage_console, client, make
     event = last_event("storage.upload")
     assert event.outcome == "ok" and event.params["key"] == "big/file.bin"  # keys stay visible in the audit log
     assert not MultipartUpload.objects.exists()
+
+    # And back through the console: streamed too, never gathered in memory.
+    baseline = web.memory_info().rss
+    sampler = RssSampler(proc.proc.pid)
+    sampler.start()
+    query = urlencode({"connection": conn.name, "bucket": bucket, "key": "big/file.bin"})
+    with session.http.stream("GET", f"/storage/download/?{query}") as response:
+        assert response.status_code == 200 and response.headers["content-length"] == str(size)
+        downloaded = sha256_of(response.iter_bytes(MIB))
+    growth = sampler.stop() - baseline
+    print(f"download of {size / MIB:.0f} MiB: web RSS +{growth / MIB:.1f} MiB")
+    assert downloaded == expected
+    assert growth < 6 * PART, f"web process grew by {growth / MIB:.1f} MiB during a {size / MIB:.0f} MiB download"
 
 
 def test_a_wrong_checksum_aborts_the_upload(storage_console, client, make_user, conn, s3, bucket):
