@@ -2,7 +2,7 @@
 the same S3 server (moto in server mode), in one run. Prints the throughput of
 each, their ratio, and the console web process's peak RSS. Never asserts.
 
-    .venv/bin/python bench/storage.py [--size-mib 1024] [--part-mib 8] [--concurrency 3]
+    .venv/bin/python bench/storage.py [--size-mib 1024] [--part-mib 5] [--concurrency 4]
 
 Uses a fresh SQLite database and data directory in a temporary folder; Redis
 from REDIS_URL (or an embedded one).
@@ -29,8 +29,8 @@ MIB = 1024 * 1024
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mib", type=int, default=1024)
-    parser.add_argument("--part-mib", type=int, default=8, help="STORAGE_PART_SIZE of the console, in MiB")
-    parser.add_argument("--concurrency", type=int, default=2, help="STORAGE_UPLOAD_CONCURRENCY of the console")
+    parser.add_argument("--part-mib", type=int, default=5, help="STORAGE_PART_SIZE of the console, in MiB")
+    parser.add_argument("--concurrency", type=int, default=4, help="STORAGE_UPLOAD_CONCURRENCY of the console")
     return parser.parse_args()
 
 

@@ -258,8 +258,8 @@ CONSOLE_BASE_URL = env("CONSOLE_BASE_URL", "http://127.0.0.1:8000")
 # --- storage ----------------------------------------------------------------------
 # Uploads stream to S3 multipart: a part is STORAGE_PART_SIZE bytes (S3's floor is
 # 5 MiB) and one upload holds at most STORAGE_UPLOAD_CONCURRENCY + 1 parts in memory.
-STORAGE_PART_SIZE = max(5 * 1024 * 1024, int(env("STORAGE_PART_SIZE", str(8 * 1024 * 1024))))
-STORAGE_UPLOAD_CONCURRENCY = max(1, int(env("STORAGE_UPLOAD_CONCURRENCY", "2")))
+STORAGE_PART_SIZE = max(5 * 1024 * 1024, int(env("STORAGE_PART_SIZE", str(5 * 1024 * 1024))))
+STORAGE_UPLOAD_CONCURRENCY = max(1, int(env("STORAGE_UPLOAD_CONCURRENCY", "4")))
 # A browser upload that sends nothing for this long is aborted.
 STORAGE_UPLOAD_IDLE_SECONDS = float(env("STORAGE_UPLOAD_IDLE_SECONDS", "120"))
 STORAGE_PRESIGN_MAX_SECONDS = int(env("STORAGE_PRESIGN_MAX_SECONDS", "3600"))

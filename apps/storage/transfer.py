@@ -29,6 +29,8 @@ from .client import S3, StorageError
 from .models import MultipartUpload
 
 log = logging.getLogger(__name__)
+MIB = 1024 * 1024
+MAX_PARTS = 10_000  # S3's limit per multipart upload: an unknown-length stream can reach 10,000 x STORAGE_PART_SIZE
 
 
 class SourceInterrupted(StorageError):
@@ -74,6 +76,12 @@ def parts_of(chunks: Iterable[bytes], part_size: int) -> Iterator[bytearray]:
         yield part
 
 
+def part_size_for(size: int | None) -> int:
+    """STORAGE_PART_SIZE, or bigger (whole MiB) when the size is known and would need more than S3's 10,000 parts."""
+    needed = -(-size // MAX_PARTS) if size else 0
+    return max(settings.STORAGE_PART_SIZE, -(-needed // MIB) * MIB)
+
+
 def write_stream(
     s3: S3,
     bucket: str,
@@ -86,7 +94,7 @@ def write_stream(
     progress: Callable[[int], None] | None = None,
 ) -> Written:
     """Store the bytes of `chunks` as `bucket/key`: one PUT if they fit in one part, else multipart."""
-    parts = parts_of(chunks, settings.STORAGE_PART_SIZE)
+    parts = parts_of(chunks, part_size_for(expected_size))
     first = next(parts)
     second = next(parts, None)
     check = _Check(expected_sha256, expected_size)
@@ -138,6 +146,8 @@ def _multipart(s3: S3, bucket: str, key: str, parts: Iterator[bytes], extra: dic
     upload = MultipartUpload.objects.create(connection=s3.conn, bucket=bucket, key=key, upload_id=created["UploadId"])
     concurrency = settings.STORAGE_UPLOAD_CONCURRENCY
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="s3-part")
+    # One thread hashes the parts in order while the next part arrives (hashlib releases the GIL).
+    hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sha256")
     inflight: deque = deque()
     sent: list[dict] = []
 
@@ -145,18 +155,21 @@ def _multipart(s3: S3, bucket: str, key: str, parts: Iterator[bytes], extra: dic
         number, future = inflight.popleft()
         sent.append({"PartNumber": number, "ETag": future.result()["ETag"]})
 
+    received = 0
     try:
         for number, part in enumerate(parts, 1):
-            check.add(part)
+            hasher.submit(check.add, part)
+            received += len(part)
             while len(inflight) >= concurrency:
                 collect()
             params = {"Bucket": bucket, "Key": key, "UploadId": upload.upload_id, "PartNumber": number, "Body": part}
             inflight.append((number, pool.submit(s3.call, "upload_part", **params)))
             del part, params
             if progress:
-                progress(check.size)
+                progress(received)
         while inflight:
             collect()
+        hasher.shutdown(wait=True)
         check.verify()
         done = s3.call("complete_multipart_upload", Bucket=bucket, Key=key, UploadId=upload.upload_id, MultipartUpload={"Parts": sent})
     except BaseException as exc:
@@ -165,6 +178,7 @@ def _multipart(s3: S3, bucket: str, key: str, parts: Iterator[bytes], extra: dic
         raise
     finally:
         pool.shutdown(wait=True)
+        hasher.shutdown(wait=True)
     upload.delete()
     return Written(check.size, check.sha256, done["ETag"].strip('"'), done.get("VersionId"), len(sent))
 

@@ -15,7 +15,7 @@ from .conftest import blocks, make_connection, wait_for_job
 
 pytestmark = [pytest.mark.peer, pytest.mark.django_db(transaction=True)]
 MIB = 1024 * 1024
-BIG = b"".join(blocks(12 * MIB + 7, b"big"))  # more than one part for the worker (8 MiB parts)
+BIG = b"".join(blocks(12 * MIB + 7, b"big"))  # more than one part for the worker (5 MiB parts)
 
 
 @pytest.fixture

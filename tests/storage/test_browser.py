@@ -12,7 +12,7 @@ MIB = 1024 * 1024
 
 
 def test_browser_upload_streams_a_file_with_progress(login_page, make_user, console_server, conn, s3, bucket, tmp_path):
-    data = b"".join(blocks(11 * MIB + 5, b"browser"))  # two parts of the console's 8 MiB
+    data = b"".join(blocks(11 * MIB + 5, b"browser"))  # three parts of the console's 5 MiB
     path = tmp_path / "quarterly report ü.bin"
     path.write_bytes(data)
     page = login_page(make_user("operator"))
