@@ -132,8 +132,6 @@ def delete(request, connection: str, bucket: str):
             request, f"Deleting {outcome.approval.target} needs approval: request #{outcome.approval.pk} is waiting for an approver."
         )
         return redirect(outcome.approval)
-    if outcome.status == "queued":
-        return redirect(outcome.job)
     result = outcome.result
     what = "a delete marker was added" if any(d.delete_marker for d in result.deleted) else f"{result.count} deleted"
     messages.success(request, f"{params.get('key') or params.get('prefix')}: {what}.")
