@@ -2,8 +2,14 @@ from django.urls import path
 
 from apps.core.consumers import LiveConsumer
 from apps.monitoring.consumers import DashboardConsumer
+from apps.storage.streaming import upload_stream
 
 websocket_urlpatterns = [
     path("ws/live/<str:topic>/", LiveConsumer.as_asgi()),
     path("ws/dashboards/<str:topic>/", DashboardConsumer.as_asgi()),
+]
+
+# Raw ASGI endpoints served before Django (which reads a whole request body before a view runs).
+http_urlpatterns = [
+    path("storage/upload/stream/<str:ticket>/", upload_stream),
 ]

@@ -279,6 +279,23 @@ MONITORING_DASHBOARD_POINTS = int(env("MONITORING_DASHBOARD_POINTS", "240"))
 # --- infrastructure ---------------------------------------------------------------
 
 # --- storage ----------------------------------------------------------------------
+# Uploads stream to S3 multipart: a part is STORAGE_PART_SIZE bytes (S3's floor is
+# 5 MiB) and one upload holds at most STORAGE_UPLOAD_CONCURRENCY + 1 parts in memory.
+STORAGE_PART_SIZE = max(5 * 1024 * 1024, int(env("STORAGE_PART_SIZE", str(5 * 1024 * 1024))))
+STORAGE_UPLOAD_CONCURRENCY = max(1, int(env("STORAGE_UPLOAD_CONCURRENCY", "4")))
+# A browser upload that sends nothing for this long is aborted.
+STORAGE_UPLOAD_IDLE_SECONDS = float(env("STORAGE_UPLOAD_IDLE_SECONDS", "120"))
+STORAGE_PRESIGN_MAX_SECONDS = int(env("STORAGE_PRESIGN_MAX_SECONDS", "3600"))
+STORAGE_CONNECT_TIMEOUT = float(env("STORAGE_CONNECT_TIMEOUT", "5"))
+STORAGE_READ_TIMEOUT = float(env("STORAGE_READ_TIMEOUT", "60"))
+# Multipart uploads the console could not abort (endpoint down) or that outlived this are aborted.
+STORAGE_STALE_UPLOAD_HOURS = int(env("STORAGE_STALE_UPLOAD_HOURS", "24"))
+# JSON {"STORAGE_CLASS": USD per GiB-month} for storage.analyze; empty = AWS us-east-1 list prices.
+STORAGE_PRICE_TABLE = env("STORAGE_PRICE_TABLE")
+CELERY_BEAT_SCHEDULE["storage-abort-stale-uploads"] = {
+    "task": "apps.storage.tasks.abort_stale_uploads",
+    "schedule": timedelta(minutes=int(env("STORAGE_CLEANUP_MINUTES", "15"))),
+}
 
 # --- comms ------------------------------------------------------------------------
 # Connectors may also be configured (with encrypted credentials) on the Comms setup page;

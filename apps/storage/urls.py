@@ -1,2 +1,16 @@
+from django.urls import path
+
+from . import views
+
 app_name = "storage"
-urlpatterns = []
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("download/", views.download, name="download"),
+    path("compliance/", views.compliance, name="compliance"),
+    path("c/<slug:connection>/", views.buckets, name="buckets"),
+    path("c/<slug:connection>/b/<str:bucket>/", views.browse, name="browse"),
+    path("c/<slug:connection>/b/<str:bucket>/object/", views.object_detail, name="object"),
+    path("c/<slug:connection>/b/<str:bucket>/delete/", views.delete, name="delete"),
+    path("c/<slug:connection>/b/<str:bucket>/upload/", views.upload_page, name="upload"),
+    path("c/<slug:connection>/b/<str:bucket>/upload/ticket/", views.upload_ticket, name="upload_ticket"),
+]

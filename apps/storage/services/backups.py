@@ -1,0 +1,359 @@
+"""Backups of a prefix with a manifest, and restores that verify every checksum.
+
+A backup lives in `<dest_prefix><backup_id>/`:
+  data/<sha256 of the key>   each object's bytes (names safe on any provider, whatever the key)
+  manifest-parts/NNNNNN.jsonl  checkpoints written while the backup runs
+  manifest.jsonl             header line, then one line per object: key, size, ETag, sha256,
+                             version, content type, metadata, tags — written last
+Running storage.backup_create again with the same backup_id resumes after the last
+checkpoint; storage.backup_restore skips objects already restored, so it resumes too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+
+from django.utils import timezone
+from pydantic import BaseModel, Field
+
+from apps.core.jobs import Context
+from apps.core.operations import Risk, operation
+
+from ..client import S3, StorageError, connect
+from ..transfer import ChecksumMismatch, write_stream
+from .common import (
+    CLASSIFICATION_TAG,
+    SENSITIVE,
+    SHA256_META,
+    BucketName,
+    BucketRef,
+    ConnectionName,
+    Prefix,
+    classification_of,
+    tags_of,
+    write_args,
+)
+
+FORMAT = "opsconsole-backup/1"
+CHECKPOINT_EVERY = 25
+
+
+def _backup_id() -> str:
+    return timezone.now().strftime("%Y%m%dT%H%M%SZ")
+
+
+class BackupInput(BucketRef):
+    prefix: Prefix = ""
+    dest_connection: ConnectionName | None = Field(None, description="Where the backup goes; default: the same connection.")
+    dest_bucket: BucketName
+    dest_prefix: Prefix = "backups/"
+    backup_id: str = Field(
+        default_factory=_backup_id,
+        pattern=r"^[A-Za-z0-9._\-]{1,64}$",
+        description="The backup's name (default: the UTC time). Give the name of an interrupted backup to resume it.",
+    )
+
+
+class BackupOutput(BaseModel):
+    backup_id: str
+    location: str = Field(description="connection:bucket/prefix of the backup folder.")
+    manifest_key: str
+    objects: int
+    bytes: int
+    copied: int = Field(description="Objects copied by this run.")
+    resumed_after: int = Field(description="Objects an earlier, interrupted run had already backed up.")
+    vanished: list[str] = Field(default_factory=list, description="Keys deleted while the backup ran.")
+
+
+def data_key(root: str, key: str) -> str:
+    return f"{root}data/{hashlib.sha256(key.encode()).hexdigest()}"
+
+
+def iter_lines(chunks) -> Iterator[bytes]:
+    carry = b""
+    for chunk in chunks:
+        carry += chunk
+        *lines, carry = carry.split(b"\n")
+        yield from (line for line in lines if line)
+    if carry:
+        yield carry
+
+
+class _Checkpoint:
+    """The entries already written to manifest-parts/ (by this run or an interrupted one)."""
+
+    def __init__(self, s3: S3, bucket: str, root: str):
+        self.s3, self.bucket, self.parts_prefix = s3, bucket, f"{root}manifest-parts/"
+        self.part_keys = [o["Key"] for o in s3.objects(bucket, self.parts_prefix)]
+        self.objects = self.bytes = 0
+        self.last_key = ""
+        for entry in self.entries():
+            self.objects += 1
+            self.bytes += entry["size"]
+            self.last_key = entry["key"]
+
+    def entries(self) -> Iterator[dict]:
+        for part_key in self.part_keys:
+            _, chunks = self.s3.open(self.bucket, part_key)
+            for line in iter_lines(chunks):
+                yield json.loads(line)
+
+    def write(self, entries: list[dict]) -> None:
+        part_key = f"{self.parts_prefix}{len(self.part_keys) + 1:06d}.jsonl"
+        body = b"".join(json.dumps(e, ensure_ascii=False).encode() + b"\n" for e in entries)
+        self.s3.call("put_object", Bucket=self.bucket, Key=part_key, Body=body, ContentType="application/x-ndjson")
+        self.part_keys.append(part_key)
+        self.objects += len(entries)
+        self.bytes += sum(e["size"] for e in entries)
+        self.last_key = entries[-1]["key"]
+
+    def remove(self) -> None:
+        for start in range(0, len(self.part_keys), 1000):
+            batch = [{"Key": k} for k in self.part_keys[start : start + 1000]]
+            self.s3.call("delete_objects", Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+
+
+def _copy_object(src: S3, dst: S3, params: BackupInput, obj: dict, root: str) -> dict | None:
+    """Copy one object into the backup; its manifest entry, or None if it vanished meanwhile."""
+    try:
+        response, chunks = src.open(params.bucket, obj["Key"])
+        tags = tags_of(src, params.bucket, obj["Key"])
+    except StorageError as exc:
+        if exc.code in ("NoSuchKey", "404"):
+            return None
+        raise
+    classification = classification_of(tags)
+    # Backups of confidential and restricted data are encrypted even where the connection has no default.
+    encryption = "AES256" if classification in SENSITIVE and not dst.conn.default_encryption else "default"
+    target = data_key(root, obj["Key"])
+    extra = write_args(dst, classification=classification, encryption=encryption, content_type="application/octet-stream")
+    written = write_stream(dst, params.dest_bucket, target, chunks, extra=extra, expected_size=response["ContentLength"])
+    return {
+        "key": obj["Key"],
+        "size": written.size,
+        "etag": response.get("ETag", "").strip('"'),
+        "sha256": written.sha256,
+        "version_id": response.get("VersionId"),
+        "last_modified": response["LastModified"].isoformat(),
+        "storage_class": obj.get("StorageClass", "STANDARD"),
+        "content_type": response.get("ContentType", ""),
+        "metadata": response.get("Metadata", {}),
+        "tags": tags,
+        "data_key": target,
+    }
+
+
+@operation(
+    "storage.backup_create",
+    risk=Risk.WRITE,
+    long=True,
+    target=lambda p: f"{p.connection}:{p.bucket}/{p.prefix} → {p.dest_bucket}/{p.dest_prefix}{p.backup_id}",
+)
+def backup_create(ctx: Context, params: BackupInput) -> BackupOutput:
+    """Back up every object under a prefix to a backup folder with a manifest (key, size, ETag, SHA-256,
+    version, metadata, tags) stored next to it. Runs as a job; after a failure, run it again with the same
+    backup_id and it resumes after its last checkpoint."""
+    src = connect(params.connection)
+    dst = connect(params.dest_connection or params.connection)
+    root = f"{params.dest_prefix}{params.backup_id}/"
+    location = f"{dst.conn.name}:{params.dest_bucket}/{root}"
+    manifest_key = f"{root}manifest.jsonl"
+    existing = _read_header(dst, params.dest_bucket, manifest_key)
+    if existing is not None:
+        ctx.log(f"backup {params.backup_id} is already complete")
+        return BackupOutput(backup_id=params.backup_id, location=location, manifest_key=manifest_key, objects=existing["objects"],
+                            bytes=existing["bytes"], copied=0, resumed_after=existing["objects"])  # fmt: skip
+    checkpoint = _Checkpoint(dst, params.dest_bucket, root)
+    resumed_after = checkpoint.objects
+    if resumed_after:
+        ctx.log(f"resuming backup {params.backup_id}: {resumed_after} objects already backed up, continuing after {checkpoint.last_key!r}")
+    else:
+        ctx.log(f"backup {params.backup_id} of {params.connection}:{params.bucket}/{params.prefix} into {location}")
+    own_folder = dst.conn.pk == src.conn.pk and params.dest_bucket == params.bucket
+    total = sum(1 for o in src.objects(params.bucket, params.prefix) if not (own_folder and o["Key"].startswith(params.dest_prefix)))
+    pending: list[dict] = []
+    vanished: list[str] = []
+    copied = 0
+    for obj in src.objects(params.bucket, params.prefix, start_after=checkpoint.last_key):
+        if own_folder and obj["Key"].startswith(params.dest_prefix):
+            continue  # never back up the backups
+        entry = _copy_object(src, dst, params, obj, root)
+        if entry is None:
+            vanished.append(obj["Key"])
+            ctx.log(f"{obj['Key']!r} was deleted while the backup ran; skipped", level="warning")
+            continue
+        pending.append(entry)
+        copied += 1
+        if len(pending) >= CHECKPOINT_EVERY:
+            checkpoint.write(pending)
+            pending = []
+            ctx.progress(95 * checkpoint.objects / max(total, 1), f"{checkpoint.objects} of about {total} objects")
+    if pending:
+        checkpoint.write(pending)
+    header = {
+        "format": FORMAT,
+        "backup_id": params.backup_id,
+        "source": {"connection": params.connection, "bucket": params.bucket, "prefix": params.prefix},
+        "created_at": timezone.now().isoformat(),
+        "objects": checkpoint.objects,
+        "bytes": checkpoint.bytes,
+    }
+
+    def manifest_lines():
+        yield json.dumps(header).encode() + b"\n"
+        for entry in checkpoint.entries():
+            yield json.dumps(entry, ensure_ascii=False).encode() + b"\n"
+
+    write_stream(dst, params.dest_bucket, manifest_key, manifest_lines(), extra={"ContentType": "application/x-ndjson"})
+    checkpoint.remove()
+    ctx.log(f"manifest written: {checkpoint.objects} objects, {checkpoint.bytes} bytes")
+    return BackupOutput(backup_id=params.backup_id, location=location, manifest_key=manifest_key, objects=checkpoint.objects,
+                        bytes=checkpoint.bytes, copied=copied, resumed_after=resumed_after, vanished=vanished[:1000])  # fmt: skip
+
+
+def _read_header(s3: S3, bucket: str, manifest_key: str) -> dict | None:
+    try:
+        _, chunks = s3.open(bucket, manifest_key, chunk_size=64 * 1024)
+    except StorageError as exc:
+        if exc.code in ("NoSuchKey", "404"):
+            return None
+        raise
+    header = json.loads(next(iter_lines(chunks)))
+    if header.get("format") != FORMAT:
+        raise StorageError(f"{manifest_key} is not a manifest this console wrote (format {header.get('format')!r}).")
+    return header
+
+
+# --- storage.backup_restore ---------------------------------------------------------
+
+
+class RestoreInput(BucketRef):
+    backup_prefix: Prefix = Field(description="The backup folder, e.g. `backups/20250101T000000Z/`.")
+    target_connection: ConnectionName | None = Field(None, description="Default: the connection the backup was taken from.")
+    target_bucket: BucketName | None = Field(None, description="Default: the bucket the backup was taken from.")
+    target_prefix: Prefix | None = Field(None, description="Restore under this prefix instead of the original one.")
+    overwrite: bool = Field(False, description="Replace objects that exist with other content (needs approval).")
+
+
+class Mismatch(BaseModel):
+    key: str
+    expected_sha256: str
+    actual_sha256: str
+
+
+class RestoreOutput(BaseModel):
+    restored: int
+    already_in_place: int = Field(description="Objects skipped because they already hold the backed-up bytes (a resumed restore).")
+    bytes: int
+    mismatches: list[Mismatch] = Field(description="Backup objects whose bytes no longer match the manifest: not restored.")
+    conflicts: list[str] = Field(description="Keys holding other content, left alone (overwrite was off).")
+    missing: list[str] = Field(description="Backup objects that are gone.")
+
+
+@operation(
+    "storage.backup_restore",
+    risk=Risk.RISKY,
+    long=True,
+    approval_scope=lambda p: "" if p.overwrite else None,
+    target=lambda p: f"{p.connection}:{p.bucket}/{p.backup_prefix}",
+)
+def backup_restore(ctx: Context, params: RestoreInput) -> RestoreOutput:
+    """Restore a backup from its manifest, verifying each object's SHA-256: mismatching objects are not
+    restored but reported. Existing objects with other content are left alone unless `overwrite` (which
+    needs approval). Objects already restored are skipped, so running it again resumes it."""
+    src = connect(params.connection)
+    root = params.backup_prefix if params.backup_prefix.endswith("/") else params.backup_prefix + "/"
+    try:
+        _, chunks = src.open(params.bucket, f"{root}manifest.jsonl")
+    except StorageError as exc:
+        if exc.code in ("NoSuchKey", "404"):
+            raise StorageError(
+                f"There is no complete backup in {params.bucket}/{root}: manifest.jsonl is missing. "
+                "An interrupted backup is finished by running storage.backup_create again with its backup_id."
+            ) from None
+        raise
+    lines = iter_lines(chunks)
+    header = json.loads(next(lines))
+    if header.get("format") != FORMAT:
+        raise StorageError(f"{root}manifest.jsonl is not a manifest this console wrote.")
+    source = header["source"]
+    tgt = connect(params.target_connection or source["connection"])
+    bucket = params.target_bucket or source["bucket"]
+    out = RestoreOutput(restored=0, already_in_place=0, bytes=0, mismatches=[], conflicts=[], missing=[])
+    ctx.log(f"restoring {header['objects']} objects of backup {header['backup_id']} into {tgt.conn.name}:{bucket}")
+    for number, line in enumerate(lines, 1):
+        entry = json.loads(line)
+        key = entry["key"] if params.target_prefix is None else params.target_prefix + entry["key"][len(source["prefix"]) :]
+        _restore_one(src, tgt, params, bucket, key, entry, out)
+        if number % 10 == 0 or number == header["objects"]:
+            ctx.progress(100 * number / max(header["objects"], 1), f"{number} of {header['objects']} objects")
+    ctx.log(f"restored {out.restored}, already in place {out.already_in_place}, mismatches {len(out.mismatches)}, "
+            f"conflicts {len(out.conflicts)}, missing {len(out.missing)}")  # fmt: skip
+    return out
+
+
+def _restore_one(src: S3, tgt: S3, params: RestoreInput, bucket: str, key: str, entry: dict, out: RestoreOutput) -> None:
+    existing = tgt.optional("head_object", ("404", "NoSuchKey", "NotFound"), Bucket=bucket, Key=key)
+    if existing is not None:
+        same_bytes = (
+            existing.get("Metadata", {}).get(SHA256_META) == entry["sha256"] or existing.get("ETag", "").strip('"') == entry["etag"]
+        )
+        if existing["ContentLength"] == entry["size"] and same_bytes:
+            out.already_in_place += 1
+            return
+        if not params.overwrite:
+            out.conflicts.append(key)
+            return
+    try:
+        _, chunks = src.open(params.bucket, entry["data_key"])
+    except StorageError as exc:
+        if exc.code in ("NoSuchKey", "404"):
+            out.missing.append(entry["key"])
+            return
+        raise
+    tags = dict(entry.get("tags", {}))
+    classification = tags.pop(CLASSIFICATION_TAG, None)
+    extra = write_args(tgt, classification=classification, metadata={**entry.get("metadata", {}), SHA256_META: entry["sha256"]},
+                       content_type=entry.get("content_type", ""), tags=tags)  # fmt: skip
+    try:
+        write_stream(tgt, bucket, key, chunks, extra=extra, expected_sha256=entry["sha256"], expected_size=entry["size"])
+    except ChecksumMismatch as exc:
+        out.mismatches.append(Mismatch(key=entry["key"], expected_sha256=entry["sha256"], actual_sha256=exc.actual))
+        return
+    out.restored += 1
+    out.bytes += entry["size"]
+
+
+# --- storage.backups ----------------------------------------------------------------
+
+
+class BackupsInput(BucketRef):
+    prefix: Prefix = "backups/"
+
+
+class BackupInfo(BaseModel):
+    backup_prefix: str
+    complete: bool = Field(description="False for an interrupted backup: run storage.backup_create with its id to finish it.")
+    objects: int | None = None
+    bytes: int | None = None
+    created_at: str | None = None
+    source: dict | None = None
+
+
+class BackupsOutput(BaseModel):
+    backups: list[BackupInfo]
+
+
+@operation("storage.backups", risk=Risk.READ, target=lambda p: f"{p.connection}:{p.bucket}/{p.prefix}")
+def backups(ctx: Context, params: BackupsInput) -> BackupsOutput:
+    """List the backups in a backup location (newest last), complete or interrupted."""
+    s3 = connect(params.connection)
+    page = s3.call("list_objects_v2", Bucket=params.bucket, Prefix=params.prefix, Delimiter="/", MaxKeys=1000)
+    found = []
+    for folder in (p["Prefix"] for p in page.get("CommonPrefixes", [])):
+        header = _read_header(s3, params.bucket, f"{folder}manifest.jsonl")
+        info = {k: header.get(k) for k in ("objects", "bytes", "created_at", "source")} if header else {}
+        found.append(BackupInfo(backup_prefix=folder, complete=header is not None, **info))
+    return BackupsOutput(backups=found)

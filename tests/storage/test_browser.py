@@ -1,0 +1,46 @@
+"""The upload page in headless Chromium: the file is hashed in the browser, streamed
+to the console, and lands in the bucket byte for byte with its classification."""
+
+import hashlib
+
+import pytest
+
+from .conftest import blocks
+
+pytestmark = [pytest.mark.peer, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+MIB = 1024 * 1024
+
+
+def test_browser_upload_streams_a_file_with_progress(login_page, make_user, console_server, conn, s3, bucket, tmp_path):
+    data = b"".join(blocks(11 * MIB + 5, b"browser"))  # three parts of the console's 5 MiB
+    path = tmp_path / "quarterly report ü.bin"
+    path.write_bytes(data)
+    page = login_page(make_user("operator"))
+    page.goto(f"{console_server}/storage/c/{conn.name}/b/{bucket}/upload/?prefix=in/")
+    page.set_input_files("#id_file", str(path))
+    assert page.input_value("#id_key") == "in/quarterly report ü.bin"
+    page.select_option("#id_classification", "confidential")
+    page.fill("#id_metadata", "owner=finance")
+    page.click("#upload-button")
+    page.wait_for_selector("#upload-status:has-text('Uploaded and verified')", timeout=60000)
+    assert page.get_attribute("#upload-progress", "value") == "100"
+    assert hashlib.sha256(data).hexdigest() in page.inner_text("#upload-result")  # the browser's own SHA-256 matched
+    stored = s3.get_object(Bucket=bucket, Key="in/quarterly report ü.bin")
+    assert stored["Body"].read() == data and stored["Metadata"]["owner"] == "finance"
+    assert s3.get_object_tagging(Bucket=bucket, Key="in/quarterly report ü.bin")["TagSet"] == [
+        {"Key": "classification", "Value": "confidential"}
+    ]
+    page.click("#uploaded-object")
+    page.wait_for_selector("#classification:has-text('confidential')")
+
+
+def test_browser_shows_field_errors_before_sending(login_page, make_user, console_server, conn, bucket, tmp_path):
+    path = tmp_path / "a.txt"
+    path.write_bytes(b"hello")
+    page = login_page(make_user("operator"))
+    page.goto(f"{console_server}/storage/c/{conn.name}/b/{bucket}/upload/")
+    page.set_input_files("#id_file", str(path))
+    page.fill("#id_metadata", "Not A Name=1")
+    page.click("#upload-button")
+    page.wait_for_selector("[data-errors-for=metadata] li")
+    assert "lower-case" in page.inner_text("[data-errors-for=metadata]")
