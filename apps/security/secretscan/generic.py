@@ -1,0 +1,73 @@
+"""Generic rules: passwords and secrets assigned to suggestive names, and
+high-entropy literals in any assignment (thresholds in `checks`). They lose
+to a provider rule that matches the same text (priority 0)."""
+
+from __future__ import annotations
+
+import posixpath
+
+from . import checks
+from .rules import MEDIUM, Rule
+
+CONFIG_SUFFIXES = (".env", ".ini", ".cfg", ".conf", ".properties", ".yaml", ".yml", ".sh", ".bash", ".zsh", ".envrc")
+PASSWORD_NAME = r"(?i)(?P<n>(?:password|passwd|passphrase|pwd)[\w.\-]{0,20})"
+SECRET_NAME = (
+    r"(?i)(?P<n>(?:secret|token|api[_\-.]?key|apikey|access[_\-.]?key|auth[_\-.]?key|private[_\-.]?key|"
+    r"signing[_\-.]?key|credentials?|client[_\-.]?secret)[\w.\-]{0,30})"
+)
+SECRET_KEYWORDS = (
+    "secret", "token", "credential", "apikey", "api_key", "api-key", "api.key", "accesskey", "access_key", "access-key",
+    "authkey", "auth_key", "auth-key", "privatekey", "private_key", "private-key", "signing_key", "signing-key",
+)  # fmt: skip
+OPERATOR = r"""["']?[ \t]{0,5}(?:=|:=|:|=>)[ \t]{0,5}"""
+QUOTED = r"""[bruBRUf]{0,2}(?P<q>["'`])(?P<s>[^"'`\s]{%d,400})(?P=q)"""
+UNQUOTED = r"""(?P<s>[^\s"'`,;{}()\[\]]{%d,400})[ \t]*(?=$|\#|;)"""
+
+
+def is_config_file(path: str) -> bool:
+    name = posixpath.basename(path).lower()
+    return name.endswith(CONFIG_SUFFIXES) or name.startswith(".env") or name in {"dockerfile", "containerfile"}
+
+
+def _literal(value: str, name: str) -> bool:
+    if checks.is_template(value) or checks.is_reference(value):
+        return False
+    if name and checks.HASH_NAME_RE.search(name) and not checks.SECRET_NAME_RE.search(name.replace("hash", "")):
+        return False
+    return value.lower() not in {"true", "false", "null", "none", "nil", "undefined", "required", "optional", "string"}
+
+
+def password_literal(value: str, name: str, path: str) -> bool:
+    return _literal(value, name) and not value.startswith(("os.", "env(", "getenv"))
+
+
+def password_in_config(value: str, name: str, path: str) -> bool:
+    return is_config_file(path) and password_literal(value, name, path)
+
+
+def secret_literal(value: str, name: str, path: str) -> bool:
+    # A secret-named literal is reported when it is not a template and looks random enough.
+    return (_literal(value, name) and checks.entropy(value) >= 3.0 and not checks.UUID_RE.match(value)) or checks.is_placeholder(value)
+
+
+def secret_in_config(value: str, name: str, path: str) -> bool:
+    return is_config_file(path) and secret_literal(value, name, path)
+
+
+def entropy_literal(value: str, name: str, path: str) -> bool:
+    return not checks.is_template(value) and checks.high_entropy(value, name)
+
+
+GENERIC_RULES = [
+    Rule("generic-password", "Hard-coded password", PASSWORD_NAME + OPERATOR + QUOTED % 4,
+         ("pass", "pwd"), MEDIUM, check=password_literal, priority=0),
+    Rule("generic-password-config", "Password in a configuration file", PASSWORD_NAME + OPERATOR + UNQUOTED % 4,
+         ("pass", "pwd"), MEDIUM, check=password_in_config, priority=0),
+    Rule("generic-secret", "Hard-coded secret or token", SECRET_NAME + OPERATOR + QUOTED % 8,
+         SECRET_KEYWORDS, MEDIUM, check=secret_literal, priority=0),
+    Rule("generic-secret-config", "Secret or token in a configuration file", SECRET_NAME + OPERATOR + UNQUOTED % 8,
+         SECRET_KEYWORDS, MEDIUM, check=secret_in_config, priority=0),
+    Rule("high-entropy-assignment", "High-entropy string assigned in code or configuration",
+         r"""(?<![=!<>:])(?:=|:|=>)[ \t]{0,5}(?:[bruBRUf]{0,2}["'`])?(?P<s>[A-Za-z0-9+/_\-.~]{20,512}={0,2})(?![A-Za-z0-9+/_\-.~=(\[])""",
+         (), "low", check=entropy_literal, priority=-1),
+]  # fmt: skip
