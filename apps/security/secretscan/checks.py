@@ -46,6 +46,7 @@ PLACEHOLDER_WORDS = (
     "todo",
 )
 TEMPLATE_MARKERS = ("${", "{{", "%(", "$(", "#{", "<", ">", "{%", "[[")
+WEAK_EXAMPLES = {"password", "passwd", "secret", "pass", "admin", "root", "test", "user", "changeit", "letmein", "hunter2"}
 _SEQUENCES = ("0123456789", "1234567890", "abcdefghij", "abcdef123456", "qwerty")
 HEX_RE = re.compile(r"^[0-9a-fA-F]+$")
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -68,6 +69,8 @@ def base64_threshold(length: int) -> float:
 def is_placeholder(value: str) -> bool:
     """Documentation values (AKIAIOSFODNN7EXAMPLE), templates (${X}) and dummies."""
     low = value.lower()
+    if low in WEAK_EXAMPLES:
+        return True
     if any(word in low for word in PLACEHOLDER_WORDS) or any(seq in low for seq in _SEQUENCES):
         return True
     return len(set(low)) <= 3  # "aaaaaaaa", "x-x-x-x"

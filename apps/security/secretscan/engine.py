@@ -261,6 +261,8 @@ def _preview(buf: bytes, ls: int, le: int, hit: _Candidate, candidates: list[_Ca
         pieces.append(mask(c.secret, reveal=not c.rule.generic))
         pos = max(pos, min(c.s_end, le))
     pieces.append(buf[pos:le].decode("utf-8", "replace"))
+    if hit.s_start >= le:  # a block whose secret starts on the next line (private keys)
+        pieces.append(" " + mask(hit.secret, reveal=False))
     text = "".join(pieces).strip()
     if len(text) > 200:
         anchor = text.find("********")

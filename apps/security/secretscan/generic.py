@@ -5,10 +5,12 @@ to a provider rule that matches the same text (priority 0)."""
 from __future__ import annotations
 
 import posixpath
+import re
 
 from . import checks
 from .rules import MEDIUM, Rule
 
+ID_NAME = re.compile(r"(?i)(?:^|[_\-.])id$")  # key ids, client ids: identifiers, not secrets
 CONFIG_SUFFIXES = (".env", ".ini", ".cfg", ".conf", ".properties", ".yaml", ".yml", ".sh", ".bash", ".zsh", ".envrc")
 PASSWORD_NAME = r"(?i)(?P<n>(?:password|passwd|passphrase|pwd)[\w.\-]{0,20})"
 SECRET_NAME = (
@@ -30,7 +32,7 @@ def is_config_file(path: str) -> bool:
 
 
 def _literal(value: str, name: str) -> bool:
-    if checks.is_template(value) or checks.is_reference(value):
+    if checks.is_template(value) or checks.is_reference(value) or ID_NAME.search(name):
         return False
     if name and checks.HASH_NAME_RE.search(name) and not checks.SECRET_NAME_RE.search(name.replace("hash", "")):
         return False

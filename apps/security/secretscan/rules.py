@@ -71,6 +71,10 @@ def _keyword_hex(name_re: str, value_re: str) -> str:
     return rf"(?i)(?P<n>{name_re}){ASSIGN}(?P<s>{value_re})(?![0-9a-zA-Z])"
 
 
+def _not_template(s, n, p):
+    return not checks.is_template(s)
+
+
 def _basic_auth(s, n, p):
     return checks.basic_auth_pair(s)
 
@@ -161,7 +165,7 @@ PROVIDER_RULES = [
     # --- package registries and developer tools
     token("npm-access-token", "npm access token", r"(?<![A-Za-z0-9])(?P<s>npm_[A-Za-z0-9]{36})(?![A-Za-z0-9])", "npm_"),
     token("npmrc-auth-token", ".npmrc registry auth token", r"(?i)(?P<n>_authToken)[ \t]{0,3}=[ \t]{0,3}[\"']?(?P<s>[A-Za-z0-9_\-.+/=]{20,200})",
-          "_authtoken"),
+          "_authtoken", check=_not_template),
     token("pypi-token", "PyPI upload token", r"(?<![A-Za-z0-9])(?P<s>pypi-AgE(?:IcHlwaS5vcmc|NdGVzdC5weXBpLm9yZw)[A-Za-z0-9_\-]{50,250})", "pypi-age"),
     token("dockerhub-pat", "Docker Hub personal access token", r"(?<![A-Za-z0-9])(?P<s>dckr_pat_[A-Za-z0-9_\-]{27})(?![A-Za-z0-9_\-])", "dckr_pat_"),
     token("docker-config-auth", "Docker config registry credentials", r'"auth"\s{0,3}:\s{0,3}"(?P<s>[A-Za-z0-9+/]{8,400}={0,2})"', '"auths"',
@@ -210,11 +214,12 @@ PROVIDER_RULES = [
     token("database-url-password", "Database URL with a password",
           r"(?i)(?<![a-z0-9])(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|sqlserver|oracle|clickhouse|cockroachdb)"
           r"(?:\+[a-z0-9]{1,20})?://[^\s:/@'\"`]{1,100}:(?P<s>[^\s@'\"`/]{3,200})@[^\s'\"`/]{1,200}",
-          "postgres", "mysql", "mariadb", "mongodb", "redis", "amqp", "mssql", "sqlserver", "oracle", "clickhouse", "cockroach"),
+          "postgres", "mysql", "mariadb", "mongodb", "redis", "amqp", "mssql", "sqlserver", "oracle", "clickhouse", "cockroach",
+          check=_not_template),
     token("url-credentials", "Credentials in a URL",
           r"(?i)(?<![a-z0-9])(?:https?|ftps?|smtps?|ldaps?|sftp|ssh|git)://[A-Za-z0-9._%\-]{1,100}:(?P<s>[^\s@'\"`/:]{3,200})@[A-Za-z0-9.\-]{1,200}",
-          "://", severity=MEDIUM),
-    token("jdbc-password", "JDBC URL with a password", r"(?i)jdbc:[a-z0-9]{1,20}:[^\s'\"]{0,200}?[;?&]password=(?P<s>[^;&\s'\"]{3,100})", "jdbc:"),
+          "://", severity=MEDIUM, check=_not_template),
+    token("jdbc-password", "JDBC URL with a password", r"(?i)jdbc:[a-z0-9]{1,20}:[^\s'\"]{0,200}?[;?&]password=(?P<s>[^;&\s'\"]{3,100})", "jdbc:", check=_not_template),
     token("http-basic-auth", "HTTP Basic credentials",
           r"(?i)authorization[\"']?[ \t]{0,3}[:=][ \t]{0,3}[\"']?Basic[ \t]{1,3}(?P<s>[A-Za-z0-9+/]{12,400}={0,2})", "authorization", severity=MEDIUM,
           check=_basic_auth),
