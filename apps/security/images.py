@@ -17,7 +17,7 @@ from typing import BinaryIO
 from apps.audit.redact import is_sensitive_name
 
 from . import owasp
-from .secretscan import checks
+from .secretscan import generic
 from .secretscan.engine import SecretHit, SecretScanner, mask
 
 MAX_JSON = 1 << 20
@@ -136,7 +136,7 @@ def _secret_in(scanner: SecretScanner, where: str, name: str, value: str) -> lis
             )
             for h in hits
         ]
-    if (SENSITIVE_ENV.search(name) or is_sensitive_name(name)) and value and not checks.is_template(value):
+    if (SENSITIVE_ENV.search(name) or is_sensitive_name(name)) and value and generic.literal_value(value, name):
         return [
             ImageIssue(
                 f"image-secret-in-{where.lower()}",

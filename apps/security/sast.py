@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import logging
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +54,9 @@ def run_bandit(base: Path, files: list[Path], progress: Callable[[int], None] | 
     for start in range(0, len(files), batch):
         manager = bandit_manager.BanditManager(bandit_config.BanditConfig(), "file", quiet=True)
         manager.files_list = [str(f) for f in files[start : start + batch]]
-        manager.run_tests()
+        with warnings.catch_warnings():  # stevedore's deprecation notices, raised inside bandit
+            warnings.simplefilter("ignore", DeprecationWarning)
+            manager.run_tests()
         for issue in manager.get_issue_list():
             path = Path(issue.fname)
             code = _line_of(path, issue.lineno)

@@ -51,6 +51,12 @@ def run_scan(actor_of):
 
 
 def git(repo, *args, **env):
-    base_env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.org", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.org",
-                "HOME": str(repo), "PATH": "/usr/bin:/bin"}  # fmt: skip
+    base_env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.org",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.org",
+        "HOME": str(repo),
+        "PATH": "/usr/bin:/bin",
+    }
     return subprocess.run(["git", *args], cwd=repo, env={**base_env, **env}, check=True, capture_output=True, text=True).stdout.strip()

@@ -15,8 +15,20 @@ from apps.security.models import Advisory, AffectedPackage
 
 
 def test_semver_precedence_follows_the_spec():
-    ordered = ["1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2", "1.0.0-beta.11", "1.0.0-rc.1", "1.0.0",
-               "1.0.1", "1.1.0", "1.10.0", "2.0.0"]  # fmt: skip
+    ordered = [
+        "1.0.0-alpha",
+        "1.0.0-alpha.1",
+        "1.0.0-alpha.beta",
+        "1.0.0-beta",
+        "1.0.0-beta.2",
+        "1.0.0-beta.11",
+        "1.0.0-rc.1",
+        "1.0.0",
+        "1.0.1",
+        "1.1.0",
+        "1.10.0",
+        "2.0.0",
+    ]
     versions = [Semver(v) for v in ordered]
     assert sorted(reversed(versions)) == versions
     assert Semver("1.0.0+build.5") == Semver("1.0.0")
@@ -92,14 +104,22 @@ def test_npm_range_edges(advisories):
 
 def test_last_affected_limit_and_exact_versions(db, tmp_path):
     record = {
-        "id": "TEST-2024-1", "aliases": ["CVE-2024-0001"], "summary": "test",
+        "id": "TEST-2024-1",
+        "aliases": ["CVE-2024-0001"],
+        "summary": "test",
         "affected": [
-            {"package": {"ecosystem": "PyPI", "name": "left_pad"}, "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "1.0"}, {"last_affected": "1.4.2"}]}]},
-            {"package": {"ecosystem": "npm", "name": "leftpad"}, "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "2.0.0"}, {"limit": "1.5.0"}]}]},
+            {
+                "package": {"ecosystem": "PyPI", "name": "left_pad"},
+                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "1.0"}, {"last_affected": "1.4.2"}]}],
+            },
+            {
+                "package": {"ecosystem": "npm", "name": "leftpad"},
+                "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "2.0.0"}, {"limit": "1.5.0"}]}],
+            },
             {"package": {"ecosystem": "PyPI", "name": "oldlib"}, "versions": ["0.9", "0.9.1"]},
         ],
         "database_specific": {"severity": "HIGH"},
-    }  # fmt: skip
+    }
     (tmp_path / "t.json").write_text(json.dumps(record))
     call_command("import_osv", str(tmp_path / "t.json"))
     assert Advisory.objects.get(pk="TEST-2024-1").severity == "high"  # no CVSS: the database's rating
@@ -116,8 +136,16 @@ def test_import_reads_an_all_zip_export_and_replaces_records(db, tmp_path):
     record = json.loads((osv.Path(__file__).parents[2] / "apps/security/advisories/GHSA-35jh-r3h4-6jhm.json").read_text())
     with zipfile.ZipFile(tmp_path / "all.zip", "w") as zf:
         zf.writestr("GHSA-35jh-r3h4-6jhm.json", json.dumps(record))
-        zf.writestr("WITHDRAWN-1.json", json.dumps({"id": "WITHDRAWN-1", "withdrawn": "2024-01-01T00:00:00Z",
-                                                    "affected": [{"package": {"ecosystem": "npm", "name": "lodash"}, "versions": ["4.17.20"]}]}))  # fmt: skip
+        zf.writestr(
+            "WITHDRAWN-1.json",
+            json.dumps(
+                {
+                    "id": "WITHDRAWN-1",
+                    "withdrawn": "2024-01-01T00:00:00Z",
+                    "affected": [{"package": {"ecosystem": "npm", "name": "lodash"}, "versions": ["4.17.20"]}],
+                }
+            ),
+        )
     call_command("import_osv", str(tmp_path / "all.zip"))
     call_command("import_osv", str(tmp_path / "all.zip"))  # idempotent
     assert AffectedPackage.objects.filter(advisory_id="GHSA-35jh-r3h4-6jhm").count() == 2

@@ -33,15 +33,24 @@ def test_poetry_pipfile_and_uv_locks():
 
 def test_package_lock_v3_and_v1():
     deps, _ = parsed("package-lock.json")
-    assert deps == [("npm", "@babel/core", "7.22.5"), ("npm", "lodash", "4.17.15"), ("npm", "lodash", "4.17.20"),
-                    ("npm", "minimist", "1.2.5"), ("npm", "mkdirp", "0.5.5")]  # fmt: skip
+    assert deps == [
+        ("npm", "@babel/core", "7.22.5"),
+        ("npm", "lodash", "4.17.15"),
+        ("npm", "lodash", "4.17.20"),
+        ("npm", "minimist", "1.2.5"),
+        ("npm", "mkdirp", "0.5.5"),
+    ]
     deps, _ = parsed("package-lock.v1.json", "package-lock.json")
     assert deps == [("npm", "minimist", "0.0.8"), ("npm", "mkdirp", "0.5.1")]
 
 
 def test_yarn_classic_and_berry():
     assert parsed("yarn.lock")[0] == [("npm", "@babel/code-frame", "7.22.5"), ("npm", "lodash", "4.17.20"), ("npm", "minimist", "1.2.6")]
-    assert parsed("yarn.berry.lock", "yarn.lock")[0] == [("npm", "@types/node", "20.4.2"), ("npm", "lodash", "4.17.21"), ("npm", "minimist", "1.2.5")]
+    assert parsed("yarn.berry.lock", "yarn.lock")[0] == [
+        ("npm", "@types/node", "20.4.2"),
+        ("npm", "lodash", "4.17.21"),
+        ("npm", "minimist", "1.2.5"),
+    ]
 
 
 def test_broken_lockfile_is_reported_not_crashed():
@@ -74,7 +83,9 @@ def test_audit_dependencies_finds_fixes_and_closes(scan_root, advisories, make_u
     # the frontend's yarn.lock is read too: its lodash is affected, its minimist (1.2.6) is not
     assert {f.package for f in Finding.objects.filter(path="frontend/yarn.lock")} == {"lodash"}
     # upgrade requests and rescan: that finding is fixed, the rest stay open
-    (base / "requirements.txt").write_text((base / "requirements.txt").read_text().replace("requests[socks]==2.30.0", "requests[socks]==2.31.0"))
+    (base / "requirements.txt").write_text(
+        (base / "requirements.txt").read_text().replace("requests[socks]==2.30.0", "requests[socks]==2.31.0")
+    )
     job, scan2 = run_scan(user, "security.audit_dependencies", {"root": root.name})
     requests.refresh_from_db()
     assert requests.status == "fixed"

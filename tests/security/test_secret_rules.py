@@ -67,7 +67,10 @@ def test_uuids_and_hashes_are_not_secrets():
 
 def test_aws_secret_key_next_to_its_access_key_is_paired_without_a_keyword():
     g = Gen("pair")
-    key_id, secret = "AKIA" + g("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16), g("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/+", 40)
+    key_id, secret = (
+        "AKIA" + g("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16),
+        g("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/+", 40),
+    )
     csv = f"User name,Access key ID,Secret access key\ndeploy,{key_id},{secret}\n"
     rules = sorted(h.rule for h in SCANNER.scan_bytes("credentials.csv", csv.encode()))
     assert rules == ["aws-access-key-id", "aws-secret-access-key"]

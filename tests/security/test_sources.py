@@ -65,10 +65,9 @@ def test_tar_slip_and_links_out_are_refused_or_skipped(tmp_path):
 def test_decompression_bomb_stops_at_the_total_cap(tmp_path):
     # 64 MB of zeros compress to about 64 KB; the cap is 8 MB.
     archive = tmp_path / "bomb.zip"
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
-        with zf.open("zeros.bin", "w") as fh:
-            for _ in range(64):
-                fh.write(b"\0" * (1 << 20))
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf, zf.open("zeros.bin", "w") as fh:
+        for _ in range(64):
+            fh.write(b"\0" * (1 << 20))
     assert archive.stat().st_size < 1 << 20
     with pytest.raises(ScanError, match="decompression bomb"):
         unpack(archive, tmp_path / "out", "bomb.zip", max_bytes=8 << 20)
@@ -97,7 +96,7 @@ def test_scan_roots_refuse_dotdot_absolute_and_symlinks_out(scan_root, tmp_path)
     os.symlink(base / "repo", base / "inside-link")
     assert resolve_in_root(root.name, "repo")[1] == (base / "repo").resolve()
     assert resolve_in_root(root.name, "inside-link")[1] == (base / "repo").resolve()  # a link that stays inside is fine
-    with pytest.raises(ScanError, match="contains '..'"):
+    with pytest.raises(ScanError, match=r"contains '\.\.'"):
         resolve_in_root(root.name, "repo/../../outside")
     with pytest.raises(ScanError, match="relative to the scan root"):
         resolve_in_root(root.name, str(outside))

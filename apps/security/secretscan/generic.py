@@ -10,7 +10,8 @@ import re
 from . import checks
 from .rules import MEDIUM, Rule
 
-ID_NAME = re.compile(r"(?i)(?:^|[_\-.])id$")  # key ids, client ids: identifiers, not secrets
+# Names that hold identifiers or locations, not secrets: KEY_ID, TOKEN_FILE, SECRET_PATH, TOKEN_URL...
+ID_NAME = re.compile(r"(?i)(?:^|[_\-.])(?:id|file|path|dir|url|uri|host|name|type|length|size|count|header|field)$")
 CONFIG_SUFFIXES = (".env", ".ini", ".cfg", ".conf", ".properties", ".yaml", ".yml", ".sh", ".bash", ".zsh", ".envrc")
 PASSWORD_NAME = r"(?i)(?P<n>(?:password|passwd|passphrase|pwd)[\w.\-]{0,20})"
 SECRET_NAME = (
@@ -31,16 +32,18 @@ def is_config_file(path: str) -> bool:
     return name.endswith(CONFIG_SUFFIXES) or name.startswith(".env") or name in {"dockerfile", "containerfile"}
 
 
-def _literal(value: str, name: str) -> bool:
+def literal_value(value: str, name: str) -> bool:
     if checks.is_template(value) or checks.is_reference(value) or ID_NAME.search(name):
         return False
+    if value.startswith(("/", "./", "../", "~/")) or "://" in value:
+        return False  # a path or a URL (URLs with credentials have their own rules)
     if name and checks.HASH_NAME_RE.search(name) and not checks.SECRET_NAME_RE.search(name.replace("hash", "")):
         return False
     return value.lower() not in {"true", "false", "null", "none", "nil", "undefined", "required", "optional", "string"}
 
 
 def password_literal(value: str, name: str, path: str) -> bool:
-    return _literal(value, name) and not value.startswith(("os.", "env(", "getenv"))
+    return literal_value(value, name) and not value.startswith(("os.", "env(", "getenv"))
 
 
 def password_in_config(value: str, name: str, path: str) -> bool:
@@ -49,7 +52,7 @@ def password_in_config(value: str, name: str, path: str) -> bool:
 
 def secret_literal(value: str, name: str, path: str) -> bool:
     # A secret-named literal is reported when it is not a template and looks random enough.
-    return (_literal(value, name) and checks.entropy(value) >= 3.0 and not checks.UUID_RE.match(value)) or checks.is_placeholder(value)
+    return (literal_value(value, name) and checks.entropy(value) >= 3.0 and not checks.UUID_RE.match(value)) or checks.is_placeholder(value)
 
 
 def secret_in_config(value: str, name: str, path: str) -> bool:
