@@ -42,7 +42,9 @@ def _bandit():
     level = stevedore.level
     stevedore.setLevel(logging.CRITICAL)
     try:
-        from bandit.core import config, manager
+        with warnings.catch_warnings():  # stevedore's deprecation notices, raised while bandit loads its plugins
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from bandit.core import config, manager
     finally:
         stevedore.setLevel(level)
     return config, manager
