@@ -8,6 +8,7 @@ urlpatterns = [
     path("scans/", views.scans, name="scans"),
     path("scans/new/", views.new_scan, name="new_scan"),
     path("scans/<uuid:pk>/", views.scan_detail, name="scan"),
+    path("scans/<uuid:pk>/state/", views.scan_state, name="scan_state"),
     path("findings/", views.findings, name="findings"),
     path("findings/export.sarif", views.export_sarif, name="export_sarif"),
     path("findings/export.csv", views.export_csv, name="export_csv"),

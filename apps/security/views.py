@@ -79,16 +79,33 @@ def new_scan(request):
     return render(request, "security/new_scan.html", {"form": form, "roots": ScanRoot.objects.exists()}, status=status)
 
 
+def _scan_state(pk) -> dict | None:
+    job = Job.objects.filter(pk=pk).select_related("requested_by", "approval").first()
+    scan = Scan.objects.filter(pk=pk).first()
+    if job is None and scan is None:
+        return None
+    finished = job.finished if job else scan.status != Scan.RUNNING
+    return {"pk": pk, "job": job, "scan": scan, "finished": finished}
+
+
 @console_view
 def scan_detail(request, pk):
     require_perm(request, "core.run_read_ops")
-    job = Job.objects.filter(pk=pk).select_related("requested_by").first()
-    scan = Scan.objects.filter(pk=pk).first()
-    if job is None and scan is None:
+    state = _scan_state(pk)
+    if state is None:
         return render(request, "core/error.html", {"error": "There is no such scan."}, status=404)
+    scan = state["scan"]
     found = Paginator(Finding.objects.filter(last_scan=scan).select_related("assignee") if scan else Finding.objects.none(), PAGE)
-    context = {"job": job, "scan": scan, "page": found.get_page(request.GET.get("page"))}
-    return render(request, "security/scan.html", context)
+    return render(request, "security/scan.html", {**state, "page": found.get_page(request.GET.get("page"))})
+
+
+@console_view
+def scan_state(request, pk):
+    require_perm(request, "core.run_read_ops")
+    state = _scan_state(pk)
+    if state is None:
+        return render(request, "core/error.html", {"error": "There is no such scan."}, status=404)
+    return render(request, "security/_scan_state.html", state)
 
 
 @console_view

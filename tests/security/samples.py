@@ -54,9 +54,11 @@ def _basic(user: str, password: str) -> str:
     return base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-def cases() -> dict[str, tuple[str, list[str], list[str]]]:
+def cases(seed: str = "") -> dict[str, tuple[str, list[str], list[str]]]:
+    """The cases; another `seed` gives other random values of the same shapes (the bench plants many)."""
+
     def g(rule):
-        return Gen(rule)
+        return Gen(rule + seed)
 
     c: dict[str, tuple[str, list[str], list[str]]] = {}
 

@@ -66,7 +66,9 @@ def test_accepted_findings_export_as_suppressed(every_kind, actor_of):
     sarif = invoke("security.export_sarif", actor, {"status": ["open", "triaged", "accepted"]}).result.sarif
     assert not list(jsonschema.Draft4Validator(SCHEMA).iter_errors(sarif))
     result = next(r for run in sarif["runs"] for r in run["results"] if r["ruleId"] == "django-debug-true")
-    assert result["suppressions"][0]["status"] == "accepted" and result["suppressions"][0]["justification"].startswith("accepted risk until")
+    assert result["suppressions"][0]["status"] == "accepted" and result["suppressions"][0]["justification"].startswith(
+        "accepted risk until"
+    )
 
 
 def test_csv_export_streams_every_finding_and_defuses_formulas(every_kind, client):

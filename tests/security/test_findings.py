@@ -71,7 +71,9 @@ def test_viewer_sees_but_cannot_triage(scanned, make_user, actor_of):
     listed = invoke("security.findings", actor_of(viewer), {}).result
     assert listed.total == 2 and {f.rule for f in listed.findings} == {"github-pat", "gitlab-pat"}
     with pytest.raises(PermissionDenied):
-        invoke("security.triage_finding", actor_of(viewer), {"finding_id": listed.findings[0].id, "status": "false_positive", "comment": "x"})
+        invoke(
+            "security.triage_finding", actor_of(viewer), {"finding_id": listed.findings[0].id, "status": "false_positive", "comment": "x"}
+        )
 
 
 def test_accepted_risk_needs_expiry_and_reason_and_expires(scanned, actor_of):
@@ -82,11 +84,21 @@ def test_accepted_risk_needs_expiry_and_reason_and_expires(scanned, actor_of):
     with pytest.raises(OpsError, match="expiry date in the future"):
         invoke("security.triage_finding", actor, {"finding_id": gh.pk, "status": "accepted", "comment": "ok"})
     with pytest.raises(OpsError, match="at most 366 days"):
-        invoke("security.triage_finding", actor, {"finding_id": gh.pk, "status": "accepted", "accepted_until": str(now + timedelta(days=400)), "comment": "x"})
+        invoke(
+            "security.triage_finding",
+            actor,
+            {"finding_id": gh.pk, "status": "accepted", "accepted_until": str(now + timedelta(days=400)), "comment": "x"},
+        )
     with pytest.raises(OpsError, match="Say why"):
-        invoke("security.triage_finding", actor, {"finding_id": gh.pk, "status": "accepted", "accepted_until": str(now + timedelta(days=7))})
+        invoke(
+            "security.triage_finding", actor, {"finding_id": gh.pk, "status": "accepted", "accepted_until": str(now + timedelta(days=7))}
+        )
     until = now + timedelta(days=7)
-    invoke("security.triage_finding", actor, {"finding_id": gh.pk, "status": "accepted", "accepted_until": until.isoformat(), "comment": "Test token."})
+    invoke(
+        "security.triage_finding",
+        actor,
+        {"finding_id": gh.pk, "status": "accepted", "accepted_until": until.isoformat(), "comment": "Test token."},
+    )
     gh.refresh_from_db()
     assert gh.status == "accepted" and gh.accepted_until == until
     # a scan that no longer sees it does not touch an accepted risk; one that sees it keeps it accepted

@@ -96,7 +96,7 @@ def high_entropy(value: str, name: str = "") -> bool:
         return False
     if name and HASH_NAME_RE.search(name):
         return False
-    if value.startswith(("sha1-", "sha256-", "sha384-", "sha512-", "http", "/", "./")) or "://" in value:
+    if value.startswith(("sha1-", "sha256-", "sha384-", "sha512-", "http", "/", "./", "eyJ")) or "://" in value:
         return False
     if HEX_RE.match(value):
         return bool(SECRET_NAME_RE.search(name)) and len(value) >= 32 and entropy(value) >= 3.0

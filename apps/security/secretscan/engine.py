@@ -178,17 +178,16 @@ class SecretScanner:
     def _candidates(self, path: str, buf: bytes, accept_from: int, accept_to: int) -> list[_Candidate]:
         found = []
         for rule in self._active_rules(buf):
-            if rule.required is not None and not rule.required.search(buf):
+            if (rule.paths is not None and not rule.paths(path)) or (rule.required is not None and not rule.required.search(buf)):
                 continue
-            has_secret, has_name = "s" in rule.regex.groupindex, "n" in rule.regex.groupindex
             for m in rule.regex.finditer(buf, accept_from):
                 if m.start() >= accept_to:
                     break
-                if not rule.bounded_at(buf, m.start()):
+                if not rule.bounded_at(buf, m.start()) or (rule.generic and rule.name_group and not _key_starts_cleanly(buf, m.start())):
                     continue
-                group = "s" if has_secret and m.group("s") is not None else 0
+                group = rule.secret_group if rule.secret_group and m.start(rule.secret_group) >= 0 else 0
                 secret = m.group(group).decode("utf-8", "replace")
-                name = m.group("n").decode("utf-8", "replace") if has_name and m.group("n") else self._name_before(buf, m.start())
+                name = m.group(rule.name_group).decode("utf-8", "replace") if rule.name_group else self._name_before(buf, m.start())
                 if rule.check is not None and not rule.check(secret, name, path):
                     continue
                 if any(p.search(secret) for p in self.policy.compiled):
@@ -241,6 +240,18 @@ class SecretScanner:
                 SecretHit(c.rule.id, c.rule.title, "info" if example else c.rule.severity, path, line, preview, fingerprint, example)
             )
         return hits
+
+
+KEY_CHARS = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+KEY_BOUNDARY = frozenset(b" \t\r\n\"'`{(,;[$")
+
+
+def _key_starts_cleanly(buf: bytes, start: int) -> bool:
+    """The assigned name is a key of its own (`db_password:`), not part of a value (`registry/password_hint:1`)."""
+    i = start
+    while i > 0 and buf[i - 1] in KEY_CHARS and start - i < 60:
+        i -= 1
+    return i == 0 or buf[i - 1] in KEY_BOUNDARY
 
 
 def _without_overlaps(found: list[_Candidate]) -> list[_Candidate]:

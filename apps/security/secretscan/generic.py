@@ -11,7 +11,11 @@ from . import checks
 from .rules import MEDIUM, Rule
 
 # Names that hold identifiers or locations, not secrets: KEY_ID, TOKEN_FILE, SECRET_PATH, TOKEN_URL...
-ID_NAME = re.compile(r"(?i)(?:^|[_\-.])(?:id|file|path|dir|url|uri|host|name|type|length|size|count|header|field)$")
+ID_NAME = re.compile(
+    r"(?i)(?:^|[_\-.])(?:id|file|path|dir|url|uri|host|name|type|length|size|count|header|field|hint|label|prompt|policy|regex|pattern|"
+    r"format|rule|reset|help|text|message|placeholder|template|expiry|expires|changed|updated|required|enabled|min|max|store|backend|"
+    r"provider|mode|method|class|scheme|source|version|endpoint)$"
+)
 CONFIG_SUFFIXES = (".env", ".ini", ".cfg", ".conf", ".properties", ".yaml", ".yml", ".sh", ".bash", ".zsh", ".envrc")
 PASSWORD_NAME = r"(?i)(?P<n>(?:password|passwd|passphrase|pwd)[\w.\-]{0,20})"
 SECRET_NAME = (
@@ -23,8 +27,9 @@ SECRET_KEYWORDS = (
     "authkey", "auth_key", "auth-key", "privatekey", "private_key", "private-key", "signing_key", "signing-key",
 )  # fmt: skip
 OPERATOR = r"""["']?[ \t]{0,5}(?:=|:=|:|=>)[ \t]{0,5}"""
-QUOTED = r"""[bruBRUf]{0,2}(?P<q>["'`])(?P<s>[^"'`\s]{%d,400})(?P=q)"""
-UNQUOTED = r"""(?P<s>[^\s"'`,;{}()\[\]]{%d,400})[ \t]*(?=$|\#|;)"""
+# RE2 syntax (no back-references, no look-ahead): these rules run on RE2.
+QUOTED = r"""[bruBRUf]{0,2}["'`](?P<s>[^"'`\s]{%d,400})["'`]"""
+UNQUOTED = r"""(?P<s>[^\s"'`,;{}()\[\]]{%d,400})[ \t]*(?:$|#|;)"""
 
 
 def is_config_file(path: str) -> bool:
@@ -46,17 +51,9 @@ def password_literal(value: str, name: str, path: str) -> bool:
     return literal_value(value, name) and not value.startswith(("os.", "env(", "getenv"))
 
 
-def password_in_config(value: str, name: str, path: str) -> bool:
-    return is_config_file(path) and password_literal(value, name, path)
-
-
 def secret_literal(value: str, name: str, path: str) -> bool:
     # A secret-named literal is reported when it is not a template and looks random enough.
     return (literal_value(value, name) and checks.entropy(value) >= 3.0 and not checks.UUID_RE.match(value)) or checks.is_placeholder(value)
-
-
-def secret_in_config(value: str, name: str, path: str) -> bool:
-    return is_config_file(path) and secret_literal(value, name, path)
 
 
 def entropy_literal(value: str, name: str, path: str) -> bool:
@@ -65,13 +62,13 @@ def entropy_literal(value: str, name: str, path: str) -> bool:
 
 GENERIC_RULES = [
     Rule("generic-password", "Hard-coded password", PASSWORD_NAME + OPERATOR + QUOTED % 4,
-         ("pass", "pwd"), MEDIUM, check=password_literal, priority=0),
+         ("pass", "pwd"), MEDIUM, check=password_literal, priority=0, re2=True),
     Rule("generic-password-config", "Password in a configuration file", PASSWORD_NAME + OPERATOR + UNQUOTED % 4,
-         ("pass", "pwd"), MEDIUM, check=password_in_config, priority=0),
+         ("pass", "pwd"), MEDIUM, check=password_literal, priority=0, re2=True, paths=is_config_file),
     Rule("generic-secret", "Hard-coded secret or token", SECRET_NAME + OPERATOR + QUOTED % 8,
-         SECRET_KEYWORDS, MEDIUM, check=secret_literal, priority=0),
+         SECRET_KEYWORDS, MEDIUM, check=secret_literal, priority=0, re2=True),
     Rule("generic-secret-config", "Secret or token in a configuration file", SECRET_NAME + OPERATOR + UNQUOTED % 8,
-         SECRET_KEYWORDS, MEDIUM, check=secret_in_config, priority=0),
+         SECRET_KEYWORDS, MEDIUM, check=secret_literal, priority=0, re2=True, paths=is_config_file),
     Rule("high-entropy-assignment", "High-entropy string assigned in code or configuration",
          r"""(?<![=!<>:])(?:=|:|=>)[ \t]{0,5}(?:[bruBRUf]{0,2}["'`])?(?P<s>[A-Za-z0-9+/_\-.~]{20,512}={0,2})(?![A-Za-z0-9+/_\-.~=(\[])""",
          (), "low", check=entropy_literal, priority=-1),

@@ -14,6 +14,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import re2
+
 from . import checks
 
 CRITICAL, HIGH, MEDIUM, LOW = "critical", "high", "medium", "low"
@@ -32,18 +34,28 @@ class Rule:
     check: Callable[[str, str, str], bool] | None = None  # (secret, name, path) -> real?
     requires: str | None = None  # another regex the window must contain
     priority: int = 1  # overlapping matches: the higher priority wins (generic rules: 0)
+    # Run by RE2 (linear time, ~10x faster on the keyword alternations of the generic rules);
+    # such patterns use no look-around and no back-reference.
+    re2: bool = False
+    paths: Callable[[str], bool] | None = None  # only files whose path passes (e.g. configuration files)
     regex: re.Pattern = field(init=False, repr=False, compare=False)
     required: re.Pattern | None = field(init=False, repr=False, compare=False)
     # A leading look-behind `(?<![...])` stops `re` from searching for the literal
     # prefix quickly; it is checked on the byte before the match instead.
     not_after: re.Pattern | None = field(init=False, repr=False, compare=False)
+    secret_group: int = field(init=False, repr=False, compare=False)  # 0 = the whole match
+    name_group: int = field(init=False, repr=False, compare=False)  # 0 = none
 
     def __post_init__(self):
         pattern, not_after = self.pattern, None
         lead = LEADING_LOOKBEHIND.match(pattern)
         if lead:
             pattern, not_after = pattern[lead.end() :], re.compile(f"[{lead.group(1)}]".encode())
-        object.__setattr__(self, "regex", re.compile(pattern.encode(), re.MULTILINE))
+        regex = re2.compile(("(?m)" + pattern).encode()) if self.re2 else re.compile(pattern.encode(), re.MULTILINE)
+        groups = {(k.decode() if isinstance(k, bytes) else k): v for k, v in regex.groupindex.items()}
+        object.__setattr__(self, "regex", regex)
+        object.__setattr__(self, "secret_group", groups.get("s", 0))
+        object.__setattr__(self, "name_group", groups.get("n", 0))
         object.__setattr__(self, "not_after", not_after)
         object.__setattr__(self, "required", re.compile(self.requires.encode()) if self.requires else None)
 
