@@ -36,7 +36,48 @@ from apps.security.secretscan.engine import SecretScanner  # noqa: E402
 from tests.security.samples import Gen, cases  # noqa: E402
 
 VERSION = 3
-WORDS = ["user", "account", "order", "invoice", "payment", "session", "cache", "request", "response", "handler", "service", "client", "config", "value", "result", "item", "index", "count", "name", "path", "queue", "worker", "job", "task", "event", "metric", "report", "record", "batch", "stream", "buffer", "token_count", "key_name", "secret_santa", "password_hint", "api_version", "access_level", "private_notes", "auth_backend", "credential_store"]  # fmt: skip
+WORDS = [
+    "user",
+    "account",
+    "order",
+    "invoice",
+    "payment",
+    "session",
+    "cache",
+    "request",
+    "response",
+    "handler",
+    "service",
+    "client",
+    "config",
+    "value",
+    "result",
+    "item",
+    "index",
+    "count",
+    "name",
+    "path",
+    "queue",
+    "worker",
+    "job",
+    "task",
+    "event",
+    "metric",
+    "report",
+    "record",
+    "batch",
+    "stream",
+    "buffer",
+    "token_count",
+    "key_name",
+    "secret_santa",
+    "password_hint",
+    "api_version",
+    "access_level",
+    "private_notes",
+    "auth_backend",
+    "credential_store",
+]
 
 
 def _pool(rnd: random.Random) -> dict[str, list[str]]:
@@ -47,34 +88,75 @@ def _pool(rnd: random.Random) -> dict[str, list[str]]:
         return rnd.randint(0, 999)
 
     templates = {
-        "py": [lambda: f"def {w()}_{w()}(self, {w()}, {w()}=None):", lambda: f"    {w()} = self.{w()}.get({w()!r}, {n()})",
-               lambda: f"    if {w()} is None or {w()} > {n()}:", lambda: f"        raise ValueError(f\"bad {w()}: {{{w()}}}\")",
-               lambda: f"    logger.info(\"{w()} %s for {w()} %s\", {w()}, {w()})", lambda: f"    return [{w()} for {w()} in {w()}s if {w()}.{w()}]",
-               lambda: f"# {w().capitalize()} the {w()} before the {w()} is sent.", lambda: f"    {w()}_key = settings.{w().upper()}_KEY",
-               lambda: "    token = request.headers.get(\"Authorization\", \"\")", lambda: f"    password_hash = make_password({w()}.password)",
-               lambda: f"class {w().capitalize()}{w().capitalize()}(models.Model):", lambda: f"    {w()} = models.CharField(max_length={n()})"],
-        "js": [lambda: f"export function {w()}{w().capitalize()}({w()}, {w()}) {{", lambda: f"  const {w()} = await fetch(`/api/{w()}/${{{w()}}}`);",
-               lambda: f"  if (!{w()}.{w()}) return null;", lambda: f"  this.{w()} = {{ {w()}: {n()}, {w()}: '{w()}' }};",
-               lambda: "}", lambda: f"// TODO: {w()} the {w()} when the {w()} changes", lambda: f"  const apiKey = process.env.{w().upper()}_API_KEY;"],
-        "go": [lambda: f"func ({w()[0]} *{w().capitalize()}) {w().capitalize()}(ctx context.Context, {w()} string) error {{",
-               lambda: f"\t{w()}, err := {w()}.{w().capitalize()}(ctx, {n()})", lambda: "\tif err != nil {", lambda: f"\t\treturn fmt.Errorf(\"{w()}: %w\", err)",
-               lambda: "\t}", lambda: f"\t// {w()} is kept until the {w()} closes"],
-        "yaml": [lambda: f"{w()}:", lambda: f"  {w()}: {n()}", lambda: f"  {w()}_name: {w()}-{w()}", lambda: f"  - name: {w()}",
-                 lambda: f"    image: registry.local/{w()}:{n()}.{n()}", lambda: f"    password: ${{{w().upper()}_PASSWORD}}"],
-        "md": [lambda: f"## {w().capitalize()} and {w()}", lambda: f"The {w()} sends the {w()} to the {w()} every {n()} seconds.",
-               lambda: f"- `{w()}`: the {w()} of the {w()}", lambda: "", lambda: f"Set `{w().upper()}_TOKEN` in the environment before starting."],
-    }  # fmt: skip
+        "py": [
+            lambda: f"def {w()}_{w()}(self, {w()}, {w()}=None):",
+            lambda: f"    {w()} = self.{w()}.get({w()!r}, {n()})",
+            lambda: f"    if {w()} is None or {w()} > {n()}:",
+            lambda: f'        raise ValueError(f"bad {w()}: {{{w()}}}")',
+            lambda: f'    logger.info("{w()} %s for {w()} %s", {w()}, {w()})',
+            lambda: f"    return [{w()} for {w()} in {w()}s if {w()}.{w()}]",
+            lambda: f"# {w().capitalize()} the {w()} before the {w()} is sent.",
+            lambda: f"    {w()}_key = settings.{w().upper()}_KEY",
+            lambda: '    token = request.headers.get("Authorization", "")',
+            lambda: f"    password_hash = make_password({w()}.password)",
+            lambda: f"class {w().capitalize()}{w().capitalize()}(models.Model):",
+            lambda: f"    {w()} = models.CharField(max_length={n()})",
+        ],
+        "js": [
+            lambda: f"export function {w()}{w().capitalize()}({w()}, {w()}) {{",
+            lambda: f"  const {w()} = await fetch(`/api/{w()}/${{{w()}}}`);",
+            lambda: f"  if (!{w()}.{w()}) return null;",
+            lambda: f"  this.{w()} = {{ {w()}: {n()}, {w()}: '{w()}' }};",
+            lambda: "}",
+            lambda: f"// TODO: {w()} the {w()} when the {w()} changes",
+            lambda: f"  const apiKey = process.env.{w().upper()}_API_KEY;",
+        ],
+        "go": [
+            lambda: f"func ({w()[0]} *{w().capitalize()}) {w().capitalize()}(ctx context.Context, {w()} string) error {{",
+            lambda: f"\t{w()}, err := {w()}.{w().capitalize()}(ctx, {n()})",
+            lambda: "\tif err != nil {",
+            lambda: f'\t\treturn fmt.Errorf("{w()}: %w", err)',
+            lambda: "\t}",
+            lambda: f"\t// {w()} is kept until the {w()} closes",
+        ],
+        "yaml": [
+            lambda: f"{w()}:",
+            lambda: f"  {w()}: {n()}",
+            lambda: f"  {w()}_name: {w()}-{w()}",
+            lambda: f"  - name: {w()}",
+            lambda: f"    image: registry.local/{w()}:{n()}.{n()}",
+            lambda: f"    password: ${{{w().upper()}_PASSWORD}}",
+        ],
+        "md": [
+            lambda: f"## {w().capitalize()} and {w()}",
+            lambda: f"The {w()} sends the {w()} to the {w()} every {n()} seconds.",
+            lambda: f"- `{w()}`: the {w()} of the {w()}",
+            lambda: "",
+            lambda: f"Set `{w().upper()}_TOKEN` in the environment before starting.",
+        ],
+    }
     return {lang: [rnd.choice(tpls)() for _ in range(6000)] for lang, tpls in templates.items()}
 
 
 def _decoys(rnd: random.Random, near_misses: list[str]) -> list[str]:
     g = Gen(f"decoys-{rnd.random()}")
     hexa = "0123456789abcdef"
-    return [*near_misses, f'request_id = "{g.uuid()}"', f'commit_sha = "{g(hexa, 40)}"', f'checksum = "{g(hexa, 64)}"', f"etag: {g(hexa, 32)}",
-            "aws_access_key_id = AKIAIOSFODNN7EXAMPLE", "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-            'password = "changeme"', 'api_key = "<your-api-key>"', 'DB_PASSWORD = os.environ["DB_PASSWORD"]', "token = ${GITHUB_TOKEN}",
-            f'"integrity": "sha512-{g("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", 86)}=="',
-            'handler = "getUserAccountSettingsByIdentifier"', "postgres://app@db.internal/app"]  # fmt: skip
+    return [
+        *near_misses,
+        f'request_id = "{g.uuid()}"',
+        f'commit_sha = "{g(hexa, 40)}"',
+        f'checksum = "{g(hexa, 64)}"',
+        f"etag: {g(hexa, 32)}",
+        "aws_access_key_id = AKIAIOSFODNN7EXAMPLE",
+        "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        'password = "changeme"',
+        'api_key = "<your-api-key>"',
+        'DB_PASSWORD = os.environ["DB_PASSWORD"]',
+        "token = ${GITHUB_TOKEN}",
+        f'"integrity": "sha512-{g("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", 86)}=="',
+        'handler = "getUserAccountSettingsByIdentifier"',
+        "postgres://app@db.internal/app",
+    ]
 
 
 def build_corpus(root: Path, size_mb: int, seed: int = 7) -> dict:
@@ -178,9 +260,8 @@ def main():
     files = corpus_files(root)
     mb = sum(p.stat().st_size for p in files) / 1e6
     planted = sum(len(v) for v in meta["truth"].values())
-    print(
-        f"corpus: {len(files)} files, {mb:.1f} MB, {planted} planted secrets ({len(set(meta['rules'].values()))} rules), decoys in about 40 % of files\n"
-    )
+    rules = len(set(meta["rules"].values()))
+    print(f"corpus: {len(files)} files, {mb:.1f} MB, {planted} planted secrets ({rules} rules), decoys in about 40 % of files\n")
     results = {}
     for name, run in (("opsconsole", run_ours), ("detect-secrets 1.5.0", run_detect_secrets)):
         print(f"scanning with {name} ...", flush=True)
@@ -195,9 +276,8 @@ def main():
             f"{name:<22}{r['seconds']:>8.1f}{r['cpu']:>8.1f}{r['mbps']:>8.2f}{r['recall']:>9.3f}{r['precision']:>11.3f}{r['tp']:>6}{r['fp']:>7}"
         )
     ours, theirs = results["opsconsole"], results["detect-secrets 1.5.0"]
-    print(
-        f"\nthroughput: {ours['mbps'] / theirs['mbps']:.1f}x detect-secrets (goal >= 5x); recall {ours['recall']:.3f} vs {theirs['recall']:.3f}"
-    )
+    ratio = ours["mbps"] / theirs["mbps"]
+    print(f"\nthroughput: {ratio:.1f}x detect-secrets (goal >= 5x); recall {ours['recall']:.3f} vs {theirs['recall']:.3f}")
     missed = Counter(meta["rules"][f"{rel}:{line}"] for rel, line in ours["missed"])
     print(f"missed by opsconsole: {dict(missed) or 'none'}")
     missed = Counter(meta["rules"][f"{rel}:{line}"] for rel, line in theirs["missed"])

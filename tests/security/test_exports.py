@@ -24,15 +24,32 @@ g = Gen("exports")
 
 @pytest.fixture
 def every_kind(scan_root, advisories, make_user, run_scan):
-    root, _ = scan_root({"app/settings.py": f'DEBUG = True\nSECRET_KEY = "x"\nINSTALLED_APPS = []\nTOKEN = "ghp_{g(ALNUM, 36)}"\n',
-                         "requirements.txt": "requests==2.30.0\n", "docs/aws.md": "AKIAIOSFODNN7EXAMPLE\n"})  # fmt: skip
+    root, _ = scan_root(
+        {
+            "app/settings.py": f'DEBUG = True\nSECRET_KEY = "x"\nINSTALLED_APPS = []\nTOKEN = "ghp_{g(ALNUM, 36)}"\n',
+            "requirements.txt": "requests==2.30.0\n",
+            "docs/aws.md": "AKIAIOSFODNN7EXAMPLE\n",
+        }
+    )
     user = make_user("operator")
     for op in ("security.scan_secrets", "security.audit_dependencies", "security.scan_source"):
         job, _ = run_scan(user, op, {"root": root.name})
         assert job.status == "succeeded", job.error
     image = Scan.objects.create(kind="image", target="image:web:latest")
-    findings.record(image, [Observation(kind="image", rule="image-runs-as-root", title="=HYPERLINK(\"http://evil\")", severity="high",
-                                        path="image config", identity="user")], timezone.now())  # fmt: skip
+    findings.record(
+        image,
+        [
+            Observation(
+                kind="image",
+                rule="image-runs-as-root",
+                title='=HYPERLINK("http://evil")',
+                severity="high",
+                path="image config",
+                identity="user",
+            )
+        ],
+        timezone.now(),
+    )
     return user
 
 
@@ -61,8 +78,16 @@ def test_sarif_export_is_valid_against_the_official_schema(every_kind, actor_of)
 def test_accepted_findings_export_as_suppressed(every_kind, actor_of):
     actor = actor_of(every_kind)
     f = Finding.objects.get(rule="django-debug-true")
-    invoke("security.triage_finding", actor, {"finding_id": f.pk, "status": "accepted", "comment": "dev only",
-                                              "accepted_until": (timezone.now() + timedelta(days=30)).isoformat()})  # fmt: skip
+    invoke(
+        "security.triage_finding",
+        actor,
+        {
+            "finding_id": f.pk,
+            "status": "accepted",
+            "comment": "dev only",
+            "accepted_until": (timezone.now() + timedelta(days=30)).isoformat(),
+        },
+    )
     sarif = invoke("security.export_sarif", actor, {"status": ["open", "triaged", "accepted"]}).result.sarif
     assert not list(jsonschema.Draft4Validator(SCHEMA).iter_errors(sarif))
     result = next(r for run in sarif["runs"] for r in run["results"] if r["ruleId"] == "django-debug-true")

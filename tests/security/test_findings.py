@@ -34,7 +34,7 @@ def scanned(scan_root, make_user, run_scan):
 
 
 def test_a_finding_is_the_same_finding_in_the_next_scan(scanned):
-    operator, first, rescan = scanned
+    _, first, rescan = scanned
     assert first.stats["new"] == 2
     gh = Finding.objects.get(rule="github-pat")
     assert (gh.status, gh.first_scan_id, gh.line) == ("open", first.pk, 1)
@@ -53,8 +53,11 @@ def test_triage_status_assignee_and_comment_are_audited(scanned, make_user, acto
     operator, _, _ = scanned
     colleague = make_user("operator")
     gh = Finding.objects.get(rule="github-pat")
-    out = invoke("security.triage_finding", actor_of(operator), {"finding_id": gh.pk, "status": "triaged", "assignee": colleague.username,
-                                                                  "comment": "Rotating it today."}).result  # fmt: skip
+    out = invoke(
+        "security.triage_finding",
+        actor_of(operator),
+        {"finding_id": gh.pk, "status": "triaged", "assignee": colleague.username, "comment": "Rotating it today."},
+    ).result
     assert (out.status, out.assignee) == ("triaged", colleague.username)
     comment = gh.comments.get()
     assert (comment.status_from, comment.status_to, comment.author) == ("open", "triaged", operator)

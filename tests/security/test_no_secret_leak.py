@@ -70,7 +70,7 @@ def test_secrets_never_stored_exported_or_rendered_in_full(scan_root, make_user,
     assert {"github-pat", "aws-secret-access-key", "generic-password-config", "stripe-secret-key", "gitlab-pat"} <= found
     assert len(found) >= 60
     secrets = list(planted.values())
-    for rule, (_, positives, _) in cases().items():
+    for _name, positives, _misses in cases().values():
         secrets.extend(token for line in positives for token in _tokens(line))
 
     database = all_database_text()
