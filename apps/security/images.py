@@ -17,6 +17,7 @@ from typing import BinaryIO
 from apps.audit.redact import is_sensitive_name
 
 from . import owasp
+from .findings import Observation
 from .secretscan import generic
 from .secretscan.engine import SecretHit, SecretScanner, mask
 
@@ -24,23 +25,28 @@ MAX_JSON = 1 << 20
 SENSITIVE_ENV = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIALS?)", re.I)
 
 
-@dataclass(frozen=True)
-class ImageIssue:
-    rule: str
-    title: str
-    severity: str
-    owasp: str
-    detail: str
-    key: str  # identity within the image (the port, the ENV name, ...)
-    preview: str = ""
-    secret_hash: str = ""
+def _issue(rule, title, severity, category, detail, key, preview="", secret_hash="") -> Observation:
+    """A config finding; `key` (the port, the ENV name...) is its identity within the image."""
+    return Observation(
+        kind="image",
+        rule=rule,
+        title=title,
+        severity=severity,
+        path="image config",
+        owasp=category,
+        detail=detail,
+        identity=key,
+        preview=preview,
+        secret_hash=secret_hash,
+        example=severity == "info",
+    )
 
 
 @dataclass
 class ImageScan:
     reference: str = ""
     config: dict | None = None
-    config_issues: list[ImageIssue] = field(default_factory=list)
+    config_issues: list[Observation] = field(default_factory=list)
     hits: list[SecretHit] = field(default_factory=list)
     files: int = 0
     bytes: int = 0
@@ -51,7 +57,7 @@ def _config_of(inspect: dict) -> dict:
     return inspect.get("Config") or inspect.get("config") or {}
 
 
-def check_config(inspect: dict, scanner: SecretScanner, reference: str = "") -> list[ImageIssue]:
+def check_config(inspect: dict, scanner: SecretScanner, reference: str = "") -> list[Observation]:
     """Runs as root, mutable `latest` tag, secrets in ENV or labels, no healthcheck, privileged ports."""
     cfg = _config_of(inspect)
     tags = list(inspect.get("RepoTags") or [])
@@ -60,7 +66,7 @@ def check_config(inspect: dict, scanner: SecretScanner, reference: str = "") -> 
     user = (cfg.get("User") or "").strip()
     if user.split(":")[0] in ("", "root", "0"):
         issues.append(
-            ImageIssue(
+            _issue(
                 "image-runs-as-root",
                 "Image runs as root",
                 "high",
@@ -72,7 +78,7 @@ def check_config(inspect: dict, scanner: SecretScanner, reference: str = "") -> 
     refs = [r for r in [ref, *tags] if r]
     if not refs or any(_mutable(r) for r in refs):
         issues.append(
-            ImageIssue(
+            _issue(
                 "image-latest-tag",
                 "Image referenced by the mutable 'latest' tag (or untagged)",
                 "low",
@@ -88,7 +94,7 @@ def check_config(inspect: dict, scanner: SecretScanner, reference: str = "") -> 
     health = cfg.get("Healthcheck") or {}
     if not health.get("Test") or health.get("Test") == ["NONE"]:
         issues.append(
-            ImageIssue(
+            _issue(
                 "image-no-healthcheck",
                 "Image defines no HEALTHCHECK",
                 "low",
@@ -101,7 +107,7 @@ def check_config(inspect: dict, scanner: SecretScanner, reference: str = "") -> 
         port = int(spec.split("/")[0]) if spec.split("/")[0].isdigit() else 0
         if 0 < port < 1024:
             issues.append(
-                ImageIssue(
+                _issue(
                     "image-privileged-port",
                     f"Image exposes privileged port {spec}",
                     "low",
@@ -120,11 +126,11 @@ def _mutable(ref: str) -> bool:
     return ":" not in last or last.endswith(":latest")
 
 
-def _secret_in(scanner: SecretScanner, where: str, name: str, value: str) -> list[ImageIssue]:
+def _secret_in(scanner: SecretScanner, where: str, name: str, value: str) -> list[Observation]:
     hits = scanner.scan_bytes(".env", f"{name}={value}\n".encode())
     if hits:
         return [
-            ImageIssue(
+            _issue(
                 f"image-secret-in-{where.lower()}",
                 f"Secret in image {where} {name}: {h.title}",
                 "info" if h.example else "high",
@@ -138,7 +144,7 @@ def _secret_in(scanner: SecretScanner, where: str, name: str, value: str) -> lis
         ]
     if (SENSITIVE_ENV.search(name) or is_sensitive_name(name)) and value and generic.literal_value(value, name):
         return [
-            ImageIssue(
+            _issue(
                 f"image-secret-in-{where.lower()}",
                 f"Secret-like value in image {where} {name}",
                 "medium",

@@ -9,31 +9,32 @@ import hashlib
 import logging
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from . import owasp
+from .findings import Observation
 
 log = logging.getLogger(__name__)
 SETTINGS_NAMES = {"INSTALLED_APPS", "MIDDLEWARE", "ROOT_URLCONF", "SECRET_KEY", "DATABASES", "ALLOWED_HOSTS", "WSGI_APPLICATION"}
 SQL_METHODS = {"execute", "executemany", "raw", "extra"}
 
 
-@dataclass(frozen=True)
-class StaticIssue:
-    rule: str
-    title: str
-    severity: str
-    path: str
-    line: int
-    owasp: str
-    cwe: str
-    detail: str
-    code: str  # the offending line, stripped: the finding's identity survives moved lines
-
-
-def _code_hash(code: str) -> str:
-    return hashlib.sha256(" ".join(code.split()).encode()).hexdigest()[:16]
+def static_issue(rule, title, severity, path, line, owasp_category, cwe, detail, code) -> Observation:
+    """A source finding; its identity is the offending line's text, so it survives lines moving."""
+    identity = hashlib.sha256(" ".join(code.split()).encode()).hexdigest()[:16] if code else str(line)
+    return Observation(
+        kind="source",
+        rule=rule,
+        title=title,
+        severity=severity,
+        path=path,
+        line=line,
+        owasp=owasp_category,
+        cwe=cwe,
+        detail=detail,
+        preview=code[:300],
+        identity=identity,
+    )
 
 
 def _bandit():
@@ -50,7 +51,7 @@ def _bandit():
     return config, manager
 
 
-def run_bandit(base: Path, files: list[Path], progress: Callable[[int], None] | None = None, batch: int = 40) -> Iterator[StaticIssue]:
+def run_bandit(base: Path, files: list[Path], progress: Callable[[int], None] | None = None, batch: int = 40) -> Iterator[Observation]:
     """Bandit's issues for these Python files, `progress(done)` after each batch."""
     bandit_config, bandit_manager = _bandit()
     for start in range(0, len(files), batch):
@@ -63,16 +64,16 @@ def run_bandit(base: Path, files: list[Path], progress: Callable[[int], None] | 
             path = Path(issue.fname)
             code = _line_of(path, issue.lineno)
             cwe = getattr(issue.cwe, "id", 0) or 0
-            yield StaticIssue(
-                rule=issue.test_id,
-                title=f"{issue.test}: {issue.text}"[:300],
-                severity=issue.severity.lower(),
-                path=path.relative_to(base).as_posix() if path.is_relative_to(base) else path.name,
-                line=issue.lineno or 0,
-                owasp=owasp.for_bandit(issue.test_id, cwe),
-                cwe=f"CWE-{cwe}" if cwe else "",
-                detail=f"bandit {issue.test_id} ({issue.test}), confidence {issue.confidence.lower()}.",
-                code=code,
+            yield static_issue(
+                issue.test_id,
+                f"{issue.test}: {issue.text}"[:300],
+                issue.severity.lower(),
+                path.relative_to(base).as_posix() if path.is_relative_to(base) else path.name,
+                issue.lineno or 0,
+                owasp.for_bandit(issue.test_id, cwe),
+                f"CWE-{cwe}" if cwe else "",
+                f"bandit {issue.test_id} ({issue.test}), confidence {issue.confidence.lower()}.",
+                code,
             )
         if progress:
             progress(min(start + batch, len(files)))
@@ -113,18 +114,18 @@ def _formatted(node: ast.AST) -> bool:
     return False
 
 
-def _issue(rule, title, severity, category, cwe, path, node, lines, detail) -> StaticIssue:
+def _issue(rule, title, severity, category, cwe, path, node, lines, detail) -> Observation:
     code = lines[node.lineno - 1].strip()[:300] if 0 < node.lineno <= len(lines) else ""
-    return StaticIssue(rule, title, severity, path, node.lineno, category, cwe, detail, code)
+    return static_issue(rule, title, severity, path, node.lineno, category, cwe, detail, code)
 
 
-def django_checks(path: str, source: str) -> list[StaticIssue]:
+def django_checks(path: str, source: str) -> list[Observation]:
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return []
     lines = source.splitlines()
-    found: list[StaticIssue] = []
+    found: list[Observation] = []
     if _is_settings(tree, path):
         found.extend(_settings_checks(tree, path, lines))
     for node in ast.walk(tree):
@@ -150,7 +151,7 @@ def django_checks(path: str, source: str) -> list[StaticIssue]:
     return found
 
 
-def _call_checks(node: ast.Call, path: str, lines: list[str]) -> list[StaticIssue]:
+def _call_checks(node: ast.Call, path: str, lines: list[str]) -> list[Observation]:
     func = node.func
     name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
     out = []
@@ -192,7 +193,7 @@ def _call_checks(node: ast.Call, path: str, lines: list[str]) -> list[StaticIssu
     return out
 
 
-def _settings_checks(tree: ast.Module, path: str, lines: list[str]) -> list[StaticIssue]:
+def _settings_checks(tree: ast.Module, path: str, lines: list[str]) -> list[Observation]:
     out = []
     for node in tree.body:
         if not isinstance(node, ast.Assign):
@@ -267,11 +268,7 @@ def _has_wildcard(value: ast.AST) -> bool:
     return False
 
 
-def merge(django: list[StaticIssue], bandit: list[StaticIssue]) -> list[StaticIssue]:
+def merge(django: list[Observation], bandit: list[Observation]) -> list[Observation]:
     """Both can report the same line (raw SQL): keep the Django check's more specific finding."""
     taken = {(i.path, i.line, i.owasp) for i in django}
     return django + [i for i in bandit if (i.path, i.line, i.owasp) not in taken]
-
-
-def identity(issue: StaticIssue) -> str:
-    return _code_hash(issue.code) if issue.code else str(issue.line)

@@ -202,22 +202,7 @@ def source_in_tree(tree: Tree, progress: Progress) -> Outcome:
     bandit_issues = list(
         sast.run_bandit(tree.base, [f.path for f in files], lambda done: progress(done, len(files), f"bandit: {done} files"))
     )
-    for issue in sast.merge(django_issues, bandit_issues):
-        out.observations.append(
-            Observation(
-                kind="source",
-                rule=issue.rule,
-                title=issue.title,
-                severity=issue.severity,
-                path=issue.path,
-                line=issue.line,
-                owasp=issue.owasp,
-                cwe=issue.cwe,
-                detail=issue.detail,
-                preview=issue.code[:300],
-                identity=sast.identity(issue),
-            )
-        )
+    out.observations.extend(sast.merge(django_issues, bandit_issues))
     if not files:
         out.notes.append("No Python file found.")
     return out
@@ -225,22 +210,7 @@ def source_in_tree(tree: Tree, progress: Progress) -> Outcome:
 
 def image_observations(result: ImageScan) -> Outcome:
     out = Outcome(files=result.files, bytes=result.bytes, skipped=dict(result.skipped))
-    for issue in result.config_issues:
-        out.observations.append(
-            Observation(
-                kind="image",
-                rule=issue.rule,
-                title=issue.title,
-                severity=issue.severity,
-                path="image config",
-                owasp=issue.owasp,
-                detail=issue.detail,
-                preview=issue.preview,
-                secret_hash=issue.secret_hash,
-                identity=issue.key,
-                example=issue.severity == "info",
-            )
-        )
+    out.observations.extend(result.config_issues)
     out.observations.extend(secret_observation(h, kind="image") for h in result.hits)
     if result.config is None:
         out.notes.append("No image config in the archive (a filesystem export): only its files were checked.")

@@ -6,7 +6,7 @@ from datetime import datetime, time
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -79,21 +79,19 @@ def new_scan(request):
     return render(request, "security/new_scan.html", {"form": form, "roots": ScanRoot.objects.exists()}, status=status)
 
 
-def _scan_state(pk) -> dict | None:
+def _scan_state(request, pk) -> dict:
+    require_perm(request, "core.run_read_ops")
     job = Job.objects.filter(pk=pk).select_related("requested_by", "approval").first()
     scan = Scan.objects.filter(pk=pk).first()
     if job is None and scan is None:
-        return None
+        raise Http404("There is no such scan.")
     finished = job.finished if job else scan.status != Scan.RUNNING
     return {"pk": pk, "job": job, "scan": scan, "finished": finished}
 
 
 @console_view
 def scan_detail(request, pk):
-    require_perm(request, "core.run_read_ops")
-    state = _scan_state(pk)
-    if state is None:
-        return render(request, "core/error.html", {"error": "There is no such scan."}, status=404)
+    state = _scan_state(request, pk)
     scan = state["scan"]
     found = Paginator(Finding.objects.filter(last_scan=scan).select_related("assignee") if scan else Finding.objects.none(), PAGE)
     return render(request, "security/scan.html", {**state, "page": found.get_page(request.GET.get("page"))})
@@ -101,11 +99,7 @@ def scan_detail(request, pk):
 
 @console_view
 def scan_state(request, pk):
-    require_perm(request, "core.run_read_ops")
-    state = _scan_state(pk)
-    if state is None:
-        return render(request, "core/error.html", {"error": "There is no such scan."}, status=404)
-    return render(request, "security/_scan_state.html", state)
+    return render(request, "security/_scan_state.html", _scan_state(request, pk))
 
 
 @console_view
