@@ -4,7 +4,9 @@ Builds (once, cached) a corpus of >= 100 MB of source trees — Python, JS, Go,
 YAML, Markdown, .env/.ini files — with planted secrets (the true positives of
 every rule, fresh random values) and decoys (every rule's near-misses, UUIDs,
 hashes, documentation example keys, placeholders), then scans it with both
-tools, one process each, and prints MB/s, recall and precision.
+tools and prints MB/s per CPU second (ours in one process; detect-secrets'
+own `scan_file` spread over worker processes, whose CPU time is counted, so
+the run ends sooner on a busy machine), recall and precision.
 
 A finding counts as a true positive when it is on a planted line; any other
 finding is a false positive (ours: examples flagged as such are not counted as
@@ -22,7 +24,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsconsole.settings")
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import multiprocessing  # noqa: E402
 import random  # noqa: E402
+import resource  # noqa: E402
 import time  # noqa: E402
 from collections import Counter  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -218,18 +222,33 @@ def run_ours(root: Path, files: list[Path]) -> set[tuple[str, int]]:
     return found
 
 
-def run_detect_secrets(root: Path, files: list[Path]) -> set[tuple[str, int]]:
+def _detect_secrets_chunk(args) -> set[tuple[str, int]]:
     from detect_secrets import SecretsCollection
     from detect_secrets.settings import default_settings
 
+    root, rels = args
     found = set()
     with default_settings():
-        collection = SecretsCollection(root=str(root))
-        for path in files:
-            collection.scan_file(path.relative_to(root).as_posix())
+        collection = SecretsCollection(root=root)
+        for rel in rels:
+            collection.scan_file(rel)
         for filename, secret in collection:
             found.add((filename, secret.line_number))
     return found
+
+
+def run_detect_secrets(root: Path, files: list[Path], processes: int = 4) -> set[tuple[str, int]]:
+    """detect-secrets' own scan_file per file, spread over worker processes (their CPU time is counted)."""
+    rels = [p.relative_to(root).as_posix() for p in files]
+    chunks = [(str(root), rels[i :: processes * 8]) for i in range(processes * 8)]
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        return set().union(*pool.map(_detect_secrets_chunk, chunks))
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (the detect-secrets workers)."""
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
 
 
 def score(found: set[tuple[str, int]], truth: dict[str, list[int]]) -> dict:
@@ -265,9 +284,9 @@ def main():
     results = {}
     for name, run in (("opsconsole", run_ours), ("detect-secrets 1.5.0", run_detect_secrets)):
         print(f"scanning with {name} ...", flush=True)
-        started, cpu_started = time.perf_counter(), time.process_time()
+        started, cpu_started = time.perf_counter(), cpu_seconds()
         found = run(root, files)
-        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
         results[name] = {**score(found, meta["truth"]), "seconds": seconds, "cpu": cpu, "mbps": mb / cpu}
     # MB/s per CPU second of the scanning process: the machine is shared, wall time is printed too.
     print(f"\n{'scanner':<22}{'wall s':>8}{'CPU s':>8}{'MB/s':>8}{'recall':>9}{'precision':>11}{'TP':>6}{'FP':>7}")

@@ -85,3 +85,17 @@ def test_operator_cannot_configure_roots(client_as, actor_of):
     client = client_as("operator")
     assert client.post("/security/roots/", {"name": "x", "path": "/"}).status_code == 403
     assert not ScanRoot.objects.exists()
+
+
+def test_demo_seed_is_idempotent(db, settings, tmp_path):
+    import io as _io
+
+    from apps.security import demo
+    from apps.security.models import Advisory
+
+    settings.DATA_DIR = tmp_path
+    demo.seed(_io.StringIO())
+    demo.seed(_io.StringIO())
+    assert Advisory.objects.count() == 5
+    assert ScanRoot.objects.get(name="demo").path == str(tmp_path / "security-demo")
+    assert (tmp_path / "security-demo/requirements.txt").read_text().startswith("Django==4.2.2")
