@@ -10,7 +10,6 @@ import io
 import json
 import re
 import tarfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -177,9 +176,7 @@ class _Prefixed(io.RawIOBase):
         return len(data)
 
 
-def scan_tar_stream(
-    stream: BinaryIO, scanner: SecretScanner, reference: str = "", progress: Callable[[int], None] | None = None
-) -> ImageScan:
+def scan_tar_stream(stream: BinaryIO, scanner: SecretScanner, reference: str = "") -> ImageScan:
     """Secrets in an image filesystem streamed as a tar (export) or a `docker save` archive, plus its config checks."""
     result = ImageScan(reference=reference)
     jsons: dict[str, bytes] = {}
@@ -196,9 +193,9 @@ def scan_tar_stream(
                     jsons[name] = head + f.read()
                 continue
             if name.endswith("layer.tar") or name.startswith("blobs/"):
-                _scan_layer(_Prefixed(head, f), scanner, result, layer=name, progress=progress)
+                _scan_layer(_Prefixed(head, f), scanner, result)
                 continue
-            _scan_member(f"/{name}", member.size, _Prefixed(head, f), scanner, result, progress)
+            _scan_member(f"/{name}", member.size, _Prefixed(head, f), scanner, result)
     result.config, tags = _saved_config(jsons)
     if result.config is not None:
         inspect = {"Config": _config_of(result.config), "RepoTags": tags}
@@ -207,18 +204,18 @@ def scan_tar_stream(
     return result
 
 
-def _scan_layer(stream: BinaryIO, scanner, result: ImageScan, layer: str, progress) -> None:
+def _scan_layer(stream: BinaryIO, scanner, result: ImageScan) -> None:
     try:
         with tarfile.open(fileobj=io.BufferedReader(stream), mode="r|*") as inner:
             for member in inner:
                 base = member.name.lstrip("./").rsplit("/", 1)[-1]
                 if member.isfile() and not base.startswith(".wh."):
-                    _scan_member(f"/{member.name.lstrip('./')}", member.size, inner.extractfile(member), scanner, result, progress)
+                    _scan_member(f"/{member.name.lstrip('./')}", member.size, inner.extractfile(member), scanner, result)
     except tarfile.TarError:
         result.skipped["unreadable layer"] = result.skipped.get("unreadable layer", 0) + 1
 
 
-def _scan_member(path: str, size: int, f, scanner: SecretScanner, result: ImageScan, progress) -> None:
+def _scan_member(path: str, size: int, f, scanner: SecretScanner, result: ImageScan) -> None:
     reason = scanner.skip_reason(path.lstrip("/"), size)
     if reason is None:
         hits = scanner.scan_stream(path, f)
@@ -228,8 +225,6 @@ def _scan_member(path: str, size: int, f, scanner: SecretScanner, result: ImageS
             result.hits.extend(hits)
             result.files += 1
             result.bytes += size
-            if progress:
-                progress(result.files)
             return
     result.skipped[reason] = result.skipped.get(reason, 0) + 1
 

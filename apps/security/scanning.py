@@ -54,6 +54,22 @@ class Progress:
             self.report(min(pct, 99), message)
 
 
+class ReadProgress(io.RawIOBase):
+    """A stream that reports how much of it was read (image tars: progress by bytes)."""
+
+    def __init__(self, raw, total: int, progress: Progress):
+        self.raw, self.total, self.progress, self.done = raw, total, progress, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self.raw.readinto(buffer)
+        self.done += n or 0
+        self.progress(self.done, self.total, f"{self.done >> 20} of {self.total >> 20} MB read")
+        return n
+
+
 @dataclass
 class Outcome:
     observations: list[Observation] = field(default_factory=list)

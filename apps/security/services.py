@@ -38,7 +38,10 @@ class SourceInput(BaseModel):
     def one_source(self):
         if bool(self.upload_id) == bool(self.root):
             raise ValueError("Give either upload_id or root (with an optional path), not both or neither.")
-        clean_relative(self.path)
+        try:
+            clean_relative(self.path)
+        except ScanError as exc:
+            raise ValueError(exc.message) from None
         return self
 
     def describe(self) -> str:
@@ -122,6 +125,9 @@ def _run(ctx: Context, kind: str, target_of, work) -> ScanOutput:
             scan.save(update_fields=["status", "finished_at", "error"])
             _publish(scan)
             raise
+        finally:
+            if tree.upload is not None:  # scanned uploads leave the disk; their name, size and hash stay
+                tree.upload.stored_path.unlink(missing_ok=True)
     severities = Counter(o.severity for o in {findings.fingerprint(scan.target, o): o for o in outcome.observations}.values())
     notes = tree.notes + outcome.notes
     scan.stats = {
@@ -220,12 +226,13 @@ def scan_image(ctx: Context, params: ScanImageInput) -> ScanOutput:
         raise ScanError("That upload does not exist any more: upload the image archive again.")
 
     def target_of(scratch: Path) -> Tree:
-        return Tree(upload.stored_path, f"image:{params.reference or upload.name}")
+        return Tree(upload.stored_path, f"image:{params.reference or upload.name}", upload=upload)
 
     def work(tree: Tree, progress):
         scanner = scanning.make_scanner()
-        with open(tree.base, "rb") as stream:
-            result = images.scan_tar_stream(stream, scanner, params.reference, lambda n: progress(n % 100, 100, f"{n} files scanned"))
+        with open(tree.base, "rb") as raw:
+            stream = scanning.ReadProgress(raw, upload.size, progress)
+            result = images.scan_tar_stream(stream, scanner, params.reference)
         return scanning.image_observations(result)
 
     return _run(ctx, "image", target_of, work)

@@ -38,6 +38,7 @@ class Tree:
     base: Path
     target: str  # "root:name/path", "upload:name"
     notes: list[str] = field(default_factory=list)
+    upload: Upload | None = None  # removed from disk once scanned
 
 
 @dataclass
@@ -191,8 +192,9 @@ def upload_tree(upload_id, scratch: Path) -> Tree:
     upload = Upload.objects.filter(pk=upload_id).first()
     if upload is None or not upload.stored_path.exists():
         raise ScanError("That upload does not exist any more: upload the file again.")
-    notes = unpack(upload.stored_path, scratch, upload.name)
-    return Tree(scratch, f"upload:{upload.name}", notes)
+    tree = Tree(scratch, f"upload:{upload.name}", upload=upload)
+    tree.notes = unpack(upload.stored_path, scratch, upload.name)
+    return tree
 
 
 def root_tree(root_name: str, rel: str) -> Tree:

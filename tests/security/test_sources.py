@@ -106,3 +106,13 @@ def test_scan_roots_refuse_dotdot_absolute_and_symlinks_out(scan_root, tmp_path)
         resolve_in_root("nope", "")
     # walking the root never follows the link out
     assert sorted(f.rel for f in walk(base)) == ["repo/app.py"]
+
+
+def test_the_gateway_refuses_escaping_paths_as_invalid_input(make_user, actor_of):
+    from apps.core.errors import InvalidInput
+    from apps.core.gateway import invoke
+
+    with pytest.raises(InvalidInput, match=r"contains '\.\.'"):
+        invoke("security.scan_secrets", actor_of(make_user("operator")), {"root": "repos", "path": "../../etc"})
+    with pytest.raises(InvalidInput, match="either upload_id or root"):
+        invoke("security.scan_source", actor_of(make_user("operator")), {})

@@ -8,7 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.audit.models import AuditEvent
 from apps.core import gateway
-from apps.security.models import Finding, ScanRoot
+from apps.security.models import Finding, ScanRoot, Upload
 
 from .samples import ALNUM, Gen
 
@@ -46,6 +46,9 @@ def test_upload_scan_then_triage_through_the_pages(client_as, make_user):
     page = client.get(response["Location"]).content.decode()
     assert "github-pat" in page and "site/settings.py:1" in page and TOKEN not in page
     assert "upload:site.zip" in page
+    upload = Upload.objects.get()
+    assert (upload.name, upload.size) == ("site.zip", len(zipped({"site/settings.py": f'TOKEN = "{TOKEN}"\n', "site/README.md": "hello"})))
+    assert not upload.stored_path.exists()  # a scanned upload leaves the disk
     finding = Finding.objects.get(rule="github-pat")
     colleague = make_user("operator")
     response = client.post(
