@@ -7,6 +7,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import logging
+import re
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,8 +20,20 @@ SETTINGS_NAMES = {"INSTALLED_APPS", "MIDDLEWARE", "ROOT_URLCONF", "SECRET_KEY", 
 SQL_METHODS = {"execute", "executemany", "raw", "extra"}
 
 
+# Rules about hard-coded secrets: their code line (and bandit's message) quote the secret.
+SECRET_RULES = {"B105", "B106", "B107", "django-hardcoded-secret-key"}
+STRING_LITERAL = re.compile(r"""([bruBRUf]{0,2})(['"])(?:\\.|(?!\2).){1,2000}?\2""")
+
+
+def mask_literals(text: str) -> str:
+    return STRING_LITERAL.sub(lambda m: f"{m.group(1)}{m.group(2)}********{m.group(2)}", text)
+
+
 def static_issue(rule, title, severity, path, line, owasp_category, cwe, detail, code) -> Observation:
-    """A source finding; its identity is the offending line's text, so it survives lines moving."""
+    """A source finding; its identity is the offending line's text, so it survives lines moving.
+    Findings about hard-coded secrets keep only masked text (preview, title and identity)."""
+    if rule in SECRET_RULES:
+        code, title = mask_literals(code), mask_literals(title)
     identity = hashlib.sha256(" ".join(code.split()).encode()).hexdigest()[:16] if code else str(line)
     return Observation(
         kind="source",

@@ -8,6 +8,7 @@ import zipfile
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing.websocket import WebsocketCommunicator
+from django.db import connections
 
 from apps.core.gateway import invoke
 from apps.core.models import Job
@@ -48,6 +49,7 @@ async def test_scan_progress_reaches_the_browser_from_a_real_worker(client, make
     job = await sync_to_async(Job.objects.get)(pk=outcome.job.pk)
     scan = await sync_to_async(Scan.objects.get)(pk=outcome.job.pk)
     assert (job.status, scan.status, scan.stats["total"], scan.stats["files"]) == ("succeeded", "done", 1, 301)
+    await sync_to_async(connections.close_all)()  # the sync_to_async thread's connection, before the test database is dropped
 
 
 def zipped(files):

@@ -34,10 +34,14 @@ def test_secrets_never_stored_exported_or_rendered_in_full(scan_root, make_user,
         "password": g(ALNUM, 14),
         "stripe": "sk_live_" + g(ALNUM, 30),
         "image": "glpat-" + g(ALNUM, 20),
+        "django": "django-insecure-" + g(ALNUM, 40),
+        "bandit": g(ALNUM, 18),
     }
     files = {
         "src/settings.py": f'GITHUB = "{planted["github"]}"\naws_secret_access_key = "{planted["aws"]}"\n',
         "deploy/.env": f"DB_PASSWORD={planted['password']}\n",
+        "site/settings.py": f'SECRET_KEY = "{planted["django"]}"\nINSTALLED_APPS = []\nDEBUG = True\n',
+        "site/login.py": f'def login(user, password="{planted["bandit"]}"):\n    return connect(user, password="{planted["bandit"]}")\n',
     }
     # every rule's own true positives too
     for rule, (name, positives, _) in cases().items():
@@ -53,8 +57,12 @@ def test_secrets_never_stored_exported_or_rendered_in_full(scan_root, make_user,
     git(repo, "commit", "-qam", "remove")
 
     user = make_user("operator")
-    for params in ({"root": root.name}, {"root": root.name, "path": "repo", "history": True}):
-        job, _ = run_scan(user, "security.scan_secrets", params)
+    for op, params in (
+        ("security.scan_secrets", {"root": root.name}),
+        ("security.scan_secrets", {"root": root.name, "path": "repo", "history": True}),
+        ("security.scan_source", {"root": root.name, "path": "site"}),
+    ):
+        job, _ = run_scan(user, op, params)
         assert job.status == "succeeded", job.error
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tf:
@@ -68,6 +76,7 @@ def test_secrets_never_stored_exported_or_rendered_in_full(scan_root, make_user,
 
     found = set(Finding.objects.values_list("rule", flat=True))
     assert {"github-pat", "aws-secret-access-key", "generic-password-config", "stripe-secret-key", "gitlab-pat"} <= found
+    assert {"django-hardcoded-secret-key", "B106", "B107"} <= found  # static findings about hard-coded secrets are masked too
     assert len(found) >= 60
     secrets = list(planted.values())
     for _name, positives, _misses in cases().values():
