@@ -275,6 +275,20 @@ MONITORING_MAX_RANGE_DAYS = int(env("MONITORING_MAX_RANGE_DAYS", "31"))
 MONITORING_DASHBOARD_POINTS = int(env("MONITORING_DASHBOARD_POINTS", "240"))
 
 # --- security ---------------------------------------------------------------------
+# Uploaded files and archives for scanning, and the limits that keep them safe to unpack.
+SECURITY_UPLOAD_DIR = env("SECURITY_UPLOAD_DIR", str(DATA_DIR / "security-uploads"))
+SECURITY_UPLOAD_MAX_MB = int(env("SECURITY_UPLOAD_MAX_MB", "200"))
+SECURITY_UNPACK_MAX_MB = int(env("SECURITY_UNPACK_MAX_MB", "1024"))  # total uncompressed size of an archive
+SECURITY_UNPACK_MAX_FILES = int(env("SECURITY_UNPACK_MAX_FILES", "100000"))
+# Files above this size are skipped by the secret scanner (generated or data files).
+SECURITY_MAX_FILE_MB = int(env("SECURITY_MAX_FILE_MB", "5"))
+# Key of the HMAC that fingerprints secrets; defaults to one derived from SECRET_KEY.
+# Baseline files hold these fingerprints: changing the key invalidates them.
+SECURITY_FINGERPRINT_KEY = env("SECURITY_FINGERPRINT_KEY")
+# Paths (globs) and secret values (regexes) never reported, for every scan.
+SECURITY_ALLOW_PATHS = env_list("SECURITY_ALLOW_PATHS")
+SECURITY_EXPORT_MAX = int(env("SECURITY_EXPORT_MAX", "10000"))  # findings in one SARIF/CSV export
+SECURITY_ALLOW_PATTERNS = [p for p in env("SECURITY_ALLOW_PATTERNS").split("\n") if p.strip()]
 
 # --- infrastructure ---------------------------------------------------------------
 

@@ -1,0 +1,31 @@
+"""Demo data for bin/console: the shipped advisories and a small project under a
+`demo` scan root to scan (idempotent)."""
+
+from pathlib import Path
+
+from django.conf import settings
+
+from .deps import osv
+from .management.commands.import_osv import SHIPPED
+from .models import Advisory, ScanRoot
+
+FILES = {
+    "requirements.txt": "Django==4.2.2\nrequests==2.30.0\nurllib3==2.0.5\n",
+    "package-lock.json": '{"name": "web", "lockfileVersion": 3, "packages": {"": {"name": "web"},'
+    ' "node_modules/lodash": {"version": "4.17.20"}, "node_modules/minimist": {"version": "1.2.5"}}}\n',
+    "web/settings.py": 'DEBUG = True\nALLOWED_HOSTS = ["*"]\nSECRET_KEY = "demo-not-secret-do-not-use"\nINSTALLED_APPS = []\n',
+    "docs/aws.md": "Example from the AWS docs: AKIAIOSFODNN7EXAMPLE\n",
+}
+
+
+def seed(stdout) -> None:
+    if not Advisory.objects.exists():
+        stats = osv.import_records(osv.read_records(SHIPPED))
+        stdout.write(f"security: imported {stats.records} shipped advisories")
+    base = Path(settings.DATA_DIR) / "security-demo"
+    for name, text in FILES.items():
+        path = base / name
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+    ScanRoot.objects.get_or_create(name="demo", defaults={"path": str(base), "description": "A small project to try the scanners on."})

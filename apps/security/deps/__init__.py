@@ -1,0 +1,1 @@
+"""Dependency advisories: lockfile parsers, version ordering and the local OSV set."""

@@ -1,0 +1,234 @@
+"""The local OSV advisory set: import OSV JSON (single records, lists,
+directories or an ecosystem's `all.zip` export) and match dependencies.
+
+Range semantics follow the OSV schema's evaluation: events sorted by version
+("0" first); `introduced` starts an affected span, `fixed` ends it (that
+version is safe), `last_affected` ends it after that version, `limit` caps
+everything. Versions compare with PEP 440 (`packaging`) for PyPI and with
+Semantic Versioning for npm; `affected[].versions` lists match exactly.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from django.db import transaction
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from ..models import Advisory, AffectedPackage
+from .cvss import base_score, rating
+from .lockfiles import NPM, PYPI, Dependency
+from .semver import InvalidSemver, Semver
+
+DB_SEVERITY = {"CRITICAL": "critical", "HIGH": "high", "MODERATE": "medium", "MEDIUM": "medium", "LOW": "low"}
+MAX_RECORD_BYTES = 5 << 20
+
+
+def normalise_name(ecosystem: str, name: str) -> str:
+    return canonicalize_name(name) if ecosystem == PYPI else name.lower()
+
+
+def parse_version(ecosystem: str, text: str):
+    try:
+        return Version(text) if ecosystem == PYPI else Semver(text)
+    except (InvalidVersion, InvalidSemver):
+        return None
+
+
+# --- import ----------------------------------------------------------------------------
+
+
+def read_records(path: Path) -> Iterator[dict]:
+    """OSV records from a .json file (a record or a list), a .zip export, or a directory of them."""
+    if path.is_dir():
+        for child in sorted(path.rglob("*")):
+            if child.suffix in (".json", ".zip"):
+                yield from read_records(child)
+    elif zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if info.filename.endswith(".json") and info.file_size <= MAX_RECORD_BYTES:
+                    yield from _records_in(json.load(io.TextIOWrapper(zf.open(info), "utf-8")))
+    else:
+        yield from _records_in(json.loads(path.read_text("utf-8")))
+
+
+def _records_in(data) -> Iterator[dict]:
+    for record in data if isinstance(data, list) else [data]:
+        if isinstance(record, dict) and record.get("id"):
+            yield record
+
+
+def _when(text: str | None):
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def severity_of(record: dict) -> tuple[str, str, float | None]:
+    """(rating, CVSS vector, score): the CVSS v3 score when there is one, else the database's own rating."""
+    vector, score = "", None
+    for sev in record.get("severity") or []:
+        if sev.get("type") in ("CVSS_V3", "CVSS_V4") and not vector:
+            vector = sev.get("score", "")
+        if sev.get("type") == "CVSS_V3":
+            vector, score = sev.get("score", ""), base_score(sev.get("score", ""))
+            break
+    level = rating(score)
+    if not level:
+        level = DB_SEVERITY.get(str((record.get("database_specific") or {}).get("severity", "")).upper(), "medium")
+    return level, vector, score
+
+
+@dataclass
+class ImportStats:
+    records: int = 0
+    affected: int = 0
+    skipped: int = 0
+
+
+def import_records(records: Iterable[dict], batch: int = 500) -> ImportStats:
+    """Insert or replace advisories (by id) and their affected packages."""
+    stats = ImportStats()
+    chunk: list[dict] = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) >= batch:
+            _import_chunk(chunk, stats)
+            chunk = []
+    if chunk:
+        _import_chunk(chunk, stats)
+    return stats
+
+
+@transaction.atomic
+def _import_chunk(records: list[dict], stats: ImportStats) -> None:
+    ids = [r["id"] for r in records]
+    AffectedPackage.objects.filter(advisory_id__in=ids).delete()
+    for record in records:
+        if not record.get("affected"):
+            stats.skipped += 1
+            continue
+        level, vector, score = severity_of(record)
+        fields = {
+            "summary": record.get("summary", "")[:2000],
+            "details": record.get("details", "")[:20000],
+            "aliases": record.get("aliases") or [],
+            "severity": level,
+            "cvss_vector": vector[:200],
+            "cvss_score": score,
+            "cwe_ids": (record.get("database_specific") or {}).get("cwe_ids") or [],
+            "published": _when(record.get("published")),
+            "modified": _when(record.get("modified")),
+            "withdrawn": _when(record.get("withdrawn")),
+            "references": [ref.get("url") for ref in record.get("references") or [] if ref.get("url")][:20],
+        }
+        advisory, _ = Advisory.objects.update_or_create(id=record["id"], defaults=fields)
+        rows = []
+        for aff in record["affected"]:
+            package = aff.get("package") or {}
+            ecosystem = package.get("ecosystem", "").split(":")[0]
+            if not package.get("name") or not ecosystem:
+                continue
+            ranges = [r for r in aff.get("ranges") or [] if r.get("type") in ("ECOSYSTEM", "SEMVER")]
+            rows.append(
+                AffectedPackage(
+                    advisory=advisory,
+                    ecosystem=ecosystem,
+                    name=normalise_name(ecosystem, package["name"]),
+                    ranges=ranges,
+                    versions=aff.get("versions") or [],
+                )
+            )
+        AffectedPackage.objects.bulk_create(rows)
+        stats.records += 1
+        stats.affected += len(rows)
+
+
+# --- matching --------------------------------------------------------------------------
+
+_EVENT_KINDS = ("introduced", "fixed", "last_affected", "limit")
+
+
+def _events(ecosystem: str, events: list[dict]) -> list[tuple[str, object]]:
+    parsed = []
+    for event in events:
+        for kind in _EVENT_KINDS:
+            if kind in event:
+                value = event[kind]
+                version = None if (kind == "introduced" and value == "0") else parse_version(ecosystem, value)
+                if version is not None or value == "0":
+                    parsed.append((kind, version, value))
+    parsed.sort(key=lambda e: (0,) if e[1] is None else (1, e[1]))
+    return parsed
+
+
+def in_range(ecosystem: str, version, events: list[dict]) -> tuple[bool, str]:
+    """(affected?, the `fixed` version that ends the span the version is in, or "")."""
+    parsed = _events(ecosystem, events)
+    if any(kind == "limit" and version >= v for kind, v, _ in parsed):
+        return False, ""
+    affected = False
+    for kind, v, _ in parsed:
+        if kind == "introduced" and (v is None or version >= v):
+            affected = True
+        elif (kind == "fixed" and version >= v) or (kind == "last_affected" and version > v):
+            affected = False
+    return affected, _fix_after(parsed, version) if affected else ""
+
+
+def _fix_after(parsed: list, version) -> str:
+    return next((raw for kind, v, raw in parsed if kind == "fixed" and v > version), "")
+
+
+def is_affected(dep: Dependency, affected: AffectedPackage) -> tuple[bool, str]:
+    """Whether this installed version is affected, and the version that fixes it ("" if none is known)."""
+    version = parse_version(dep.ecosystem, dep.version)
+    if version is not None:
+        for r in affected.ranges:
+            hit, fix = in_range(dep.ecosystem, version, r.get("events") or [])
+            if hit:
+                return True, fix
+    listed = dep.version in affected.versions or (
+        version is not None and any(parse_version(dep.ecosystem, v) == version for v in affected.versions)
+    )
+    if not listed:
+        return False, ""
+    fixes = [_fix_after(_events(dep.ecosystem, r.get("events") or []), version) for r in affected.ranges] if version else []
+    return True, next((f for f in fixes if f), "")
+
+
+@dataclass(frozen=True)
+class Vulnerability:
+    dependency: Dependency
+    advisory: Advisory
+    fixed_in: str
+
+
+def audit(dependencies: Iterable[Dependency]) -> list[Vulnerability]:
+    """Every (dependency, advisory) pair where the installed version is affected."""
+    deps = list(dependencies)
+    by_key: dict[tuple[str, str], list[Dependency]] = {}
+    for dep in deps:
+        by_key.setdefault((dep.ecosystem, normalise_name(dep.ecosystem, dep.name)), []).append(dep)
+    found: list[Vulnerability] = []
+    for ecosystem in (PYPI, NPM):
+        names = [name for eco, name in by_key if eco == ecosystem]
+        if not names:
+            continue
+        rows = AffectedPackage.objects.filter(ecosystem=ecosystem, name__in=names, advisory__withdrawn__isnull=True).select_related(
+            "advisory"
+        )
+        for row in rows:
+            for dep in by_key[(ecosystem, row.name)]:
+                hit, fix = is_affected(dep, row)
+                if hit:
+                    found.append(Vulnerability(dep, row.advisory, fix))
+    return found

@@ -1,0 +1,352 @@
+"""Security operations: scans (secrets, dependencies, source, images) run as
+jobs; findings are listed, triaged and exported through the same gateway."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import uuid
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+from uuid import UUID
+
+from django.conf import settings
+from django.utils import timezone
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from apps.core.jobs import Context
+from apps.core.live import publish_template
+from apps.core.operations import Risk, operation
+
+from . import findings, images, sarif, scanning
+from .errors import ScanError
+from .models import Finding, Scan, ScanRoot, Upload
+from .queries import FindingFilter, FindingOut, filtered
+from .sources import Tree, clean_relative, resolve_in_root, root_tree, upload_tree
+
+SCAN_OPERATIONS = ("security.scan_secrets", "security.audit_dependencies", "security.scan_source", "security.scan_image")
+
+
+class SourceInput(BaseModel):
+    upload_id: UUID | None = Field(None, description="An upload (file, .zip or .tar.gz) made on the Security → New scan page.")
+    root: str = Field("", max_length=60, description="Name of an admin-configured scan root (a directory on the console's server).")
+    path: str = Field("", max_length=500, description="Path inside the scan root ('' = the whole root). Relative; '..' is refused.")
+
+    @model_validator(mode="after")
+    def one_source(self):
+        if bool(self.upload_id) == bool(self.root):
+            raise ValueError("Give either upload_id or root (with an optional path), not both or neither.")
+        try:
+            clean_relative(self.path)
+        except ScanError as exc:
+            raise ValueError(exc.message) from None
+        return self
+
+    def describe(self) -> str:
+        return f"upload {self.upload_id}" if self.upload_id else f"{self.root}:{self.path or '/'}"
+
+
+class ScanSecretsInput(SourceInput):
+    history: bool = Field(
+        False, description="Scan every blob of the git history (root/path must be a git repository) instead of the files."
+    )
+    allow_paths: list[str] = Field(default_factory=list, description="Globs of paths never reported (e.g. tests/fixtures/*).")
+    allow_patterns: list[str] = Field(default_factory=list, description="Regexes of secret values never reported.")
+
+    @field_validator("allow_patterns")
+    @classmethod
+    def patterns_compile(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a valid regex: {exc}") from None
+        return value
+
+
+class AuditDependenciesInput(SourceInput):
+    ecosystems: list[Literal["PyPI", "npm"]] = Field(default_factory=lambda: ["PyPI", "npm"], description="Which lockfiles to check.")
+
+
+class ScanImageInput(BaseModel):
+    upload_id: UUID = Field(description="An uploaded `docker save` archive or container export tar (.tar or .tar.gz).")
+    reference: str = Field(
+        "", max_length=300, description="The image reference it came from, e.g. registry/app:1.4 (checked for 'latest')."
+    )
+
+
+class ScanOutput(BaseModel):
+    scan_id: UUID
+    target: str
+    findings: int = Field(description="Findings seen in this scan.")
+    new: int
+    fixed: int = Field(description="Findings of this target not seen any more.")
+    reopened: int
+    by_severity: dict[str, int]
+    files: int
+    bytes: int
+    skipped: dict[str, int] = Field(description="Files not read, by reason (binary, lockfile, too large, allow-listed...).")
+    notes: list[str]
+
+
+def _start(ctx: Context, kind: str, target: str) -> Scan:
+    scan = Scan.objects.create(id=ctx.job.pk if ctx.job else uuid.uuid4(), job=ctx.job, kind=kind, target=target, requested_by=ctx.user)
+    _publish(scan)
+    return scan
+
+
+def _publish(scan: Scan) -> None:
+    publish_template("security.scans", "security/_scan_row_live.html", {"scan": scan, "job": scan.job})
+
+
+def _reporter(ctx: Context, scan: Scan) -> scanning.Progress:
+    def report(pct: float, message: str) -> None:
+        ctx.progress(pct, message)
+        _publish(scan)
+
+    return scanning.Progress(report)
+
+
+def _run(ctx: Context, kind: str, target_of, work) -> ScanOutput:
+    """Create the scan, run `work(tree, progress)`, record findings; a failure marks the scan failed."""
+    with tempfile.TemporaryDirectory(prefix="opsconsole-scan-") as scratch:
+        tree: Tree = target_of(Path(scratch))
+        scan = _start(ctx, kind, tree.target)
+        try:
+            ctx.log(f"{kind} scan of {tree.target}")
+            outcome: scanning.Outcome = work(tree, _reporter(ctx, scan))
+            now = timezone.now()
+            counts = findings.record(scan, outcome.observations, now)
+        except Exception as exc:
+            scan.status, scan.finished_at = Scan.FAILED, timezone.now()
+            scan.error = getattr(exc, "message", f"internal error: {type(exc).__name__}")
+            scan.save(update_fields=["status", "finished_at", "error"])
+            _publish(scan)
+            raise
+        finally:
+            if tree.upload is not None:  # scanned uploads leave the disk; their name, size and hash stay
+                tree.upload.stored_path.unlink(missing_ok=True)
+    severities = Counter(o.severity for o in {findings.fingerprint(scan.target, o): o for o in outcome.observations}.values())
+    notes = tree.notes + outcome.notes
+    scan.stats = {
+        **counts,
+        "by_severity": dict(severities),
+        "files": outcome.files,
+        "bytes": outcome.bytes,
+        "skipped": outcome.skipped,
+        "notes": notes[:50],
+    }
+    scan.status, scan.finished_at = Scan.DONE, timezone.now()
+    scan.save(update_fields=["stats", "status", "finished_at"])
+    _publish(scan)
+    for note in notes[:20]:
+        ctx.log(note)
+    ctx.log(f"{counts['total']} findings: {counts['new']} new, {counts['fixed']} fixed, {counts['reopened']} reopened")
+    return ScanOutput(
+        scan_id=scan.pk,
+        target=scan.target,
+        findings=counts["total"],
+        new=counts["new"],
+        fixed=counts["fixed"],
+        reopened=counts["reopened"],
+        by_severity=dict(severities),
+        files=outcome.files,
+        bytes=outcome.bytes,
+        skipped=outcome.skipped,
+        notes=notes[:50],
+    )
+
+
+def _tree(params: SourceInput):
+    def target_of(scratch: Path) -> Tree:
+        return upload_tree(params.upload_id, scratch) if params.upload_id else root_tree(params.root, params.path)
+
+    return target_of
+
+
+@operation("security.scan_secrets", risk=Risk.WRITE, long=True, target=lambda p: p.describe())
+def scan_secrets(ctx: Context, params: ScanSecretsInput) -> ScanOutput:
+    """Scan files for secrets (96 rules: cloud keys, tokens, private keys, JWTs, database URLs, passwords, high-entropy strings).
+
+    Source: an upload (file or zip/tar.gz archive) or a path under a scan root; with history=true the git history of
+    that repository (every blob reachable from any ref, once). Findings show a masked preview and a keyed fingerprint,
+    never the secret. Lines marked `secret-scan:ignore` (or `pragma: allowlist secret`), allow-listed paths/patterns
+    and entries of a `.security-baseline.json` at the top of the tree are not reported. Runs as a job.
+    """
+    if params.history:
+        if not params.root:
+            raise ScanError("History scans read a repository under a scan root: give root (and path), not an upload.")
+
+        def history_target(scratch: Path) -> Tree:
+            root, repo = resolve_in_root(params.root, params.path)
+            return Tree(repo, f"git:{root.name}/{clean_relative(params.path)}".rstrip("/"))
+
+        def work(tree: Tree, progress):
+            return scanning.secrets_in_history(tree.base, scanning.make_scanner(params.allow_paths, params.allow_patterns), progress)
+
+        return _run(ctx, "secrets", history_target, work)
+
+    def work(tree: Tree, progress):
+        scanner = scanning.make_scanner(params.allow_paths, params.allow_patterns, scanning.tree_baseline(tree))
+        return scanning.secrets_in_tree(tree, scanner, progress)
+
+    return _run(ctx, "secrets", _tree(params), work)
+
+
+@operation("security.audit_dependencies", risk=Risk.WRITE, long=True, target=lambda p: p.describe())
+def audit_dependencies(ctx: Context, params: AuditDependenciesInput) -> ScanOutput:
+    """Check the locked dependencies against the local OSV advisory set (PyPI and npm).
+
+    Reads pinned requirements*.txt, poetry.lock, Pipfile.lock, uv.lock, package-lock.json (v1-v3) and yarn.lock found in
+    the upload or scan-root path. Each vulnerable package/advisory pair is a finding with its CVE aliases, CVSS-based
+    severity and the version to upgrade to. Advisories are imported with `manage.py import_osv`. Runs as a job.
+    """
+    return _run(
+        ctx, "dependencies", _tree(params), lambda tree, progress: scanning.dependencies_in_tree(tree, set(params.ecosystems), progress)
+    )
+
+
+@operation("security.scan_source", risk=Risk.WRITE, long=True, target=lambda p: p.describe())
+def scan_source(ctx: Context, params: SourceInput) -> ScanOutput:
+    """Static checks of Python source: bandit plus Django deployment checks (DEBUG on, wildcard ALLOWED_HOSTS,
+    hard-coded SECRET_KEY, insecure cookies, csrf_exempt, raw SQL built with string formatting), each with its
+    OWASP Top 10 (2021) category. Nothing from the scanned code is imported or run. Runs as a job."""
+    return _run(ctx, "source", _tree(params), scanning.source_in_tree)
+
+
+@operation("security.scan_image", risk=Risk.WRITE, long=True, target=lambda p: p.reference or f"upload {p.upload_id}")
+def scan_image(ctx: Context, params: ScanImageInput) -> ScanOutput:
+    """Check a container image: its config (runs as root, 'latest' tag, secrets in ENV or labels, no healthcheck,
+    privileged ports) and every file of its filesystem for secrets, streamed from an uploaded `docker save` archive
+    or container export (no unpacking to disk). Runs as a job."""
+    upload = Upload.objects.filter(pk=params.upload_id).first()
+    if upload is None or not upload.stored_path.exists():
+        raise ScanError("That upload does not exist any more: upload the image archive again.")
+
+    def target_of(scratch: Path) -> Tree:
+        return Tree(upload.stored_path, f"image:{params.reference or upload.name}", upload=upload)
+
+    def work(tree: Tree, progress):
+        scanner = scanning.make_scanner()
+        with open(tree.base, "rb") as raw:
+            stream = scanning.ReadProgress(raw, upload.size, progress)
+            result = images.scan_tar_stream(stream, scanner, params.reference)
+        return scanning.image_observations(result)
+
+    return _run(ctx, "image", target_of, work)
+
+
+# --- findings --------------------------------------------------------------------------
+
+
+class FindingsInput(FindingFilter):
+    offset: int = Field(0, ge=0)
+    limit: int = Field(50, ge=1, le=1000)
+
+
+class FindingsOutput(BaseModel):
+    total: int
+    findings: list[FindingOut]
+
+
+@operation("security.findings", risk=Risk.READ, target=lambda p: p.describe())
+def list_findings(ctx: Context, params: FindingsInput) -> FindingsOutput:
+    """List security findings, most severe first, filtered by status (default: open and triaged), severity, kind
+    (secrets, dependencies, source, image), target, rule, assignee or text. Secrets appear masked only."""
+    findings.expire_acceptances(timezone.now())
+    qs = filtered(params)
+    total = qs.count()
+    page = qs.select_related("assignee")[params.offset : params.offset + params.limit]
+    return FindingsOutput(total=total, findings=[FindingOut.of(f) for f in page])
+
+
+class TriageInput(BaseModel):
+    finding_id: int = Field(description="The finding's id.")
+    status: Literal["open", "triaged", "accepted", "false_positive", "fixed"] | None = Field(None, description="New status.")
+    assignee: str | None = Field(None, max_length=150, description="Username to assign; '' to unassign; omit to keep.")
+    accepted_until: datetime | None = Field(None, description="For status 'accepted': when the acceptance expires (at most a year).")
+    comment: str = Field("", max_length=4000, description="Why (required to accept a risk or call a false positive).")
+
+
+@operation("security.triage_finding", risk=Risk.WRITE, permission="security.triage_findings", target=lambda p: f"finding {p.finding_id}")
+def triage_finding(ctx: Context, params: TriageInput) -> FindingOut:
+    """Triage a finding: set its status (open, triaged, accepted risk with an expiry, false positive, fixed), its
+    assignee, and add a comment. Accepted risks reopen by themselves when they expire."""
+    finding = Finding.objects.filter(pk=params.finding_id).first()
+    if finding is None:
+        raise ScanError(f"There is no finding #{params.finding_id}.")
+    accepted_until = params.accepted_until
+    if accepted_until is not None and timezone.is_naive(accepted_until):
+        accepted_until = timezone.make_aware(accepted_until)
+    findings.triage(
+        finding,
+        ctx.user,
+        status=params.status,
+        assignee=params.assignee,
+        accepted_until=accepted_until,
+        comment=params.comment,
+        now=timezone.now(),
+    )
+    return FindingOut.of(finding)
+
+
+class ExportSarifOutput(BaseModel):
+    results: int
+    sarif: dict = Field(description="A SARIF 2.1.0 log (valid against the OASIS schema).")
+
+
+@operation("security.export_sarif", risk=Risk.READ, target=lambda p: p.describe())
+def export_sarif(ctx: Context, params: FindingFilter) -> ExportSarifOutput:
+    """Export findings (same filters as security.findings) as a SARIF 2.1.0 log for code-scanning tools:
+    one run per scanner kind, rules with help text, masked snippets, fingerprints and OWASP/CWE tags."""
+    rows = list(filtered(params).select_related("assignee")[: settings.SECURITY_EXPORT_MAX])
+    return ExportSarifOutput(results=len(rows), sarif=sarif.build(rows))
+
+
+# --- scan roots --------------------------------------------------------------------------
+
+
+class ScanRootInput(BaseModel):
+    name: str = Field(max_length=60, pattern=r"^[a-z0-9][a-z0-9_-]*$", description="Short name people pick, e.g. 'repos'.")
+    path: str = Field(max_length=500, description="Absolute path of an existing directory on the console's server.")
+    description: str = Field("", max_length=200)
+
+    @field_validator("path")
+    @classmethod
+    def absolute_dir(cls, value: str) -> str:
+        path = Path(value)
+        if not path.is_absolute() or ".." in path.parts:
+            raise ValueError("Give an absolute path without '..'.")
+        if not path.is_dir():
+            raise ValueError("No such directory on the console's server.")
+        return str(path.resolve())
+
+
+class ScanRootOut(BaseModel):
+    name: str
+    path: str
+    description: str
+
+
+@operation("security.set_scan_root", risk=Risk.WRITE, permission="security.manage_scan_roots", target=lambda p: p.name)
+def set_scan_root(ctx: Context, params: ScanRootInput) -> ScanRootOut:
+    """Add or change a scan root: a server directory under which scans may read (admins only)."""
+    root, _ = ScanRoot.objects.update_or_create(name=params.name, defaults={"path": params.path, "description": params.description})
+    return ScanRootOut(name=root.name, path=root.path, description=root.description)
+
+
+class RemoveScanRootInput(BaseModel):
+    name: str = Field(max_length=60)
+
+
+class RemoveScanRootOutput(BaseModel):
+    removed: bool
+
+
+@operation("security.remove_scan_root", risk=Risk.WRITE, permission="security.manage_scan_roots", target=lambda p: p.name)
+def remove_scan_root(ctx: Context, params: RemoveScanRootInput) -> RemoveScanRootOutput:
+    """Remove a scan root; scans can no longer read under it (its findings stay)."""
+    deleted, _ = ScanRoot.objects.filter(name=params.name).delete()
+    return RemoveScanRootOutput(removed=bool(deleted))

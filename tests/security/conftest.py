@@ -1,0 +1,62 @@
+"""Security test fixtures: scan roots in temp dirs, the shipped advisories, and
+scans run through the gateway and the job runner (in-process, or on a real worker)."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+
+import pytest
+
+from apps.core import gateway
+from apps.core.models import Job
+from apps.security.deps import osv
+from apps.security.management.commands.import_osv import SHIPPED
+from apps.security.models import Scan, ScanRoot
+
+
+@pytest.fixture
+def scan_root(db, tmp_path):
+    """scan_root(files={"a.py": "..."}) -> (ScanRoot, its directory)."""
+
+    def make(files: dict[str, str | bytes] | None = None, name: str | None = None):
+        base = tmp_path / (name or f"root-{secrets.token_hex(3)}")
+        base.mkdir()
+        for rel, content in (files or {}).items():
+            path = base / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content if isinstance(content, bytes) else content.encode())
+        return ScanRoot.objects.create(name=base.name, path=str(base)), base
+
+    return make
+
+
+@pytest.fixture
+def advisories(db):
+    return osv.import_records(osv.read_records(SHIPPED))
+
+
+@pytest.fixture
+def run_scan(actor_of):
+    """run_scan(user, "security.scan_secrets", params) -> (job, scan): the gateway queues it, the job runner runs it here."""
+
+    def run(user, name, params):
+        outcome = gateway.invoke(name, actor_of(user), params, "web")
+        assert outcome.status == "queued"
+        gateway.run_job(str(outcome.job.pk))
+        job = Job.objects.get(pk=outcome.job.pk)
+        return job, Scan.objects.filter(pk=job.pk).first()
+
+    return run
+
+
+def git(repo, *args, **env):
+    base_env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.org",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.org",
+        "HOME": str(repo),
+        "PATH": "/usr/bin:/bin",
+    }
+    return subprocess.run(["git", *args], cwd=repo, env={**base_env, **env}, check=True, capture_output=True, text=True).stdout.strip()

@@ -1,0 +1,104 @@
+"""The security pages: dashboard, new scan with an upload, scan page, findings
+list and filters, triage form, scan roots (admins only)."""
+
+import io
+import zipfile
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from apps.audit.models import AuditEvent
+from apps.core import gateway
+from apps.security.models import Finding, ScanRoot, Upload
+
+from .samples import ALNUM, Gen
+
+g = Gen("views")
+TOKEN = "ghp_" + g(ALNUM, 36)
+
+
+def zipped(files: dict[str, str]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, text in files.items():
+            zf.writestr(name, text)
+    return buf.getvalue()
+
+
+def test_empty_dashboard_and_lists_for_a_viewer(client_as):
+    client = client_as("viewer")
+    page = client.get("/security/").content.decode()
+    assert "No scan yet." in page and "No open finding." in page
+    assert "No finding matches these filters." in client.get("/security/findings/").content.decode()
+    assert "No scan yet." in client.get("/security/scans/").content.decode()
+    assert client.get("/security/scans/new/").status_code == 403
+    assert client.get("/security/roots/").status_code == 403
+
+
+def test_upload_scan_then_triage_through_the_pages(client_as, make_user):
+    client = client_as("operator")
+    upload = SimpleUploadedFile("site.zip", zipped({"site/settings.py": f'TOKEN = "{TOKEN}"\n', "site/README.md": "hello"}))
+    response = client.post("/security/scans/new/", {"kind": "secrets", "file": upload})
+    assert response.status_code == 302
+    job_id = response["Location"].rstrip("/").rsplit("/", 1)[1]
+    waiting = client.get(response["Location"]).content.decode()
+    assert "Waiting for a worker" in waiting and f"/ws/live/job.{job_id}/" in waiting
+    gateway.run_job(job_id)  # what the worker does
+    page = client.get(response["Location"]).content.decode()
+    assert "github-pat" in page and "site/settings.py:1" in page and TOKEN not in page
+    assert "upload:site.zip" in page
+    upload = Upload.objects.get()
+    assert (upload.name, upload.size) == ("site.zip", len(zipped({"site/settings.py": f'TOKEN = "{TOKEN}"\n', "site/README.md": "hello"})))
+    assert not upload.stored_path.exists()  # a scanned upload leaves the disk
+    finding = Finding.objects.get(rule="github-pat")
+    colleague = make_user("operator")
+    response = client.post(
+        f"/security/findings/{finding.pk}/triage/", {"status": "triaged", "assignee": colleague.username, "comment": "On it."}
+    )
+    assert response.status_code == 302
+    page = client.get(f"/security/findings/{finding.pk}/").content.decode()
+    assert "On it." in page and colleague.username in page and 'id="finding-status">triaged<' in page
+    assert AuditEvent.objects.filter(operation="security.scan_secrets", channel="web").exists()
+    assert AuditEvent.objects.filter(operation="security.triage_finding", outcome="ok").exists()
+    listing = client.get("/security/findings/?severity=critical&kind=secrets&status=triaged").content.decode()
+    assert f"/security/findings/{finding.pk}/" in listing
+    assert "No finding matches" in client.get("/security/findings/?kind=image").content.decode()
+
+
+def test_new_scan_form_errors_are_shown(client_as):
+    client = client_as("operator")
+    page = client.post("/security/scans/new/", {"kind": "secrets"}).content.decode()
+    assert "Upload a file or choose a scan root" in page
+    page = client.post("/security/scans/new/", {"kind": "history", "file": SimpleUploadedFile("x.py", b"x=1")}).content.decode()
+    assert "History scans read a git repository" in page
+
+
+def test_admin_manages_scan_roots(client_as, tmp_path):
+    client = client_as("admin")
+    response = client.post("/security/roots/", {"name": "repos", "path": str(tmp_path), "description": "checkouts"})
+    assert response.status_code == 302
+    assert ScanRoot.objects.get(name="repos").path == str(tmp_path.resolve())
+    page = client.post("/security/roots/", {"name": "bad", "path": str(tmp_path / "missing")}).content.decode()
+    assert "No such directory" in page
+    client.post("/security/roots/repos/remove/")
+    assert not ScanRoot.objects.exists()
+    assert AuditEvent.objects.filter(operation="security.remove_scan_root", target="repos").exists()
+
+
+def test_operator_cannot_configure_roots(client_as, actor_of):
+    client = client_as("operator")
+    assert client.post("/security/roots/", {"name": "x", "path": "/"}).status_code == 403
+    assert not ScanRoot.objects.exists()
+
+
+def test_demo_seed_is_idempotent(db, settings, tmp_path):
+    import io as _io
+
+    from apps.security import demo
+    from apps.security.models import Advisory
+
+    settings.DATA_DIR = tmp_path
+    demo.seed(_io.StringIO())
+    demo.seed(_io.StringIO())
+    assert Advisory.objects.count() == 5
+    assert ScanRoot.objects.get(name="demo").path == str(tmp_path / "security-demo")
+    assert (tmp_path / "security-demo/requirements.txt").read_text().startswith("Django==4.2.2")
