@@ -38,7 +38,11 @@ class MeasurementError(Exception):
     """The measurement could not be taken (query failed, result unusable)."""
 
 
-class AnalysisUnavailable(InfrastructureError):
+class AnalysisFailed(InfrastructureError):
+    """A canary analysis failed: the deployment rolls back."""
+
+
+class AnalysisUnavailable(AnalysisFailed):
     """The analysis cannot run at all (e.g. no monitoring app): the canary fails at once."""
 
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 from apps.core.errors import OpsError
 from apps.core.jobs import JobCancelled
 
+from .analysis import AnalysisFailed
 from .client import LABEL, ContainerInfo, Engine
 from .deployments import log_line, publish_deployment
 from .errors import InfrastructureError
@@ -26,10 +27,6 @@ from .router import ensure_router, network_name, read_upstreams, service_labels,
 
 class Unhealthy(InfrastructureError):
     """A new replica did not become healthy: the deployment rolls back."""
-
-
-class AnalysisFailed(InfrastructureError):
-    """A canary analysis failed: the deployment rolls back."""
 
 
 class Aborted(Exception):

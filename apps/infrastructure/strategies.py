@@ -6,9 +6,9 @@ the previous revision and records why.
 
 from __future__ import annotations
 
-from .analysis import Metric, Phase, prometheus_measure, run_analysis
+from .analysis import AnalysisFailed, Metric, Phase, prometheus_measure, run_analysis
 from .health import probe
-from .rollout import AnalysisFailed, Paused, Rollout, describe
+from .rollout import Paused, Rollout, describe
 from .specs import AnalysisStep, canary_count
 
 

@@ -24,6 +24,7 @@ import docker
 import pytest
 
 from apps.core.gateway import invoke, run_job
+from apps.core.models import Job
 from apps.infrastructure.models import Deployment, Environment
 from tests.support import peers
 from tests.support.processes import Process
@@ -32,6 +33,10 @@ RUN = f"oc{os.getpid() % 100000}{secrets.token_hex(2)}"
 APPLETS = ["sh", "nc", "cat", "httpd", "sleep", "echo", "true", "false", "ls"]
 _envs = itertools.count(1)
 HTTPD = ["httpd", "-f", "-p", "8080", "-h", "/www"]
+FLAKY_HEALTH = """#!/bin/sh
+n=$(cat /tmp/probes 2>/dev/null || echo 0); n=$((n+1)); echo $n > /tmp/probes
+if [ $n -le 2 ]; then printf 'Content-Type: text/plain\\r\\n\\r\\nok\\n'; else printf 'Status: 500 Failing\\r\\n\\r\\nfailing\\n'; fi
+"""
 
 
 class Podman:
@@ -95,8 +100,11 @@ def _context(files: dict[str, bytes], dockerfile: str) -> io.BytesIO:
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         for name, data in {**files, "Dockerfile": dockerfile.encode()}.items():
             info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o755 if name.startswith("bin/") else 0o644
+            info.size, info.mode = len(data), 0o755 if "bin/" in name else 0o644
             tar.addfile(info, io.BytesIO(data))
+        tmp = tarfile.TarInfo("tmp")
+        tmp.type, tmp.mode = tarfile.DIRTYPE, 0o1777
+        tar.addfile(tmp)
         for applet in APPLETS:
             link = tarfile.TarInfo(f"bin/{applet}")
             link.type, link.linkname = tarfile.SYMTYPE, "busybox"
@@ -108,7 +116,9 @@ def _context(files: dict[str, bytes], dockerfile: str) -> io.BytesIO:
 @dataclass
 class Images:
     base: str
-    web: dict[str, str] = field(default_factory=dict)  # version -> tag; "broken" has no /www/version
+    # version -> tag; "broken" serves no /version (404); "flaky" is v2 whose /cgi-bin/health
+    # answers 200 to its first two probes and 500 after (deterministic, whatever the timing).
+    web: dict[str, str] = field(default_factory=dict)
 
     @property
     def router(self) -> str:
@@ -123,9 +133,11 @@ def images(podman) -> Images:
     client.images.build(fileobj=_context({"bin/busybox": Path(busybox).read_bytes()}, "FROM scratch\nCOPY bin /bin\n"),
                         custom_context=True, tag=base, rm=True)  # fmt: skip
     result = Images(base=base)
-    for version in ("v1", "v2", "v3", "broken"):
-        files = {} if version == "broken" else {"www/version": f"{version}\n".encode()}
-        dockerfile = f"FROM {base}\n" + ("COPY www /www\n" if files else "")
+    for version in ("v1", "v2", "v3", "broken", "flaky"):
+        files = {"www/index.html": b"no version here\n"} if version == "broken" else {"www/version": f"{version}\n".encode()}
+        if version == "flaky":
+            files = {"www/version": b"v2\n", "www/cgi-bin/health": FLAKY_HEALTH.encode()}
+        dockerfile = f"FROM {base}\nCOPY www /www\nCOPY tmp /tmp\n"
         tag = f"localhost/{RUN}-web:{version}"
         client.images.build(fileobj=_context(files, dockerfile), custom_context=True, tag=tag, rm=True)
         result.web[version] = tag
@@ -174,6 +186,17 @@ def deploy(actor, env: Environment, service="web", operation="infrastructure.dep
     assert outcome.status == "queued", outcome
     run_job(str(outcome.job.pk))
     return Deployment.objects.select_related("revision").get(job=outcome.job)
+
+
+def run_resume_job() -> None:
+    """Run the job a promote or an abort of a paused deployment queued."""
+    run_job(str(Job.objects.filter(operation="infrastructure.resume_deployment").latest("created_at").pk))
+
+
+def labelled(podman: Podman, env: Environment, **labels) -> list:
+    """Containers of an environment on the engine, by opsconsole.* labels."""
+    filters = {"label": [f"opsconsole.environment={env.name}"] + [f"opsconsole.{k}={v}" for k, v in labels.items()]}
+    return podman.client().containers.list(all=True, filters=filters)
 
 
 def endpoint(actor, env: Environment, service="web") -> str:

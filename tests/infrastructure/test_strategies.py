@@ -5,17 +5,12 @@ promises no downtime (a poller asks during the whole deploy)."""
 import pytest
 
 from apps.audit.models import AuditEvent
-from apps.core.gateway import invoke, run_job
+from apps.core.gateway import invoke
 from apps.infrastructure.models import Deployment
 
-from .conftest import Poller, deploy, endpoint, version_at, versions, web_service
+from .conftest import Poller, deploy, endpoint, labelled, run_resume_job, version_at, versions, web_service
 
 pytestmark = pytest.mark.peer
-
-
-def labelled(podman, env, **labels):
-    filters = {"label": [f"opsconsole.environment={env.name}"] + [f"opsconsole.{k}={v}" for k, v in labels.items()]}
-    return podman.client().containers.list(all=True, filters=filters)
 
 
 def test_first_deploy_then_rolling_update_batch_by_batch(operator, environment, images, podman):
@@ -97,13 +92,8 @@ def test_canary_steps_weights_pause_promote_and_analysis(operator, environment, 
 
         promoted = invoke("infrastructure.promote", operator, {"deployment": canary.pk}).result
         assert promoted.status == "queued"
-        resume = canary.service.deployments.get(pk=canary.pk)
-        from apps.core.models import Job
-
-        job = Job.objects.filter(operation="infrastructure.resume_deployment").latest("created_at")
-        run_job(str(job.pk))
-    resume.refresh_from_db()
-    print("\n".join(f"{a:%H:%M:%S.%f} {t}" for a, t in resume.log_lines.values_list("at", "text")))
+        run_resume_job()
+    resume = Deployment.objects.get(pk=canary.pk)
     assert resume.status == "succeeded", resume.reason
     assert poller.failures == []
     assert versions(address, 10) == {"v2": 10}
