@@ -18,7 +18,9 @@ from ..errors import InfrastructureError
 from ..health import probe
 from ..models import Environment, Service
 from ..router import endpoints, network_name, read_upstreams
-from ..specs import HealthCheck, PortSpec, Resources, ServiceSpec, Strategy, StrategyOptions
+from ..specs import ENV_NAME_RE, HealthCheck, PortSpec, Resources, ServiceSpec, Strategy, StrategyOptions
+
+RESERVED_NAMES = {"deployments", "runbooks", "build"}  # /infrastructure/<environment>/... shares their URLs
 
 
 def environment_named(name: str) -> Environment:
@@ -89,6 +91,13 @@ class SaveEnvironmentInput(BaseModel):
     host_address: str = Field("127.0.0.1", description="The engine's host as the console reaches it (health probes).")
     router_image: str = Field("busybox:1.36", description="Image with busybox sh and nc, present on the engine.")
     timeout_seconds: int = Field(30, ge=1, le=600)
+
+    @field_validator("name")
+    @classmethod
+    def _not_a_page(cls, value):
+        if value in RESERVED_NAMES:
+            raise ValueError(f"{value} is the name of a console page; choose another")
+        return value
 
 
 class SavedEnvironment(BaseModel):
@@ -190,7 +199,9 @@ class SaveServiceInput(BaseModel):
     @field_validator("secret_env")
     @classmethod
     def _secret_names(cls, value):
-        ServiceSpec(image="x", env=value)  # same naming rules as env
+        bad = [name for name in value if not ENV_NAME_RE.match(name)]
+        if bad:
+            raise ValueError(f"not valid variable names: {', '.join(bad)}")
         return value
 
 
