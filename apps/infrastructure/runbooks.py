@@ -188,8 +188,15 @@ def run_process(argv: list[str], *, cwd: str, env: dict[str, str], limits: Limit
     if not Path(cwd).is_dir():
         raise InfrastructureError(f"The runbook's working directory {cwd} does not exist on this worker.")
     mb = 1024 * 1024
-    command = [prlimit, f"--cpu={limits.cpu_seconds}", f"--as={limits.memory_mb * mb}", f"--nproc={limits.max_processes}",
-               f"--fsize={limits.max_file_mb * mb}", "--", *argv]  # fmt: skip
+    command = [
+        prlimit,
+        f"--cpu={limits.cpu_seconds}:{limits.cpu_seconds + 2}",  # SIGXCPU at the limit, SIGKILL 2 s of CPU later
+        f"--as={limits.memory_mb * mb}",
+        f"--nproc={limits.max_processes}",
+        f"--fsize={limits.max_file_mb * mb}",
+        "--",
+        *argv,
+    ]
     clean_env = {"PATH": BASE_PATH, "LANG": "C.UTF-8", "HOME": cwd, **env}
     started = time.monotonic()
     try:
@@ -201,7 +208,7 @@ def run_process(argv: list[str], *, cwd: str, env: dict[str, str], limits: Limit
     reader = threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True)
     reader.start()
     kept, size, truncated, timed_out, cancelled = [], 0, False, False, False
-    deadline, exited_at = started + limits.timeout_seconds, None
+    deadline, quiet_since = started + limits.timeout_seconds, time.monotonic()
     while True:
         try:
             chunk = lines.get(timeout=0.1)
@@ -209,24 +216,24 @@ def run_process(argv: list[str], *, cwd: str, env: dict[str, str], limits: Limit
             chunk = b""
         if chunk is None:  # end of output: every holder of the pipe has exited
             break
-        room = limits.output_cap_bytes - size
-        if chunk and room > 0:
-            piece = chunk[:room]
-            size += len(piece)
-            kept.append(piece.decode(errors="replace"))
-            on_line(kept[-1].rstrip("\n"))
-        truncated = truncated or len(chunk) > max(room, 0)
         now = time.monotonic()
+        if chunk:
+            quiet_since = now
+            room = limits.output_cap_bytes - size
+            truncated = truncated or len(chunk) > room
+            if room > 0:
+                piece = chunk[:room]
+                size += len(piece)
+                kept.append(piece.decode(errors="replace"))
+                on_line(kept[-1].rstrip("\n"))
         if now > deadline:
             timed_out = True
             break
         if should_stop():
             cancelled = True
             break
-        # The program exited but something it started still holds the output open: end it soon.
-        if exited_at is None and proc.poll() is not None:
-            exited_at = now
-        elif exited_at is not None and now - exited_at > 1.0:
+        # The program exited, but something it started keeps the output open and silent: end it.
+        if proc.poll() is not None and now - quiet_since > 1.0:
             break
     killed = kill_tree(proc.pid)
     try:
