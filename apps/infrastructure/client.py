@@ -28,6 +28,9 @@ from .errors import InfrastructureError
 
 T = TypeVar("T")
 LABEL = "opsconsole."
+# Engine API version the console speaks: dockerd 20.10+ and podman 4+ serve it. Fixed rather than
+# negotiated, so building a client never touches the network outside the breaker.
+API_VERSION = "1.41"
 
 
 class EngineUnreachable(Exception):
@@ -129,9 +132,13 @@ class Engine:
             if url.startswith("tcp://") and (self.environment.tls_client_cert or self.environment.tls_ca_cert):
                 url = "https://" + url.removeprefix("tcp://")
             try:
-                self._client = docker.DockerClient(base_url=url, tls=self._tls(), timeout=self.environment.timeout_seconds, version="auto")
+                self._client = docker.DockerClient(
+                    base_url=url, tls=self._tls(), timeout=self.environment.timeout_seconds, version=API_VERSION
+                )
             except docker.errors.DockerException as exc:
-                raise EngineUnreachable(str(exc)) from exc
+                raise InfrastructureError(f"The engine settings of {self.environment} are unusable: {exc}") from exc
+            # requests lets REQUESTS_CA_BUNDLE override a session's own CA: the engine's CA must win.
+            self._client.api.trust_env = False
         return self._client
 
     def call(self, what: str, fn: Callable[[docker.DockerClient], T], *, retry: bool = False) -> T:

@@ -29,7 +29,11 @@ _HANDLER = (
     'shift $((c % n)); exec nc "$1" "$PORT"; fi; '
     "i=$((i+1)); [ $i -ge 40 ] && exit 1; sleep 0.05; done"
 )
-_SCRIPT = 'for PORT in "$@"; do export PORT; nc -ll -p "$PORT" -e sh -c \'' + _HANDLER + "' & done; wait"
+# A service without ports still gets a router, idle: its upstream file is the engine-side
+# record of which replicas are current.
+_SCRIPT = (
+    '[ $# -eq 0 ] && exec sleep 2147483647; for PORT in "$@"; do export PORT; nc -ll -p "$PORT" -e sh -c \'' + _HANDLER + "' & done; wait"
+)
 
 
 def router_name(service) -> str:
