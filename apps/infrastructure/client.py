@@ -40,9 +40,10 @@ class EngineUnreachable(Exception):
 PEER_ERRORS = (requests.exceptions.ConnectionError, requests.exceptions.Timeout, EngineUnreachable)
 
 
-@dataclass
+@dataclass(eq=False)
 class ContainerInfo:
-    """What the console needs to know of one container, read from the engine."""
+    """What the console needs to know of one container, read from the engine.
+    Two readings of the same container are equal, whatever changed in between."""
 
     id: str
     name: str
@@ -76,6 +77,12 @@ class ContainerInfo:
             exit_code=state.get("ExitCode"),
             started_at=state.get("StartedAt", ""),
         )
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, ContainerInfo) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
 
     def label(self, key: str, default: str = "") -> str:
         return self.labels.get(LABEL + key, default)
@@ -234,9 +241,6 @@ class Engine:
 
     def start(self, name: str) -> None:
         self.call(f"start {name}", lambda c: c.api.start(name))
-
-    def restart(self, name: str, timeout: int = 10) -> None:
-        self.call(f"restart {name}", lambda c: c.api.restart(name, timeout=timeout))
 
     def remove(self, name: str, timeout: int = 10) -> None:
         """Stop (politely, then forcibly) and remove; a container already gone is fine."""

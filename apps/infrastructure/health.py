@@ -5,19 +5,15 @@ covered the same way as dockerd."""
 
 from __future__ import annotations
 
+import http.client
 import socket
-
-import httpx
 
 from .client import ContainerInfo
 from .specs import HealthCheck
 
-# One client for every probe: building a client (its TLS context) costs far more than a probe.
-_http = httpx.Client(follow_redirects=False)
-
 
 def probe(check: HealthCheck, host: str, container: ContainerInfo, port: int | None) -> tuple[bool, str]:
-    """One probe: (healthy, what was seen)."""
+    """One probe, on a new connection: (healthy, what was seen)."""
     if not container.running:
         return False, f"container is {container.status}"
     if check.kind == "running" or port is None:
@@ -31,10 +27,14 @@ def probe(check: HealthCheck, host: str, container: ContainerInfo, port: int | N
                 return True, f"tcp {port} open"
         except OSError as exc:
             return False, f"tcp {port}: {exc.strerror or exc}"
+    connection = http.client.HTTPConnection(host, host_port, timeout=check.timeout_seconds)
     try:
-        response = _http.get(f"http://{host}:{host_port}{check.path}", timeout=check.timeout_seconds)
-    except httpx.HTTPError as exc:
+        connection.request("GET", check.path, headers={"User-Agent": "opsconsole-healthcheck"})
+        status = connection.getresponse().status
+    except (OSError, http.client.HTTPException) as exc:
         return False, f"GET {check.path}: {type(exc).__name__} {exc}".strip()
-    if response.status_code != check.expect_status:
-        return False, f"GET {check.path} answered {response.status_code}, expected {check.expect_status}"
-    return True, f"GET {check.path} {response.status_code}"
+    finally:
+        connection.close()
+    if status != check.expect_status:
+        return False, f"GET {check.path} answered {status}, expected {check.expect_status}"
+    return True, f"GET {check.path} {status}"

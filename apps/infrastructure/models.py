@@ -94,10 +94,6 @@ class Service(models.Model):
     def parsed_spec(self) -> ServiceSpec:
         return ServiceSpec.model_validate(self.spec)
 
-    @property
-    def options(self) -> StrategyOptions:
-        return StrategyOptions.model_validate(self.strategy_options or {})
-
 
 class Revision(models.Model):
     """The full spec one deploy applied; any revision can be deployed again."""

@@ -292,9 +292,18 @@ def execute(ctx, deployment: Deployment) -> Deployment:
         else:
             rollout.restoring = True  # nothing may interrupt the bookkeeping now
             rollout.update(status=Deployment.SUCCEEDED, finished_at=timezone.now(), step_label="done", reason="")
-            Service.objects.filter(pk=rollout.service.pk).update(current_revision=deployment.revision)
+            _adopt(rollout.service, deployment.revision)
             rollout.log(f"succeeded: r{deployment.revision.number} serves on {', '.join(_endpoints(rollout)) or 'no published port'}")
     return deployment
+
+
+def _adopt(service: Service, revision: Revision) -> None:
+    """The revision now serving is the service's current one, and its image the one the next deploy uses."""
+    with transaction.atomic():
+        service = Service.objects.select_for_update().get(pk=service.pk)
+        service.current_revision = revision
+        service.spec = {**service.spec, "image": revision.spec["image"]}
+        service.save(update_fields=["current_revision", "spec", "updated_at"])
 
 
 def _claim(rollout: Rollout) -> bool:

@@ -208,7 +208,7 @@ def run_process(argv: list[str], *, cwd: str, env: dict[str, str], limits: Limit
     reader = threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True)
     reader.start()
     kept, size, truncated, timed_out, cancelled = [], 0, False, False, False
-    deadline, quiet_since = started + limits.timeout_seconds, time.monotonic()
+    deadline, quiet_since, checked = started + limits.timeout_seconds, time.monotonic(), 0.0
     while True:
         try:
             chunk = lines.get(timeout=0.1)
@@ -229,9 +229,11 @@ def run_process(argv: list[str], *, cwd: str, env: dict[str, str], limits: Limit
         if now > deadline:
             timed_out = True
             break
-        if should_stop():
-            cancelled = True
-            break
+        if now - checked >= 0.5:  # a cancellation check costs a query: not once per line
+            checked = now
+            if should_stop():
+                cancelled = True
+                break
         # The program exited, but something it started keeps the output open and silent: end it.
         if proc.poll() is not None and now - quiet_since > 1.0:
             break

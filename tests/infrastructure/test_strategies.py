@@ -43,6 +43,7 @@ def test_recreate_stops_the_old_revision_before_starting_the_new(operator, envir
     second = deploy(operator, environment, image=images.web["v2"])
     assert second.status == "succeeded", second.reason
     assert versions(address, 10) == {"v2": 10}
+    assert second.service.spec["image"] == images.web["v2"], "the next deploy applies the image now serving"
     log = list(second.log_lines.values_list("text", flat=True))
     removed = next(i for i, line in enumerate(log) if line.startswith("removed r1"))
     started = next(i for i, line in enumerate(log) if line.startswith("started 2 replica(s) of r2"))

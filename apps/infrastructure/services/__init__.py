@@ -1,4 +1,4 @@
 """The infrastructure operations, registered when this package is auto-discovered:
-engines, services and containers; deployments; runbooks."""
+environments and services, containers, images, deployments, runbooks."""
 
-from . import deploy, engine, runbooks  # noqa: F401 - each module registers its operations
+from . import containers, deploy, environments, images, runbooks  # noqa: F401 - each module registers its operations

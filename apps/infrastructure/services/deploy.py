@@ -18,7 +18,7 @@ from ..errors import InfrastructureError
 from ..models import Deployment
 from ..rollout import execute
 from ..specs import Strategy, StrategyOptions
-from .engine import environment_scope
+from .environments import environment_scope
 
 
 class ServiceRef(BaseModel):

@@ -15,7 +15,7 @@ from apps.core.operations import Risk, operation
 
 from ..client import LABEL, Engine
 from ..errors import InfrastructureError
-from .engine import environment_named
+from .environments import environment_named
 
 TAG_RE = r"^[a-z0-9][a-z0-9._/-]{0,200}(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"
 
