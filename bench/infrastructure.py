@@ -90,7 +90,8 @@ def main() -> None:
             status = Deployment.objects.get(job=job).status
             print(f"  {strategy:<12} {elapsed:6.2f} s   ({status})")
 
-        address = invoke("infrastructure.services", actor, {"environment": env.name}).result.services[0].endpoints[0]
+        listed = invoke("infrastructure.services", actor, {"environment": env.name}).result.services
+        address = next(s.endpoints[0] for s in listed if s.name == "recreate")
         service = env.services.get(name="recreate")
         with Engine(env) as api:
             replicas = api.containers(environment=env.name, service="recreate", role="replica")
@@ -115,7 +116,8 @@ def main() -> None:
                 begin = time.perf_counter()
                 write_upstreams(api, router, [target.ips[network]])
                 while get_version(address)[1] != wanted:
-                    pass
+                    if time.perf_counter() - begin > 10:
+                        raise RuntimeError(f"the router did not switch to {wanted} within 10 s")
                 samples.append((time.perf_counter() - begin) * 1000)
             latency("put_archive + first request on the new one", samples)
 
@@ -137,6 +139,8 @@ def main() -> None:
 
 if __name__ == "__main__":
     setup_test_environment()
+    if connection.vendor != "sqlite":  # never the test run's database, which may be in use
+        connection.settings_dict["TEST"]["NAME"] = f"bench_{connection.settings_dict['NAME']}"
     name = connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
         main()
