@@ -30,8 +30,10 @@ def containers(actor, env, **params):
     return invoke("infrastructure.containers", actor, {"environment": env.name, **params}).result.containers
 
 
-def test_containers_are_read_from_the_engine_by_label(operator, environment, images):
-    web_service(operator, environment, images, replicas=2)
+def test_containers_are_read_from_the_engine_by_label(operator, environment, images, podman):
+    network = f"{environment.name}-shared"
+    web_service(operator, environment, images, replicas=2, network=network, labels={"team": "shop"},
+                resources={"memory": "64m", "cpus": 0.5, "pids": 100})  # fmt: skip
     deployment = deploy(operator, environment)
     seen = containers(operator, environment)
     assert sorted((c.role, c.revision) for c in seen) == [("replica", 1), ("replica", 1), ("router", None)]
@@ -39,6 +41,11 @@ def test_containers_are_read_from_the_engine_by_label(operator, environment, ima
     assert all(c.health == "healthy" and c.in_traffic and c.state == "running" for c in replicas)
     assert {c.deployment for c in replicas} == {deployment.pk} and {c.colour for c in replicas} == {"blue"}
     assert all(c.labels["opsconsole.service"] == "web" for c in seen)
+    engine_view = labelled(podman, environment, role="replica")[0].attrs
+    host = engine_view["HostConfig"]
+    assert (host["Memory"], host["NanoCpus"], host["PidsLimit"], host["Init"]) == (64 * 1024 * 1024, 500_000_000, 100, True)
+    assert engine_view["Config"]["Labels"]["team"] == "shop"
+    assert list(engine_view["NetworkSettings"]["Networks"]) == [network]
 
     one = containers(operator, environment, container=replicas[0].name)
     assert [c.name for c in one] == [replicas[0].name]

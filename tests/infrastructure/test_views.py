@@ -124,3 +124,17 @@ def test_build_page_uploads_a_context(client_as, environment, settings, tmp_path
     job = Job.objects.get(operation="infrastructure.build_image")
     assert response.status_code == 302 and response["Location"] == job.get_absolute_url()
     assert (tmp_path / f"{job.params['upload']}.tar").read_bytes().startswith(b"Dockerfile")
+
+
+def test_demo_data_is_idempotent(db):
+    from io import StringIO
+
+    from apps.approvals.models import ApprovalPolicy
+    from apps.infrastructure import demo
+
+    demo.seed(StringIO())
+    demo.seed(StringIO())
+    assert sorted(Environment.objects.values_list("name", flat=True)) == ["local", "production"]
+    assert ApprovalPolicy.objects.filter(operation="infrastructure.deploy", scope="environment:production").exists()
+    assert Environment.objects.get(name="local").services.get(name="web").parsed_spec.replicas == 2
+    assert Runbook.objects.filter(name="uptime").exists()
