@@ -6,8 +6,10 @@ and `StrategyOptions`. The same models validate the operations' input.
 
 from __future__ import annotations
 
+import json
 import math
 import re
+import textwrap
 from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -162,6 +164,29 @@ class StrategyOptions(BaseModel):
     drain_seconds: float = Field(1.0, ge=0, le=600, description="Time between taking a replica out of traffic and stopping it.")
     stop_timeout: int = Field(10, ge=0, le=600, description="Seconds a replica gets to stop before it is killed.")
     steps: list[CanaryStep] = Field(default_factory=default_canary_steps, description="canary: the steps, in order.")
+
+
+PEM_RE = re.compile(r"(-----BEGIN [A-Z0-9 ]+-----)(.*?)(-----END [A-Z0-9 ]+-----)", re.DOTALL)
+
+
+def pem(value: str) -> str:
+    """PEM text as pasted, line breaks restored (a password box drops them)."""
+    blocks = []
+    for begin, body, end in PEM_RE.findall(value or ""):
+        blocks.append("\n".join([begin, *textwrap.wrap("".join(body.split()), 64), end]))
+    return "\n".join(blocks) + "\n" if blocks else (value or "").strip()
+
+
+def mapping(value):
+    """A name -> value mapping given as a dict, or as JSON text (what a secret form field sends)."""
+    if isinstance(value, str):
+        if not value.strip():
+            return {}
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError('a JSON object, e.g. {"API_TOKEN": "..."}') from None
+    return value
 
 
 def canary_count(replicas: int, weight: int) -> int:

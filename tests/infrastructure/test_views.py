@@ -138,3 +138,20 @@ def test_demo_data_is_idempotent(db):
     assert ApprovalPolicy.objects.filter(operation="infrastructure.deploy", scope="environment:production").exists()
     assert Environment.objects.get(name="local").services.get(name="web").parsed_spec.replicas == 2
     assert Runbook.objects.filter(name="uptime").exists()
+
+
+def test_service_defined_through_the_generic_form_keeps_its_secret(client_as, environment, images):
+    client = client_as("operator")
+    form = {
+        "environment": environment.name, "name": "api", "image": images.web["v1"], "command": "httpd\n-f\n-p\n8080\n-h\n/www",
+        "ports": '[{"container": 8080}]', "replicas": "2", "secret_env": '{"DB_PASSWORD": "hunter2-" }', "strategy": "canary",
+        "env": '{"MODE": "prod"}', "healthcheck": '{"path": "/version"}', "labels": "{}", "resources": "{}",
+        "strategy_options": '{"steps": [{"set_weight": 50}, {"pause": {}}, {"set_weight": 100}]}',
+    }  # fmt: skip
+    response = client.post("/operations/infrastructure.save_service/", form)
+    assert response.status_code == 200, response.content.decode()[:2000]
+    service = environment.services.get(name="api")
+    assert service.secret_env == {"DB_PASSWORD": "hunter2-"} and service.parsed_spec.command == ["httpd", "-f", "-p", "8080", "-h", "/www"]
+    assert b"hunter2-" not in response.content and b"DB_PASSWORD" in response.content
+    page = client.get(service.get_absolute_url())
+    assert b"hunter2-" not in page.content and b"DB_PASSWORD" in page.content

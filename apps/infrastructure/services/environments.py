@@ -11,7 +11,7 @@ from ..client import Engine
 from ..errors import InfrastructureError
 from ..models import Environment, Service
 from ..router import endpoints
-from ..specs import ENV_NAME_RE, HealthCheck, PortSpec, Resources, ServiceSpec, Strategy, StrategyOptions
+from ..specs import ENV_NAME_RE, HealthCheck, PortSpec, Resources, ServiceSpec, Strategy, StrategyOptions, mapping, pem
 
 RESERVED_NAMES = {"deployments", "runbooks", "build"}  # /infrastructure/<environment>/... shares their URLs
 
@@ -84,6 +84,8 @@ class SaveEnvironmentInput(BaseModel):
     host_address: str = Field("127.0.0.1", description="The engine's host as the console reaches it (health probes).")
     router_image: str = Field("busybox:1.36", description="Image with busybox sh and nc, present on the engine.")
     timeout_seconds: int = Field(30, ge=1, le=600)
+
+    _pem = field_validator("tls_ca_cert", "tls_client_cert", "tls_client_key")(pem)
 
     @field_validator("name")
     @classmethod
@@ -188,6 +190,8 @@ class SaveServiceInput(BaseModel):
     resources: Resources = Field(default_factory=Resources)
     strategy: Strategy = "rolling"
     strategy_options: StrategyOptions = Field(default_factory=StrategyOptions)
+
+    _mapping = field_validator("secret_env", mode="before")(mapping)
 
     @field_validator("secret_env")
     @classmethod

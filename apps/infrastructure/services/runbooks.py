@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from apps.core.jobs import Context, JobCancelled
 from apps.core.operations import Risk, operation
@@ -12,6 +12,7 @@ from apps.core.operations import Risk, operation
 from ..errors import InfrastructureError
 from ..models import Runbook
 from ..runbooks import Limits, ParamSpec, RunbookParamsInvalid, check_template, render, run_process
+from ..specs import mapping
 
 
 def runbook_named(name: str, *, enabled: bool = True) -> Runbook:
@@ -75,6 +76,8 @@ class SaveRunbookInput(BaseModel):
     max_file_mb: int = Field(64, ge=1, le=1024 * 1024)
     risky: bool = Field(False, description="Runs need approval.")
     enabled: bool = True
+
+    _mapping = field_validator("env", mode="before")(mapping)
 
     @model_validator(mode="after")
     def _template(self):
