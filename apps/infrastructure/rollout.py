@@ -22,7 +22,7 @@ from .deployments import log_line, publish_deployment
 from .errors import InfrastructureError
 from .health import probe
 from .models import Deployment, Revision, Service
-from .router import ensure_router, network_name, read_upstreams, service_labels, write_upstreams
+from .router import endpoints, ensure_router, network_name, read_upstreams, service_labels, write_upstreams
 
 
 class Unhealthy(InfrastructureError):
@@ -293,7 +293,8 @@ def execute(ctx, deployment: Deployment) -> Deployment:
             rollout.restoring = True  # nothing may interrupt the bookkeeping now
             rollout.update(status=Deployment.SUCCEEDED, finished_at=timezone.now(), step_label="done", reason="")
             _adopt(rollout.service, deployment.revision)
-            rollout.log(f"succeeded: r{deployment.revision.number} serves on {', '.join(_endpoints(rollout)) or 'no published port'}")
+            served = ", ".join(endpoints(rollout.service, rollout.router)) or "no published port"
+            rollout.log(f"succeeded: r{deployment.revision.number} serves on {served}")
     return deployment
 
 
@@ -338,9 +339,3 @@ def _finish(rollout: Rollout, status: str, reason: str, *, restore: bool = True)
                 status = Deployment.FAILED
     rollout.update(status=status, reason=reason[:4000], finished_at=timezone.now())
     rollout.log(f"deployment {status}: {reason}", "error" if status == Deployment.FAILED else "warning")
-
-
-def _endpoints(rollout: Rollout) -> list[str]:
-    from .router import endpoints
-
-    return endpoints(rollout.service, rollout.router)

@@ -9,7 +9,7 @@ from django.utils import timezone
 from pydantic import BaseModel, Field, model_validator
 
 from apps.core import jobs
-from apps.core.errors import OperationFailed
+from apps.core.errors import OperationFailed, OpsError
 from apps.core.jobs import Context
 from apps.core.operations import Risk, operation
 
@@ -142,9 +142,13 @@ def _deployment(pk: int) -> Deployment:
 def _resume(ctx: Context, deployment: Deployment) -> None:
     from apps.core.gateway import invoke
 
-    deployment.status = Deployment.QUEUED
-    deployment.save(update_fields=["status"])
-    invoke("infrastructure.resume_deployment", ctx.actor, {"deployment": deployment.pk}, ctx.channel, request_id=ctx.request_id)
+    Deployment.objects.filter(pk=deployment.pk).update(status=Deployment.QUEUED)
+    try:
+        invoke("infrastructure.resume_deployment", ctx.actor, {"deployment": deployment.pk}, ctx.channel, request_id=ctx.request_id)
+    except OpsError:
+        Deployment.objects.filter(pk=deployment.pk).update(status=Deployment.PAUSED)
+        raise
+    deployment.refresh_from_db()
 
 
 class AbortInput(DeploymentRef):
