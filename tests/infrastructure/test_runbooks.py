@@ -14,12 +14,13 @@ from apps.audit.models import AuditEvent
 from apps.core.errors import InvalidInput, PermissionDenied
 from apps.core.gateway import invoke, run_job
 from apps.core.models import Job
-
-pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="rlimits and sessions as on Linux")
+from tests.support import peers
 
 
 @pytest.fixture
 def define(admin, tmp_path):
+    peers.require_binary("prlimit")  # util-linux: how runs get their rlimits
+
     def define(name, argv, parameters=(), **fields):
         params = {"name": name, "argv": argv, "parameters": list(parameters), "working_dir": str(tmp_path), **fields}
         return invoke("infrastructure.save_runbook", admin, params).result
