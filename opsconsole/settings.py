@@ -291,6 +291,13 @@ SECURITY_EXPORT_MAX = int(env("SECURITY_EXPORT_MAX", "10000"))  # findings in on
 SECURITY_ALLOW_PATTERNS = [p for p in env("SECURITY_ALLOW_PATTERNS").split("\n") if p.strip()]
 
 # --- infrastructure ---------------------------------------------------------------
+# Image build contexts: directories under this root, or uploaded tarballs kept here until built.
+INFRA_BUILD_ROOT = Path(env("INFRA_BUILD_ROOT", str(DATA_DIR / "build-contexts")))
+INFRA_UPLOAD_DIR = Path(env("INFRA_UPLOAD_DIR", str(DATA_DIR / "build-uploads")))
+INFRA_UPLOAD_MAX_BYTES = int(env("INFRA_UPLOAD_MAX_BYTES", str(200 * 1024 * 1024)))
+INFRA_FOLLOW_LOGS_MAX_SECONDS = int(env("INFRA_FOLLOW_LOGS_MAX_SECONDS", "600"))
+# The local engine bin/console starts (podman) and the demo environment uses, when none is given.
+INFRA_DEMO_ENGINE_URL = env("INFRA_DEMO_ENGINE_URL", "")
 
 # --- storage ----------------------------------------------------------------------
 # Uploads stream to S3 multipart: a part is STORAGE_PART_SIZE bytes (S3's floor is

@@ -1,5 +1,26 @@
+import shutil
+
 from django.apps import AppConfig
 
 
 class InfrastructureConfig(AppConfig):
     name = "apps.infrastructure"
+    verbose_name = "Infrastructure"
+    nav = [(30, "Infrastructure", "infrastructure:overview", "core.run_read_ops")]
+    role_permissions = {"admin": ["infrastructure.manage_environments", "infrastructure.manage_runbooks"]}
+
+    def ready(self):
+        from apps.core.live import register_topic
+
+        from . import deployments  # noqa: F401 - connects the receivers that plan deployments
+
+        register_topic("deployment", "core.run_read_ops")
+        register_topic("deployments", "core.run_read_ops")
+
+    def console_processes(self, data_dir, env) -> dict[str, str]:
+        """A local Docker Engine API for the demo environment: podman's service, when podman is installed."""
+        from django.conf import settings
+
+        if settings.INFRA_DEMO_ENGINE_URL or not shutil.which("podman"):
+            return {}
+        return {"podman": f"podman system service --time=0 unix://{data_dir / 'podman.sock'}"}

@@ -1,0 +1,141 @@
+"""Deployments as records: planned the moment they are requested (so a deploy
+waiting for approval is a deployment in status "pending approval", with its
+revision pinned), followed live, and told apart from the work that runs them.
+
+The gateway creates an ApprovalRequest (protected environment) or a Job (the
+rest) for `infrastructure.deploy` / `.rollback`; the receivers below turn those
+into Deployment rows, so every front door (web, MCP, worker) gets the same record.
+"""
+
+from __future__ import annotations
+
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+from django.utils import timezone
+
+from apps.approvals.models import ApprovalRequest, ApprovalVote
+from apps.core.live import publish_template
+from apps.core.models import Job
+
+from .errors import InfrastructureError
+from .models import Deployment, DeploymentLogLine, Environment, Revision, Service
+from .specs import StrategyOptions
+
+PLANNED_OPERATIONS = ("infrastructure.deploy", "infrastructure.rollback", "infrastructure.restart")
+
+
+def publish_deployment(deployment: Deployment) -> None:
+    context = {"deployment": deployment}
+    publish_template(f"deployment.{deployment.pk}", "infrastructure/_deployment_live.html", context)
+    publish_template("deployments", "infrastructure/_deployment_row_live.html", context)
+
+
+def log_line(deployment: Deployment, text: str, level: str = "info") -> DeploymentLogLine:
+    line = DeploymentLogLine.objects.create(deployment=deployment, text=text[:4000], level=level)
+    publish_template(f"deployment.{deployment.pk}", "infrastructure/_deployment_line_live.html", {"line": line})
+    return line
+
+
+def service_of(environment: str, service: str) -> Service:
+    found = Service.objects.select_related("environment").filter(environment__name=environment, name=service).first()
+    if found is None:
+        if not Environment.objects.filter(name=environment).exists():
+            raise InfrastructureError(f"There is no environment named {environment!r}.")
+        raise InfrastructureError(f"Environment {environment} has no service named {service!r}.")
+    return found
+
+
+def rollback_target(service: Service, number: int | None) -> Revision:
+    """The revision a rollback deploys: the one asked for, or the last one that succeeded before the current."""
+    if number is not None:
+        revision = service.revisions.filter(number=number).first()
+        if revision is None:
+            raise InfrastructureError(f"{service} has no revision {number}.")
+        return revision
+    earlier = (
+        Deployment.objects.filter(service=service, status=Deployment.SUCCEEDED)
+        .exclude(revision_id=service.current_revision_id)
+        .select_related("revision")
+        .order_by("-finished_at")
+        .first()
+    )
+    if earlier is None:
+        raise InfrastructureError(f"{service} has no earlier successful revision to roll back to.")
+    return earlier.revision
+
+
+def plan(operation: str, params: dict, user, *, job: Job | None = None, approval: ApprovalRequest | None = None) -> Deployment:
+    """Record the deployment a request asks for, with its revision pinned now."""
+    service = service_of(params["environment"], params["service"])
+    if operation == "infrastructure.deploy":
+        spec = service.parsed_spec
+        if params.get("image"):
+            spec.image = params["image"]
+        spec.secret_env_names = sorted(service.secret_env or {})
+        last = service.revisions.order_by("-number").first()
+        revision = Revision.objects.create(
+            service=service, number=(last.number + 1 if last else 1), spec=spec.model_dump(mode="json"),
+            secret_env=service.secret_env or {}, created_by=user,
+        )  # fmt: skip
+        kind = "deploy"
+    elif operation == "infrastructure.restart":
+        if service.current_revision is None:
+            raise InfrastructureError(f"{service} has never been deployed: there is nothing to restart.")
+        revision, kind = service.current_revision, "restart"
+        params = {**params, "strategy": "rolling"}
+    else:
+        revision = rollback_target(service, params.get("revision"))
+        kind = "rollback"
+    options = StrategyOptions.model_validate({**(service.strategy_options or {}), **(params.get("options") or {})})
+    deployment = Deployment.objects.create(
+        service=service,
+        kind=kind,
+        revision=revision,
+        strategy=params.get("strategy") or service.strategy,
+        options=options.model_dump(mode="json"),
+        status=Deployment.PENDING_APPROVAL if approval else Deployment.QUEUED,
+        requested_by=user,
+        approval=approval,
+        job=job,
+    )
+    waiting = f"waiting for approval (request #{approval.pk}, quorum {approval.quorum})" if approval else "queued"
+    log_line(deployment, f"{kind} of r{revision.number} ({revision.spec['image']}) requested by {user}; {waiting}")
+    publish_deployment(deployment)
+    return deployment
+
+
+@receiver(post_save, sender=ApprovalRequest, dispatch_uid="infrastructure.approval_saved")
+def approval_saved(sender, instance: ApprovalRequest, created: bool, **kwargs) -> None:
+    if instance.operation not in PLANNED_OPERATIONS:
+        return
+    if created:
+        plan(instance.operation, instance.params, instance.requested_by, approval=instance)
+        return
+    if instance.status in (ApprovalRequest.REJECTED, ApprovalRequest.EXPIRED):
+        for deployment in Deployment.objects.filter(approval=instance, status=Deployment.PENDING_APPROVAL):
+            rejected_by = ", ".join(v.voter.username for v in instance.votes.filter(decision=ApprovalVote.REJECT).select_related("voter"))
+            why = f"rejected by {rejected_by}" if instance.status == ApprovalRequest.REJECTED else "expired without a decision"
+            deployment.status, deployment.reason, deployment.finished_at = (
+                Deployment.ABORTED,
+                f"approval request #{instance.pk} {why}",
+                timezone.now(),
+            )
+            deployment.save(update_fields=["status", "reason", "finished_at"])
+            log_line(deployment, f"not deployed: {deployment.reason}", "warning")
+            publish_deployment(deployment)
+
+
+@receiver(post_save, sender=Job, dispatch_uid="infrastructure.job_saved")
+def job_saved(sender, instance: Job, created: bool, **kwargs) -> None:
+    if not created or instance.operation not in PLANNED_OPERATIONS:
+        return
+    deployment = Deployment.objects.filter(approval_id=instance.approval_id).first() if instance.approval_id else None
+    if deployment is None:
+        plan(instance.operation, instance.params, instance.requested_by, job=instance)
+        return
+    approvers = instance.approval.votes.filter(decision=ApprovalVote.APPROVE).select_related("voter")
+    deployment.job, deployment.status = instance, Deployment.QUEUED
+    deployment.approved_by = ", ".join(v.voter.username for v in approvers)[:300]
+    deployment.save(update_fields=["job", "status", "approved_by"])
+    log_line(deployment, f"approved by {deployment.approved_by}; queued")
+    publish_deployment(deployment)

@@ -1,0 +1,227 @@
+"""Operations on environments (Docker engines) and the services defined in them."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, field_validator
+
+from apps.core.jobs import Context
+from apps.core.operations import Risk, operation
+
+from ..client import Engine
+from ..errors import InfrastructureError
+from ..models import Environment, Service
+from ..router import endpoints
+from ..specs import ENV_NAME_RE, HealthCheck, PortSpec, Resources, ServiceSpec, Strategy, StrategyOptions, mapping, pem
+
+RESERVED_NAMES = {"deployments", "runbooks", "build"}  # /infrastructure/<environment>/... shares their URLs
+
+
+def environment_named(name: str) -> Environment:
+    env = Environment.objects.filter(name=name).first()
+    if env is None:
+        raise InfrastructureError(f"There is no environment named {name!r}.")
+    return env
+
+
+def environment_scope(name: str) -> str | None:
+    """Approval scope of a deploy: the environment's, when it is protected; None = no approval."""
+    env = Environment.objects.filter(name=name).only("protected").first()
+    return f"environment:{name}" if env is not None and env.protected else None
+
+
+# --- environments ------------------------------------------------------------------------
+
+
+class EnvironmentsInput(BaseModel):
+    check: bool = Field(False, description="Also ask each engine for its version (reachability).")
+
+
+class EnvironmentInfo(BaseModel):
+    name: str
+    engine_url: str
+    tls: bool
+    protected: bool
+    quorum: int
+    services: list[str]
+    reachable: bool | None = None
+    engine_version: str | None = None
+    error: str | None = None
+
+
+class EnvironmentList(BaseModel):
+    environments: list[EnvironmentInfo]
+
+
+@operation("infrastructure.environments", risk=Risk.READ)
+def environments(ctx: Context, params: EnvironmentsInput) -> EnvironmentList:
+    """List environments (Docker engines): endpoint, protection, approval quorum, services; optionally check each engine answers."""
+    out = []
+    for env in Environment.objects.prefetch_related("services"):
+        info = EnvironmentInfo(name=env.name, engine_url=env.engine_url, tls=bool(env.tls_client_cert), protected=env.protected,
+                               quorum=env.quorum, services=[s.name for s in env.services.all()])  # fmt: skip
+        if params.check:
+            try:
+                with Engine(env) as engine:
+                    version = engine.version()
+                info.reachable, info.engine_version = True, f"{version.get('Version')} (API {version.get('ApiVersion')})"
+            except InfrastructureError as exc:
+                info.reachable, info.error = False, exc.message
+            except Exception as exc:  # PeerUnavailable and friends: report, list the others
+                info.reachable, info.error = False, getattr(exc, "message", str(exc))
+        out.append(info)
+    return EnvironmentList(environments=out)
+
+
+class SaveEnvironmentInput(BaseModel):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
+    engine_url: str = Field(pattern=r"^(unix:///|tcp://|ssh://)\S+$", description="unix:///run/docker.sock or tcp://host:2376")
+    tls_ca_cert: str = Field("", json_schema_extra={"widget": "textarea"}, description="PEM; for tcp:// with TLS.")
+    tls_client_cert: str = Field("", json_schema_extra={"widget": "textarea"}, description="PEM client certificate.")
+    tls_client_key: str = Field("", json_schema_extra={"secret": True}, description="PEM client key; empty keeps the stored one.")
+    protected: bool = Field(False, description="Deploys, stops and prunes need approval.")
+    quorum: int = Field(1, ge=1, le=10, description="Approvals a protected environment needs.")
+    publish_address: str = Field("127.0.0.1", description="Where routers publish service ports (0.0.0.0 for every interface).")
+    host_address: str = Field("127.0.0.1", description="The engine's host as the console reaches it (health probes).")
+    router_image: str = Field("busybox:1.36", description="Image with busybox sh and nc, present on the engine.")
+    timeout_seconds: int = Field(30, ge=1, le=600)
+
+    _pem = field_validator("tls_ca_cert", "tls_client_cert", "tls_client_key")(pem)
+
+    @field_validator("name")
+    @classmethod
+    def _not_a_page(cls, value):
+        if value in RESERVED_NAMES:
+            raise ValueError(f"{value} is the name of a console page; choose another")
+        return value
+
+
+class SavedEnvironment(BaseModel):
+    name: str
+    created: bool
+    protected: bool
+    quorum: int
+
+
+@operation("infrastructure.save_environment", risk=Risk.WRITE, permission="infrastructure.manage_environments", target=lambda p: p.name)
+def save_environment(ctx: Context, params: SaveEnvironmentInput) -> SavedEnvironment:
+    """Create or update an environment (a Docker engine endpoint). A protected environment's quorum becomes
+    the approval policy of its deploys, stops and prunes. The TLS client key is stored encrypted and never shown."""
+    from apps.core.resilience import forget_breaker
+
+    env = Environment.objects.filter(name=params.name).first()
+    created = env is None
+    env = env or Environment(name=params.name)
+    fields = params.model_dump(exclude={"name", "tls_client_key"})
+    for key, value in fields.items():
+        setattr(env, key, value)
+    if params.tls_client_key:
+        env.tls_client_key = params.tls_client_key
+    env.save()
+    forget_breaker(f"docker:{env.name}")
+    return SavedEnvironment(name=env.name, created=created, protected=env.protected, quorum=env.quorum)
+
+
+# --- services ------------------------------------------------------------------------------
+
+
+class ServicesInput(BaseModel):
+    environment: str
+    engine: bool = Field(True, description="Also read the routers from the engine for the published endpoints.")
+
+
+class ServiceInfo(BaseModel):
+    name: str
+    image: str
+    replicas: int
+    strategy: str
+    current_revision: int | None
+    last_deployment: int | None
+    last_status: str | None
+    endpoints: list[str] = Field(default_factory=list, description="host:port where the service's router answers.")
+
+
+class ServiceList(BaseModel):
+    environment: str
+    services: list[ServiceInfo]
+    engine_error: str | None = None
+
+
+@operation("infrastructure.services", risk=Risk.READ, target=lambda p: p.environment)
+def services(ctx: Context, params: ServicesInput) -> ServiceList:
+    """List an environment's services: image, replicas, strategy, current revision, last deployment and published endpoints."""
+    env = environment_named(params.environment)
+    routers, error = {}, None
+    if params.engine:
+        try:
+            with Engine(env) as engine:
+                routers = {c.label("service"): c for c in engine.containers(environment=env.name, role="router")}
+        except Exception as exc:  # the list is still useful without the engine
+            error = getattr(exc, "message", str(exc))
+    out = []
+    for service in env.services.select_related("current_revision"):
+        last = service.deployments.order_by("-created_at", "-id").first()
+        spec = service.parsed_spec
+        out.append(ServiceInfo(
+            name=service.name, image=spec.image, replicas=spec.replicas, strategy=service.strategy,
+            current_revision=service.current_revision.number if service.current_revision else None,
+            last_deployment=last.pk if last else None, last_status=last.status if last else None,
+            endpoints=endpoints(service, routers.get(service.name)),
+        ))  # fmt: skip
+    return ServiceList(environment=env.name, services=out, engine_error=error)
+
+
+class SaveServiceInput(BaseModel):
+    environment: str
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")
+    image: str = Field(description="repository:tag or repository@sha256:digest")
+    command: list[str] | None = Field(None, description="argv overriding the image's command; one element per line.")
+    env: dict[str, str] = Field(default_factory=dict, description="Plain environment variables (JSON object).")
+    secret_env: dict[str, str] = Field(
+        default_factory=dict,
+        json_schema_extra={"secret": True},
+        description="Secret variables to set or replace; stored encrypted, never shown.",
+    )
+    remove_secret_env: list[str] = Field(default_factory=list, description="Names of secret variables to delete.")
+    ports: list[PortSpec] = Field(default_factory=list, description='e.g. [{"container": 8080, "host": 18080}]')
+    replicas: int = Field(1, ge=1, le=50)
+    healthcheck: HealthCheck = Field(default_factory=HealthCheck)
+    labels: dict[str, str] = Field(default_factory=dict)
+    network: str | None = None
+    resources: Resources = Field(default_factory=Resources)
+    strategy: Strategy = "rolling"
+    strategy_options: StrategyOptions = Field(default_factory=StrategyOptions)
+
+    _mapping = field_validator("secret_env", mode="before")(mapping)
+
+    @field_validator("secret_env")
+    @classmethod
+    def _secret_names(cls, value):
+        bad = [name for name in value if not ENV_NAME_RE.match(name)]
+        if bad:
+            raise ValueError(f"not valid variable names: {', '.join(bad)}")
+        return value
+
+
+class SavedService(BaseModel):
+    environment: str
+    name: str
+    created: bool
+    secret_env_names: list[str]
+
+
+@operation("infrastructure.save_service", risk=Risk.WRITE, target=lambda p: f"{p.environment}/{p.name}")
+def save_service(ctx: Context, params: SaveServiceInput) -> SavedService:
+    """Create or update a service's spec (what the next deploy applies): image, command, env, secret env
+    (encrypted; values never shown or audited), ports, replicas, healthcheck, labels, network, limits, strategy."""
+    env = environment_named(params.environment)
+    spec = ServiceSpec.model_validate(params.model_dump(include=set(ServiceSpec.model_fields) - {"secret_env_names"}))
+    service = Service.objects.filter(environment=env, name=params.name).first()
+    created = service is None
+    service = service or Service(environment=env, name=params.name)
+    secrets = {k: v for k, v in (service.secret_env or {}).items() if k not in params.remove_secret_env}
+    secrets.update(params.secret_env)
+    spec.secret_env_names = sorted(secrets)
+    service.spec, service.secret_env = spec.model_dump(mode="json"), secrets
+    service.strategy, service.strategy_options = params.strategy, params.strategy_options.model_dump(mode="json")
+    service.save()
+    return SavedService(environment=env.name, name=service.name, created=created, secret_env_names=spec.secret_env_names)
