@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -63,7 +64,10 @@ def publish_job(job: Job, line: JobLogLine | None = None) -> None:
 
 def job_snapshot(topic: str) -> str:
     """The whole job page state (status and full log) for a browser that just subscribed."""
-    job = Job.objects.filter(pk=topic.removeprefix("job.")).first()
+    try:
+        job = Job.objects.filter(pk=uuid.UUID(topic.removeprefix("job."))).first()
+    except ValueError:
+        return ""
     if job is None:
         return ""
     return render_to_string("core/_job_snapshot.html", {"job": job, "lines": job.log_lines.all()[:2000]})

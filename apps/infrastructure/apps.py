@@ -14,7 +14,9 @@ class InfrastructureConfig(AppConfig):
 
         from . import deployments  # noqa: F401 - connects the receivers that plan deployments
 
-        register_topic("deployment", "core.run_read_ops")
+        from .deployments import deployment_snapshot
+
+        register_topic("deployment", "core.run_read_ops", snapshot=deployment_snapshot)
         register_topic("deployments", "core.run_read_ops")
 
     def console_processes(self, data_dir, env) -> dict[str, str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from django.db.models.signals import post_save
 from django.dispatch import receiver
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from apps.approvals.models import ApprovalRequest, ApprovalVote
@@ -28,6 +29,16 @@ def publish_deployment(deployment: Deployment) -> None:
     context = {"deployment": deployment}
     publish_template(f"deployment.{deployment.pk}", "infrastructure/_deployment_live.html", context)
     publish_template("deployments", "infrastructure/_deployment_row_live.html", context)
+
+
+def deployment_snapshot(topic: str) -> str:
+    """Status and the whole step log, sent to a browser as it subscribes (nothing missed)."""
+    pk = topic.removeprefix("deployment.")
+    deployment = Deployment.objects.filter(pk=pk).first() if pk.isdigit() else None
+    if deployment is None:
+        return ""
+    context = {"deployment": deployment, "lines": deployment.log_lines.all()[:2000]}
+    return render_to_string("infrastructure/_deployment_snapshot.html", context)
 
 
 def log_line(deployment: Deployment, text: str, level: str = "info") -> DeploymentLogLine:

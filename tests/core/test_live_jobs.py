@@ -82,3 +82,23 @@ def test_browser_watches_a_job_progress_live(login_page, make_user, console_serv
     texts = page.locator("#job-log .line").evaluate_all("lines => lines.map(line => line.lastChild.textContent)")
     assert texts == [f"step {i}/4: from the browser" for i in range(1, 5)]
     assert "from the browser" in page.inner_text("#job-result")
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_subscribing_late_gets_the_whole_job_as_a_snapshot(client, make_user):
+    from apps.core.models import JobLogLine
+
+    user = await sync_to_async(make_user)("viewer")
+    await sync_to_async(client.force_login)(user)
+    job = await sync_to_async(Job.objects.create)(operation="core.echo_job", params={}, channel="web", status=Job.SUCCEEDED, progress=100)
+    for i in (1, 2, 3):
+        await sync_to_async(JobLogLine.objects.create)(job=job, text=f"line {i}")
+    comm, connected, _ = await communicator_for(client, f"job.{job.pk}")
+    assert connected
+    snapshot = await comm.receive_from(timeout=5)
+    assert 'id="job-log"' in snapshot and 'hx-swap-oob="true"' in snapshot
+    assert [f"line {i}" in snapshot for i in (1, 2, 3)] == [True] * 3 and ">succeeded<" in snapshot
+    await comm.disconnect()
+    comm, connected, _ = await communicator_for(client, "job.not-a-uuid")
+    assert connected and await comm.receive_nothing(timeout=0.5)
+    await comm.disconnect()
