@@ -13,7 +13,6 @@ class InfrastructureConfig(AppConfig):
         from apps.core.live import register_topic
 
         from . import deployments  # noqa: F401 - connects the receivers that plan deployments
-
         from .deployments import deployment_snapshot
 
         register_topic("deployment", "core.run_read_ops", snapshot=deployment_snapshot)
