@@ -12,7 +12,9 @@ class CommsConfig(AppConfig):
     def ready(self):
         from apps.core.live import register_topic
 
-        from . import signals  # noqa: F401  (notifications through comms)
+        from . import broadcasts, signals  # noqa: F401  (notifications through comms)
+
+        broadcasts.connect()
 
         register_topic("incidents", "core.run_read_ops")
         register_topic("incident", "core.run_read_ops")

@@ -152,7 +152,9 @@ def run_job(job_id: str) -> None:
     if job is None or job.status != Job.QUEUED:
         return  # already run, cancelled, or its row is gone
     op = operations.get(job.operation)
-    actor = Actor.for_user(job.requested_by, job.token)
+    # Work the console queued on its own behalf (channel "system", no requester) runs as the system actor.
+    is_system = job.channel == "system" and job.requested_by_id is None
+    actor = Actor.system() if is_system else Actor.for_user(job.requested_by, job.token)
     audit = {
         "operation": op.name,
         "channel": "worker",
