@@ -237,7 +237,7 @@ def run_process(argv: list[str], *, cwd: str, env: dict[str, str], limits: Limit
         # The program exited, but something it started keeps the output open and silent: end it.
         if proc.poll() is not None and now - quiet_since > 1.0:
             break
-    killed = kill_tree(proc.pid)
+    killed = kill_tree(proc)
     try:
         exit_code = proc.wait(timeout=5)
     except subprocess.TimeoutExpired:
@@ -253,31 +253,40 @@ def _pump(stream, out: queue.Queue) -> None:
     out.put(None)
 
 
-def kill_tree(pid: int, grace: float = 2.0) -> int:
-    """Kill the process, its descendants and anything left in its session: TERM, then KILL."""
+def kill_tree(proc: subprocess.Popen, grace: float = 2.0) -> int:
+    """Kill the process, its descendants and anything left in its session: TERM, then KILL.
+
+    The process itself is signalled and reaped through its Popen only: were psutil
+    to reap it, its exit status would be lost (Popen would then report 0).
+    """
+    pid = proc.pid
     targets: dict[int, psutil.Process] = {}
     try:
-        root = psutil.Process(pid)
-        targets[pid] = root
-        targets.update({p.pid: p for p in root.children(recursive=True)})
+        targets.update({p.pid: p for p in psutil.Process(pid).children(recursive=True)})
     except psutil.NoSuchProcess:
         pass
     for process in psutil.process_iter():
         try:
-            if os.getsid(process.pid) == pid:
+            if process.pid != pid and os.getsid(process.pid) == pid:
                 targets[process.pid] = process
         except (ProcessLookupError, PermissionError, psutil.Error):
             continue
     alive = [p for p in targets.values() if _running(p)]
-    if not alive:
-        return 0
+    root_alive = proc.poll() is None
+    if root_alive:
+        proc.terminate()
     for process in alive:
         _signal(process, signal.SIGTERM)
     _gone, still = psutil.wait_procs(alive, timeout=grace)
+    if root_alive:
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
     for process in still:
         _signal(process, signal.SIGKILL)
     psutil.wait_procs(still, timeout=grace)
-    return len(alive)
+    return len(alive) + root_alive
 
 
 def _running(process: psutil.Process) -> bool:

@@ -28,7 +28,8 @@ def next_slot(seconds: int = 1) -> None:
 
 
 def test_breaker_opens_after_five_failures_and_recovers(db, settings, flaky_prometheus, client_as, actor_of):
-    settings.BREAKER_RESET_SECONDS = 1
+    # Long enough to look at the open breaker (a failed call with its retries takes ~1 s), short enough to wait for.
+    settings.BREAKER_RESET_SECONDS = 4
     forget_breaker("prometheus:flaky")
     source = PrometheusSource.objects.create(name="flaky", base_url=flaky_prometheus.url, timeout_seconds=2)
     board = Dashboard.objects.create(slug="flaky-board", title="Flaky", source=source, refresh_seconds=1)
