@@ -261,10 +261,8 @@ def kill_tree(proc: subprocess.Popen, grace: float = 2.0) -> int:
     """
     pid = proc.pid
     targets: dict[int, psutil.Process] = {}
-    try:
+    with contextlib.suppress(psutil.NoSuchProcess):
         targets.update({p.pid: p for p in psutil.Process(pid).children(recursive=True)})
-    except psutil.NoSuchProcess:
-        pass
     for process in psutil.process_iter():
         try:
             if process.pid != pid and os.getsid(process.pid) == pid:
