@@ -80,7 +80,7 @@ def secrets_in_bucket(s3: S3, bucket: str, prefix: str, scanner: SecretScanner, 
         _scan_object(s3, bucket, key, scanner, out)
         done += size
         progress(done, total, f"{out.files} of {len(wanted)} objects read")
-    out.notes.insert(0, f"{len(listed)} objects under s3://{bucket}/{prefix}; {len(wanted)} read.")
+    out.notes.insert(0, f"{len(listed)} objects under s3://{bucket}/{prefix}; {out.files} scanned.")
     return out
 
 

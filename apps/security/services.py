@@ -80,7 +80,6 @@ class BucketSource(BucketRef):
 
 
 class ScanBucketInput(AllowLists, BucketSource):
-
     def describe(self) -> str:
         return f"{self.connection}:{self.bucket}/{self.prefix}"
 
