@@ -227,7 +227,8 @@ class Engine:
             c.api._raise_for_status(response)
             return response
 
-        response = self.call(f"export {image}", open_archive, retry=True)
+        # No retry: podman prepares the whole archive before its first byte; a timeout is not worth doubling.
+        response = self.call(f"export {image}", open_archive)
         try:
             yield from response.iter_content(chunk_size)
         except (*PEER_ERRORS, requests.exceptions.ChunkedEncodingError) as exc:
