@@ -237,6 +237,11 @@ def run_process(argv: list[str], *, cwd: str, env: dict[str, str], limits: Limit
         # The program exited, but something it started keeps the output open and silent: end it.
         if proc.poll() is not None and now - quiet_since > 1.0:
             break
+    if not (timed_out or cancelled):
+        # Its output ended: let the program finish exiting so its status is read here. Reaped by
+        # psutil in kill_tree instead, Popen would get ECHILD and report exit code 0 for a failure.
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=2)
     killed = kill_tree(proc.pid)
     try:
         exit_code = proc.wait(timeout=5)

@@ -1,4 +1,4 @@
-"""Security operations: scans (secrets, dependencies, source, images) run as
+"""Security operations: scans (secrets, dependencies, source, images, buckets) run as
 jobs; findings are listed, triaged and exported through the same gateway."""
 
 from __future__ import annotations
