@@ -289,6 +289,9 @@ SECURITY_FINGERPRINT_KEY = env("SECURITY_FINGERPRINT_KEY")
 SECURITY_ALLOW_PATHS = env_list("SECURITY_ALLOW_PATHS")
 SECURITY_EXPORT_MAX = int(env("SECURITY_EXPORT_MAX", "10000"))  # findings in one SARIF/CSV export
 SECURITY_ALLOW_PATTERNS = [p for p in env("SECURITY_ALLOW_PATTERNS").split("\n") if p.strip()]
+# Bucket scans: objects listed per request, and the most objects one scan reads (narrow the prefix beyond).
+SECURITY_BUCKET_PAGE_SIZE = int(env("SECURITY_BUCKET_PAGE_SIZE", "1000"))
+SECURITY_BUCKET_MAX_OBJECTS = int(env("SECURITY_BUCKET_MAX_OBJECTS", "100000"))
 
 # --- infrastructure ---------------------------------------------------------------
 # Image build contexts: directories under this root, or uploaded tarballs kept here until built.

@@ -212,6 +212,30 @@ class Engine:
 
         return self.call(f"read {path} in {name}", read, retry=True)
 
+    def image(self, reference: str) -> dict:
+        """The engine's inspect of an image (name:tag, name@digest or id)."""
+        return self.call(f"inspect image {reference}", lambda c: c.api.inspect_image(reference), retry=True)
+
+    def save_image(self, image: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """The image as a `docker save` tar (GET /images/{name}/get), chunk by chunk as the engine
+        sends it: never held whole. Read-only on the engine (no container is created)."""
+
+        def open_archive(c):
+            # Not api.get_image(): its stream helper switches the socket's read timeout off, so a
+            # stalled engine would hang the scan for ever; requests keeps the client's timeout here.
+            response = c.api._get(c.api._url("/images/{0}/get", image), stream=True)
+            c.api._raise_for_status(response)
+            return response
+
+        # No retry: podman prepares the whole archive before its first byte; a timeout is not worth doubling.
+        response = self.call(f"export {image}", open_archive)
+        try:
+            yield from response.iter_content(chunk_size)
+        except (*PEER_ERRORS, requests.exceptions.ChunkedEncodingError) as exc:
+            raise InfrastructureError(f"The engine of {self.environment} stopped answering during the export of {image}: {exc}") from exc
+        finally:
+            response.close()
+
     # --- writes -----------------------------------------------------------------------
 
     def ensure_network(self, name: str, labels: dict[str, str]) -> None:

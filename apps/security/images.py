@@ -21,6 +21,10 @@ from .secretscan import generic
 from .secretscan.engine import SecretHit, SecretScanner, mask
 
 MAX_JSON = 1 << 20
+# `docker save` layouts: layers as <id>/layer.tar (docker < 25), <digest>.tar at the top (podman),
+# blobs/sha256/<digest> (OCI, docker 25+); per-layer metadata and the legacy `repositories` file.
+SAVE_LAYER = re.compile(r"^([0-9a-f]{64}\.tar|[^/]+/layer\.tar|blobs/.+)$")
+SAVE_METADATA = re.compile(r"^(repositories|oci-layout|[0-9a-f]{64}/(json|VERSION))$")
 SENSITIVE_ENV = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIALS?)", re.I)
 
 
@@ -176,8 +180,12 @@ class _Prefixed(io.RawIOBase):
         return len(data)
 
 
-def scan_tar_stream(stream: BinaryIO, scanner: SecretScanner, reference: str = "") -> ImageScan:
-    """Secrets in an image filesystem streamed as a tar (export) or a `docker save` archive, plus its config checks."""
+def scan_tar_stream(stream: BinaryIO, scanner: SecretScanner, reference: str = "", tags: list[str] | None = None) -> ImageScan:
+    """Secrets in an image filesystem streamed as a tar (export) or a `docker save` archive, plus its config checks.
+
+    The config checks read the image's own config blob from the archive (what the engine's inspect renders,
+    and more faithfully: podman 4's compat inspect drops Healthcheck). `tags`: the engine's tags of the image
+    when it was exported by id (such an archive names none)."""
     result = ImageScan(reference=reference)
     jsons: dict[str, bytes] = {}
     with tarfile.open(fileobj=stream, mode="r|*") as outer:
@@ -192,11 +200,14 @@ def scan_tar_stream(stream: BinaryIO, scanner: SecretScanner, reference: str = "
                 if member.size <= MAX_JSON:
                     jsons[name] = head + f.read()
                 continue
-            if name.endswith("layer.tar") or name.startswith("blobs/"):
+            if SAVE_METADATA.match(name):
+                continue
+            if SAVE_LAYER.match(name):
                 _scan_layer(_Prefixed(head, f), scanner, result)
                 continue
             _scan_member(f"/{name}", member.size, _Prefixed(head, f), scanner, result)
-    result.config, tags = _saved_config(jsons)
+    result.config, saved_tags = _saved_config(jsons)
+    tags = list(tags if tags is not None else saved_tags)
     if result.config is not None:
         inspect = {"Config": _config_of(result.config), "RepoTags": tags}
         result.reference = reference or (tags[0] if tags else "")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,6 +67,27 @@ class ReadProgress(io.RawIOBase):
         n = self.raw.readinto(buffer)
         self.done += n or 0
         self.progress(self.done, self.total, f"{self.done >> 20} of {self.total >> 20} MB read")
+        return n
+
+
+class ChunkStream(io.RawIOBase):
+    """A readable stream over an iterator of byte chunks (an engine's export, an S3 object's body)."""
+
+    def __init__(self, chunks: Iterator[bytes]):
+        self.chunks, self.pending, self.offset = chunks, memoryview(b""), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while self.offset >= len(self.pending):
+            chunk = next(self.chunks, None)
+            if chunk is None:
+                return 0
+            self.pending, self.offset = memoryview(chunk), 0
+        n = min(len(buffer), len(self.pending) - self.offset)
+        buffer[:n] = self.pending[self.offset : self.offset + n]
+        self.offset += n
         return n
 
 

@@ -1,12 +1,9 @@
-"""Security operations: scans (secrets, dependencies, source, images) run as
+"""Security operations: scans (secrets, dependencies, source, images, buckets) run as
 jobs; findings are listed, triaged and exported through the same gateway."""
 
 from __future__ import annotations
 
 import re
-import tempfile
-import uuid
-from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from typing import Literal
@@ -17,16 +14,25 @@ from django.utils import timezone
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from apps.core.jobs import Context
-from apps.core.live import publish_template
 from apps.core.operations import Risk, operation
+from apps.infrastructure.services.images import IMAGE_REF_RE
+from apps.storage.client import connect
+from apps.storage.services.common import BucketRef, Prefix
 
-from . import findings, images, sarif, scanning
+from . import findings, images, peers, sarif, scanning
 from .errors import ScanError
-from .models import Finding, Scan, ScanRoot, Upload
+from .models import Finding, ScanRoot, Upload
 from .queries import FindingFilter, FindingOut, filtered
+from .runs import ScanOutput, run_scan
 from .sources import Tree, clean_relative, resolve_in_root, root_tree, upload_tree
 
-SCAN_OPERATIONS = ("security.scan_secrets", "security.audit_dependencies", "security.scan_source", "security.scan_image")
+SCAN_OPERATIONS = (
+    "security.scan_secrets",
+    "security.audit_dependencies",
+    "security.scan_source",
+    "security.scan_image",
+    "security.scan_bucket",
+)
 
 
 class SourceInput(BaseModel):
@@ -48,10 +54,7 @@ class SourceInput(BaseModel):
         return f"upload {self.upload_id}" if self.upload_id else f"{self.root}:{self.path or '/'}"
 
 
-class ScanSecretsInput(SourceInput):
-    history: bool = Field(
-        False, description="Scan every blob of the git history (root/path must be a git repository) instead of the files."
-    )
+class AllowLists(BaseModel):
     allow_paths: list[str] = Field(default_factory=list, description="Globs of paths never reported (e.g. tests/fixtures/*).")
     allow_patterns: list[str] = Field(default_factory=list, description="Regexes of secret values never reported.")
 
@@ -66,97 +69,49 @@ class ScanSecretsInput(SourceInput):
         return value
 
 
+class ScanSecretsInput(AllowLists, SourceInput):
+    history: bool = Field(
+        False, description="Scan every blob of the git history (root/path must be a git repository) instead of the files."
+    )
+
+
+class BucketSource(BucketRef):
+    prefix: Prefix = ""
+
+
+class ScanBucketInput(AllowLists, BucketSource):
+    def describe(self) -> str:
+        return f"{self.connection}:{self.bucket}/{self.prefix}"
+
+
 class AuditDependenciesInput(SourceInput):
     ecosystems: list[Literal["PyPI", "npm"]] = Field(default_factory=lambda: ["PyPI", "npm"], description="Which lockfiles to check.")
 
 
 class ScanImageInput(BaseModel):
-    upload_id: UUID = Field(description="An uploaded `docker save` archive or container export tar (.tar or .tar.gz).")
+    upload_id: UUID | None = Field(None, description="An uploaded `docker save` archive or container export tar (.tar or .tar.gz).")
+    environment: str = Field(
+        "", max_length=40, description="Or an infrastructure environment (see infrastructure.environments): read the image from its engine."
+    )
     reference: str = Field(
-        "", max_length=300, description="The image reference it came from, e.g. registry/app:1.4 (checked for 'latest')."
+        "",
+        max_length=300,
+        description="With environment: the image to scan (repository:tag, repository@sha256:digest or an image id). "
+        "With upload_id: the reference the archive came from, e.g. registry/app:1.4 (checked for 'latest').",
     )
 
+    @model_validator(mode="after")
+    def one_source(self):
+        if bool(self.upload_id) == bool(self.environment):
+            raise ValueError("Give either upload_id (an uploaded archive) or environment and reference (an image on its engine).")
+        if self.environment and not re.match(IMAGE_REF_RE, self.reference):
+            raise ValueError("Give the image to read from the environment's engine as reference: repository:tag, @sha256 digest or id.")
+        return self
 
-class ScanOutput(BaseModel):
-    scan_id: UUID
-    target: str
-    findings: int = Field(description="Findings seen in this scan.")
-    new: int
-    fixed: int = Field(description="Findings of this target not seen any more.")
-    reopened: int
-    by_severity: dict[str, int]
-    files: int
-    bytes: int
-    skipped: dict[str, int] = Field(description="Files not read, by reason (binary, lockfile, too large, allow-listed...).")
-    notes: list[str]
-
-
-def _start(ctx: Context, kind: str, target: str) -> Scan:
-    scan = Scan.objects.create(id=ctx.job.pk if ctx.job else uuid.uuid4(), job=ctx.job, kind=kind, target=target, requested_by=ctx.user)
-    _publish(scan)
-    return scan
-
-
-def _publish(scan: Scan) -> None:
-    publish_template("security.scans", "security/_scan_row_live.html", {"scan": scan, "job": scan.job})
-
-
-def _reporter(ctx: Context, scan: Scan) -> scanning.Progress:
-    def report(pct: float, message: str) -> None:
-        ctx.progress(pct, message)
-        _publish(scan)
-
-    return scanning.Progress(report)
-
-
-def _run(ctx: Context, kind: str, target_of, work) -> ScanOutput:
-    """Create the scan, run `work(tree, progress)`, record findings; a failure marks the scan failed."""
-    with tempfile.TemporaryDirectory(prefix="opsconsole-scan-") as scratch:
-        tree: Tree = target_of(Path(scratch))
-        scan = _start(ctx, kind, tree.target)
-        try:
-            ctx.log(f"{kind} scan of {tree.target}")
-            outcome: scanning.Outcome = work(tree, _reporter(ctx, scan))
-            now = timezone.now()
-            counts = findings.record(scan, outcome.observations, now)
-        except Exception as exc:
-            scan.status, scan.finished_at = Scan.FAILED, timezone.now()
-            scan.error = getattr(exc, "message", f"internal error: {type(exc).__name__}")
-            scan.save(update_fields=["status", "finished_at", "error"])
-            _publish(scan)
-            raise
-        finally:
-            if tree.upload is not None:  # scanned uploads leave the disk; their name, size and hash stay
-                tree.upload.stored_path.unlink(missing_ok=True)
-    severities = Counter(o.severity for o in {findings.fingerprint(scan.target, o): o for o in outcome.observations}.values())
-    notes = tree.notes + outcome.notes
-    scan.stats = {
-        **counts,
-        "by_severity": dict(severities),
-        "files": outcome.files,
-        "bytes": outcome.bytes,
-        "skipped": outcome.skipped,
-        "notes": notes[:50],
-    }
-    scan.status, scan.finished_at = Scan.DONE, timezone.now()
-    scan.save(update_fields=["stats", "status", "finished_at"])
-    _publish(scan)
-    for note in notes[:20]:
-        ctx.log(note)
-    ctx.log(f"{counts['total']} findings: {counts['new']} new, {counts['fixed']} fixed, {counts['reopened']} reopened")
-    return ScanOutput(
-        scan_id=scan.pk,
-        target=scan.target,
-        findings=counts["total"],
-        new=counts["new"],
-        fixed=counts["fixed"],
-        reopened=counts["reopened"],
-        by_severity=dict(severities),
-        files=outcome.files,
-        bytes=outcome.bytes,
-        skipped=outcome.skipped,
-        notes=notes[:50],
-    )
+    def describe(self) -> str:
+        if self.environment:
+            return f"{self.environment}/{self.reference}"
+        return self.reference or f"upload {self.upload_id}"
 
 
 def _tree(params: SourceInput):
@@ -186,13 +141,13 @@ def scan_secrets(ctx: Context, params: ScanSecretsInput) -> ScanOutput:
         def work(tree: Tree, progress):
             return scanning.secrets_in_history(tree.base, scanning.make_scanner(params.allow_paths, params.allow_patterns), progress)
 
-        return _run(ctx, "secrets", history_target, work)
+        return run_scan(ctx, "secrets", history_target, work)
 
     def work(tree: Tree, progress):
         scanner = scanning.make_scanner(params.allow_paths, params.allow_patterns, scanning.tree_baseline(tree))
         return scanning.secrets_in_tree(tree, scanner, progress)
 
-    return _run(ctx, "secrets", _tree(params), work)
+    return run_scan(ctx, "secrets", _tree(params), work)
 
 
 @operation("security.audit_dependencies", risk=Risk.WRITE, long=True, target=lambda p: p.describe())
@@ -203,7 +158,7 @@ def audit_dependencies(ctx: Context, params: AuditDependenciesInput) -> ScanOutp
     the upload or scan-root path. Each vulnerable package/advisory pair is a finding with its CVE aliases, CVSS-based
     severity and the version to upgrade to. Advisories are imported with `manage.py import_osv`. Runs as a job.
     """
-    return _run(
+    return run_scan(
         ctx, "dependencies", _tree(params), lambda tree, progress: scanning.dependencies_in_tree(tree, set(params.ecosystems), progress)
     )
 
@@ -213,14 +168,27 @@ def scan_source(ctx: Context, params: SourceInput) -> ScanOutput:
     """Static checks of Python source: bandit plus Django deployment checks (DEBUG on, wildcard ALLOWED_HOSTS,
     hard-coded SECRET_KEY, insecure cookies, csrf_exempt, raw SQL built with string formatting), each with its
     OWASP Top 10 (2021) category. Nothing from the scanned code is imported or run. Runs as a job."""
-    return _run(ctx, "source", _tree(params), scanning.source_in_tree)
+    return run_scan(ctx, "source", _tree(params), scanning.source_in_tree)
 
 
-@operation("security.scan_image", risk=Risk.WRITE, long=True, target=lambda p: p.reference or f"upload {p.upload_id}")
+@operation("security.scan_image", risk=Risk.WRITE, long=True, target=lambda p: p.describe())
 def scan_image(ctx: Context, params: ScanImageInput) -> ScanOutput:
     """Check a container image: its config (runs as root, 'latest' tag, secrets in ENV or labels, no healthcheck,
-    privileged ports) and every file of its filesystem for secrets, streamed from an uploaded `docker save` archive
-    or container export (no unpacking to disk). Runs as a job."""
+    privileged ports) and every file of every layer for secrets (a secret deleted by a later layer is still reported).
+
+    Source: an image on an infrastructure environment's engine (environment + reference; inspected through
+    infrastructure.image, so the infrastructure permissions apply, then exported by id and streamed), or an
+    uploaded `docker save` archive / container export (upload_id). Nothing is unpacked to disk. Runs as a job."""
+    if params.environment:
+        info = peers.inspect_image(ctx, params.environment, params.reference)
+
+        def engine_work(tree: Tree, progress):
+            ctx.log(f"{params.reference} is {info.id} ({info.size >> 20} MB, tags: {', '.join(info.tags) or 'none'})")
+            result = peers.scan_engine_image(info, params.reference, scanning.make_scanner(), progress)
+            return scanning.image_observations(result)
+
+        return run_scan(ctx, "image", lambda scratch: Tree(scratch, f"image:{params.describe()}"), engine_work)
+
     upload = Upload.objects.filter(pk=params.upload_id).first()
     if upload is None or not upload.stored_path.exists():
         raise ScanError("That upload does not exist any more: upload the image archive again.")
@@ -235,7 +203,25 @@ def scan_image(ctx: Context, params: ScanImageInput) -> ScanOutput:
             result = images.scan_tar_stream(stream, scanner, params.reference)
         return scanning.image_observations(result)
 
-    return _run(ctx, "image", target_of, work)
+    return run_scan(ctx, "image", target_of, work)
+
+
+@operation("security.scan_bucket", risk=Risk.WRITE, long=True, target=lambda p: p.describe())
+def scan_bucket(ctx: Context, params: ScanBucketInput) -> ScanOutput:
+    """Scan the objects of a storage bucket (under an optional prefix) for secrets, with the same rules as files.
+
+    Objects are listed page by page and streamed through the storage connection; objects above SECURITY_MAX_FILE_MB,
+    binary ones (by suffix or content), lockfiles and keys matching `allow_paths` are skipped and counted. Findings
+    are located as s3://bucket/key with a masked preview, never the secret. Needs the permissions of storage.list
+    and storage.fetch (reading object bytes) besides this one's. Runs as a job."""
+    peers.require_bucket_reads(ctx.actor)
+    s3 = connect(params.connection)
+
+    def work(tree: Tree, progress):
+        scanner = scanning.make_scanner(params.allow_paths, params.allow_patterns)
+        return peers.secrets_in_bucket(s3, params.bucket, params.prefix, scanner, progress)
+
+    return run_scan(ctx, "secrets", lambda scratch: Tree(scratch, f"s3:{params.describe()}"), work)
 
 
 # --- findings --------------------------------------------------------------------------

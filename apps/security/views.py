@@ -63,7 +63,7 @@ def new_scan(request):
     if request.method == "POST":
         if form.is_valid():
             try:
-                upload = uploads.store(form.cleaned_data["file"], request.user) if form.cleaned_data.get("file") else None
+                upload = uploads.store(form.cleaned_data["file"], request.user) if form.needs_upload else None
                 outcome = call(request, OPERATION_OF[form.cleaned_data["kind"]], form.params(upload.pk if upload else None))
             except InvalidInput as exc:
                 form.add_error(None, exc.message)

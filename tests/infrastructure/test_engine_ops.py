@@ -21,7 +21,7 @@ from apps.infrastructure.services.images import save_upload, upload_path
 from tests.support import peers
 from tests.support.processes import Process, free_port, port_open
 
-from .conftest import RUN, Poller, deploy, endpoint, labelled, web_service
+from .conftest import RUN, Poller, _context, deploy, endpoint, labelled, web_service
 
 pytestmark = pytest.mark.peer
 
@@ -113,19 +113,33 @@ def test_stop_and_prune_are_risky(operator, environment, images, podman, make_us
     assert labelled(podman, environment) == []
 
 
+def test_image_inspect_shows_names_not_values(make_user, actor_of, environment, images, podman):
+    tag = f"localhost/{RUN}-inspected:1"
+    dockerfile = f"FROM {images.base}\nENV API_TOKEN=not-for-your-eyes\nLABEL team=shop\nEXPOSE 8080\nUSER 1000\n"
+    podman.client().images.build(fileobj=_context({}, dockerfile), custom_context=True, tag=tag, rm=True)
+    viewer = actor_of(make_user("viewer"))
+    info = invoke("infrastructure.image", viewer, {"environment": environment.name, "image": tag}).result
+    assert (info.tags, info.user, info.exposed_ports) == ([tag], "1000", ["8080/tcp"]) and "team" in info.label_names
+    assert info.id == podman.client().images.get(tag).id and info.size > 0
+    assert "API_TOKEN" in info.env_names and "not-for-your-eyes" not in info.model_dump_json()
+    with pytest.raises(OperationFailed, match="not found on the engine"):
+        invoke("infrastructure.image", viewer, {"environment": environment.name, "image": f"localhost/{RUN}-absent:1"})
+
+
 def test_build_image_from_a_directory_and_from_an_upload(operator, environment, images, podman, settings, tmp_path):
     settings.INFRA_BUILD_ROOT = tmp_path / "contexts"
     settings.INFRA_UPLOAD_DIR = tmp_path / "uploads"
     app = settings.INFRA_BUILD_ROOT / "app"
     app.mkdir(parents=True)
-    (app / "Dockerfile").write_text(f'FROM {images.base}\nRUN ["/bin/echo", "built by the console"]\n')
+    # the run's prefix in the step: podman's storage is shared, a step another run built would come from its cache
+    (app / "Dockerfile").write_text(f'FROM {images.base}\nRUN ["/bin/echo", "built by the console {RUN}"]\n')
     tag = f"localhost/{RUN}-built:1"
     outcome = invoke("infrastructure.build_image", operator, {"environment": environment.name, "tag": tag, "context_dir": "app"})
     run_job(str(outcome.job.pk))
     job = Job.objects.get(pk=outcome.job.pk)
     assert job.status == "succeeded", job.error
     log = list(job.log_lines.values_list("text", flat=True))
-    assert "built by the console" in log and any(line.startswith("STEP 2/") and "RUN" in line for line in log)
+    assert f"built by the console {RUN}" in log and any(line.startswith("STEP 2/") and "RUN" in line for line in log)
     image = podman.client().images.get(tag)
     assert image.labels["opsconsole.environment"] == environment.name
     assert job.result["image_id"] == image.id.removeprefix("sha256:")

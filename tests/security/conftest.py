@@ -14,6 +14,11 @@ from apps.security.deps import osv
 from apps.security.management.commands.import_osv import SHIPPED
 from apps.security.models import Scan, ScanRoot
 
+# The real peers of the infrastructure and storage tests, reused for images on an engine and buckets:
+# podman's Docker API service of this run with its busybox images, and moto's S3 server.
+from tests.infrastructure.conftest import environment, images, podman  # noqa: F401
+from tests.storage.conftest import bucket, conn, moto_server, s3  # noqa: F401
+
 
 @pytest.fixture
 def scan_root(db, tmp_path):
@@ -60,3 +65,19 @@ def git(repo, *args, **env):
         "PATH": "/usr/bin:/bin",
     }
     return subprocess.run(["git", *args], cwd=repo, env={**base_env, **env}, check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.fixture
+def without_permission():
+    """without_permission("operator", "core.run_read_ops"): take a permission from a role for one test."""
+    from django.contrib.auth.models import Group, Permission
+
+    from apps.accounts.actors import forget_permissions
+
+    def take(role: str, perm: str) -> None:
+        app_label, codename = perm.split(".")
+        Group.objects.get(name=role).permissions.remove(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+        forget_permissions()
+
+    yield take
+    forget_permissions()  # the database rolls back; the per-process cache must not outlive it

@@ -8,6 +8,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.audit.models import AuditEvent
 from apps.core import gateway
+from apps.core.models import Job
+from apps.infrastructure.models import Environment
 from apps.security.models import Finding, ScanRoot, Upload
 
 from .samples import ALNUM, Gen
@@ -70,6 +72,29 @@ def test_new_scan_form_errors_are_shown(client_as):
     assert "Upload a file or choose a scan root" in page
     page = client.post("/security/scans/new/", {"kind": "history", "file": SimpleUploadedFile("x.py", b"x=1")}).content.decode()
     assert "History scans read a git repository" in page
+
+
+def test_new_scan_of_a_bucket_and_of_an_image_on_an_engine(client_as, conn, bucket, s3):
+    s3.put_object(Bucket=bucket, Key="team/.env", Body=f"GITHUB_TOKEN={TOKEN}\n".encode())
+    client = client_as("operator")
+    assert f'<option value="{conn.name}">' in client.get("/security/scans/new/").content.decode()
+    page = client.post("/security/scans/new/", {"kind": "bucket", "connection": conn.name}).content.decode()
+    assert "Choose a storage connection and give the bucket" in page
+    response = client.post("/security/scans/new/", {"kind": "bucket", "connection": conn.name, "bucket": bucket, "prefix": "team/"})
+    assert response.status_code == 302
+    job_id = response["Location"].rstrip("/").rsplit("/", 1)[1]
+    gateway.run_job(job_id)
+    page = client.get(response["Location"]).content.decode()
+    assert f"s3://{bucket}/team/.env:1" in page and "github-pat" in page and TOKEN not in page
+    assert not Upload.objects.exists()
+
+    Environment.objects.create(name="staging", engine_url="unix:///nonexistent/docker.sock")
+    page = client.post("/security/scans/new/", {"kind": "engine_image", "environment": "staging"}).content.decode()
+    assert "Choose an environment and give the image reference" in page
+    response = client.post("/security/scans/new/", {"kind": "engine_image", "environment": "staging", "reference": "app:1.4"})
+    assert response.status_code == 302
+    job = Job.objects.get(pk=response["Location"].rstrip("/").rsplit("/", 1)[1])
+    assert (job.operation, job.params) == ("security.scan_image", {"upload_id": None, "environment": "staging", "reference": "app:1.4"})
 
 
 def test_admin_manages_scan_roots(client_as, tmp_path):

@@ -109,3 +109,49 @@ def build_image(ctx: Context, params: BuildImageInput) -> BuildImageOutput:
     if not image_id:
         raise InfrastructureError(f"The engine finished the build of {params.tag} without reporting an image.")
     return BuildImageOutput(tag=params.tag, image_id=re.sub(r"^sha256:", "", image_id)[:64])
+
+
+IMAGE_REF_RE = r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,299}$"
+
+
+class ImageInput(BaseModel):
+    environment: str
+    image: str = Field(pattern=IMAGE_REF_RE, description="repository:tag, repository@sha256:digest or an image id.")
+
+
+class ImageInfo(BaseModel):
+    environment: str
+    id: str = Field(description="The image id (sha256:...): the same bytes whatever tag moves later.")
+    tags: list[str]
+    created: str
+    size: int = Field(description="Bytes, uncompressed.")
+    os: str
+    architecture: str
+    user: str = Field(description="The user the image runs as; empty means root.")
+    exposed_ports: list[str]
+    env_names: list[str] = Field(description="Names of the environment variables baked in (values are not shown: they may be secrets).")
+    label_names: list[str]
+
+
+@operation("infrastructure.image", risk=Risk.READ, target=lambda p: f"{p.environment}/{p.image}")
+def image(ctx: Context, params: ImageInput) -> ImageInfo:
+    """Inspect an image on an environment's engine: id, tags, size, the user it runs as, exposed ports, and the
+    names (never the values) of its baked-in environment variables and labels. `security.scan_image` reads
+    images through this operation."""
+    env = environment_named(params.environment)
+    with Engine(env) as engine:
+        attrs = engine.image(params.image)
+    config = attrs.get("Config") or {}
+    return ImageInfo(
+        environment=env.name,
+        id=attrs["Id"],
+        tags=list(attrs.get("RepoTags") or []),
+        created=str(attrs.get("Created") or ""),
+        size=int(attrs.get("Size") or 0),
+        os=str(attrs.get("Os") or ""),
+        architecture=str(attrs.get("Architecture") or ""),
+        user=str(config.get("User") or ""),
+        exposed_ports=sorted(config.get("ExposedPorts") or {}),
+        env_names=[e.split("=", 1)[0] for e in config.get("Env") or []],
+        label_names=sorted(config.get("Labels") or {}),
+    )
