@@ -10,7 +10,7 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
-from django_ratelimit.core import is_ratelimited
+from django_ratelimit.core import get_usage
 
 from apps.audit.writer import record
 from apps.core.middleware import client_ip
@@ -30,10 +30,7 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
     def post(self, request, *args, **kwargs):
-        limited = False
-        for key in ("ip", "post:username"):
-            limited |= is_ratelimited(request, group="login", key=key, rate=settings.LOGIN_RATE_LIMIT, method="POST", increment=True)
-        if limited:
+        if self._failures_exceeded(request, count_this_one=False):
             username = request.POST.get("username", "")[:150]
             record(
                 operation="accounts.login", outcome="denied", channel="web", actor_name=username, target=username,
@@ -43,7 +40,19 @@ class LoginView(auth_views.LoginView):
             form.errors.clear()
             form.add_error(None, "Too many login attempts. Wait a minute and try again.")
             return self.render_to_response(self.get_context_data(form=form), status=429)
-        return super().post(request, *args, **kwargs)
+        response = super().post(request, *args, **kwargs)
+        if not request.user.is_authenticated:  # a failed attempt: it counts
+            self._failures_exceeded(request, count_this_one=True)
+        return response
+
+    @staticmethod
+    def _failures_exceeded(request, *, count_this_one: bool) -> bool:
+        """Failed attempts so far, per address and per username, against LOGIN_RATE_LIMIT."""
+        exceeded = False
+        for key in ("ip", "post:username"):
+            usage = get_usage(request, group="login", key=key, rate=settings.LOGIN_RATE_LIMIT, method="POST", increment=count_this_one)
+            exceeded |= usage is not None and usage["count"] >= usage["limit"]
+        return exceeded
 
 
 def _audit(request, operation: str, target: str, params: dict | None = None, outcome: str = "ok", error: str = ""):

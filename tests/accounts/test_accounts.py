@@ -32,6 +32,14 @@ def test_failed_logins_are_rate_limited(client, make_user, settings):
     assert AuditEvent.objects.filter(operation="accounts.login", error="too many login attempts").count() == 2
 
 
+def test_successful_logins_do_not_count_against_the_limit(client, make_user, settings):
+    settings.LOGIN_RATE_LIMIT = "2/m"
+    user = make_user("viewer")
+    for _ in range(4):
+        assert client.post("/accounts/login/", {"username": user.username, "password": user.raw_password}).status_code == 302
+        client.logout()
+
+
 def test_token_is_shown_once_and_stored_hashed(client_as):
     client = client_as("operator", "viewer")
     response = client.post("/accounts/tokens/new/", {"name": "agent", "scopes": ["viewer"], "expires_in_days": 7})
