@@ -64,17 +64,23 @@ class Job(models.Model):
         return None
 
 
-class JobLogLine(models.Model):
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="log_lines")
+class LogLine(models.Model):
+    """One line of a live log (a job's, a deployment's): the subclass adds its owner."""
+
     at = models.DateTimeField(default=timezone.now)
     level = models.CharField(max_length=10, default="info")
     text = models.TextField()
 
     class Meta:
+        abstract = True
         ordering = ["id"]
 
     def __str__(self) -> str:
         return self.text[:80]
+
+
+class JobLogLine(LogLine):
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="log_lines")
 
 
 class Notification(models.Model):

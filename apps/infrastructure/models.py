@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.core.fields import EncryptedJSONField, EncryptedTextField
+from apps.core.models import LogLine
 
 from .specs import STRATEGIES, ServiceSpec, StrategyOptions
 
@@ -176,17 +177,8 @@ class Deployment(models.Model):
         return self.status.replace(" ", "-")
 
 
-class DeploymentLogLine(models.Model):
+class DeploymentLogLine(LogLine):
     deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="log_lines")
-    at = models.DateTimeField(default=timezone.now)
-    level = models.CharField(max_length=10, default="info")
-    text = models.TextField()
-
-    class Meta:
-        ordering = ["id"]
-
-    def __str__(self) -> str:
-        return self.text[:80]
 
 
 class Runbook(models.Model):
