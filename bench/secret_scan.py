@@ -10,7 +10,7 @@ the run ends sooner on a busy machine), recall and precision.
 
 A finding counts as a true positive when it is on a planted line; any other
 finding is a false positive (ours: examples flagged as such are not counted as
-findings). Run: `.venv/bin/python bench/secrets.py [--size-mb 100] [--corpus DIR]`.
+findings). Run: `.venv/bin/python bench/secret_scan.py [--size-mb 100] [--corpus DIR]`.
 """
 
 import os
