@@ -121,6 +121,13 @@ def test_an_empty_result_is_an_error_not_a_pass():
     assert result.phase == Phase.ERROR
 
 
+def test_a_metric_never_measured_does_not_pass_even_within_the_error_limit():
+    down = MeasurementError("Prometheus did not answer")
+    result, _ = analyse([down, down, down], success="result[0] >= 0.95")  # 3 errors in a row: within the default limit 4
+    assert result.phase == Phase.ERROR
+    assert result.message == "error-rate: none of 3 measurement(s) could be taken: error-rate: error (Prometheus did not answer)"
+
+
 def test_every_metric_is_measured_each_round():
     health = Metric("health", sequence(1.0, 1.0, 0.0), failure_condition="min(result) < 1")
     errors = Metric("errors", sequence(0.01, 0.02, 0.01), failure_condition="result[0] > 0.05")

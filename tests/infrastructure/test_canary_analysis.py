@@ -1,8 +1,10 @@
 """A canary's analysis step queries a real Prometheus through the monitoring app:
 Prometheus scrapes an error ratio this test serves and sets, the canary is
-promoted while the ratio meets the success condition and rolled back, with no
-failed request, when it breaches the failure condition."""
+promoted while the ratio meets the success condition, rolled back with no
+failed request when it breaches the failure condition, and rolled back too when
+Prometheus never answers (an analysis that measured nothing has not passed)."""
 
+import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -13,6 +15,7 @@ from apps.core.resilience import forget_breaker
 from apps.monitoring.models import PrometheusSource
 from tests.monitoring import peers as monitoring
 from tests.support import peers as support
+from tests.support.processes import free_port
 
 from .conftest import Poller, deploy, endpoint, running_revisions, versions, web_service
 
@@ -134,3 +137,18 @@ def test_canary_rolls_back_when_prometheus_breaches_the_failure_condition(operat
     assert canary.service.current_revision.number == 1
     assert canary.job.status == "failed" and "rolled back" in canary.job.error
     assert len(prometheus_queries()) == 2, "the analysis stops at the second failure, before its count"
+
+
+def test_canary_rolls_back_when_prometheus_never_answers(operator, environment, images):
+    forget_breaker("prometheus:canary-down")
+    nowhere = PrometheusSource.objects.create(name="canary-down", base_url=f"http://127.0.0.1:{free_port()}", timeout_seconds=0.5)
+    canary_service(operator, environment, images, nowhere)
+    deploy(operator, environment)
+    canary = deploy(operator, environment, image=images.web["v2"])
+    assert canary.status == "rolled back", "a metric that was never measured must not promote the canary"
+    assert re.fullmatch(
+        r"analysis failed: prometheus: none of 3 measurement\(s\) could be taken: prometheus: error \(Prometheus of source "
+        r"'canary-down' \(http://127.0.0.1:\d+\) did not answer: .*Connection refused\); r1 serves again \(2 replica\(s\)\)",
+        canary.reason,
+    ), canary.reason
+    assert versions(endpoint(operator, environment), 10) == {"v1": 10}
