@@ -1,7 +1,7 @@
 """Canary analysis evaluation with Argo Rollouts' semantics, fed with real
 sequences of measured values (the measurement source is one small function,
 so the counting, limits and conditions are checked here without a Prometheus;
-the Prometheus-driven canary end to end needs the monitoring app)."""
+the canary against a real Prometheus is in test_canary_analysis.py)."""
 
 import math
 
