@@ -5,7 +5,8 @@ successful, failed, inconclusive (both conditions given, neither true) or an
 error (the measurement itself failed). The metric fails as soon as more than
 `failure_limit` measurements failed or more than `consecutive_error_limit`
 errors came in a row; it is inconclusive when more than `inconclusive_limit`
-were inconclusive; otherwise it succeeds after `count` measurements.
+were inconclusive; otherwise it succeeds after `count` measurements, unless
+every measurement of a metric was an error (Argo would pass it).
 
 Conditions are small expressions over `result` (the list of values a query
 returned): `result[0] >= 0.95`, `max(result) < 0.05`, `len(result) == 2`,
@@ -190,6 +191,10 @@ def run_analysis(
             verdict = _verdict(run, failure_limit, inconclusive_limit, consecutive_error_limit)
             if verdict is not None:
                 return AnalysisResult(verdict[0], verdict[1], lines)
+    for run in runs:
+        # Unlike Argo (argoproj/argo-rollouts#4479): a metric that was never measured has not passed.
+        if run.count(Phase.ERROR) == count:
+            return AnalysisResult(Phase.ERROR, f"{run.metric.name}: none of {count} measurement(s) could be taken: {run.last}", lines)
     return AnalysisResult(Phase.SUCCESSFUL, f"{count} measurement(s) of {', '.join(m.name for m in metrics)} passed", lines)
 
 

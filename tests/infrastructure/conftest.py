@@ -199,6 +199,11 @@ def labelled(podman: Podman, env: Environment, **labels) -> list:
     return podman.client().containers.list(all=True, filters=filters)
 
 
+def running_revisions(podman: Podman, env: Environment) -> list[str]:
+    """Revision numbers of the running replicas, sorted: ["1", "1"]."""
+    return sorted(c.labels["opsconsole.revision"] for c in labelled(podman, env, role="replica") if c.status == "running")
+
+
 def endpoint(actor, env: Environment, service="web") -> str:
     found = invoke("infrastructure.services", actor, {"environment": env.name}).result.services
     return next(s.endpoints[0] for s in found if s.name == service)

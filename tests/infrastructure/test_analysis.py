@@ -1,7 +1,7 @@
 """Canary analysis evaluation with Argo Rollouts' semantics, fed with real
 sequences of measured values (the measurement source is one small function,
 so the counting, limits and conditions are checked here without a Prometheus;
-the Prometheus-driven canary end to end needs the monitoring app)."""
+the canary against a real Prometheus is in test_canary_analysis.py)."""
 
 import math
 
@@ -119,6 +119,13 @@ def test_consecutive_errors_fail_but_interleaved_errors_do_not():
 def test_an_empty_result_is_an_error_not_a_pass():
     result, _ = analyse([[], [], []], failure="result[0] > 0.05", consecutive_error_limit=2)
     assert result.phase == Phase.ERROR
+
+
+def test_a_metric_never_measured_does_not_pass_even_within_the_error_limit():
+    down = MeasurementError("Prometheus did not answer")
+    result, _ = analyse([down, down, down], success="result[0] >= 0.95")  # 3 errors in a row: within the default limit 4
+    assert result.phase == Phase.ERROR
+    assert result.message == "error-rate: none of 3 measurement(s) could be taken: error-rate: error (Prometheus did not answer)"
 
 
 def test_every_metric_is_measured_each_round():

@@ -115,7 +115,8 @@ def test_stop_and_prune_are_risky(operator, environment, images, podman, make_us
 
 def test_image_inspect_shows_names_not_values(make_user, actor_of, environment, images, podman):
     tag = f"localhost/{RUN}-inspected:1"
-    dockerfile = f"FROM {images.base}\nENV API_TOKEN=not-for-your-eyes\nLABEL team=shop\nEXPOSE 8080\nUSER 1000\n"
+    # the run's prefix in a label: podman's storage is shared, the same image built by another run would carry its tag too
+    dockerfile = f"FROM {images.base}\nENV API_TOKEN=not-for-your-eyes\nLABEL team=shop run={RUN}\nEXPOSE 8080\nUSER 1000\n"
     podman.client().images.build(fileobj=_context({}, dockerfile), custom_context=True, tag=tag, rm=True)
     viewer = actor_of(make_user("viewer"))
     info = invoke("infrastructure.image", viewer, {"environment": environment.name, "image": tag}).result

@@ -10,14 +10,10 @@ from apps.core import operations
 from apps.core.gateway import invoke
 from apps.infrastructure.models import Deployment
 
-from .conftest import HTTPD, Poller, deploy, endpoint, labelled, run_resume_job, version_at, versions, web_service
+from .conftest import HTTPD, Poller, deploy, endpoint, run_resume_job, running_revisions, version_at, versions, web_service
 
 pytestmark = pytest.mark.peer
 QUICK_CHECK = {"kind": "http", "path": "/version", "interval_seconds": 0.1, "healthy_within_seconds": 2}
-
-
-def running_revisions(podman, env) -> list[str]:
-    return sorted(c.labels["opsconsole.revision"] for c in labelled(podman, env, role="replica") if c.status == "running")
 
 
 @pytest.mark.parametrize("strategy", ["blue_green", "canary"])
