@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import close_old_connections
+from django.db import connection
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from pydantic import Field
@@ -26,15 +26,18 @@ class ConsoleAccessToken(AccessToken):
 
 
 def in_thread(func):
-    """Run sync ORM code off the event loop, on a pooled thread, with Django's
-    per-request connection hygiene (CONN_MAX_AGE, broken connections)."""
+    """Run sync ORM code off the event loop, on a pooled thread.
+
+    A pool thread keeps its database connection from call to call, as a Celery
+    worker does (reconnecting on every tools/call would double its cost); a
+    connection that failed is dropped, and the next call opens a fresh one."""
 
     def run(*args, **kwargs):
-        close_old_connections()
         try:
             return func(*args, **kwargs)
         finally:
-            close_old_connections()
+            if connection.errors_occurred:
+                connection.close_if_unusable_or_obsolete()
 
     return sync_to_async(run, thread_sensitive=False)
 

@@ -116,6 +116,7 @@ server = Server(
         "The console's operations as tools: monitoring, security, infrastructure, storage, comms. "
         "Risky tools return a pending approval that only a human can approve; follow it with approvals_status."
     ),
+    get_tool_input_schema=tools.input_schema_of,
     on_list_tools=list_tools,
     on_call_tool=call_tool,
 )

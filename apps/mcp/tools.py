@@ -76,6 +76,12 @@ def operation_of_tool(name: str) -> Operation | None:
     return None
 
 
+def input_schema_of(name: str) -> dict | None:
+    """For the SDK's Mcp-Param header check on 2026-07-28 calls (else it runs tools/list per call)."""
+    op = operation_of_tool(name)
+    return tool_of(op).input_schema if op else None
+
+
 def _text(prefix: str, data: dict) -> types.TextContent:
     body = json.dumps(data, separators=(",", ":"), default=str)
     if len(body) > TEXT_LIMIT:
