@@ -9,37 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from asgiref.sync import sync_to_async
-from django.db import connection
-from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from pydantic import Field
 
 from apps.accounts.actors import Actor
 from apps.accounts.models import TOKEN_PREFIX, ApiToken
 
+from .context import in_thread
+
 
 class ConsoleAccessToken(AccessToken):
     """A verified API token, carrying the actor the gateway will see."""
 
     actor: Any = Field(default=None, exclude=True, repr=False)
-
-
-def in_thread(func):
-    """Run sync ORM code off the event loop, on a pooled thread.
-
-    A pool thread keeps its database connection from call to call, as a Celery
-    worker does (reconnecting on every tools/call would double its cost); a
-    connection that failed is dropped, and the next call opens a fresh one."""
-
-    def run(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        finally:
-            if connection.errors_occurred:
-                connection.close_if_unusable_or_obsolete()
-
-    return sync_to_async(run, thread_sensitive=False)
 
 
 def _verify(raw: str) -> ConsoleAccessToken | None:
@@ -64,11 +46,3 @@ class ApiTokenVerifier:
 
     async def verify_token(self, token: str) -> ConsoleAccessToken | None:
         return await in_thread(_verify)(token)
-
-
-def actor_of(ctx) -> Actor:
-    """The actor of an MCP request (its token was verified before the request got here)."""
-    user = ctx.request.scope.get("user") if ctx.request is not None else None
-    if not isinstance(user, AuthenticatedUser) or not isinstance(user.access_token, ConsoleAccessToken):
-        return Actor.for_user(None)
-    return user.access_token.actor

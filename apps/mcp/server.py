@@ -7,7 +7,6 @@ web UI: role, per-token rate limit, validation, approval, audit.
 from __future__ import annotations
 
 import time
-import uuid
 
 import anyio
 import mcp_types as types
@@ -17,11 +16,10 @@ from mcp.shared.exceptions import MCPError
 
 from apps.core import jobs
 from apps.core.errors import OpsError
-from apps.core.gateway import invoke
 from apps.core.models import Job
 
-from . import tools
-from .auth import actor_of, in_thread
+from . import resources, tools
+from .context import actor_of, call, in_thread
 from .tools import Deferred
 
 POLL_SECONDS = 0.25
@@ -29,21 +27,6 @@ POLL_SECONDS = 0.25
 
 def _absolute(path: str) -> str:
     return settings.CONSOLE_BASE_URL.rstrip("/") + path
-
-
-def _client_ip(ctx) -> str | None:
-    request = ctx.request
-    header = settings.CLIENT_IP_HEADER  # a META name, e.g. HTTP_X_FORWARDED_FOR
-    if header.startswith("HTTP_"):
-        forwarded = request.headers.get(header[5:].replace("_", "-"), "")
-        if forwarded:
-            return forwarded.split(",")[0].strip() or None
-    return request.client.host if request.client else None
-
-
-def _request_id(ctx) -> str:
-    given = ctx.request.headers.get("x-request-id", "")
-    return given if given.isalnum() and len(given) <= 64 else uuid.uuid4().hex
 
 
 async def list_tools(ctx, params) -> types.ListToolsResult:
@@ -55,9 +38,7 @@ async def call_tool(ctx, params: types.CallToolRequestParams) -> types.CallToolR
     if op is None:
         raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
     try:
-        outcome = await in_thread(invoke)(
-            op.name, actor_of(ctx), params.arguments or {}, "mcp", client_ip=_client_ip(ctx), request_id=_request_id(ctx)
-        )
+        outcome = await call(ctx, op.name, params.arguments or {})
     except OpsError as exc:
         return tools.failure(op, exc)
     if outcome.status == "pending":
@@ -119,4 +100,7 @@ server = Server(
     get_tool_input_schema=tools.input_schema_of,
     on_list_tools=list_tools,
     on_call_tool=call_tool,
+    on_list_resources=resources.list_resources,
+    on_list_resource_templates=resources.list_resource_templates,
+    on_read_resource=resources.read_resource,
 )

@@ -91,3 +91,21 @@ async def test_an_unknown_tool_is_a_protocol_error(mcp_url, token_of):
     async with mcp_client(mcp_url, raw) as client:
         with pytest.raises(MCPError, match="Unknown tool"):
             await client.call_tool("no_such_tool", {})
+
+
+async def test_resources_are_read_through_the_gateway(mcp_url, token_of):
+    _, token, raw = await token_of("operator")
+    async with mcp_client(mcp_url, raw) as client:
+        pending = await client.call_tool("core_purge_jobs", {"older_than_days": 9})
+        request_id = pending.structured_content["approval_request_id"]
+        templates = {t.uri_template for t in (await client.list_resource_templates()).resource_templates}
+        read = await client.read_resource(f"opsconsole://approvals/{request_id}")
+        with pytest.raises(MCPError, match="Resource not found"):
+            await client.read_resource("opsconsole://nothing/1")
+        with pytest.raises(MCPError, match="No approval request #999999"):
+            await client.read_resource("opsconsole://approvals/999999")
+
+    assert {"opsconsole://approvals/{request_id}", "opsconsole://deployments/{deployment}"} <= templates
+    assert read.contents[0].mime_type == "application/json" and f'"request_id": {request_id}' in read.contents[0].text
+    event = await sync_to_async(last_event)(operation="approvals.status", target=f"request {request_id}")
+    assert (event.channel, event.outcome, event.token_id) == ("mcp", "ok", token.pk)
