@@ -3,9 +3,11 @@ and a way to call the gateway off the event loop."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
@@ -13,22 +15,28 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from apps.accounts.actors import Actor
 from apps.core.gateway import Outcome, invoke
 
+# Gateway calls run on these threads. Each keeps its database connection and its
+# cache client from call to call, as a Celery worker thread does: run through
+# asgiref, every call would start from the request's fresh context and open a new
+# Redis connection (Django's caches are context-local), and reconnecting per
+# tools/call would double its cost.
+_threads = ThreadPoolExecutor(max_workers=settings.MCP_THREADS, thread_name_prefix="mcp")
+
 
 def in_thread(func):
-    """Run sync ORM code off the event loop, on a pooled thread.
-
-    A pool thread keeps its database connection from call to call, as a Celery
-    worker does (reconnecting on every tools/call would double its cost); a
-    connection that failed is dropped, and the next call opens a fresh one."""
+    """`await in_thread(f)(*args)`: run sync ORM code off the event loop."""
 
     def run(*args, **kwargs):
         try:
             return func(*args, **kwargs)
         finally:
-            if connection.errors_occurred:
+            if connection.errors_occurred:  # a failed connection is dropped; the next call opens a fresh one
                 connection.close_if_unusable_or_obsolete()
 
-    return sync_to_async(run, thread_sensitive=False)
+    async def call(*args, **kwargs):
+        return await asyncio.get_running_loop().run_in_executor(_threads, partial(run, *args, **kwargs))
+
+    return call
 
 
 def actor_of(ctx) -> Actor:
