@@ -70,6 +70,22 @@ async def drive(url: str, token: str | None, tool: tuple[str, dict], clients: in
     return len(ordered) / elapsed, statistics.median(ordered), ordered[int(0.99 * (len(ordered) - 1))]
 
 
+def gateway_ms(user) -> float:
+    from django.test import override_settings
+
+    from apps.accounts.actors import Actor
+    from apps.core.gateway import invoke
+
+    actor = Actor.for_user(user)
+    samples = []
+    with override_settings(OPS_RATE_LIMITS={"read": "100000000/m"}):
+        for _ in range(500):
+            started = time.perf_counter()
+            invoke(READ_TOOL[0].replace("_", ".", 1), actor, READ_TOOL[1], "mcp")
+            samples.append((time.perf_counter() - started) * 1000)
+    return statistics.median(samples)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000, help="calls per measurement")
@@ -100,6 +116,7 @@ def main() -> None:
     bare = Process("bare-mcp", [sys.executable, __file__, "--bare", str(port)], cwd=ROOT)
     bare.wait_until(lambda: port_open(port), what="listening")
     try:
+        print(f"for reference, the gateway alone: invoke() of {READ_TOOL[0]} in this process, p50 {gateway_ms(user):.2f} ms")
         print(f"tools/call over Streamable HTTP (stateless, SSE), client mode {args.mode}, {args.calls} calls per row")
         print(f"{'server':<34} {'clients':>7} {'calls/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
         for clients in (1, 16):
