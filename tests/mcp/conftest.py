@@ -7,6 +7,8 @@ import contextlib
 
 import httpx2
 import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
@@ -18,6 +20,14 @@ async def mcp_client(url: str, raw_token: str, mode: str = "auto", **headers: st
     http = create_mcp_http_client(headers={"Authorization": f"Bearer {raw_token}", **headers})
     async with http, Client(streamable_http_client(url, http_client=http), mode=mode) as client:
         yield client
+
+
+@pytest.fixture(autouse=True)
+async def close_thread_connections():
+    """The async tests reach the ORM through asgiref's thread; its connection would
+    outlive the test and keep PostgreSQL from dropping the test database."""
+    yield
+    await sync_to_async(connections.close_all)()
 
 
 @pytest.fixture
