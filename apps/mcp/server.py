@@ -82,7 +82,7 @@ async def _follow(ctx, op, job: Job) -> types.CallToolResult:
     if job.status == Job.SUCCEEDED:
         return tools.success(op, op.output.model_validate(job.result))
     if job.status in Job.FINISHED:
-        return tools.job_failed(op, job.error or f"the job was {job.status}")
+        return tools.error(op, job.error or f"the job was {job.status}")
     url = _absolute(job.get_absolute_url())
     waited = f"still {job.status} after {settings.MCP_JOB_WAIT_SECONDS} s ({job.progress}%)"
     state = Deferred(status=job.status, job_id=str(job.pk), job_url=url, message=f"{waited}; it goes on, see {url}.")

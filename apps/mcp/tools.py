@@ -99,13 +99,12 @@ def deferred(op: Operation, state: Deferred) -> types.CallToolResult:
     return types.CallToolResult(content=[_text(f"{op.title}: {state.message}", data)], structured_content=data)
 
 
-def failure(op: Operation, exc: OpsError) -> types.CallToolResult:
+def error(op: Operation, message: str) -> types.CallToolResult:
     """An error the agent can act on, as a tool result (never a protocol error)."""
-    text = f"{op.tool_name} was not run: {exc.message}" if exc.outcome == "denied" else f"{op.tool_name}: {exc.message}"
-    if isinstance(exc, InvalidInput):
-        text = f"{op.tool_name}: invalid arguments — " + "; ".join(f"{field or '(arguments)'}: {msg}" for field, msg in exc.errors.items())
-    return types.CallToolResult(content=[types.TextContent(type="text", text=text)], is_error=True)
-
-
-def job_failed(op: Operation, message: str) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(type="text", text=f"{op.tool_name}: {message}")], is_error=True)
+
+
+def failure(op: Operation, exc: OpsError) -> types.CallToolResult:
+    if isinstance(exc, InvalidInput):
+        return error(op, "invalid arguments — " + "; ".join(f"{field or '(arguments)'}: {msg}" for field, msg in exc.errors.items()))
+    return error(op, f"not run — {exc.message}" if exc.outcome == "denied" else exc.message)
