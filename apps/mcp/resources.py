@@ -51,6 +51,11 @@ KINDS = [
         "infrastructure.deployment", lambda v: {"deployment": _number(v)},
     ),
     ResourceKind(
+        "opsconsole://incidents/{incident_id}", "incident",
+        "An incident and its timeline: alerts, pages, acknowledgements, comments.",
+        "comms.incident", lambda v: {"incident_id": _number(v)},
+    ),
+    ResourceKind(
         "opsconsole://dashboards/{dashboard}", "dashboard",
         "A snapshot of a monitoring dashboard: every panel's current data over its default range.",
         "monitoring.dashboard", lambda v: {"dashboard": v},

@@ -1,12 +1,15 @@
 """tools/call through the gateway: structured results, errors an agent can act on,
 and one audit event per call naming the user, the token and the channel."""
 
+import json
+
 import jsonschema
 import pytest
 from asgiref.sync import sync_to_async
 from mcp.shared.exceptions import MCPError
 
 from apps.audit.models import AuditEvent
+from apps.comms.models import Incident, TimelineEntry
 
 from .conftest import mcp_client
 
@@ -93,9 +96,17 @@ async def test_an_unknown_tool_is_a_protocol_error(mcp_url, token_of):
             await client.call_tool("no_such_tool", {})
 
 
+def open_incident() -> Incident:
+    incident = Incident.objects.create(title="checkout is down", group_key="checkout", severity="critical")
+    TimelineEntry.objects.create(incident=incident, kind="comment", text="rolling back", actor="alice")
+    return incident
+
+
 async def test_resources_are_read_through_the_gateway(mcp_url, token_of):
     _, token, raw = await token_of("operator")
+    incident = await sync_to_async(open_incident)()
     async with mcp_client(mcp_url, raw) as client:
+        timeline = json.loads((await client.read_resource(f"opsconsole://incidents/{incident.pk}")).contents[0].text)
         pending = await client.call_tool("core_purge_jobs", {"older_than_days": 9})
         request_id = pending.structured_content["approval_request_id"]
         templates = {t.uri_template for t in (await client.list_resource_templates()).resource_templates}
@@ -105,7 +116,13 @@ async def test_resources_are_read_through_the_gateway(mcp_url, token_of):
         with pytest.raises(MCPError, match="No approval request #999999"):
             await client.read_resource("opsconsole://approvals/999999")
 
-    assert {"opsconsole://approvals/{request_id}", "opsconsole://deployments/{deployment}"} <= templates
+    assert {
+        "opsconsole://approvals/{request_id}",
+        "opsconsole://deployments/{deployment}",
+        "opsconsole://incidents/{incident_id}",
+    } <= templates
+    assert (timeline["title"], timeline["status"]) == ("checkout is down", "open")
+    assert [(e["kind"], e["text"], e["actor"]) for e in timeline["timeline"]] == [("comment", "rolling back", "alice")]
     assert read.contents[0].mime_type == "application/json" and f'"request_id": {request_id}' in read.contents[0].text
     event = await sync_to_async(last_event)(operation="approvals.status", target=f"request {request_id}")
     assert (event.channel, event.outcome, event.token_id) == ("mcp", "ok", token.pk)
