@@ -1,5 +1,6 @@
 """The ASGI application: Django for HTTP, Channels for the live websockets.
-(The MCP endpoint is mounted here too, in front of Django; see apps/mcp.)"""
+(The MCP endpoint is mounted in front of Django too, its session manager
+started by the lifespan protocol; see apps/mcp.)"""
 
 import os
 
@@ -13,6 +14,8 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
+from apps.mcp.asgi import lifespan_app  # noqa: E402
+
 from .routing import http_urlpatterns, websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -20,5 +23,7 @@ application = ProtocolTypeRouter(
         # A few raw endpoints that stream request bodies (routing.http_urlpatterns), then Django.
         "http": URLRouter([*http_urlpatterns, re_path(r"", django_asgi_app)]),
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # Starts (and stops) the MCP session manager with the server process.
+        "lifespan": lifespan_app,
     }
 )

@@ -173,6 +173,21 @@ class IncidentInfo(BaseModel):
     url: str
 
 
+class IncidentId(BaseModel):
+    incident_id: int
+
+
+class TimelineItem(BaseModel):
+    at: datetime
+    kind: str
+    text: str
+    actor: str
+
+
+class IncidentTimeline(IncidentInfo):
+    timeline: list[TimelineItem] = Field(description="Oldest first; the latest 500 entries.")
+
+
 class RouteInput(BaseModel):
     severity: Severity | None = None
     priority: Priority | None = None

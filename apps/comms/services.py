@@ -25,8 +25,10 @@ from .schemas import (
     DeploymentInput,
     DeploymentOutput,
     EscalateInput,
+    IncidentId,
     IncidentInfo,
     IncidentRef,
+    IncidentTimeline,
     IngestOutput,
     ListChannelsInput,
     ListChannelsOutput,
@@ -38,6 +40,7 @@ from .schemas import (
     SendAlertInput,
     SendAlertOutput,
     SendNotificationInput,
+    TimelineItem,
     UpdateStatusInput,
     UpdateStatusOutput,
 )
@@ -230,6 +233,15 @@ def incident_info(i: Incident) -> IncidentInfo:
         acknowledged_by=i.acknowledged_by, resolved_by=i.resolved_by, alerts=i.alerts.count(),
         url=settings.CONSOLE_BASE_URL.rstrip("/") + i.get_absolute_url(),
     )  # fmt: skip
+
+
+@operation("comms.incident", risk=Risk.READ, target=lambda p: f"incident {p.incident_id}")
+def incident(ctx: Context, params: IncidentId) -> IncidentTimeline:
+    """One incident: status, severity, assignee, escalation, and its timeline (alerts, pages, acks, comments)."""
+    found = _incident(params.incident_id)
+    entries = reversed(found.timeline.order_by("-at", "-id")[:500])
+    timeline = [TimelineItem(at=e.at, kind=e.kind, text=e.text, actor=e.actor) for e in entries]
+    return IncidentTimeline(**incident_info(found).model_dump(), timeline=timeline)
 
 
 @operation("comms.escalate_incident", risk=Risk.WRITE, target=lambda p: f"incident {p.incident_id}")

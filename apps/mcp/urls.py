@@ -1,2 +1,6 @@
+from django.urls import path
+
+from . import views
+
 app_name = "mcp"
-urlpatterns = []
+urlpatterns = [path("", views.agents, name="agents")]

@@ -1,0 +1,38 @@
+"""/mcp as a raw ASGI app in front of Django, and the lifespan that runs the SDK's
+session manager.
+
+Stateless: every POST is served on its own by whichever web process gets it,
+so several processes behind a proxy need no shared session store (see docs/mcp.md).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from mcp.server.auth.middleware.bearer_auth import BearerAuthBackend, RequireAuthMiddleware
+from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.applications import Starlette
+from starlette.middleware.authentication import AuthenticationMiddleware
+
+from .auth import ApiTokenVerifier
+from .server import server
+
+session_manager = StreamableHTTPSessionManager(
+    app=server,
+    stateless=True,
+    # SSE responses, so progress notifications can reach the caller while a job runs.
+    json_response=False,
+    security_settings=TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=settings.MCP_ALLOWED_HOSTS,
+        allowed_origins=settings.MCP_ALLOWED_ORIGINS,
+    ),
+)
+
+mcp_app = AuthenticationMiddleware(
+    RequireAuthMiddleware(StreamableHTTPASGIApp(session_manager), required_scopes=[]),
+    backend=BearerAuthBackend(ApiTokenVerifier()),
+)
+
+# The ASGI "lifespan" protocol: starts the session manager's task group with the server process.
+lifespan_app = Starlette(lifespan=lambda _app: session_manager.run())

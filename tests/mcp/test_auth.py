@@ -1,0 +1,87 @@
+"""Who may reach /mcp: a usable API token, from an allowed Host and Origin."""
+
+from datetime import timedelta
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.utils import timezone
+
+from apps.audit.models import AuditEvent
+from tests.support import processes
+
+from .conftest import mcp_client, post_raw
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PING = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+VERSION = {"MCP-Protocol-Version": "2025-11-25"}
+
+
+def assert_refused(response) -> None:
+    assert response.status_code == 401, response.text
+    assert response.headers["WWW-Authenticate"].startswith("Bearer ")
+    assert response.json()["error"] == "invalid_token"
+
+
+def test_no_token_or_a_wrong_one_is_401(mcp_url, make_user, make_token):
+    _, raw = make_token(make_user("operator"))
+    assert_refused(post_raw(mcp_url, PING, **VERSION))
+    assert_refused(post_raw(mcp_url, PING, Authorization=f"Bearer {raw[:-2]}xx", **VERSION))
+    assert_refused(post_raw(mcp_url, PING, Authorization=f"Basic {raw}", **VERSION))
+    assert post_raw(mcp_url, PING, Authorization=f"Bearer {raw}", **VERSION).status_code == 200
+
+
+def test_revoked_and_expired_tokens_are_401(mcp_url, make_user, make_token):
+    user = make_user("operator")
+    revoked, revoked_raw = make_token(user)
+    expired, expired_raw = make_token(user, expires_at=timezone.now() + timedelta(hours=1))
+    for raw in (revoked_raw, expired_raw):
+        assert post_raw(mcp_url, PING, Authorization=f"Bearer {raw}", **VERSION).status_code == 200
+    revoked.revoked_at = timezone.now()
+    revoked.save()
+    expired.expires_at = timezone.now() - timedelta(seconds=1)
+    expired.save()
+    for raw in (revoked_raw, expired_raw):
+        assert_refused(post_raw(mcp_url, PING, Authorization=f"Bearer {raw}", **VERSION))
+
+
+def test_a_deactivated_user_is_401(mcp_url, make_user, make_token):
+    user = make_user("operator")
+    _, raw = make_token(user)
+    user.is_active = False
+    user.save()
+    assert_refused(post_raw(mcp_url, PING, Authorization=f"Bearer {raw}", **VERSION))
+
+
+def test_foreign_origin_and_host_are_refused(mcp_url, make_user, make_token):
+    """DNS-rebinding protection: a page on another site cannot drive a local console."""
+    _, raw = make_token(make_user("operator"))
+    auth = {"Authorization": f"Bearer {raw}", **VERSION}
+    assert post_raw(mcp_url, PING, Origin="http://evil.example", **auth).status_code == 403
+    assert post_raw(mcp_url, PING, Host="evil.example", **auth).status_code == 421
+    assert post_raw(mcp_url, PING, Origin=mcp_url.removesuffix("/mcp"), **auth).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def strict_console(django_db_setup, django_db_blocker):
+    """A second web process whose read operations are limited to 2 a minute per token."""
+    with django_db_blocker.unblock():
+        proc, url = processes.start_console(OPS_RATE_LIMIT_READ="2/m")
+    yield url
+    proc.stop()
+
+
+async def test_rate_limit_is_a_tool_error_and_audited(strict_console, make_user, make_token):
+    user = await sync_to_async(make_user)("viewer")
+    token, raw = await sync_to_async(make_token)(user)
+    _, other_raw = await sync_to_async(make_token)(user)
+    async with mcp_client(strict_console + "/mcp", raw) as agent:
+        results = [await agent.call_tool("approvals_list_mine", {}) for _ in range(3)]
+    assert [r.is_error for r in results] == [False, False, True]
+    assert "Rate limit of 2/m read operations reached" in results[2].content[0].text
+    async with mcp_client(strict_console + "/mcp", other_raw) as agent:  # the limit counts per token
+        assert not (await agent.call_tool("approvals_list_mine", {})).is_error
+
+    events = await sync_to_async(list)(AuditEvent.objects.filter(operation="approvals.list_mine", token_id=token.pk).order_by("seq"))
+    assert [(e.channel, e.outcome) for e in events] == [("mcp", "ok"), ("mcp", "ok"), ("mcp", "denied")]
+    assert "Rate limit" in events[2].error and events[2].actor == user.username
