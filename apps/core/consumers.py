@@ -3,7 +3,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from apps.accounts.actors import Actor
 
-from .live import group_name, may_subscribe, snapshot
+from .live import count_watcher, group_name, may_subscribe, snapshot
 from .metrics import WEBSOCKET_CLIENTS
 
 
@@ -17,6 +17,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if not allowed:
             await self.close(code=4403)
             return
+        await count_watcher(self.topic, +1)  # first: feeds publish only while watched
         await self.channel_layer.group_add(group_name(self.topic), self.channel_name)
         await self.accept()
         self.counted = self.topic.split(".", 1)[0]
@@ -31,6 +32,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if getattr(self, "counted", None):
             WEBSOCKET_CLIENTS.labels(self.counted).dec()
             self.counted = None
+            await count_watcher(self.topic, -1)
 
     async def receive(self, text_data=None, bytes_data=None):
         """The page only listens; htmx may send form data, which is ignored."""

@@ -15,6 +15,7 @@ import re
 import threading
 
 from channels.layers import get_channel_layer
+from django.core.cache import cache
 from django.template.loader import render_to_string
 
 log = logging.getLogger(__name__)
@@ -94,9 +95,32 @@ def publish(topic: str, html: str) -> None:
 
 def publish_template(topic: str, template: str, context: dict, *, wait: bool = True) -> None:
     """Render and publish. With wait=False the rendering and sending happen on the
-    publisher thread, off the caller's path (for feeds where order does not matter)."""
+    publisher thread, off the caller's path, and only while a browser watches the
+    topic (for busy feeds where order does not matter, e.g. every gateway call)."""
     if wait:
         publish(topic, render_to_string(template, context))
         return
+    if not watched(topic):
+        return
     loop = _publisher.loop()
     loop.call_soon_threadsafe(lambda: loop.run_in_executor(None, publish_template, topic, template, context))
+
+
+# How many browsers watch each topic, across web processes. A process that dies
+# leaves its count too high, which only costs publishing to nobody.
+def _watch_key(topic: str) -> str:
+    return f"live:watchers:{topic}"
+
+
+async def count_watcher(topic: str, delta: int) -> None:
+    key = _watch_key(topic)
+    await cache.aadd(key, 0, timeout=None)
+    if await cache.aincr(key, delta) < 0:  # the key was flushed while watched
+        await cache.aset(key, 0, timeout=None)
+
+
+def watched(topic: str) -> bool:
+    try:
+        return (cache.get(_watch_key(topic)) or 0) > 0
+    except Exception:  # Redis down: publishing fails quietly later anyway
+        return False

@@ -9,6 +9,7 @@ from asgiref.sync import sync_to_async
 from channels.testing.websocket import WebsocketCommunicator
 
 from apps.core.gateway import invoke
+from apps.core.live import watched
 from apps.core.models import Job
 from opsconsole.asgi import application
 
@@ -55,6 +56,21 @@ async def test_websocket_refuses_topics_the_role_may_not_see(client, make_user):
     other = await sync_to_async(make_user)("viewer")
     _, connected, _ = await communicator_for(client, f"user.{other.pk}")
     assert not connected
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_activity_feed_is_published_only_while_watched(client, make_user, actor_of):
+    user = await sync_to_async(make_user)("auditor", "operator")
+    await sync_to_async(client.force_login)(user)
+    actor = await sync_to_async(actor_of)(user)
+    assert not await sync_to_async(watched)("activity")
+    comm, connected, _ = await communicator_for(client, "activity")
+    assert connected and await sync_to_async(watched)("activity")
+    outcome = await sync_to_async(invoke)("core.health", actor, {"include_workers": False})
+    row = await comm.receive_from(timeout=10)
+    assert "core.health" in row and f">{outcome.audit_seq}<" in row
+    await comm.disconnect()
+    assert not await sync_to_async(watched)("activity")
 
 
 @pytest.mark.django_db(transaction=True)
