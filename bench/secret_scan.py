@@ -16,10 +16,7 @@ findings). Run: `.venv/bin/python bench/secret_scan.py [--size-mb 100] [--corpus
 import os
 import sys
 
-# This file is named like the stdlib's `secrets`: keep its folder off the import path.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
-sys.path.insert(0, os.path.dirname(_HERE))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsconsole.settings")
 
 import argparse  # noqa: E402
