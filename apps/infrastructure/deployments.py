@@ -57,11 +57,18 @@ def service_of(environment: str, service: str) -> Service:
 
 
 def rollback_target(service: Service, number: int | None) -> Revision:
-    """The revision a rollback deploys: the one asked for, or the last one that succeeded before the current."""
+    """The revision a rollback deploys: the one asked for, or the last one that succeeded before the current.
+    Only a revision that once served can be rolled back to: a revision is pinned when a deploy is requested,
+    so one still pending approval, rejected or failed must not reach an environment through a rollback."""
     if number is not None:
         revision = service.revisions.filter(number=number).first()
         if revision is None:
             raise InfrastructureError(f"{service} has no revision {number}.")
+        if not revision.deployments.filter(status=Deployment.SUCCEEDED).exists():
+            raise InfrastructureError(
+                f"Revision {number} of {service} never deployed successfully (pending approval, rejected or failed): "
+                "a rollback can only go back to a revision that has served."
+            )
         return revision
     earlier = (
         Deployment.objects.filter(service=service, status=Deployment.SUCCEEDED)

@@ -11,6 +11,7 @@ from apps.audit.models import AuditEvent
 from apps.core.errors import InvalidInput, PermissionDenied
 from apps.core.gateway import invoke, run_job
 from apps.core.models import Job
+from apps.infrastructure.errors import InfrastructureError
 from apps.infrastructure.models import Deployment
 
 from .conftest import HTTPD, RUN, deploy, endpoint, labelled, version_at
@@ -84,6 +85,10 @@ def test_protected_deploy_waits_for_a_quorum_of_other_people(admin, operator, ma
         approvals.vote(rejected.approval.pk, actor_of(first), "reject", "not on a Friday")
         refused = Deployment.objects.get(approval=rejected.approval)
         assert (refused.status, refused.reason) == ("aborted", f"approval request #{rejected.approval.pk} rejected by {first.username}")
+        # Its revision was pinned when requested; a rollback (no approval needed) must not deploy it.
+        with pytest.raises(InfrastructureError, match="never deployed successfully"):
+            invoke("infrastructure.rollback", operator, {"environment": env_name, "service": "api", "revision": refused.revision.number})
+        assert not Deployment.objects.filter(kind="rollback").exists()
     finally:
         podman.remove_matching(f"{env_name}-")
 
