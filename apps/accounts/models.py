@@ -62,9 +62,9 @@ class ApiToken(models.Model):
     @classmethod
     def authenticate(cls, raw: str) -> ApiToken | None:
         """The usable token matching `raw`, or None. Marks it used."""
-        if not raw.startswith(TOKEN_PREFIX) or raw.count("_") < 2:
+        lookup = cls.lookup_of(raw)
+        if lookup is None:
             return None
-        lookup = raw[len(TOKEN_PREFIX) :].split("_", 1)[0]
         token = cls.objects.usable().select_related("user").filter(lookup=lookup).first()
         if token is None or not secrets.compare_digest(token.digest, hash_token(raw)):
             return None
@@ -74,6 +74,13 @@ class ApiToken(models.Model):
             cls.objects.filter(pk=token.pk).update(last_used_at=now)
             token.last_used_at = now
         return token
+
+    @staticmethod
+    def lookup_of(raw: str) -> str | None:
+        """The public part of a raw token (`opc_<lookup>_<secret>`), or None if it has not that shape."""
+        if not raw.startswith(TOKEN_PREFIX) or raw.count("_") < 2:
+            return None
+        return raw[len(TOKEN_PREFIX) :].split("_", 1)[0]
 
     @property
     def state(self) -> str:

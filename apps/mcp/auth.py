@@ -7,15 +7,20 @@ token never reaches the MCP server: `RequireAuthMiddleware` answers 401 with
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from django.core.cache import cache
 from mcp.server.auth.provider import AccessToken
 from pydantic import Field
 
 from apps.accounts.actors import Actor
 from apps.accounts.models import TOKEN_PREFIX, ApiToken
+from apps.audit.writer import record
 
 from .context import in_thread
+
+REFUSED_AUDITS_PER_MINUTE = 10
 
 
 class ConsoleAccessToken(AccessToken):
@@ -26,10 +31,9 @@ class ConsoleAccessToken(AccessToken):
 
 def _verify(raw: str) -> ConsoleAccessToken | None:
     token = ApiToken.authenticate(raw)
-    if token is None:
-        return None
-    actor = Actor.for_user(token.user, token)
-    if not actor.is_authenticated:
+    actor = Actor.for_user(token.user, token) if token is not None else None
+    if actor is None or not actor.is_authenticated:
+        _audit_refused(raw)
         return None
     return ConsoleAccessToken(
         token=f"{TOKEN_PREFIX}{token.lookup}",  # never the secret part
@@ -39,6 +43,23 @@ def _verify(raw: str) -> ConsoleAccessToken | None:
         expires_at=int(token.expires_at.timestamp()) if token.expires_at else None,
         actor=actor,
     )
+
+
+def _audit_refused(raw: str) -> None:
+    """A refused token that names a real one (revoked, expired, wrong secret, inactive owner) is audited,
+    at most REFUSED_AUDITS_PER_MINUTE times a minute per token so that a flood cannot grow the log.
+    Strings that name no token are not attributable to anyone and are only answered 401."""
+    lookup = ApiToken.lookup_of(raw)
+    token = ApiToken.objects.select_related("user").filter(lookup=lookup).first() if lookup else None
+    if token is None:
+        return
+    key = f"mcp:refused:{lookup}:{int(time.time() // 60)}"
+    cache.add(key, 0, timeout=120)
+    if cache.incr(key) > REFUSED_AUDITS_PER_MINUTE:
+        return
+    why = {"revoked": "token revoked", "expired": "token expired"}.get(token.state, "wrong secret or inactive user")
+    record(operation="accounts.token_refused", outcome="denied", channel="mcp", actor_name=token.user.username,
+           target=str(token), error=why)  # fmt: skip
 
 
 class ApiTokenVerifier:

@@ -45,6 +45,22 @@ def test_revoked_and_expired_tokens_are_401(mcp_url, make_user, make_token):
         assert_refused(post_raw(mcp_url, PING, Authorization=f"Bearer {raw}", **VERSION))
 
 
+def test_refused_tokens_of_real_users_are_audited_without_the_secret(mcp_url, make_user, make_token):
+    user = make_user("operator")
+    token, raw = make_token(user)
+    wrong = f"{raw[:-4]}abcd"
+    assert_refused(post_raw(mcp_url, PING, Authorization=f"Bearer {wrong}", **VERSION))
+    token.revoked_at = timezone.now()
+    token.save()
+    for _ in range(12):  # a flood is audited at most 10 times a minute per token
+        assert_refused(post_raw(mcp_url, PING, Authorization=f"Bearer {raw}", **VERSION))
+    assert_refused(post_raw(mcp_url, PING, Authorization="Bearer opc_000000000000_nosuchtoken", **VERSION))
+    events = list(AuditEvent.objects.filter(operation="accounts.token_refused").order_by("seq"))
+    assert [(e.actor, e.channel, e.outcome, e.target) for e in events[:1]] == [(user.username, "mcp", "denied", str(token))]
+    assert [e.error for e in events] == ["wrong secret or inactive user"] + ["token revoked"] * 9
+    assert raw not in str([e.__dict__ for e in events]) and raw.rsplit("_", 1)[1] not in str([e.__dict__ for e in events])
+
+
 def test_a_deactivated_user_is_401(mcp_url, make_user, make_token):
     user = make_user("operator")
     _, raw = make_token(user)
