@@ -123,9 +123,9 @@ def test_admin_adds_an_escalation_policy_through_the_form(client_as, connectors)
 
 def test_admin_adds_an_inhibition_rule_through_the_form(client_as, connectors):
     client = client_as("admin")
-    response = client.post("/comms/setup/inhibitions/", {"name": "critical mutes warning", "enabled": "on",
-                                                          "source_match": '{"severity": "critical"}',
-                                                          "target_match": '{"severity": "warning"}', "equal": "service, cluster"})  # fmt: skip
+    form = {"name": "critical mutes warning", "enabled": "on", "source_match": '{"severity": "critical"}',
+            "target_match": '{"severity": "warning"}', "equal": "service, cluster"}  # fmt: skip
+    response = client.post("/comms/setup/inhibitions/", form)
     assert response.status_code == 302
     rule = InhibitRule.objects.get(name="critical mutes warning")
     assert (rule.enabled, rule.source_match, rule.target_match, rule.equal) == (
