@@ -4,9 +4,10 @@
 import pytest
 from django.utils import timezone
 
+from apps.audit.models import AuditEvent
 from apps.comms import incidents
 from apps.comms.incidents import AlertIn
-from apps.comms.models import AllowedNetwork, Delivery, DeliveryPreference, Incident, RoutingRule
+from apps.comms.models import AllowedNetwork, Delivery, DeliveryPreference, EscalationPolicy, Incident, InhibitRule, RoutingRule
 
 
 @pytest.fixture
@@ -96,3 +97,54 @@ def test_resend_from_the_log(client_as, connectors):
     client.post(f"/comms/deliveries/{row.pk}/resend/")
     row.refresh_from_db()
     assert row.status == "queued" and row.attempts == 0
+
+
+def test_admin_adds_an_escalation_policy_through_the_form(client_as, connectors):
+    client = client_as("admin")
+    levels = '[{"after_minutes": 0, "targets": ["ops-slack"]}, {"after_minutes": 15, "targets": ["oncall-sms"]}]'
+    response = client.post("/comms/setup/policies/", {"name": "db-oncall", "description": "database pager", "levels": levels})
+    assert response.status_code == 302
+    policy = EscalationPolicy.objects.get(name="db-oncall")
+    assert [level["targets"] for level in policy.levels] == [["ops-slack"], ["oncall-sms"]]
+    event = AuditEvent.objects.get(operation="comms.policies_save")
+    assert (event.outcome, event.channel, event.target, event.actor) == ("ok", "web", "db-oncall", client.user.username)
+    assert "db-oncall" in client.get("/comms/setup/policies/").content.decode()
+
+    for levels, error in [
+        ('[{"after_minutes": 0, "targets": ["nope"]}]', "No target named nope"),
+        ('[{"after_minutes": -5, "targets": ["ops-slack"]}]', "Level 1: after_minutes must be a whole number"),
+        ("[]", "This field is required"),  # an empty list is empty to the form field
+    ]:
+        bad = client.post("/comms/setup/policies/", {"name": "broken", "levels": levels})
+        assert bad.status_code == 200 and error in bad.content.decode()
+    assert not EscalationPolicy.objects.filter(name="broken").exists()
+    assert AuditEvent.objects.filter(operation="comms.policies_save").count() == 1
+
+
+def test_admin_adds_an_inhibition_rule_through_the_form(client_as, connectors):
+    client = client_as("admin")
+    form = {"name": "critical mutes warning", "enabled": "on", "source_match": '{"severity": "critical"}',
+            "target_match": '{"severity": "warning"}', "equal": "service, cluster"}  # fmt: skip
+    response = client.post("/comms/setup/inhibitions/", form)
+    assert response.status_code == 302
+    rule = InhibitRule.objects.get(name="critical mutes warning")
+    assert (rule.enabled, rule.source_match, rule.target_match, rule.equal) == (
+        True, {"severity": "critical"}, {"severity": "warning"}, ["service", "cluster"]
+    )  # fmt: skip
+    event = AuditEvent.objects.get(operation="comms.inhibitions_save")
+    assert (event.outcome, event.target) == ("ok", "critical mutes warning")
+
+    bad = client.post("/comms/setup/inhibitions/", {"name": "broken", "source_match": '["severity"]', "target_match": "{}"})
+    assert bad.status_code == 200 and "A JSON object of label names to values" in bad.content.decode()
+    assert not InhibitRule.objects.filter(name="broken").exists()
+    assert AuditEvent.objects.filter(operation="comms.inhibitions_save").count() == 1
+
+
+@pytest.mark.parametrize("role", ["operator", "viewer"])
+def test_non_admins_may_not_add_policies_or_inhibitions(client_as, connectors, role):
+    client = client_as(role)
+    policy = client.post("/comms/setup/policies/", {"name": "sneaky", "levels": '[{"after_minutes": 0, "targets": ["ops-slack"]}]'})
+    inhibition = client.post("/comms/setup/inhibitions/", {"name": "sneaky", "source_match": "{}", "target_match": "{}"})
+    assert (policy.status_code, inhibition.status_code) == (403, 403)
+    assert not EscalationPolicy.objects.exists() and not InhibitRule.objects.exists()
+    assert not AuditEvent.objects.filter(operation__in=["comms.policies_save", "comms.inhibitions_save"]).exists()

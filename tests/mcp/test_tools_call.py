@@ -10,6 +10,8 @@ from mcp.shared.exceptions import MCPError
 
 from apps.audit.models import AuditEvent
 from apps.comms.models import Incident, TimelineEntry
+from apps.core import operations
+from apps.mcp.tools import operation_of_tool
 
 from .conftest import mcp_client
 
@@ -57,6 +59,15 @@ async def test_annotations_follow_risk(mcp_url, token_of):
     purge, echo = tools["core_purge_jobs"].annotations, tools["core_echo_job"].annotations
     assert purge.destructive_hint is True and purge.read_only_hint is False
     assert echo.destructive_hint is False and echo.read_only_hint is False
+    health, query = tools["core_health"].annotations, tools["monitoring_query"].annotations
+    assert health.read_only_hint is True and health.destructive_hint is False
+    assert query.read_only_hint is True and query.idempotent_hint is True
+    # idempotentHint is the operation's own flag: a silence created twice is two silences.
+    assert operations.get("monitoring.silence_create").idempotent is False
+    assert tools["monitoring_silence_create"].annotations.idempotent_hint is False
+    assert tools["monitoring_silence_create"].annotations.read_only_hint is False
+    for name, tool in tools.items():
+        assert tool.annotations.idempotent_hint is operation_of_tool(name).idempotent, name
     # A call that may wait for approval (or a job) declares that shape too.
     assert "Deferred" in tools["core_purge_jobs"].output_schema["$defs"]
 
