@@ -1,6 +1,11 @@
 """The console's own Prometheus metrics (exposed at /metrics by the monitoring app)."""
 
-from prometheus_client import Counter, Gauge, Histogram
+from pathlib import Path
+
+from django.conf import settings
+from prometheus_client import Counter, Gauge, Histogram, multiprocess
+
+from .resilience import breaker_states
 
 OPERATION_CALLS = Counter(
     "opsconsole_operation_calls_total", "Gateway calls by operation and outcome.", ["operation", "outcome", "channel"]
@@ -18,3 +23,44 @@ WEBSOCKET_CLIENTS = Gauge(
     ["topic"],
     multiprocess_mode="livesum",
 )
+
+BREAKER_STATES = ("closed", "half-open", "open")
+# The worst state any live process sees: each process has its own breakers.
+BREAKER_STATE = Gauge(
+    "opsconsole_circuit_breaker_state",
+    "Connector circuit breaker: 0 closed, 1 half-open, 2 open (worst over live processes).",
+    ["connector"],
+    multiprocess_mode="livemax",
+)
+BREAKER_FAILURES = Gauge(
+    "opsconsole_circuit_breaker_failures",
+    "Consecutive failures counted by a connector's breaker (highest over live processes).",
+    ["connector"],
+    multiprocess_mode="livemax",
+)
+
+
+def record_breaker_states(**_signal_kwargs) -> None:
+    """Copy this process's breakers (apps.core.resilience.breaker_states) into the shared gauges.
+
+    Called after every monitoring peer call, every web request and every Celery
+    task, and at scrape time, so each process's view is current in the files.
+    """
+    for name, state in breaker_states().items():
+        value = BREAKER_STATES.index(state["state"]) if state["state"] in BREAKER_STATES else 2
+        BREAKER_STATE.labels(name).set(value)
+        BREAKER_FAILURES.labels(name).set(state["failures"])
+
+
+def shared_breaker_states() -> dict[str, dict]:
+    """Every connector's breaker as the worst live process sees it: a breaker a
+    worker tripped (deploys, scans, deliveries run there) shows on the web's health page too."""
+    record_breaker_states()
+    files = [str(f) for f in Path(settings.METRICS_DIR).glob("gauge_livemax_*.db")]
+    merged: dict[str, dict] = {}
+    for metric in multiprocess.MultiProcessCollector.merge(files, accumulate=False):
+        field = {BREAKER_STATE._name: "state", BREAKER_FAILURES._name: "failures"}.get(metric.name)
+        for sample in metric.samples if field else ():
+            entry = merged.setdefault(sample.labels["connector"], {"state": "closed", "failures": 0})
+            entry[field] = BREAKER_STATES[min(2, int(sample.value))] if field == "state" else int(sample.value)
+    return dict(sorted(merged.items()))

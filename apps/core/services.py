@@ -9,8 +9,8 @@ from pydantic import BaseModel, Field
 
 from .health import broker_status, database_status, worker_status
 from .jobs import Context
+from .metrics import shared_breaker_states
 from .operations import Risk, operation
-from .resilience import breaker_states
 
 
 class HealthInput(BaseModel):
@@ -38,7 +38,7 @@ def health(ctx: Context, params: HealthInput) -> HealthOutput:
     database = database_status()
     broker, depth = broker_status()
     workers = worker_status() if params.include_workers else []
-    breakers = [BreakerState(name=n, **s) for n, s in breaker_states().items()]
+    breakers = [BreakerState(name=n, **s) for n, s in shared_breaker_states().items()]
     if database != "ok" or broker != "ok":
         status = "down"
     elif (params.include_workers and not workers) or any(b.state != "closed" for b in breakers):

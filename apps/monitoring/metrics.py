@@ -22,8 +22,8 @@ from django.http import HttpResponse
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 
+from apps.core.metrics import record_breaker_states
 from apps.core.middleware import client_ip
-from apps.core.resilience import breaker_states
 
 HTTP_SECONDS = Histogram(
     "opsconsole_http_request_duration_seconds",
@@ -39,32 +39,6 @@ PEER_REQUESTS = Counter(
 )
 DASHBOARD_REFRESHES = Counter("opsconsole_dashboard_refreshes_total", "Shared live refreshes published, by dashboard.", ["dashboard"])
 DASHBOARD_VIEWERS = Gauge("opsconsole_dashboard_viewers", "Browsers watching a dashboard live.", ["dashboard"], multiprocess_mode="livesum")
-BREAKER_STATES = ("closed", "half-open", "open")
-# The worst state any live process sees: each process has its own breakers.
-BREAKER_STATE = Gauge(
-    "opsconsole_circuit_breaker_state",
-    "Connector circuit breaker: 0 closed, 1 half-open, 2 open (worst over live processes).",
-    ["connector"],
-    multiprocess_mode="livemax",
-)
-BREAKER_FAILURES = Gauge(
-    "opsconsole_circuit_breaker_failures",
-    "Consecutive failures counted by a connector's breaker (highest over live processes).",
-    ["connector"],
-    multiprocess_mode="livemax",
-)
-
-
-def record_breaker_states(**_signal_kwargs) -> None:
-    """Copy this process's breakers (apps.core.resilience.breaker_states) into the shared gauges.
-
-    Called after every monitoring peer call, every web request and every Celery
-    task, and at scrape time, so each process's view is current in the files.
-    """
-    for name, state in breaker_states().items():
-        value = BREAKER_STATES.index(state["state"]) if state["state"] in BREAKER_STATES else 2
-        BREAKER_STATE.labels(name).set(value)
-        BREAKER_FAILURES.labels(name).set(state["failures"])
 
 
 def forget_process(**_signal_kwargs) -> None:

@@ -1,5 +1,7 @@
 """Circuit breaker and retries against a real HTTP peer that goes away and comes back."""
 
+import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -101,3 +103,39 @@ def test_breaker_state_shows_in_core_health(peer, breaker, make_user, actor_of):
     health = invoke("core.health", actor_of(make_user("viewer")), {"include_workers": False}).result
     state = {b.name: b.state for b in health.breakers}
     assert state["test:peer"] == "open" and health.status == "degraded"
+
+
+TRIP_ELSEWHERE = """
+import sys, django
+django.setup()
+import httpx
+from apps.core.metrics import record_breaker_states
+from apps.core.resilience import breaker_for, call_through
+breaker = breaker_for("test:elsewhere")
+for _ in range(5):
+    try:
+        call_through(breaker, lambda: httpx.get(sys.argv[1], timeout=1), errors=(httpx.TransportError,))
+    except Exception:
+        pass
+record_breaker_states()  # what a worker does after every task
+print("tripped", flush=True)
+sys.stdin.read()  # live until the test closes stdin, then exit normally
+"""
+
+
+def test_health_shows_a_breaker_another_process_tripped(db, make_user, actor_of):
+    """Deploys, scans and deliveries run on workers: their breakers must show on the web's health page."""
+    actor = actor_of(make_user("viewer"))
+    closed_port = f"http://127.0.0.1:{free_port()}/"
+    worker = subprocess.Popen([sys.executable, "-c", TRIP_ELSEWHERE, closed_port], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert worker.stdout.readline().strip() == "tripped"
+        health = invoke("core.health", actor, {"include_workers": False}).result
+        assert {"name": "test:elsewhere", "state": "open", "failures": 5} in [b.model_dump() for b in health.breakers]
+        assert health.status == "degraded"
+    finally:
+        worker.stdin.close()
+        worker.wait(timeout=30)
+    # A process that has gone no longer counts.
+    health = invoke("core.health", actor, {"include_workers": False}).result
+    assert "test:elsewhere" not in [b.name for b in health.breakers]
