@@ -4,16 +4,21 @@ list and filters, triage form, scan roots (admins only)."""
 import io
 import zipfile
 
+import pytest
+from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.audit.models import AuditEvent
 from apps.core import gateway
 from apps.core.models import Job
 from apps.infrastructure.models import Environment
-from apps.security.models import Finding, ScanRoot, Upload
+from apps.security import uploads
+from apps.security.errors import ScanError
+from apps.security.models import Finding, Scan, ScanRoot, Upload
 
 from .samples import ALNUM, Gen
 
+User = get_user_model()
 g = Gen("views")
 TOKEN = "ghp_" + g(ALNUM, 36)
 
@@ -95,6 +100,27 @@ def test_new_scan_of_a_bucket_and_of_an_image_on_an_engine(client_as, conn, buck
     assert response.status_code == 302
     job = Job.objects.get(pk=response["Location"].rstrip("/").rsplit("/", 1)[1])
     assert (job.operation, job.params) == ("security.scan_image", {"upload_id": None, "environment": "staging", "reference": "app:1.4"})
+
+
+def test_an_upload_past_the_size_cap_is_refused_and_nothing_is_stored(client_as, settings, tmp_path):
+    settings.SECURITY_UPLOAD_MAX_MB = 1
+    settings.SECURITY_UPLOAD_DIR = str(tmp_path / "uploads")
+    client = client_as("operator")
+    oversized = SimpleUploadedFile("big.txt", b"a" * ((1 << 20) + 1))
+    response = client.post("/security/scans/new/", {"kind": "secrets", "file": oversized})
+    assert response.status_code == 400
+    assert "The upload is larger than 1 MB (SECURITY_UPLOAD_MAX_MB)." in response.content.decode()
+    assert not Upload.objects.exists() and not Job.objects.exists() and not Scan.objects.exists()
+    assert not any((tmp_path / "uploads").rglob("*"))
+    # A file whose size is only known while it streams in is cut off at the cap too, and its partial copy removed.
+    streamed = SimpleUploadedFile("streamed.txt", b"b" * ((1 << 20) + 1))
+    streamed.size = None
+    with pytest.raises(ScanError, match="larger than 1 MB"):
+        uploads.store(streamed, User.objects.get())
+    assert not Upload.objects.exists() and not any((tmp_path / "uploads").rglob("*"))
+    # At the cap exactly, the upload is taken and scanned.
+    response = client.post("/security/scans/new/", {"kind": "secrets", "file": SimpleUploadedFile("ok.txt", b"c" * (1 << 20))})
+    assert response.status_code == 302 and Upload.objects.get().size == 1 << 20
 
 
 def test_admin_manages_scan_roots(client_as, tmp_path):

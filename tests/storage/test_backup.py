@@ -147,3 +147,35 @@ def test_a_backup_interrupted_by_the_endpoint_resumes_where_it_stopped(make_user
     assert "Contents" not in s3.list_objects_v2(Bucket=vault, Prefix="backups/resumable/manifest-parts/")
     listed = invoke("storage.backups", actor, {"connection": conn.name, "bucket": vault}).result.backups
     assert [(b.backup_prefix, b.complete, b.objects) for b in listed] == [("backups/resumable/", True, 150)]
+
+
+def test_a_restore_interrupted_by_the_endpoint_leaves_whole_objects_and_resumes(
+    make_user, actor_of, conn, proxy, s3, bucket, vault, celery_worker
+):
+    bodies = {f"many/{i:03d}.txt": f"object {i}\n".encode() * (i + 1) for i in range(200)}
+    for key, body in bodies.items():
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+    actor = actor_of(make_user("operator"))
+    run(actor, "storage.backup_create", {"connection": conn.name, "bucket": bucket, "prefix": "many/", "dest_bucket": vault,
+                                          "backup_id": "r"})  # fmt: skip
+    s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in bodies]})
+    through_proxy = make_connection(proxy.url)
+    params = {"connection": conn.name, "bucket": vault, "backup_prefix": "backups/r/", "target_connection": through_proxy.name}
+    outcome = invoke("storage.backup_restore", actor, params)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and s3.list_objects_v2(Bucket=bucket, Prefix="many/")["KeyCount"] < 20:
+        time.sleep(0.02)
+    proxy.stop()  # the restore's target goes away part-way
+    job = wait_for_job(outcome.job.pk)
+    assert job.status == "failed" and "did not answer" in job.error
+    present = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="many/").get("Contents", [])]
+    assert 20 <= len(present) < 200
+    for key in present:  # what is there is whole: no partial or corrupt object
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == bodies[key], key
+    assert "Uploads" not in s3.list_multipart_uploads(Bucket=bucket)
+    proxy.start()
+    job = run(actor, "storage.backup_restore", params)
+    assert job.result["already_in_place"] == len(present) and job.result["restored"] == 200 - len(present)
+    assert job.result["mismatches"] == job.result["conflicts"] == job.result["missing"] == []
+    for key, body in bodies.items():
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == body, key

@@ -103,7 +103,8 @@ class _Checkpoint:
     def write(self, entries: list[dict]) -> None:
         part_key = f"{self.parts_prefix}{len(self.part_keys) + 1:06d}.jsonl"
         body = b"".join(json.dumps(e, ensure_ascii=False).encode() + b"\n" for e in entries)
-        self.s3.call("put_object", Bucket=self.bucket, Key=part_key, Body=body, ContentType="application/x-ndjson")
+        extra = write_args(self.s3, classification=None, content_type="application/x-ndjson")
+        self.s3.call("put_object", Bucket=self.bucket, Key=part_key, Body=body, **extra)
         self.part_keys.append(part_key)
         self.objects += len(entries)
         self.bytes += sum(e["size"] for e in entries)
@@ -206,7 +207,8 @@ def backup_create(ctx: Context, params: BackupInput) -> BackupOutput:
         for entry in checkpoint.entries():
             yield json.dumps(entry, ensure_ascii=False).encode() + b"\n"
 
-    write_stream(dst, params.dest_bucket, manifest_key, manifest_lines(), extra={"ContentType": "application/x-ndjson"})
+    extra = write_args(dst, classification=None, content_type="application/x-ndjson")
+    write_stream(dst, params.dest_bucket, manifest_key, manifest_lines(), extra=extra)
     checkpoint.remove()
     ctx.log(f"manifest written: {checkpoint.objects} objects, {checkpoint.bytes} bytes")
     return BackupOutput(backup_id=params.backup_id, location=location, manifest_key=manifest_key, objects=checkpoint.objects,
