@@ -151,6 +151,11 @@ def run_job(job_id: str) -> None:
     job = Job.objects.select_related("requested_by", "token", "approval").filter(pk=job_id).first()
     if job is None or job.status != Job.QUEUED:
         return  # already run, cancelled, or its row is gone
+    if job.not_before and job.not_before > timezone.now():  # delivered early (a redelivery, a manual run): the wait timer holds
+        from .tasks import run_job as task
+
+        task.apply_async(args=[str(job.pk)], eta=job.not_before)
+        return
     op = operations.get(job.operation)
     # Work the console queued on its own behalf (channel "system", no requester) runs as the system actor.
     is_system = job.channel == "system" and job.requested_by_id is None

@@ -11,7 +11,7 @@ from apps.approvals import services
 from apps.approvals.models import ApprovalPolicy, ApprovalRequest
 from apps.audit.models import AuditEvent
 from apps.core.errors import PermissionDenied
-from apps.core.gateway import invoke
+from apps.core.gateway import invoke, run_job
 from apps.core.models import Job
 
 RISKY = "core.purge_jobs"
@@ -44,6 +44,21 @@ def test_non_approver_cannot_vote(make_user, actor_of):
     approval = request_purge(actor_of(make_user("operator")))
     with pytest.raises(PermissionDenied, match="not an approver"):
         services.vote(approval.pk, actor_of(make_user("operator")), "approve")
+
+
+def test_the_wait_timer_holds_an_approved_job_until_it_is_due(make_user, actor_of):
+    ApprovalPolicy.objects.create(operation=RISKY, quorum=1, wait_minutes=5)
+    approval = request_purge(actor_of(make_user("operator")))
+    services.vote(approval.pk, actor_of(make_user("approver")), "approve")
+    job = Job.objects.get(approval=approval)
+    assert job.status == "queued" and job.message == "waiting for the wait timer"
+    assert timedelta(minutes=4, seconds=50) < job.not_before - timezone.now() <= timedelta(minutes=5)
+    run_job(str(job.pk))  # a worker that gets it early leaves it queued
+    job.refresh_from_db()
+    assert job.status == "queued" and job.started_at is None
+    Job.objects.filter(pk=job.pk).update(not_before=timezone.now() - timedelta(seconds=1))  # five minutes later
+    run_job(str(job.pk))
+    assert Job.objects.get(pk=job.pk).status == "succeeded"
 
 
 def test_one_rejection_rejects_and_is_final(make_user, actor_of):
