@@ -35,6 +35,21 @@ def test_unhealthy_revision_rolls_back_with_no_failed_request(strategy, operator
     assert broken.job.status == "failed" and "rolled back" in broken.job.error
 
 
+@pytest.mark.parametrize("strategy", ["rolling", "recreate"])
+def test_unhealthy_revision_rolls_back_with_rolling_and_recreate(strategy, operator, environment, images, podman):
+    web_service(operator, environment, images, replicas=2, strategy=strategy, healthcheck=QUICK_CHECK)
+    deploy(operator, environment)
+    with Poller(endpoint(operator, environment)) as poller:
+        broken = deploy(operator, environment, image=images.web["broken"])
+    assert broken.status == "rolled back", broken.reason
+    if strategy == "rolling":  # the old replicas serve until a new one is healthy; recreate stops them first
+        assert poller.failures == [] and set(poller.seen) == {"v1"}
+    assert "was not healthy within 2 s: GET /version answered 404, expected 200" in broken.reason
+    assert versions(endpoint(operator, environment), 10) == {"v1": 10}
+    assert running_revisions(podman, environment) == ["1", "1"]
+    assert broken.service.current_revision.number == 1
+
+
 def test_failed_analysis_rolls_the_canary_back(operator, environment, images, podman):
     steps = [{"set_weight": 50}, {"analysis": {"count": 5, "interval_seconds": 0.2, "failure_limit": 1}}, {"set_weight": 100}]
     web_service(operator, environment, images, replicas=2, strategy="canary", options={"steps": steps})
