@@ -54,6 +54,19 @@ def test_filters_and_keyset_pages(client_as):
     assert not client.get("/audit/", {"outcome": "denied"}).context["events"]
 
 
+def test_actor_and_channel_filters(client_as):
+    record(operation="a.op", outcome="ok", channel="mcp", actor_name="agent-owner")
+    record(operation="a.op", outcome="ok", channel="worker")
+    record(operation="a.op", outcome="denied", channel="web", actor_name="someone")
+    client = client_as("auditor")
+    by_channel = client.get("/audit/", {"channel": "mcp", "app": "a"}).context["events"]
+    assert [(e.channel, e.operation) for e in by_channel] == [("mcp", "a.op")]
+    by_actor = client.get("/audit/", {"actor": "someone"}).context["events"]
+    assert [(e.actor, e.outcome) for e in by_actor] == [("someone", "denied")]
+    invalid = client.get("/audit/", {"channel": "nonsense"})  # an invalid filter shows nothing rather than everything
+    assert invalid.status_code == 200 and not invalid.context["events"] and invalid.context["form"].errors["channel"]
+
+
 def test_time_range_filter(client_as):
     record(operation="old.op", outcome="ok", channel="system")
     middle = timezone.now()
