@@ -1,9 +1,12 @@
 """Sources: unsafe URLs refused, credentials encrypted at rest and never shown,
 basic auth (stored, or from the environment) against a real Prometheus that
-requires it, and the admin page audited."""
+requires it, a bearer token through a gate in front of one, and the admin page audited."""
 
 import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 from django.db import connection
 
@@ -121,3 +124,56 @@ def test_credentials_from_the_environment(db, guarded_prometheus, viewer, monkey
 
 def test_only_admins_manage_sources(client_as):
     assert client_as("operator").get("/monitoring/sources/").status_code == 403
+
+
+class BearerGate(BaseHTTPRequestHandler):
+    """What teams put in front of Prometheus for bearer auth (Prometheus itself only
+    knows basic auth): a reverse proxy that lets a request through with the right token."""
+
+    token = upstream = ""
+    seen: list[str] = []
+
+    def forward(self):
+        type(self).seen.append(self.headers.get("Authorization", ""))
+        if self.headers.get("Authorization") != f"Bearer {self.token}":
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", "Bearer")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        answer = httpx.request(self.command, self.upstream + self.path, content=body,
+                               headers={"Content-Type": self.headers.get("Content-Type", "")})  # fmt: skip
+        self.send_response(answer.status_code)
+        self.send_header("Content-Type", answer.headers.get("content-type", "application/json"))
+        self.send_header("Content-Length", str(len(answer.content)))
+        self.end_headers()
+        self.wfile.write(answer.content)
+
+    do_GET = do_POST = forward
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def bearer_prometheus(prometheus):
+    BearerGate.token, BearerGate.upstream, BearerGate.seen = "tok-" + "x" * 20, prometheus.url, []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BearerGate)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_bearer_token_auth(db, bearer_prometheus, viewer):
+    from apps.core.resilience import forget_breaker
+
+    forget_breaker("prometheus:gated")
+    source = PrometheusSource.objects.create(name="gated", base_url=bearer_prometheus, auth_type="bearer", secret=BearerGate.token)
+    assert invoke("monitoring.query", viewer, {"source": "gated", "query": "vector(3)"}).result.series[0].value == 3.0
+    assert BearerGate.seen[-1] == f"Bearer {BearerGate.token}"
+    source.secret = "wrong"
+    source.save()
+    with pytest.raises(MonitoringError, match=r"refused the console's credentials \(HTTP 401\)"):
+        invoke("monitoring.query", viewer, {"source": "gated", "query": "vector(3)"})
+    assert BearerGate.token not in str(list(AuditEvent.objects.values_list("params", flat=True)))
