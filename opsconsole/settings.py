@@ -246,6 +246,8 @@ BREAKER_FAIL_MAX = int(env("BREAKER_FAIL_MAX", "5"))
 BREAKER_RESET_SECONDS = int(env("BREAKER_RESET_SECONDS", "30"))
 APPROVAL_DEFAULT_EXPIRY_HOURS = int(env("APPROVAL_DEFAULT_EXPIRY_HOURS", "24"))
 AUDIT_CHECKPOINT_PATH = env("AUDIT_CHECKPOINT_PATH", str(DATA_DIR / "audit-checkpoints.jsonl"))
+# "<connection>/<bucket>/<prefix>": also copy each checkpoint there (a storage connection); empty = off.
+AUDIT_CHECKPOINT_BUCKET = env("AUDIT_CHECKPOINT_BUCKET", "")
 # Key for values stored encrypted (connector credentials, service secrets).
 # Defaults to one derived from SECRET_KEY; set FIELD_ENCRYPTION_KEY to rotate separately.
 FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY")

@@ -10,6 +10,7 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
+from . import offsite
 from .chain import GENESIS, compute_hash
 from .models import AuditEvent
 
@@ -63,7 +64,8 @@ def checkpoint_path() -> Path:
 
 
 def write_checkpoint() -> dict | None:
-    """Append the current head (seq, hash) to the checkpoint file, durably."""
+    """Append the current head (seq, hash) to the checkpoint file, durably; then copy it
+    to the checkpoint bucket, if one is set (a failure there raises CheckpointError)."""
     head = AuditEvent.objects.order_by("-seq").values("seq", "hash").first()
     if head is None:
         return None
@@ -74,16 +76,17 @@ def write_checkpoint() -> dict | None:
         fh.write(json.dumps(entry) + "\n")
         fh.flush()
         os.fsync(fh.fileno())
+    offsite.store(entry)
     return entry
 
 
 def latest_checkpoint() -> dict | None:
+    """The newest checkpoint (highest seq) of the file and the checkpoint bucket."""
     path = checkpoint_path()
-    if not path.exists():
-        return None
     last = None
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                last = json.loads(line)
-    return last
+    if path.exists():
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    last = json.loads(line)
+    return offsite.newest(after_seq=last["seq"] if last else 0) or last

@@ -1,13 +1,17 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.audit.offsite import CheckpointError
 from apps.audit.verify import verify_chain
 
 
 class Command(BaseCommand):
-    help = "Verify the audit log's hash chain and compare its head with the latest checkpoint."
+    help = "Verify the audit log's hash chain and compare its head with the latest checkpoint (file or bucket)."
 
     def handle(self, *args, **options):
-        result = verify_chain()
+        try:
+            result = verify_chain()
+        except CheckpointError as exc:
+            raise CommandError(f"Audit chain not verified: {exc.message}") from exc
         if not result.ok:
             raise CommandError(f"Audit chain BROKEN after {result.checked} good events: {result.problem}")
         self.stdout.write(self.style.SUCCESS(f"Audit chain intact: {result.checked} events verified."))

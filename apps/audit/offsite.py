@@ -1,0 +1,79 @@
+"""Off-machine copies of the audit checkpoints: with AUDIT_CHECKPOINT_BUCKET set
+("<connection>/<bucket>/<prefix>"), each checkpoint is also its own object
+`<prefix>/checkpoint-<seq, 12 digits>-<UTC time>.json` (S3 has no append), so a
+cut-off tail stays detectable when the machine's checkpoint file is lost too.
+The storage app is optional: it is imported only when a bucket is configured."""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from datetime import datetime
+
+from django.conf import settings
+
+from apps.core.errors import OperationFailed, OpsError
+
+NAME = "checkpoint-"
+
+
+class CheckpointError(OperationFailed):
+    """The checkpoint bucket could not be written or read; the message says which and why."""
+
+
+def _place() -> tuple[str, str, str] | None:
+    value = settings.AUDIT_CHECKPOINT_BUCKET.strip().strip("/")
+    if not value:
+        return None
+    connection, _, rest = value.partition("/")
+    bucket, _, prefix = rest.partition("/")
+    if not connection or not bucket:
+        raise CheckpointError(f"AUDIT_CHECKPOINT_BUCKET={value!r}: write it as <connection>/<bucket>/<prefix>.")
+    return connection, bucket, (prefix.strip("/") + "/" if prefix.strip("/") else "")
+
+
+def _key_prefix(prefix: str) -> str:
+    return prefix + NAME
+
+
+def key_for(prefix: str, entry: dict) -> str:
+    stamp = datetime.fromisoformat(entry["at"]).strftime("%Y%m%dT%H%M%S%fZ")
+    return f"{_key_prefix(prefix)}{entry['seq']:012d}-{stamp}.json"
+
+
+def store(entry: dict) -> str | None:
+    """PUT the checkpoint as its own object (the connection's default encryption); its key."""
+    place = _place()
+    if place is None:
+        return None
+    connection, bucket, prefix = place
+    key = key_for(prefix, entry)
+    try:
+        from apps.storage.client import connect
+        from apps.storage.services.common import write_args
+
+        s3 = connect(connection)
+        args = write_args(s3, classification=None, content_type="application/json")
+        s3.call("put_object", Bucket=bucket, Key=key, Body=json.dumps(entry).encode(), **args)
+    except OpsError as exc:
+        raise CheckpointError(f"Audit checkpoint #{entry['seq']} was not copied to {connection}/{bucket}: {exc.message}") from exc
+    return key
+
+
+def newest(after_seq: int = 0) -> dict | None:
+    """The bucket's newest checkpoint past `after_seq` (keys sort by seq), or None."""
+    place = _place()
+    if place is None:
+        return None
+    connection, bucket, prefix = place
+    try:
+        from apps.storage.client import connect
+
+        s3 = connect(connection)
+        tail = deque(s3.objects(bucket, _key_prefix(prefix), start_after=f"{_key_prefix(prefix)}{after_seq:012d}."), maxlen=1)
+        if not tail:
+            return None
+        _, chunks = s3.open(bucket, tail[0]["Key"])
+        return json.loads(b"".join(chunks))
+    except OpsError as exc:
+        raise CheckpointError(f"The audit checkpoints in {connection}/{bucket} could not be read: {exc.message}") from exc

@@ -1,0 +1,83 @@
+"""Checkpoints copied to a storage bucket (a real S3 server): the off-machine copy
+still catches a cut-off tail when the local checkpoint file is gone."""
+
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from apps.audit.offsite import CheckpointError
+from apps.audit.verify import checkpoint_path, latest_checkpoint, verify_chain, write_checkpoint
+from apps.audit.writer import record
+from apps.core.resilience import forget_breaker
+from tests.storage.conftest import make_connection
+from tests.support import processes
+
+from .test_chain import raw
+
+
+@pytest.fixture(autouse=True)
+def checkpoint_file(settings, tmp_path):
+    settings.AUDIT_CHECKPOINT_PATH = str(tmp_path / "checkpoints.jsonl")
+
+
+def record_events(n):
+    for i in range(n):
+        record(operation="test.op", outcome="ok", channel="system", target=f"t{i}")
+
+
+@pytest.fixture
+def remote(settings, conn, bucket):
+    conn.default_encryption = "AES256"
+    conn.save()
+    settings.AUDIT_CHECKPOINT_BUCKET = f"{conn.name}/{bucket}/audit/head"
+    return bucket
+
+
+def test_each_checkpoint_is_its_own_encrypted_object(remote, s3):
+    record_events(3)
+    first = write_checkpoint()
+    record_events(2)
+    second = write_checkpoint()
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=remote)["Contents"]]
+    assert len(keys) == 2 and keys[0].startswith("audit/head/checkpoint-000000000003-") and keys[0].endswith("Z.json")
+    assert keys[1].startswith("audit/head/checkpoint-000000000005-")
+    obj = s3.get_object(Bucket=remote, Key=keys[1])
+    assert json.loads(obj["Body"].read()) == second and obj["ServerSideEncryption"] == "AES256"
+    assert first["seq"] == 3 and latest_checkpoint() == second
+
+
+def test_bucket_checkpoint_catches_a_cut_off_tail_without_the_local_file(remote):
+    record_events(10)
+    write_checkpoint()
+    checkpoint_path().unlink()
+    raw("DELETE FROM audit_auditevent WHERE seq >= 9")
+    result = verify_chain()
+    assert not result.ok and result.seq == 10 and "newest events were removed" in result.problem
+    with pytest.raises(CommandError, match="before checkpoint #10"):
+        call_command("audit_verify")
+
+
+def test_newer_file_checkpoint_wins_over_an_older_bucket_one(remote, settings):
+    record_events(2)
+    write_checkpoint()
+    record_events(2)
+    place, settings.AUDIT_CHECKPOINT_BUCKET = settings.AUDIT_CHECKPOINT_BUCKET, ""
+    write_checkpoint()  # the file only: it is now ahead of the bucket
+    settings.AUDIT_CHECKPOINT_BUCKET = place
+    assert latest_checkpoint()["seq"] == 4
+
+
+def test_unreachable_bucket_fails_clearly_after_the_file_is_written(db, settings):
+    dead = make_connection(f"http://127.0.0.1:{processes.free_port()}")
+    settings.AUDIT_CHECKPOINT_BUCKET = f"{dead.name}/audit-checkpoints"
+    record_events(4)
+    try:
+        with pytest.raises(CheckpointError, match=f"checkpoint #4 was not copied to {dead.name}/audit-checkpoints"):
+            write_checkpoint()
+        lines = checkpoint_path().read_text().splitlines()
+        assert [json.loads(line)["seq"] for line in lines] == [4]
+        with pytest.raises(CommandError, match=f"not verified: The audit checkpoints in {dead.name}/audit-checkpoints could not be read"):
+            call_command("audit_verify")
+    finally:
+        forget_breaker(f"storage:{dead.name}")
