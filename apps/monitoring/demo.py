@@ -11,5 +11,5 @@ def seed(stdout) -> None:
         defaults={"base_url": settings.MONITORING_PROMETHEUS_URL, "alertmanager_url": settings.MONITORING_ALERTMANAGER_URL},
     )
     if created:
-        stdout.write(f"  Monitoring: source default -> {source.base_url} (edit it under Monitoring → Sources).")
+        stdout.write(f"  monitoring: source default -> {source.base_url} (edit it under Monitoring → Sources).")
     builtin.install(Dashboard, Panel)

@@ -21,7 +21,7 @@ FILES = {
 def seed(stdout) -> None:
     if not Advisory.objects.exists():
         stats = osv.import_records(osv.read_records(SHIPPED))
-        stdout.write(f"security: imported {stats.records} shipped advisories")
+        stdout.write(f"  security: imported {stats.records} shipped advisories")
     base = Path(settings.DATA_DIR) / "security-demo"
     for name, text in FILES.items():
         path = base / name
