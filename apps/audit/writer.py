@@ -56,14 +56,16 @@ def record(
         request_id=request_id[:64],
         approval_id=str(approval_id or "")[:64],
     )
-    # Every gateway call passes here, so this is plain SQL: three statements
-    # while the chain is locked, without the ORM's per-query overhead.
+    # Every gateway call passes here, so this is plain SQL, without the ORM's per-query
+    # overhead: on PostgreSQL one round trip takes the chain lock and reads the head
+    # (migration 0004), then the insert; the lock is held until commit.
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_ID])
-        # (SQLite: the IMMEDIATE transaction already holds the database write lock.)
-        cursor.execute(f"SELECT seq, hash FROM {TABLE} ORDER BY seq DESC LIMIT 1")  # noqa: S608 (names from model meta)
+            cursor.execute("SELECT head_seq, head_hash FROM audit_chain_head(%s)", [CHAIN_LOCK_ID])
+        else:  # SQLite: the IMMEDIATE transaction already holds the database write lock.
+            cursor.execute(f"SELECT seq, hash FROM {TABLE} ORDER BY seq DESC LIMIT 1")  # noqa: S608 (names from model meta)
         last = cursor.fetchone()
+        last = last if last and last[0] is not None else None
         event.seq, event.prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
         event.at = timezone.now()  # under the lock, so time order == chain order
         event.hash = compute_hash(event.prev_hash, event)
