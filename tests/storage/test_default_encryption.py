@@ -41,3 +41,21 @@ def test_a_backup_is_written_with_the_destination_default(make_user, actor_of, c
         head = s3.head_object(Bucket=vault, Key=key)
         assert head.get("ServerSideEncryption") == "aws:kms", key
         assert head["SSEKMSKeyId"].endswith("alias/ops-backups"), (key, head["SSEKMSKeyId"])
+
+
+def test_a_backup_listing_confidential_objects_has_an_encrypted_manifest(make_user, actor_of, conn, s3, bucket, celery_worker):
+    """No default at the destination: the confidential object's copy and every manifest naming it are encrypted;
+    a backup of public objects only stays as the connection says (no encryption)."""
+    vault = f"{bucket}-vault"
+    s3.create_bucket(Bucket=vault)
+    s3.put_object(Bucket=bucket, Key="hr/salaries.csv", Body=BODY, Tagging="classification=confidential")
+    s3.put_object(Bucket=bucket, Key="www/index.html", Body=BODY, Tagging="classification=public")
+    operator = actor_of(make_user("operator"))
+    for prefix, backup_id in (("hr/", "hr"), ("www/", "www")):
+        params = {"connection": conn.name, "bucket": bucket, "prefix": prefix, "dest_bucket": vault, "backup_id": backup_id}
+        run(operator, "storage.backup_create", params)
+    encryption = {o["Key"]: s3.head_object(Bucket=vault, Key=o["Key"]).get("ServerSideEncryption")
+                  for o in s3.list_objects_v2(Bucket=vault)["Contents"]}  # fmt: skip
+    assert encryption["backups/hr/manifest.jsonl"] == "AES256"
+    assert all(v == "AES256" for k, v in encryption.items() if k.startswith("backups/hr/")), encryption
+    assert all(v is None for k, v in encryption.items() if k.startswith("backups/www/")), encryption

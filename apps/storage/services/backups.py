@@ -81,6 +81,20 @@ def iter_lines(chunks) -> Iterator[bytes]:
         yield carry
 
 
+def _is_sensitive(entry: dict) -> bool:
+    return classification_of(entry.get("tags") or {}) in SENSITIVE
+
+
+def _encryption(dst: S3, sensitive: bool) -> str:
+    """Backups of confidential and restricted data are encrypted even where the connection has no default."""
+    return "AES256" if sensitive and not dst.conn.default_encryption else "default"
+
+
+def _listing_args(dst: S3, sensitive: bool) -> dict:
+    """A manifest (or a part of one) names keys, metadata and tags: it is encrypted like what it lists."""
+    return write_args(dst, classification=None, encryption=_encryption(dst, sensitive), content_type="application/x-ndjson")
+
+
 class _Checkpoint:
     """The entries already written to manifest-parts/ (by this run or an interrupted one)."""
 
@@ -89,10 +103,12 @@ class _Checkpoint:
         self.part_keys = [o["Key"] for o in s3.objects(bucket, self.parts_prefix)]
         self.objects = self.bytes = 0
         self.last_key = ""
+        self.sensitive = False  # does any entry name a confidential or restricted object?
         for entry in self.entries():
             self.objects += 1
             self.bytes += entry["size"]
             self.last_key = entry["key"]
+            self.sensitive |= _is_sensitive(entry)
 
     def entries(self) -> Iterator[dict]:
         for part_key in self.part_keys:
@@ -103,8 +119,9 @@ class _Checkpoint:
     def write(self, entries: list[dict]) -> None:
         part_key = f"{self.parts_prefix}{len(self.part_keys) + 1:06d}.jsonl"
         body = b"".join(json.dumps(e, ensure_ascii=False).encode() + b"\n" for e in entries)
-        extra = write_args(self.s3, classification=None, content_type="application/x-ndjson")
-        self.s3.call("put_object", Bucket=self.bucket, Key=part_key, Body=body, **extra)
+        sensitive = any(_is_sensitive(e) for e in entries)
+        self.s3.call("put_object", Bucket=self.bucket, Key=part_key, Body=body, **_listing_args(self.s3, sensitive))
+        self.sensitive |= sensitive
         self.part_keys.append(part_key)
         self.objects += len(entries)
         self.bytes += sum(e["size"] for e in entries)
@@ -126,9 +143,8 @@ def _copy_object(src: S3, dst: S3, params: BackupInput, obj: dict, root: str) ->
             return None
         raise
     classification = classification_of(tags)
-    # Backups of confidential and restricted data are encrypted even where the connection has no default.
-    encryption = "AES256" if classification in SENSITIVE and not dst.conn.default_encryption else "default"
     target = data_key(root, obj["Key"])
+    encryption = _encryption(dst, classification in SENSITIVE)
     extra = write_args(dst, classification=classification, encryption=encryption, content_type="application/octet-stream")
     written = write_stream(dst, params.dest_bucket, target, chunks, extra=extra, expected_size=response["ContentLength"])
     return {
@@ -207,8 +223,7 @@ def backup_create(ctx: Context, params: BackupInput) -> BackupOutput:
         for entry in checkpoint.entries():
             yield json.dumps(entry, ensure_ascii=False).encode() + b"\n"
 
-    extra = write_args(dst, classification=None, content_type="application/x-ndjson")
-    write_stream(dst, params.dest_bucket, manifest_key, manifest_lines(), extra=extra)
+    write_stream(dst, params.dest_bucket, manifest_key, manifest_lines(), extra=_listing_args(dst, checkpoint.sensitive))
     checkpoint.remove()
     ctx.log(f"manifest written: {checkpoint.objects} objects, {checkpoint.bytes} bytes")
     return BackupOutput(backup_id=params.backup_id, location=location, manifest_key=manifest_key, objects=checkpoint.objects,
