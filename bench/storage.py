@@ -17,7 +17,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -71,26 +70,6 @@ def write_file(path: Path, size: int) -> str:
     return digest.hexdigest()
 
 
-class PeakRss(threading.Thread):
-    def __init__(self, pid: int):
-        import psutil
-
-        super().__init__(daemon=True)
-        self.proc = psutil.Process(pid)
-        self.baseline = self.peak = self.proc.memory_info().rss
-        self.running = True
-
-    def run(self):
-        while self.running:
-            self.peak = max(self.peak, self.proc.memory_info().rss)
-            time.sleep(0.005)
-
-    def stop(self) -> int:
-        self.running = False
-        self.join()
-        return self.peak
-
-
 def main():
     args = parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-storage-"))
@@ -106,7 +85,7 @@ def main():
     from django.test import Client
 
     from apps.storage.models import Connection
-    from tests.support.processes import Process, free_port, port_open, start_console
+    from tests.support.processes import PeakRss, Process, free_port, port_open, start_console
 
     call_command("migrate", verbosity=0)
     port = free_port()

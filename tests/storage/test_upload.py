@@ -4,7 +4,6 @@ and what is left on the endpoint when an upload fails half-way (nothing)."""
 
 import hashlib
 import socket
-import threading
 import time
 from urllib.parse import urlencode
 
@@ -14,6 +13,7 @@ import pytest
 from apps.audit.models import AuditEvent
 from apps.core.gateway import invoke
 from apps.storage.models import MultipartUpload
+from tests.support.processes import PeakRss
 
 from .conftest import PART, ConsoleSession, blocks, make_connection, sha256_of
 
@@ -29,26 +29,6 @@ def last_event(operation: str) -> AuditEvent:
     return AuditEvent.objects.filter(operation=operation).order_by("-seq").first()
 
 
-class RssSampler(threading.Thread):
-    """Peak resident memory of a process, sampled every few milliseconds."""
-
-    def __init__(self, pid: int):
-        super().__init__(daemon=True)
-        self.proc = psutil.Process(pid)
-        self.peak = self.proc.memory_info().rss
-        self.running = True
-
-    def run(self):
-        while self.running:
-            self.peak = max(self.peak, self.proc.memory_info().rss)
-            time.sleep(0.005)
-
-    def stop(self) -> int:
-        self.running = False
-        self.join()
-        return self.peak
-
-
 def test_multipart_upload_streams_with_flat_memory(storage_console, client, make_user, conn, s3, bucket):
     proc, base = storage_console
     session = ConsoleSession(base, client, make_user("operator"))
@@ -60,7 +40,7 @@ def test_multipart_upload_streams_with_flat_memory(storage_console, client, make
     expected = sha256_of(blocks(size))
     web = psutil.Process(proc.proc.pid)
     baseline = web.memory_info().rss
-    sampler = RssSampler(proc.proc.pid)
+    sampler = PeakRss(proc.proc.pid)
     sampler.start()
     answer = session.upload(
         conn.name,
@@ -95,7 +75,7 @@ def test_multipart_upload_streams_with_flat_memory(storage_console, client, make
 
     # And back through the console: streamed too, never gathered in memory.
     baseline = web.memory_info().rss
-    sampler = RssSampler(proc.proc.pid)
+    sampler = PeakRss(proc.proc.pid)
     sampler.start()
     query = urlencode({"connection": conn.name, "bucket": bucket, "key": "big/file.bin"})
     with session.http.stream("GET", f"/storage/download/?{query}") as response:

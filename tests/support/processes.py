@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -108,3 +109,25 @@ def start_worker(**env: str) -> Process:
     proc = Process("worker", argv, console_env(**env))
     proc.wait_until(lambda: " ready." in proc.output(), timeout=60, what="ready")
     return proc
+
+
+class PeakRss(threading.Thread):
+    """Peak resident memory of a process, sampled every few milliseconds: start(), then stop() -> bytes."""
+
+    def __init__(self, pid: int):
+        import psutil
+
+        super().__init__(daemon=True)
+        self.proc = psutil.Process(pid)
+        self.baseline = self.peak = self.proc.memory_info().rss
+        self.running = True
+
+    def run(self):
+        while self.running:
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+            time.sleep(0.005)
+
+    def stop(self) -> int:
+        self.running = False
+        self.join()
+        return self.peak
