@@ -58,7 +58,7 @@ def record(
     )
     # Every gateway call passes here, so this is plain SQL, without the ORM's per-query
     # overhead: on PostgreSQL one round trip takes the chain lock and reads the head
-    # (migration 0004), then the insert; the lock is held until commit.
+    # (migration 0003), then the insert; the lock is held until commit.
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SELECT head_seq, head_hash FROM audit_chain_head(%s)", [CHAIN_LOCK_ID])
