@@ -5,6 +5,7 @@ reads, and every error mapped to MonitoringError or PeerUnavailable."""
 from __future__ import annotations
 
 import threading
+from abc import ABC, abstractmethod
 from datetime import datetime
 
 import httpx
@@ -58,7 +59,7 @@ def _timestamp(value: datetime | None) -> str | None:
     return None if value is None else f"{value.timestamp():.3f}"
 
 
-class _Connector:
+class _Connector(ABC):
     kind = ""
 
     def __init__(self, source: PrometheusSource, base_url: str):
@@ -91,9 +92,9 @@ class _Connector:
             )
         return response
 
+    @abstractmethod
     def is_api_error(self, response: httpx.Response) -> bool:
         """A 5xx that is the API's own error answer (the peer is up and said why)."""
-        raise NotImplementedError
 
 
 class PrometheusClient(_Connector):
