@@ -11,7 +11,11 @@ class CoreConfig(AppConfig):
     ]
 
     def ready(self):
+        from celery.signals import task_postrun, worker_process_shutdown
+        from django.core.signals import request_finished
+
         from .live import register_topic
+        from .metrics import forget_process, record_breaker_states
 
         # Every app's operations register themselves when its services module loads.
         autodiscover_modules("services")
@@ -21,3 +25,7 @@ class CoreConfig(AppConfig):
         register_topic("jobs", "core.run_read_ops")
         register_topic("activity", "audit.view_audit_log")
         register_topic("user", lambda actor, topic: topic == f"user.{actor.user_id}")
+        # Keep each process's breaker states current in the shared metric files (health page, /metrics).
+        request_finished.connect(record_breaker_states, dispatch_uid="core.breakers.request")
+        task_postrun.connect(record_breaker_states, dispatch_uid="core.breakers.task", weak=False)
+        worker_process_shutdown.connect(forget_process, dispatch_uid="core.metrics.shutdown", weak=False)

@@ -1,5 +1,7 @@
 """The console's own Prometheus metrics (exposed at /metrics by the monitoring app)."""
 
+import atexit
+import os
 from pathlib import Path
 
 from django.conf import settings
@@ -64,3 +66,11 @@ def shared_breaker_states() -> dict[str, dict]:
             entry = merged.setdefault(sample.labels["connector"], {"state": "closed", "failures": 0})
             entry[field] = BREAKER_STATES[min(2, int(sample.value))] if field == "state" else int(sample.value)
     return dict(sorted(merged.items()))
+
+
+def forget_process(**_signal_kwargs) -> None:
+    """A process leaves: its live gauges (websocket clients, dashboard viewers, breaker states) stop counting."""
+    multiprocess.mark_process_dead(os.getpid())
+
+
+atexit.register(forget_process)

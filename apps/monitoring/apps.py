@@ -8,18 +8,9 @@ class MonitoringConfig(AppConfig):
     role_permissions = {"operator": ["monitoring.change_dashboard"], "admin": ["monitoring.change_dashboard"]}
 
     def ready(self):
-        from celery.signals import task_postrun, worker_process_shutdown
-        from django.core.signals import request_finished
-
         from apps.core.live import register_topic
 
-        from .metrics import forget_process, record_breaker_states
-
         register_topic("dashboard", "core.run_read_ops")
-        # Keep each process's breaker states current in the shared metric files.
-        request_finished.connect(record_breaker_states, dispatch_uid="monitoring.breakers.request")
-        task_postrun.connect(record_breaker_states, dispatch_uid="monitoring.breakers.task", weak=False)
-        worker_process_shutdown.connect(forget_process, dispatch_uid="monitoring.metrics.shutdown", weak=False)
 
     def console_processes(self, data_dir, env) -> dict[str, str]:
         """A local Prometheus (scraping this console) and Alertmanager for `bin/console`.

@@ -10,10 +10,11 @@ from datetime import datetime
 
 import httpx
 
+from apps.core.metrics import record_breaker_states
 from apps.core.resilience import breaker_for, call_through
 
 from .errors import MonitoringError
-from .metrics import PEER_REQUESTS, record_breaker_states
+from .metrics import PEER_REQUESTS
 from .models import PrometheusSource
 from .promql import format_seconds
 from .safety import check_url

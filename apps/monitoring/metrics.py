@@ -11,10 +11,8 @@ from shared state (the Celery queue depth) are read at scrape time instead.
 
 from __future__ import annotations
 
-import atexit
 import hmac
 import ipaddress
-import os
 import time
 
 from django.conf import settings
@@ -39,14 +37,6 @@ PEER_REQUESTS = Counter(
 )
 DASHBOARD_REFRESHES = Counter("opsconsole_dashboard_refreshes_total", "Shared live refreshes published, by dashboard.", ["dashboard"])
 DASHBOARD_VIEWERS = Gauge("opsconsole_dashboard_viewers", "Browsers watching a dashboard live.", ["dashboard"], multiprocess_mode="livesum")
-
-
-def forget_process(**_signal_kwargs) -> None:
-    """A process leaves: its live gauges (viewers, breaker states) must stop counting."""
-    multiprocess.mark_process_dead(os.getpid())
-
-
-atexit.register(forget_process)
 
 
 class QueueCollector:

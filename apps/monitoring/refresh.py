@@ -32,8 +32,9 @@ from apps.accounts.actors import Actor
 from apps.core import gateway
 from apps.core.errors import OpsError
 from apps.core.live import publish
+from apps.core.metrics import record_breaker_states
 
-from .metrics import DASHBOARD_REFRESHES, DASHBOARD_VIEWERS, record_breaker_states
+from .metrics import DASHBOARD_REFRESHES, DASHBOARD_VIEWERS
 from .models import Dashboard
 from .panels import panel_views
 
