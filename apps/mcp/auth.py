@@ -7,10 +7,9 @@ token never reaches the MCP server: `RequireAuthMiddleware` answers 401 with
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-from django.core.cache import cache
+from django_ratelimit.core import get_usage
 from mcp.server.auth.provider import AccessToken
 from pydantic import Field
 
@@ -20,7 +19,7 @@ from apps.audit.writer import record
 
 from .context import in_thread
 
-REFUSED_AUDITS_PER_MINUTE = 10
+REFUSED_AUDIT_RATE = "10/m"
 
 
 class ConsoleAccessToken(AccessToken):
@@ -47,15 +46,14 @@ def _verify(raw: str) -> ConsoleAccessToken | None:
 
 def _audit_refused(raw: str) -> None:
     """A refused token that names a real one (revoked, expired, wrong secret, inactive owner) is audited,
-    at most REFUSED_AUDITS_PER_MINUTE times a minute per token so that a flood cannot grow the log.
+    at most REFUSED_AUDIT_RATE per token so that a flood cannot grow the log.
     Strings that name no token are not attributable to anyone and are only answered 401."""
     lookup = ApiToken.lookup_of(raw)
     token = ApiToken.objects.select_related("user").filter(lookup=lookup).first() if lookup else None
     if token is None:
         return
-    key = f"mcp:refused:{lookup}:{int(time.time() // 60)}"
-    cache.add(key, 0, timeout=120)
-    if cache.incr(key) > REFUSED_AUDITS_PER_MINUTE:
+    usage = get_usage(None, group="mcp.token_refused", key=lambda _g, _r: lookup, rate=REFUSED_AUDIT_RATE, increment=True)
+    if usage is not None and usage["should_limit"]:
         return
     why = {"revoked": "token revoked", "expired": "token expired"}.get(token.state, "wrong secret or inactive user")
     record(operation="accounts.token_refused", outcome="denied", channel="mcp", actor_name=token.user.username,
