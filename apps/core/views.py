@@ -15,10 +15,10 @@ from apps.approvals.models import ApprovalRequest
 from apps.audit.models import AuditEvent
 
 from . import jobs, operations
-from .errors import InvalidInput, OpsError, UnknownOperation
-from .forms import add_invalid_input, cleaned_params, form_class_for
+from .errors import OpsError, UnknownOperation
+from .forms import cleaned_params, form_class_for
 from .models import Job, Notification
-from .web import actor_of, call, console_view, require_perm
+from .web import actor_of, call, call_from_form, console_view, require_perm
 
 
 def healthz(request):
@@ -80,21 +80,14 @@ def operation_form(request, name: str):
         if not form.is_valid():
             status = 422
         else:
-            try:
-                outcome = call(request, op.name, cleaned_params(form), reason=request.POST.get("approval_reason", ""))
-            except InvalidInput as exc:
-                add_invalid_input(form, exc.errors)
-                status = exc.status_code
-            except OpsError as exc:
-                form.add_error(None, exc.message)
-                status = exc.status_code
-            else:
-                if outcome.status == "queued":
-                    messages.success(request, f"{op.title}: job started.")
-                    return redirect(outcome.job)
-                if outcome.status == "pending":
-                    messages.info(request, f"{op.title} needs approval: request #{outcome.approval.pk} is waiting for an approver.")
-                    return redirect(outcome.approval)
+            outcome, status = call_from_form(request, form, op.name, cleaned_params(form), reason=request.POST.get("approval_reason", ""))
+            if outcome and outcome.status == "queued":
+                messages.success(request, f"{op.title}: job started.")
+                return redirect(outcome.job)
+            if outcome and outcome.status == "pending":
+                messages.info(request, f"{op.title} needs approval: request #{outcome.approval.pk} is waiting for an approver.")
+                return redirect(outcome.approval)
+            if outcome:
                 result = json.dumps(outcome.result.model_dump(mode="json"), indent=2)
     else:
         form = form_class(initial=request.GET.dict() or None)

@@ -11,7 +11,8 @@ from django.shortcuts import render
 from apps.accounts.actors import Actor
 
 from . import gateway
-from .errors import OpsError
+from .errors import InvalidInput, OpsError
+from .forms import add_invalid_input
 from .middleware import client_ip
 
 
@@ -31,6 +32,20 @@ def call(request, name: str, params=None, reason: str = "") -> gateway.Outcome:
         request_id=getattr(request, "request_id", ""),
         reason=reason,
     )
+
+
+def call_from_form(request, form, name: str, params, *, reason: str = "", field_of=None) -> tuple[gateway.Outcome | None, int]:
+    """`call()` for a submitted form: (outcome, 200), or (None, status) with the errors on the
+    form — each next to its field where the form has it (`field_of` maps a parameter path to a
+    form field), the rest on top."""
+    try:
+        return call(request, name, params, reason=reason), 200
+    except InvalidInput as exc:
+        add_invalid_input(form, {(field_of(k) if field_of else k): v for k, v in exc.errors.items()})
+        return None, exc.status_code
+    except OpsError as exc:
+        form.add_error(None, exc.message)
+        return None, exc.status_code
 
 
 def error_page(request, exc: OpsError, status: int | None = None):

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 
 from apps.core.errors import InvalidInput, OpsError
 from apps.core.forms import add_invalid_input
-from apps.core.web import actor_of, call, console_view, require_perm
+from apps.core.web import actor_of, call, call_from_form, console_view, require_perm
 
 from .forms import BuildForm, DeployForm, runbook_form
 from .models import Deployment, Environment, Runbook, Service
@@ -159,20 +159,19 @@ def runbook_run(request, name: str):
     form, status = runbook_form(specs, request.POST or None), 200
     if request.method == "POST" and form.is_valid():
         values = {k: v for k, v in form.cleaned_data.items() if v not in (None, "")}
-        try:
-            outcome = call(
-                request, "infrastructure.run_runbook", {"runbook": name, "params": values}, reason=request.POST.get("reason", "")
-            )
-        except InvalidInput as exc:
-            add_invalid_input(form, {k.removeprefix("params."): v for k, v in exc.errors.items()})
-            status = exc.status_code
-        except OpsError as exc:
-            form.add_error(None, exc.message)
-            status = exc.status_code
-        else:
-            if outcome.status == "pending":
-                messages.info(request, f"Runbook {name} needs approval: request #{outcome.approval.pk} waits for an approver.")
-                return redirect(outcome.approval)
+        params = {"runbook": name, "params": values}
+        outcome, status = call_from_form(
+            request,
+            form,
+            "infrastructure.run_runbook",
+            params,
+            reason=request.POST.get("reason", ""),
+            field_of=lambda k: k.removeprefix("params."),
+        )
+        if outcome and outcome.status == "pending":
+            messages.info(request, f"Runbook {name} needs approval: request #{outcome.approval.pk} waits for an approver.")
+            return redirect(outcome.approval)
+        if outcome:
             return redirect(outcome.job)
     return render(request, "infrastructure/runbook.html", {"runbook": runbook, "form": form}, status=status)
 

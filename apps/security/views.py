@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from apps.core.errors import InvalidInput, OpsError
 from apps.core.models import Job
-from apps.core.web import actor_of, call, console_view, require_perm
+from apps.core.web import actor_of, call, call_from_form, console_view, require_perm
 
 from . import uploads
 from .forms import OPERATION_OF, NewScanForm, RootForm, TriageForm
@@ -232,14 +232,8 @@ def roots(request):
     require_perm(request, "security.manage_scan_roots")
     form = RootForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        try:
-            call(request, "security.set_scan_root", form.cleaned_data)
-        except InvalidInput as exc:
-            for field, message in exc.errors.items():
-                form.add_error(field if field in form.fields else None, message)
-        except OpsError as exc:
-            form.add_error(None, exc.message)
-        else:
+        outcome, _ = call_from_form(request, form, "security.set_scan_root", form.cleaned_data)
+        if outcome:
             messages.success(request, f"Scan root {form.cleaned_data['name']} saved.")
             return redirect("security:roots")
     return render(request, "security/roots.html", {"form": form, "roots": ScanRoot.objects.all()})
