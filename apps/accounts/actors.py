@@ -60,9 +60,6 @@ class Actor:
     def has_perm(self, perm: str) -> bool:
         return "*" in self.perms or perm in self.perms
 
-    def has_role(self, role: str) -> bool:
-        return role in self.roles
-
 
 # Role -> permission sets change only when apps.accounts.roles.sync_roles runs
 # (after migrate); a short-lived per-process cache saves a join on every call.

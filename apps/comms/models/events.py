@@ -48,10 +48,6 @@ class Incident(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("comms:incident", args=[self.pk])
 
-    @property
-    def is_open(self) -> bool:
-        return self.status != self.RESOLVED
-
 
 class TimelineEntry(models.Model):
     KINDS = ["opened", "alert", "notification", "escalation", "ack", "comment", "assign", "resolve", "reopen"]
