@@ -50,6 +50,10 @@ class Operation:
     target: Callable[[BaseModel], str] | None
     # Shown in the web UI's operation catalogue and MCP tools/list.
     exposed: bool
+    # For risky operations: (ctx, params) -> a JSON-able dict saying exactly what the call will do,
+    # resolved against current state (a pure read). Approvers vote on its hash; the approved job
+    # recomputes it and runs only if the hash still matches.
+    planner: Callable[..., dict] | None = None
 
     @property
     def app(self) -> str:
@@ -91,6 +95,7 @@ def operation(
     approval_scope: Callable[[BaseModel], str | None] | None = None,
     target: Callable[[BaseModel], str] | None = None,
     exposed: bool = True,
+    planner: Callable[..., dict] | None = None,
 ):
     """Register `func(ctx, params: InputModel) -> OutputModel` as an operation.
 
@@ -127,6 +132,7 @@ def operation(
             approval_scope=approval_scope,
             target=target,
             exposed=exposed,
+            planner=planner,
         )
         return func
 
