@@ -70,8 +70,9 @@ def acknowledge(approval_id: int, actor, comment: str = "", *, client_ip=None, r
             try:
                 with transaction.atomic():
                     ApprovalVote.objects.create(
-                        request=review, voter=actor.user, decision=ApprovalVote.ACKNOWLEDGE, comment=comment[:2000], plan_hash=review.plan_hash
-                    )
+                        request=review, voter=actor.user, decision=ApprovalVote.ACKNOWLEDGE,
+                        comment=comment[:2000], plan_hash=review.plan_hash,
+                    )  # fmt: skip
             except IntegrityError:
                 raise ApprovalError("You have already acknowledged this break-glass run.") from None
             if review.votes.filter(decision=ApprovalVote.ACKNOWLEDGE).count() >= ApprovalRequest.REVIEW_ACKS:

@@ -44,9 +44,7 @@ def policy_for(operation_name: str, scope: str) -> Policy:
     ranked = sorted(candidates, key=lambda p: (p.operation == "*", p.scope == ""))
     if ranked:
         p = ranked[0]
-        return Policy(
-            p.requires_approval, max(1, p.quorum), p.expiry_hours, p.wait_minutes, p.break_glass_admins, p.break_glass_tokens
-        )
+        return Policy(p.requires_approval, max(1, p.quorum), p.expiry_hours, p.wait_minutes, p.break_glass_admins, p.break_glass_tokens)
     return Policy(expiry_hours=settings.APPROVAL_DEFAULT_EXPIRY_HOURS)
 
 

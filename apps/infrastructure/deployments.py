@@ -131,7 +131,8 @@ def approval_saved(sender, instance: ApprovalRequest, created: bool, **kwargs) -
         return
     if instance.status in (ApprovalRequest.REJECTED, ApprovalRequest.EXPIRED, ApprovalRequest.DRIFTED):
         # A drifted request was approved (its deployment queued) but never started: nothing ran on the engine.
-        waiting = (Deployment.PENDING_APPROVAL, Deployment.QUEUED) if instance.status == ApprovalRequest.DRIFTED else (Deployment.PENDING_APPROVAL,)
+        drifted = instance.status == ApprovalRequest.DRIFTED
+        waiting = (Deployment.PENDING_APPROVAL, Deployment.QUEUED) if drifted else (Deployment.PENDING_APPROVAL,)
         for deployment in Deployment.objects.filter(approval=instance, status__in=waiting):
             rejected_by = ", ".join(v.voter.username for v in instance.votes.filter(decision=ApprovalVote.REJECT).select_related("voter"))
             why = {

@@ -281,7 +281,12 @@ def plan_restore(ctx: Context, params: RestoreInput) -> dict:
     return {
         "summary": f"Restore backup {header['backup_id']} ({header['objects']} objects, {header['bytes']} bytes), "
         + ("overwriting objects that hold other content." if params.overwrite else "leaving objects that hold other content."),
-        "backup": {"id": header["backup_id"], "objects": header["objects"], "bytes": header["bytes"], "manifest_etag": manifest.get("ETag", "")},
+        "backup": {
+            "id": header["backup_id"],
+            "objects": header["objects"],
+            "bytes": header["bytes"],
+            "manifest_etag": manifest.get("ETag", ""),
+        },
         "into": {
             "connection": params.target_connection or source["connection"],
             "bucket": params.target_bucket or source["bucket"],

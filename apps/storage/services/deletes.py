@@ -8,7 +8,6 @@ from itertools import islice
 from urllib.parse import urlencode
 
 from django.urls import reverse
-
 from pydantic import BaseModel, Field, model_validator
 
 from apps.core.errors import OpsError
