@@ -267,7 +267,8 @@ def _info(approval: ApprovalRequest) -> ApprovalInfo:
 
 @operation("approvals.status", risk=Risk.READ, target=lambda p: f"request {p.request_id}")
 def status(ctx: Context, params: ApprovalStatusInput) -> ApprovalInfo:
-    """Follow one approval request you made: its status, votes and — once approved — the job's status and result."""
+    """Follow one approval request you made: its status, the plan approvers vote on (and its hash), the votes
+    and — once approved — the job's status and result. `drifted` means what would run changed: nothing ran."""
     approval = ApprovalRequest.objects.filter(pk=params.request_id).select_related("requested_by").first()
     may_see_all = ctx.actor.has_perm("approvals.approve_requests") or ctx.actor.is_system
     if approval is None or (approval.requested_by_id != ctx.actor.user_id and not may_see_all):
