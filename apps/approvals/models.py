@@ -83,6 +83,10 @@ class ApprovalRequest(models.Model):
         return sum(1 for v in self.votes.all() if v.decision == ApprovalVote.APPROVE)
 
     @property
+    def acknowledgements_count(self) -> int:
+        return sum(1 for v in self.votes.all() if v.decision == ApprovalVote.ACKNOWLEDGE)
+
+    @property
     def job(self):
         return self.jobs.order_by("-created_at").first()
 

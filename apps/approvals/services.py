@@ -200,7 +200,7 @@ def _audit_vote(approval_id, voter, decision, outcome, error, started, client_ip
 
 
 def publish(approval: ApprovalRequest) -> None:
-    pending = ApprovalRequest.objects.filter(status=ApprovalRequest.PENDING).count()
+    pending = ApprovalRequest.objects.filter(status__in=ApprovalRequest.OPEN).count()  # break-glass reviews wait for people too
     publish_template("approvals", "approvals/_live.html", {"approval": approval, "pending": pending})
 
 
