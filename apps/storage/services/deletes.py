@@ -78,7 +78,8 @@ def plan_delete(ctx: Context, params: DeleteInput) -> dict:
     s3 = connect(params.connection)
     versioning = versioning_of(s3, params.bucket)
     prefix = params.key or params.prefix
-    browse = reverse("storage:browse", args=[params.connection, params.bucket]) + "?" + urlencode({"prefix": prefix.rpartition("/")[0]})
+    folder = params.prefix or params.key[: params.key.rfind("/") + 1]  # the listing the objects appear in
+    browse = reverse("storage:browse", args=[params.connection, params.bucket]) + "?" + urlencode({"prefix": folder})
     if params.key and not params.all_versions:
         head = must_exist(s3, params.bucket, params.key, params.version_id)
         entries = [{"key": params.key, "version_id": params.version_id, "size": head["ContentLength"], "etag": head.get("ETag", "")}]
