@@ -74,7 +74,7 @@ def test_a_vote_on_another_plan_is_refused(make_user, actor_of, client):
     assert ApprovalRequest.objects.get(pk=approval.pk).status == "pending" and not ApprovalVote.objects.exists()
 
 
-def test_state_changed_after_approval_ends_drifted_and_nothing_runs(make_user, actor_of):
+def test_state_changed_after_approval_ends_drifted_and_nothing_runs(make_user, actor_of, client):
     requester = make_user("operator")
     approval = invoke("core.purge_jobs", actor_of(requester), {"older_than_days": 30}).approval  # plan: 0 jobs
     services.vote(approval.pk, actor_of(make_user("approver")), "approve")
@@ -93,6 +93,9 @@ def test_state_changed_after_approval_ends_drifted_and_nothing_runs(make_user, a
     assert AuditEvent.objects.get(operation="core.purge_jobs", channel="worker").outcome == "denied"
     note = Notification.objects.get(user=requester, text__contains="did not run")
     assert "- jobs: 0; + jobs: 1" in note.text
+    client.force_login(requester)
+    page = client.get(note.link).content.decode()
+    assert 'id="plan-drift"' in page and '<tr class="removed"><td class="sign">−</td><td>jobs: 0</td></tr>' in page
     # Final: nobody can vote on it again, and its job does not run again.
     with pytest.raises(services.ApprovalError, match="final"):
         services.vote(approval.pk, actor_of(make_user("approver")), "approve")
