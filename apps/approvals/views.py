@@ -108,7 +108,16 @@ def acknowledge(request, pk: int):
 class PolicyForm(forms.ModelForm):
     class Meta:
         model = ApprovalPolicy
-        fields = ["operation", "scope", "requires_approval", "quorum", "expiry_hours", "wait_minutes"]
+        fields = [
+            "operation",
+            "scope",
+            "requires_approval",
+            "quorum",
+            "expiry_hours",
+            "wait_minutes",
+            "break_glass_admins",
+            "break_glass_tokens",
+        ]
 
 
 @console_view
