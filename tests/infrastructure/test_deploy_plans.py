@@ -58,3 +58,15 @@ def test_a_spec_changed_after_the_request_ends_drifted_and_no_container_changes(
     assert sorted((c.id, c.status) for c in labelled(podman, environment)) == before  # no container changed
     changed = AuditEvent.objects.get(operation="approvals.drifted").params["changed"]
     assert "+ after.replicas: 2" in changed and '+ after.env.DEBUG: "1"' in changed
+
+
+def test_a_stop_plan_lists_the_containers_it_stops(operator, environment, images, podman):
+    web_service(operator, environment, images, version="v1", replicas=1)
+    assert deploy(operator, environment).status == "succeeded"
+    protect(environment)
+    outcome = invoke("infrastructure.stop", operator, {"environment": environment.name, "service": "web"})
+    names = sorted(c.name for c in labelled(podman, environment, service="web"))
+    assert outcome.approval.plan["containers"] == sorted(
+        f"{c.name} ({c.labels['opsconsole.role']}, running)" for c in labelled(podman, environment, service="web")
+    )
+    assert len(names) == 2 and all(c.status == "running" for c in labelled(podman, environment))  # nothing stopped yet
