@@ -303,6 +303,8 @@ INFRA_UPLOAD_MAX_BYTES = int(env("INFRA_UPLOAD_MAX_BYTES", str(200 * 1024 * 1024
 INFRA_FOLLOW_LOGS_MAX_SECONDS = int(env("INFRA_FOLLOW_LOGS_MAX_SECONDS", "600"))
 # The local engine bin/console starts (podman) and the demo environment uses, when none is given.
 INFRA_DEMO_ENGINE_URL = env("INFRA_DEMO_ENGINE_URL", "")
+# Prefix of the demo's environment names: tests seed the demo beside other runs on one engine.
+INFRA_DEMO_PREFIX = env("INFRA_DEMO_PREFIX", "")
 
 # --- storage ----------------------------------------------------------------------
 # Uploads stream to S3 multipart: a part is STORAGE_PART_SIZE bytes (S3's floor is

@@ -9,12 +9,10 @@ this run's prefix and is removed at the end (other runs share podman's storage).
 from __future__ import annotations
 
 import http.client
-import io
 import itertools
 import os
 import secrets
 import shutil
-import tarfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,12 +23,12 @@ import pytest
 
 from apps.core.gateway import invoke, run_job
 from apps.core.models import Job
+from apps.infrastructure.demo_images import busybox_context
 from apps.infrastructure.models import Deployment, Environment
 from tests.support import peers
 from tests.support.processes import Process
 
 RUN = f"oc{os.getpid() % 100000}{secrets.token_hex(2)}"
-APPLETS = ["sh", "nc", "cat", "httpd", "sleep", "echo", "true", "false", "ls"]
 _envs = itertools.count(1)
 HTTPD = ["httpd", "-f", "-p", "8080", "-h", "/www"]
 FLAKY_HEALTH = """#!/bin/sh
@@ -95,24 +93,6 @@ def podman(tmp_path_factory):
     engine.stop()
 
 
-def _context(files: dict[str, bytes], dockerfile: str) -> io.BytesIO:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, data in {**files, "Dockerfile": dockerfile.encode()}.items():
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o755 if "bin/" in name else 0o644
-            tar.addfile(info, io.BytesIO(data))
-        tmp = tarfile.TarInfo("tmp")
-        tmp.type, tmp.mode = tarfile.DIRTYPE, 0o1777
-        tar.addfile(tmp)
-        for applet in APPLETS:
-            link = tarfile.TarInfo(f"bin/{applet}")
-            link.type, link.linkname = tarfile.SYMTYPE, "busybox"
-            tar.addfile(link)
-    buffer.seek(0)
-    return buffer
-
-
 @dataclass
 class Images:
     base: str
@@ -130,7 +110,7 @@ def images(podman) -> Images:
     busybox = peers.require_binary("busybox")
     client = podman.client()
     base = f"localhost/{RUN}-busybox:1"
-    client.images.build(fileobj=_context({"bin/busybox": Path(busybox).read_bytes()}, "FROM scratch\nCOPY bin /bin\n"),
+    client.images.build(fileobj=busybox_context({"bin/busybox": Path(busybox).read_bytes()}, "FROM scratch\nCOPY bin /bin\n"),
                         custom_context=True, tag=base, rm=True)  # fmt: skip
     result = Images(base=base)
     for version in ("v1", "v2", "v3", "broken", "flaky"):
@@ -139,7 +119,7 @@ def images(podman) -> Images:
             files = {"www/version": b"v2\n", "www/cgi-bin/health": FLAKY_HEALTH.encode()}
         dockerfile = f"FROM {base}\nCOPY www /www\nCOPY tmp /tmp\n"
         tag = f"localhost/{RUN}-web:{version}"
-        client.images.build(fileobj=_context(files, dockerfile), custom_context=True, tag=tag, rm=True)
+        client.images.build(fileobj=busybox_context(files, dockerfile), custom_context=True, tag=tag, rm=True)
         result.web[version] = tag
     return result
 
