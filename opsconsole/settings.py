@@ -313,6 +313,8 @@ STORAGE_PART_SIZE = max(5 * 1024 * 1024, int(env("STORAGE_PART_SIZE", str(5 * 10
 STORAGE_UPLOAD_CONCURRENCY = max(1, int(env("STORAGE_UPLOAD_CONCURRENCY", "4")))
 # A browser upload that sends nothing for this long is aborted.
 STORAGE_UPLOAD_IDLE_SECONDS = float(env("STORAGE_UPLOAD_IDLE_SECONDS", "120"))
+# Port of the demo's in-memory S3 (moto) that bin/console starts when moto is installed.
+STORAGE_DEMO_S3_PORT = int(env("STORAGE_DEMO_S3_PORT", "8010"))
 STORAGE_PRESIGN_MAX_SECONDS = int(env("STORAGE_PRESIGN_MAX_SECONDS", "3600"))
 STORAGE_CONNECT_TIMEOUT = float(env("STORAGE_CONNECT_TIMEOUT", "5"))
 STORAGE_READ_TIMEOUT = float(env("STORAGE_READ_TIMEOUT", "60"))

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import docker
 import docker.errors
+import requests.exceptions
 
 from .client import API_VERSION, Engine
 
@@ -99,7 +100,7 @@ class TemporaryPodman:
     def _answers(self) -> bool:
         try:
             return docker.DockerClient(base_url=self.url, timeout=5, version=API_VERSION).ping()
-        except docker.errors.DockerException:
+        except (docker.errors.DockerException, requests.exceptions.RequestException):
             return False
 
     def __enter__(self) -> TemporaryPodman:

@@ -1,3 +1,6 @@
+import shlex
+import sys
+
 from django.apps import AppConfig
 
 
@@ -9,3 +12,11 @@ class StorageConfig(AppConfig):
         "operator": ["storage.download_objects"],
         "admin": ["storage.download_objects"],
     }
+
+    def console_processes(self, data_dir, env) -> dict[str, str]:
+        """The demo's in-memory S3 (moto's server), when moto is installed."""
+        from .demo import moto_installed
+
+        if not moto_installed():
+            return {}
+        return {"s3": f"{shlex.quote(sys.executable)} manage.py demo_s3"}

@@ -4,10 +4,12 @@ their passwords unless --reset-passwords; new credentials are printed once."""
 import secrets
 from importlib import import_module
 
+from celery import current_app as celery_app
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
+from django.test.utils import override_settings
 
 from apps.accounts.roles import ROLES
 
@@ -29,14 +31,18 @@ class Command(BaseCommand):
                 user.set_password(password)
                 user.save()
                 created.append((role, password))
-        for config in apps.get_app_configs():
-            try:
-                demo = import_module(f"{config.name}.demo")
-            except ModuleNotFoundError as exc:
-                if exc.name != f"{config.name}.demo":
-                    raise
-                continue
-            demo.seed(self.stdout)
+        # No worker, Redis or browser runs yet: the demo's jobs (scans, notifications) run here,
+        # inline, and their live events go to an in-memory layer nobody listens to.
+        celery_app.conf.task_always_eager = True
+        with override_settings(CHANNEL_LAYERS={"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}):
+            for config in apps.get_app_configs():
+                try:
+                    demo = import_module(f"{config.name}.demo")
+                except ModuleNotFoundError as exc:
+                    if exc.name != f"{config.name}.demo":
+                        raise
+                    continue
+                demo.seed(self.stdout)
         if created:
             self.stdout.write(self.style.WARNING("\n  Demo users — shown only now, note them:"))
             for role, password in created:
