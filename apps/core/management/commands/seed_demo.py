@@ -33,16 +33,13 @@ class Command(BaseCommand):
                 created.append((role, password))
         # No worker, Redis or browser runs yet: the demo's jobs (scans, notifications) run here,
         # inline, and their live events go to an in-memory layer nobody listens to.
-        celery_app.conf.task_always_eager = True
-        with override_settings(CHANNEL_LAYERS={"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}):
-            for config in apps.get_app_configs():
-                try:
-                    demo = import_module(f"{config.name}.demo")
-                except ModuleNotFoundError as exc:
-                    if exc.name != f"{config.name}.demo":
-                        raise
-                    continue
-                demo.seed(self.stdout)
+        eager, celery_app.conf.task_always_eager = celery_app.conf.task_always_eager, True
+        try:
+            with override_settings(CHANNEL_LAYERS={"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}):
+                for config in apps.get_app_configs():
+                    self._seed(config.name)
+        finally:
+            celery_app.conf.task_always_eager = eager
         if created:
             self.stdout.write(self.style.WARNING("\n  Demo users — shown only now, note them:"))
             for role, password in created:
@@ -50,3 +47,12 @@ class Command(BaseCommand):
             self.stdout.write("  (forgot them? manage.py seed_demo --reset-passwords)\n")
         else:
             self.stdout.write("  Demo users exist already (manage.py seed_demo --reset-passwords for new passwords).")
+
+    def _seed(self, app: str) -> None:
+        try:
+            demo = import_module(f"{app}.demo")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{app}.demo":
+                raise
+            return
+        demo.seed(self.stdout)
