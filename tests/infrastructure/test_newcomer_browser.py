@@ -82,4 +82,3 @@ def test_newcomer_deploys_the_demo_offline(browser, console_server, celery_worke
     finally:
         podman.remove_matching(f"{RUN}-staging-")
         podman.remove_matching(f"{RUN}-production-")
-
