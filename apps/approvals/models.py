@@ -35,6 +35,15 @@ class ApprovalPolicy(models.Model):
         return f"{self.operation} {self.scope or '(any scope)'}: quorum {self.quorum}"
 
 
+class ApprovalRequestQuerySet(models.QuerySet):
+    def awaiting_vote_of(self, actor) -> models.QuerySet:
+        """Pending requests `actor` may still vote on: an approver's, not their own, not voted on yet
+        (the same rule the vote enforces)."""
+        if actor.user is None or actor.token is not None or not actor.has_perm("approvals.approve_requests"):
+            return self.none()
+        return self.filter(status=ApprovalRequest.PENDING).exclude(requested_by=actor.user.pk).exclude(votes__voter=actor.user.pk)
+
+
 class ApprovalRequest(models.Model):
     PENDING, APPROVED, REJECTED, EXPIRED, DRIFTED = "pending", "approved", "rejected", "expired", "drifted"
     # A break-glass run: it ran without approval; the review stays open until two other people acknowledge it.
@@ -58,6 +67,8 @@ class ApprovalRequest(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     decided_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApprovalRequestQuerySet.as_manager()
     plan = models.JSONField(default=dict, help_text="What the call will do, resolved when requested (secret values masked).")
     plan_hash = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the plan's canonical JSON: votes are on it.")
     # Set by the one atomic claim when the job starts: a request executes at most once.

@@ -7,6 +7,12 @@ class InfrastructureConfig(AppConfig):
     name = "apps.infrastructure"
     verbose_name = "Infrastructure"
     nav = [(30, "Infrastructure", "infrastructure:overview", "core.run_read_ops")]
+    subnav = [
+        ("Services", "infrastructure:overview", "core.run_read_ops"),
+        ("Deployments", "infrastructure:deployments", "core.run_read_ops"),
+        ("Runbooks", "infrastructure:runbooks", "core.run_read_ops"),
+        ("Build", "infrastructure:build", "core.run_write_ops"),
+    ]
     role_permissions = {"admin": ["infrastructure.manage_environments", "infrastructure.manage_runbooks"]}
 
     def ready(self):
@@ -17,6 +23,13 @@ class InfrastructureConfig(AppConfig):
 
         register_topic("deployment", "core.run_read_ops", snapshot=deployment_snapshot)
         register_topic("deployments", "core.run_read_ops")
+        from apps.core.search import on_search
+
+        from .search import deployments as find_deployments
+        from .search import services
+
+        on_search("service", "core.run_read_ops", services)
+        on_search("deployment", "core.run_read_ops", find_deployments)
 
     def console_processes(self, data_dir, env) -> dict[str, str]:
         """A local Docker Engine API for the demo environment: podman's service, when podman is installed."""

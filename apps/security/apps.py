@@ -5,6 +5,13 @@ class SecurityConfig(AppConfig):
     name = "apps.security"
     verbose_name = "Security"
     nav = [(20, "Security", "security:dashboard", "core.run_read_ops")]
+    subnav = [
+        ("Summary", "security:dashboard", "core.run_read_ops"),
+        ("Findings", "security:findings", "core.run_read_ops"),
+        ("Scans", "security:scans", "core.run_read_ops"),
+        ("New scan", "security:new_scan", "core.run_write_ops"),
+        ("Scan roots", "security:roots", "security.manage_scan_roots"),
+    ]
     role_permissions = {
         "operator": ["security.triage_findings"],
         "admin": ["security.triage_findings", "security.manage_scan_roots"],
@@ -14,3 +21,8 @@ class SecurityConfig(AppConfig):
         from apps.core.live import register_topic
 
         register_topic("security", "core.run_read_ops")
+        from apps.core.search import on_search
+
+        from .search import findings
+
+        on_search("finding", "core.run_read_ops", findings)

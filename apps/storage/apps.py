@@ -8,6 +8,7 @@ class StorageConfig(AppConfig):
     name = "apps.storage"
     verbose_name = "Storage"
     nav = [(40, "Storage", "storage:index", "core.run_read_ops")]
+    subnav = [("Connections", "storage:index", "core.run_read_ops"), ("Compliance", "storage:compliance", "core.run_read_ops")]
     role_permissions = {
         "operator": ["storage.download_objects"],
         "admin": ["storage.download_objects"],
