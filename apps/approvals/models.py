@@ -67,14 +67,14 @@ class ApprovalRequest(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     decided_at = models.DateTimeField(null=True, blank=True)
-
-    objects = ApprovalRequestQuerySet.as_manager()
     plan = models.JSONField(default=dict, help_text="What the call will do, resolved when requested (secret values masked).")
     plan_hash = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the plan's canonical JSON: votes are on it.")
     # Set by the one atomic claim when the job starts: a request executes at most once.
     executed_at = models.DateTimeField(null=True, blank=True)
     drifted_plan = models.JSONField(null=True, blank=True, help_text="The plan when the approved job started, if it differed.")
     break_glass = models.BooleanField(default=False)
+
+    objects = ApprovalRequestQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

@@ -12,4 +12,6 @@ def incidents(text: str, limit: int) -> list[SearchHit]:
     if (pk := id_of(text)) is not None:
         match |= Q(pk=pk)
     found = Incident.objects.filter(match).order_by("-opened_at")[:limit]
-    return [SearchHit(kind="incident", title=f"#{i.pk} {i.title}", url=i.get_absolute_url(), detail=f"{i.severity} · {i.status}") for i in found]
+    return [
+        SearchHit(kind="incident", title=f"#{i.pk} {i.title}", url=i.get_absolute_url(), detail=f"{i.severity} · {i.status}") for i in found
+    ]

@@ -17,4 +17,6 @@ def deployments(text: str, limit: int) -> list[SearchHit]:
     if pk is None:
         return []
     found = Deployment.objects.filter(pk=pk).select_related("service__environment", "revision")
-    return [SearchHit(kind="deployment", title=f"deployment #{d.pk} of {d.service}", url=d.get_absolute_url(), detail=d.status) for d in found]
+    return [
+        SearchHit(kind="deployment", title=f"deployment #{d.pk} of {d.service}", url=d.get_absolute_url(), detail=d.status) for d in found
+    ]

@@ -12,4 +12,6 @@ def findings(text: str, limit: int) -> list[SearchHit]:
     if (pk := id_of(text)) is not None:
         match |= Q(pk=pk)
     found = Finding.objects.filter(match).order_by("-pk")[:limit]
-    return [SearchHit(kind="finding", title=f"#{f.pk} {f.title}", url=f.get_absolute_url(), detail=f"{f.severity} · {f.status}") for f in found]
+    return [
+        SearchHit(kind="finding", title=f"#{f.pk} {f.title}", url=f.get_absolute_url(), detail=f"{f.severity} · {f.status}") for f in found
+    ]

@@ -33,11 +33,11 @@ def test_a_viewer_finds_services_incidents_and_approvals_by_name_or_id(client_as
     page = hits(client, "checkout")
     assert 'href="/infrastructure/searchable-env/checkout/"' in page
     assert f'href="/comms/incidents/{things["incident"].pk}/"' in page
-    page = hits(client, f'#{things["approval"].pk}')
+    page = hits(client, f"#{things['approval'].pk}")
     assert f'href="/approvals/{things["approval"].pk}/"' in page
     assert "/audit/" not in page.split("<main", 1)[1]  # a viewer may not open audit events: none shown
     search = AuditEvent.objects.filter(operation="core.search").latest("seq")
-    assert search.outcome == "ok" and search.target == f'#{things["approval"].pk}'
+    assert search.outcome == "ok" and search.target == f"#{things['approval'].pk}"
 
 
 def test_an_auditor_finds_audit_events_and_nothing_else(client_as, things):
