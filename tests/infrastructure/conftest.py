@@ -247,3 +247,44 @@ class Poller(threading.Thread):
     def transitions(self) -> list[str]:
         """The versions seen, with repeats collapsed: ["v1", "v2"] for a clean switch."""
         return [v for i, v in enumerate(self.seen) if i == 0 or self.seen[i - 1] != v]
+
+
+@dataclass
+class Demo:
+    """What `seed_demo` made: environment names and the printed demo passwords."""
+
+    staging: str
+    production: str
+    passwords: dict[str, str]
+    output: str
+
+
+@pytest.fixture
+def demo(podman, settings, transactional_db) -> Demo:
+    """The demo of bin/console, seeded by `seed_demo` on this run's podman (images built locally)."""
+    import re
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    settings.INFRA_DEMO_ENGINE_URL, settings.INFRA_DEMO_PREFIX = podman.url, f"{RUN}-"
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    passwords = dict(re.findall(r"^\s+(\w+)\s+password: (\S+)$", out.getvalue(), re.MULTILINE))
+    yield Demo(f"{RUN}-staging", f"{RUN}-production", passwords, out.getvalue())
+    podman.remove_matching(f"{RUN}-staging-")
+    podman.remove_matching(f"{RUN}-production-")
+
+
+def log_in(browser, console_server: str, username: str, password: str, **context_options):
+    """A new browser context logged in through the login form, confirming dialogs."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, **context_options)
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto(f"{console_server}/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.click("main button[type=submit]")
+    page.wait_for_url(console_server + "/")
+    return page

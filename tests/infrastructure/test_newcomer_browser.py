@@ -4,81 +4,55 @@ operator, deploy to staging, request a production deploy, approve it as
 approver, watch it live to success, find it in the audit log as auditor."""
 
 import re
-from io import StringIO
 
 import pytest
-from django.core.management import call_command
 
 from apps.infrastructure.models import Deployment, Environment
 
-from .conftest import RUN, endpoint, version_at
+from .conftest import endpoint, log_in, version_at
 
 pytestmark = [pytest.mark.browser, pytest.mark.peer]
 
 
-def seeded_passwords(output: str) -> dict[str, str]:
-    return dict(re.findall(r"^\s+(\w+)\s+password: (\S+)$", output, re.MULTILINE))
-
-
-def log_in(browser, console_server, username, password):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(15000)
-    page.on("dialog", lambda dialog: dialog.accept())
-    page.goto(f"{console_server}/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.click("main button[type=submit]")
-    page.wait_for_url(console_server + "/")
-    return page
-
-
 @pytest.mark.django_db(transaction=True)
-def test_newcomer_deploys_the_demo_offline(browser, console_server, celery_worker, podman, settings, actor_of, django_user_model):
-    settings.INFRA_DEMO_ENGINE_URL, settings.INFRA_DEMO_PREFIX = podman.url, f"{RUN}-"
-    out = StringIO()
-    call_command("seed_demo", stdout=out)
-    assert "demo images built locally" in out.getvalue(), out.getvalue()
-    passwords = seeded_passwords(out.getvalue())
-    staging, production = f"{RUN}-staging", f"{RUN}-production"
-    try:
-        operator = log_in(browser, console_server, "operator", passwords["operator"])
-        operator.get_by_role("link", name="Infrastructure").first.click()
-        operator.click(f"a[href='/infrastructure/{staging}/web/']")
-        operator.click("#deploy-form button[type=submit]")
-        operator.wait_for_url(re.compile(r".*/infrastructure/deployments/\d+/$"))
-        operator.wait_for_selector("#deployment-state:has-text('succeeded')", timeout=90000)
-        operator_actor = actor_of(django_user_model.objects.get(username="operator"))
-        assert version_at(endpoint(operator_actor, Environment.objects.get(name=staging))) == "v1"
+def test_newcomer_deploys_the_demo_offline(browser, console_server, celery_worker, demo, actor_of, django_user_model):
+    assert "demo images built locally" in demo.output, demo.output
+    passwords, staging, production = demo.passwords, demo.staging, demo.production
+    operator = log_in(browser, console_server, "operator", passwords["operator"])
+    operator.get_by_role("link", name="Infrastructure").first.click()
+    operator.click(f"a[href='/infrastructure/{staging}/web/']")
+    operator.click("#deploy-form button[type=submit]")
+    operator.wait_for_url(re.compile(r".*/infrastructure/deployments/\d+/$"))
+    operator.wait_for_selector("#deployment-state:has-text('succeeded')", timeout=90000)
+    operator_actor = actor_of(django_user_model.objects.get(username="operator"))
+    assert version_at(endpoint(operator_actor, Environment.objects.get(name=staging))) == "v1"
 
-        operator.goto(f"{console_server}/infrastructure/{production}/web/")
-        operator.fill("#deploy-form textarea[name=reason]", "first production release")
-        operator.click("#deploy-form button[type=submit]")
-        operator.wait_for_url(re.compile(r".*/infrastructure/deployments/\d+/$"))
-        assert operator.inner_text("#deployment-state") == "pending approval"
-        deployment = Deployment.objects.get(service__environment__name=production)
+    operator.goto(f"{console_server}/infrastructure/{production}/web/")
+    operator.fill("#deploy-form textarea[name=reason]", "first production release")
+    operator.click("#deploy-form button[type=submit]")
+    operator.wait_for_url(re.compile(r".*/infrastructure/deployments/\d+/$"))
+    assert operator.inner_text("#deployment-state") == "pending approval"
+    deployment = Deployment.objects.get(service__environment__name=production)
 
-        approver = log_in(browser, console_server, "approver", passwords["approver"])
-        approver.click("nav a[href='/approvals/']")
-        approver.click(f"a[href='/approvals/{deployment.approval_id}/']")
-        assert "first production release" in approver.inner_text("#approval-reason")
-        approver.click("#vote-form button[value=approve]")
-        approver.wait_for_selector("text=Your approve vote")
-        approver.context.close()
+    approver = log_in(browser, console_server, "approver", passwords["approver"])
+    assert approver.inner_text("#nav-approvals") == "1"  # the one request waiting for this approver's vote
+    approver.click("nav a[href='/approvals/']")
+    approver.click(f"a[href='/approvals/{deployment.approval_id}/']")
+    assert "first production release" in approver.inner_text("#approval-reason")
+    approver.click("#vote-form button[value=approve]")
+    approver.wait_for_selector("text=Your approve vote")
+    approver.context.close()
 
-        # The operator's page, never reloaded, follows the canary over the websocket.
-        operator.wait_for_selector("#deployment-log .line:has-text('approved by approver; queued')", timeout=30000)
-        operator.wait_for_selector("#deployment-state:has-text('succeeded')", timeout=120000)
-        operator.context.close()
+    # The operator's page, never reloaded, follows the canary over the websocket.
+    operator.wait_for_selector("#deployment-log .line:has-text('approved by approver; queued')", timeout=30000)
+    operator.wait_for_selector("#deployment-state:has-text('succeeded')", timeout=120000)
+    operator.context.close()
 
-        auditor = log_in(browser, console_server, "auditor", passwords["auditor"])
-        auditor.click("nav a[href='/audit/']")
-        auditor.get_by_label("Operation").fill("infrastructure.deploy")
-        auditor.get_by_label("Target").fill(production)
-        auditor.click("form.filters button[type=submit]")
-        rows = auditor.locator("#audit-rows tr").all_inner_texts()
-        assert any("infrastructure.deploy" in row and "pending" in row and "operator" in row for row in rows), rows
-        auditor.context.close()
-    finally:
-        podman.remove_matching(f"{RUN}-staging-")
-        podman.remove_matching(f"{RUN}-production-")
+    auditor = log_in(browser, console_server, "auditor", passwords["auditor"])
+    auditor.click("nav a[href='/audit/']")
+    auditor.get_by_label("Operation").fill("infrastructure.deploy")
+    auditor.get_by_label("Target").fill(production)
+    auditor.click("form.filters button[type=submit]")
+    rows = auditor.locator("#audit-rows tr").all_inner_texts()
+    assert any("infrastructure.deploy" in row and "pending" in row and "operator" in row for row in rows), rows
+    auditor.context.close()
