@@ -11,6 +11,7 @@ from apps.core.errors import InvalidInput, OpsError
 from apps.core.forms import add_invalid_input
 from apps.core.web import actor_of, call, call_from_form, console_view, require_perm
 
+from .deployments import with_served
 from .forms import BuildForm, DeployForm, runbook_form
 from .models import Deployment, Environment, Runbook, Service
 from .runbooks import ParamSpec
@@ -54,7 +55,7 @@ def service_detail(request, env: str, name: str):
         "spec_json": json.dumps(service.spec, indent=2, sort_keys=True),
         "containers": containers,
         "engine_error": engine_error,
-        "revisions": service.revisions.select_related("created_by")[:20],
+        "revisions": with_served(service.revisions.select_related("created_by"))[:20],
         "deployments": service.deployments.select_related("revision", "requested_by")[:10],
         "form": DeployForm(),
         "can_write": actor_of(request).has_perm("core.run_write_ops"),

@@ -126,18 +126,34 @@ def test_build_page_uploads_a_context(client_as, environment, settings, tmp_path
     assert (tmp_path / f"{job.params['upload']}.tar").read_bytes().startswith(b"Dockerfile")
 
 
-def test_demo_data_is_idempotent(db):
+def test_demo_data_is_idempotent(db, podman, settings):
     from io import StringIO
 
     from apps.approvals.models import ApprovalPolicy
     from apps.infrastructure import demo
+    from apps.infrastructure.demo_images import WEB
 
+    settings.INFRA_DEMO_ENGINE_URL = podman.url
     demo.seed(StringIO())
-    demo.seed(StringIO())
-    assert sorted(Environment.objects.values_list("name", flat=True)) == ["local", "production"]
+    out = StringIO()
+    demo.seed(out)
+    assert sorted(Environment.objects.values_list("name", flat=True)) == ["production", "staging"]
     assert ApprovalPolicy.objects.filter(operation="infrastructure.deploy", scope="environment:production").exists()
-    assert Environment.objects.get(name="local").services.get(name="web").parsed_spec.replicas == 2
+    assert Environment.objects.get(name="staging").services.get(name="web").parsed_spec.image == f"{WEB}:v1"
+    assert f"{WEB}:v3" in out.getvalue() and podman.client().images.get(f"{WEB}:v1")  # built locally, no registry
     assert Runbook.objects.filter(name="uptime").exists()
+
+
+def test_rollback_is_offered_only_to_revisions_that_served(client_as, operator, environment, images):
+    web_service(operator, environment, images, replicas=1)
+    deploy(operator, environment)  # r1 serves
+    deploy(operator, environment, image=images.web["v2"])  # r2 serves
+    failed = deploy(operator, environment, image="localhost/opsconsole-no-such-image:1")  # r3 never served
+    assert failed.status != "succeeded"
+    html = client_as("operator").get(f"/infrastructure/{environment.name}/web/").content.decode()
+    assert "Roll back to r1" in html
+    assert "Roll back to r2" not in html  # it serves now
+    assert "Roll back to r3" not in html  # the server would refuse: it never served
 
 
 def test_service_defined_through_the_generic_form_keeps_its_secret(client_as, environment, images):
