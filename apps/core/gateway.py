@@ -212,4 +212,4 @@ def run_job(job_id: str) -> None:
     if job.approval_id:
         from .notify import notify
 
-        notify(job.requested_by, f"{op.title}: {job.message}", job.get_absolute_url())
+        notify(job.requested_by, *hooks.job_notice(job, op))

@@ -19,10 +19,13 @@ class InfrastructureConfig(AppConfig):
         from apps.core.live import register_topic
 
         from . import deployments  # noqa: F401 - connects the receivers that plan deployments
-        from .deployments import deployment_snapshot
+        from .deployments import deployment_snapshot, job_notice
 
         register_topic("deployment", "core.run_read_ops", snapshot=deployment_snapshot)
         register_topic("deployments", "core.run_read_ops")
+        from apps.core.hooks import on_job_notice
+
+        on_job_notice("infrastructure", job_notice)
         from apps.core.search import on_search
 
         from .search import deployments as find_deployments

@@ -170,3 +170,13 @@ def job_saved(sender, instance: Job, created: bool, **kwargs) -> None:
     deployment.save(update_fields=["job", "status", "approved_by"])
     log_line(deployment, f"approved by {deployment.approved_by}; queued")
     publish_deployment(deployment)
+
+
+def job_notice(job: Job) -> tuple[str, str] | None:
+    """A deploy, rollback or restart job's notice in deployment terms, linking the deployment."""
+    if job.operation not in PLANNED_OPERATIONS:
+        return None
+    deployment = Deployment.objects.select_related("service__environment").filter(job=job).first()
+    if deployment is None:
+        return None
+    return f"{deployment.service} {deployment.kind} {deployment.status}", deployment.get_absolute_url()
