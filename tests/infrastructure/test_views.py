@@ -171,3 +171,19 @@ def test_service_defined_through_the_generic_form_keeps_its_secret(client_as, en
     assert b"hunter2-" not in response.content and b"DB_PASSWORD" in response.content
     page = client.get(service.get_absolute_url())
     assert b"hunter2-" not in page.content and b"DB_PASSWORD" in page.content
+
+
+def test_deployment_page_reads_at_a_glance(client_as, operator, environment, images):
+    web_service(operator, environment, images, replicas=2, strategy="canary", options={"steps": [{"set_weight": 50}, {"set_weight": 100}]})
+    deploy(operator, environment)
+    second = deploy(operator, environment, image=images.web["v2"])
+    html = client_as("viewer").get(second.get_absolute_url()).content.decode()
+    changes = html.split('id="deployment-changes"', 1)[1].split("</section>", 1)[0]
+    assert f"image: &quot;{images.web['v1']}&quot;" in changes and f"image: &quot;{images.web['v2']}&quot;" in changes
+    assert 'class="removed"' in changes and 'class="added"' in changes
+    strategy = html.split('id="deployment-strategy"', 1)[1].split("</section>", 1)[0]
+    assert "Canary options" in strategy and "Drain_seconds" in strategy
+    assert "Keep_old_seconds" not in strategy and "Batch_size" not in strategy  # blue-green's and rolling's, not canary's
+    assert strategy.count('class="step done"') == 2  # set weight 50 %, set weight 100 %
+    assert f'href="/jobs/{second.job_id}/" id="deployment-job">infrastructure.deploy job · succeeded' in html
+    assert "&quot;image&quot;:" not in html  # no JSON dumps: one line per field
