@@ -267,13 +267,15 @@ def demo(podman, settings, transactional_db) -> Demo:
 
     from django.core.management import call_command
 
-    settings.INFRA_DEMO_ENGINE_URL, settings.INFRA_DEMO_PREFIX = podman.url, f"{RUN}-"
+    # Names of this run beside other runs on the engine; the documentation's screenshots show the demo's own.
+    prefix = "" if os.environ.get("OPSCONSOLE_SCREENSHOTS") else f"{RUN}-"
+    settings.INFRA_DEMO_ENGINE_URL, settings.INFRA_DEMO_PREFIX = podman.url, prefix
     out = StringIO()
     call_command("seed_demo", stdout=out)
     passwords = dict(re.findall(r"^\s+(\w+)\s+password: (\S+)$", out.getvalue(), re.MULTILINE))
-    yield Demo(f"{RUN}-staging", f"{RUN}-production", passwords, out.getvalue())
-    podman.remove_matching(f"{RUN}-staging-")
-    podman.remove_matching(f"{RUN}-production-")
+    yield Demo(f"{prefix}staging", f"{prefix}production", passwords, out.getvalue())
+    podman.remove_matching(f"{prefix}staging-")
+    podman.remove_matching(f"{prefix}production-")
 
 
 def log_in(browser, console_server: str, username: str, password: str, **context_options):

@@ -6,6 +6,7 @@ accessibility violation; the nav fits on one line at 1280 px.
 The page list comes from the URL conf: a route that takes parameters needs an
 entry in `kwargs_for`, or a reason in NOT_PAGES — a new page cannot slip past."""
 
+import os
 import sys
 from pathlib import Path
 
@@ -40,6 +41,11 @@ NOT_PAGES = {
     "infrastructure:abort", "infrastructure:promote", "infrastructure:deploy", "infrastructure:rollback", "infrastructure:restart",
     "storage:download", "storage:delete", "storage:upload_ticket", "comms:incident_action", "comms:resend", "comms:alertmanager",
     "comms:setup_delete",
+}  # fmt: skip
+# bin/screenshots (OPSCONSOLE_SCREENSHOTS=docs): one page per app, as the admin sees it on the demo.
+SCREENSHOTS = {
+    "/monitoring/": "monitoring", "/security/": "security", "/infrastructure/": "infrastructure", "/storage/c/demo-local-s3/": "storage",
+    "/comms/": "comms", "/approvals/": "approvals", "/audit/": "audit", "/operations/": "operations", "/agents/": "agents",
 }  # fmt: skip
 NOT_FOLLOWED = ("/accounts/logout/", "/ws/", "/static/", "/django-admin/")
 
@@ -135,6 +141,8 @@ def test_every_page_for_every_role(browser, console_server, celery_worker, demo,
                 problems.append(f"{role} {url}: HTTP {status}")
                 continue
             problems += [f"{role} {url}: console error: {e}" for e in errors]
+            if role == "admin" and url in SCREENSHOTS and os.environ.get("OPSCONSOLE_SCREENSHOTS"):
+                page.screenshot(path=str(Path(os.environ["OPSCONSOLE_SCREENSHOTS"]) / f"app-{SCREENSHOTS[url]}.png"))
             for href in page.eval_on_selector_all("a[href]", "els => els.map(e => e.getAttribute('href'))"):
                 href = href.split("#")[0]
                 if href.startswith("/") and not href.startswith("//") and not href.startswith(NOT_FOLLOWED):
