@@ -74,7 +74,8 @@ def kwargs_for(demo, podman, deployment) -> dict[str, dict]:
         "infrastructure:deployment": {"pk": deployment.pk}, "infrastructure:runbook": {"name": "uptime"},
         "infrastructure:logs": {"env": demo.staging, "container": replica}, "infrastructure:service": staging,
         "storage:buckets": {"connection": DEMO_CONNECTION}, "storage:browse": bucket, "storage:object": bucket, "storage:upload": bucket,
-        "mcp:tools": {"app": "core"}, "comms:incident": {"pk": Incident.objects.first().pk}, "comms:setup_section": {"section": "connectors"},
+        "mcp:tools": {"app": "core"},
+        "comms:incident": {"pk": Incident.objects.first().pk}, "comms:setup_section": {"section": "connectors"},
         "comms:setup_edit": {"section": "connectors", "pk": Connector.objects.first().pk},
     }  # fmt: skip
 
