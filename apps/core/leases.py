@@ -55,7 +55,15 @@ def beat(job: Job, now: datetime | None = None) -> bool:
 def holder_gone(job: Job) -> bool:
     """The process holding the lease ran on this machine and no longer exists."""
     host, _, pid = job.worker.rpartition(":")
-    return host == _host() and pid.isdigit() and not psutil.pid_exists(int(pid))
+    return host == _host() and pid.isdigit() and not _alive(int(pid))
+
+
+def _alive(pid: int) -> bool:
+    # A killed worker's pool processes stay zombies until someone reaps them: dead all the same.
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def expired(job: Job, now: datetime | None = None) -> bool:
