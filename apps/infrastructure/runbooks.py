@@ -30,6 +30,9 @@ from pydantic import BaseModel, Field, model_validator
 
 from .errors import InfrastructureError
 
+# The clock of a run's timeout, quiet period and cancellation checks; tests hold it to time a timeout exactly.
+clock: Callable[[], float] = time.monotonic
+
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 SHELLS = {"sh", "bash", "dash", "zsh", "ksh", "ash", "busybox"}
@@ -198,7 +201,7 @@ def run_process(argv: list[str], *, cwd: str, env: dict[str, str], limits: Limit
         *argv,
     ]
     clean_env = {"PATH": BASE_PATH, "LANG": "C.UTF-8", "HOME": cwd, **env}
-    started = time.monotonic()
+    started = clock()
     try:
         proc = subprocess.Popen(command, cwd=cwd, env=clean_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)  # fmt: skip
@@ -208,7 +211,7 @@ def run_process(argv: list[str], *, cwd: str, env: dict[str, str], limits: Limit
     reader = threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True)
     reader.start()
     kept, size, truncated, timed_out, cancelled = [], 0, False, False, False
-    deadline, quiet_since, checked = started + limits.timeout_seconds, time.monotonic(), 0.0
+    deadline, quiet_since, checked = started + limits.timeout_seconds, started, 0.0
     while True:
         try:
             chunk = lines.get(timeout=0.1)
@@ -216,7 +219,7 @@ def run_process(argv: list[str], *, cwd: str, env: dict[str, str], limits: Limit
             chunk = b""
         if chunk is None:  # end of output: every holder of the pipe has exited
             break
-        now = time.monotonic()
+        now = clock()
         if chunk:
             quiet_since = now
             room = limits.output_cap_bytes - size
@@ -243,7 +246,7 @@ def run_process(argv: list[str], *, cwd: str, env: dict[str, str], limits: Limit
     except subprocess.TimeoutExpired:
         exit_code = None
     reader.join(timeout=2)
-    return RunResult(exit_code, "".join(kept), truncated, timed_out, cancelled, time.monotonic() - started, killed)
+    return RunResult(exit_code, "".join(kept), truncated, timed_out, cancelled, clock() - started, killed)
 
 
 def _pump(stream, out: queue.Queue) -> None:
