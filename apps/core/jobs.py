@@ -24,10 +24,11 @@ class JobCancelled(OpsError):
     outcome = "failed"
 
 
-class LeaseLost(OpsError):
-    """The job was declared lost while this worker still ran it (a pause longer than the lease)."""
+class LeaseLost(BaseException):
+    """The job was declared lost while this worker still ran it (a pause longer than the lease).
 
-    outcome = "failed"
+    A BaseException, as SystemExit is: an operation's own error handling (which may undo work,
+    e.g. a deploy restoring the previous revision) must not run — the job is someone else's now."""
 
 
 def enqueue(
@@ -117,7 +118,13 @@ class Context:
         publish_job(self.job)
 
     def check_cancelled(self) -> None:
-        if self.job is not None and Job.objects.filter(pk=self.job.pk, cancel_requested=True).exists():
+        """Raise if the job was cancelled, or if this worker no longer holds it."""
+        if self.job is None:
+            return
+        state = Job.objects.filter(pk=self.job.pk).values("cancel_requested", "status", "worker").first() or {}
+        if state.get("status") != Job.RUNNING or state.get("worker") != leases.worker_id():
+            raise LeaseLost("This worker lost the job's lease (it was declared lost and resumed or ended elsewhere): stopping.")
+        if state["cancel_requested"]:
             raise JobCancelled("The job was cancelled.")
 
     def _renew(self, **fields) -> None:

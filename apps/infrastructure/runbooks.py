@@ -212,34 +212,38 @@ def run_process(argv: list[str], *, cwd: str, env: dict[str, str], limits: Limit
     reader.start()
     kept, size, truncated, timed_out, cancelled = [], 0, False, False, False
     deadline, quiet_since, checked = started + limits.timeout_seconds, started, 0.0
-    while True:
-        try:
-            chunk = lines.get(timeout=0.1)
-        except queue.Empty:
-            chunk = b""
-        if chunk is None:  # end of output: every holder of the pipe has exited
-            break
-        now = clock()
-        if chunk:
-            quiet_since = now
-            room = limits.output_cap_bytes - size
-            truncated = truncated or len(chunk) > room
-            if room > 0:
-                piece = chunk[:room]
-                size += len(piece)
-                kept.append(piece.decode(errors="replace"))
-                on_line(kept[-1].rstrip("\n"))
-        if now > deadline:
-            timed_out = True
-            break
-        if now - checked >= 0.5:  # a cancellation check costs a query: not once per line
-            checked = now
-            if should_stop():
-                cancelled = True
+    try:
+        while True:
+            try:
+                chunk = lines.get(timeout=0.1)
+            except queue.Empty:
+                chunk = b""
+            if chunk is None:  # end of output: every holder of the pipe has exited
                 break
-        # The program exited, but something it started keeps the output open and silent: end it.
-        if proc.poll() is not None and now - quiet_since > 1.0:
-            break
+            now = clock()
+            if chunk:
+                quiet_since = now
+                room = limits.output_cap_bytes - size
+                truncated = truncated or len(chunk) > room
+                if room > 0:
+                    piece = chunk[:room]
+                    size += len(piece)
+                    kept.append(piece.decode(errors="replace"))
+                    on_line(kept[-1].rstrip("\n"))
+            if now > deadline:
+                timed_out = True
+                break
+            if now - checked >= 0.5:  # a cancellation check costs a query: not once per line
+                checked = now
+                if should_stop():
+                    cancelled = True
+                    break
+            # The program exited, but something it started keeps the output open and silent: end it.
+            if proc.poll() is not None and now - quiet_since > 1.0:
+                break
+    except BaseException:  # a callback raised (the job's lease was lost, the database went away): end the tree too
+        kill_tree(proc)
+        raise
     killed = kill_tree(proc)
     try:
         exit_code = proc.wait(timeout=5)
