@@ -241,6 +241,9 @@ OPS_RATE_LIMITS = {
     "risky": env("OPS_RATE_LIMIT_RISKY", "100/m"),
 }
 RATELIMIT_USE_CACHE = "default"
+# How long a process trusts what it read of a user's roles or an API token: a revocation, role
+# change or deactivation takes effect everywhere within this bound (at once in the process that made it).
+ACTOR_CACHE_SECONDS = float(env("ACTOR_CACHE_SECONDS", "1"))
 LOGIN_RATE_LIMIT = env("LOGIN_RATE_LIMIT", "10/m")
 BREAKER_FAIL_MAX = int(env("BREAKER_FAIL_MAX", "5"))
 BREAKER_RESET_SECONDS = int(env("BREAKER_RESET_SECONDS", "30"))
