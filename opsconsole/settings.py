@@ -120,6 +120,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-opsconsole.sqlite3")}
+elif env_bool("DB_POOL", False):
+    # Web processes (DB_POOL=1): under ASGI every request's sync code runs on a fresh thread, so
+    # per-thread persistent connections (CONN_MAX_AGE) would reconnect per request; a pool keeps them.
+    # Not for Celery's prefork children: a pool's threads do not survive fork.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": int(env("DB_POOL_MAX", "16")),
+        "timeout": float(env("DB_POOL_TIMEOUT", "10")),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- redis: cache, rate limits, Celery broker, channel layer ------------------------
