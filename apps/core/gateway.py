@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django_ratelimit.core import get_usage
 from pydantic import BaseModel, ValidationError
 
 from apps.audit.redact import redact_model
 from apps.audit.writer import record
 
-from . import hooks, jobs, operations
+from . import hooks, jobs, operations, ratelimit
 from .errors import InvalidInput, OperationFailed, OpsError, PermissionDenied, RateLimited
 from .live import publish_template
 from .metrics import JOB_SECONDS, OPERATION_CALLS, OPERATION_SECONDS
@@ -74,9 +73,9 @@ def check_rate(op: operations.Operation, actor) -> None:
     rate = settings.OPS_RATE_LIMITS.get(op.risk.value)
     if not rate or actor.is_system:
         return
-    usage = get_usage(None, group=f"ops.{op.risk.value}", key=lambda _g, _r: actor.rate_key, rate=rate, increment=True)
-    if usage and usage["should_limit"]:
-        wait = max(1, usage["time_left"])
+    usage = ratelimit.hit(f"ops.{op.risk.value}", actor.rate_key, rate)
+    if usage.should_limit:
+        wait = max(1, usage.time_left)
         raise RateLimited(f"Rate limit of {rate} {op.risk.value} operations reached; try again in {wait} s.")
 
 
