@@ -196,7 +196,11 @@ def run_job(job_id: str) -> None:
             raise PermissionDenied("The API token that requested this job was revoked or has expired.")
         check_permission(op, actor)
         params = validate(op, job.params)
-        hooks.job_starting(ctx, params)
+        # The start checks admit a job once (an approval's at-most-once claim, its plan): a resumed job
+        # continues the execution it was admitted to. Died between the two? The checks refuse the resume.
+        if not job.admitted:
+            hooks.job_starting(ctx, params)
+            Job.objects.filter(pk=job.pk).update(admitted=True)
         result = _checked_output(op, op.func(ctx, params))
         status, error, outcome = Job.SUCCEEDED, "", "ok"
         job.result = result.model_dump(mode="json")
