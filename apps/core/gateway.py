@@ -196,9 +196,11 @@ def run_job(job_id: str) -> None:
             raise PermissionDenied("The API token that requested this job was revoked or has expired.")
         check_permission(op, actor)
         params = validate(op, job.params)
-        # The start checks admit a job once (an approval's at-most-once claim, its plan): a resumed job
-        # continues the execution it was admitted to. Died between the two? The checks refuse the resume.
-        if not job.admitted:
+        # The start checks admit a job once (an approval's at-most-once claim, its plan): a resumed job of a
+        # resumable operation continues the execution it was admitted to. Any other job back in the queue
+        # meets the checks again, which refuse a second run; so does a resume whose first start died
+        # between the claim and `admitted`.
+        if not (job.admitted and op.resumable):
             hooks.job_starting(ctx, params)
             Job.objects.filter(pk=job.pk).update(admitted=True)
         result = _checked_output(op, op.func(ctx, params))
