@@ -30,6 +30,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from .errors import InfrastructureError
 
+EXIT_GRACE_SECONDS = 5
 # The clock of a run's timeout, quiet period and cancellation checks; tests hold it to time a timeout exactly.
 clock: Callable[[], float] = time.monotonic
 
@@ -218,7 +219,11 @@ def run_process(argv: list[str], *, cwd: str, env: dict[str, str], limits: Limit
                 chunk = lines.get(timeout=0.1)
             except queue.Empty:
                 chunk = b""
-            if chunk is None:  # end of output: every holder of the pipe has exited
+            if chunk is None:  # end of output: every holder of the pipe has closed it
+                # A program closes its output a moment before it exits (coreutils' close_stdout): let it
+                # exit with its own status rather than be killed in between, on a loaded machine too.
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=EXIT_GRACE_SECONDS)
                 break
             now = clock()
             if chunk:
