@@ -225,13 +225,14 @@ def _finish_job(job: Job, op, actor, status: str, error: str, outcome: str, dura
     job.progress = 100 if status == Job.SUCCEEDED else job.progress
     job.message = {Job.SUCCEEDED: "done", Job.CANCELLED: "cancelled"}.get(status, "failed")
     fields = ["status", "error", "finished_at", "progress", "message", "result"]
-    if not Job.objects.filter(pk=job.pk, status=Job.RUNNING, worker=holder).update(**{name: getattr(job, name) for name in fields}):
-        log.warning("job %s (%s) ended as %s, but its lease had been taken over: not recorded", job.pk, op.name, status)
-        return
-    JOB_SECONDS.labels(op.name, status).observe(duration)
     audit = {"operation": op.name, "channel": "worker", "actor": actor, "target": job.target, "params": job.params_redacted,
              "request_id": job.request_id, "approval_id": str(job.approval_id or "")}  # fmt: skip
-    _audit(audit, time.perf_counter() - duration, outcome, error=error)
+    with transaction.atomic():  # nobody sees the job ended without its audit event
+        if not Job.objects.filter(pk=job.pk, status=Job.RUNNING, worker=holder).update(**{name: getattr(job, name) for name in fields}):
+            log.warning("job %s (%s) ended as %s, but its lease had been taken over: not recorded", job.pk, op.name, status)
+            return
+        _audit(audit, time.perf_counter() - duration, outcome, error=error)
+    JOB_SECONDS.labels(op.name, status).observe(duration)
     jobs.publish_job(job)
     if job.approval_id:
         from .notify import notify
