@@ -4,6 +4,7 @@ on this machine) and is resumed or failed — never left running; Cancel always 
 a job; a redelivered task never runs a job a second time."""
 
 import subprocess
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -133,3 +134,14 @@ def test_a_worker_that_lost_its_lease_stops_and_records_nothing(operator, monkey
     assert job.status == "failed" and job.error.startswith("worker lost at 0 %")
     assert job.log_lines.filter(text__startswith="step 2").count() == 0, "the worker stopped at its next report"
     assert AuditEvent.objects.filter(request_id=job.request_id, channel="worker").count() == 1, "ended and audited once"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_heartbeats_while_a_silent_operation_runs(operator):
+    job = running(operator, worker=leases.worker_id())
+    deadline = time.monotonic() + 60
+    with leases.Heartbeat(job.pk, interval=0.05):  # the Celery task runs every job inside one
+        while Job.objects.get(pk=job.pk).heartbeat_at == T and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert Job.objects.get(pk=job.pk).heartbeat_at > T
+    assert not leases.is_lost(Job.objects.get(pk=job.pk))
