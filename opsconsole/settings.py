@@ -294,6 +294,18 @@ SECURITY_ALLOW_PATTERNS = [p for p in env("SECURITY_ALLOW_PATTERNS").split("\n")
 # Bucket scans: objects listed per request, and the most objects one scan reads (narrow the prefix beyond).
 SECURITY_BUCKET_PAGE_SIZE = int(env("SECURITY_BUCKET_PAGE_SIZE", "1000"))
 SECURITY_BUCKET_MAX_OBJECTS = int(env("SECURITY_BUCKET_MAX_OBJECTS", "100000"))
+# Advisories: a snapshot ships with the console; a scheduled sync replaces each ecosystem's set with
+# OSV's export <base>/<ecosystem>/all.zip (conditional GET). 0 hours = no scheduled sync.
+SECURITY_OSV_BASE_URL = env("SECURITY_OSV_BASE_URL", "https://osv-vulnerabilities.storage.googleapis.com").rstrip("/")
+SECURITY_OSV_ECOSYSTEMS = env_list("SECURITY_OSV_ECOSYSTEMS", "PyPI,npm")
+SECURITY_OSV_SYNC_HOURS = float(env("SECURITY_OSV_SYNC_HOURS", "24"))
+SECURITY_OSV_MAX_MB = int(env("SECURITY_OSV_MAX_MB", "1024"))  # the largest export accepted
+SECURITY_ADVISORY_STALE_DAYS = int(env("SECURITY_ADVISORY_STALE_DAYS", "7"))  # older data: a warning on /health/
+if SECURITY_OSV_SYNC_HOURS > 0:
+    CELERY_BEAT_SCHEDULE["security-sync-advisories"] = {
+        "task": "apps.security.tasks.sync_advisories",
+        "schedule": timedelta(hours=SECURITY_OSV_SYNC_HOURS),
+    }
 
 # --- infrastructure ---------------------------------------------------------------
 # Image build contexts: directories under this root, or uploaded tarballs kept here until built.

@@ -8,7 +8,7 @@ from urllib.parse import quote
 from .models import Finding
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
-LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note", "info": "note"}
+LEVEL = {"critical": "error", "high": "error", "medium": "warning", "unknown": "warning", "low": "note", "info": "note"}
 # GitHub code scanning reads properties.security-severity (a CVSS-like number) to rank results.
 SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0", "info": "0.0"}
 DRIVERS = {
