@@ -32,6 +32,7 @@ class ScanOutput(BaseModel):
     bytes: int
     skipped: dict[str, int] = Field(description="Files not read, by reason (binary, lockfile, too large, allow-listed...).")
     notes: list[str]
+    unread_lockfiles: list[str] = Field(default_factory=list, description="Dependency audits: every lockfile found but not read, and why.")
 
 
 def _start(ctx: Context, kind: str, target: str) -> Scan:
@@ -80,6 +81,7 @@ def run_scan(ctx: Context, kind: str, target_of, work) -> ScanOutput:
         "bytes": outcome.bytes,
         "skipped": outcome.skipped,
         "notes": notes[:50],
+        "unread_lockfiles": outcome.unread,
     }
     scan.status, scan.finished_at = Scan.DONE, timezone.now()
     scan.save(update_fields=["stats", "status", "finished_at"])
@@ -99,4 +101,5 @@ def run_scan(ctx: Context, kind: str, target_of, work) -> ScanOutput:
         bytes=outcome.bytes,
         skipped=outcome.skipped,
         notes=notes[:50],
+        unread_lockfiles=outcome.unread,
     )

@@ -154,9 +154,11 @@ def scan_secrets(ctx: Context, params: ScanSecretsInput) -> ScanOutput:
 def audit_dependencies(ctx: Context, params: AuditDependenciesInput) -> ScanOutput:
     """Check the locked dependencies against the local OSV advisory set (PyPI and npm).
 
-    Reads pinned requirements*.txt, poetry.lock, Pipfile.lock, uv.lock, package-lock.json (v1-v3) and yarn.lock found in
-    the upload or scan-root path. Each vulnerable package/advisory pair is a finding with its CVE aliases, CVSS-based
-    severity and the version to upgrade to. Advisories are imported with `manage.py import_osv`. Runs as a job.
+    Reads pinned requirements*.txt, poetry.lock, pdm.lock, Pipfile.lock, uv.lock, package-lock.json (v1-v3), yarn.lock
+    and pnpm-lock.yaml found in the upload or scan-root path; every other lockfile found is named in `unread_lockfiles`.
+    One finding per vulnerable package and vulnerability, however many ids it has (CVE, GHSA, PYSEC merged), with a
+    severity from its CVSS v2/v3/v4 vector or the database's rating, and the version that fixes it. Advisories ship with
+    the console and are refreshed by security.sync_advisories. Scoped exceptions (security.add_exception) apply. Runs as a job.
     """
     return run_scan(
         ctx, "dependencies", _tree(params), lambda tree, progress: scanning.dependencies_in_tree(tree, set(params.ecosystems), progress)

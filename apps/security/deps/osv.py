@@ -254,3 +254,69 @@ def audit(dependencies: Iterable[Dependency]) -> list[Vulnerability]:
                 if hit:
                     found.append(Vulnerability(dep, row.advisory, fix))
     return found
+
+
+# --- one finding per vulnerability -----------------------------------------------------
+
+ID_PREFERENCE = ("CVE-", "GHSA-", "PYSEC-")
+RATED = ("critical", "high", "medium", "low")
+
+
+@dataclass
+class Merged:
+    """One vulnerability of one installed package, however many databases (and ids) describe it."""
+
+    dependency: Dependency
+    advisories: list[Advisory]
+    id: str
+    aliases: list[str]
+    severity: str
+    score: float | None
+    fixed_in: str
+
+
+def _preferred(ids: set[str]) -> str:
+    return min(ids, key=lambda i: (next((n for n, p in enumerate(ID_PREFERENCE) if i.startswith(p)), len(ID_PREFERENCE)), i))
+
+
+def _group(vulns: list[Vulnerability]) -> list[list[Vulnerability]]:
+    """Advisories that share an id or an alias are one vulnerability (union-find over the ids)."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for v in vulns:
+        for alias in v.advisory.aliases:
+            parent[find(alias)] = find(v.advisory.id)
+    groups: dict[str, list[Vulnerability]] = {}
+    for v in vulns:
+        groups.setdefault(find(v.advisory.id), []).append(v)
+    return list(groups.values())
+
+
+def merge_aliases(vulns: list[Vulnerability]) -> list[Merged]:
+    """Per installed package, the advisories of one vulnerability (CVE, GHSA, PYSEC...) merged into one."""
+    by_dep: dict[Dependency, list[Vulnerability]] = {}
+    for v in vulns:
+        by_dep.setdefault(v.dependency, []).append(v)
+    merged = []
+    for dep, found in by_dep.items():
+        for group in _group(found):
+            advisories = [v.advisory for v in group]
+            ids = {a.id for a in advisories} | {alias for a in advisories for alias in a.aliases}
+            primary = _preferred(ids)
+            scored = [a for a in advisories if a.cvss_score is not None]
+            if scored:
+                best = max(scored, key=lambda a: a.cvss_score)
+                severity, score = best.severity, best.cvss_score
+            else:
+                rated = [a.severity for a in advisories if a.severity in RATED]
+                severity, score = (min(rated, key=RATED.index) if rated else "unknown"), None
+            fixes = [f for f in (v.fixed_in for v in group) if f and parse_version(dep.ecosystem, f) is not None]
+            fixed_in = max(fixes, key=lambda f: parse_version(dep.ecosystem, f)) if fixes else ""
+            merged.append(Merged(dep, advisories, primary, sorted(ids - {primary}), severity, score, fixed_in))
+    return merged
