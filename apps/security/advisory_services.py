@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Literal
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 from pydantic import BaseModel, Field
 
 from apps.core.jobs import Context
 from apps.core.operations import Risk, operation
 
-from .deps import feeds
+from . import exceptions
+from .deps import feeds, osv
 from .errors import ScanError
+from .models import AdvisoryException, Finding
 
 
 class FeedOut(BaseModel):
@@ -90,3 +94,136 @@ def health_rows() -> list[tuple[str, str, str]]:
         detail = f"{s.records} advisories ({s.origin}), {age}" + (f"; last sync failed: {s.error}" if s.error else "")
         rows.append((f"advisories:{s.ecosystem}", "warning" if s.stale or s.error else "ok", detail))
     return rows
+
+
+# --- scoped exceptions -------------------------------------------------------------------
+
+MAX_EXCEPTION_DAYS = 366
+
+
+class AddExceptionInput(BaseModel):
+    vulnerability: str = Field(max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]*$", description="Any id of it: CVE, GHSA, PYSEC...")
+    package: str = Field(max_length=200, pattern=r"^[@A-Za-z0-9][A-Za-z0-9._/\-]*$", description="The package it is in.")
+    ecosystem: Literal["PyPI", "npm"] = "PyPI"
+    versions: str = Field(
+        "",
+        max_length=200,
+        description="Versions covered: comparisons like '==2.30.0' or '>=2.0,<2.31', alternatives joined by '||'. "
+        "Empty = exactly the versions open findings show now (a different version later is a finding again).",
+    )
+    path: str = Field("", max_length=500, description="Glob of lockfile paths it covers, e.g. 'services/api/*'; empty = every lockfile.")
+    reason: str = Field(min_length=10, max_length=2000, description="Why the risk is accepted (shown with the finding and in SARIF).")
+    expires_at: datetime = Field(description=f"When it ends (at most {MAX_EXCEPTION_DAYS} days ahead); the findings open again then.")
+
+
+class ExceptionOut(BaseModel):
+    id: int
+    vulnerability: str
+    ids: list[str]
+    ecosystem: str
+    package: str
+    versions: str
+    path: str
+    reason: str
+    severity: str
+    expires_at: datetime
+    created_by: str
+    accepted_findings: int = 0
+
+    @classmethod
+    def of(cls, e: AdvisoryException, accepted: int = 0) -> ExceptionOut:
+        return cls(
+            id=e.pk, vulnerability=e.vulnerability, ids=e.aliases, ecosystem=e.ecosystem, package=e.package, versions=e.versions,
+            path=e.path, reason=e.reason, severity=e.severity, expires_at=e.expires_at,
+            created_by=e.created_by.username if e.created_by else "", accepted_findings=accepted,
+        )  # fmt: skip
+
+
+def plan_exception(ctx: Context | None, params: AddExceptionInput) -> dict:
+    """What the exception will be, resolved against the advisory data and the open findings (a pure read)."""
+    now = timezone.now()
+    expires = params.expires_at if timezone.is_aware(params.expires_at) else timezone.make_aware(params.expires_at)
+    if expires <= now or expires > now + timedelta(days=MAX_EXCEPTION_DAYS):
+        raise ScanError(f"expires_at must be in the future and at most {MAX_EXCEPTION_DAYS} days ahead.")
+    vuln = exceptions.resolve(params.ecosystem, params.package, params.vulnerability)
+    if vuln is None:
+        raise ScanError(f"No advisory names {params.vulnerability} for the {params.ecosystem} package {params.package}.")
+    versions = params.versions.strip()
+    if versions:
+        exceptions.parse_versions(params.ecosystem, versions)
+    else:
+        found = sorted(
+            {
+                f.version
+                for f in Finding.objects.filter(kind="dependencies", status__in=Finding.ACTIVE, package__iexact=params.package)
+                if {f.rule, *f.aliases} & set(vuln.ids)
+            }
+        )
+        if not found:
+            raise ScanError("No open finding shows this vulnerability in that package: give the versions the exception covers.")
+        versions = " || ".join(f"=={v}" for v in found)
+    return {
+        "vulnerability": params.vulnerability.upper(),
+        "ids": vuln.ids,
+        "severity": vuln.severity,
+        "ecosystem": params.ecosystem,
+        "package": osv.normalise_name(params.ecosystem, params.package),
+        "versions": versions,
+        "path": params.path,
+        "reason": params.reason,
+        "expires_at": expires.isoformat(),
+    }
+
+
+def critical_scope(params: AddExceptionInput) -> str | None:
+    """Accepting a critical vulnerability needs a second person's approval; others do not."""
+    vuln = exceptions.resolve(params.ecosystem, params.package, params.vulnerability)
+    return "severity:critical" if vuln is not None and vuln.severity == "critical" else None
+
+
+@operation(
+    "security.add_exception",
+    risk=Risk.RISKY,
+    permission="security.triage_findings",
+    approval_scope=critical_scope,
+    planner=plan_exception,
+    target=lambda p: f"{p.vulnerability} in {p.package}",
+)
+def add_exception(ctx: Context, params: AddExceptionInput) -> ExceptionOut:
+    """Accept one vulnerability in one package until a date: its findings (those versions, those lockfile paths) become
+    accepted risks; another version, path or vulnerability is still a finding, and they open again when it expires.
+    A critical vulnerability needs approval. Exported to SARIF as a suppression with its reason."""
+    plan = plan_exception(ctx, params)
+    with transaction.atomic():
+        exc = AdvisoryException.objects.create(
+            vulnerability=plan["vulnerability"],
+            aliases=plan["ids"],
+            ecosystem=plan["ecosystem"],
+            package=plan["package"],
+            versions=plan["versions"],
+            path=plan["path"],
+            reason=plan["reason"],
+            severity=plan["severity"],
+            expires_at=datetime.fromisoformat(plan["expires_at"]),
+            created_by=ctx.user,
+        )
+        accepted = exceptions.accept_findings(exc, timezone.now())
+    ctx.log(f"exception #{exc.pk}: {accepted} finding(s) accepted until {exc.expires_at:%Y-%m-%d}")
+    return ExceptionOut.of(exc, accepted)
+
+
+class ListExceptionsInput(BaseModel):
+    include_expired: bool = False
+
+
+class ListExceptionsOutput(BaseModel):
+    exceptions: list[ExceptionOut]
+
+
+@operation("security.exceptions", risk=Risk.READ)
+def list_exceptions(ctx: Context, params: ListExceptionsInput) -> ListExceptionsOutput:
+    """The scoped exceptions to the dependency audit (current ones; include_expired for all), newest first."""
+    rows = AdvisoryException.objects.select_related("created_by")
+    if not params.include_expired:
+        rows = rows.filter(expires_at__gt=timezone.now())
+    return ListExceptionsOutput(exceptions=[ExceptionOut.of(e) for e in rows[:500]])

@@ -64,6 +64,9 @@ def _result(f: Finding, index: int) -> dict:
             if f.status == Finding.ACCEPTED
             else "false positive"
         )
+        if f.exception_id:
+            exc = f.exception
+            why = f"exception #{exc.pk} ({exc.package} {exc.versions}) until {exc.expires_at:%Y-%m-%d}: {exc.reason}"[:1000]
         result["suppressions"] = [{"kind": "external", "status": "accepted", "justification": why}]
     return result
 

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
+from django.utils import timezone
 
-from . import gitscan, owasp, sast
+from . import exceptions, gitscan, owasp, sast
 from .deps import lockfiles, osv
 from .errors import ScanError
 from .findings import Observation
@@ -225,6 +226,7 @@ def dependencies_in_tree(tree: Tree, ecosystems: set[str], progress: Progress) -
         out.notes.append(f"No lockfile read ({', '.join(LOCKFILE_NAMES)}).")
     for vuln in osv.merge_aliases(osv.audit(deps)):
         out.observations.append(dependency_observation(vuln))
+    exceptions.apply(out.observations, timezone.now())
     out.notes.extend(f"Not read: {why}" for why in out.unread)
     out.notes.append(f"{len(deps)} dependencies checked against {osv.Advisory.objects.count()} advisories.")
     return out

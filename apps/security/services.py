@@ -289,7 +289,7 @@ class ExportSarifOutput(BaseModel):
 def export_sarif(ctx: Context, params: FindingFilter) -> ExportSarifOutput:
     """Export findings (same filters as security.findings) as a SARIF 2.1.0 log for code-scanning tools:
     one run per scanner kind, rules with help text, masked snippets, fingerprints and OWASP/CWE tags."""
-    rows = list(filtered(params).select_related("assignee")[: settings.SECURITY_EXPORT_MAX])
+    rows = list(filtered(params).select_related("assignee", "exception")[: settings.SECURITY_EXPORT_MAX])
     return ExportSarifOutput(results=len(rows), sarif=sarif.build(rows))
 
 

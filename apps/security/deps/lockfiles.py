@@ -77,6 +77,11 @@ UNREAD = {
 }
 
 
+def ecosystem_of_manifest(path: str) -> str:
+    kind = kind_of(path)
+    return ECOSYSTEM_OF_KIND[kind] if kind else ""
+
+
 def unread_ecosystem(path: str) -> str | None:
     """The ecosystem of a lockfile this audit recognises but does not read."""
     return UNREAD.get(posixpath.basename(path).lower())
