@@ -22,7 +22,7 @@ import re2
 
 from . import checks
 from .generic import GENERIC_RULES
-from .rules import MAX_MATCH, PROVIDER_RULES, Rule
+from .rules import LOW, MAX_MATCH, PROVIDER_RULES, Rule
 
 ALL_RULES: list[Rule] = PROVIDER_RULES + GENERIC_RULES
 IGNORE_MARKERS = (b"secret-scan:ignore", b"pragma: allowlist secret", b"gitleaks:allow")
@@ -188,6 +188,10 @@ class SecretScanner:
                 group = rule.secret_group if rule.secret_group and m.start(rule.secret_group) >= 0 else 0
                 secret = m.group(group).decode("utf-8", "replace")
                 name = m.group(rule.name_group).decode("utf-8", "replace") if rule.name_group else self._name_before(buf, m.start())
+                if rule.generic and not (name and _quotes_match(buf, m.start(group), m.end(group))):
+                    continue  # a generic value is assigned to a key of its own, and a quoted one is the whole literal
+                if rule.generic and _reference_in_code(path, buf, m.start(), m.start(group), m.end(group)):
+                    continue
                 if rule.check is not None and not rule.check(secret, name, path):
                     continue
                 if any(p.search(secret) for p in self.policy.compiled):
@@ -198,9 +202,12 @@ class SecretScanner:
 
     @staticmethod
     def _name_before(buf: bytes, start: int) -> str:
+        """The key a value is assigned to; "" when there is none of its own (`arn:aws:...:gateway/x` has no key)."""
         line_start = buf.rfind(b"\n", max(0, start - 120), start) + 1
         m = NAME_BEFORE.search(buf, line_start if line_start else max(0, start - 120), start + 1)
-        return m.group(1).decode("utf-8", "replace") if m else ""
+        if not m or not _key_starts_cleanly(buf, m.start(1)):
+            return ""
+        return m.group(1).decode("utf-8", "replace")
 
     def _aws_pairs(self, buf: bytes, found: list[_Candidate]) -> list[_Candidate]:
         """A bare 40-character secret within five lines of an access key ID is its secret key."""
@@ -221,6 +228,8 @@ class SecretScanner:
 
     def _scan_window(self, path: str, buf: bytes, accept_from: int, accept_to: int, lines_before: int) -> list[SecretHit]:
         candidates = self._candidates(path, buf, accept_from, accept_to)
+        # Confidence: a keyword or entropy hit in documentation is an example; in tests it is a low one.
+        documentation, tests = checks.example_path(path), checks.test_path(path)
         hits, line, counted_to = [], lines_before + 1, 0
         for c in sorted(candidates, key=lambda c: c.start):
             line += buf.count(b"\n", counted_to, c.start)
@@ -235,10 +244,10 @@ class SecretScanner:
             if (path, fingerprint) in self.policy.baseline:
                 continue
             preview = _preview(buf, ls, le, c, candidates)
-            example = checks.is_placeholder(c.secret)
-            hits.append(
-                SecretHit(c.rule.id, c.rule.title, "info" if example else c.rule.severity, path, line, preview, fingerprint, example)
-            )
+            example = checks.is_placeholder(c.secret) or (c.rule.example is not None and c.rule.example(c.secret, buf[c.start : c.end]))
+            example = example or (c.rule.generic and (documentation or checks.says_what_it_is(c.secret)))
+            severity = "info" if example else (LOW if c.rule.generic and tests else c.rule.severity)
+            hits.append(SecretHit(c.rule.id, c.rule.title, severity, path, line, preview, fingerprint, example))
         return hits
 
 
@@ -252,6 +261,46 @@ def _key_starts_cleanly(buf: bytes, start: int) -> bool:
     while i > 0 and buf[i - 1] in KEY_CHARS and start - i < 60:
         i -= 1
     return i == 0 or buf[i - 1] in KEY_BOUNDARY
+
+
+QUOTES = frozenset(b"\"'`")
+
+
+def _quotes_match(buf: bytes, start: int, end: int) -> bool:
+    """`'abc'` or an unquoted abc, not `'abc"` (the value is part of a longer string)."""
+    before = buf[start - 1] if start > 0 else 0
+    after = buf[end] if end < len(buf) else 0
+    return (before not in QUOTES and after not in QUOTES) or before == after
+
+
+CODE_SUFFIXES = (
+    ".py",
+    ".js",
+    ".mjs",
+    ".cjs",
+    ".ts",
+    ".tsx",
+    ".jsx",
+    ".go",
+    ".java",
+    ".kt",
+    ".rb",
+    ".php",
+    ".cs",
+    ".rs",
+    ".c",
+    ".h",
+    ".cpp",
+    ".swift",
+)
+BARE_IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _reference_in_code(path: str, buf: bytes, op: int, start: int, end: int) -> bool:
+    """`x = SomeName` or `# Note: X509_STORE_get1_chain` in code: an unquoted identifier is a name, not a value."""
+    if not path.endswith(CODE_SUFFIXES) or buf[start - 1 : start] in (b'"', b"'", b"`") or not BARE_IDENTIFIER.fullmatch(buf, start, end):
+        return False
+    return buf[op : op + 1] == b"=" or b"_" in buf[start:end]
 
 
 def _without_overlaps(found: list[_Candidate]) -> list[_Candidate]:

@@ -38,6 +38,7 @@ class Rule:
     # such patterns use no look-around and no back-reference.
     re2: bool = False
     paths: Callable[[str], bool] | None = None  # only files whose path passes (e.g. configuration files)
+    example: Callable[[str, bytes], bool] | None = None  # (secret, whole match) -> a documentation example?
     regex: re.Pattern = field(init=False, repr=False, compare=False)
     required: re.Pattern | None = field(init=False, repr=False, compare=False)
     # A leading look-behind `(?<![...])` stops `re` from searching for the literal
@@ -89,6 +90,12 @@ def _not_template(s, n, p):
 
 def _basic_auth(s, n, p):
     return checks.basic_auth_pair(s)
+
+
+def _doc_url(secret: str, match: bytes) -> bool:
+    """user:tiger@localhost, anything@db.example.com: a URL from documentation, not a leaked password."""
+    host = match.rsplit(b"@", 1)[-1].split(b"/", 1)[0].decode("utf-8", "replace")
+    return checks.is_doc_credential(secret, host)
 
 
 PROVIDER_RULES = [
@@ -227,10 +234,10 @@ PROVIDER_RULES = [
           r"(?i)(?<![a-z0-9])(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|sqlserver|oracle|clickhouse|cockroachdb)"
           r"(?:\+[a-z0-9]{1,20})?://[^\s:/@'\"`]{1,100}:(?P<s>[^\s@'\"`/]{3,200})@[^\s'\"`/]{1,200}",
           "postgres", "mysql", "mariadb", "mongodb", "redis", "amqp", "mssql", "sqlserver", "oracle", "clickhouse", "cockroach",
-          check=_not_template),
+          check=_not_template, example=_doc_url),
     token("url-credentials", "Credentials in a URL",
           r"(?i)(?<![a-z0-9])(?:https?|ftps?|smtps?|ldaps?|sftp|ssh|git)://[A-Za-z0-9._%\-]{1,100}:(?P<s>[^\s@'\"`/:]{3,200})@[A-Za-z0-9.\-]{1,200}",
-          "://", severity=MEDIUM, check=_not_template),
+          "://", severity=MEDIUM, check=_not_template, example=_doc_url),
     token("jdbc-password", "JDBC URL with a password", r"(?i)jdbc:[a-z0-9]{1,20}:[^\s'\"]{0,200}?[;?&]password=(?P<s>[^;&\s'\"]{3,100})", "jdbc:", check=_not_template),
     token("http-basic-auth", "HTTP Basic credentials",
           r"(?i)authorization[\"']?[ \t]{0,3}[:=][ \t]{0,3}[\"']?Basic[ \t]{1,3}(?P<s>[A-Za-z0-9+/]{12,400}={0,2})", "authorization", severity=MEDIUM,
