@@ -176,10 +176,11 @@ PROVIDER_RULES = [
     token("square-oauth-secret", "Square OAuth secret", r"(?<![A-Za-z0-9])(?P<s>sq0csp-[0-9A-Za-z_\-]{43})(?![A-Za-z0-9_\-])", "sq0csp-"),
     token("shopify-token", "Shopify access token", r"(?<![A-Za-z0-9])(?P<s>shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32})(?![a-fA-F0-9])",
           "shpat_", "shpca_", "shppa_", "shpss_"),
-    token("twilio-api-key", "Twilio API key SID", r"(?<![A-Za-z0-9])(?P<s>SK[0-9a-fA-F]{32})(?![A-Za-z0-9])", "twilio"),
+    # Twilio key SIDs are "SK" + 32 lower-case hex digits: specific enough without "twilio" nearby.
+    token("twilio-api-key", "Twilio API key SID", r"(?<![A-Za-z0-9])(?P<s>SK[0-9a-f]{32})(?![A-Za-z0-9])", "sk"),
     token("twilio-auth-token", "Twilio auth token", _keyword_hex(r"twilio[\w\-]{0,20}(?:auth)?[_\-]?token", "[0-9a-f]{32}"), "twilio"),
     token("sendgrid-api-key", "SendGrid API key", r"(?<![A-Za-z0-9])(?P<s>SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43})(?![A-Za-z0-9_\-])", "sg."),
-    token("mailgun-api-key", "Mailgun API key", r"(?<![A-Za-z0-9])(?P<s>key-[0-9a-f]{32})(?![0-9a-f])", "mailgun"),
+    token("mailgun-api-key", "Mailgun API key", r"(?<![A-Za-z0-9_\-])(?P<s>key-[0-9a-f]{32})(?![0-9a-zA-Z])", "key-"),
     token("mailchimp-api-key", "Mailchimp API key", r"(?<![A-Za-z0-9])(?P<s>[0-9a-f]{32}-us[0-9]{1,2})(?![0-9])", "-us"),
     # --- package registries and developer tools
     token("npm-access-token", "npm access token", r"(?<![A-Za-z0-9])(?P<s>npm_[A-Za-z0-9]{36})(?![A-Za-z0-9])", "npm_"),
@@ -199,7 +200,11 @@ PROVIDER_RULES = [
     token("planetscale-token", "PlanetScale token", r"(?<![A-Za-z0-9])(?P<s>pscale_(?:tkn|pw|oauth)_[A-Za-z0-9_\-.]{32,64})", "pscale_"),
     token("huggingface-token", "Hugging Face access token", r"(?<![A-Za-z0-9])(?P<s>hf_[A-Za-z]{34})(?![A-Za-z0-9])", "hf_"),
     token("openai-api-key", "OpenAI API key", r"(?<![A-Za-z0-9])(?P<s>sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,74}T3BlbkFJ[A-Za-z0-9_\-]{20,74})",
-          "t3blbkfj", severity=CRITICAL),
+          "t3blbkfj", severity=CRITICAL, priority=2),  # the marked legacy shape wins over openai-project-key
+    token("openai-project-key", "OpenAI project, service-account or admin key",
+          r"(?<![A-Za-z0-9])(?P<s>sk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{80,250})(?![A-Za-z0-9_\-])", "sk-proj-", "sk-svcacct-", "sk-admin-",
+          severity=CRITICAL, check=lambda s, n, p: checks.entropy(s) >= 4.0),
+    token("databricks-token", "Databricks personal access token", r"(?<![A-Za-z0-9])(?P<s>dapi[0-9a-f]{32}(?:-\d)?)(?![0-9a-zA-Z])", "dapi"),
     token("anthropic-api-key", "Anthropic API key", r"(?<![A-Za-z0-9])(?P<s>sk-ant-(?:api03|admin01)-[A-Za-z0-9_\-]{93}AA)(?![A-Za-z0-9_\-])", "sk-ant-",
           severity=CRITICAL),
     # --- observability and SaaS
