@@ -120,6 +120,9 @@ class SecretScanner:
         if index:
             self._keywords.Compile()
         self._always = [r for r in self.rules if not r.keywords]
+        # A generic value that starts like a provider's token ("dop_v1_c104") but that provider's rule did not
+        # match is a truncated or made-up one: the provider rule decides.
+        self._provider_prefixes = tuple(sorted({k for r in self.rules if not r.generic for k in r.keywords if len(k) >= 4}))
 
     # --- what to read at all -------------------------------------------------------
     def skip_reason(self, path: str, size: int | None = None) -> str | None:
@@ -191,6 +194,8 @@ class SecretScanner:
                 if rule.generic and not (name and _quotes_match(buf, m.start(group), m.end(group))):
                     continue  # a generic value is assigned to a key of its own, and a quoted one is the whole literal
                 if rule.generic and _reference_in_code(path, buf, m.start(), m.start(group), m.end(group)):
+                    continue
+                if rule.generic and secret.lower().startswith(self._provider_prefixes):
                     continue
                 if rule.check is not None and not rule.check(secret, name, path):
                     continue
