@@ -294,20 +294,27 @@ def tree_bytes(root: Path) -> tuple[int, int]:
 
 
 def sample_tree(trees: list[Path], mb: int, into: Path) -> Path:
-    """A deterministic sample of whole files from the trees, up to `mb` MB, copied with their relative paths."""
+    """The trees laid out afresh under `into` (hard links; whole files, a deterministic sample of `mb` MB when mb > 0).
+
+    Not in place: gitleaks and kingfisher skip any path under site-packages or .venv by default, and so would the
+    console's walk, while what is measured is how each reads the code itself."""
     if into.exists():
         shutil.rmtree(into)
     files = sorted(
         (i, p) for i, t in enumerate(trees) for p in t.rglob("*") if p.is_file() and not p.is_symlink() and ".git" not in p.parts
     )
-    random.Random(17).shuffle(files)
+    if mb:
+        random.Random(17).shuffle(files)
     total = 0
     for i, path in files:
-        if total >= mb << 20:
+        if mb and total >= mb << 20:
             break
-        target = into / f"tree{i}" / path.relative_to(trees[i])  # not "site-packages": the console skips such directories
+        target = into / f"tree{i}" / path.relative_to(trees[i])
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
+        try:
+            os.link(path, target)
+        except OSError:
+            shutil.copyfile(path, target)
         total += path.stat().st_size
     return into
 
@@ -323,7 +330,7 @@ def score(found: list[tuple[str, int]], truth: dict[str, list[int]]) -> dict:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tree", action="append", type=Path, help="A real tree to scan (repeatable); default: site-packages + this repo.")
-    parser.add_argument("--subset-mb", type=int, default=0, help="Scan a deterministic sample of this many MB of the trees.")
+    parser.add_argument("--subset-mb", type=int, default=0, help="Scan a deterministic sample of this many MB of the trees (0 = all).")
     parser.add_argument("--corpus-mb", type=int, default=20)
     parser.add_argument("--corpus", default=None)
     parser.add_argument("--tools-bin", default=os.environ.get("SECRET_BENCH_TOOLS", ""), help="Directory holding gitleaks and kingfisher.")
@@ -343,7 +350,7 @@ def main():
             (scratch / "warm").mkdir()
             tools["kingfisher"](scratch / "warm", scratch / "warm.out")
         trees = args.tree or default_trees()
-        roots = [sample_tree(trees, args.subset_mb, scratch / "subset")] if args.subset_mb else trees
+        roots = [sample_tree(trees, args.subset_mb, scratch / "tree")]
         files = size = 0
         totals = {name: {"found": 0, "examples": 0, "cpu": 0.0, "seconds": 0.0} for name in tools}
         for root in roots:

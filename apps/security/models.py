@@ -117,6 +117,10 @@ class Finding(models.Model):
     last_seen = models.DateTimeField(default=timezone.now, db_index=True)
     first_scan = models.ForeignKey(Scan, null=True, on_delete=models.SET_NULL, related_name="+")
     last_scan = models.ForeignKey(Scan, null=True, on_delete=models.SET_NULL, related_name="findings")
+    verification = models.CharField(
+        max_length=10, blank=True, help_text="Secrets: live (the provider accepted it), invalid, or unknown, from security.verify_secret."
+    )
+    verified_at = models.DateTimeField(null=True, blank=True)
     exception = models.ForeignKey(
         "AdvisoryException",
         null=True,

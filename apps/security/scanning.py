@@ -18,11 +18,13 @@ from .deps import lockfiles, osv
 from .errors import ScanError
 from .findings import Observation
 from .images import ImageScan
+from .models import Finding
 from .secretscan import baseline
 from .secretscan.engine import Policy, SecretHit, SecretScanner
 from .sources import Tree, walk
 
 MAX_COMMIT_LOOKUPS = 200
+LIVE = "live"  # Finding.verification of a secret the provider accepted
 LOCKFILE_NAMES = (
     "requirements*.txt",
     "poetry.lock",
@@ -45,6 +47,7 @@ def make_scanner(allow_paths=(), allow_patterns=(), baseline_entries=frozenset()
         allow_paths=tuple(settings.SECURITY_ALLOW_PATHS) + tuple(allow_paths),
         allow_patterns=tuple(settings.SECURITY_ALLOW_PATTERNS) + tuple(allow_patterns),
         baseline=baseline_entries,
+        live=frozenset(Finding.objects.filter(verification=LIVE).exclude(secret_hash="").values_list("secret_hash", flat=True)),
     )
     return SecretScanner(fingerprint_key(), policy=policy, max_file_bytes=settings.SECURITY_MAX_FILE_MB << 20)
 

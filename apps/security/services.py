@@ -19,7 +19,7 @@ from apps.infrastructure.services.images import IMAGE_REF_RE
 from apps.storage.client import connect
 from apps.storage.services.common import BucketRef, Prefix
 
-from . import advisory_services, findings, images, peers, sarif, scanning  # noqa: F401 (advisory_services: its operations register)
+from . import advisory_services, findings, images, peers, sarif, scanning, verify_services  # noqa: F401 (their operations register)
 from .errors import ScanError
 from .models import Finding, ScanRoot, Upload
 from .queries import FindingFilter, FindingOut, filtered

@@ -22,7 +22,7 @@ import re2
 
 from . import checks
 from .generic import GENERIC_RULES
-from .rules import LOW, MAX_MATCH, PROVIDER_RULES, Rule
+from .rules import CRITICAL, LOW, MAX_MATCH, PROVIDER_RULES, Rule
 
 ALL_RULES: list[Rule] = PROVIDER_RULES + GENERIC_RULES
 IGNORE_MARKERS = (b"secret-scan:ignore", b"pragma: allowlist secret", b"gitleaks:allow")
@@ -69,6 +69,7 @@ class Policy:
     allow_paths: tuple[str, ...] = ()
     allow_patterns: tuple[str, ...] = ()
     baseline: frozenset[tuple[str, str]] = frozenset()  # (path, fingerprint)
+    live: frozenset[str] = frozenset()  # fingerprints verified live: critical, and never silenced by the baseline
     compiled: tuple[re.Pattern, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -169,6 +170,10 @@ class SecretScanner:
             lines_before += buf.count(b"\n", 0, keep_from)
             pending, accept_from = buf[keep_from:], accept_to - keep_from
 
+    def secrets(self, path: str, data: bytes) -> list[tuple[str, str, str]]:
+        """(rule, fingerprint, secret) of each secret in a file, for live verification only: the caller keeps them in memory."""
+        return [(c.rule.id, self.fingerprint(c.rule.id, c.secret), c.secret) for c in self._candidates(path, data, 0, len(data))]
+
     def _active_rules(self, buf: bytes) -> list[Rule]:
         active, seen = list(self._always), set()
         for i in (self._keywords.Match(buf) or ()) if self._keyword_rules else ():
@@ -246,12 +251,14 @@ class SecretScanner:
             if any(marker in text for marker in IGNORE_MARKERS):
                 continue
             fingerprint = self.fingerprint(c.rule.id, c.secret)
-            if (path, fingerprint) in self.policy.baseline:
+            live = fingerprint in self.policy.live
+            if (path, fingerprint) in self.policy.baseline and not live:
                 continue
             preview = _preview(buf, ls, le, c, candidates)
             example = checks.is_placeholder(c.secret) or (c.rule.example is not None and c.rule.example(c.secret, buf[c.start : c.end]))
             example = example or (c.rule.generic and (documentation or checks.says_what_it_is(c.secret)))
             severity = "info" if example else (LOW if c.rule.generic and tests else c.rule.severity)
+            example, severity = (False, CRITICAL) if live else (example, severity)
             hits.append(SecretHit(c.rule.id, c.rule.title, severity, path, line, preview, fingerprint, example))
         return hits
 
