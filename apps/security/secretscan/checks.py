@@ -70,6 +70,7 @@ SECRET_NAME_RE = re.compile(r"(secret|token|passw|pwd|api.?key|access.?key|priva
 REFERENCE_RE = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+|[A-Z][A-Z0-9_]*|env\b.*|process\.env.*)$")
 # Code, not data: a call, an index, a regex, an ARN or other colon-separated resource name.
 CODE_RE = re.compile(r"^[\w.]+\(|\w\[|\(\?|\\[dswbDSWB]|\[\^?[\w\\]|^arn:|^[a-z][\w-]*:[\w-]*:")
+WORDS_RE = re.compile(r"[a-z]+(?:[_\-.][a-z]+)+|[A-Z]*(?:[A-Z][a-z]+){2,}")
 SEGMENT_RE = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 # Credentials documentation uses: the SQLAlchemy tutorial's scott:tiger, RabbitMQ's guest:guest...
 DOC_CREDENTIALS = {"tiger", "guest", "pass", "passw0rd", "pa55word", "s3cr3t", "secret123", "password123", "mypassword", "mysecretpassword"}
@@ -113,6 +114,8 @@ def is_identifier(value: str) -> bool:
     pieces = SEGMENT_RE.findall(value)
     if not pieces or looks_like_hash_or_uuid(value):
         return False
+    if WORDS_RE.fullmatch(value):
+        return True  # aws_access_key_id, AWSAccessKeyId: words joined, no digit
     # the 99.9th percentile of random alphanumerics: 4.0 up to 24 characters, 3.2 beyond
     return len("".join(pieces)) / len(pieces) >= (4.0 if len(value) < 24 else 3.2)
 
@@ -159,7 +162,8 @@ def is_truncated(value: str) -> bool:
 
 def is_doc_credential(password: str, host: str = "") -> bool:
     """A password documentation uses, or one for a host that only exists in examples."""
-    return password.lower() in DOC_CREDENTIALS or password.lower() in WEAK_EXAMPLES or bool(host and DOC_HOSTS.match(host))
+    low = password.lower()
+    return low in DOC_CREDENTIALS or low in WEAK_EXAMPLES or says_what_it_is(low) or bool(host and DOC_HOSTS.match(host))
 
 
 def is_template(value: str) -> bool:
