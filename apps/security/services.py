@@ -123,7 +123,7 @@ def _tree(params: SourceInput):
 
 @operation("security.scan_secrets", risk=Risk.WRITE, long=True, target=lambda p: p.describe())
 def scan_secrets(ctx: Context, params: ScanSecretsInput) -> ScanOutput:
-    """Scan files for secrets (96 rules: cloud keys, tokens, private keys, JWTs, database URLs, passwords, high-entropy strings).
+    """Scan files for secrets (98 rules: cloud keys, tokens, private keys, JWTs, database URLs, passwords, high-entropy strings).
 
     Source: an upload (file or zip/tar.gz archive) or a path under a scan root; with history=true the git history of
     that repository (every blob reachable from any ref, once). Findings show a masked preview and a keyed fingerprint,
