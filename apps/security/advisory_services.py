@@ -163,6 +163,7 @@ def plan_exception(ctx: Context | None, params: AddExceptionInput) -> dict:
             raise ScanError("No open finding shows this vulnerability in that package: give the versions the exception covers.")
         versions = " || ".join(f"=={v}" for v in found)
     return {
+        "summary": f"Accept {vuln.severity} {params.vulnerability.upper()} in {params.package} {versions} until {expires:%Y-%m-%d}.",
         "vulnerability": params.vulnerability.upper(),
         "ids": vuln.ids,
         "severity": vuln.severity,

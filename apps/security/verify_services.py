@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.utils import timezone
-from django_ratelimit.core import get_usage
 from pydantic import BaseModel, Field
 
+from apps.core import ratelimit
 from apps.core.errors import RateLimited
 from apps.core.jobs import Context
 from apps.core.operations import Risk, operation
@@ -52,7 +52,14 @@ def plan_verification(ctx: Context | None, params: VerifySecretInput) -> dict:
         "slack": f"{settings.SECURITY_VERIFY_SLACK_URL}/auth.test",
         "aws": f"{settings.SECURITY_VERIFY_AWS_STS_URL} sts:GetCallerIdentity",
     }[family]
-    return {"finding": finding.pk, "rule": finding.rule, "family": family, "file": f"{finding.target}:{finding.path}", "call": url}
+    return {
+        "summary": f"Ask {family} whether the {finding.rule} of finding #{finding.pk} still works (read-only identity call).",
+        "finding": finding.pk,
+        "rule": finding.rule,
+        "family": family,
+        "file": f"{finding.target}:{finding.path}",
+        "call": url,
+    }
 
 
 def _secrets(finding: Finding) -> dict[str, str]:
@@ -77,11 +84,9 @@ def _secrets(finding: Finding) -> dict[str, str]:
 
 
 def _check_rate(family: str) -> None:
-    usage = get_usage(
-        None, group=f"security.verify.{family}", key=lambda _g, _r: family, rate=settings.SECURITY_VERIFY_RATE, increment=True
-    )
-    if usage and usage["should_limit"]:
-        raise RateLimited(f"At most {settings.SECURITY_VERIFY_RATE} {family} verifications; try again in {max(1, usage['time_left'])} s.")
+    usage = ratelimit.hit(f"security.verify.{family}", family, settings.SECURITY_VERIFY_RATE)
+    if usage.should_limit:
+        raise RateLimited(f"At most {settings.SECURITY_VERIFY_RATE} {family} verifications; try again in {max(1, usage.time_left)} s.")
 
 
 def verify_scope(params: VerifySecretInput) -> str | None:
