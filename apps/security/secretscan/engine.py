@@ -191,22 +191,28 @@ class SecretScanner:
             for m in rule.regex.finditer(buf, accept_from):
                 if m.start() >= accept_to:
                     break
-                if not rule.bounded_at(buf, m.start()) or (rule.generic and rule.name_group and not _key_starts_cleanly(buf, m.start())):
+                if not rule.bounded_at(buf, m.start(), m.end()) or (
+                    rule.generic and rule.name_group and not _key_starts_cleanly(buf, m.start())
+                ):
                     continue
                 group = rule.secret_group if rule.secret_group and m.start(rule.secret_group) >= 0 else 0
+                s_start, s_end = m.start(group), m.end(group)
+                # cheapest first: most generic matches in code are names, references or parts of longer strings
+                if rule.generic and not (
+                    _quotes_match(buf, s_start, s_end) and not _reference_in_code(path, buf, m.start(), s_start, s_end)
+                ):
+                    continue
                 secret = m.group(group).decode("utf-8", "replace")
+                if rule.generic and (secret.lower().startswith(self._provider_prefixes) or (not rule.name_group and not _mixed(secret))):
+                    continue
                 name = m.group(rule.name_group).decode("utf-8", "replace") if rule.name_group else self._name_before(buf, m.start())
-                if rule.generic and not (name and _quotes_match(buf, m.start(group), m.end(group))):
-                    continue  # a generic value is assigned to a key of its own, and a quoted one is the whole literal
-                if rule.generic and _reference_in_code(path, buf, m.start(), m.start(group), m.end(group)):
-                    continue
-                if rule.generic and secret.lower().startswith(self._provider_prefixes):
-                    continue
+                if rule.generic and not name:
+                    continue  # a generic value is assigned to a key of its own
                 if rule.check is not None and not rule.check(secret, name, path):
                     continue
                 if any(p.search(secret) for p in self.policy.compiled):
                     continue
-                found.append(_Candidate(rule, m.start(), m.end(), m.start(group), m.end(group), secret))
+                found.append(_Candidate(rule, m.start(), m.end(), s_start, s_end, secret))
         found.extend(self._aws_pairs(buf, found))
         return _without_overlaps(found)
 
@@ -276,6 +282,12 @@ def _key_starts_cleanly(buf: bytes, start: int) -> bool:
 
 
 QUOTES = frozenset(b"\"'`")
+HEX_OR_MIXED = re.compile(r"[0-9a-fA-F]+|.*\d.*", re.S)
+
+
+def _mixed(value: str) -> bool:
+    """What the entropy rule can report at all: hex, or a value with a digit (checks.high_entropy decides)."""
+    return bool(HEX_OR_MIXED.fullmatch(value))
 
 
 def _quotes_match(buf: bytes, start: int, end: int) -> bool:
