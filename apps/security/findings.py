@@ -81,6 +81,8 @@ def record(scan: Scan, observations: list[Observation], now: datetime) -> dict[s
             continue
         for name in ("title", "severity", "line", "commit", "preview", "example", "fixed_in", "detail"):
             setattr(finding, name, getattr(obs, name) if getattr(obs, name) is not None else getattr(finding, name))
+        if finding.verification == "live":
+            finding.severity = "critical"  # the provider accepted it: whatever the rule says
         finding.severity_rank = SEVERITY_RANK.get(finding.severity, 9)
         finding.last_seen, finding.last_scan = now, scan
         if finding.status == Finding.FIXED:

@@ -42,12 +42,17 @@ def fingerprint_key() -> bytes:
     return hashlib.sha256(key.encode()).digest()
 
 
+def live_fingerprints() -> frozenset[str]:
+    return frozenset(Finding.objects.filter(verification=LIVE).exclude(secret_hash="").values_list("secret_hash", flat=True))
+
+
 def make_scanner(allow_paths=(), allow_patterns=(), baseline_entries=frozenset()) -> SecretScanner:
     policy = Policy(
         allow_paths=tuple(settings.SECURITY_ALLOW_PATHS) + tuple(allow_paths),
         allow_patterns=tuple(settings.SECURITY_ALLOW_PATTERNS) + tuple(allow_patterns),
         baseline=baseline_entries,
-        live=frozenset(Finding.objects.filter(verification=LIVE).exclude(secret_hash="").values_list("secret_hash", flat=True)),
+        # a baseline never silences a secret verified live (only a scan with a baseline needs to know them)
+        live=live_fingerprints() if baseline_entries else frozenset(),
     )
     return SecretScanner(fingerprint_key(), policy=policy, max_file_bytes=settings.SECURITY_MAX_FILE_MB << 20)
 
