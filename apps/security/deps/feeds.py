@@ -64,7 +64,7 @@ def load_shipped(now: datetime) -> dict[str, int]:
         by_source.setdefault(osv.source_of(record), []).append(record)
     loaded = {}
     for source, records in sorted(by_source.items()):
-        newest = max((osv._when(r.get("modified")) for r in records if r.get("modified")), default=None)
+        newest = max((osv.parse_time(r.get("modified")) for r in records if r.get("modified")), default=None)
         feed = AdvisoryFeed.objects.filter(ecosystem=source).first()
         if feed is not None and feed.data_as_of and newest and feed.data_as_of >= newest:
             continue

@@ -70,7 +70,7 @@ def _records_in(data) -> Iterator[dict]:
             yield record
 
 
-def _when(text: str | None):
+def parse_time(text: str | None):
     if not text:
         return None
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -104,9 +104,9 @@ def _rows(record: dict, source: str) -> tuple[Advisory, list[AffectedPackage]]:
         cvss_vector=vector[:200],
         cvss_score=score,
         cwe_ids=(record.get("database_specific") or {}).get("cwe_ids") or [],
-        published=_when(record.get("published")),
-        modified=_when(record.get("modified")),
-        withdrawn=_when(record.get("withdrawn")),
+        published=parse_time(record.get("published")),
+        modified=parse_time(record.get("modified")),
+        withdrawn=parse_time(record.get("withdrawn")),
         references=[ref.get("url") for ref in record.get("references") or [] if ref.get("url")][:20],
         source=source,
     )
