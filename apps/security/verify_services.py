@@ -59,6 +59,7 @@ def plan_verification(ctx: Context | None, params: VerifySecretInput) -> dict:
         "family": family,
         "file": f"{finding.target}:{finding.path}",
         "call": url,
+        "links": {f"finding #{finding.pk}": finding.get_absolute_url()},
     }
 
 

@@ -139,3 +139,12 @@ def test_sarif_carries_exceptions_as_suppressions_with_their_reason(project, act
     suppression = results["requests"]["suppressions"][0]
     assert suppression["kind"] == "external" and "we never send proxied requests" in suppression["justification"]
     assert "==2.30.0" in suppression["justification"] and "suppressions" not in results["django"]
+
+
+def test_the_finding_page_shows_its_exception(project, actor_of, client):
+    _, operator, audit = project
+    audit()
+    add(actor_of(operator), vulnerability="CVE-2023-32681", package="requests")
+    client.force_login(operator)
+    page = client.get(Finding.objects.get(package="requests").get_absolute_url()).content.decode()
+    assert "we never send proxied requests" in page and "==2.30.0" in page

@@ -140,6 +140,7 @@ def test_live_github_token_becomes_critical_and_fails_the_gate_even_when_baselin
     assert (job.result["status"], job.result["identity"]) == ("live", "deploy-bot")
     github.refresh_from_db()
     assert (github.verification, github.severity) == ("live", "critical")
+    assert plan["links"] == {f"finding #{github.pk}": github.get_absolute_url()}
     assert providers.calls[-1][2]["Authorization"] == f"Bearer {GITHUB_LIVE}"  # the provider got it; nothing else did
     for text in (
         json.dumps(list(AuditEvent.objects.values("params", "error", "target")), default=str),
