@@ -101,3 +101,18 @@ def test_every_lockfile_not_read_is_named(advisories, scan_root, make_user, run_
         assert path in named
     assert "crates.io" in named and "npm was not among the ecosystems" in named
     assert {f.package for f in Finding.objects.filter(target=scan.target)} == {"requests"}
+
+
+WELL_KNOWN = {
+    "Django": "3.2", "requests": "2.19.0", "urllib3": "1.24.1", "Jinja2": "2.10", "PyYAML": "5.3", "Pillow": "8.0.0",
+    "cryptography": "3.2", "lxml": "4.6.0", "Flask": "0.12", "Werkzeug": "0.15.0", "paramiko": "2.4.0", "PyJWT": "1.7.0",
+    "setuptools": "65.5.0", "SQLAlchemy": "1.2.0", "Twisted": "20.3.0",
+}  # fmt: skip
+
+
+def test_fifteen_well_known_vulnerable_pins_are_all_flagged_out_of_the_box(snapshot, scan_root, make_user, run_scan):
+    root, _ = scan_root({"requirements.txt": "".join(f"{name}=={version}\n" for name, version in WELL_KNOWN.items())})
+    job, scan = run_scan(make_user("operator"), "security.audit_dependencies", {"root": root.name})
+    assert job.status == "succeeded", job.error
+    flagged = {f.package for f in Finding.objects.filter(target=scan.target)}
+    assert flagged == set(WELL_KNOWN)
