@@ -47,7 +47,7 @@ def test_a_job_whose_pool_process_is_killed_ends_failed_saying_where(operator, l
     # Celery gives the task back (reject on worker lost); its redelivery finds the lease's holder dead.
     job = wait_for(lambda: finished(job), what="the lost job to end")
     detected = time.monotonic() - killed_at
-    print(f"\nkill -9 of the pool process -> job {job.status} after {detected:.1f} s (lease {job.heartbeat_at and 'held'})")
+    print(f"\nkill -9 of the pool process: job {job.status} {detected:.1f} s later")  # the figure in docs/jobs.md
     assert job.status == "failed" and job.error.startswith(f"worker lost at {job.progress} %: no heartbeat since ")
     assert job.progress >= 10 and job.attempts == 1, "not run a second time"
     steps_logged = job.log_lines.filter(text__startswith="step ").count()
