@@ -158,7 +158,13 @@ CHANNEL_LAYERS = {
     }
 }
 CELERY_BROKER_URL = _celery_broker_url(REDIS_URL)
-CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_PREFIX}:"}
+# A task is acknowledged only when it ends (acks late); a worker that dies mid-task gives it back
+# (reject on worker lost), and an unacknowledged task is redelivered after the visibility timeout.
+# Redelivery never runs a job twice: run_job checks the job's lease (docs/jobs.md).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "global_keyprefix": f"{REDIS_PREFIX}:",
+    "visibility_timeout": int(env("CELERY_VISIBILITY_TIMEOUT", "3600")),
+}
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "opsconsole")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -175,6 +181,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=60),
     },
 }
+# Job leases: a running job heartbeats every JOB_HEARTBEAT_SECONDS; one silent for JOB_LEASE_SECONDS
+# has lost its worker and is resumed or failed by the reaper, which runs every JOB_REAP_SECONDS.
+JOB_LEASE_SECONDS = min(60, int(env("JOB_LEASE_SECONDS", "30")))
+JOB_HEARTBEAT_SECONDS = float(env("JOB_HEARTBEAT_SECONDS", str(JOB_LEASE_SECONDS / 3)))
+JOB_REAP_SECONDS = int(env("JOB_REAP_SECONDS", "10"))
+JOB_MAX_ATTEMPTS = int(env("JOB_MAX_ATTEMPTS", "3"))
+CELERY_BEAT_SCHEDULE["core-reap-jobs"] = {"task": "apps.core.tasks.reap_jobs", "schedule": timedelta(seconds=JOB_REAP_SECONDS)}
 
 # --- auth, sessions, security headers --------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

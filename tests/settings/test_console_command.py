@@ -208,6 +208,15 @@ def test_runconsole_runs_every_process_together_and_ctrl_c_stops_them_all():
         names = {child.name() for child in children}
         assert {"redis-server", "prometheus", "podman"} <= names, names
 
+        # A child that dies is started again after a backoff; nothing else stops.
+        redis = next(child for child in children if child.name() == "redis-server")
+        redis.kill()
+        assert wait_for(lambda: "redis will restart in 1 s" in console.output(), what="the supervisor to schedule a restart")
+        assert wait_for(lambda: [c for c in psutil.Process(console.proc.pid).children(recursive=True)
+                                 if c.name() == "redis-server" and c.pid != redis.pid], what="a new Redis")  # fmt: skip
+        assert console.proc.poll() is None and "sending SIGTERM" not in console.output()
+        children = psutil.Process(console.proc.pid).children(recursive=True)
+
         # Ctrl-C in a terminal: SIGINT to the foreground process group, led by the supervisor.
         os.killpg(console.proc.pid, signal.SIGINT)
         assert console.proc.wait(timeout=30) == 130  # honcho's exit status for SIGINT
