@@ -1,19 +1,39 @@
-"""The one audit writer: every event goes through `record()`."""
+"""The one audit writer: every event goes through `record()`.
+
+Appending links the event to the chain head with the chain key, which only this process
+holds (not the database), so the head must come back to Python before the insert. On
+PostgreSQL, outside a caller's transaction, concurrent callers in one process are
+grouped: the first becomes the leader and appends everything queued so far as one batch
+in two round trips — (BEGIN, chain lock, head) then (multi-row INSERT, COMMIT, durability
+barrier) pipelined — while the others wait; each caller returns only once its row is
+durable. The append transaction commits asynchronously so the chain lock is released
+without waiting for the WAL flush; the barrier right after it (a transaction with a
+synchronous commit) returns only when the WAL is flushed through the append's commit, and
+concurrent barriers share one flush. Inside a caller's transaction (and on SQLite) the
+event is linked and inserted in that transaction and commits with it.
+"""
 
 from __future__ import annotations
 
 import json
-import logging
+import os
+import threading
 
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .chain import GENESIS, compute_hash
+from opsconsole_audit_verify.chain import GENESIS, KEY_CHANGE, link
+
+from .chain import row_values
+from .keys import current_chain_key
 from .models import AuditEvent
 
-log = logging.getLogger(__name__)
 # Any constant: the advisory lock that serialises appends to the chain on PostgreSQL.
 CHAIN_LOCK_ID = 0x0A0D17
+# Bounds one statement's size; a longer queue becomes the next batch.
+MAX_BATCH = 500
+TABLE = AuditEvent._meta.db_table
+_FIELDS = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
 
 
 def record(
@@ -31,7 +51,7 @@ def record(
     approval_id: str = "",
     actor_name: str | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain.
+    """Append one event to the chain; it is committed (and durable) when this returns.
 
     `actor` is an Actor (or None for an anonymous caller, e.g. a failed login,
     in which case `actor_name` says who it claimed to be).
@@ -47,7 +67,7 @@ def record(
         operation=operation,
         app=operation.split(".", 1)[0],
         target=(target or "")[:300],
-        # Normalised through JSON so the hash is computed on what the database returns.
+        # Normalised through JSON so the link is computed on what the database returns.
         params=json.loads(json.dumps(params or {}, default=str)),
         outcome=outcome,
         error=(error or "")[:4000],
@@ -56,31 +76,126 @@ def record(
         request_id=request_id[:64],
         approval_id=str(approval_id or "")[:64],
     )
-    # Every gateway call passes here, so this is plain SQL, without the ORM's per-query
-    # overhead: on PostgreSQL one round trip takes the chain lock and reads the head
-    # (migration 0003), then the insert; the lock is held until commit.
-    with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SELECT head_seq, head_hash FROM audit_chain_head(%s)", [CHAIN_LOCK_ID])
-        else:  # SQLite: the IMMEDIATE transaction already holds the database write lock.
-            cursor.execute(f"SELECT seq, hash FROM {TABLE} ORDER BY seq DESC LIMIT 1")  # noqa: S608 (names from model meta)
-        last = cursor.fetchone()
-        last = last if last and last[0] is not None else None
-        event.seq, event.prev_hash = (last[0] + 1, last[1]) if last else (1, GENESIS)
-        event.at = timezone.now()  # under the lock, so time order == chain order
-        event.hash = compute_hash(event.prev_hash, event)
-        cursor.execute(_insert_sql(), [f.get_db_prep_save(getattr(event, f.attname), connection) for f in _FIELDS])
-        event.pk = cursor.fetchone()[0]
+    if connection.vendor == "postgresql" and not connection.in_atomic_block:
+        _group.append(event)
+    else:
+        _append_in_transaction([event])
     event._state.adding = False
     return event
 
 
-TABLE = AuditEvent._meta.db_table
-_FIELDS = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
+def _link(events: list[AuditEvent], head: tuple | None) -> list[AuditEvent]:
+    """Number, time-stamp and link `events` after `head` (seq, hash, key id); a change of
+    key (or the switch from the legacy chain) is recorded first, as its own event."""
+    key_id, key = current_chain_key()
+    seq, prev_hash, prev_key = head if head else (0, GENESIS, key_id)
+    if prev_key != key_id:
+        change = AuditEvent(operation=KEY_CHANGE, app="audit", channel="system", outcome="ok", params={"from": prev_key or "sha256", "to": key_id})
+        events = [change, *events]
+    now = timezone.now()  # under the lock, so time order == chain order
+    for event in events:
+        seq += 1
+        event.seq, event.at, event.key_id, event.prev_hash = seq, now, key_id, prev_hash
+        event.hash = prev_hash = link(key, prev_hash, row_values(event))
+    return events
 
 
-def _insert_sql() -> str:
+def _head(cursor) -> tuple | None:
+    if connection.vendor == "postgresql":
+        # One round trip: the advisory lock (held until commit) and the head read after it.
+        cursor.execute("SELECT head_seq, head_hash, head_key_id FROM audit_chain_head(%s)", [CHAIN_LOCK_ID])
+    else:  # SQLite: the IMMEDIATE transaction already holds the database write lock.
+        cursor.execute(f"SELECT seq, hash, key_id FROM {TABLE} ORDER BY seq DESC LIMIT 1")  # noqa: S608 (names from model meta)
+    row = cursor.fetchone()
+    if row and row[0] is not None:
+        return row
+    from .models import Prune  # a log pruned to nothing continues from its prune anchor
+
+    prune = Prune.objects.first()
+    return (prune.anchor["anchor"]["seq"], prune.anchor["anchor"]["hash"], prune.anchor["anchor"]["key_id"]) if prune else None
+
+
+def _insert(cursor, events: list[AuditEvent]) -> None:
+    """One multi-row INSERT of the linked batch (the statement an outbox insert would join)."""
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column) for f in _FIELDS)
-    placeholders = ", ".join(["%s"] * len(_FIELDS))
-    return f"INSERT INTO {TABLE} ({columns}) VALUES ({placeholders}) RETURNING {quote('id')}"  # noqa: S608 (names from model meta)
+    row = "(" + ", ".join(["%s"] * len(_FIELDS)) + ")"
+    sql = f"INSERT INTO {TABLE} ({columns}) VALUES {', '.join([row] * len(events))} RETURNING {quote('id')}"  # noqa: S608
+    cursor.execute(sql, [f.get_db_prep_save(getattr(e, f.attname), connection) for e in events for f in _FIELDS])
+
+
+def _set_ids(cursor, events: list[AuditEvent]) -> None:
+    for event, (pk,) in zip(events, cursor.fetchall(), strict=True):
+        event.pk = pk
+
+
+def _append_in_transaction(events: list[AuditEvent]) -> None:
+    with transaction.atomic(), connection.cursor() as cursor:
+        linked = _link(events, _head(cursor))
+        _insert(cursor, linked)
+        _set_ids(cursor, linked)
+
+
+def _append_pipelined(events: list[AuditEvent]) -> None:
+    connection.ensure_connection()
+    pg = connection.connection
+    try:
+        with connection.cursor() as head_cursor, connection.cursor() as cursor:
+            with pg.pipeline():
+                head_cursor.execute("BEGIN")
+                head_cursor.execute("SET LOCAL synchronous_commit = off")
+                linked = _link(events, _head(head_cursor))  # fetching the head syncs the pipeline: round trip 1
+                _insert(cursor, linked)
+                head_cursor.execute("COMMIT")
+                head_cursor.execute("SELECT pg_current_xact_id()")  # the durability barrier (module docstring)
+            _set_ids(cursor, linked)  # the pipeline's exit synced round trip 2
+    except BaseException:
+        # A failed statement leaves the transaction aborted (or the link broken): start clean.
+        connection.close()
+        raise
+
+
+class _GroupCommit:
+    """Leader/follower group commit of one process's concurrent appenders."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._queue: list[list] = []  # [event, done, error]
+        self._leading = False
+
+    def append(self, event: AuditEvent) -> None:
+        slot = [event, False, None]
+        with self._cond:
+            self._queue.append(slot)
+            while not slot[1]:
+                if self._leading:
+                    self._cond.wait()
+                    continue
+                self._leading = True
+                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+                error = None
+                self._cond.release()
+                try:
+                    _append_pipelined([s[0] for s in batch])
+                except Exception as exc:
+                    error = exc
+                finally:
+                    self._cond.acquire()
+                    self._leading = False
+                    for s in batch:
+                        s[1], s[2] = True, error
+                    self._cond.notify_all()
+        if slot[2] is not None:
+            raise slot[2]
+
+
+_group = _GroupCommit()
+
+
+def _fresh_group_after_fork() -> None:
+    """A child forked while a thread of the parent led a batch must not inherit its held state."""
+    global _group
+    _group = _GroupCommit()
+
+
+os.register_at_fork(after_in_child=_fresh_group_after_fork)
