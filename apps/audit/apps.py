@@ -5,6 +5,7 @@ class AuditConfig(AppConfig):
     name = "apps.audit"
     verbose_name = "Audit log"
     nav = [(80, "Audit log", "audit:browse", "audit.view_audit_log")]
+    role_permissions = {"admin": ["audit.manage_retention"]}
 
     def ready(self):
         from celery.signals import worker_shutdown

@@ -68,6 +68,7 @@ class AuditEvent(models.Model):
         permissions = [
             ("view_audit_log", "Browse the audit log"),
             ("export_audit_log", "Export the audit log"),
+            ("manage_retention", "Prune the audit log and place or lift a legal hold"),
         ]
 
     def __str__(self) -> str:

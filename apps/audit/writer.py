@@ -33,6 +33,8 @@ CHAIN_LOCK_ID = 0x0A0D17
 # Bounds one statement's size; a longer queue becomes the next batch.
 MAX_BATCH = 500
 TABLE = AuditEvent._meta.db_table
+# The time source of new events (a test travels in time through it).
+clock = timezone.now
 _FIELDS = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
 
 
@@ -92,7 +94,7 @@ def _link(events: list[AuditEvent], head: tuple | None) -> list[AuditEvent]:
     if prev_key != key_id:
         change = AuditEvent(operation=KEY_CHANGE, app="audit", channel="system", outcome="ok", params={"from": prev_key or "sha256", "to": key_id})
         events = [change, *events]
-    now = timezone.now()  # under the lock, so time order == chain order
+    now = clock()  # under the lock, so time order == chain order
     for event in events:
         seq += 1
         event.seq, event.at, event.key_id, event.prev_hash = seq, now, key_id, prev_hash

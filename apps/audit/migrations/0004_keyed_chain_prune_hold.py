@@ -102,6 +102,10 @@ class Migration(migrations.Migration):
                 'ordering': ['-through_seq'],
             },
         ),
+        migrations.AlterModelOptions(
+            name='auditevent',
+            options={'ordering': ['-seq'], 'permissions': [('view_audit_log', 'Browse the audit log'), ('export_audit_log', 'Export the audit log'), ('manage_retention', 'Prune the audit log and place or lift a legal hold')]},
+        ),
         migrations.AddField(
             model_name='auditevent',
             name='key_id',
