@@ -11,19 +11,17 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsconsole.settings")
 django_asgi_app = get_asgi_application()
 
+from asgiref.sync import sync_to_async  # noqa: E402
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.urls import re_path  # noqa: E402
-
-from asgiref.sync import sync_to_async  # noqa: E402
 from starlette.applications import Starlette  # noqa: E402
 
 from apps.audit.anchors import anchor_at_shutdown  # noqa: E402
 from apps.mcp.asgi import session_manager  # noqa: E402
 
 from .routing import http_urlpatterns, websocket_urlpatterns  # noqa: E402
-
 
 
 @asynccontextmanager

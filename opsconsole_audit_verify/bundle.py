@@ -84,7 +84,9 @@ def _check_anchor(zf: zipfile.ZipFile, public_key, events: list[dict]) -> str:
     by_seq = {e["seq"]: e["hash"] for e in events}
     if anchor["seq"] in by_seq and by_seq[anchor["seq"]] != anchor["hash"]:
         raise Rejected(f"event #{anchor['seq']} differs from the signed anchor of {anchor['at']}")
-    return f"anchor #{anchor['seq']} of {anchor['at']}" + (" matches its event" if anchor["seq"] in by_seq else " (outside the bundle's events)")
+    return f"anchor #{anchor['seq']} of {anchor['at']}" + (
+        " matches its event" if anchor["seq"] in by_seq else " (outside the bundle's events)"
+    )
 
 
 def verify(path: str, public_key, chain_keys: dict[str, bytes] | None = None) -> Report:

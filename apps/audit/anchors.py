@@ -28,7 +28,9 @@ def signed(payload: dict) -> dict:
 
 
 def is_authentic(entry: dict) -> bool:
-    return isinstance(entry.get("anchor"), dict) and signature_ok(keys.signing_key().public_key(), entry["anchor"], entry.get("signature", ""))
+    return isinstance(entry.get("anchor"), dict) and signature_ok(
+        keys.signing_key().public_key(), entry["anchor"], entry.get("signature", "")
+    )
 
 
 def anchor_path() -> Path:
@@ -50,7 +52,14 @@ def write_anchor(reason: str = "periodic") -> dict | None:
     if head is None:
         return None
     entry = signed(
-        {"kind": "head", "seq": head["seq"], "hash": head["hash"], "key_id": head["key_id"], "at": timezone.now().isoformat(), "reason": reason}
+        {
+            "kind": "head",
+            "seq": head["seq"],
+            "hash": head["hash"],
+            "key_id": head["key_id"],
+            "at": timezone.now().isoformat(),
+            "reason": reason,
+        }
     )
     path = anchor_path()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -41,9 +41,7 @@ def _json_value(field: models.Field, value):
 
 def row_values(event) -> dict:
     """Every linked field of the row (all concrete fields but id and the two hashes)."""
-    return {
-        f.attname: _json_value(f, getattr(event, f.attname)) for f in type(event)._meta.concrete_fields if f.attname not in UNLINKED
-    }
+    return {f.attname: _json_value(f, getattr(event, f.attname)) for f in type(event)._meta.concrete_fields if f.attname not in UNLINKED}
 
 
 def legacy_hash(prev_hash: str, event) -> str:
@@ -63,4 +61,3 @@ def expected_link(ring: dict[str, bytes], prev_hash: str, event) -> str | None:
         return legacy_hash(prev_hash, event)
     key = ring.get(event.key_id)
     return None if key is None else link(key, prev_hash, row_values(event))
-

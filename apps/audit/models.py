@@ -95,6 +95,9 @@ class Prune(models.Model):
     class Meta:
         ordering = ["-through_seq"]
 
+    def __str__(self) -> str:
+        return f"pruned through #{self.through_seq} by {self.by}"
+
 
 class LegalHold(models.Model):
     """Each change of the legal hold is a row; the newest says whether pruning is stopped."""
@@ -106,6 +109,9 @@ class LegalHold(models.Model):
 
     class Meta:
         ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"legal hold {'placed' if self.active else 'lifted'} by {self.by}: {self.reason}"
 
     @classmethod
     def current(cls) -> LegalHold | None:

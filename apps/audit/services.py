@@ -34,7 +34,9 @@ class RetentionStatus(BaseModel):
     legal_hold: bool
     legal_hold_reason: str
     first_seq: int | None
-    prunable_through_seq: int | None = Field(description="The last event audit.prune may remove now (older than the retention age, anchored).")
+    prunable_through_seq: int | None = Field(
+        description="The last event audit.prune may remove now (older than the retention age, anchored)."
+    )
     newest_anchor_seq: int | None
 
 

@@ -92,7 +92,9 @@ def _link(events: list[AuditEvent], head: tuple | None) -> list[AuditEvent]:
     key_id, key = current_chain_key()
     seq, prev_hash, prev_key = head if head else (0, GENESIS, key_id)
     if prev_key != key_id:
-        change = AuditEvent(operation=KEY_CHANGE, app="audit", channel="system", outcome="ok", params={"from": prev_key or "sha256", "to": key_id})
+        change = AuditEvent(
+            operation=KEY_CHANGE, app="audit", channel="system", outcome="ok", params={"from": prev_key or "sha256", "to": key_id}
+        )
         events = [change, *events]
     now = clock()  # under the lock, so time order == chain order
     for event in events:

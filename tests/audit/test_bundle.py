@@ -51,7 +51,9 @@ def public_key(client, tmp_path) -> str:
 
 
 def verifier(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", NO_DJANGO, *args], cwd=ROOT, capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin"})
+    return subprocess.run(
+        [sys.executable, "-c", NO_DJANGO, *args], cwd=ROOT, capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin"}
+    )
 
 
 def rewrite(path, events=None, sign_with=None, manifest_changes=None):

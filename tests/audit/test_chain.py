@@ -4,8 +4,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 
-from apps.audit.models import AppendOnlyError, AuditEvent
 from apps.audit.anchors import write_anchor
+from apps.audit.models import AppendOnlyError, AuditEvent
 from apps.audit.verify import verify_chain
 from apps.audit.writer import record
 

@@ -20,7 +20,9 @@ def other_session():
     if connection.vendor != "postgresql":
         pytest.skip("group commit is the PostgreSQL path (SQLite appends in the caller's transaction)")
     db = connection.settings_dict
-    with psycopg.connect(dbname=db["NAME"], host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"], autocommit=True) as conn:
+    with psycopg.connect(
+        dbname=db["NAME"], host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"], autocommit=True
+    ) as conn:
         yield conn
 
 
