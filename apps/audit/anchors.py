@@ -19,6 +19,7 @@ from opsconsole_audit_verify.chain import signature_ok, signed_message
 
 from . import keys, offsite
 from .models import AuditEvent
+from .writer import DURABILITY_BARRIER
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def _durable_head() -> dict | None:
     if connection.vendor == "postgresql" and not connection.in_atomic_block:
         # An append's commit may still be in the WAL buffer (writer.py): anchor only what a crash keeps.
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_current_xact_id()")
+            cursor.execute(DURABILITY_BARRIER)
     return AuditEvent.objects.order_by("-seq").values("seq", "hash", "key_id", "at").first()
 
 

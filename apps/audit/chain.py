@@ -14,7 +14,7 @@ from django.db import models
 
 from opsconsole_audit_verify.chain import GENESIS, LEGACY, UNLINKED, link
 
-__all__ = ["GENESIS", "LEGACY", "expected_link", "legacy_hash", "row_values"]
+__all__ = ["GENESIS", "LEGACY", "expected_link", "legacy_hash", "row_values", "stamp"]
 
 LEGACY_FIELDS = (
     "seq", "at", "actor_id", "actor", "token_id", "token", "channel", "operation", "app",
@@ -22,7 +22,7 @@ LEGACY_FIELDS = (
 )  # fmt: skip
 
 
-def _stamp(value: datetime) -> str:
+def stamp(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -31,7 +31,7 @@ def _json_value(field: models.Field, value):
     if value is None:
         return None
     if isinstance(field, models.DateTimeField):
-        return _stamp(value)
+        return stamp(value)
     if isinstance(field, models.FloatField):
         return round(float(value), 3)
     if isinstance(field, models.JSONField):
@@ -47,7 +47,7 @@ def row_values(event) -> dict:
 def legacy_hash(prev_hash: str, event) -> str:
     def value(v):
         if isinstance(v, datetime):
-            return _stamp(v)
+            return stamp(v)
         return repr(round(v, 3)) if isinstance(v, float) else v
 
     body = {name: value(getattr(event, name)) for name in LEGACY_FIELDS}

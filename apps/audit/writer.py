@@ -4,12 +4,12 @@ Appending links the event to the chain head with the chain key, which only this 
 holds (not the database), so the head must come back to Python before the insert. On
 PostgreSQL, outside a caller's transaction, concurrent callers in one process are
 grouped: the first becomes the leader and appends everything queued so far as one batch
-in two round trips — (BEGIN, chain lock, head) then (multi-row INSERT, COMMIT, durability
-barrier) pipelined — while the others wait; each caller returns only once its row is
-durable. The append transaction commits asynchronously so the chain lock is released
-without waiting for the WAL flush; the barrier right after it (a transaction with a
-synchronous commit) returns only when the WAL is flushed through the append's commit, and
-concurrent barriers share one flush. Inside a caller's transaction (and on SQLite) the
+— (BEGIN, chain lock, head) in one round trip, then (multi-row INSERT, COMMIT) in a second,
+then the durability barrier — while the others wait; each caller returns only once its row
+is durable. The append transaction commits asynchronously so the chain lock is released
+without waiting for the WAL flush; the barrier right after it (a transaction that writes
+WAL and commits synchronously) returns only when the WAL is flushed through the append's
+commit, and concurrent barriers share one flush. Inside a caller's transaction (and on SQLite) the
 event is linked and inserted in that transaction and commits with it.
 """
 
@@ -18,24 +18,32 @@ from __future__ import annotations
 import json
 import os
 import threading
+from functools import cache
 
 from django.db import connection, transaction
 from django.utils import timezone
 
 from opsconsole_audit_verify.chain import GENESIS, KEY_CHANGE, link
 
-from .chain import row_values
+from .chain import row_values, stamp
 from .keys import current_chain_key
 from .models import AuditEvent
 
 # Any constant: the advisory lock that serialises appends to the chain on PostgreSQL.
 CHAIN_LOCK_ID = 0x0A0D17
+# A transaction that writes a WAL record (a transactional logical message, callable by any
+# role, at any wal_level) and so commits synchronously: its flush covers every commit before it.
+# (Assigning an xid alone writes no WAL, and PostgreSQL then skips the flush.)
+DURABILITY_BARRIER = "SELECT pg_logical_emit_message(true, 'opsconsole-audit', '')"
 # Bounds one statement's size; a longer queue becomes the next batch.
 MAX_BATCH = 500
 TABLE = AuditEvent._meta.db_table
 # The time source of new events (a test travels in time through it).
 clock = timezone.now
 _FIELDS = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
+# The fields only known under the chain lock, and their positions in an insert's parameters.
+_PLACED = {"seq", "at", "key_id", "prev_hash", "hash"}
+_PLACED_AT = [(i, f) for i, f in enumerate(_FIELDS) if f.attname in _PLACED]
 
 
 def record(
@@ -79,29 +87,44 @@ def record(
         approval_id=str(approval_id or "")[:64],
     )
     if connection.vendor == "postgresql" and not connection.in_atomic_block:
-        _group.append(event)
+        _group.append(_Row(event))
     else:
-        _append_in_transaction([event])
+        _append_in_transaction([_Row(event)])
     event._state.adding = False
     return event
 
 
-def _link(events: list[AuditEvent], head: tuple | None) -> list[AuditEvent]:
-    """Number, time-stamp and link `events` after `head` (seq, hash, key id); a change of
+class _Row:
+    """An event with all that does not depend on the chain head computed before the lock is
+    taken (its linked values, its database parameters), so the lock is held for little work."""
+
+    __slots__ = ("event", "params", "values")
+
+    def __init__(self, event: AuditEvent):
+        self.event = event
+        self.values = row_values(event)
+        self.params = [None if f.attname in _PLACED else f.get_db_prep_save(getattr(event, f.attname), connection) for f in _FIELDS]
+
+
+def _link(rows: list[_Row], head: tuple | None) -> list[_Row]:
+    """Number, time-stamp and link `rows` after `head` (seq, hash, key id); a change of
     key (or the switch from the legacy chain) is recorded first, as its own event."""
     key_id, key = current_chain_key()
     seq, prev_hash, prev_key = head if head else (0, GENESIS, key_id)
     if prev_key != key_id:
-        change = AuditEvent(
-            operation=KEY_CHANGE, app="audit", channel="system", outcome="ok", params={"from": prev_key or "sha256", "to": key_id}
-        )
-        events = [change, *events]
+        params = {"from": prev_key or "sha256", "to": key_id}
+        rows = [_Row(AuditEvent(operation=KEY_CHANGE, app="audit", channel="system", outcome="ok", params=params)), *rows]
     now = clock()  # under the lock, so time order == chain order
-    for event in events:
+    at = stamp(now)
+    for row in rows:
         seq += 1
+        event = row.event
         event.seq, event.at, event.key_id, event.prev_hash = seq, now, key_id, prev_hash
-        event.hash = prev_hash = link(key, prev_hash, row_values(event))
-    return events
+        row.values.update(seq=seq, at=at, key_id=key_id)
+        event.hash = prev_hash = link(key, prev_hash, row.values)
+        for i, f in _PLACED_AT:
+            row.params[i] = f.get_db_prep_save(getattr(event, f.attname), connection)
+    return rows
 
 
 def _head(cursor) -> tuple | None:
@@ -119,40 +142,47 @@ def _head(cursor) -> tuple | None:
     return (prune.anchor["anchor"]["seq"], prune.anchor["anchor"]["hash"], prune.anchor["anchor"]["key_id"]) if prune else None
 
 
-def _insert(cursor, events: list[AuditEvent]) -> None:
-    """One multi-row INSERT of the linked batch (the statement an outbox insert would join)."""
+@cache
+def _insert_sql(count: int) -> str:
     quote = connection.ops.quote_name
     columns = ", ".join(quote(f.column) for f in _FIELDS)
     row = "(" + ", ".join(["%s"] * len(_FIELDS)) + ")"
-    sql = f"INSERT INTO {TABLE} ({columns}) VALUES {', '.join([row] * len(events))} RETURNING {quote('id')}"  # noqa: S608
-    cursor.execute(sql, [f.get_db_prep_save(getattr(e, f.attname), connection) for e in events for f in _FIELDS])
+    return f"INSERT INTO {TABLE} ({columns}) VALUES {', '.join([row] * count)} RETURNING {quote('id')}"  # noqa: S608
 
 
-def _set_ids(cursor, events: list[AuditEvent]) -> None:
-    for event, (pk,) in zip(events, cursor.fetchall(), strict=True):
-        event.pk = pk
+def _insert(cursor, rows: list[_Row]) -> None:
+    """One multi-row INSERT of the linked batch (the statement an outbox insert would join)."""
+    cursor.execute(_insert_sql(len(rows)), [value for row in rows for value in row.params])
 
 
-def _append_in_transaction(events: list[AuditEvent]) -> None:
+def _set_ids(cursor, rows: list[_Row]) -> None:
+    for row, (pk,) in zip(rows, cursor.fetchall(), strict=True):
+        row.event.pk = pk
+
+
+def _append_in_transaction(rows: list[_Row]) -> None:
     with transaction.atomic(), connection.cursor() as cursor:
-        linked = _link(events, _head(cursor))
+        linked = _link(rows, _head(cursor))
         _insert(cursor, linked)
         _set_ids(cursor, linked)
 
 
-def _append_pipelined(events: list[AuditEvent]) -> None:
+def _append_pipelined(rows: list[_Row]) -> None:
     connection.ensure_connection()
     pg = connection.connection
     try:
         with connection.cursor() as head_cursor, connection.cursor() as cursor:
-            with pg.pipeline():
+            with pg.pipeline() as pipeline:
                 head_cursor.execute("BEGIN")
                 head_cursor.execute("SET LOCAL synchronous_commit = off")
-                linked = _link(events, _head(head_cursor))  # fetching the head syncs the pipeline: round trip 1
+                linked = _link(rows, _head(head_cursor))  # fetching the head syncs the pipeline: round trip 1
                 _insert(cursor, linked)
                 head_cursor.execute("COMMIT")
-                head_cursor.execute("SELECT pg_current_xact_id()")  # the durability barrier (module docstring)
-            _set_ids(cursor, linked)  # the pipeline's exit synced round trip 2
+                # A Sync ends the pipeline's implicit block here: measured, the server otherwise holds
+                # the commit (and the chain lock) until the barrier's flush is done.
+                pipeline.sync()  # round trip 2
+                head_cursor.execute(DURABILITY_BARRIER)
+            _set_ids(cursor, linked)  # the pipeline's exit: round trip 3, the flush
     except BaseException:
         # A failed statement leaves the transaction aborted (or the link broken): start clean.
         connection.close()
@@ -164,11 +194,11 @@ class _GroupCommit:
 
     def __init__(self):
         self._cond = threading.Condition()
-        self._queue: list[list] = []  # [event, done, error]
+        self._queue: list[list] = []  # [row, done, error]
         self._leading = False
 
-    def append(self, event: AuditEvent) -> None:
-        slot = [event, False, None]
+    def append(self, row: _Row) -> None:
+        slot = [row, False, None]
         with self._cond:
             self._queue.append(slot)
             while not slot[1]:
