@@ -15,6 +15,7 @@ import base64
 import hashlib
 import os
 import secrets
+import tempfile
 from functools import cache
 from pathlib import Path
 
@@ -27,13 +28,20 @@ from opsconsole_audit_verify.chain import key_id
 
 
 def _create_private(path: Path, content: bytes) -> None:
+    """Write a new key file (0600) whole, or keep the one another process wrote first:
+    web and worker processes starting together on one data directory must share one key."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process created it first: use theirs
-        return
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(content)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.link(temp, path)  # atomic, and fails if the file exists: nobody reads a half-written key
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(temp)
 
 
 @cache

@@ -135,3 +135,16 @@ def test_the_key_is_not_in_the_database(db):
     dumped = "\n".join(str(row) for row in AuditEvent.objects.values_list())
     assert KEY_1 not in dumped and hmac.compare_digest(key_id(KEY_1.encode()), AuditEvent.objects.get(seq=1).key_id)
     assert hashlib.sha256(KEY_1.encode()).hexdigest()[:16] not in dumped
+
+
+def test_embedded_default_creates_private_key_files_once(settings, tmp_path):
+    from apps.audit import keys
+
+    settings.AUDIT_CHAIN_KEY, settings.AUDIT_CHAIN_KEY_FILE = "", str(tmp_path / "chain.key")
+    settings.AUDIT_SIGNING_KEY_FILE = str(tmp_path / "signing.pem")
+    current, signer = keys.current_chain_key(), keys.public_pem()
+    for name in ("chain.key", "signing.pem"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "chain.key").read_text().strip().encode() == current[1] and len(current[1]) == 64
+    keys._ring.cache_clear(), keys._signing_key.cache_clear()
+    assert (keys.current_chain_key(), keys.public_pem()) == (current, signer)  # read back, not made anew
