@@ -250,6 +250,8 @@ AUDIT_CHECKPOINT_PATH = env("AUDIT_CHECKPOINT_PATH", str(DATA_DIR / "audit-check
 AUDIT_CHECKPOINT_BUCKET = env("AUDIT_CHECKPOINT_BUCKET", "")
 # Anchors (signed chain heads, see docs/audit.md): every AUDIT_ANCHOR_SECONDS by beat, and at clean shutdown.
 AUDIT_ANCHOR_SECONDS = int(env("AUDIT_ANCHOR_SECONDS", "10"))
+# Also anchor (a queued task) each time the chain reaches a multiple of this many events; 0 = only by time.
+AUDIT_ANCHOR_EVERY_EVENTS = int(env("AUDIT_ANCHOR_EVERY_EVENTS", "0"))
 # Days an anchor object stays locked in a bucket with S3 Object Lock enabled (GOVERNANCE or COMPLIANCE mode).
 AUDIT_ANCHOR_LOCK_DAYS = int(env("AUDIT_ANCHOR_LOCK_DAYS", "400"))
 AUDIT_ANCHOR_LOCK_MODE = env("AUDIT_ANCHOR_LOCK_MODE", "GOVERNANCE")

@@ -20,6 +20,7 @@ import os
 import threading
 from functools import cache
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -91,6 +92,11 @@ def record(
     else:
         _append_in_transaction([_Row(event)])
     event._state.adding = False
+    every = settings.AUDIT_ANCHOR_EVERY_EVENTS
+    if every and event.seq % every == 0:
+        from .tasks import anchor
+
+        transaction.on_commit(anchor.delay)
     return event
 
 

@@ -5,6 +5,7 @@ against the newest one and says what no anchor vouches for yet."""
 import base64
 import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -26,6 +27,10 @@ from .test_chain import raw
 @pytest.fixture(autouse=True)
 def anchor_file(settings, tmp_path):
     settings.AUDIT_CHECKPOINT_PATH = str(tmp_path / "anchors.jsonl")
+
+
+# The run's anchor file (read before any test overrides the setting): the session's worker writes there.
+RUN_ANCHOR_FILE = Path(django_settings.AUDIT_CHECKPOINT_PATH)
 
 
 def record_events(n):
@@ -98,3 +103,17 @@ def test_clean_shutdown_anchors_the_head(start, tmp_path):
     anchor = json.loads(line)["anchor"]
     assert (anchor["seq"], anchor["reason"]) == (4, "shutdown")
     assert anchor["hash"] == AuditEvent.objects.get(seq=4).hash
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_n_events_an_anchor_is_queued_and_written_by_the_worker(celery_worker, settings):
+    # The worker writes to the anchor file of its environment (the run's), not this test's.
+    path = RUN_ANCHOR_FILE
+    settings.AUDIT_CHECKPOINT_PATH, settings.AUDIT_ANCHOR_EVERY_EVENTS = str(path), 3
+    record_events(3)
+
+    def anchored_head():
+        lines = path.read_text().splitlines() if path.exists() else []
+        return any(json.loads(line)["anchor"]["seq"] == 3 for line in lines)
+
+    wait_for(anchored_head, timeout=60, what="the worker to anchor event #3")
