@@ -15,6 +15,11 @@ from tests.monitoring.peers import wait_for
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture(autouse=True)
+def anchor_file(settings, tmp_path):
+    settings.AUDIT_CHECKPOINT_PATH = str(tmp_path / "anchors.jsonl")
+
+
 @pytest.fixture
 def other_session():
     if connection.vendor != "postgresql":
@@ -33,8 +38,7 @@ def append(i):
         close_old_connections()
 
 
-def test_queued_appenders_are_written_as_one_batch_after_the_lock_is_free(other_session, settings, tmp_path):
-    settings.AUDIT_CHECKPOINT_PATH = str(tmp_path / "anchors.jsonl")
+def test_queued_appenders_are_written_as_one_batch_after_the_lock_is_free(other_session):
     holder = other_session.transaction()
     holder.__enter__()
     other_session.execute("SELECT pg_advisory_xact_lock(%s)", [writer.CHAIN_LOCK_ID])
