@@ -4,9 +4,9 @@ Appending links the event to the chain head with the chain key, which only this 
 holds (not the database), so the head must come back to Python before the insert. On
 PostgreSQL, outside a caller's transaction, concurrent callers in one process are
 grouped: the first becomes the leader and appends everything queued so far as one batch
-— (BEGIN, chain lock, head) in one round trip, then (multi-row INSERT, COMMIT) in a second,
-then the durability barrier — while the others wait; each caller returns only once its row
-is durable. The append transaction commits asynchronously so the chain lock is released
+in two round trips — (BEGIN, chain lock, head), then (multi-row INSERT, COMMIT, durability
+barrier) pipelined — while the others wait; each caller returns only once its row is
+durable. The append transaction commits asynchronously so the chain lock is released
 without waiting for the WAL flush; the barrier right after it (a transaction that writes
 WAL and commits synchronously) returns only when the WAL is flushed through the append's
 commit, and concurrent barriers share one flush. Inside a caller's transaction (and on SQLite) the
@@ -167,7 +167,8 @@ def _set_ids(cursor, rows: list[_Row]) -> None:
 
 
 def _append_in_transaction(rows: list[_Row]) -> None:
-    with transaction.atomic(), connection.cursor() as cursor:
+    # No savepoint: a caller's transaction whose audit row failed must not commit anyway.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
         linked = _link(rows, _head(cursor))
         _insert(cursor, linked)
         _set_ids(cursor, linked)
@@ -184,11 +185,8 @@ def _append_pipelined(rows: list[_Row]) -> None:
                 linked = _link(rows, _head(head_cursor))  # fetching the head syncs the pipeline: round trip 1
                 _insert(cursor, linked)
                 head_cursor.execute("COMMIT")
-                # A Sync ends the pipeline's implicit block here: measured, the server otherwise holds
-                # the commit (and the chain lock) until the barrier's flush is done.
-                pipeline.sync()  # round trip 2
                 head_cursor.execute(DURABILITY_BARRIER)
-            _set_ids(cursor, linked)  # the pipeline's exit: round trip 3, the flush
+            _set_ids(cursor, linked)  # the pipeline's exit: round trip 2, the flush
     except BaseException:
         # A failed statement leaves the transaction aborted (or the link broken): start clean.
         connection.close()

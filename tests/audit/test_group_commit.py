@@ -66,3 +66,12 @@ def test_a_failed_batch_fails_every_caller_in_it_and_the_next_append_works(other
         append(0)
     monkeypatch.undo()
     assert append(1).seq == 1 and verify_chain().ok
+
+
+def test_an_append_outside_a_transaction_is_two_round_trips(other_session):
+    from tests.support.roundtrips import counting
+
+    append(0)  # connect
+    with counting() as trips:
+        append(1)
+    assert trips.sql == 2, trips.sql  # (BEGIN, lock, head), then (INSERT, COMMIT, durability barrier)
