@@ -179,7 +179,7 @@ def _append_pipelined(rows: list[_Row]) -> None:
     pg = connection.connection
     try:
         with connection.cursor() as head_cursor, connection.cursor() as cursor:
-            with pg.pipeline() as pipeline:
+            with pg.pipeline():
                 head_cursor.execute("BEGIN")
                 head_cursor.execute("SET LOCAL synchronous_commit = off")
                 linked = _link(rows, _head(head_cursor))  # fetching the head syncs the pipeline: round trip 1
