@@ -148,3 +148,9 @@ def test_embedded_default_creates_private_key_files_once(settings, tmp_path):
     assert (tmp_path / "chain.key").read_text().strip().encode() == current[1] and len(current[1]) == 64
     keys._ring.cache_clear(), keys._signing_key.cache_clear()
     assert (keys.current_chain_key(), keys.public_pem()) == (current, signer)  # read back, not made anew
+
+
+def test_the_event_page_names_the_key_that_links_it(client_as):
+    (event,) = record_events(1)
+    page = client_as("auditor").get(f"/audit/{event.seq}/").content.decode()
+    assert f"HMAC-SHA256, key {key_id(KEY_1.encode())}" in page
