@@ -172,9 +172,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
-    "audit-checkpoint": {
-        "task": "apps.audit.tasks.checkpoint",
-        "schedule": timedelta(seconds=int(env("AUDIT_CHECKPOINT_SECONDS", "300"))),
+    "audit-anchor": {
+        "task": "apps.audit.tasks.anchor",
+        "schedule": timedelta(seconds=int(env("AUDIT_ANCHOR_SECONDS", "10"))),
     },
     "approvals-expire": {
         "task": "apps.approvals.tasks.expire_requests",
@@ -274,6 +274,19 @@ APPROVAL_DEFAULT_EXPIRY_HOURS = int(env("APPROVAL_DEFAULT_EXPIRY_HOURS", "24"))
 AUDIT_CHECKPOINT_PATH = env("AUDIT_CHECKPOINT_PATH", str(DATA_DIR / "audit-checkpoints.jsonl"))
 # "<connection>/<bucket>/<prefix>": also copy each checkpoint there (a storage connection); empty = off.
 AUDIT_CHECKPOINT_BUCKET = env("AUDIT_CHECKPOINT_BUCKET", "")
+# Anchors (signed chain heads, see docs/audit.md): every AUDIT_ANCHOR_SECONDS by beat, and at clean shutdown.
+AUDIT_ANCHOR_SECONDS = int(env("AUDIT_ANCHOR_SECONDS", "10"))
+# Also anchor (a queued task) each time the chain reaches a multiple of this many events; 0 = only by time.
+AUDIT_ANCHOR_EVERY_EVENTS = int(env("AUDIT_ANCHOR_EVERY_EVENTS", "0"))
+# Days an anchor object stays locked in a bucket with S3 Object Lock enabled (GOVERNANCE or COMPLIANCE mode).
+AUDIT_ANCHOR_LOCK_DAYS = int(env("AUDIT_ANCHOR_LOCK_DAYS", "400"))
+AUDIT_ANCHOR_LOCK_MODE = env("AUDIT_ANCHOR_LOCK_MODE", "GOVERNANCE")
+# The keys, never in the database (apps/audit/keys.py): the chain's HMAC key ring and the Ed25519 signing key.
+AUDIT_CHAIN_KEY = env("AUDIT_CHAIN_KEY")
+AUDIT_CHAIN_KEY_FILE = env("AUDIT_CHAIN_KEY_FILE", str(DATA_DIR / "audit-chain.key"))
+AUDIT_SIGNING_KEY_FILE = env("AUDIT_SIGNING_KEY_FILE", str(DATA_DIR / "audit-signing-key.pem"))
+# Retention: audit.prune removes events older than this many days (0 = keep forever), behind a signed anchor.
+AUDIT_RETENTION_DAYS = int(env("AUDIT_RETENTION_DAYS", "0"))
 # Key for values stored encrypted (connector credentials, service secrets).
 # Defaults to one derived from SECRET_KEY; set FIELD_ENCRYPTION_KEY to rotate separately.
 FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY")

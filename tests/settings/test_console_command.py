@@ -5,6 +5,7 @@ the local Prometheus + Alertmanager and podman, and Ctrl-C stops them all."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import shutil
@@ -224,6 +225,9 @@ def test_runconsole_runs_every_process_together_and_ctrl_c_stops_them_all():
         assert not still_running(alive), [f"{p.pid} {p.name()}" for p in still_running(alive)]
         for name in ("redis", "web", "worker", "beat", "prometheus", "alertmanager", "podman"):
             assert f"{name} stopped" in console.output(), console.tail()
+        # The clean stop signed and anchored the audit chain's head (docs/audit.md).
+        anchors = [json.loads(line)["anchor"] for line in (data_dir / "audit-checkpoints.jsonl").read_text().splitlines()]
+        assert "shutdown" in {anchor["reason"] for anchor in anchors}, anchors
     finally:
         console.stop()
         for child in still_running(children):
