@@ -28,6 +28,14 @@ def wait_for(predicate, timeout: float = 120, what: str = "condition"):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
+@pytest.fixture(autouse=True)
+def own_anchor_file(settings, tmp_path):
+    """Each fault test verifies its chain against anchors of its own: the database is emptied between
+    tests, and a worker stopped by an earlier test anchored that test's head (processes started here
+    inherit the path through console_env)."""
+    settings.AUDIT_CHECKPOINT_PATH = str(tmp_path / "anchors.jsonl")
+
+
 @pytest.fixture
 def lone_worker(transactional_db):
     """Start a prefork worker; the run's shared worker (if started) stops consuming until the test ends."""
