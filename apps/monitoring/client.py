@@ -12,12 +12,12 @@ import httpx
 
 from apps.core.metrics import record_breaker_states
 from apps.core.resilience import breaker_for, call_through
+from apps.core.scrub import scrubbed
 
 from .errors import MonitoringError
 from .metrics import PEER_REQUESTS
-from .models import PrometheusSource
+from .models import PrometheusSource, outbound_guard
 from .promql import format_seconds
-from .safety import check_url
 
 
 class PeerHTTPError(Exception):
@@ -48,9 +48,8 @@ def _http_client(source: PrometheusSource, base_url: str) -> httpx.Client:
                 auth=auth,
                 headers=headers,
                 timeout=timeout,
-                verify=source.verify_tls,
                 follow_redirects=False,
-                event_hooks={"request": [lambda request: check_url(str(request.url))]},
+                transport=outbound_guard().httpx_transport(verify=source.verify_tls),
             )
             _clients[key] = client
         return client
@@ -109,6 +108,10 @@ class PrometheusClient(_Connector):
 
     def api(self, endpoint: str, params: dict | None = None, *, form: bool = False):
         """/api/v1/<endpoint>; returns the `data` member. `form` POSTs the params (long queries fit)."""
+        with scrubbed(*self.source.secrets()):
+            return self._api(endpoint, params, form=form)
+
+    def _api(self, endpoint: str, params: dict | None, *, form: bool):
         params = {k: v for k, v in (params or {}).items() if v is not None}
         path = f"/api/v1/{endpoint}"
         if form:
@@ -165,6 +168,10 @@ class AlertmanagerClient(_Connector):
         return response.headers.get("content-type", "").startswith("application/json")
 
     def call(self, method: str, endpoint: str, *, retry: bool, **kwargs):
+        with scrubbed(*self.source.secrets()):
+            return self._call(method, endpoint, retry=retry, **kwargs)
+
+    def _call(self, method: str, endpoint: str, *, retry: bool, **kwargs):
         response = self.request(method, f"/api/v2/{endpoint}", endpoint=endpoint.split("/", 1)[0], retry=retry, **kwargs)
         try:
             body = response.json() if response.content else None

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field, field_validator
 
+from apps.core.errors import InvalidInput
 from apps.core.jobs import Context
 from apps.core.operations import Risk, operation
+from apps.core.outbound import OutboundRefused
 
-from ..client import Engine
+from ..client import Engine, outbound_guard
 from ..errors import InfrastructureError
 from ..models import Environment, Service
 from ..router import endpoints
@@ -108,6 +110,11 @@ def save_environment(ctx: Context, params: SaveEnvironmentInput) -> SavedEnviron
     the approval policy of its deploys, stops and prunes. The TLS client key is stored encrypted and never shown."""
     from apps.core.resilience import forget_breaker
 
+    if params.engine_url.startswith("tcp://"):
+        try:
+            outbound_guard().check(params.engine_url, schemes=("tcp",))
+        except OutboundRefused as exc:
+            raise InvalidInput({"engine_url": exc.message}) from None
     env = Environment.objects.filter(name=params.name).first()
     created = env is None
     env = env or Environment(name=params.name)
