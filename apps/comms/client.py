@@ -30,7 +30,7 @@ from slack_sdk.errors import SlackApiError
 from apps.core.errors import PeerUnavailable
 from apps.core.outbound import Guard, OutboundRefused, display_url
 from apps.core.resilience import breaker_for, call_through
-from apps.core.scrub import scrub_error
+from apps.core.scrub import scrub, scrub_error
 
 from .errors import CommsError
 from .models import AllowedNetwork, Connector
@@ -184,15 +184,15 @@ class HttpChannel(Channel):
 
         return self.attempt(send, errors=(PeerFailed, httpx.TransportError), idempotent=idempotent)
 
-    @staticmethod
-    def reason(response: httpx.Response) -> str:
+    def reason(self, response: httpx.Response) -> str:
+        """The peer's own explanation, scrubbed before it is cut short (a cut secret could not be found)."""
         try:
             body = response.json()
         except ValueError:
-            return response.text[:200]
+            body = response.text
         if isinstance(body, dict):
-            return str(body.get("message") or body.get("error") or body)[:200]
-        return str(body)[:200]
+            body = body.get("message") or body.get("error") or body
+        return scrub(str(body), self.connector.secrets())[:200]
 
 
 class TeamsChannel(HttpChannel):

@@ -12,7 +12,7 @@ import httpx
 
 from apps.core.metrics import record_breaker_states
 from apps.core.resilience import breaker_for, call_through
-from apps.core.scrub import scrubbed
+from apps.core.scrub import scrub, scrubbed
 
 from .errors import MonitoringError
 from .metrics import PEER_REQUESTS
@@ -77,7 +77,7 @@ class _Connector(ABC):
                 response = self.http.request(method, path, **kwargs)
                 outcome = str(response.status_code)
                 if response.status_code >= 500 and not self.is_api_error(response):
-                    raise PeerHTTPError(f"HTTP {response.status_code} {response.text[:200].strip()}")
+                    raise PeerHTTPError(f"HTTP {response.status_code} {scrub(response.text, self.source.secrets())[:200].strip()}")
                 return response
             finally:
                 PEER_REQUESTS.labels(self.kind.lower(), self.source.name, endpoint, outcome).inc()
@@ -178,7 +178,8 @@ class AlertmanagerClient(_Connector):
         except ValueError:
             body = response.text
         if response.status_code >= 400:
-            detail = body if isinstance(body, str) else (body or {}).get("message", response.text[:300])
+            detail = body if isinstance(body, str) else (body or {}).get("message", response.text)
+            detail = scrub(str(detail), self.source.secrets())[:300]
             status = 404 if "not found" in str(detail).lower() or response.status_code == 404 else 400
             raise MonitoringError(f"Alertmanager refused the request (HTTP {response.status_code}): {str(detail).strip()}", status)
         return body
