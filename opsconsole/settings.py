@@ -27,7 +27,11 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env(name, default).split(",") if item.strip()]
 
 
-ENVIRONMENT = env("OPSCONSOLE_ENV", "development")  # development | production | test
+ENVIRONMENTS = ("development", "production", "test")
+ENVIRONMENT = env("OPSCONSOLE_ENV", "development").strip().lower()  # "Production" is production
+if ENVIRONMENT not in ENVIRONMENTS:
+    # Never fall back to development: a typo would run production without its safety checks.
+    raise ImproperlyConfigured(f"OPSCONSOLE_ENV={env('OPSCONSOLE_ENV')!r} is not one of {', '.join(ENVIRONMENTS)}; refusing to start.")
 PRODUCTION = ENVIRONMENT == "production"
 DATA_DIR = Path(env("OPSCONSOLE_DATA_DIR", str(BASE_DIR / "var")))
 DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -46,6 +50,8 @@ if PRODUCTION:
         problems.append("SECRET_KEY is the development default or shorter than 32 characters")
     if not ALLOWED_HOSTS:
         problems.append("ALLOWED_HOSTS is empty")
+    if "*" in ALLOWED_HOSTS:
+        problems.append("ALLOWED_HOSTS accepts any host ('*'): list the console's host names")
     if problems:
         raise ImproperlyConfigured("Refusing to start in production: " + "; ".join(problems))
 

@@ -26,12 +26,18 @@ PEER_ERRORS = (boto_errors.ConnectionError, boto_errors.HTTPClientError, boto_er
 READ_CHUNK = 1024 * 1024
 
 
+# Codes meaning "what the request names does not exist": a 404, not a failure.
+MISSING = {"NoSuchBucket", "NoSuchKey", "NotFound", "404", "NoSuchVersion", "NoSuchUpload", "NoSuchConnection"}
+
+
 class StorageError(OperationFailed):
     """An S3 request was refused or cannot be done; the message says what to change."""
 
     def __init__(self, message: str, code: str = ""):
         super().__init__(message)
         self.code = code
+        if code in MISSING:
+            self.status_code = 404
 
 
 def outbound_guard() -> Guard:
@@ -202,5 +208,7 @@ class S3:
 def connect(name: str) -> S3:
     conn = Connection.objects.filter(name=name).first()
     if conn is None:
-        raise StorageError(f"There is no storage connection named {name!r}; an admin registers it under Storage → Connections.")
+        raise StorageError(
+            f"There is no storage connection named {name!r}; an admin registers it under Storage → Connections.", code="NoSuchConnection"
+        )
     return S3(conn)

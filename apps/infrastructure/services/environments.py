@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from apps.core.errors import InvalidInput
 from apps.core.jobs import Context
@@ -21,7 +21,7 @@ RESERVED_NAMES = {"deployments", "runbooks", "build"}  # /infrastructure/<enviro
 def environment_named(name: str) -> Environment:
     env = Environment.objects.filter(name=name).first()
     if env is None:
-        raise InfrastructureError(f"There is no environment named {name!r}.")
+        raise InfrastructureError(f"There is no environment named {name!r}.", 404)
     return env
 
 
@@ -208,6 +208,18 @@ class SaveServiceInput(BaseModel):
             raise ValueError(f"not valid variable names: {', '.join(bad)}")
         return value
 
+    @model_validator(mode="after")
+    def _valid_spec(self):
+        # The spec's own rules (an http/tcp probe needs a port, ...) are input errors of this call.
+        try:
+            self.spec()
+        except ValidationError as exc:
+            raise ValueError("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
+        return self
+
+    def spec(self) -> ServiceSpec:
+        return ServiceSpec.model_validate(self.model_dump(include=set(ServiceSpec.model_fields) - {"secret_env_names"}))
+
 
 class SavedService(BaseModel):
     environment: str
@@ -221,7 +233,7 @@ def save_service(ctx: Context, params: SaveServiceInput) -> SavedService:
     """Create or update a service's spec (what the next deploy applies): image, command, env, secret env
     (encrypted; values never shown or audited), ports, replicas, healthcheck, labels, network, limits, strategy."""
     env = environment_named(params.environment)
-    spec = ServiceSpec.model_validate(params.model_dump(include=set(ServiceSpec.model_fields) - {"secret_env_names"}))
+    spec = params.spec()
     service = Service.objects.filter(environment=env, name=params.name).first()
     created = service is None
     service = service or Service(environment=env, name=params.name)

@@ -126,6 +126,6 @@ def connection_delete(ctx: Context, params: ConnectionDeleteInput) -> Connection
     """Forget a storage connection and its stored credentials (the buckets themselves are untouched)."""
     deleted, _ = Connection.objects.filter(name=params.name).delete()
     if not deleted:
-        raise StorageError(f"There is no storage connection named {params.name!r}.")
+        raise StorageError(f"There is no storage connection named {params.name!r}.", code="NoSuchConnection")
     forget_breaker(f"storage:{params.name}")
     return ConnectionDeleteOutput(deleted=True)
