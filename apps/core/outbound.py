@@ -76,19 +76,15 @@ def use_resolver(resolver: Resolver) -> Iterator[None]:
 
 def display_url(url: str) -> str:
     """A URL as pages and error messages may show it: scheme, host and port, then "…" (webhook URLs carry keys)."""
-    parts = urlsplit(url or "")
-    if not parts.hostname:
-        return "…" if url else ""
-    port = f":{parts.port}" if _port_of(parts) else ""
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    return f"{parts.scheme}://{host}{port}/…"
-
-
-def _port_of(parts) -> int | None:
     try:
-        return parts.port
+        parts = urlsplit(url or "")
+        hostname, port = parts.hostname, parts.port
     except ValueError:
-        return None
+        return "…"
+    if not hostname:
+        return "…" if url else ""
+    host = f"[{hostname}]" if ":" in hostname else hostname
+    return f"{parts.scheme}://{host}{f':{port}' if port else ''}/…"
 
 
 def parse_networks(cidrs: Iterable[str]) -> list[Network]:
@@ -148,11 +144,16 @@ class Guard:
 
     def check(self, url: str, *, schemes: tuple[str, ...] = ("http", "https")) -> Target:
         """Refuse `url` unless its scheme is one of `schemes` and its host passes `pin()`."""
-        parts = urlsplit(url)
-        if parts.scheme not in schemes or not parts.hostname:
-            raise OutboundRefused(f"{display_url(url) or url!r} is not a {' or '.join(s + '://' for s in schemes)} URL with a host.")
-        port = _port_of(parts) or (443 if parts.scheme == "https" else 80)
-        return Target(host=parts.hostname, port=port, address=self.pin(parts.hostname, port))
+        try:
+            parts = urlsplit(url)
+            hostname, port = parts.hostname, parts.port
+        except ValueError:  # "http://[", a port out of range
+            parts, hostname, port = None, None, None
+        if parts is None or parts.scheme not in schemes or not hostname:
+            shown = display_url(url) if hostname else "The URL"  # never the path or query: they may carry a key
+            raise OutboundRefused(f"{shown} is not a {' or '.join(s + '://' for s in schemes)} URL with a host.")
+        port = port or (443 if parts.scheme == "https" else 80)
+        return Target(host=hostname, port=port, address=self.pin(hostname, port))
 
     # --- pinned clients ------------------------------------------------------------------
 

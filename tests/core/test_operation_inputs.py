@@ -4,7 +4,7 @@ field error) or as the domain's own error — never as "internal error".
 For every registered operation, inputs that pass its JSON Schema but mean
 nothing (unknown names, empty strings, extreme numbers, nonexistent
 environments, buckets and connections) are generated from that schema
-(hypothesis-jsonschema, derandomized: the same inputs on every run) and sent
+(tests/support/wrong_inputs.py; hypothesis, derandomized: the same inputs on every run) and sent
 through the gateway as an admin; queued jobs are run here as the worker does.
 No peer is configured: "unreachable" is a domain error like any other."""
 
@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis_jsonschema import from_schema
 
 from apps.core import operations
-from apps.core.errors import OpsError
+from apps.core.errors import InvalidInput, OpsError
 from apps.core.gateway import invoke, run_job
 from apps.core.models import Job
+from tests.support.wrong_inputs import strategy
 
 # Operations whose inputs are fine to generate but whose running time is the point.
 SKIP = {"core.echo_job": "sleeps steps × step_seconds by design"}
@@ -33,8 +33,8 @@ def admin(make_user, actor_of):
 def test_wrong_inputs_are_input_or_domain_errors(name, admin):
     op = operations.get(name)
 
-    @settings(max_examples=10, derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-    @given(from_schema(op.input.model_json_schema()))
+    @settings(max_examples=25, derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(strategy(op.input.model_json_schema()))
     def call(params):
         try:
             outcome = invoke(name, admin, params)
@@ -47,3 +47,8 @@ def test_wrong_inputs_are_input_or_domain_errors(name, admin):
             assert "internal error" not in job.error, f"{name}({params!r}) as a job: {job.error}"
 
     call()
+
+
+def test_a_service_whose_default_healthcheck_has_no_port_is_a_field_error(admin):
+    with pytest.raises(InvalidInput, match="an http or tcp healthcheck needs a port"):
+        invoke("infrastructure.save_service", admin, {"environment": "anywhere", "name": "web", "image": "busybox:1.36"})

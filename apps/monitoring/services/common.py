@@ -29,6 +29,8 @@ SourceName = Annotated[
         max_length=60, pattern=r"^[-a-zA-Z0-9_]+$", description='Name of a registered Prometheus source ("default" unless told otherwise).'
     ),
 ]
+
+
 def _bounded(query: str) -> str:
     from .queries import MAX_POINTS
 
