@@ -110,11 +110,18 @@ def save_environment(ctx: Context, params: SaveEnvironmentInput) -> SavedEnviron
     the approval policy of its deploys, stops and prunes. The TLS client key is stored encrypted and never shown."""
     from apps.core.resilience import forget_breaker
 
-    if params.engine_url.startswith("tcp://"):
-        try:
+    errors = {}
+    try:
+        if params.engine_url.startswith("tcp://"):
             outbound_guard().check(params.engine_url, schemes=("tcp",))
-        except OutboundRefused as exc:
-            raise InvalidInput({"engine_url": exc.message}) from None
+    except OutboundRefused as exc:
+        errors["engine_url"] = exc.message
+    try:  # health probes go there (checked here only: the probes dial the address given)
+        outbound_guard().pin(params.host_address, 80)
+    except OutboundRefused as exc:
+        errors["host_address"] = exc.message
+    if errors:
+        raise InvalidInput(errors)
     env = Environment.objects.filter(name=params.name).first()
     created = env is None
     env = env or Environment(name=params.name)
