@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 import httpcore
 import httpx
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from .errors import OpsError
 
@@ -121,13 +122,13 @@ class Guard:
     def allowed(self) -> list[Network]:
         return parse_networks(self._allow() if callable(self._allow) else self._allow)
 
-    def pin(self, host: str, port: int) -> str:
-        """Resolve `host` once, refuse it unless every address passes, and return the address to connect to."""
+    def addresses(self, host: str, port: int) -> list[str]:
+        """Resolve `host` once and return its addresses, in the resolver's order, if every one passes."""
         host = host.strip("[]")
         try:
             addresses = [str(ipaddress.ip_address(host))]
         except ValueError:
-            addresses = _resolver(host, port)
+            addresses = list(dict.fromkeys(a.split("%", 1)[0] for a in _resolver(host, port)))
         if not addresses:
             raise OutboundRefused(f"{host} does not resolve: {self.label} only calls names it can check.", transient=True)
         allowed = self.allowed()
@@ -140,7 +141,11 @@ class Guard:
                 raise OutboundRefused(
                     f"{host} resolves to {ip}, a loopback, private or otherwise internal address that is not allow-listed for {self.label}."
                 )
-        return addresses[0].split("%", 1)[0]
+        return addresses
+
+    def pin(self, host: str, port: int) -> str:
+        """The first checked address of `host` (see `addresses`)."""
+        return self.addresses(host, port)[0]
 
     def check(self, url: str, *, schemes: tuple[str, ...] = ("http", "https")) -> Target:
         """Refuse `url` unless its scheme is one of `schemes` and its host passes `pin()`."""
@@ -191,8 +196,10 @@ class _PinnedBackend(httpcore.NetworkBackend):
         self.backend = httpcore.SyncBackend()
 
     def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
-        address = self.guard.pin(host, port)
-        return self.backend.connect_tcp(address, port, timeout=timeout, local_address=local_address, socket_options=socket_options)
+        def connect(address):
+            return self.backend.connect_tcp(address, port, timeout=timeout, local_address=local_address, socket_options=socket_options)
+
+        return _first_that_connects(self.guard.addresses(host, port), connect, (httpcore.ConnectError, httpcore.ConnectTimeout))
 
     def connect_unix_socket(self, path, timeout=None, socket_options=None):
         raise OutboundRefused("Unix sockets are not outbound URLs.")
@@ -223,8 +230,22 @@ class _PinnedConnection:
 
     def _new_conn(self):
         name = self._dns_host
-        self._dns_host = self.guard.pin(name, self.port)
+
+        def connect(address):
+            self._dns_host = address
+            return super(_PinnedConnection, self)._new_conn()
+
         try:
-            return super()._new_conn()
+            return _first_that_connects(self.guard.addresses(name, self.port), connect, (NewConnectionError, ConnectTimeoutError))
         finally:
             self._dns_host = name
+
+
+def _first_that_connects(addresses: list[str], connect: Callable, errors: tuple):
+    """Each checked address in turn, as a resolving client would (a name may have an unreachable IPv6 first)."""
+    for address in addresses[:-1]:
+        try:
+            return connect(address)
+        except errors:
+            continue
+    return connect(addresses[-1])

@@ -52,3 +52,11 @@ def test_wrong_inputs_are_input_or_domain_errors(name, admin):
 def test_a_service_whose_default_healthcheck_has_no_port_is_a_field_error(admin):
     with pytest.raises(InvalidInput, match="an http or tcp healthcheck needs a port"):
         invoke("infrastructure.save_service", admin, {"environment": "anywhere", "name": "web", "image": "busybox:1.36"})
+
+
+def test_an_engine_or_probe_host_on_a_metadata_address_is_a_field_error(admin):
+    with pytest.raises(InvalidInput) as caught:
+        invoke("infrastructure.save_environment", admin,
+               {"name": "meta", "engine_url": "tcp://169.254.169.254:2375", "host_address": "169.254.169.254"})  # fmt: skip
+    assert set(caught.value.errors) == {"engine_url", "host_address"}
+    assert "link-local or cloud metadata" in caught.value.errors["host_address"]

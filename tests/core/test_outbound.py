@@ -2,6 +2,10 @@
 connector may call, and what the refusal says. Connect-time pinning against
 real peers is in tests/faults/test_dns_rebinding.py."""
 
+import http.server
+import threading
+
+import httpx
 import pytest
 
 from apps.core.outbound import Guard, OutboundRefused, display_url, use_resolver
@@ -97,3 +101,25 @@ def test_the_scrubber_removes_credentials_and_credential_headers():
     for leaked in (token, "averylongwebhookkey123", "session=abc123", "dXNlcjpzM2NyZXQtcGFzcw==", "user:pw"):
         assert leaked not in clean
     assert clean.startswith("bad request:")
+
+
+def test_each_checked_address_is_tried_in_turn():
+    """A name whose first address does not answer (an IPv6 ::1 the peer does not listen on) still connects."""
+
+    class Quiet(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with use_resolver(lambda host, port: ["::1", "127.0.0.1"] if host == "two.test" else []):
+            client = httpx.Client(transport=Guard(LOOPBACK).httpx_transport())
+            assert client.get(f"http://two.test:{server.server_address[1]}/").status_code == 204
+    finally:
+        server.shutdown()
+        server.server_close()
