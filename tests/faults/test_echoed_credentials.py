@@ -1,15 +1,20 @@
 """A peer that echoes the request's headers (Authorization included) in its
 error body: the token and the Basic credentials never reach the delivery rows,
-the job, the audit log, or any page a viewer or auditor can open."""
+the job, the audit log, or any page a viewer or auditor can open. The same for
+a Prometheus source behind a proxy that echoes its bearer token."""
 
 import base64
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from apps.audit.models import AuditEvent
 from apps.comms.models import Connector, Delivery
+from apps.core.errors import OpsError
 from apps.core.gateway import invoke
 from apps.core.models import Job
+from apps.monitoring.models import PrometheusSource
 from tests.comms import peers as p
 
 BASIC = base64.b64encode(f"{p.TWILIO_SID}:{p.TWILIO_TOKEN}".encode()).decode()
@@ -54,3 +59,38 @@ def test_credentials_echoed_by_peers_are_scrubbed_everywhere(echoing, make_user,
     for text in haystacks:
         for secret in (p.SLACK_TOKEN, p.TWILIO_TOKEN, BASIC):
             assert secret not in text
+
+
+@pytest.fixture
+def echo_server():
+    """A proxy-like peer that fails every request with the request's headers in a plain-text body."""
+
+    class Echo(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.do_POST()
+
+        def do_POST(self):
+            body = f"upstream error; Authorization: {self.headers['Authorization']}; all headers: {self.headers}".encode()
+            self.send_response(502)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_prometheus_source_token_echoed_by_a_proxy_is_scrubbed(db, echo_server, make_user, actor_of):
+    token = "prom-bearer-secret-4242"
+    PrometheusSource.objects.create(name="default", base_url=echo_server, auth_type="bearer", secret=token)
+    with pytest.raises(OpsError) as caught:
+        invoke("monitoring.query", actor_of(make_user("viewer")), {"query": "up"})
+    assert "upstream error" in caught.value.message and token not in caught.value.message
+    assert all(token not in e.error for e in AuditEvent.objects.all())
