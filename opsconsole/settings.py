@@ -27,7 +27,11 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env(name, default).split(",") if item.strip()]
 
 
-ENVIRONMENT = env("OPSCONSOLE_ENV", "development")  # development | production | test
+ENVIRONMENTS = ("development", "production", "test")
+ENVIRONMENT = env("OPSCONSOLE_ENV", "development").strip().lower()  # "Production" is production
+if ENVIRONMENT not in ENVIRONMENTS:
+    # Never fall back to development: a typo would run production without its safety checks.
+    raise ImproperlyConfigured(f"OPSCONSOLE_ENV={env('OPSCONSOLE_ENV')!r} is not one of {', '.join(ENVIRONMENTS)}; refusing to start.")
 PRODUCTION = ENVIRONMENT == "production"
 DATA_DIR = Path(env("OPSCONSOLE_DATA_DIR", str(BASE_DIR / "var")))
 DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -46,6 +50,8 @@ if PRODUCTION:
         problems.append("SECRET_KEY is the development default or shorter than 32 characters")
     if not ALLOWED_HOSTS:
         problems.append("ALLOWED_HOSTS is empty")
+    if "*" in ALLOWED_HOSTS:
+        problems.append("ALLOWED_HOSTS accepts any host ('*'): list the console's host names")
     if problems:
         raise ImproperlyConfigured("Refusing to start in production: " + "; ".join(problems))
 
@@ -293,6 +299,14 @@ FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY")
 # Behind a trusted proxy, the META key holding the client address (e.g. HTTP_X_FORWARDED_FOR).
 CLIENT_IP_HEADER = env("CLIENT_IP_HEADER")
 CONSOLE_BASE_URL = env("CONSOLE_BASE_URL", "http://127.0.0.1:8000")
+# The outbound guard (apps/core/outbound.py) never calls link-local or metadata addresses, and calls
+# loopback, private and other internal addresses only when the connector's allow-list (CIDRs) names
+# them. Prometheus sources, S3 endpoints and Docker engines usually live inside: by default they may
+# use loopback and private networks. Comms targets are public SaaS: COMMS_SSRF_ALLOW (below) is empty.
+INTERNAL_NETWORKS = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+MONITORING_OUTBOUND_ALLOW = env_list("MONITORING_OUTBOUND_ALLOW", INTERNAL_NETWORKS)
+STORAGE_OUTBOUND_ALLOW = env_list("STORAGE_OUTBOUND_ALLOW", INTERNAL_NETWORKS)
+INFRA_OUTBOUND_ALLOW = env_list("INFRA_OUTBOUND_ALLOW", INTERNAL_NETWORKS)
 
 # --- monitoring -------------------------------------------------------------------
 # The console's own metrics: every process (web, worker, beat) writes its samples to
