@@ -8,6 +8,9 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.retry import Retry
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -74,6 +77,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
+    "apps.core.middleware.RedisUnavailableMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -120,6 +124,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-opsconsole.sqlite3")}
+elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
+    # A database that does not answer must not hold a process for long: connect timeout, and a
+    # statement timeout for web processes (asgi.py sets DB_STATEMENT_TIMEOUT_MS; workers run long jobs).
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = int(env("DB_CONNECT_TIMEOUT", "5"))
+    if int(env("DB_STATEMENT_TIMEOUT_MS", "0")):
+        DATABASES["default"]["OPTIONS"]["options"] = f"-c statement_timeout={int(env('DB_STATEMENT_TIMEOUT_MS'))}"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- redis: cache, rate limits, Celery broker, channel layer ------------------------
@@ -134,21 +144,47 @@ def _celery_broker_url(url: str) -> str:
     return url
 
 
+# Short timeouts on every Redis client (redis-py's default is 5 s): a Redis that hangs
+# must make a page fail fast with a clear message, not hold it (see docs/faults.md).
+REDIS_SOCKET_TIMEOUT = float(env("REDIS_SOCKET_TIMEOUT", "2"))
+REDIS_CONNECT_TIMEOUT = float(env("REDIS_CONNECT_TIMEOUT", "1"))
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": REDIS_PREFIX,
+        "OPTIONS": {
+            "socket_timeout": REDIS_SOCKET_TIMEOUT,
+            "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+            # A pooled connection broken by a Redis restart is replaced at once (one retry, never on a timeout).
+            "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        },
     }
 }
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_PREFIX}:asgi", "capacity": 1000, "expiry": 30},
+        # channels_redis, with its socket timeout kept longer than its blocking read (apps/core/channel_layer.py).
+        "BACKEND": "apps.core.channel_layer.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [REDIS_URL],
+            "prefix": f"{REDIS_PREFIX}:asgi",
+            "capacity": 1000,
+            "expiry": 30,
+            "block_seconds": float(env("CHANNEL_LAYER_BLOCK_SECONDS", "2")),
+            "socket_timeout": REDIS_SOCKET_TIMEOUT,
+            "connect_timeout": REDIS_CONNECT_TIMEOUT,
+        },
     }
 }
 CELERY_BROKER_URL = _celery_broker_url(REDIS_URL)
-CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_PREFIX}:"}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "global_keyprefix": f"{REDIS_PREFIX}:",
+    "socket_timeout": REDIS_SOCKET_TIMEOUT,
+    "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+}
+# Sending a task (from a web request) gives up after one quick retry instead of kombu's default ~1 s x 3.
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_CONNECT_TIMEOUT
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "opsconsole")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -242,6 +278,8 @@ OPS_RATE_LIMITS = {
 }
 RATELIMIT_USE_CACHE = "default"
 LOGIN_RATE_LIMIT = env("LOGIN_RATE_LIMIT", "10/m")
+# /health/ and /healthz wait this long for their probes; a dependency that has not answered is reported down.
+HEALTH_PROBE_SECONDS = float(env("HEALTH_PROBE_SECONDS", "1.5"))
 BREAKER_FAIL_MAX = int(env("BREAKER_FAIL_MAX", "5"))
 BREAKER_RESET_SECONDS = int(env("BREAKER_RESET_SECONDS", "30"))
 APPROVAL_DEFAULT_EXPIRY_HOURS = int(env("APPROVAL_DEFAULT_EXPIRY_HOURS", "24"))

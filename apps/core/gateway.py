@@ -26,6 +26,7 @@ from .errors import InvalidInput, OperationFailed, OpsError, PermissionDenied, R
 from .live import publish_template
 from .metrics import JOB_SECONDS, OPERATION_CALLS, OPERATION_SECONDS
 from .models import Job
+from .resilience import redis_call
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,8 @@ def check_rate(op: operations.Operation, actor) -> None:
     rate = settings.OPS_RATE_LIMITS.get(op.risk.value)
     if not rate or actor.is_system:
         return
-    usage = get_usage(None, group=f"ops.{op.risk.value}", key=lambda _g, _r: actor.rate_key, rate=rate, increment=True)
+    # Without its store the limit cannot be checked: refuse (503, clear message) rather than run unlimited.
+    usage = redis_call(lambda: get_usage(None, group=f"ops.{op.risk.value}", key=lambda _g, _r: actor.rate_key, rate=rate, increment=True))
     if usage and usage["should_limit"]:
         wait = max(1, usage["time_left"])
         raise RateLimited(f"Rate limit of {rate} {op.risk.value} operations reached; try again in {wait} s.")

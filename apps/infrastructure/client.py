@@ -161,7 +161,14 @@ class Engine:
             except docker.errors.DockerException as exc:
                 raise EngineUnreachable(str(exc)) from exc
 
-        return call_through(self.breaker, attempt, errors=PEER_ERRORS, retry=retry, describe=f"The Docker engine of {self.environment}")
+        return call_through(
+            self.breaker,
+            attempt,
+            errors=PEER_ERRORS,
+            timeouts=(requests.exceptions.Timeout,),
+            retry=retry,
+            describe=f"The Docker engine of {self.environment}",
+        )
 
     # --- reads ------------------------------------------------------------------------
 

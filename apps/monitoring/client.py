@@ -84,7 +84,14 @@ class _Connector(ABC):
                 PEER_REQUESTS.labels(self.kind.lower(), self.source.name, endpoint, outcome).inc()
 
         try:
-            response = call_through(self.breaker, send, errors=(httpx.TransportError, PeerHTTPError), retry=retry, describe=self.describe)
+            response = call_through(
+                self.breaker,
+                send,
+                errors=(httpx.TransportError, PeerHTTPError),
+                timeouts=(httpx.TimeoutException,),
+                retry=retry,
+                describe=self.describe,
+            )
         finally:
             record_breaker_states()
         if response.status_code in (401, 403):

@@ -118,7 +118,14 @@ class S3:
             except boto_errors.NoCredentialsError:
                 raise StorageError(f"Connection {self.conn.name} has no credentials in the environment.") from None
 
-        return call_through(self.breaker, request, errors=PEER_ERRORS, retry=retry, describe=f"S3 endpoint of connection {self.conn.name}")
+        return call_through(
+            self.breaker,
+            request,
+            errors=PEER_ERRORS,
+            timeouts=(boto_errors.ConnectTimeoutError, boto_errors.ReadTimeoutError),
+            retry=retry,
+            describe=f"S3 endpoint of connection {self.conn.name}",
+        )
 
     def optional(self, method: str, missing: tuple[str, ...], **params) -> dict | None:
         """A bucket setting that may not be configured: None when the endpoint says so."""

@@ -16,7 +16,7 @@ def test_a_dashboard_updates_live_in_the_browser(login_page, make_user, console_
     page.goto(console_server + board.get_absolute_url())
     stat_text = page.inner_text(f"#panel-{stat.pk} .stat")
     path = page.get_attribute(f"#panel-{line.pk} path.line", "d")
-    slot = page.get_attribute("#dashboard-status", "data-slot")
+    slot = page.get_attribute("#dashboard-status", "data-seq")
     assert int(stat_text) > 0 and path.startswith("M")
     page.evaluate("window.notReloaded = true")
 
@@ -27,6 +27,6 @@ def test_a_dashboard_updates_live_in_the_browser(login_page, make_user, console_
     )
     assert int(page.inner_text(f"#panel-{stat.pk} .stat")) > int(stat_text)  # the counter grew
     assert page.get_attribute(f"#panel-{line.pk} path.line", "d") != path  # the chart was redrawn with newer points
-    assert int(page.get_attribute("#dashboard-status", "data-slot")) > int(slot)
+    assert int(page.get_attribute("#dashboard-status", "data-seq")) > int(slot)
     assert page.evaluate("window.notReloaded") is True  # same document: the update came over the websocket
     assert page.inner_text("#source-state") == "source default up"

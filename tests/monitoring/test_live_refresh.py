@@ -18,7 +18,7 @@ from opsconsole.asgi import application
 
 from . import peers
 
-SLOT = re.compile(r'id="dashboard-status"[^>]*data-slot="(\d+)"')
+SLOT = re.compile(r'id="dashboard-status"[^>]*data-seq="(\d+)"')
 
 
 @pytest.fixture
