@@ -42,7 +42,10 @@ def _http_client(source: PrometheusSource, base_url: str) -> httpx.Client:
             elif source.auth_type == PrometheusSource.AUTH_BEARER:
                 headers["Authorization"] = f"Bearer {source.credential()}"
             # A little longer than the query timeout sent to Prometheus, so its own clear message wins.
-            timeout = httpx.Timeout(source.timeout_seconds + 2, connect=min(5.0, max(1.0, source.timeout_seconds)))
+            # A peer that hangs costs one such wait per call (timeouts are not retried, see call_through).
+            timeout = httpx.Timeout(
+                source.timeout_seconds + min(2.0, source.timeout_seconds), connect=min(5.0, max(1.0, source.timeout_seconds))
+            )
             client = httpx.Client(
                 base_url=base_url.rstrip("/"),
                 auth=auth,
