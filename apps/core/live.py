@@ -26,7 +26,7 @@ from django.core.cache import cache
 from django.template.loader import render_to_string
 
 from .errors import PeerUnavailable
-from .resilience import redis_call
+from .resilience import breaker_for, redis_call
 
 log = logging.getLogger(__name__)
 TOPIC_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,90}$")
@@ -138,6 +138,8 @@ async def count_watcher(topic: str, delta: int) -> None:
 
 
 def watched(topic: str) -> bool:
+    if breaker_for("redis").fail_counter:  # Redis just failed this process: no second wait for a convenience
+        return False
     try:
         return (redis_call(lambda: cache.get(_watch_key(topic))) or 0) > 0
     except PeerUnavailable:  # Redis down: nobody receives live events anyway

@@ -32,8 +32,8 @@ def redis_server():
 
 @pytest.fixture
 def console(transactional_db, redis_server):
-    """A console web process whose Redis is `redis_server`; its breakers retry after 1 s."""
-    proc, url = start_console(REDIS_URL=redis_server.url, BREAKER_RESET_SECONDS="1", REDIS_SOCKET_TIMEOUT="0.5")
+    """A console web process whose Redis is `redis_server`; its breakers retry after 3 s."""
+    proc, url = start_console(REDIS_URL=redis_server.url, BREAKER_RESET_SECONDS="3", REDIS_SOCKET_TIMEOUT="0.5")
     yield url
     proc.stop()
     print(proc.tail(80))  # shown when the test failed
@@ -73,12 +73,19 @@ def test_stopped_redis_is_reported_pages_fail_fast_and_all_recovers(redis_server
         assert page.status_code == 200 and DOWN.search(page.text)
         assert "Redis does not answer: operations are refused until it is back" in page.text
 
-        # Each call needs the rate limiter: a clear 503, and after a few the breaker answers without waiting.
-        answers = [run_health(http) for _ in range(5)]
-        assert [a.status_code for a in answers] == [503] * 5
-        assert "did not answer" in answers[0].text
-        assert "circuit breaker is open" in answers[-1].text
+        # Each call needs the rate limiter: a clear 503; after five the breaker answers without waiting.
+        answers = [run_health(http) for _ in range(6)]
+        assert [a.status_code for a in answers] == [503] * 6
+        assert "Redis (rate limits, live updates, job queue) did not answer" in answers[0].text
+        assert any("circuit breaker is open" in a.text for a in answers[5:])
         assert "Traceback" not in answers[-1].text
+        # Views that use Redis outside the gateway (the login rate limit) get a clear 503 too.
+        with httpx.Client(base_url=http.base_url, timeout=60) as anonymous:
+            login = anonymous.get("/accounts/login/")
+            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text).group(1)
+            data = {"csrfmiddlewaretoken": token, "username": "nobody", "password": "wrong-password"}
+            refused = anonymous.post("/accounts/login/", data=data, headers={"Referer": str(login.url)})
+        assert refused.status_code == 503 and "Redis (rate limits, live updates, job queue) does not answer" in refused.text
     finally:
         redis_server.resume()
 
@@ -86,7 +93,7 @@ def test_stopped_redis_is_reported_pages_fail_fast_and_all_recovers(redis_server
     assert http.get("/healthz").json()["status"] == "ok"
     # Every gateway call was audited, the refused ones with the reason.
     refused = AuditEvent.objects.filter(operation="core.health", channel="web", outcome="failed").order_by("seq")
-    assert health_audits() >= audits + 6 and refused.count() >= 5
+    assert health_audits() >= audits + 7 and refused.count() >= 6
     assert all("Redis" in event.error for event in refused)
 
 
