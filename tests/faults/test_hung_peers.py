@@ -75,3 +75,20 @@ def test_a_hung_prometheus_opens_the_breaker_after_five_calls(db, settings, hung
     events = AuditEvent.objects.filter(operation="monitoring.query", target__contains="up").order_by("seq")
     assert [e.outcome for e in events] == ["failed"] * 6
     assert all("did not answer in time" in e.error for e in events[:5]) and "circuit breaker is open" in events[5].error
+
+
+def test_a_hung_docker_engine_costs_one_timeout_per_call_and_opens_the_breaker(db, settings, hung_peer, make_user, actor_of):
+    """The same rule through the Docker SDK (requests): a read is never retried after a timeout."""
+    from apps.infrastructure.models import Environment
+
+    settings.BREAKER_FAIL_MAX = 5
+    env = Environment.objects.create(name="hung-engine", engine_url=f"tcp://127.0.0.1:{hung_peer.port}", timeout_seconds=1)
+    forget_breaker(f"docker:{env.name}")
+    actor = actor_of(make_user("operator"))
+    for calls in range(1, 6):
+        with pytest.raises(PeerUnavailable, match=r"The Docker engine of .* did not answer in time"):
+            invoke("infrastructure.containers", actor, {"environment": env.name})
+        assert hung_peer.accepted == calls
+    with pytest.raises(PeerUnavailable, match="circuit breaker is open"):
+        invoke("infrastructure.containers", actor, {"environment": env.name})
+    assert hung_peer.accepted == 5
