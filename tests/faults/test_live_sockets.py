@@ -24,6 +24,7 @@ from apps.monitoring.models import Dashboard
 from opsconsole.asgi import application
 from tests.support.processes import start_console
 
+from .redis_peer import wait_for
 from .test_redis_faults import run_health
 
 BLOCK = 1  # seconds each blocking read waits on the server (production: 2)
@@ -111,3 +112,27 @@ async def test_a_late_dashboard_refresh_never_replaces_a_newer_one(client, make_
     assert 'id="dashboard-problem"' in fragments[0]  # no source: the fragment says so, stamped all the same
     assert await comm.receive_nothing(timeout=0.5)
     await comm.disconnect()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_browser_reconnects_after_a_restart_and_fetches_what_it_missed(page, client, make_user):
+    from apps.core.live import watched
+    from apps.core.models import Job
+
+    client.force_login(make_user("operator"))
+    proc, url = start_console()
+    port = int(url.rsplit(":", 1)[1])
+    page.context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": url}])
+    page.goto(url + "/jobs/")
+    page.evaluate("window.notReloaded = true")
+    wait_for(lambda: watched("jobs"), what="the jobs page subscribing")
+    proc.stop()  # a restart: uvicorn closes the socket with 1012
+    job = Job.objects.create(operation="core.echo_job", params={}, channel="web", status=Job.SUCCEEDED, progress=100)
+    proc, _ = start_console(port=port)
+    try:
+        # Nothing was published for this job: the row comes from the region fetched again after the reconnect.
+        page.wait_for_selector(f"#job-row-{job.pk}", timeout=60000)
+        assert page.evaluate("window.notReloaded") is True
+    finally:
+        proc.stop()
