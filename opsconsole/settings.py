@@ -127,9 +127,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
     # A database that does not answer must not hold a process for long: connect timeout, and a
     # statement timeout for web processes (asgi.py sets DB_STATEMENT_TIMEOUT_MS; workers run long jobs).
-    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = int(env("DB_CONNECT_TIMEOUT", "5"))
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    options["connect_timeout"] = int(env("DB_CONNECT_TIMEOUT", "5"))
     if int(env("DB_STATEMENT_TIMEOUT_MS", "0")):
-        DATABASES["default"]["OPTIONS"]["options"] = f"-c statement_timeout={int(env('DB_STATEMENT_TIMEOUT_MS'))}"
+        options["options"] = f"-c statement_timeout={int(env('DB_STATEMENT_TIMEOUT_MS'))}"
+    if env_bool("DB_POOL", False):
+        # Web processes (DB_POOL=1): under ASGI every request's sync code runs on a fresh thread, so
+        # per-thread persistent connections (CONN_MAX_AGE) would reconnect per request; a pool keeps them.
+        # Not for Celery's prefork children: a pool's threads do not survive fork.
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        options["pool"] = {
+            "min_size": 1,
+            "max_size": int(env("DB_POOL_MAX", "16")),
+            "timeout": float(env("DB_POOL_TIMEOUT", "10")),
+        }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- redis: cache, rate limits, Celery broker, channel layer ------------------------
@@ -275,6 +286,9 @@ OPS_RATE_LIMITS = {
     "risky": env("OPS_RATE_LIMIT_RISKY", "100/m"),
 }
 RATELIMIT_USE_CACHE = "default"
+# How long a process trusts what it read of a user's roles or an API token: a revocation, role
+# change or deactivation takes effect everywhere within this bound (at once in the process that made it).
+ACTOR_CACHE_SECONDS = float(env("ACTOR_CACHE_SECONDS", "1"))
 LOGIN_RATE_LIMIT = env("LOGIN_RATE_LIMIT", "10/m")
 # /health/ and /healthz wait this long for their probes; a dependency that has not answered is reported down.
 HEALTH_PROBE_SECONDS = float(env("HEALTH_PROBE_SECONDS", "1.5"))
