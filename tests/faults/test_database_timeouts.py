@@ -13,14 +13,12 @@ import sys
 import httpx
 import psycopg
 import pytest
+from django.db import connection
 
-from tests.support import peers
+from tests.support import peers, processes
 from tests.support.processes import ROOT, start_console
 
 from .test_hung_peers import HungPeer
-
-PG_URL = os.environ.get("DATABASE_URL", "") if os.environ.get("DATABASE_URL", "").startswith("postgres") else ""
-PG_URL = PG_URL or "postgres://postgres@127.0.0.1:5432/postgres"
 
 SLEEP = """
 import django, os, sys
@@ -35,33 +33,36 @@ except Exception as exc:
 """
 
 
-def reachable() -> bool:
+def reachable(url: str) -> bool:
     try:
-        psycopg.connect(PG_URL.replace("postgres://", "postgresql://"), connect_timeout=3).close()
+        psycopg.connect(url.replace("postgres://", "postgresql://"), connect_timeout=3).close()
         return True
     except psycopg.Error:
         return False
 
 
-def run(setup: str, **env: str) -> str:
+@pytest.fixture(scope="module")
+def postgres(django_db_setup) -> str:
+    """The test database when the suite runs on PostgreSQL, else the machine's server."""
+    url = processes.test_database_url() if connection.vendor == "postgresql" else "postgres://postgres@127.0.0.1:5432/postgres"
+    peers.require(reachable(url), "PostgreSQL on 127.0.0.1:5432")
+    return url
+
+
+def run(url: str, setup: str, **env: str) -> str:
     environ = {key: value for key, value in os.environ.items() if key != "DB_STATEMENT_TIMEOUT_MS"}
-    environ.update(DATABASE_URL=PG_URL, DJANGO_SETTINGS_MODULE="opsconsole.settings", **env)
+    environ.update(DATABASE_URL=url, DJANGO_SETTINGS_MODULE="opsconsole.settings", **env)
     code = SLEEP.format(setup=setup)
     return subprocess.run([sys.executable, "-c", code], env=environ, cwd=ROOT, capture_output=True, text=True, timeout=120).stdout
 
 
-@pytest.fixture(scope="module")
-def postgres():
-    peers.require(reachable(), "PostgreSQL on 127.0.0.1:5432")
-
-
 def test_a_web_process_statement_is_cancelled_after_its_timeout(postgres):
-    out = run("import opsconsole.asgi", DB_STATEMENT_TIMEOUT_MS="300")
+    out = run(postgres, "import opsconsole.asgi", DB_STATEMENT_TIMEOUT_MS="300")
     assert "canceling statement due to statement timeout" in out, out
 
 
 def test_a_worker_statement_has_no_timeout(postgres):
-    assert run("django.setup()").strip().endswith("finished")
+    assert run(postgres, "django.setup()").strip().endswith("finished")
 
 
 def test_healthz_reports_a_hung_database(db):
