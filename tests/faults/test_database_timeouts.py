@@ -67,11 +67,12 @@ def test_a_worker_statement_has_no_timeout(postgres):
 
 def test_healthz_reports_a_hung_database(db):
     hung = HungPeer()
-    proc, url = start_console(DATABASE_URL=f"postgres://postgres@127.0.0.1:{hung.port}/hung")
+    database = f"postgres://postgres@127.0.0.1:{hung.port}/hung"
+    proc, url = start_console(DATABASE_URL=database, DB_CONNECT_TIMEOUT="60", HEALTH_PROBE_SECONDS="3")
     try:
         answer = httpx.get(url + "/healthz", timeout=60)
     finally:
         proc.stop()
         hung.close()
     assert answer.status_code == 503
-    assert answer.json() == {"status": "down", "database": "down: no answer within 1.5 s", "redis": "ok"}
+    assert answer.json() == {"status": "down", "database": "down: no answer within 3 s", "redis": "ok"}
