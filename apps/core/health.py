@@ -11,6 +11,7 @@ up threads either (a probe that cannot even start in time is reported the same).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 
 import redis
@@ -19,6 +20,25 @@ from django.db import connection
 
 log = logging.getLogger(__name__)
 _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="health-probe")
+
+# Checks that apps contribute (advisory data freshness, ...): each returns (name, "ok" | "warning", detail) rows.
+_app_checks: list[Callable[[], list[tuple[str, str, str]]]] = []
+
+
+def register_check(check: Callable[[], list[tuple[str, str, str]]]) -> None:
+    if check not in _app_checks:
+        _app_checks.append(check)
+
+
+def app_checks() -> list[tuple[str, str, str]]:
+    rows = []
+    for check in _app_checks:
+        try:
+            rows.extend(check())
+        except Exception as exc:  # one app's probe must not take the health page down
+            log.warning("health check %s failed: %s", getattr(check, "__qualname__", check), exc)
+            rows.append((getattr(check, "__module__", "check"), "warning", f"the check failed: {type(exc).__name__}"))
+    return rows
 
 
 def database_status() -> str:
@@ -59,10 +79,14 @@ def worker_status(timeout: float = 0.5) -> list[str]:
 
 
 def probe(include_workers: bool = True) -> dict:
-    """{"database": str, "broker": str, "queue_depth": int | None, "workers": list} within the deadline."""
+    """{"database": str, "broker": str, "queue_depth": int | None, "workers": list, "checks": rows} within the deadline."""
     deadline = settings.HEALTH_PROBE_SECONDS
     late = f"down: no answer within {deadline:g} s"
-    futures = {"database": _pool.submit(database_status), "broker": _pool.submit(broker_status)}
+    futures = {
+        "database": _pool.submit(database_status),
+        "broker": _pool.submit(broker_status),
+        "checks": _pool.submit(_closing, app_checks),
+    }
     if include_workers:
         futures["workers"] = _pool.submit(worker_status)
     wait(futures.values(), timeout=deadline)
@@ -78,4 +102,18 @@ def probe(include_workers: bool = True) -> dict:
         return unanswered
 
     broker, depth = result("broker", (late, None))
-    return {"database": result("database", late), "broker": broker, "queue_depth": depth, "workers": result("workers", [])}
+    return {
+        "database": result("database", late),
+        "broker": broker,
+        "queue_depth": depth,
+        "workers": result("workers", []),
+        "checks": result("checks", [("app checks", "warning", late.removeprefix("down: "))]),
+    }
+
+
+def _closing(check: Callable):
+    """Run a probe on a pool thread and close the database connection it may have opened."""
+    try:
+        return check()
+    finally:
+        connection.close()

@@ -23,6 +23,12 @@ class BreakerState(BaseModel):
     failures: int
 
 
+class Check(BaseModel):
+    name: str
+    status: str = Field(description="ok or warning.")
+    detail: str
+
+
 class HealthOutput(BaseModel):
     status: str = Field(description="ok, degraded or down.")
     database: str
@@ -30,6 +36,7 @@ class HealthOutput(BaseModel):
     queue_depth: int | None = Field(description="Jobs waiting in the Celery queue.")
     workers: list[str]
     breakers: list[BreakerState]
+    checks: list[Check] = Field(default_factory=list, description="The apps' own checks, e.g. how old the advisory data is.")
 
 
 @operation("core.health", risk=Risk.READ)
@@ -43,13 +50,14 @@ def health_report(include_workers: bool, found: dict | None = None) -> HealthOut
     `found`; the health page shows this directly when the gateway cannot run (its Redis is down)."""
     found = found or probe(include_workers)
     breakers = [BreakerState(name=n, **s) for n, s in shared_breaker_states().items()]
+    checks = [Check(name=name, status=level, detail=detail) for name, level, detail in found["checks"]]
     if found["database"] != "ok" or found["broker"] != "ok":
         status = "down"
-    elif (include_workers and not found["workers"]) or any(b.state != "closed" for b in breakers):
+    elif (include_workers and not found["workers"]) or any(b.state != "closed" for b in breakers) or any(c.status != "ok" for c in checks):
         status = "degraded"
     else:
         status = "ok"
-    return HealthOutput(status=status, breakers=breakers, **found)
+    return HealthOutput(status=status, breakers=breakers, **{**found, "checks": checks})
 
 
 class EchoJobInput(BaseModel):
