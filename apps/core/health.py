@@ -79,14 +79,10 @@ def worker_status(timeout: float = 0.5) -> list[str]:
 
 
 def probe(include_workers: bool = True) -> dict:
-    """{"database": str, "broker": str, "queue_depth": int | None, "workers": list, "checks": rows} within the deadline."""
+    """{"database": str, "broker": str, "queue_depth": int | None, "workers": list} within the deadline."""
     deadline = settings.HEALTH_PROBE_SECONDS
     late = f"down: no answer within {deadline:g} s"
-    futures = {
-        "database": _pool.submit(database_status),
-        "broker": _pool.submit(broker_status),
-        "checks": _pool.submit(_closing, app_checks),
-    }
+    futures = {"database": _pool.submit(database_status), "broker": _pool.submit(broker_status)}
     if include_workers:
         futures["workers"] = _pool.submit(worker_status)
     wait(futures.values(), timeout=deadline)
@@ -102,18 +98,4 @@ def probe(include_workers: bool = True) -> dict:
         return unanswered
 
     broker, depth = result("broker", (late, None))
-    return {
-        "database": result("database", late),
-        "broker": broker,
-        "queue_depth": depth,
-        "workers": result("workers", []),
-        "checks": result("checks", [("app checks", "warning", late.removeprefix("down: "))]),
-    }
-
-
-def _closing(check: Callable):
-    """Run a probe on a pool thread and close the database connection it may have opened."""
-    try:
-        return check()
-    finally:
-        connection.close()
+    return {"database": result("database", late), "broker": broker, "queue_depth": depth, "workers": result("workers", [])}
