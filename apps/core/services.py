@@ -7,7 +7,7 @@ import time
 
 from pydantic import BaseModel, Field
 
-from .health import broker_status, database_status, worker_status
+from .health import app_checks, probe
 from .jobs import Context
 from .metrics import shared_breaker_states
 from .operations import Risk, operation
@@ -23,6 +23,12 @@ class BreakerState(BaseModel):
     failures: int
 
 
+class Check(BaseModel):
+    name: str
+    status: str = Field(description="ok or warning.")
+    detail: str
+
+
 class HealthOutput(BaseModel):
     status: str = Field(description="ok, degraded or down.")
     database: str
@@ -30,22 +36,29 @@ class HealthOutput(BaseModel):
     queue_depth: int | None = Field(description="Jobs waiting in the Celery queue.")
     workers: list[str]
     breakers: list[BreakerState]
+    checks: list[Check] = Field(default_factory=list, description="The apps' own checks, e.g. how old the advisory data is.")
 
 
 @operation("core.health", risk=Risk.READ)
 def health(ctx: Context, params: HealthInput) -> HealthOutput:
     """Health of the console itself: database, broker and queue depth, workers, and every connector's circuit breaker."""
-    database = database_status()
-    broker, depth = broker_status()
-    workers = worker_status() if params.include_workers else []
+    return health_report(params.include_workers)
+
+
+def health_report(include_workers: bool, found: dict | None = None) -> HealthOutput:
+    """The probes behind core.health, each bounded (apps.core.health.probe), or those already
+    `found`; the health page shows this directly when the gateway cannot run (its Redis is down)."""
+    found = found or probe(include_workers)
     breakers = [BreakerState(name=n, **s) for n, s in shared_breaker_states().items()]
-    if database != "ok" or broker != "ok":
+    # The apps' checks read the database in this thread (the probes' threads see only committed rows).
+    checks = [Check(name=name, status=level, detail=detail) for name, level, detail in app_checks()]
+    if found["database"] != "ok" or found["broker"] != "ok":
         status = "down"
-    elif (params.include_workers and not workers) or any(b.state != "closed" for b in breakers):
+    elif (include_workers and not found["workers"]) or any(b.state != "closed" for b in breakers) or any(c.status != "ok" for c in checks):
         status = "degraded"
     else:
         status = "ok"
-    return HealthOutput(status=status, database=database, broker=broker, queue_depth=depth, workers=workers, breakers=breakers)
+    return HealthOutput(status=status, breakers=breakers, checks=checks, **found)
 
 
 class EchoJobInput(BaseModel):

@@ -18,9 +18,13 @@ class SecurityConfig(AppConfig):
     }
 
     def ready(self):
+        from apps.core.health import register_check
         from apps.core.live import register_topic
 
+        from .advisory_services import health_rows
+
         register_topic("security", "core.run_read_ops")
+        register_check(health_rows)
         from apps.core.search import on_search
 
         from .search import findings

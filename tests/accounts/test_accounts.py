@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.utils import timezone
 
 from apps.accounts.actors import Actor
@@ -26,10 +27,25 @@ def test_failed_logins_are_rate_limited(client, make_user, settings):
     user = make_user("viewer")
     codes = [client.post("/accounts/login/", {"username": user.username, "password": "nope"}).status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]
-    # even the right password is refused while limited
-    response = client.post("/accounts/login/", {"username": user.username, "password": user.raw_password})
+    # even the right password is refused while limited, without being checked: one audit row per refused attempt
+    checked = []
+
+    def heard(sender, **kwargs):
+        checked.append(sender)
+
+    user_login_failed.connect(heard, weak=False, dispatch_uid="test.checked")
+    user_logged_in.connect(heard, weak=False, dispatch_uid="test.logged_in")
+    try:
+        before = AuditEvent.objects.count()
+        response = client.post("/accounts/login/", {"username": user.username, "password": user.raw_password})
+        after_right = AuditEvent.objects.count()
+        client.post("/accounts/login/", {"username": user.username, "password": "still wrong"})
+    finally:
+        user_login_failed.disconnect(dispatch_uid="test.checked")
+        user_logged_in.disconnect(dispatch_uid="test.logged_in")
     assert response.status_code == 429 and "Too many login attempts" in response.content.decode()
-    assert AuditEvent.objects.filter(operation="accounts.login", error="too many login attempts").count() == 2
+    assert checked == [] and after_right == before + 1 and AuditEvent.objects.count() == before + 2
+    assert AuditEvent.objects.filter(operation="accounts.login", error="too many login attempts").count() == 3
 
 
 def test_successful_logins_do_not_count_against_the_limit(client, make_user, settings):
@@ -117,3 +133,36 @@ def test_admin_cannot_remove_own_admin_role(client_as):
 @pytest.mark.parametrize("role", ["viewer", "operator", "approver", "auditor"])
 def test_only_admins_manage_users(client_as, role):
     assert client_as(role).get("/accounts/users/").status_code == 403
+
+
+def test_a_revoked_token_stops_working_within_the_actor_cache_bound(make_user, make_token, monkeypatch):
+    """Tokens are verified once per ACTOR_CACHE_SECONDS per process: revoked in this process, refused at
+    once; revoked by another process (a bare UPDATE here), refused once the bound has passed."""
+    from apps.accounts import actors
+    from apps.accounts.models import ApiToken
+
+    now = [1000.0]
+    monkeypatch.setattr(actors, "clock", lambda: now[0])
+    user = make_user("operator")
+    token, raw = make_token(user)
+    assert actors.actor_for_token(raw).user == user
+    ApiToken.objects.filter(pk=token.pk).update(revoked_at=timezone.now())  # as another process would
+    assert actors.actor_for_token(raw, cached_only=True) is not None  # this process has not seen it yet
+    now[0] += 1.0
+    assert actors.actor_for_token(raw) is None
+
+    other, raw2 = make_token(user)
+    assert actors.actor_for_token(raw2) is not None
+    other.revoked_at = timezone.now()
+    other.save()  # revoked in this process: the cache is dropped at once
+    assert actors.actor_for_token(raw2, cached_only=True) is None
+    assert actors.actor_for_token(raw2) is None
+
+
+def test_a_role_change_is_seen_at_once_in_its_process(make_user, actor_of):
+    from django.contrib.auth.models import Group
+
+    user = make_user("operator")
+    assert actor_of(user).roles == {"operator"}
+    user.groups.add(Group.objects.get(name="approver"))
+    assert actor_of(user).roles == {"operator", "approver"}
