@@ -38,6 +38,7 @@ NOT_PAGES = {
     "core:job_cancel", "core:notifications_read",
     "approvals:vote", "approvals:acknowledge", "monitoring:silence_expire", "monitoring:dashboard_delete", "monitoring:source_delete",
     "security:scan_state", "security:export_sarif", "security:export_csv", "security:triage", "security:remove_root", "audit:export",
+    "audit:export_bundle", "audit:public_key",
     "infrastructure:abort", "infrastructure:promote", "infrastructure:deploy", "infrastructure:rollback", "infrastructure:restart",
     "storage:download", "storage:delete", "storage:upload_ticket", "comms:incident_action", "comms:resend", "comms:alertmanager",
     "comms:setup_delete",
