@@ -26,6 +26,11 @@ class InfrastructureConfig(AppConfig):
         from apps.core.hooks import on_job_notice
 
         on_job_notice("infrastructure", job_notice)
+        from apps.core.forms import on_field_choices
+
+        from .models import Environment
+
+        on_field_choices("environment", lambda: list(Environment.objects.values_list("name", flat=True)))
         from apps.core.search import on_search
 
         from .search import deployments as find_deployments

@@ -14,6 +14,13 @@ class StorageConfig(AppConfig):
         "admin": ["storage.download_objects"],
     }
 
+    def ready(self):
+        from apps.core.forms import on_field_choices
+
+        from .models import Connection
+
+        on_field_choices("connection", lambda: list(Connection.objects.values_list("name", flat=True)))
+
     def console_processes(self, data_dir, env) -> dict[str, str]:
         """The demo's in-memory S3 (moto's server), when moto is installed."""
         from .demo import moto_installed

@@ -161,14 +161,19 @@ def test_service_defined_through_the_generic_form_keeps_its_secret(client_as, en
     form = {
         "environment": environment.name, "name": "api", "image": images.web["v1"], "command": "httpd\n-f\n-p\n8080\n-h\n/www",
         "ports": '[{"container": 8080}]', "replicas": "2", "secret_env": '{"DB_PASSWORD": "hunter2-" }', "strategy": "canary",
-        "env": '{"MODE": "prod"}', "healthcheck": '{"path": "/version"}', "labels": "{}", "resources": "{}",
+        "env-key-0": "MODE", "env-value-0": "prod", "env-key-1": "", "env-value-1": "",  # key/value rows, not JSON
+        "labels-key-0": "", "labels-value-0": "", "healthcheck": '{"path": "/version"}', "resources": "{}",
         "strategy_options": '{"steps": [{"set_weight": 50}, {"pause": {}}, {"set_weight": 100}]}',
     }  # fmt: skip
     response = client.post("/operations/infrastructure.save_service/", form)
     assert response.status_code == 200, response.content.decode()[:2000]
     service = environment.services.get(name="api")
     assert service.secret_env == {"DB_PASSWORD": "hunter2-"} and service.parsed_spec.command == ["httpd", "-f", "-p", "8080", "-h", "/www"]
+    assert service.parsed_spec.env == {"MODE": "prod"} and service.parsed_spec.labels == {}
     assert b"hunter2-" not in response.content and b"DB_PASSWORD" in response.content
+    form_page = client.get("/operations/infrastructure.save_service/").content.decode()
+    assert f'<option value="{environment.name}">' in form_page  # the environments that exist, not free text
+    assert 'name="env-key-0"' in form_page and 'aria-label="Env key 1"' in form_page
     page = client.get(service.get_absolute_url())
     assert b"hunter2-" not in page.content and b"DB_PASSWORD" in page.content
 
