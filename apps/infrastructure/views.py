@@ -12,6 +12,7 @@ from apps.core.errors import InvalidInput, OpsError
 from apps.core.forms import add_invalid_input
 from apps.core.web import actor_of, call, call_from_form, console_view, require_perm
 
+from .analysis_charts import analysis_charts
 from .deployments import with_served
 from .forms import BuildForm, DeployForm, runbook_form
 from .models import Deployment, Environment, Runbook, Service
@@ -126,6 +127,7 @@ def deployment_detail(request, pk: int):
         "changes": plans.diff(previous, deployment.revision.spec),
         "options": {k: v for k, v in options.items() if k != "steps"},
         "steps": steps,
+        "analyses": analysis_charts(deployment.analysis),
         "finished": deployment.finished,
     }
     return render(request, "infrastructure/deployment.html", context)

@@ -179,7 +179,8 @@ def test_service_defined_through_the_generic_form_keeps_its_secret(client_as, en
 
 
 def test_deployment_page_reads_at_a_glance(client_as, operator, environment, images):
-    web_service(operator, environment, images, replicas=2, strategy="canary", options={"steps": [{"set_weight": 50}, {"set_weight": 100}]})
+    steps = [{"set_weight": 50}, {"analysis": {"count": 2, "interval_seconds": 0.1}}, {"set_weight": 100}]
+    web_service(operator, environment, images, replicas=2, strategy="canary", options={"steps": steps})
     deploy(operator, environment)
     second = deploy(operator, environment, image=images.web["v2"])
     html = client_as("viewer").get(second.get_absolute_url()).content.decode()
@@ -189,6 +190,9 @@ def test_deployment_page_reads_at_a_glance(client_as, operator, environment, ima
     strategy = html.split('id="deployment-strategy"', 1)[1].split("</section>", 1)[0]
     assert "Canary options" in strategy and "Drain_seconds" in strategy
     assert "Keep_old_seconds" not in strategy and "Batch_size" not in strategy  # blue-green's and rolling's, not canary's
-    assert strategy.count('class="step done"') == 2  # set weight 50 %, set weight 100 %
+    assert strategy.count('class="step done"') == 3  # set weight 50 %, analysis, set weight 100 %
+    analysis = html.split('id="deployment-analysis"', 1)[1].split("</section>", 1)[0]
+    assert 'aria-label="health: 2 measurement(s), successful; from 0 to 1"' in analysis  # a chart per metric, server-drawn
+    assert analysis.count('class="phase-successful"') == 2
     assert f'href="/jobs/{second.job_id}/" id="deployment-job">infrastructure.deploy job · succeeded' in html
     assert "&quot;image&quot;:" not in html  # no JSON dumps: one line per field
