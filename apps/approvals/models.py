@@ -23,6 +23,9 @@ class ApprovalPolicy(models.Model):
     quorum = models.PositiveSmallIntegerField(default=1)
     expiry_hours = models.PositiveIntegerField(default=24)
     wait_minutes = models.PositiveIntegerField(default=0, help_text="Delay between approval and execution.")
+    group_quorum = models.JSONField(
+        default=dict, blank=True, help_text='Approvals needed from each group, e.g. {"sre": 1, "security": 1}; distinct people.'
+    )
 
     class Meta:
         unique_together = [("operation", "scope")]
@@ -47,6 +50,7 @@ class ApprovalRequest(models.Model):
     token = models.ForeignKey("accounts.ApiToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     channel = models.CharField(max_length=10)
     quorum = models.PositiveSmallIntegerField(default=1)
+    group_quorum = models.JSONField(default=dict, blank=True, help_text="Copied from the policy when requested.")
     wait_minutes = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=10, choices=STATUSES, default=PENDING, db_index=True)
     created_at = models.DateTimeField(default=timezone.now)

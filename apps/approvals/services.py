@@ -21,6 +21,7 @@ from apps.core.notify import notify
 from apps.core.operations import Risk, operation
 
 from .models import ApprovalPolicy, ApprovalRequest, ApprovalVote
+from .policies import quorum_reached
 
 
 class ApprovalError(OpsError):
@@ -33,6 +34,7 @@ class Policy:
     quorum: int = 1
     expiry_hours: int = 24
     wait_minutes: int = 0
+    group_quorum: dict | None = None  # {"group": approvals needed from it}
 
 
 def policy_for(operation_name: str, scope: str) -> Policy:
@@ -41,7 +43,7 @@ def policy_for(operation_name: str, scope: str) -> Policy:
     ranked = sorted(candidates, key=lambda p: (p.operation == "*", p.scope == ""))
     if ranked:
         p = ranked[0]
-        return Policy(p.requires_approval, max(1, p.quorum), p.expiry_hours, p.wait_minutes)
+        return Policy(p.requires_approval, max(1, p.quorum), p.expiry_hours, p.wait_minutes, p.group_quorum)
     return Policy(expiry_hours=settings.APPROVAL_DEFAULT_EXPIRY_HOURS)
 
 
@@ -59,6 +61,7 @@ def request_approval(op, params: BaseModel, actor, channel: str, *, scope: str, 
         token=actor.token,
         channel=channel,
         quorum=policy.quorum,
+        group_quorum=policy.group_quorum or {},
         wait_minutes=policy.wait_minutes,
         expires_at=timezone.now() + timedelta(hours=policy.expiry_hours),
     )
@@ -86,7 +89,7 @@ def vote(approval_id: int, voter, decision: str, comment: str = "", *, client_ip
                 raise ApprovalError("You have already voted on this request.") from None
             if decision == ApprovalVote.REJECT:
                 _decide(approval, ApprovalRequest.REJECTED)
-            elif approval.votes.filter(decision=ApprovalVote.APPROVE).count() >= approval.quorum:
+            elif quorum_reached(approval):
                 _decide(approval, ApprovalRequest.APPROVED)
                 from apps.core import operations
 

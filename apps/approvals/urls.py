@@ -9,4 +9,5 @@ urlpatterns = [
     path("<int:pk>/vote/", views.vote, name="vote"),
     path("policies/", views.policies, name="policies"),
     path("policies/<int:pk>/", views.policies, name="policy_edit"),
+    path("policies/<int:pk>/delete/", views.policy_delete, name="policy_delete"),
 ]

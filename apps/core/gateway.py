@@ -107,7 +107,7 @@ def invoke(
             from apps.approvals.services import policy_for, request_approval
 
             policy = policy_for(op.name, scope)
-            if policy.requires_approval:
+            if policy.requires_approval or op.guard:
                 approval = request_approval(op, data, actor, channel, scope=scope, policy=policy, reason=reason)
                 event = _audit(audit, started, "pending", approval_id=str(approval.pk))
                 return Outcome("pending", op, approval=approval, audit_seq=event.seq)

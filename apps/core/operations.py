@@ -54,6 +54,10 @@ class Operation:
     # resolved against current state (a pure read). Approvers vote on its hash; the approved job
     # recomputes it and runs only if the hash still matches.
     planner: Callable[..., dict] | None = None
+    # A guard change (protection, policy, risk flag, what a protected operation runs): when its
+    # approval_scope says it lowers a guard, someone else approves it even where the scope's policy
+    # exempts other operations from approval.
+    guard: bool = False
 
     @property
     def app(self) -> str:
@@ -96,6 +100,7 @@ def operation(
     target: Callable[[BaseModel], str] | None = None,
     exposed: bool = True,
     planner: Callable[..., dict] | None = None,
+    guard: bool = False,
 ):
     """Register `func(ctx, params: InputModel) -> OutputModel` as an operation.
 
@@ -133,6 +138,7 @@ def operation(
             target=target,
             exposed=exposed,
             planner=planner,
+            guard=guard,
         )
         return func
 
