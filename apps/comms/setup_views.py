@@ -1,23 +1,23 @@
 """The Comms setup pages (admins): connectors, targets, routing and inhibition
 rules, escalation policies and the SSRF allow-list. One list + form view for
-all of them; every save and delete is audited (never with a secret)."""
+all of them; every save and delete is an operation through the gateway (audited, never
+with a secret: apps/comms/setup_operations.py)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from django.contrib import messages
-from django.db.models import ProtectedError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from apps.audit.writer import record
-from apps.core.middleware import client_ip
-from apps.core.resilience import forget_breaker
-from apps.core.web import actor_of, console_view, require_perm
+from apps.core.errors import OpsError
+from apps.core.form_operations import submitted
+from apps.core.web import call, call_from_form, console_view, require_perm
 
 from . import forms
 from .models import AllowedNetwork, Connector, EscalationPolicy, InhibitRule, RoutingRule, Target
+from .setup_operations import SECTIONS as OPERATIONS
 
 
 @dataclass(frozen=True)
@@ -79,20 +79,18 @@ def setup(request, section: str = "connectors", pk: int | None = None):
     if spec is None:
         return redirect("comms:setup")
     instance = get_object_or_404(spec.model, pk=pk) if pk else None
-    form = spec.form(request.POST or None, instance=instance)
-    if request.method == "POST" and form.is_valid():
-        obj = form.save(commit=False)
-        if isinstance(obj, AllowedNetwork) and not obj.created_by:
-            obj.created_by = request.user.username
-        obj.save()
-        if isinstance(obj, Connector):
-            forget_breaker(f"comms:{obj.name}")
-        _audit(request, f"comms.{section}_save", str(obj), {"changed": sorted(form.changed_data)})
-        messages.success(request, f"Saved {obj}.")
-        return redirect("comms:setup_section", section=section)
+    form, status = spec.form(request.POST or None, instance=instance), 200
+    if request.method == "POST":
+        status = 422
+        if form.is_valid():
+            noun = OPERATIONS[section][0]
+            outcome, status = call_from_form(request, form, f"comms.save_{noun}", {"id": pk, "data": submitted(request)})
+            if outcome:
+                messages.success(request, f"Saved {outcome.result.name}.")
+                return redirect("comms:setup_section", section=section)
     rows = [(obj, _cells(obj, spec)) for obj in spec.model.objects.all()[:500]]
     context = {"sections": SECTIONS, "section": section, "spec": spec, "form": form, "rows": rows, "edited": instance}
-    return render(request, "comms/setup.html", context)
+    return render(request, "comms/setup.html", context, status=status)
 
 
 @console_view
@@ -102,19 +100,10 @@ def setup_delete(request, section: str, pk: int):
     spec = SECTIONS.get(section)
     if spec is None:
         return redirect("comms:setup")
-    obj = get_object_or_404(spec.model, pk=pk)
     try:
-        obj.delete()
-    except ProtectedError:
-        messages.error(request, f"{obj} is still used (by targets or deliveries); remove those first.")
+        outcome = call(request, f"comms.delete_{OPERATIONS[section][0]}", {"id": pk})
+    except OpsError as exc:
+        messages.error(request, exc.message)
     else:
-        _audit(request, f"comms.{section}_delete", str(obj))
-        messages.success(request, f"Deleted {obj}.")
+        messages.success(request, f"Deleted {outcome.result.name}.")
     return redirect("comms:setup_section", section=section)
-
-
-def _audit(request, operation: str, target: str, params: dict | None = None) -> None:
-    record(
-        operation=operation, outcome="ok", channel="web", actor=actor_of(request), target=target, params=params or {},
-        client_ip=client_ip(request), request_id=getattr(request, "request_id", ""),
-    )  # fmt: skip

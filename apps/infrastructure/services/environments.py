@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from apps.core.errors import InvalidInput
+from apps.core.gateway import validation_errors
 from apps.core.jobs import Context
 from apps.core.operations import Risk, operation
 
@@ -239,7 +241,10 @@ class SavedService(BaseModel):
 def _service_change(params: SaveServiceInput) -> tuple[Service | None, dict, dict]:
     """(the stored service or None, what it will be — spec, strategy and options —, its secret values)."""
     env = environment_named(params.environment)
-    spec = ServiceSpec.model_validate(params.model_dump(include=set(ServiceSpec.model_fields) - {"secret_env_names"}))
+    try:
+        spec = ServiceSpec.model_validate(params.model_dump(include=set(ServiceSpec.model_fields) - {"secret_env_names"}))
+    except ValidationError as exc:  # a rule across fields (e.g. a healthcheck without a port)
+        raise InvalidInput(validation_errors(exc)) from None
     service = env.services.filter(name=params.name).first()
     secrets = {k: v for k, v in ((service.secret_env if service else None) or {}).items() if k not in params.remove_secret_env}
     secrets.update(params.secret_env)
@@ -265,7 +270,7 @@ def service_lowering_scope(params: SaveServiceInput) -> str | None:
         return None
     try:
         service, after, secrets = _service_change(params)
-    except InfrastructureError:
+    except (InfrastructureError, InvalidInput):
         return None  # the operation says so
     if service is None or (_stored(service) == after and not _changed_secrets(service, secrets)):
         return None
