@@ -170,3 +170,20 @@ def test_weakening_a_group_requirement_waits(admin):
     policy = ApprovalPolicy.objects.create(operation=RISKY, quorum=2, group_quorum={"security": 2})
     assert save(admin, id=policy.pk, quorum=2, group_quorum={"security": 1}).status == "pending"
     assert save(admin, id=policy.pk, quorum=2, group_quorum={"security": 3}).status == "ok"
+
+
+def test_through_the_policy_page_a_weaker_policy_waits_a_stricter_one_applies(client, make_user):
+    user = make_user("admin")
+    client.force_login(user)
+    policy = ApprovalPolicy.objects.create(operation=RISKY, quorum=2)
+    form = {"operation": RISKY, "scope": "", "requires_approval": "on", "quorum": "1", "expiry_hours": "24", "wait_minutes": "0"}
+    response = client.post(f"/approvals/policies/{policy.pk}/", form, follow=True)
+    approval = ApprovalRequest.objects.get(operation="approvals.save_policy")
+    assert response.redirect_chain[-1][0] == f"/approvals/{approval.pk}/"
+    assert "waiting" in response.content.decode()
+    assert ApprovalPolicy.objects.get(pk=policy.pk).quorum == 2
+    assert client.post(f"/approvals/policies/{policy.pk}/", {**form, "quorum": "4"}).status_code == 302
+    assert ApprovalPolicy.objects.get(pk=policy.pk).quorum == 4
+    assert client.post(f"/approvals/policies/{policy.pk}/delete/", follow=True).status_code == 200
+    assert ApprovalPolicy.objects.filter(pk=policy.pk).exists()  # deleting it is weaker: pending too
+    assert ApprovalRequest.objects.filter(operation="approvals.delete_policy", status="pending").count() == 1

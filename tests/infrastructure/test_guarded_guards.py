@@ -122,3 +122,29 @@ def test_editing_a_service_of_a_protected_environment_waits(admin, approver, mak
     with pytest.raises(InvalidInput, match="port"):
         service(operator, ports=[], image="evil:latest")
     assert Service.objects.get(name="api").spec["image"] == "busybox:1.37"
+
+
+def test_through_the_web_form_an_admin_unprotecting_lands_on_the_approval_page(client, make_user, actor_of):
+    user = make_user("admin", "approver")
+    save_env(actor_of(user), protected=True)
+    client.force_login(user)
+    form = {
+        "name": "prod",
+        "engine_url": "unix:///run/none.sock",
+        "quorum": "1",
+        "publish_address": "127.0.0.1",
+        "host_address": "127.0.0.1",
+        "router_image": "busybox:1.36",
+        "timeout_seconds": "30",
+    }  # fmt: skip (protected unticked)
+    response = client.post("/operations/infrastructure.save_environment/", form)
+    outcome = AuditEvent.objects.get(operation="infrastructure.save_environment", outcome="pending")
+    assert response.status_code == 302 and response["Location"] == f"/approvals/{outcome.approval_id}/"
+    assert Environment.objects.get(name="prod").protected
+    assert "own request" in client.post(f"/approvals/{outcome.approval_id}/vote/", {"decision": "approve"}, follow=True).content.decode()
+    assert Environment.objects.get(name="prod").protected
+
+    form["protected"] = "on"
+    form["quorum"] = "2"
+    assert client.post("/operations/infrastructure.save_environment/", form).status_code == 200  # raising: done at once
+    assert Environment.objects.get(name="prod").quorum == 2
