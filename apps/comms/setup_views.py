@@ -15,47 +15,45 @@ from apps.core.errors import OpsError
 from apps.core.form_operations import submitted
 from apps.core.web import call, call_from_form, console_view, require_perm
 
-from . import forms
-from .models import AllowedNetwork, Connector, EscalationPolicy, InhibitRule, RoutingRule, Target
 from .setup_operations import SECTIONS as OPERATIONS
 
 
 @dataclass(frozen=True)
 class Section:
+    """How a setup page shows one kind of row; its model, form and operations: setup_operations.SECTIONS."""
+
     title: str
-    model: type
-    form: type
     columns: tuple[tuple[str, str], ...]  # (heading, attribute or callable name on the row)
     help: str
 
 
 SECTIONS = {
     "connectors": Section(
-        "Connectors", Connector, forms.ConnectorForm,
+        "Connectors",
         (("Name", "name"), ("Type", "get_kind_display"), ("URL", "url"), ("Secret", "secret_state"), ("Enabled", "enabled")),
         "Slack, Teams, SMTP, SMS and webhook connections. Secrets are stored encrypted and never shown again.",
     ),
     "targets": Section(
-        "Targets", Target, forms.TargetForm, (("Name", "name"), ("Connector", "connector"), ("Recipient", "recipient")),
+        "Targets", (("Name", "name"), ("Connector", "connector"), ("Recipient", "recipient")),
         "Named destinations that rules and escalation levels refer to.",
     ),
     "rules": Section(
-        "Routing rules", RoutingRule, forms.RoutingRuleForm,
+        "Routing rules",
         (("#", "position"), ("Name", "name"), ("Severities", "severities"), ("Services", "services"), ("Labels", "labels"),
          ("Targets", "targets"), ("Group by", "group_by"), ("Default", "is_default"), ("Enabled", "enabled")),
         "The first matching rule (by position) picks the targets, unless it says continue; else the default rule.",
     ),
     "inhibitions": Section(
-        "Inhibition rules", InhibitRule, forms.InhibitRuleForm,
+        "Inhibition rules",
         (("Name", "name"), ("While firing", "source_match"), ("Mute", "target_match"), ("Equal on", "equal"), ("Enabled", "enabled")),
         "While an alert matching the first set fires, alerts matching the second (equal on the listed labels) are muted.",
     ),
     "policies": Section(
-        "Escalation policies", EscalationPolicy, forms.EscalationPolicyForm, (("Name", "name"), ("Levels", "levels")),
+        "Escalation policies", (("Name", "name"), ("Levels", "levels")),
         "Level 1 is paged when an incident opens; each next level after_minutes later while nobody acknowledges.",
     ),
     "networks": Section(
-        "SSRF allow-list", AllowedNetwork, forms.AllowedNetworkForm, (("Network", "cidr"), ("Note", "note"), ("Added by", "created_by")),
+        "SSRF allow-list", (("Network", "cidr"), ("Note", "note"), ("Added by", "created_by")),
         "Webhook, Teams, Slack and SMS URLs resolving to loopback, private or link-local addresses are refused unless listed here.",
     ),
 }  # fmt: skip
@@ -78,17 +76,17 @@ def setup(request, section: str = "connectors", pk: int | None = None):
     spec = SECTIONS.get(section)
     if spec is None:
         return redirect("comms:setup")
-    instance = get_object_or_404(spec.model, pk=pk) if pk else None
-    form, status = spec.form(request.POST or None, instance=instance), 200
+    noun, model, form_class = OPERATIONS[section]
+    instance = get_object_or_404(model, pk=pk) if pk else None
+    form, status = form_class(request.POST or None, instance=instance), 200
     if request.method == "POST":
         status = 422
         if form.is_valid():
-            noun = OPERATIONS[section][0]
             outcome, status = call_from_form(request, form, f"comms.save_{noun}", {"id": pk, "data": submitted(request)})
             if outcome:
                 messages.success(request, f"Saved {outcome.result.name}.")
                 return redirect("comms:setup_section", section=section)
-    rows = [(obj, _cells(obj, spec)) for obj in spec.model.objects.all()[:500]]
+    rows = [(obj, _cells(obj, spec)) for obj in model.objects.all()[:500]]
     context = {"sections": SECTIONS, "section": section, "spec": spec, "form": form, "rows": rows, "edited": instance}
     return render(request, "comms/setup.html", context, status=status)
 
