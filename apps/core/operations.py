@@ -108,6 +108,8 @@ def operation(
     becomes the description shown to people and agents.
     """
     risk = Risk(risk)
+    if guard and (risk is not Risk.RISKY or approval_scope is None or planner is None):
+        raise TypeError(f"operation {name}: a guard change is risky, with an approval_scope and a planner")
 
     def register(func: Callable[..., BaseModel]) -> Callable[..., BaseModel]:
         hints = typing.get_type_hints(func)

@@ -148,3 +148,14 @@ def test_through_the_web_form_an_admin_unprotecting_lands_on_the_approval_page(c
     form["quorum"] = "2"
     assert client.post("/operations/infrastructure.save_environment/", form).status_code == 200  # raising: done at once
     assert Environment.objects.get(name="prod").quorum == 2
+
+
+def test_every_guard_operation_is_risky_with_a_scope_and_a_planner():
+    from apps.core.operations import Risk, all_operations, operation
+
+    guards = {op.name for op in all_operations() if op.guard}
+    assert guards == {"approvals.save_policy", "approvals.delete_policy", "infrastructure.save_environment",
+                      "infrastructure.save_runbook", "infrastructure.save_service"}  # fmt: skip
+    assert all(op.risk is Risk.RISKY and op.planner and op.approval_scope for op in all_operations() if op.guard)
+    with pytest.raises(TypeError, match="guard change is risky"):
+        operation("test.sneaky_guard", risk=Risk.WRITE, guard=True)
