@@ -118,7 +118,7 @@ def test_operator_may_not_touch_policies(make_user, actor_of):
 # --- group quorum ---------------------------------------------------------------------------
 
 
-def test_one_sre_and_one_security_approver_two_sres_are_not_enough(admin, make_user, actor_of):
+def test_one_sre_and_one_security_approver_two_sres_are_not_enough(admin, make_user, actor_of, client):
     for name in ("sre", "security"):
         Group.objects.get_or_create(name=name)
     assert save(admin, quorum=2, group_quorum={"sre": 1, "security": 1}).status == "ok"
@@ -131,6 +131,9 @@ def test_one_sre_and_one_security_approver_two_sres_are_not_enough(admin, make_u
     services.vote(approval.pk, actor_of(make_user("approver", "sre")), "approve")
     services.vote(approval.pk, actor_of(make_user("approver", "sre")), "approve")
     assert ApprovalRequest.objects.get(pk=approval.pk).status == "pending"  # two SREs, no security
+    client.force_login(make_user("approver", "security"))
+    page = client.get(f"/approvals/{approval.pk}/").content.decode()
+    assert "2 of 2 approval(s), including 1 from security and 1 from sre" in page
     assert not Job.objects.filter(approval=approval).exists()
 
     services.vote(approval.pk, actor_of(make_user("approver", "security")), "approve")
