@@ -1,8 +1,8 @@
-"""Users, roles and API tokens as operations: the accounts pages write through the gateway."""
+"""Operations about accounts: the caller's own identity; users, roles and API tokens (the accounts pages write through them)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -21,6 +21,30 @@ from .models import ApiToken
 from .roles import ADMIN, ROLES
 
 User = get_user_model()
+
+
+class WhoAmIInput(BaseModel):
+    pass
+
+
+class WhoAmI(BaseModel):
+    user: str
+    roles: list[str] = Field(description="The roles this call has: the user's, narrowed by the token's scopes.")
+    token: str | None = Field(None, description="The public part of the API token the call came through.")
+    token_expires_at: datetime | None = None
+
+
+@operation("accounts.whoami", risk=Risk.READ)
+def whoami(ctx: Context, params: WhoAmIInput) -> WhoAmI:
+    """Who the caller is: user name, effective roles and — for an agent — the token's id and expiry.
+    Call it first to learn which operations are open to you (risky ones need a human approver)."""
+    token = ctx.actor.token
+    return WhoAmI(
+        user=ctx.actor.name,
+        roles=sorted(ctx.actor.roles),
+        token=f"opc_{token.lookup}" if token is not None else None,
+        token_expires_at=token.expires_at if token is not None else None,
+    )
 
 
 class SaveUserInput(BaseModel):
@@ -137,5 +161,7 @@ def revoke_token(ctx: Context, params: RevokeTokenInput) -> RevokedToken:
         raise InvalidInput({"id": f"There is no token #{params.id}."})
     if token.user_id != ctx.actor.user_id and not ctx.actor.has_perm("accounts.manage_users"):
         raise PermissionDenied("You may revoke your own tokens only.")
-    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])  # post_save drops this process's cached actor of the token
     return RevokedToken(id=token.pk, token=str(token), owner=token.user.username)

@@ -23,7 +23,10 @@ from apps.core.operations import Risk, operation
 
 from .models import ApprovalPolicy, ApprovalVote
 
-POLICY_FIELDS = ("operation", "scope", "requires_approval", "quorum", "expiry_hours", "wait_minutes", "group_quorum")
+POLICY_FIELDS = (
+    "operation", "scope", "requires_approval", "quorum", "expiry_hours", "wait_minutes", "group_quorum",
+    "break_glass_admins", "break_glass_tokens",
+)  # fmt: skip
 
 
 # --- the quorum rule -----------------------------------------------------------------------
@@ -69,6 +72,8 @@ class Guard:
     expiry_hours: int = 0
     wait_minutes: int = 0
     group_quorum: dict = field(default_factory=dict)
+    break_glass_admins: bool = True
+    break_glass_tokens: bool = False
 
 
 def _effective(rows: list[dict], op: str, scope: str) -> Guard:
@@ -77,7 +82,8 @@ def _effective(rows: list[dict], op: str, scope: str) -> Guard:
     if not matching:
         return Guard(expiry_hours=settings.APPROVAL_DEFAULT_EXPIRY_HOURS)
     r = min(matching, key=lambda r: (r["operation"] == "*", r["scope"] == ""))
-    return Guard(r["requires_approval"], max(1, r["quorum"]), r["expiry_hours"], r["wait_minutes"], dict(r["group_quorum"] or {}))
+    return Guard(r["requires_approval"], max(1, r["quorum"]), r["expiry_hours"], r["wait_minutes"], dict(r["group_quorum"] or {}),
+                 r["break_glass_admins"], r["break_glass_tokens"])  # fmt: skip
 
 
 def weakened(before: Guard, after: Guard) -> list[str]:
@@ -96,6 +102,9 @@ def weakened(before: Guard, after: Guard) -> list[str]:
     for group, count in sorted(before.group_quorum.items()):
         if int(after.group_quorum.get(group, 0)) < int(count):
             why.append(f"approvals from {group} {count} → {after.group_quorum.get(group, 0)}")
+    for who in ("admins", "tokens"):
+        if getattr(after, f"break_glass_{who}") and not getattr(before, f"break_glass_{who}"):
+            why.append(f"break-glass allowed for {who}")
     return why
 
 
@@ -131,6 +140,8 @@ class SavePolicyInput(BaseModel):
     group_quorum: dict[str, int] = Field(
         default_factory=dict, description='Approvals needed from members of each group, e.g. {"sre": 1, "security": 1}.'
     )
+    break_glass_admins: bool = Field(True, description="An admin may run one call without approval, with a reason.")
+    break_glass_tokens: bool = Field(False, description="Break-glass is allowed through an admin-scoped API token too.")
 
     @field_validator("operation")
     @classmethod
@@ -224,9 +235,10 @@ def _label(row: dict) -> str:
 @operation("approvals.save_policy", risk=Risk.RISKY, permission="approvals.manage_policies", guard=True,
            approval_scope=_save_scope, planner=plan_save_policy, target=_label)  # fmt: skip
 def save_policy(ctx: Context, params: SavePolicyInput) -> PolicyChange:
-    """Create or change an approval policy (quorum, expiry, wait, approvals per group). A stricter policy applies at once;
-    one that lets any operation through more easily (approval off, smaller quorum, longer expiry, shorter wait, fewer
-    approvals from a group, narrower scope) waits for someone else's approval."""
+    """Create or change an approval policy (quorum, expiry, wait, approvals per group, break-glass). A stricter policy
+    applies at once; one that lets any operation through more easily (approval off, smaller quorum, longer expiry,
+    shorter wait, fewer approvals from a group, break-glass newly allowed, narrower scope) waits for someone else's
+    approval."""
     values = _policy_row(params)
     with transaction.atomic():
         clash = ApprovalPolicy.objects.filter(operation=params.operation, scope=params.scope).exclude(pk=params.id)
