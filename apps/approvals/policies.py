@@ -218,14 +218,19 @@ def _delete_scope(params: DeletePolicyInput) -> str | None:
     return _scope_if_weaker(old, None, weaker)
 
 
+def _plan(old: dict | None, new: dict | None, weaker: list[dict]) -> dict:
+    # How it lowers a guard, as reasons: which other rows happen to name which scopes is not part of
+    # the change, so an unrelated policy row coming or going does not make an approved change drift.
+    return {"policy": {"before": old, "after": new}, "lowers": sorted({why for w in weaker for why in w["why"]})}
+
+
 def plan_save_policy(ctx: Context, params: SavePolicyInput) -> dict:
-    old, new, weaker = _save_change(params)
-    return {"policy": {"before": old, "after": new}, "weakened": weaker}
+    return _plan(*_save_change(params))
 
 
 def plan_delete_policy(ctx: Context, params: DeletePolicyInput) -> dict:
     old, weaker = _delete_change(params)
-    return {"policy": {"before": old, "after": None}, "weakened": weaker}
+    return _plan(old, None, weaker)
 
 
 def _label(row: dict) -> str:

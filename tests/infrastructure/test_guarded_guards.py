@@ -159,3 +159,15 @@ def test_every_guard_operation_is_risky_with_a_scope_and_a_planner():
     assert all(op.risk is Risk.RISKY and op.planner and op.approval_scope for op in all_operations() if op.guard)
     with pytest.raises(TypeError, match="guard change is risky"):
         operation("test.sneaky_guard", risk=Risk.WRITE, guard=True)
+
+
+def test_break_glass_never_lowers_a_guard(admin):
+    save_env(admin, protected=True)
+    with pytest.raises(PermissionDenied, match="lowers a guard: break-glass does not apply"):
+        invoke("infrastructure.save_environment", admin, {"name": "prod", "engine_url": "unix:///run/none.sock", "protected": False},
+               reason="production is on fire", break_glass=True)  # fmt: skip
+    assert Environment.objects.get(name="prod").protected
+    assert AuditEvent.objects.get(operation="infrastructure.save_environment", outcome="denied")
+    # Raising a guard needs no glass broken: it applies at once, break_glass or not.
+    assert invoke("infrastructure.save_environment", admin, {"name": "prod", "engine_url": "unix:///run/none.sock", "protected": True,
+                  "quorum": 2}, reason="tighten", break_glass=True).status == "ok"  # fmt: skip

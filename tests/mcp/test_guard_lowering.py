@@ -32,6 +32,10 @@ async def test_an_admin_token_requests_unprotecting_and_a_weaker_policy_someone_
         assert {"infrastructure_save_environment", "approvals_save_policy"} <= tools
         assert not [name for name in tools if "vote" in name or "approve" in name]
 
+        stricter = await agent.call_tool("infrastructure_save_environment", {"name": "prod", "engine_url": ENGINE, "protected": True,
+                                                                             "quorum": 2})  # fmt: skip
+        assert not stricter.is_error and stricter.structured_content["quorum"] == 2  # raising: at once
+
         unprotect = await agent.call_tool("infrastructure_save_environment", {"name": "prod", "engine_url": ENGINE, "protected": False})
         weaker = await agent.call_tool("approvals_save_policy", {"id": policy.pk, "operation": "core.purge_jobs", "quorum": 1})
         for pending in (unprotect, weaker):
@@ -39,10 +43,6 @@ async def test_an_admin_token_requests_unprotecting_and_a_weaker_policy_someone_
             assert pending.structured_content["status"] == "pending_approval"
         assert (await sync_to_async(Environment.objects.get)(name="prod")).protected
         assert (await sync_to_async(ApprovalPolicy.objects.get)(pk=policy.pk)).quorum == 2
-
-        stricter = await agent.call_tool("infrastructure_save_environment", {"name": "prod", "engine_url": ENGINE, "protected": True,
-                                                                             "quorum": 3})  # fmt: skip
-        assert not stricter.is_error and stricter.structured_content["quorum"] == 3  # raising: at once
 
         for pending in (unprotect, weaker):
             request_id = pending.structured_content["approval_request_id"]
