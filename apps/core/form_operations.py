@@ -4,9 +4,8 @@
 `comms.save_connector` and `comms.delete_connector`. The form stays the validator (its
 errors come back as field errors) and the gateway does the rest — role check, audit
 event — so a setup page has no write path of its own. Params are the submitted form
-data, `{"id": …, "data": {field: [values]}}`; the audit log shows them redacted by name,
-and a field the form renders as a password must have a name redaction masks (checked
-when the operations are registered).
+data, `{"id": …, "data": {field: [values]}}`; the audit log shows them redacted: every
+field the form renders as a password input, whatever its name, and any sensitive name.
 """
 
 from __future__ import annotations
@@ -18,18 +17,18 @@ from django import forms
 from django.db import models, transaction
 from django.db.models import ProtectedError
 from django.utils.datastructures import MultiValueDict
-from pydantic import BaseModel, Field
-
-from apps.audit.redact import is_sensitive_name
+from pydantic import BaseModel, Field, create_model
 
 from .errors import InvalidInput, OpsError
 from .jobs import Context
 from .operations import Risk, operation
 
+DATA_HELP = "Form fields by name; a list for several values."
+
 
 class FormWrite(BaseModel):
     id: int | None = Field(None, description="The row to change; none creates one.")
-    data: dict[str, Any] = Field(default_factory=dict, description="Form fields by name; a list for several values.")
+    data: dict[str, Any] = Field(default_factory=dict, description=DATA_HELP)
 
 
 class FormDelete(BaseModel):
@@ -73,10 +72,13 @@ def form_operations(
     formset: an inline formset saved with the row (a dashboard's panels).
     """
     app, noun = name.split(".", 1)
-    secret = [f for f, field in form_class.base_fields.items() if isinstance(field.widget, forms.PasswordInput)]
-    unmasked = [f for f in secret if not is_sensitive_name(f)]
-    if unmasked:
-        raise TypeError(f"{name}: secret fields {unmasked} need names the audit redaction masks")
+    # The form's write-only inputs are secrets: the audit log and job params never show their values.
+    secret = sorted(f for f, field in form_class.base_fields.items() if isinstance(field.widget, forms.PasswordInput))
+    write_input = create_model(
+        f"{model.__name__}Write",
+        __base__=FormWrite,
+        data=(dict[str, Any], Field(default_factory=dict, description=DATA_HELP, json_schema_extra={"secret_keys": secret})),
+    )
     label = model._meta.verbose_name
 
     def lookup(ctx: Context, pk: int):
@@ -120,6 +122,7 @@ def form_operations(
             raise OpsError(f"{text} is still in use; remove what refers to it first.") from None
         return FormSaved(id=None, name=text)
 
+    save.__annotations__["params"] = write_input  # the input model, with this form's secret keys
     save.__doc__ = f"Create or change a {label} (the console's setup form; each field as the form names it)."
     delete.__doc__ = f"Delete a {label}."
 

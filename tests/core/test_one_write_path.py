@@ -176,3 +176,21 @@ def test_the_django_admin_login_is_the_consoles(client):
     response = client.get("/django-admin/login/")
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
     assert client.post("/django-admin/login/", {"username": "x", "password": "y"}).status_code == 302
+
+
+def test_a_password_input_is_redacted_whatever_its_name(make_user, actor_of):
+    """A form's write-only inputs stay out of the audit log even when their names look harmless."""
+    from django import forms
+
+    from apps.comms.forms import AllowedNetworkForm
+    from apps.core.form_operations import form_operations
+    from apps.core.gateway import invoke
+
+    class SecretNoteForm(AllowedNetworkForm):
+        note = forms.CharField(required=False, widget=forms.PasswordInput)
+
+    form_operations("testing.secret_note", AllowedNetwork, SecretNoteForm, permission="core.manage_connectors")
+    invoke("testing.save_secret_note", actor_of(make_user("admin")), {"data": {"cidr": ["10.7.0.0/16"], "note": ["hunter2-note"]}})
+    assert AllowedNetwork.objects.get(cidr="10.7.0.0/16").note == "hunter2-note"
+    event = AuditEvent.objects.get(operation="testing.save_secret_note")
+    assert event.params["data"] == {"cidr": ["10.7.0.0/16"], "note": "[redacted]"}
