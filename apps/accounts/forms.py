@@ -1,8 +1,22 @@
 from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
 
 from .roles import ROLE_DESCRIPTIONS, ROLES
 
 ROLE_CHOICES = [(r, f"{r} — {ROLE_DESCRIPTIONS[r]}") for r in ROLES]
+
+
+class LoginForm(AuthenticationForm):
+    """Django's login form. While the sender is rate-limited (`limited`), it refuses before
+    authenticate() runs: the password is not checked and no login-failed signal is sent."""
+
+    limited = False
+
+    def clean(self):
+        if self.limited:
+            raise ValidationError("Too many login attempts. Wait a minute and try again.", code="rate_limited")
+        return super().clean()
 
 
 class UserForm(forms.Form):

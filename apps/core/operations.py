@@ -58,6 +58,9 @@ class Operation:
     # approval_scope says it lowers a guard, someone else approves it even where the scope's policy
     # exempts other operations from approval.
     guard: bool = False
+    # For long operations: running the function again for the same job continues the work (it reads
+    # where it got to from recorded state), so a job whose worker died is resumed rather than failed.
+    resumable: bool = False
 
     @property
     def app(self) -> str:
@@ -101,6 +104,7 @@ def operation(
     exposed: bool = True,
     planner: Callable[..., dict] | None = None,
     guard: bool = False,
+    resumable: bool = False,
 ):
     """Register `func(ctx, params: InputModel) -> OutputModel` as an operation.
 
@@ -110,6 +114,8 @@ def operation(
     risk = Risk(risk)
     if guard and (risk is not Risk.RISKY or approval_scope is None or planner is None):
         raise TypeError(f"operation {name}: a guard change is risky, with an approval_scope and a planner")
+    if resumable and not long:
+        raise TypeError(f"operation {name}: only a long operation (a job) can be resumable")
 
     def register(func: Callable[..., BaseModel]) -> Callable[..., BaseModel]:
         hints = typing.get_type_hints(func)
@@ -143,6 +149,7 @@ def operation(
             exposed=exposed,
             planner=planner,
             guard=guard,
+            resumable=resumable,
         )
         return func
 

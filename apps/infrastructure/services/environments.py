@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from apps.core.errors import InvalidInput
-from apps.core.gateway import validation_errors
 from apps.core.jobs import Context
 from apps.core.operations import Risk, operation
+from apps.core.outbound import OutboundRefused
 
-from ..client import Engine
+from ..client import Engine, outbound_guard
 from ..errors import InfrastructureError
 from ..models import Environment, Service
 from ..router import endpoints
@@ -21,7 +21,7 @@ RESERVED_NAMES = {"deployments", "runbooks", "build"}  # /infrastructure/<enviro
 def environment_named(name: str) -> Environment:
     env = Environment.objects.filter(name=name).first()
     if env is None:
-        raise InfrastructureError(f"There is no environment named {name!r}.")
+        raise InfrastructureError(f"There is no environment named {name!r}.", 404)
     return env
 
 
@@ -137,6 +137,18 @@ def save_environment(ctx: Context, params: SaveEnvironmentInput) -> SavedEnviron
     environment's engine waits for another person's approval."""
     from apps.core.resilience import forget_breaker
 
+    errors = {}
+    try:
+        if params.engine_url.startswith("tcp://"):
+            outbound_guard().check(params.engine_url, schemes=("tcp",))
+    except OutboundRefused as exc:
+        errors["engine_url"] = exc.message
+    try:  # health probes go there (checked here only: the probes dial the address given)
+        outbound_guard().pin(params.host_address, 80)
+    except OutboundRefused as exc:
+        errors["host_address"] = exc.message
+    if errors:
+        raise InvalidInput(errors)
     env = Environment.objects.filter(name=params.name).first()
     created = env is None
     env = env or Environment(name=params.name)
@@ -230,6 +242,18 @@ class SaveServiceInput(BaseModel):
             raise ValueError(f"not valid variable names: {', '.join(bad)}")
         return value
 
+    @model_validator(mode="after")
+    def _valid_spec(self):
+        # The spec's own rules (an http/tcp probe needs a port, ...) are input errors of this call.
+        try:
+            self.spec()
+        except ValidationError as exc:
+            raise ValueError("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
+        return self
+
+    def spec(self) -> ServiceSpec:
+        return ServiceSpec.model_validate(self.model_dump(include=set(ServiceSpec.model_fields) - {"secret_env_names"}))
+
 
 class SavedService(BaseModel):
     environment: str
@@ -241,10 +265,7 @@ class SavedService(BaseModel):
 def _service_change(params: SaveServiceInput) -> tuple[Service | None, dict, dict]:
     """(the stored service or None, what it will be — spec, strategy and options —, its secret values)."""
     env = environment_named(params.environment)
-    try:
-        spec = ServiceSpec.model_validate(params.model_dump(include=set(ServiceSpec.model_fields) - {"secret_env_names"}))
-    except ValidationError as exc:  # a rule across fields (e.g. a healthcheck without a port)
-        raise InvalidInput(validation_errors(exc)) from None
+    spec = params.spec()
     service = env.services.filter(name=params.name).first()
     secrets = {k: v for k, v in ((service.secret_env if service else None) or {}).items() if k not in params.remove_secret_env}
     secrets.update(params.secret_env)
@@ -270,7 +291,7 @@ def service_lowering_scope(params: SaveServiceInput) -> str | None:
         return None
     try:
         service, after, secrets = _service_change(params)
-    except (InfrastructureError, InvalidInput):
+    except InfrastructureError:
         return None  # the operation says so
     if service is None or (_stored(service) == after and not _changed_secrets(service, secrets)):
         return None
