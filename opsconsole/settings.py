@@ -8,6 +8,9 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.retry import Retry
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -80,6 +83,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
+    "apps.core.middleware.RedisUnavailableMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -126,16 +130,23 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-opsconsole.sqlite3")}
-elif env_bool("DB_POOL", False):
-    # Web processes (DB_POOL=1): under ASGI every request's sync code runs on a fresh thread, so
-    # per-thread persistent connections (CONN_MAX_AGE) would reconnect per request; a pool keeps them.
-    # Not for Celery's prefork children: a pool's threads do not survive fork.
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": 1,
-        "max_size": int(env("DB_POOL_MAX", "16")),
-        "timeout": float(env("DB_POOL_TIMEOUT", "10")),
-    }
+elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
+    # A database that does not answer must not hold a process for long: connect timeout, and a
+    # statement timeout for web processes (asgi.py sets DB_STATEMENT_TIMEOUT_MS; workers run long jobs).
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    options["connect_timeout"] = int(env("DB_CONNECT_TIMEOUT", "5"))
+    if int(env("DB_STATEMENT_TIMEOUT_MS", "0")):
+        options["options"] = f"-c statement_timeout={int(env('DB_STATEMENT_TIMEOUT_MS'))}"
+    if env_bool("DB_POOL", False):
+        # Web processes (DB_POOL=1): under ASGI every request's sync code runs on a fresh thread, so
+        # per-thread persistent connections (CONN_MAX_AGE) would reconnect per request; a pool keeps them.
+        # Not for Celery's prefork children: a pool's threads do not survive fork.
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        options["pool"] = {
+            "min_size": 1,
+            "max_size": int(env("DB_POOL_MAX", "16")),
+            "timeout": float(env("DB_POOL_TIMEOUT", "10")),
+        }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- redis: cache, rate limits, Celery broker, channel layer ------------------------
@@ -150,17 +161,36 @@ def _celery_broker_url(url: str) -> str:
     return url
 
 
+# Short timeouts on every Redis client (redis-py's default is 5 s): a Redis that hangs
+# must make a page fail fast with a clear message, not hold it (see docs/faults.md).
+REDIS_SOCKET_TIMEOUT = float(env("REDIS_SOCKET_TIMEOUT", "2"))
+REDIS_CONNECT_TIMEOUT = float(env("REDIS_CONNECT_TIMEOUT", "1"))
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": REDIS_PREFIX,
+        "OPTIONS": {
+            "socket_timeout": REDIS_SOCKET_TIMEOUT,
+            "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+            # A pooled connection broken by a Redis restart is replaced at once (one retry, never on a timeout).
+            "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        },
     }
 }
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_PREFIX}:asgi", "capacity": 1000, "expiry": 30},
+        # channels_redis, with its socket timeout kept longer than its blocking read (apps/core/channel_layer.py).
+        "BACKEND": "apps.core.channel_layer.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [REDIS_URL],
+            "prefix": f"{REDIS_PREFIX}:asgi",
+            "capacity": 1000,
+            "expiry": 30,
+            "block_seconds": float(env("CHANNEL_LAYER_BLOCK_SECONDS", "2")),
+            "socket_timeout": REDIS_SOCKET_TIMEOUT,
+            "connect_timeout": REDIS_CONNECT_TIMEOUT,
+        },
     }
 }
 CELERY_BROKER_URL = _celery_broker_url(REDIS_URL)
@@ -170,7 +200,10 @@ CELERY_BROKER_URL = _celery_broker_url(REDIS_URL)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "global_keyprefix": f"{REDIS_PREFIX}:",
     "visibility_timeout": int(env("CELERY_VISIBILITY_TIMEOUT", "3600")),
+    "socket_timeout": REDIS_SOCKET_TIMEOUT,
+    "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
 }
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_CONNECT_TIMEOUT
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "opsconsole")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -274,6 +307,8 @@ RATELIMIT_USE_CACHE = "default"
 # change or deactivation takes effect everywhere within this bound (at once in the process that made it).
 ACTOR_CACHE_SECONDS = float(env("ACTOR_CACHE_SECONDS", "1"))
 LOGIN_RATE_LIMIT = env("LOGIN_RATE_LIMIT", "10/m")
+# /health/ and /healthz wait this long for their probes; a dependency that has not answered is reported down.
+HEALTH_PROBE_SECONDS = float(env("HEALTH_PROBE_SECONDS", "1.5"))
 BREAKER_FAIL_MAX = int(env("BREAKER_FAIL_MAX", "5"))
 BREAKER_RESET_SECONDS = int(env("BREAKER_RESET_SECONDS", "30"))
 APPROVAL_DEFAULT_EXPIRY_HOURS = int(env("APPROVAL_DEFAULT_EXPIRY_HOURS", "24"))

@@ -175,7 +175,14 @@ class Engine:
                 raise EngineUnreachable(str(exc)) from exc
 
         with scrubbed(self.environment.tls_client_key):
-            return call_through(self.breaker, attempt, errors=PEER_ERRORS, retry=retry, describe=f"The Docker engine of {self.environment}")
+            return call_through(
+                self.breaker,
+                attempt,
+                errors=PEER_ERRORS,
+                timeouts=(requests.exceptions.Timeout,),
+                retry=retry,
+                describe=f"The Docker engine of {self.environment}",
+            )
 
     # --- reads ------------------------------------------------------------------------
 

@@ -42,7 +42,9 @@ def _http_client(source: PrometheusSource, base_url: str) -> httpx.Client:
             elif source.auth_type == PrometheusSource.AUTH_BEARER:
                 headers["Authorization"] = f"Bearer {source.credential()}"
             # A little longer than the query timeout sent to Prometheus, so its own clear message wins.
-            timeout = httpx.Timeout(source.timeout_seconds + 2, connect=min(5.0, max(1.0, source.timeout_seconds)))
+            # A peer that hangs costs one such wait per call (timeouts are not retried, see call_through).
+            wait = source.timeout_seconds
+            timeout = httpx.Timeout(wait + max(0.5, min(2.0, wait)), connect=min(5.0, max(1.0, wait)))
             client = httpx.Client(
                 base_url=base_url.rstrip("/"),
                 auth=auth,
@@ -83,7 +85,14 @@ class _Connector(ABC):
                 PEER_REQUESTS.labels(self.kind.lower(), self.source.name, endpoint, outcome).inc()
 
         try:
-            response = call_through(self.breaker, send, errors=(httpx.TransportError, PeerHTTPError), retry=retry, describe=self.describe)
+            response = call_through(
+                self.breaker,
+                send,
+                errors=(httpx.TransportError, PeerHTTPError),
+                timeouts=(httpx.TimeoutException,),
+                retry=retry,
+                describe=self.describe,
+            )
         finally:
             record_breaker_states()
         if response.status_code in (401, 403):
@@ -144,6 +153,8 @@ def prometheus_error(body: dict, status: int) -> MonitoringError:
     kind, detail = body.get("errorType", "error"), body.get("error", "no detail")
     if kind == "bad_data":
         return MonitoringError(f"Prometheus rejected the request (bad_data): {detail}", 400)
+    if kind == "execution" and "deadline exceeded" in detail:
+        kind = "timeout"  # the query timeout, hit while expanding series: Prometheus calls it an execution error
     if kind in ("timeout", "canceled"):
         return MonitoringError(
             f"Prometheus stopped the query ({kind}): {detail}. Narrow the time range, raise the step, or simplify the query.", 504

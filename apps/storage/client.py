@@ -144,9 +144,15 @@ class S3:
                     raise StorageError(f"Connection {self.conn.name}: {refused.message}") from None
                 raise
 
-        describe = f"S3 endpoint of connection {self.conn.name}"
         with scrubbed(*self.secrets):
-            return call_through(self.breaker, request, errors=PEER_ERRORS, retry=retry, describe=describe)
+            return call_through(
+                self.breaker,
+                request,
+                errors=PEER_ERRORS,
+                timeouts=(boto_errors.ConnectTimeoutError, boto_errors.ReadTimeoutError),
+                retry=retry,
+                describe=f"S3 endpoint of connection {self.conn.name}",
+            )
 
     def optional(self, method: str, missing: tuple[str, ...], **params) -> dict | None:
         """A bucket setting that may not be configured: None when the endpoint says so."""
