@@ -18,7 +18,7 @@ from apps.core.jobs import Context
 from apps.core.operations import Risk, operation
 
 from .models import ApiToken
-from .roles import ADMIN, ROLES
+from .roles import ADMIN, APPROVER, ROLES
 
 User = get_user_model()
 
@@ -90,9 +90,52 @@ class SavedUser(BaseModel):
     teams: list[str]
 
 
-@operation("accounts.save_user", risk=Risk.WRITE, permission="accounts.manage_users", target=lambda p: p.username, exposed=False)
+# Who can approve is itself a guard: approvers and admins vote, and teams fill a policy's group seats.
+# Granting that power, or taking over an account that has it (new password, re-activation), waits for
+# another person; everything else about users runs at once. The first approver of a new install is
+# made from the shell (`seed_demo`, `createsuperuser`), where the guard cannot apply.
+POWER_ROLES = frozenset({APPROVER, ADMIN})
+
+
+def _power(roles, teams) -> set[str]:
+    return {f"role:{r}" for r in roles if r in POWER_ROLES} | {f"team:{t}" for t in teams}
+
+
+def _state(user) -> dict:
+    if user is None:
+        return {"exists": False, "power": [], "active": False}
+    names = set(user.groups.values_list("name", flat=True))
+    roles, teams = names & set(ROLES), names - set(ROLES)
+    return {"exists": True, "power": sorted(_power(roles, teams)), "active": user.is_active}
+
+
+def _user_change(params: SaveUserInput) -> tuple[dict, dict, list[str]]:
+    """(before, after, why it lowers a guard)."""
+    user = User.objects.filter(pk=params.id).first() if params.id is not None else None
+    before = _state(user)
+    after = {"exists": True, "power": sorted(_power(params.roles, params.teams)), "active": params.is_active}
+    why = []
+    if after["active"] and after["power"]:
+        if set(after["power"]) - set(before["power"]):
+            why.append(f"gives {', '.join(sorted(set(after['power']) - set(before['power'])))}")
+        if params.password and before["exists"]:
+            why.append("sets a new password on an account that can approve")
+        if before["exists"] and not before["active"]:
+            why.append("re-activates an account that can approve")
+    return before, after, why
+
+
+def plan_save_user(ctx: Context, params: SaveUserInput) -> dict:
+    before, after, why = _user_change(params)
+    return {"user": params.username, "before": before, "after": after, "password": "replaced" if params.password else "kept",
+            "lowers": why}  # fmt: skip
+
+
+@operation("accounts.save_user", risk=Risk.RISKY, guard=True, permission="accounts.manage_users", target=lambda p: p.username,
+           approval_scope=lambda p: "accounts" if _user_change(p)[2] else None, planner=plan_save_user, exposed=False)  # fmt: skip
 def save_user(ctx: Context, params: SaveUserInput) -> SavedUser:
-    """Create or change a user: name, email, roles, teams (other groups), password, active."""
+    """Create or change a user: name, email, roles, teams (other groups), password, active. Giving someone the power
+    to approve (approver or admin role, a team) or taking over such an account waits for another person's approval."""
     user = User.objects.filter(pk=params.id).first() if params.id is not None else None
     if params.id is not None and user is None:
         raise InvalidInput({"id": f"There is no user #{params.id}."})

@@ -11,7 +11,7 @@ from django_ratelimit.core import get_usage
 
 from apps.audit.writer import record
 from apps.core.middleware import client_ip
-from apps.core.web import actor_of, call, call_from_form, console_view, require_perm
+from apps.core.web import actor_of, call, call_from_form, console_view, done_or_pending, require_perm
 
 from .forms import LoginForm, TokenForm, UserForm
 from .models import ApiToken
@@ -81,8 +81,7 @@ def user_edit(request, pk: int | None = None):
         if form.is_valid():
             outcome, status = call_from_form(request, form, "accounts.save_user", {**form.cleaned_data, "id": pk})
             if outcome:
-                messages.success(request, f"Saved {outcome.result.username}.")
-                return redirect("accounts:users")
+                return done_or_pending(request, outcome, f"Saved {form.cleaned_data['username']}.", "accounts:users")
     return render(request, "accounts/user_form.html", {"form": form, "edited": user}, status=status)
 
 

@@ -113,12 +113,12 @@ def test_users_revoke_their_own_tokens_only(client_as, make_user, make_token):
 
 def test_admin_creates_a_user_with_roles(client_as):
     client = client_as("admin")
-    response = client.post("/accounts/users/new/", {"username": "newbie", "email": "n@example.test", "roles": ["operator", "approver"],
+    response = client.post("/accounts/users/new/", {"username": "newbie", "email": "n@example.test", "roles": ["operator", "auditor"],
                                                    "password": "a-long-enough-pass-42", "is_active": "on"})  # fmt: skip
-    assert response.status_code == 302
+    assert response.status_code == 302  # no approval power given: at once (tests/accounts/test_user_guard.py for the rest)
     user = get_user_model().objects.get(username="newbie")
-    assert set(user.groups.values_list("name", flat=True)) == {"operator", "approver"}
-    assert Actor.for_user(user).has_perm("approvals.approve_requests")
+    assert set(user.groups.values_list("name", flat=True)) == {"operator", "auditor"}
+    assert Actor.for_user(user).has_perm("audit.view_audit_log")
     event = AuditEvent.objects.get(operation="accounts.save_user")
     assert "a-long-enough" not in str(event.params)
 

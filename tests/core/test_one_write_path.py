@@ -68,7 +68,7 @@ CASES = {
     "policy": ("/approvals/policies/", {"operation": "core.purge_jobs", "scope": "", "requires_approval": "on", "quorum": "2",
                "expiry_hours": "24", "wait_minutes": "0", "group_quorum": "{}"}, ApprovalPolicy, {"operation": "core.purge_jobs"},
                "approvals.save_policy"),
-    "user": ("/accounts/users/new/", {"username": "newbie", "roles": ["operator"], "teams": "sre", "password": "a-long-enough-pass-42",
+    "user": ("/accounts/users/new/", {"username": "newbie", "roles": ["operator"], "teams": "", "password": "a-long-enough-pass-42",
              "is_active": "on"}, get_user_model(), {"username": "newbie"}, "accounts.save_user"),
 }  # fmt: skip
 
