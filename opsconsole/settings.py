@@ -248,6 +248,18 @@ APPROVAL_DEFAULT_EXPIRY_HOURS = int(env("APPROVAL_DEFAULT_EXPIRY_HOURS", "24"))
 AUDIT_CHECKPOINT_PATH = env("AUDIT_CHECKPOINT_PATH", str(DATA_DIR / "audit-checkpoints.jsonl"))
 # "<connection>/<bucket>/<prefix>": also copy each checkpoint there (a storage connection); empty = off.
 AUDIT_CHECKPOINT_BUCKET = env("AUDIT_CHECKPOINT_BUCKET", "")
+# SIEM streaming (docs/audit.md): beat drains every AUDIT_STREAM_SECONDS besides the kick after
+# writes (at most one per AUDIT_STREAM_KICK_SECONDS per process); a batch is tried
+# AUDIT_STREAM_ATTEMPTS times with exponential waits from AUDIT_STREAM_RETRY_SECONDS, then the sink
+# backs off (2^failures s, at most AUDIT_STREAM_MAX_BACKOFF_SECONDS).
+AUDIT_STREAM_SECONDS = float(env("AUDIT_STREAM_SECONDS", "5"))
+AUDIT_STREAM_KICK_SECONDS = float(env("AUDIT_STREAM_KICK_SECONDS", "1"))
+AUDIT_STREAM_BATCH = int(env("AUDIT_STREAM_BATCH", "200"))
+AUDIT_STREAM_ATTEMPTS = int(env("AUDIT_STREAM_ATTEMPTS", "3"))
+AUDIT_STREAM_RETRY_SECONDS = float(env("AUDIT_STREAM_RETRY_SECONDS", "0.5"))
+AUDIT_STREAM_MAX_BACKOFF_SECONDS = int(env("AUDIT_STREAM_MAX_BACKOFF_SECONDS", "300"))
+AUDIT_STREAM_TIMEOUT = float(env("AUDIT_STREAM_TIMEOUT", "10"))
+CELERY_BEAT_SCHEDULE["audit-stream"] = {"task": "apps.audit.tasks.stream", "schedule": timedelta(seconds=AUDIT_STREAM_SECONDS)}
 # Key for values stored encrypted (connector credentials, service secrets).
 # Defaults to one derived from SECRET_KEY; set FIELD_ENCRYPTION_KEY to rotate separately.
 FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY")

@@ -5,3 +5,15 @@ class AuditConfig(AppConfig):
     name = "apps.audit"
     verbose_name = "Audit log"
     nav = [(80, "Audit log", "audit:browse", "audit.view_audit_log")]
+    role_permissions = {"admin": ["audit.manage_audit_sinks"]}
+
+    def ready(self):
+        from apps.core.health import CHECKS
+        from apps.core.metrics import SCRAPE_COLLECTORS
+
+        from .metrics import StreamLagCollector, health_checks
+
+        if not any(isinstance(c, StreamLagCollector) for c in SCRAPE_COLLECTORS):
+            SCRAPE_COLLECTORS.append(StreamLagCollector())
+        if health_checks not in CHECKS:
+            CHECKS.append(health_checks)

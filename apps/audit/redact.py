@@ -49,3 +49,16 @@ def redact_model(params: BaseModel) -> dict:
         if data.get(name) not in (None, ""):
             data[name] = REDACTED
     return redact(data, visible=frozenset(visible))
+
+
+# "password=…", "token: …", "Bearer …" in free text (a reason, a vote's comment).
+SECRET_IN_TEXT = re.compile(
+    r"(?P<name>\b[\w\-.]*(?:password|passwd|passphrase|token|secret|api[_\-]?key|access[_\-]?key|private[_\-]?key)\b\s*[:=]\s*)"
+    r"(?P<value>\S+)|(?P<scheme>\bBearer\s+)(?P<bearer>\S+)",
+    re.IGNORECASE,
+)
+
+
+def redact_text(text: str) -> str:
+    """Free text as the audit log may keep it: values given for secret-looking names, and bearer tokens, hidden."""
+    return SECRET_IN_TEXT.sub(lambda m: (m.group("name") or m.group("scheme")) + REDACTED, text or "")

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from .chain import GENESIS, compute_hash
 from .models import AuditEvent
+from .stream import flow_of, kick_streams
 
 log = logging.getLogger(__name__)
 # Any constant: the advisory lock that serialises appends to the chain on PostgreSQL.
@@ -30,6 +31,7 @@ def record(
     request_id: str = "",
     approval_id: str = "",
     actor_name: str | None = None,
+    correlation_id: str = "",
 ) -> AuditEvent:
     """Append one event to the chain.
 
@@ -55,6 +57,7 @@ def record(
         client_ip=client_ip or None,
         request_id=request_id[:64],
         approval_id=str(approval_id or "")[:64],
+        correlation_id=(correlation_id or flow_of(approval_id, request_id))[:64],
     )
     # Every gateway call passes here, so this is plain SQL, without the ORM's per-query
     # overhead: on PostgreSQL one round trip takes the chain lock and reads the head
@@ -72,6 +75,7 @@ def record(
         cursor.execute(_insert_sql(), [f.get_db_prep_save(getattr(event, f.attname), connection) for f in _FIELDS])
         event.pk = cursor.fetchone()[0]
     event._state.adding = False
+    transaction.on_commit(kick_streams)
     return event
 
 

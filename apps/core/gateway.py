@@ -18,7 +18,7 @@ from django.utils import timezone
 from django_ratelimit.core import get_usage
 from pydantic import BaseModel, ValidationError
 
-from apps.audit.redact import redact_model
+from apps.audit.redact import redact_model, redact_text
 from apps.audit.writer import record
 
 from . import jobs, operations
@@ -109,6 +109,8 @@ def invoke(
             policy = policy_for(op.name, scope)
             if policy.requires_approval:
                 approval = request_approval(op, data, actor, channel, scope=scope, policy=policy, reason=reason)
+                if reason:
+                    audit["params"] = {**audit["params"], "request_reason": redact_text(reason)}
                 event = _audit(audit, started, "pending", approval_id=str(approval.pk))
                 return Outcome("pending", op, approval=approval, audit_seq=event.seq)
         if op.long:

@@ -9,6 +9,19 @@ from django.conf import settings
 from django.db import connection
 
 log = logging.getLogger(__name__)
+# Health checks apps add: each callable returns [{"name", "status" (ok/degraded/down), "detail"}].
+CHECKS: list = []
+
+
+def app_checks() -> list[dict]:
+    results = []
+    for check in CHECKS:
+        try:
+            results.extend(check())
+        except Exception as exc:
+            log.warning("health check %s failed: %s", getattr(check, "__qualname__", check), exc)
+            results.append({"name": getattr(check, "__module__", "check"), "status": "down", "detail": type(exc).__name__})
+    return results
 
 
 def database_status() -> str:

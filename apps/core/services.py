@@ -7,7 +7,7 @@ import time
 
 from pydantic import BaseModel, Field
 
-from .health import broker_status, database_status, worker_status
+from .health import app_checks, broker_status, database_status, worker_status
 from .jobs import Context
 from .metrics import shared_breaker_states
 from .operations import Risk, operation
@@ -23,6 +23,12 @@ class BreakerState(BaseModel):
     failures: int
 
 
+class HealthCheck(BaseModel):
+    name: str
+    status: str = Field(description="ok, degraded or down.")
+    detail: str
+
+
 class HealthOutput(BaseModel):
     status: str = Field(description="ok, degraded or down.")
     database: str
@@ -30,6 +36,7 @@ class HealthOutput(BaseModel):
     queue_depth: int | None = Field(description="Jobs waiting in the Celery queue.")
     workers: list[str]
     breakers: list[BreakerState]
+    checks: list[HealthCheck] = Field(default_factory=list, description="Checks the apps add, e.g. each audit stream's lag.")
 
 
 @operation("core.health", risk=Risk.READ)
@@ -39,13 +46,16 @@ def health(ctx: Context, params: HealthInput) -> HealthOutput:
     broker, depth = broker_status()
     workers = worker_status() if params.include_workers else []
     breakers = [BreakerState(name=n, **s) for n, s in shared_breaker_states().items()]
+    checks = [HealthCheck(**c) for c in app_checks()]
     if database != "ok" or broker != "ok":
         status = "down"
-    elif (params.include_workers and not workers) or any(b.state != "closed" for b in breakers):
+    elif (params.include_workers and not workers) or any(b.state != "closed" for b in breakers) or any(c.status != "ok" for c in checks):
         status = "degraded"
     else:
         status = "ok"
-    return HealthOutput(status=status, database=database, broker=broker, queue_depth=depth, workers=workers, breakers=breakers)
+    return HealthOutput(
+        status=status, database=database, broker=broker, queue_depth=depth, workers=workers, breakers=breakers, checks=checks
+    )
 
 
 class EchoJobInput(BaseModel):

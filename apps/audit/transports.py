@@ -1,0 +1,90 @@
+"""Sending a batch of audit events to a sink: syslog over TCP (optionally TLS) or
+an HTTPS POST of JSON lines. Both connect only to an address the console's
+outbound guard accepted (public, or allow-listed like comms targets), and both
+raise SinkError on anything but a confirmed delivery, so the cursor stays put."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from urllib.parse import urlsplit
+
+import httpx
+from django.conf import settings
+
+from .formats import render, syslog_frame
+
+
+class SinkError(Exception):
+    """The sink did not take the batch; it is sent again later."""
+
+
+def split_host_port(address: str) -> tuple[str, int]:
+    """host:port of a syslog sink ([v6]:port too)."""
+    parts = urlsplit("//" + address.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if not parts.hostname or not port or parts.path or parts.query:
+        raise ValueError("A syslog address is host:port, e.g. siem.example.com:6514.")
+    return parts.hostname, port
+
+
+def guarded(url: str):
+    """The outbound guard's verdict on a URL (the comms SSRF guard: public or allow-listed networks only)."""
+    from apps.comms.errors import CommsError
+    from apps.comms.guard import check_url
+
+    try:
+        return check_url(url)
+    except CommsError as exc:
+        raise SinkError(exc.message) from None
+
+
+def _tls_context(sink) -> ssl.SSLContext:
+    return ssl.create_default_context(cadata=sink.ca_pem or None)
+
+
+def send(sink, events) -> None:
+    lines = [render(sink.format, e) for e in events]
+    if sink.kind == sink.SYSLOG:
+        _send_syslog(sink, events, lines)
+    else:
+        _send_https(sink, lines)
+
+
+def _send_syslog(sink, events, lines: list[str]) -> None:
+    host, port = split_host_port(sink.address)
+    # The guard speaks URLs; the scheme only names the port's default, which is given.
+    target = guarded(f"https://{host}:{port}/")
+    payload = b"".join(syslog_frame(e, line) for e, line in zip(events, lines, strict=True))
+    timeout = settings.AUDIT_STREAM_TIMEOUT
+    try:
+        with socket.create_connection((target.address, port), timeout=timeout) as raw:
+            conn = _tls_context(sink).wrap_socket(raw, server_hostname=host) if sink.tls else raw
+            conn.sendall(payload)
+            # TCP syslog has no acknowledgement: closing our side and waiting for the server to
+            # close its own shows it read the whole stream, rather than trusting our send buffer.
+            if sink.tls:
+                conn = conn.unwrap()
+            conn.shutdown(socket.SHUT_WR)
+            while conn.recv(4096):
+                pass
+    except (OSError, ssl.SSLError) as exc:
+        raise SinkError(f"syslog {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _send_https(sink, lines: list[str]) -> None:
+    target = guarded(sink.address)
+    headers = {"Host": target.host, "Content-Type": "application/x-ndjson", "User-Agent": "opsconsole-audit/1"}
+    if sink.token:
+        headers["Authorization"] = f"Bearer {sink.token}"
+    body = ("\n".join(lines) + "\n").encode()
+    try:
+        with httpx.Client(verify=_tls_context(sink), timeout=settings.AUDIT_STREAM_TIMEOUT, follow_redirects=False) as client:
+            response = client.post(target.pinned_url, content=body, headers=headers, extensions={"sni_hostname": target.host})
+    except httpx.HTTPError as exc:
+        raise SinkError(f"{target.host}: {type(exc).__name__}: {exc}") from None
+    if response.status_code >= 300:
+        raise SinkError(f"{target.host} answered HTTP {response.status_code}")
