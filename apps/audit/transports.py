@@ -5,6 +5,7 @@ raise SinkError on anything but a confirmed delivery, so the cursor stays put.""
 
 from __future__ import annotations
 
+import json
 import socket
 import ssl
 from urllib.parse import urlsplit
@@ -80,7 +81,8 @@ def _send_https(sink, lines: list[str]) -> None:
     headers = {"Host": target.host, "Content-Type": "application/x-ndjson", "User-Agent": "opsconsole-audit/1"}
     if sink.token:
         headers["Authorization"] = f"Bearer {sink.token}"
-    body = ("\n".join(lines) + "\n").encode()
+    # JSON lines: an OCSF object per line, or a CEF line as a JSON string.
+    body = "".join((line if sink.format == "ocsf" else json.dumps(line, ensure_ascii=False)) + "\n" for line in lines).encode()
     try:
         with httpx.Client(verify=_tls_context(sink), timeout=settings.AUDIT_STREAM_TIMEOUT, follow_redirects=False) as client:
             response = client.post(target.pinned_url, content=body, headers=headers, extensions={"sni_hostname": target.host})
