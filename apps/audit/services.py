@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validator
 
 from apps.core.jobs import Context
 from apps.core.operations import Risk, operation
@@ -38,25 +38,28 @@ class SinkInput(BaseModel):
 
     @field_validator("address")
     @classmethod
-    def _address_shape(cls, value: str) -> str:
-        return value.strip()
-
-    @model_validator(mode="after")
-    def _destination(self):
-        if self.kind == "https":
-            if not self.address.startswith("https://"):
+    def _destination(cls, value: str, info: ValidationInfo) -> str:
+        """The shape the kind needs, and a destination the outbound guard accepts."""
+        value = value.strip()
+        if info.data.get("kind") == "https":
+            if not value.startswith("https://"):
                 raise ValueError("An https sink's address is an https:// URL.")
-            url = self.address
+            url = value
         else:
-            host, port = split_host_port(self.address)
+            host, port = split_host_port(value)
             url = f"https://{host}:{port}/"
         try:
             guarded(url)
         except SinkError as exc:
             raise ValueError(str(exc)) from None
-        if self.ca_pem.strip() and "BEGIN CERTIFICATE" not in self.ca_pem:
-            raise ValueError("ca_pem must hold PEM certificates (-----BEGIN CERTIFICATE-----).")
-        return self
+        return value
+
+    @field_validator("ca_pem")
+    @classmethod
+    def _pem(cls, value: str) -> str:
+        if value.strip() and "BEGIN CERTIFICATE" not in value:
+            raise ValueError("Paste PEM certificates (-----BEGIN CERTIFICATE-----).")
+        return value.strip()
 
 
 class SinkName(BaseModel):
