@@ -3,6 +3,7 @@ lag read from the database when scraped (it is shared state, not a process's).""
 
 from __future__ import annotations
 
+from django.conf import settings
 from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
 
@@ -37,11 +38,13 @@ class StreamLagCollector:
 
 
 def health_checks() -> list[dict]:
-    """One /health/ line per sink: ok while it is current or catching up, degraded while deliveries fail."""
+    """One /health/ line per sink: degraded while deliveries fail, or when its oldest undelivered event
+    is older than ten beat intervals (no worker drains)."""
+    stale = settings.AUDIT_STREAM_SECONDS * 10
     return [
         {
             "name": f"audit stream → {row['name']}",
-            "status": "degraded" if row["failures"] else "ok",
+            "status": "degraded" if row["failures"] or row["seconds"] > stale else "ok",
             "detail": f"{row['events']} event(s), {row['seconds']:.1f} s behind"
             + (f"; {row['failures']} failed deliveries, last: {row['error']}" if row["failures"] else ""),
         }

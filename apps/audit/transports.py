@@ -60,20 +60,29 @@ def _send_syslog(sink, events, lines: list[str]) -> None:
     # The guard speaks URLs; the scheme only names the port's default, which is given.
     target = guarded(f"https://{host}:{port}/")
     payload = b"".join(syslog_frame(e, line) for e, line in zip(events, lines, strict=True))
-    timeout = settings.AUDIT_STREAM_TIMEOUT
     try:
-        with socket.create_connection((target.address, port), timeout=timeout) as raw:
-            conn = _tls_context(sink).wrap_socket(raw, server_hostname=host) if sink.tls else raw
-            conn.sendall(payload)
-            # TCP syslog has no acknowledgement: closing our side and waiting for the server to
-            # close its own shows it read the whole stream, rather than trusting our send buffer.
-            if sink.tls:
-                conn = conn.unwrap()
-            conn.shutdown(socket.SHUT_WR)
-            while conn.recv(4096):
-                pass
+        with socket.create_connection((target.address, port), timeout=settings.AUDIT_STREAM_TIMEOUT) as raw:
+            if not sink.tls:
+                raw.sendall(payload)
+                _await_close(raw)
+                return
+            with _tls_context(sink).wrap_socket(raw, server_hostname=host) as conn:
+                conn.sendall(payload)
+                try:
+                    plain = conn.unwrap()  # our close_notify
+                except ssl.SSLEOFError:
+                    return  # rsyslog answers close_notify by closing: it had read everything before it
+                _await_close(plain)
     except (OSError, ssl.SSLError) as exc:
         raise SinkError(f"syslog {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _await_close(conn: socket.socket) -> None:
+    """TCP syslog has no acknowledgement: closing our side and waiting for the server to close
+    its own shows it read the whole stream, rather than trusting our send buffer."""
+    conn.shutdown(socket.SHUT_WR)
+    while conn.recv(4096):
+        pass
 
 
 def _send_https(sink, lines: list[str]) -> None:

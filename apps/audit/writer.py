@@ -75,7 +75,7 @@ def record(
         cursor.execute(_insert_sql(), [f.get_db_prep_save(getattr(event, f.attname), connection) for f in _FIELDS])
         event.pk = cursor.fetchone()[0]
     event._state.adding = False
-    transaction.on_commit(kick_streams)
+    transaction.on_commit(kick_streams, robust=True)
     return event
 
 

@@ -31,6 +31,16 @@ template(name="raw" type="string" string="%rawmsg%\\n")
 action(type="omfile" file="{dir}/out.log" template="raw")
 """
 
+RSYSLOG_TLS_CONF = """
+global(workDirectory="{dir}/state" maxMessageSize="256k" DefaultNetstreamDriver="gtls"
+       DefaultNetstreamDriverCAFile="{dir}/cert.pem" DefaultNetstreamDriverCertFile="{dir}/cert.pem"
+       DefaultNetstreamDriverKeyFile="{dir}/key.pem")
+module(load="imtcp" StreamDriver.Name="gtls" StreamDriver.Mode="1" StreamDriver.AuthMode="anon")
+input(type="imtcp" port="{port}" address="127.0.0.1")
+template(name="raw" type="string" string="%rawmsg%\\n")
+action(type="omfile" file="{dir}/out.log" template="raw")
+"""
+
 
 def wait_for(condition, timeout: float = 60, what: str = "condition"):
     """Poll until `condition()` is truthy; generous deadline (the machine may be loaded)."""
@@ -44,12 +54,21 @@ def wait_for(condition, timeout: float = 60, what: str = "condition"):
 
 
 class Rsyslog:
-    def __init__(self):
+    """rsyslogd on a free loopback port; with `tls`, over its gtls driver with a self-signed certificate."""
+
+    def __init__(self, tls: bool = False):
         self.binary = peers.require_binary("rsyslogd")
         self.dir = Path(tempfile.mkdtemp(prefix="opsconsole-rsyslog-"))
         (self.dir / "state").mkdir()
         self.port = free_port()
-        (self.dir / "rsyslog.conf").write_text(RSYSLOG_CONF.format(dir=self.dir, port=self.port))
+        self.cert_pem = b""
+        if tls:
+            peers.require(any(Path("/usr/lib").glob("*/rsyslog/lmnsd_gtls.so")), "rsyslog's TLS driver (rsyslog-gnutls)")
+            self.cert_pem, key_pem = self_signed()
+            (self.dir / "cert.pem").write_bytes(self.cert_pem)
+            (self.dir / "key.pem").write_bytes(key_pem)
+        conf = RSYSLOG_TLS_CONF if tls else RSYSLOG_CONF
+        (self.dir / "rsyslog.conf").write_text(conf.format(dir=self.dir, port=self.port))
         self.out = self.dir / "out.log"
         self.proc = None
 

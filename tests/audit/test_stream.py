@@ -106,6 +106,24 @@ def test_syslog_sink_on_rsyslog_survives_an_outage(streaming, admin, rsyslog):
     assert ocsf["metadata"]["correlation_uid"] == call.correlation_id and ocsf["actor"]["user"]["name"] == admin.name
 
 
+def test_syslog_over_tls_verifies_the_server(streaming, admin):
+    server = Rsyslog(tls=True)
+    server.start()
+    try:
+        untrusted = invoke("audit.save_sink", admin, {"name": "untrusted", "kind": "syslog", "address": f"localhost:{server.port}"})
+        trusted = invoke("audit.save_sink", admin, {"name": "tls", "kind": "syslog", "address": f"localhost:{server.port}",
+                                                    "format": "cef", "ca_pem": server.cert_pem.decode()})  # fmt: skip
+        activity(admin, 2)
+        delivered = drain_all()
+        assert delivered["untrusted"] == 0 and "certificate verify failed" in AuditSink.objects.get(name="untrusted").last_error
+        wanted = expected_seqs(trusted.result.cursor)
+        assert delivered["tls"] == len(wanted) and untrusted.result.cursor < trusted.result.cursor
+        wait_for(lambda: len(server.lines()) >= len(wanted), what="rsyslog to write what came over TLS")
+        assert server.seqs() == wanted and all("CEF:0|opsconsole|" in line for line in server.lines())
+    finally:
+        server.stop()
+
+
 def test_https_sink_in_cef_survives_an_outage(streaming, admin, https_receiver):
     address = f"https://localhost:{https_receiver.port}/ingest"
     params = {"name": "lake", "kind": "https", "address": address, "format": "cef",
