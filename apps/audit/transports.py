@@ -13,6 +13,9 @@ from urllib.parse import urlsplit
 import httpx
 from django.conf import settings
 
+from apps.core.errors import OpsError
+from apps.core.outbound import check_url
+
 from .formats import render, syslog_frame
 
 
@@ -33,13 +36,10 @@ def split_host_port(address: str) -> tuple[str, int]:
 
 
 def guarded(url: str):
-    """The outbound guard's verdict on a URL (the comms SSRF guard: public or allow-listed networks only)."""
-    from apps.comms.errors import CommsError
-    from apps.comms.guard import check_url
-
+    """The outbound guard's verdict on a URL (public or allow-listed networks only; apps.core.outbound)."""
     try:
         return check_url(url)
-    except CommsError as exc:
+    except OpsError as exc:
         raise SinkError(exc.message) from None
 
 
