@@ -150,12 +150,15 @@ def test_https_sink_in_cef_survives_an_outage(streaming, admin, https_receiver):
     assert "s3cr3t" not in invoke("audit.sinks", admin, {}).result.model_dump_json()
 
 
-def test_lag_on_metrics(streaming, admin, client, rsyslog):
+def test_lag_on_metrics_and_the_health_page(streaming, admin, client, rsyslog):
     invoke("audit.save_sink", admin, {"name": "metered", "kind": "syslog", "address": f"127.0.0.1:{rsyslog.port}", "tls": False})
     activity(admin, 2)
     body = client.get("/metrics", REMOTE_ADDR="127.0.0.1").content.decode()
     assert 'opsconsole_audit_stream_lag_events{sink="metered"} 4.0' in body
     assert 'opsconsole_audit_stream_lag_seconds{sink="metered"}' in body
+    client.force_login(admin.user)
+    health_page = client.get("/health/").content.decode()
+    assert "audit stream → metered" in health_page and "5 event(s)" in health_page  # + the login
     drain_all()
     body = client.get("/metrics", REMOTE_ADDR="127.0.0.1").content.decode()
     assert 'opsconsole_audit_stream_lag_events{sink="metered"} 0.0' in body
