@@ -33,9 +33,12 @@ class AuditFilterForm(forms.Form):
 
 
 def _operation_matches(value: str) -> Q:
-    """The name itself or its start (`infrastructure.`, `storage.list`), or a dotted segment's start
-    (`deploy` finds `infrastructure.deploy` and `infrastructure.deploy_rollback`)."""
-    return Q(operation__startswith=value) | Q(operation__contains="." + value.lstrip("."))
+    """A dotted value is a name's start (`infrastructure.`, `storage.list`: an index prefix scan);
+    a bare word is an app's start or any segment's start (`deploy` finds `infrastructure.deploy`
+    and `infrastructure.deploy_rollback`), which no index serves."""
+    if "." in value:
+        return Q(operation__startswith=value)
+    return Q(operation__startswith=value) | Q(operation__contains="." + value)
 
 
 def _seq_at(moment: datetime, *, after: bool) -> int | None:

@@ -3,6 +3,20 @@
 import apps.core.fields
 from django.db import migrations, models
 
+# PostgreSQL: a btree on a non-C collation cannot serve LIKE 'prefix%' (see 0003), and the
+# browser filters operations by prefix.
+OPERATION_PREFIX = "CREATE INDEX IF NOT EXISTS audit_operation_prefix ON audit_auditevent (operation varchar_pattern_ops, seq DESC)"
+
+
+def operation_prefix_index(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(OPERATION_PREFIX, params=None)
+
+
+def drop_operation_prefix_index(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute("DROP INDEX IF EXISTS audit_operation_prefix", params=None)
+
 
 class Migration(migrations.Migration):
 
@@ -44,4 +58,5 @@ class Migration(migrations.Migration):
             model_name='auditevent',
             index=models.Index(fields=['correlation_id', '-seq'], name='audit_correlation_seq'),
         ),
+        migrations.RunPython(operation_prefix_index, drop_operation_prefix_index),
     ]
