@@ -12,6 +12,7 @@ from django.utils import timezone
 from apps.audit.models import AuditEvent, AuditSink
 from apps.audit.stream import drain_all
 from apps.audit.writer import record
+from apps.comms.models import AllowedNetwork
 from apps.core.gateway import invoke
 
 from .siem import HttpsReceiver, Rsyslog, in_order_at_least_once, wait_for
@@ -186,3 +187,15 @@ def test_delivery_resumes_from_the_cursor_after_a_lost_cursor_move(streaming, ad
     wait_for(lambda: len(rsyslog.seqs()) >= 2 * len(wanted), what="the re-sent batch")
     assert in_order_at_least_once(rsyslog.seqs()) == wanted
     assert timezone.now() >= AuditSink.objects.get(name="again").delivered_at
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_streams_what_was_just_written(admin, rsyslog, celery_worker, settings):
+    """Nobody calls the drain here: the writer's kick after commit reaches a real Celery worker."""
+    settings.AUDIT_STREAM_KICK_SECONDS = 0  # every write kicks (the default throttles to one a second)
+    AllowedNetwork.objects.create(cidr="127.0.0.1/32", note="the test's rsyslogd")  # the guard's allow-list, seen by the worker too
+    saved = invoke("audit.save_sink", admin, {"name": "live", "kind": "syslog", "address": f"127.0.0.1:{rsyslog.port}", "tls": False})
+    activity(admin, 3)
+    wanted = expected_seqs(saved.result.cursor)
+    wait_for(lambda: set(rsyslog.seqs()) >= set(wanted), timeout=120, what=f"the worker to stream\n{celery_worker.tail()}")
+    assert in_order_at_least_once(rsyslog.seqs()) == wanted
