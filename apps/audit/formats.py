@@ -103,13 +103,12 @@ def cef(event) -> str:
         "suser": event.actor,
         "src": event.client_ip or "",
         "msg": event.error,
-        "cs1Label": "target", "cs1": event.target,
-        "cs2Label": "correlationId", "cs2": event.correlation_id,
-        "cs3Label": "params", "cs3": event.params,
-        "cs4Label": "channel", "cs4": event.channel,
-        "cs5Label": "approvalId", "cs5": event.approval_id,
-        "cs6Label": "hash", "cs6": event.hash,
-    }  # fmt: skip
+    }
+    custom = [("target", event.target), ("correlationId", event.correlation_id), ("params", event.params),
+              ("channel", event.channel), ("approvalId", event.approval_id), ("hash", event.hash)]  # fmt: skip
+    for n, (label, value) in enumerate(custom, start=1):
+        if value not in ("", None, {}):
+            ext[f"cs{n}Label"], ext[f"cs{n}"] = label, value
     extension = " ".join(f"{key}={_cef_value(str(v) if isinstance(v, int) else v)}" for key, v in ext.items() if v not in ("", None))
     return "|".join(_cef_header(h) for h in header) + "|" + extension
 
