@@ -31,7 +31,9 @@ class SinkInput(BaseModel):
     address: str = Field(max_length=300, description="https://host[:port]/path for https; host:port for syslog.")
     format: Literal["ocsf", "cef"] = Field("ocsf", description="OCSF 1.1 JSON or CEF lines.")
     tls: bool = Field(True, description="Syslog over TLS (https always uses TLS).")
-    ca_pem: str = Field("", max_length=20000, description="PEM certificate(s) to trust instead of the system CAs.")
+    ca_pem: str = Field(
+        "", max_length=20000, description="PEM certificate(s) to trust instead of the system CAs.", json_schema_extra={"widget": "textarea"}
+    )
     token: SecretStr | None = Field(None, description="HTTPS bearer token. Write-only: leave empty to keep the stored one.")
     enabled: bool = Field(True, description="Stream to it.")
     backfill: bool = Field(False, description="A new sink receives the whole log from the first event (default: from now on).")

@@ -97,3 +97,15 @@ def test_only_admins_configure_sinks(make_user, actor_of, role):
     with pytest.raises(PermissionDenied):
         invoke("audit.save_sink", actor_of(make_user(role)), SYSLOG)
     assert not AuditSink.objects.exists()
+
+
+def test_the_web_form_adds_a_sink_and_never_shows_the_token(client, make_user):
+    client.force_login(make_user("admin"))
+    page = client.get("/operations/audit.save_sink/").content.decode()
+    assert 'type="password"' in page and "<textarea" in page
+    form = {"name": "web", "kind": "https", "address": "https://127.0.0.1:8443/in", "format": "ocsf", "token": "form-secret-1",
+            "enabled": "on", "tls": "on"}  # fmt: skip
+    response = client.post("/operations/audit.save_sink/", form)
+    assert response.status_code == 200 and "form-secret-1" not in response.content.decode()
+    assert AuditSink.objects.get(name="web").token == "form-secret-1"
+    assert "has_token&quot;: true" in response.content.decode()  # the result, escaped in the page
