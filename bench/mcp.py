@@ -1,18 +1,26 @@
 """MCP bench: tools/call of a read operation through the console's /mcp (token auth,
-gateway, audit), next to the SDK's bare server with a no-op tool, in the same run.
+gateway, durable audit row), next to two bare servers built with the SDK, in one run:
 
-Both are one uvicorn process, stateless Streamable HTTP with SSE responses, driven
-by the SDK's own client at 1 and 16 concurrent clients. Prints calls/s and p50/p99
-latency. Goal: >= 300 calls/s, and <= 1.2x the bare server's latency. Throwaway
-SQLite database; uses REDIS_URL if set, else an embedded Redis.
+- the fair peer: a tool that does the same read and a durable insert of a row of the
+  audit table's shape (what the console's call must do at least), no auth, no chain;
+- the no-op peer: a tool that does nothing.
 
-    .venv/bin/python bench/mcp.py [--calls 2000] [--mode auto|legacy]
+Each is one uvicorn process (the console also with two), stateless Streamable HTTP with
+SSE responses, driven by the SDK's own client at 1 and 16 concurrent clients; the rows
+alternate peer, console, peer, console so a change of machine load falls on both.
+Prints calls/s, p50/p99 latency and the server's CPU per call, and the ratios.
+Goals: console CPU per call <= 2x the fair peer's; throughput at 16 clients >= 0.8x the
+fair peer's with one web process, ~2x that with two. Throwaway SQLite database, or
+BENCH_DATABASE_URL (an empty PostgreSQL database); REDIS_URL if set, else an embedded Redis.
+
+    BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_mcp .venv/bin/python bench/mcp.py [--calls 2000]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import statistics
 import sys
 import tempfile
@@ -26,19 +34,54 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 READ_TOOL = ("approvals_list_mine", {"limit": 1})
 
 
+FAIR_TABLE = "bench_fair_events"
+
+
 def bare_server(port: int) -> None:
-    """The SDK's low-level server with one no-op tool, as its own documentation builds it."""
+    """The SDK's low-level server, as its own documentation builds it, with a no-op tool and the
+    fair tool: the console's read (the caller's latest approval request) plus a committed insert
+    of an audit-shaped row, on one worker thread per call like any sync database code."""
+    import json
+    import uuid
+
+    import anyio
+    import django
     import mcp_types as types
     import uvicorn
     from mcp.server.lowlevel import Server
 
-    tool = types.Tool(name="noop", description="Do nothing.", input_schema={"type": "object"}, output_schema={"type": "object"})
+    django.setup()
+    from django.db import connection
+    from django.utils import timezone
+
+    from apps.approvals.models import ApprovalRequest
+    from apps.audit.models import AuditEvent
+
+    columns = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
+    insert = (
+        f"INSERT INTO {FAIR_TABLE} ({', '.join(connection.ops.quote_name(f.column) for f in columns)}) "
+        f"VALUES ({', '.join(['%s'] * len(columns))})"
+    )
+    tools = [
+        types.Tool(name=name, description=name, input_schema={"type": "object"}, output_schema={"type": "object"})
+        for name in ("noop", "fair")
+    ]
+
+    def fair(arguments: dict) -> dict:
+        found = list(ApprovalRequest.objects.filter(requested_by_id=1).values("pk", "status")[:1])
+        row = AuditEvent(seq=0, at=timezone.now(), operation="approvals.list_mine", app="approvals", channel="mcp",
+                         actor="bench-agent", params=arguments, outcome="ok", request_id=uuid.uuid4().hex,
+                         prev_hash="0" * 64, hash="0" * 64)  # fmt: skip
+        with connection.cursor() as cursor:  # autocommit: durable when it returns
+            cursor.execute(insert, [f.get_db_prep_save(getattr(row, f.attname), connection) for f in columns])
+        return {"requests": found}
 
     async def list_tools(ctx, params):
-        return types.ListToolsResult(tools=[tool])
+        return types.ListToolsResult(tools=tools)
 
     async def call_tool(ctx, params):
-        return types.CallToolResult(content=[types.TextContent(type="text", text="{}")], structured_content={})
+        data = await anyio.to_thread.run_sync(fair, params.arguments or {}) if params.name == "fair" else {}
+        return types.CallToolResult(content=[types.TextContent(type="text", text=json.dumps(data))], structured_content=data)
 
     app = Server("bare", on_list_tools=list_tools, on_call_tool=call_tool).streamable_http_app(stateless_http=True)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
@@ -70,6 +113,19 @@ async def drive(url: str, token: str | None, tool: tuple[str, dict], clients: in
     return len(ordered) / elapsed, statistics.median(ordered), ordered[int(0.99 * (len(ordered) - 1))]
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU used so far by server processes and their children (uvicorn's workers)."""
+    import psutil
+
+    total = 0.0
+    for pid in pids:
+        proc = psutil.Process(pid)
+        for p in [proc, *proc.children(recursive=True)]:
+            times = p.cpu_times()
+            total += times.user + times.system
+    return total
+
+
 def gateway_ms(user) -> float:
     from django.test import override_settings
 
@@ -96,44 +152,60 @@ def main() -> None:
         return bare_server(args.bare)
 
     workdir = Path(tempfile.mkdtemp(prefix="opsconsole-bench-mcp-"))
-    stop = environment(workdir)
+    stop = [lambda: shutil.rmtree(workdir, ignore_errors=True), *environment(workdir)]
     import django
 
     django.setup()
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
     from django.core.management import call_command
+    from django.db import connection
 
     from apps.accounts.models import ApiToken
+    from apps.audit.models import AuditEvent
     from tests.support.processes import Process, free_port, port_open, start_console
 
     call_command("migrate", verbosity=0)
+    with connection.cursor() as cursor:  # the fair peer's table: the audit table's shape, no chain, no trigger
+        cursor.execute(f"DROP TABLE IF EXISTS {FAIR_TABLE}")
+        cursor.execute(f"CREATE TABLE {FAIR_TABLE} AS SELECT * FROM {AuditEvent._meta.db_table} WHERE 1 = 0")
     user = get_user_model().objects.create_user("bench-agent")
     user.groups.add(Group.objects.get(name="viewer"))
     _, token = ApiToken.issue(user, "bench", ["viewer"])
-    console, console_url = start_console(OPS_RATE_LIMIT_READ="100000000/m")
-    port = free_port()
-    bare = Process("bare-mcp", [sys.executable, __file__, "--bare", str(port)], cwd=ROOT)
-    bare.wait_until(lambda: port_open(port), what="listening")
+    servers = []
     try:
+        console, console_url = start_console(OPS_RATE_LIMIT_READ="100000000/m")
+        console2, console2_url = start_console(OPS_RATE_LIMIT_READ="100000000/m", workers=2)
+        port = free_port()
+        bare = Process("bare-mcp", [sys.executable, __file__, "--bare", str(port)], cwd=ROOT)
+        servers = [console, console2, bare]
+        bare.wait_until(lambda: port_open(port), what="listening")
+        bare_url = f"http://127.0.0.1:{port}/mcp"
         print(f"for reference, the gateway alone: invoke() of {READ_TOOL[0]} in this process, p50 {gateway_ms(user):.2f} ms")
-        print(f"tools/call over Streamable HTTP (stateless, SSE), client mode {args.mode}, {args.calls} calls per row")
-        print(f"{'server':<34} {'clients':>7} {'calls/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
+        print(f"database: {connection.vendor}; tools/call over Streamable HTTP (stateless, SSE), {args.calls} calls per row")
+        print(f"{'server':<40} {'clients':>7} {'calls/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'cpu ms/call':>11}")
         for clients in (1, 16):
             rows = [
-                ("bare SDK server, no-op tool", f"http://127.0.0.1:{port}/mcp", None, ("noop", {})),
-                (f"console, {READ_TOOL[0]}", console_url + "/mcp", token, READ_TOOL),
+                ("bare SDK server, no-op tool", bare_url, None, ("noop", {}), bare),
+                ("fair peer: SDK server, read + insert", bare_url, None, ("fair", {"limit": 1}), bare),
+                (f"console, {READ_TOOL[0]}", console_url + "/mcp", token, READ_TOOL, console),
+                (f"console x2 processes, {READ_TOOL[0]}", console2_url + "/mcp", token, READ_TOOL, console2),
             ]
-            figures = []
-            for name, url, auth, tool in rows:
+            figures = {}
+            for name, url, auth, tool, server in rows:
+                cpu_before = cpu_seconds([server.proc.pid])
                 rate, p50, p99 = asyncio.run(drive(url, auth, tool, clients, args.calls, args.mode))
-                figures.append((p50, p99))
-                print(f"{name:<34} {clients:>7} {rate:>8.0f} {p50:>8.2f} {p99:>8.2f}")
-            (bare_p50, bare_p99), (p50, p99) = figures
-            print(f"{'console / bare':<34} {clients:>7} {'':>8} {p50 / bare_p50:>7.2f}x {p99 / bare_p99:>7.2f}x")
+                cpu = (cpu_seconds([server.proc.pid]) - cpu_before) / (args.calls + 5 * clients) * 1000
+                figures[name] = (rate, cpu)
+                print(f"{name:<40} {clients:>7} {rate:>8.0f} {p50:>8.2f} {p99:>8.2f} {cpu:>11.2f}")
+            (_, (fair_rate, fair_cpu), (rate, cpu), (rate2, _)) = figures.values()
+            print(
+                f"{'console / fair peer':<40} {clients:>7} {rate / fair_rate:>7.2f}x {'':>8} {'':>8} {cpu / fair_cpu:>10.2f}x"
+                f"   (x2 processes: {rate2 / fair_rate:.2f}x)"
+            )
     finally:
-        console.stop()
-        bare.stop()
+        for server in servers:
+            server.stop()
         for stopper in stop:
             stopper()
 

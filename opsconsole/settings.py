@@ -120,6 +120,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-opsconsole.sqlite3")}
+elif env_bool("DB_POOL", False):
+    # Web processes (DB_POOL=1): under ASGI every request's sync code runs on a fresh thread, so
+    # per-thread persistent connections (CONN_MAX_AGE) would reconnect per request; a pool keeps them.
+    # Not for Celery's prefork children: a pool's threads do not survive fork.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": int(env("DB_POOL_MAX", "16")),
+        "timeout": float(env("DB_POOL_TIMEOUT", "10")),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- redis: cache, rate limits, Celery broker, channel layer ------------------------
@@ -241,6 +251,9 @@ OPS_RATE_LIMITS = {
     "risky": env("OPS_RATE_LIMIT_RISKY", "100/m"),
 }
 RATELIMIT_USE_CACHE = "default"
+# How long a process trusts what it read of a user's roles or an API token: a revocation, role
+# change or deactivation takes effect everywhere within this bound (at once in the process that made it).
+ACTOR_CACHE_SECONDS = float(env("ACTOR_CACHE_SECONDS", "1"))
 LOGIN_RATE_LIMIT = env("LOGIN_RATE_LIMIT", "10/m")
 BREAKER_FAIL_MAX = int(env("BREAKER_FAIL_MAX", "5"))
 BREAKER_RESET_SECONDS = int(env("BREAKER_RESET_SECONDS", "30"))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.contrib.auth.models import Permission
+from django.utils import timezone
 
 from .roles import ADMIN, ROLES
 
@@ -22,9 +24,7 @@ class Actor:
         """The actor's roles are the user's groups, narrowed by the token's scopes."""
         if user is None or not user.is_authenticated or not user.is_active:
             return cls(user=None, token=None)
-        roles = set(user.groups.values_list("name", flat=True)) & set(ROLES)
-        if user.is_superuser:
-            roles.add(ADMIN)
+        roles = set(roles_of(user))
         if token is not None:
             roles &= set(token.scopes)
         return cls(user=user, token=token, roles=frozenset(roles), perms=permissions_of(frozenset(roles)))
@@ -59,6 +59,63 @@ class Actor:
 
     def has_perm(self, perm: str) -> bool:
         return "*" in self.perms or perm in self.perms
+
+
+# Who may do what is read on every call and changes rarely. Each process keeps a user's roles
+# for ACTOR_CACHE_SECONDS (1 s by default): a role change is seen by every process within that
+# bound, and at once by the process that made it (accounts.signals clears the cache).
+clock = time.monotonic
+_roles_cache: dict[int, tuple[float, frozenset[str]]] = {}
+
+
+def roles_of(user) -> frozenset[str]:
+    hit = _roles_cache.get(user.pk)
+    if hit is not None and clock() - hit[0] < settings.ACTOR_CACHE_SECONDS:
+        return hit[1]
+    roles = set(user.groups.values_list("name", flat=True)) & set(ROLES)
+    if user.is_superuser:
+        roles.add(ADMIN)
+    _roles_cache[user.pk] = (clock(), frozenset(roles))
+    return frozenset(roles)
+
+
+_tokens: dict[str, tuple[float, Actor]] = {}
+_TOKENS_MAX = 10_000  # only usable tokens are kept; a bound all the same
+
+
+def actor_for_token(raw: str, *, cached_only: bool = False) -> Actor | None:
+    """The actor of a raw API token, or None when the token is not usable (then refused).
+    With cached_only, None also means "not known to this process yet": no database read."""
+    from .models import ApiToken, hash_token
+
+    key = hash_token(raw)
+    hit = _tokens.get(key)
+    if hit is not None and clock() - hit[0] < settings.ACTOR_CACHE_SECONDS:
+        expires = hit[1].token.expires_at
+        if expires is None or expires > timezone.now():
+            return hit[1]
+    if cached_only:
+        return None
+    token = ApiToken.authenticate(raw)
+    actor = _usable_actor(token)
+    if actor is None:
+        _tokens.pop(key, None)
+        return None
+    if len(_tokens) >= _TOKENS_MAX:
+        _tokens.clear()
+    _tokens[key] = (clock(), actor)
+    return actor
+
+
+def _usable_actor(token) -> Actor | None:
+    actor = Actor.for_user(token.user, token) if token is not None else None
+    return actor if actor is not None and actor.is_authenticated else None
+
+
+def forget_actors() -> None:
+    """A user, their roles or a token changed in this process: forget what it cached."""
+    _roles_cache.clear()
+    _tokens.clear()
 
 
 # Role -> permission sets change only when apps.accounts.roles.sync_roles runs

@@ -1,12 +1,15 @@
 """Logins, successful or not, go to the audit log."""
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
 from apps.audit.writer import record
 from apps.core.middleware import client_ip
 
-from .actors import Actor
+from .actors import Actor, forget_actors
 
 
 def _request_fields(request) -> dict:
@@ -52,3 +55,12 @@ def audit_login_failure(sender, credentials, request=None, **kwargs):
         error="wrong username or password",
         **_request_fields(request),
     )
+
+
+@receiver([post_save, post_delete], sender=settings.AUTH_USER_MODEL)
+@receiver([post_save, post_delete], sender="accounts.ApiToken")
+@receiver(m2m_changed, sender=get_user_model().groups.through)
+def forget_cached_actors(sender, **kwargs):
+    """A revoked token, a deactivated user or a changed role stops counting in this process at once
+    (other processes within ACTOR_CACHE_SECONDS)."""
+    forget_actors()

@@ -23,6 +23,8 @@ class ApprovalPolicy(models.Model):
     quorum = models.PositiveSmallIntegerField(default=1)
     expiry_hours = models.PositiveIntegerField(default=24)
     wait_minutes = models.PositiveIntegerField(default=0, help_text="Delay between approval and execution.")
+    break_glass_admins = models.BooleanField(default=True, help_text="An admin may run one call without approval, with a reason.")
+    break_glass_tokens = models.BooleanField(default=False, help_text="Break-glass is allowed through an admin-scoped API token too.")
 
     class Meta:
         unique_together = [("operation", "scope")]
@@ -34,8 +36,12 @@ class ApprovalPolicy(models.Model):
 
 
 class ApprovalRequest(models.Model):
-    PENDING, APPROVED, REJECTED, EXPIRED = "pending", "approved", "rejected", "expired"
-    STATUSES = [(s, s) for s in (PENDING, APPROVED, REJECTED, EXPIRED)]
+    PENDING, APPROVED, REJECTED, EXPIRED, DRIFTED = "pending", "approved", "rejected", "expired", "drifted"
+    # A break-glass run: it ran without approval; the review stays open until two other people acknowledge it.
+    REVIEW, REVIEWED = "review", "reviewed"
+    STATUSES = [(s, s) for s in (PENDING, APPROVED, REJECTED, EXPIRED, DRIFTED, REVIEW, REVIEWED)]
+    OPEN = (PENDING, REVIEW)
+    REVIEW_ACKS = 2
 
     operation = models.CharField(max_length=100, db_index=True)
     params = EncryptedJSONField(help_text="The exact validated params that will run.")
@@ -52,10 +58,19 @@ class ApprovalRequest(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     decided_at = models.DateTimeField(null=True, blank=True)
+    plan = models.JSONField(default=dict, help_text="What the call will do, resolved when requested (secret values masked).")
+    plan_hash = models.CharField(max_length=64, blank=True, help_text="SHA-256 of the plan's canonical JSON: votes are on it.")
+    # Set by the one atomic claim when the job starts: a request executes at most once.
+    executed_at = models.DateTimeField(null=True, blank=True)
+    drifted_plan = models.JSONField(null=True, blank=True, help_text="The plan when the approved job started, if it differed.")
+    break_glass = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at"]
-        permissions = [("approve_requests", "Approve or reject other people's requests")]
+        permissions = [
+            ("approve_requests", "Approve or reject other people's requests"),
+            ("break_glass", "Run one risky operation without approval, with a reason (loudly audited, reviewed after)"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.operation} ({self.status})"
@@ -68,16 +83,21 @@ class ApprovalRequest(models.Model):
         return sum(1 for v in self.votes.all() if v.decision == ApprovalVote.APPROVE)
 
     @property
+    def acknowledgements_count(self) -> int:
+        return sum(1 for v in self.votes.all() if v.decision == ApprovalVote.ACKNOWLEDGE)
+
+    @property
     def job(self):
         return self.jobs.order_by("-created_at").first()
 
 
 class ApprovalVote(models.Model):
-    APPROVE, REJECT = "approve", "reject"
+    APPROVE, REJECT, ACKNOWLEDGE = "approve", "reject", "acknowledge"
 
     request = models.ForeignKey(ApprovalRequest, on_delete=models.CASCADE, related_name="votes")
     voter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    decision = models.CharField(max_length=10, choices=[(APPROVE, APPROVE), (REJECT, REJECT)])
+    decision = models.CharField(max_length=12, choices=[(d, d) for d in (APPROVE, REJECT, ACKNOWLEDGE)])
+    plan_hash = models.CharField(max_length=64, blank=True, help_text="The plan hash the voter saw and voted on.")
     comment = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 

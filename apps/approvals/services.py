@@ -20,6 +20,7 @@ from apps.core.live import publish_template
 from apps.core.notify import notify
 from apps.core.operations import Risk, operation
 
+from . import plans
 from .models import ApprovalPolicy, ApprovalRequest, ApprovalVote
 
 
@@ -33,6 +34,8 @@ class Policy:
     quorum: int = 1
     expiry_hours: int = 24
     wait_minutes: int = 0
+    break_glass_admins: bool = True
+    break_glass_tokens: bool = False
 
 
 def policy_for(operation_name: str, scope: str) -> Policy:
@@ -41,14 +44,16 @@ def policy_for(operation_name: str, scope: str) -> Policy:
     ranked = sorted(candidates, key=lambda p: (p.operation == "*", p.scope == ""))
     if ranked:
         p = ranked[0]
-        return Policy(p.requires_approval, max(1, p.quorum), p.expiry_hours, p.wait_minutes)
+        return Policy(p.requires_approval, max(1, p.quorum), p.expiry_hours, p.wait_minutes, p.break_glass_admins, p.break_glass_tokens)
     return Policy(expiry_hours=settings.APPROVAL_DEFAULT_EXPIRY_HOURS)
 
 
-def request_approval(op, params: BaseModel, actor, channel: str, *, scope: str, policy: Policy, reason: str = ""):
+def request_approval(op, params: BaseModel, actor, channel: str, *, scope: str, policy: Policy, reason: str = "", **extra):
+    """Record a request with the plan it binds to (computed now, from current state) and its hash."""
     if actor.user is None:
         raise ApprovalError("Only a user can request a risky operation.")
-    approval = ApprovalRequest.objects.create(
+    plan = plans.compute(op, Context(actor=actor, channel=channel, operation=op), params)
+    fields = dict(
         operation=op.name,
         params=params.model_dump(mode="json"),
         params_redacted=redact_model(params),
@@ -61,15 +66,21 @@ def request_approval(op, params: BaseModel, actor, channel: str, *, scope: str, 
         quorum=policy.quorum,
         wait_minutes=policy.wait_minutes,
         expires_at=timezone.now() + timedelta(hours=policy.expiry_hours),
+        plan=plan,
+        plan_hash=plans.plan_hash(plan),
     )
-    _publish(approval)
+    approval = ApprovalRequest.objects.create(**{**fields, **extra})
+    publish(approval)
     return approval
 
 
-def vote(approval_id: int, voter, decision: str, comment: str = "", *, client_ip=None, request_id="") -> ApprovalRequest:
-    """Record one person's vote. One rejection rejects; the quorum of approvals runs the job.
+def vote(
+    approval_id: int, voter, decision: str, comment: str = "", *, client_ip=None, request_id="", plan_hash: str = ""
+) -> ApprovalRequest:
+    """Record one person's vote on the request's plan hash. One rejection rejects; the quorum of approvals runs the job.
 
-    `voter` is an Actor from a web session: votes through API tokens are refused.
+    `voter` is an Actor from a web session: votes through API tokens are refused. `plan_hash`, when given, is
+    the hash of the plan the voter was shown: a vote on another plan is refused.
     """
     started = timezone.now()
     current = ApprovalRequest.objects.filter(pk=approval_id).first()
@@ -79,9 +90,13 @@ def vote(approval_id: int, voter, decision: str, comment: str = "", *, client_ip
         with transaction.atomic():
             approval = ApprovalRequest.objects.select_for_update().get(pk=approval_id)
             _check_can_vote(approval, voter, decision)
+            if plan_hash and plan_hash != approval.plan_hash:
+                raise ApprovalError("The plan you were shown is not this request's plan: reload the page and review it again.")
             try:
                 with transaction.atomic():
-                    ApprovalVote.objects.create(request=approval, voter=voter.user, decision=decision, comment=comment[:2000])
+                    ApprovalVote.objects.create(
+                        request=approval, voter=voter.user, decision=decision, comment=comment[:2000], plan_hash=approval.plan_hash
+                    )
             except IntegrityError:
                 raise ApprovalError("You have already voted on this request.") from None
             if decision == ApprovalVote.REJECT:
@@ -114,7 +129,7 @@ def vote(approval_id: int, voter, decision: str, comment: str = "", *, client_ip
         f"{voter.name} {verb} your request #{approval.pk} ({approval.operation}); now {approval.status}.",
         approval.get_absolute_url(),
     )
-    _publish(approval)
+    publish(approval)
     return approval
 
 
@@ -154,7 +169,7 @@ def expire_if_due(approval: ApprovalRequest, now: datetime | None = None) -> boo
         f"Your request #{approval.pk} ({approval.operation}) expired without a decision.",
         approval.get_absolute_url(),
     )
-    _publish(approval)
+    publish(approval)
     return True
 
 
@@ -184,8 +199,8 @@ def _audit_vote(approval_id, voter, decision, outcome, error, started, client_ip
     )
 
 
-def _publish(approval: ApprovalRequest) -> None:
-    pending = ApprovalRequest.objects.filter(status=ApprovalRequest.PENDING).count()
+def publish(approval: ApprovalRequest) -> None:
+    pending = ApprovalRequest.objects.filter(status__in=ApprovalRequest.OPEN).count()  # break-glass reviews wait for people too
     publish_template("approvals", "approvals/_live.html", {"approval": approval, "pending": pending})
 
 
@@ -200,13 +215,20 @@ class ApprovalInfo(BaseModel):
     request_id: int
     operation: str
     target: str
-    status: str = Field(description="pending, approved, rejected or expired.")
+    status: str = Field(
+        description="pending, approved, rejected, expired, drifted (what would run changed after the request: nothing ran), "
+        "or review / reviewed for a break-glass run."
+    )
     approvals: int
     quorum: int
     requested_by: str
     created_at: datetime
     expires_at: datetime
-    votes: list[dict] = Field(default_factory=list, description="Each vote: voter, decision, comment, time.")
+    votes: list[dict] = Field(default_factory=list, description="Each vote: voter, decision, comment, time, the plan hash voted on.")
+    plan: dict = Field(default_factory=dict, description="What the call will do, resolved when requested; approvers vote on it.")
+    plan_hash: str = Field("", description="SHA-256 of the plan's canonical JSON (sorted keys, compact).")
+    drift: list[str] = Field(default_factory=list, description="When drifted: approved (-) vs current (+) plan lines.")
+    break_glass: bool = False
     job_id: str | None = None
     job_status: str | None = Field(None, description="queued, running, succeeded, failed or cancelled once approved.")
     job_result: dict | None = None
@@ -217,7 +239,7 @@ class ApprovalInfo(BaseModel):
 def _info(approval: ApprovalRequest) -> ApprovalInfo:
     job = approval.job
     votes = [
-        {"voter": v.voter.username, "decision": v.decision, "comment": v.comment, "at": v.created_at.isoformat()}
+        {"voter": v.voter.username, "decision": v.decision, "comment": v.comment, "at": v.created_at.isoformat(), "plan_hash": v.plan_hash}
         for v in approval.votes.select_related("voter")
     ]
     return ApprovalInfo(
@@ -231,6 +253,10 @@ def _info(approval: ApprovalRequest) -> ApprovalInfo:
         created_at=approval.created_at,
         expires_at=approval.expires_at,
         votes=votes,
+        plan=approval.plan,
+        plan_hash=approval.plan_hash,
+        drift=[f"{sign} {line}" for sign, line in plans.drift(approval.plan, approval.drifted_plan)] if approval.drifted_plan else [],
+        break_glass=approval.break_glass,
         job_id=str(job.pk) if job else None,
         job_status=job.status if job else None,
         job_result=job.result if job else None,
@@ -241,7 +267,8 @@ def _info(approval: ApprovalRequest) -> ApprovalInfo:
 
 @operation("approvals.status", risk=Risk.READ, target=lambda p: f"request {p.request_id}")
 def status(ctx: Context, params: ApprovalStatusInput) -> ApprovalInfo:
-    """Follow one approval request you made: its status, votes and — once approved — the job's status and result."""
+    """Follow one approval request you made: its status, the plan approvers vote on (and its hash), the votes
+    and — once approved — the job's status and result. `drifted` means what would run changed: nothing ran."""
     approval = ApprovalRequest.objects.filter(pk=params.request_id).select_related("requested_by").first()
     may_see_all = ctx.actor.has_perm("approvals.approve_requests") or ctx.actor.is_system
     if approval is None or (approval.requested_by_id != ctx.actor.user_id and not may_see_all):
@@ -251,7 +278,9 @@ def status(ctx: Context, params: ApprovalStatusInput) -> ApprovalInfo:
 
 
 class ListMineInput(BaseModel):
-    status: str | None = Field(None, pattern="^(pending|approved|rejected|expired)$", description="Only requests in this status.")
+    status: str | None = Field(
+        None, pattern="^(pending|approved|rejected|expired|drifted|review|reviewed)$", description="Only requests in this status."
+    )
     limit: int = Field(20, ge=1, le=100)
 
 

@@ -7,6 +7,7 @@ urlpatterns = [
     path("", views.queue, name="queue"),
     path("<int:pk>/", views.detail, name="detail"),
     path("<int:pk>/vote/", views.vote, name="vote"),
+    path("<int:pk>/acknowledge/", views.acknowledge, name="acknowledge"),
     path("policies/", views.policies, name="policies"),
     path("policies/<int:pk>/", views.policies, name="policy_edit"),
 ]

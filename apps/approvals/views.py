@@ -15,22 +15,24 @@ from apps.core.errors import OpsError
 from apps.core.middleware import client_ip
 from apps.core.web import actor_of, console_view, require_perm
 
-from . import services
+from . import breakglass, plans, services
 from .models import ApprovalPolicy, ApprovalRequest
 
 
 @console_view
 def queue(request):
     require_perm(request, "core.run_read_ops")
-    status = request.GET.get("status", "pending")
+    status = request.GET.get("status", "open")
     qs = ApprovalRequest.objects.select_related("requested_by").prefetch_related("votes")
     if request.GET.get("mine") == "1":
         qs = qs.filter(requested_by=request.user)
-    if status in dict(ApprovalRequest.STATUSES):
+    if status == "open":  # waiting for a decision, or a break-glass run waiting for its review
+        qs = qs.filter(status__in=ApprovalRequest.OPEN)
+    elif status in dict(ApprovalRequest.STATUSES):
         qs = qs.filter(status=status)
     counts = dict(ApprovalRequest.objects.values_list("status").annotate(n=Count("id")))
     page = Paginator(qs, 25).get_page(request.GET.get("page"))
-    tabs = [(s, counts.get(s, 0)) for s, _ in ApprovalRequest.STATUSES]
+    tabs = [("open", sum(counts.get(s, 0) for s in ApprovalRequest.OPEN))] + [(s, counts.get(s, 0)) for s, _ in ApprovalRequest.STATUSES]
     return render(request, "approvals/queue.html", {"page": page, "status": status, "tabs": tabs})
 
 
@@ -40,17 +42,30 @@ def detail(request, pk: int):
     approval = get_object_or_404(ApprovalRequest.objects.select_related("requested_by"), pk=pk)
     services.expire_if_due(approval)
     actor = actor_of(request)
+    voted = approval.votes.filter(voter=request.user).exists()
     can_vote = (
         approval.status == ApprovalRequest.PENDING
         and actor.has_perm("approvals.approve_requests")
         and approval.requested_by_id != request.user.pk
-        and not approval.votes.filter(voter=request.user).exists()
+        and not voted
+    )
+    can_acknowledge = (
+        approval.status == ApprovalRequest.REVIEW
+        and (actor.has_perm("approvals.approve_requests") or actor.has_perm("approvals.break_glass"))
+        and approval.requested_by_id != request.user.pk
+        and not voted
     )
     context = {
         "approval": approval,
+        "summary": approval.plan.get("summary", ""),
+        "changes": plans.changes(approval.plan),
+        "details": plans.details(approval.plan),
+        "links": approval.plan.get("links") or {},
+        "drift": plans.drift(approval.plan, approval.drifted_plan) if approval.drifted_plan is not None else [],
         "params_json": json.dumps(approval.params_redacted, indent=2, sort_keys=True),
         "votes": approval.votes.select_related("voter"),
         "can_vote": can_vote,
+        "can_acknowledge": can_acknowledge,
         "job": approval.job,
     }
     return render(request, "approvals/detail.html", context)
@@ -62,7 +77,7 @@ def vote(request, pk: int):
     decision = request.POST.get("decision", "")
     try:
         services.vote(
-            pk, actor_of(request), decision, request.POST.get("comment", ""),
+            pk, actor_of(request), decision, request.POST.get("comment", ""), plan_hash=request.POST.get("plan_hash", ""),
             client_ip=client_ip(request), request_id=getattr(request, "request_id", ""),
         )  # fmt: skip
     except OpsError as exc:
@@ -72,10 +87,37 @@ def vote(request, pk: int):
     return redirect("approvals:detail", pk=pk)
 
 
+@console_view
+@require_POST
+def acknowledge(request, pk: int):
+    try:
+        breakglass.acknowledge(
+            pk,
+            actor_of(request),
+            request.POST.get("comment", ""),
+            client_ip=client_ip(request),
+            request_id=getattr(request, "request_id", ""),
+        )
+    except OpsError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Your acknowledgement of break-glass run #{pk} is recorded.")
+    return redirect("approvals:detail", pk=pk)
+
+
 class PolicyForm(forms.ModelForm):
     class Meta:
         model = ApprovalPolicy
-        fields = ["operation", "scope", "requires_approval", "quorum", "expiry_hours", "wait_minutes"]
+        fields = [
+            "operation",
+            "scope",
+            "requires_approval",
+            "quorum",
+            "expiry_hours",
+            "wait_minutes",
+            "break_glass_admins",
+            "break_glass_tokens",
+        ]
 
 
 @console_view

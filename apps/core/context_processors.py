@@ -29,7 +29,7 @@ def console(request):
         "environment": settings.ENVIRONMENT,
         "actor": actor,
         "nav_items": nav_items(actor, request.path),
-        "nav_pending_approvals": ApprovalRequest.objects.filter(status="pending").count()
+        "nav_pending_approvals": ApprovalRequest.objects.filter(status__in=ApprovalRequest.OPEN).count()
         if actor.has_perm("approvals.approve_requests")
         else 0,
         "nav_unread": user.notifications.filter(read_at__isnull=True).count(),

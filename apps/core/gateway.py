@@ -15,13 +15,12 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django_ratelimit.core import get_usage
 from pydantic import BaseModel, ValidationError
 
 from apps.audit.redact import redact_model, redact_text
 from apps.audit.writer import record
 
-from . import jobs, operations
+from . import hooks, jobs, operations, ratelimit
 from .errors import InvalidInput, OperationFailed, OpsError, PermissionDenied, RateLimited
 from .live import publish_template
 from .metrics import JOB_SECONDS, OPERATION_CALLS, OPERATION_SECONDS
@@ -74,9 +73,9 @@ def check_rate(op: operations.Operation, actor) -> None:
     rate = settings.OPS_RATE_LIMITS.get(op.risk.value)
     if not rate or actor.is_system:
         return
-    usage = get_usage(None, group=f"ops.{op.risk.value}", key=lambda _g, _r: actor.rate_key, rate=rate, increment=True)
-    if usage and usage["should_limit"]:
-        wait = max(1, usage["time_left"])
+    usage = ratelimit.hit(f"ops.{op.risk.value}", actor.rate_key, rate)
+    if usage.should_limit:
+        wait = max(1, usage.time_left)
         raise RateLimited(f"Rate limit of {rate} {op.risk.value} operations reached; try again in {wait} s.")
 
 
@@ -89,9 +88,11 @@ def invoke(
     client_ip: str | None = None,
     request_id: str = "",
     reason: str = "",
+    break_glass: bool = False,
 ) -> Outcome:
     """Call an operation as `actor`. Raises an OpsError subclass on denial,
-    invalid input or failure — each already audited."""
+    invalid input or failure — each already audited. `break_glass` (with a
+    `reason`) runs a call that needs approval without it, where the scope allows."""
     op = operations.get(name)
     request_id = request_id or uuid.uuid4().hex
     started = time.perf_counter()
@@ -103,19 +104,25 @@ def invoke(
         data = validate(op, params)
         audit["target"], audit["params"] = op.target_of(data), redact_model(data)
         scope = op.scope_of(data)
+        review = None  # a break-glass run's review request
         if scope is not None:
             from apps.approvals.services import policy_for, request_approval
 
             policy = policy_for(op.name, scope)
-            if policy.requires_approval:
+            if policy.requires_approval and reason:  # the why of a request or a break-glass run, in its event
+                audit["params"] = {**audit["params"], "request_reason": redact_text(reason)}
+            if policy.requires_approval and break_glass:
+                from apps.approvals.breakglass import break_glass as break_the_glass
+
+                review = break_the_glass(op, data, actor, channel, scope=scope, policy=policy, reason=reason)
+                audit["approval_id"] = str(review.pk)
+            elif policy.requires_approval:
                 approval = request_approval(op, data, actor, channel, scope=scope, policy=policy, reason=reason)
-                if reason:
-                    audit["params"] = {**audit["params"], "request_reason": redact_text(reason)}
                 event = _audit(audit, started, "pending", approval_id=str(approval.pk))
                 return Outcome("pending", op, approval=approval, audit_seq=event.seq)
         if op.long:
             with transaction.atomic():
-                job = jobs.enqueue(op, data, actor=actor, channel=channel, request_id=request_id)
+                job = jobs.enqueue(op, data, actor=actor, channel=channel, request_id=request_id, approval=review)
             event = _audit(audit, started, "ok")
             return Outcome("queued", op, job=job, audit_seq=event.seq)
         ctx = jobs.Context(actor=actor, channel=channel, operation=op, request_id=request_id)
@@ -184,7 +191,9 @@ def run_job(job_id: str) -> None:
         if job.token is not None and not type(job.token).objects.usable().filter(pk=job.token.pk).exists():
             raise PermissionDenied("The API token that requested this job was revoked or has expired.")
         check_permission(op, actor)
-        result = _checked_output(op, op.func(ctx, validate(op, job.params)))
+        params = validate(op, job.params)
+        hooks.job_starting(ctx, params)
+        result = _checked_output(op, op.func(ctx, params))
         status, error, outcome = Job.SUCCEEDED, "", "ok"
         job.result = result.model_dump(mode="json")
     except jobs.JobCancelled as exc:

@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import threading
+import time
 
 from channels.layers import get_channel_layer
 from django.core.cache import cache
@@ -114,13 +115,26 @@ def _watch_key(topic: str) -> str:
 
 async def count_watcher(topic: str, delta: int) -> None:
     key = _watch_key(topic)
+    _watched.pop(topic, None)
     await cache.aadd(key, 0, timeout=None)
     if await cache.aincr(key, delta) < 0:  # the key was flushed while watched
         await cache.aset(key, 0, timeout=None)
 
 
+# Asked on every gateway call: each process reads the count at most once a second per topic
+# (a browser that starts watching sees events from then on, after its snapshot).
+WATCH_CHECK_SECONDS = 1.0
+_watched: dict[str, tuple[float, bool]] = {}
+
+
 def watched(topic: str) -> bool:
+    now = time.monotonic()
+    hit = _watched.get(topic)
+    if hit is not None and now - hit[0] < WATCH_CHECK_SECONDS:
+        return hit[1]
     try:
-        return (cache.get(_watch_key(topic)) or 0) > 0
+        answer = (cache.get(_watch_key(topic)) or 0) > 0
     except Exception:  # Redis down: publishing fails quietly later anyway
-        return False
+        answer = False
+    _watched[topic] = (now, answer)
+    return answer

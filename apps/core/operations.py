@@ -115,6 +115,8 @@ def operation(
                 raise TypeError(f"operation {name}: input and output must be pydantic models")
         if name in _registry and _registry[name].func.__qualname__ != func.__qualname__:
             raise ValueError(f"operation {name} registered twice")
+        if risk is Risk.RISKY and planner is None:
+            raise TypeError(f"operation {name}: a risky operation needs a planner (what approvers approve)")
         doc = inspect.cleandoc(func.__doc__ or "").strip()
         if not doc:
             raise TypeError(f"operation {name}: a docstring is required (it is the tool description)")

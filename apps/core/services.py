@@ -93,17 +93,29 @@ class PurgeJobsOutput(BaseModel):
     deleted: int
 
 
-@operation("core.purge_jobs", risk=Risk.RISKY, target=lambda p: f"jobs older than {p.older_than_days} d")
-def purge_jobs(ctx: Context, params: PurgeJobsInput) -> PurgeJobsOutput:
-    """Delete finished jobs and their logs older than N days. Risky: job history is lost (the audit log keeps its record)."""
+def _purgeable(params: PurgeJobsInput):
     from datetime import timedelta
 
     from django.utils import timezone
 
     from .models import Job
 
-    cutoff = timezone.now() - timedelta(days=params.older_than_days)
-    old = Job.objects.filter(status__in=Job.FINISHED, created_at__lt=cutoff)
+    return Job.objects.filter(status__in=Job.FINISHED, created_at__lt=timezone.now() - timedelta(days=params.older_than_days))
+
+
+def plan_purge_jobs(ctx: Context, params: PurgeJobsInput) -> dict:
+    """The jobs a purge deletes now: their count (the cut-off moves with the clock, the rule does not)."""
+    return {
+        "summary": f"Delete the finished jobs (and their logs) older than {params.older_than_days} days.",
+        "older_than_days": params.older_than_days,
+        "jobs": _purgeable(params).count(),
+    }
+
+
+@operation("core.purge_jobs", risk=Risk.RISKY, target=lambda p: f"jobs older than {p.older_than_days} d", planner=plan_purge_jobs)
+def purge_jobs(ctx: Context, params: PurgeJobsInput) -> PurgeJobsOutput:
+    """Delete finished jobs and their logs older than N days. Risky: job history is lost (the audit log keeps its record)."""
+    old = _purgeable(params)
     count = old.count()
     old.delete()
     return PurgeJobsOutput(deleted=count)

@@ -79,7 +79,10 @@ def operation_form(request, name: str):
         if not form.is_valid():
             status = 422
         else:
-            outcome, status = call_from_form(request, form, op.name, cleaned_params(form), reason=request.POST.get("approval_reason", ""))
+            outcome, status = call_from_form(
+                request, form, op.name, cleaned_params(form), reason=request.POST.get("approval_reason", ""),
+                break_glass=request.POST.get("break_glass") == "1",
+            )  # fmt: skip
             if outcome and outcome.status == "queued":
                 messages.success(request, f"{op.title}: job started.")
                 return redirect(outcome.job)

@@ -22,7 +22,7 @@ def actor_of(request) -> Actor:
     return request._actor
 
 
-def call(request, name: str, params=None, reason: str = "") -> gateway.Outcome:
+def call(request, name: str, params=None, reason: str = "", break_glass: bool = False) -> gateway.Outcome:
     return gateway.invoke(
         name,
         actor_of(request),
@@ -31,15 +31,18 @@ def call(request, name: str, params=None, reason: str = "") -> gateway.Outcome:
         client_ip=client_ip(request),
         request_id=getattr(request, "request_id", ""),
         reason=reason,
+        break_glass=break_glass,
     )
 
 
-def call_from_form(request, form, name: str, params, *, reason: str = "", field_of=None) -> tuple[gateway.Outcome | None, int]:
+def call_from_form(
+    request, form, name: str, params, *, reason: str = "", field_of=None, break_glass: bool = False
+) -> tuple[gateway.Outcome | None, int]:
     """`call()` for a submitted form: (outcome, 200), or (None, status) with the errors on the
     form — each next to its field where the form has it (`field_of` maps a parameter path to a
     form field), the rest on top."""
     try:
-        return call(request, name, params, reason=reason), 200
+        return call(request, name, params, reason=reason, break_glass=break_glass), 200
     except InvalidInput as exc:
         add_invalid_input(form, {(field_of(k) if field_of else k): v for k, v in exc.errors.items()})
         return None, exc.status_code

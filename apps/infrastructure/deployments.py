@@ -129,10 +129,17 @@ def approval_saved(sender, instance: ApprovalRequest, created: bool, **kwargs) -
     if created:
         plan(instance.operation, instance.params, instance.requested_by, approval=instance)
         return
-    if instance.status in (ApprovalRequest.REJECTED, ApprovalRequest.EXPIRED):
-        for deployment in Deployment.objects.filter(approval=instance, status=Deployment.PENDING_APPROVAL):
+    if instance.status in (ApprovalRequest.REJECTED, ApprovalRequest.EXPIRED, ApprovalRequest.DRIFTED):
+        # A drifted request was approved (its deployment queued) but never started: nothing ran on the engine.
+        drifted = instance.status == ApprovalRequest.DRIFTED
+        waiting = (Deployment.PENDING_APPROVAL, Deployment.QUEUED) if drifted else (Deployment.PENDING_APPROVAL,)
+        for deployment in Deployment.objects.filter(approval=instance, status__in=waiting):
             rejected_by = ", ".join(v.voter.username for v in instance.votes.filter(decision=ApprovalVote.REJECT).select_related("voter"))
-            why = f"rejected by {rejected_by}" if instance.status == ApprovalRequest.REJECTED else "expired without a decision"
+            why = {
+                ApprovalRequest.REJECTED: f"rejected by {rejected_by}",
+                ApprovalRequest.EXPIRED: "expired without a decision",
+                ApprovalRequest.DRIFTED: "drifted: what would deploy changed after approval, so nothing was deployed",
+            }[instance.status]
             deployment.status, deployment.reason, deployment.finished_at = (
                 Deployment.ABORTED,
                 f"approval request #{instance.pk} {why}",

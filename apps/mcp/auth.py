@@ -13,7 +13,7 @@ from django_ratelimit.core import get_usage
 from mcp.server.auth.provider import AccessToken
 from pydantic import Field
 
-from apps.accounts.actors import Actor
+from apps.accounts.actors import Actor, actor_for_token
 from apps.accounts.models import TOKEN_PREFIX, ApiToken
 from apps.audit.writer import record
 
@@ -29,11 +29,15 @@ class ConsoleAccessToken(AccessToken):
 
 
 def _verify(raw: str) -> ConsoleAccessToken | None:
-    token = ApiToken.authenticate(raw)
-    actor = Actor.for_user(token.user, token) if token is not None else None
-    if actor is None or not actor.is_authenticated:
+    actor = actor_for_token(raw)
+    if actor is None:
         _audit_refused(raw)
         return None
+    return _access_token(actor)
+
+
+def _access_token(actor: Actor) -> ConsoleAccessToken:
+    token = actor.token
     return ConsoleAccessToken(
         token=f"{TOKEN_PREFIX}{token.lookup}",  # never the secret part
         client_id=f"{TOKEN_PREFIX}{token.lookup}",
@@ -64,4 +68,9 @@ class ApiTokenVerifier:
     """The SDK's `TokenVerifier` protocol over `ApiToken`."""
 
     async def verify_token(self, token: str) -> ConsoleAccessToken | None:
+        # A token this process verified within ACTOR_CACHE_SECONDS needs no thread hop and no
+        # database: the call's one hop is the gateway's.
+        actor = actor_for_token(token, cached_only=True)
+        if actor is not None:
+            return _access_token(actor)
         return await in_thread(_verify)(token)

@@ -61,6 +61,15 @@ def request_id(ctx) -> str:
     return given if given.isalnum() and len(given) <= 64 else uuid.uuid4().hex
 
 
-async def call(ctx, operation: str, params: dict) -> Outcome:
+async def call(ctx, operation: str, params: dict, *, reason: str = "", break_glass: bool = False) -> Outcome:
     """`invoke()` as the request's actor, on the "mcp" channel. Raises OpsError like invoke."""
-    return await in_thread(invoke)(operation, actor_of(ctx), params, "mcp", client_ip=client_ip(ctx), request_id=request_id(ctx))
+    return await in_thread(invoke)(
+        operation,
+        actor_of(ctx),
+        params,
+        "mcp",
+        client_ip=client_ip(ctx),
+        request_id=request_id(ctx),
+        reason=reason,
+        break_glass=break_glass,
+    )

@@ -23,6 +23,7 @@ from .context import actor_of, call, in_thread
 from .tools import Deferred
 
 POLL_SECONDS = 0.25
+REASON_META, BREAK_GLASS_META = "opsconsole/reason", "opsconsole/break_glass"
 
 
 def _absolute(path: str) -> str:
@@ -37,8 +38,11 @@ async def call_tool(ctx, params: types.CallToolRequestParams) -> types.CallToolR
     op = tools.operation_of_tool(params.name)
     if op is None:
         raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {params.name}")
+    meta = params.meta or {}
+    # Request `_meta` (outside the tool's own arguments): a reason for approvers, and break-glass where the scope allows tokens.
+    reason, break_glass = str(meta.get(REASON_META, ""))[:2000], meta.get(BREAK_GLASS_META) is True
     try:
-        outcome = await call(ctx, op.name, params.arguments or {})
+        outcome = await call(ctx, op.name, params.arguments or {}, reason=reason, break_glass=break_glass)
     except OpsError as exc:
         return tools.failure(op, exc)
     if outcome.status == "pending":
@@ -54,10 +58,13 @@ def _pending(approval) -> Deferred:
         status="pending_approval",
         approval_request_id=approval.pk,
         approval_url=url,
+        plan=approval.plan,
+        plan_hash=approval.plan_hash,
         message=(
             f"waiting for approval: request #{approval.pk} needs {approval.quorum} human approver(s), who decide at {url}. "
             f'Follow it with approvals_status {{"request_id": {approval.pk}}}; once approved the job runs and its result '
-            "appears there. No tool can approve it."
+            "appears there. No tool can approve it. Approvers vote on `plan`; if what would run changes before the job "
+            "starts, the request ends `drifted` and nothing runs."
         ),
     )
 

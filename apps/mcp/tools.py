@@ -29,6 +29,8 @@ class Deferred(BaseModel):
     message: str = Field(description="What happens next and how to follow it.")
     approval_request_id: int | None = Field(None, description="Follow it with the approvals_status tool.")
     approval_url: str | None = Field(None, description="Where a human approver decides.")
+    plan: dict | None = Field(None, description="What the call will do, resolved now: what the approvers see and vote on.")
+    plan_hash: str | None = Field(None, description="SHA-256 of the plan's canonical JSON; the approved job runs only if it still matches.")
     job_id: str | None = None
     job_url: str | None = None
 

@@ -47,6 +47,8 @@ def test_the_event_page_shows_the_approval_read_only(make_user, actor_of, client
     assert "ok, token: [redacted] rotated" in panel and "abc123" not in panel
     assert "old password=[redacted] is void" in panel and "hunter2" not in panel
     assert 'id="approval-params"' in panel and "&quot;name&quot;: &quot;siem&quot;" in panel
+    assert approval.plan_hash and approval.plan_hash in panel  # the plan the approver voted on ...
+    assert 'class="plan-diff' in panel and "enabled: false" in panel  # ... and its before -> after
     assert f"/approvals/{approval.pk}/" not in panel and "<form" not in panel  # read-only, no dead end
     # An admin may open the request itself.
     assert f"/approvals/{approval.pk}/" in client_as("admin").get(f"/audit/{event.seq}/").content.decode()

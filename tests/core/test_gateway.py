@@ -117,3 +117,17 @@ def test_secret_params_never_reach_the_audit_log(make_user, actor_of):
     shown = redact_model(params)
     assert shown == {"url": "https://x", "password": "[redacted]", "api_key": "[redacted]",
                      "headers": {"Authorization": "[redacted]", "X": "1"}}  # fmt: skip
+
+
+def test_a_read_call_makes_at_most_three_round_trips(make_user, actor_of, settings):
+    """Actor and token caches, the one-command rate limit and the watched-feed check keep
+    a cheap read to: one Redis command (the rate limit) and the audit append."""
+    from tests.support.roundtrips import counting
+
+    actor = actor_of(make_user("viewer"))
+    invoke("accounts.whoami", actor)  # warm: per-process caches (roles, watched feed)
+    with counting() as trips:
+        outcome = invoke("accounts.whoami", actor)
+    assert outcome.result.roles == ["viewer"]
+    assert trips.redis == 1, trips.redis  # the rate limit, one script
+    assert trips.total <= 5, (trips.sql, trips.redis)  # TIGHTEN-AT-MERGE: 3 with the one-statement audit append

@@ -163,7 +163,7 @@ def operator(make_user, actor_of):
     return actor_of(make_user("operator"))
 
 
-def web_service(actor, env: Environment, images: Images, *, name="web", version="v1", replicas=2, strategy="rolling", **extra):
+def web_service(actor, env: Environment, images: Images, /, *, name="web", version="v1", replicas=2, strategy="rolling", **extra):
     """Define a busybox httpd service through the gateway, as a person would."""
     params = {
         "environment": env.name,

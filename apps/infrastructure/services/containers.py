@@ -171,8 +171,22 @@ class StopOutput(BaseModel):
     removed: bool
 
 
+def plan_stop(ctx: Context, params: StopInput) -> dict:
+    """The containers the stop acts on, as the engine lists them now."""
+    service = service_of(params.environment, params.service)
+    with Engine(service.environment) as engine:
+        found = engine.containers(environment=service.environment.name, service=service.name)
+    verb = "Stop and remove" if params.remove else "Stop"
+    return {
+        "summary": f"{verb} every container of {service}: the service stops answering.",
+        "remove": params.remove,
+        "containers": sorted(f"{c.name} ({c.label('role') or 'replica'}, {'running' if c.running else 'stopped'})" for c in found),
+        "links": {"service": service.get_absolute_url()},
+    }
+
+
 @operation("infrastructure.stop", risk=Risk.RISKY, approval_scope=lambda p: f"environment:{p.environment}",
-           target=lambda p: f"{p.environment}/{p.service}")  # fmt: skip
+           target=lambda p: f"{p.environment}/{p.service}", planner=plan_stop)  # fmt: skip
 def stop(ctx: Context, params: StopInput) -> StopOutput:
     """Stop every container of a service (its replicas and its router): the service stops answering.
     Risky: needs approval under the environment's policy."""
@@ -197,7 +211,19 @@ class PruneOutput(BaseModel):
     space_reclaimed: int
 
 
-@operation("infrastructure.prune", risk=Risk.RISKY, approval_scope=lambda p: f"environment:{p.environment}", target=lambda p: p.environment)
+def plan_prune(ctx: Context, params: PruneInput) -> dict:
+    """The stopped console containers a prune removes now (dangling images are only known as it runs)."""
+    env = environment_named(params.environment)
+    with Engine(env) as engine:
+        stopped = [c.name for c in engine.containers(environment=env.name) if not c.running]
+    return {
+        "summary": f"Remove the stopped containers the console manages in {env.name}, and its dangling console-built images.",
+        "containers": sorted(stopped),
+    }
+
+
+@operation("infrastructure.prune", risk=Risk.RISKY, approval_scope=lambda p: f"environment:{p.environment}", target=lambda p: p.environment,
+           planner=plan_prune)  # fmt: skip
 def prune(ctx: Context, params: PruneInput) -> PruneOutput:
     """Remove the stopped containers the console manages in an environment, and its dangling console-built images.
     Risky: stopped replicas kept for inspection are gone afterwards."""

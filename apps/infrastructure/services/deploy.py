@@ -16,6 +16,7 @@ from apps.core.operations import Risk, operation
 from ..deployments import log_line, publish_deployment, service_of
 from ..errors import InfrastructureError
 from ..models import Deployment
+from ..plans import deploy_plan
 from ..rollout import execute
 from ..specs import Strategy, StrategyOptions
 from .environments import environment_scope
@@ -89,8 +90,14 @@ def _outcome(deployment: Deployment) -> DeploymentInfo:
     return info(deployment)
 
 
+def plan_deploy(ctx: Context, params: DeployInput) -> dict:
+    """The resolved spec the deploy pins and its diff against the revision serving now."""
+    options = params.options.model_dump(mode="json") if params.options else None
+    return deploy_plan(service_of(params.environment, params.service), image=params.image, strategy=params.strategy, options=options)
+
+
 @operation("infrastructure.deploy", risk=Risk.RISKY, long=True, approval_scope=lambda p: environment_scope(p.environment),
-           target=lambda p: f"{p.environment}/{p.service}")  # fmt: skip
+           target=lambda p: f"{p.environment}/{p.service}", planner=plan_deploy)  # fmt: skip
 def deploy(ctx: Context, params: DeployInput) -> DeploymentInfo:
     """Deploy a service (optionally with a new image) with its strategy: recreate, rolling, blue_green or canary.
     In a protected environment the deploy waits for approval (status "pending approval"); the revision is pinned

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import shlex
+from dataclasses import asdict
 from pathlib import Path
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from apps.approvals.plans import fingerprint
 from apps.core.jobs import Context, JobCancelled
 from apps.core.operations import Risk, operation
 
@@ -125,17 +128,36 @@ class RunRunbookOutput(BaseModel):
     processes_killed: int
 
 
-@operation("infrastructure.run_runbook", risk=Risk.RISKY, long=True, approval_scope=lambda p: runbook_scope(p.runbook),
-           target=lambda p: p.runbook)  # fmt: skip
-def run_runbook(ctx: Context, params: RunRunbookInput) -> RunRunbookOutput:
-    """Run a runbook with typed, validated parameters — without a shell, with rlimits, a timeout that kills the
-    whole process tree, and an output cap; output streams live into the job's log. Risky runbooks need approval."""
+def _resolved(params: RunRunbookInput) -> tuple[Runbook, list[str], Limits]:
+    """The runbook, the exact argv after templating and the limits: what a run executes, and what its plan shows."""
     runbook = runbook_named(params.runbook)
     specs = [ParamSpec.model_validate(p) for p in runbook.parameters]
     argv, _ = render(runbook.argv, specs, params.params, runbook.working_dir)
-    ctx.log(f"$ {' '.join(argv)}")
     limits = Limits(timeout_seconds=runbook.timeout_seconds, output_cap_bytes=runbook.output_cap_bytes, cpu_seconds=runbook.cpu_seconds,
                     memory_mb=runbook.memory_mb, max_processes=runbook.max_processes, max_file_mb=runbook.max_file_mb)  # fmt: skip
+    return runbook, argv, limits
+
+
+def plan_run_runbook(ctx: Context, params: RunRunbookInput) -> dict:
+    """The exact argv after templating, the working directory, environment (values masked), limits and timeout."""
+    runbook, argv, limits = _resolved(params)
+    return {
+        "summary": f"Run runbook {runbook.name}: {shlex.join(argv)}",
+        "argv": argv,
+        "working_dir": runbook.working_dir,
+        "env": {name: fingerprint(str(value)) for name, value in sorted((runbook.env or {}).items())},
+        "limits": asdict(limits),
+        "links": {"runbook": runbook.get_absolute_url()},
+    }
+
+
+@operation("infrastructure.run_runbook", risk=Risk.RISKY, long=True, approval_scope=lambda p: runbook_scope(p.runbook),
+           target=lambda p: p.runbook, planner=plan_run_runbook)  # fmt: skip
+def run_runbook(ctx: Context, params: RunRunbookInput) -> RunRunbookOutput:
+    """Run a runbook with typed, validated parameters — without a shell, with rlimits, a timeout that kills the
+    whole process tree, and an output cap; output streams live into the job's log. Risky runbooks need approval."""
+    runbook, argv, limits = _resolved(params)
+    ctx.log(f"$ {' '.join(argv)}")
 
     def cancelled() -> bool:
         try:

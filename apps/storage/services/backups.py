@@ -269,8 +269,36 @@ class RestoreOutput(BaseModel):
     missing: list[str] = Field(description="Backup objects that are gone.")
 
 
+def plan_restore(ctx: Context, params: RestoreInput) -> dict:
+    """The backup a restore reads (its manifest's id, size and ETag) and where it writes, replacing what differs."""
+    src = connect(params.connection)
+    root = params.backup_prefix if params.backup_prefix.endswith("/") else params.backup_prefix + "/"
+    header = _read_header(src, params.bucket, f"{root}manifest.jsonl")
+    if header is None:
+        raise StorageError(f"There is no complete backup in {params.bucket}/{root}: manifest.jsonl is missing.")
+    manifest = src.call("head_object", Bucket=params.bucket, Key=f"{root}manifest.jsonl")
+    source = header["source"]
+    return {
+        "summary": f"Restore backup {header['backup_id']} ({header['objects']} objects, {header['bytes']} bytes), "
+        + ("overwriting objects that hold other content." if params.overwrite else "leaving objects that hold other content."),
+        "backup": {
+            "id": header["backup_id"],
+            "objects": header["objects"],
+            "bytes": header["bytes"],
+            "manifest_etag": manifest.get("ETag", ""),
+        },
+        "into": {
+            "connection": params.target_connection or source["connection"],
+            "bucket": params.target_bucket or source["bucket"],
+            "prefix": source["prefix"] if params.target_prefix is None else params.target_prefix,
+        },
+        "overwrite": params.overwrite,
+    }
+
+
 @operation(
     "storage.backup_restore",
+    planner=plan_restore,
     risk=Risk.RISKY,
     long=True,
     approval_scope=lambda p: "" if p.overwrite else None,

@@ -4,7 +4,10 @@ whole prefixes wait for an approver."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from itertools import islice
+from urllib.parse import urlencode
 
+from django.urls import reverse
 from pydantic import BaseModel, Field, model_validator
 
 from apps.core.errors import OpsError
@@ -66,7 +69,46 @@ def _target(p: DeleteInput) -> str:
     return f"{p.connection}:{p.bucket}/{p.key or p.prefix + '*'}" + (f" @{p.version_id}" if p.version_id else "")
 
 
-@operation("storage.delete", risk=Risk.RISKY, approval_scope=delete_scope, target=_target)
+PLAN_LISTED = 200  # objects named one by one in a delete's plan
+PLAN_COUNTED = 100_000  # objects counted (and their bytes summed) before the plan says "at least"
+
+
+def plan_delete(ctx: Context, params: DeleteInput) -> dict:
+    """What the delete removes now: the objects or versions (the first PLAN_LISTED named), how many, how many bytes."""
+    s3 = connect(params.connection)
+    versioning = versioning_of(s3, params.bucket)
+    prefix = params.key or params.prefix
+    folder = params.prefix or params.key[: params.key.rfind("/") + 1]  # the listing the objects appear in
+    browse = reverse("storage:browse", args=[params.connection, params.bucket]) + "?" + urlencode({"prefix": folder})
+    if params.key and not params.all_versions:
+        head = must_exist(s3, params.bucket, params.key, params.version_id)
+        entries = [{"key": params.key, "version_id": params.version_id, "size": head["ContentLength"], "etag": head.get("ETag", "")}]
+        mode = "this version, for good" if params.version_id else ("a delete marker" if versioning == "Enabled" else "for good")
+    else:
+        listing = s3.versions(params.bucket, prefix) if params.all_versions and versioning != "Off" else s3.objects(params.bucket, prefix)
+        entries = [
+            {"key": e["Key"], "version_id": e.get("VersionId"), "size": e.get("Size", 0), "etag": e.get("ETag", "")}
+            for e in islice(listing, PLAN_COUNTED + 1)
+            if params.key is None or e["Key"] == params.key
+        ]
+        mode = "every version, for good" if params.all_versions else ("delete markers" if versioning == "Enabled" else "for good")
+    complete = len(entries) <= PLAN_COUNTED
+    entries = entries[:PLAN_COUNTED]
+    count = f"{len(entries)}" if complete else f"at least {PLAN_COUNTED}"
+    return {
+        "summary": f"Delete {count} object(s)/version(s), {sum(e['size'] for e in entries)} bytes, from {_target(params)} ({mode}).",
+        "versioning": versioning,
+        "mode": mode,
+        "count": len(entries),
+        "bytes": sum(e["size"] for e in entries),
+        "complete": complete,
+        "listed": entries[:PLAN_LISTED],
+        "listing_cap": f"the first {PLAN_LISTED} are named; up to {PLAN_COUNTED} are counted",
+        "links": {"objects": browse},
+    }
+
+
+@operation("storage.delete", risk=Risk.RISKY, approval_scope=delete_scope, target=_target, planner=plan_delete)
 def delete(ctx: Context, params: DeleteInput) -> DeleteOutput:
     """Delete an object or every object under a prefix, versioning-aware: on a versioned bucket a plain delete
     adds a delete marker (recoverable); `version_id` or `all_versions` delete for good. Confidential and

@@ -125,8 +125,20 @@ class LifecyclePutInput(BucketRef):
         return self
 
 
+def plan_lifecycle_put(ctx: Context, params: LifecyclePutInput) -> dict:
+    """The bucket's lifecycle rules now (before) and the complete new set (after)."""
+    before = read_rules(connect(params.connection), params.bucket)
+    return {
+        "summary": f"Replace the lifecycle rules of {params.connection}:{params.bucket} ({len(before)} → {len(params.rules)} rules).",
+        "before": {r.id: r.model_dump(mode="json") for r in before},
+        "after": {r.id: r.model_dump(mode="json") for r in params.rules},
+        "expiring_rules": sorted(r.id for r in params.rules if r.deletes_data),
+    }
+
+
 @operation(
     "storage.lifecycle_put",
+    planner=plan_lifecycle_put,
     risk=Risk.RISKY,
     # Rules that expire objects delete data: they wait for approval; the others do not.
     approval_scope=lambda p: "" if any(r.deletes_data for r in p.rules) else None,

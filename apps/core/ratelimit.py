@@ -1,0 +1,45 @@
+"""The gateway's rate limit in one Redis round trip.
+
+Same semantics as django-ratelimit (which still guards the views: login, token
+refusals): a fixed window per key with django-ratelimit's per-key jitter, the
+same cache keys, N calls per period. django-ratelimit's `get_usage` costs three
+commands (SET NX, EXISTS, INCRBY) on every call; one Lua script does the
+increment and sets the expiry on the window's first hit.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import caches
+from django_ratelimit.core import EXPIRATION_FUDGE, _get_window, _make_cache_key, _split_rate
+
+_HIT = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n
+"""
+
+
+@dataclass(frozen=True)
+class Usage:
+    count: int
+    limit: int
+    time_left: int
+
+    @property
+    def should_limit(self) -> bool:
+        return self.count > self.limit
+
+
+def hit(group: str, value: str, rate: str) -> Usage:
+    """Count one call of `value` in `group` against `rate` ("100/m") and say whether it is over."""
+    limit, period = _split_rate(rate)
+    window = _get_window(value, period)
+    cache = caches[settings.RATELIMIT_USE_CACHE]
+    key = cache.make_and_validate_key(_make_cache_key(group, window, rate, value, None))
+    client = cache._cache.get_client(key, write=True)  # the cache's own pool (and its timeouts)
+    count = int(client.eval(_HIT, 1, key, period + EXPIRATION_FUDGE))
+    return Usage(count=count, limit=limit, time_left=window - int(time.time()))

@@ -1,0 +1,72 @@
+"""A protected deploy's plan: the fully resolved spec (image id from the engine, secret
+values masked, only the chosen strategy's options) and its diff against the revision
+serving now. A spec changed after the request ends the request `drifted`: nothing on
+the engine changes."""
+
+import pytest
+
+from apps.approvals import services as approvals
+from apps.audit.models import AuditEvent
+from apps.core.gateway import invoke, run_job
+from apps.core.models import Job
+from apps.infrastructure.models import Deployment
+
+from .conftest import deploy, labelled, web_service
+
+pytestmark = pytest.mark.peer
+
+
+def protect(environment):
+    environment.protected = True
+    environment.save()  # its policies follow (Environment.sync_approval_policies)
+
+
+def test_the_plan_is_the_resolved_spec_and_its_diff_against_what_serves(operator, environment, images, podman):
+    secret = "hunter2-plan"
+    web_service(operator, environment, images, version="v1", replicas=1, secret_env={"API_TOKEN": secret}, env={"MODE": "a"})
+    assert deploy(operator, environment).status == "succeeded"
+    protect(environment)
+
+    outcome = invoke("infrastructure.deploy", operator, {"environment": environment.name, "service": "web", "image": images.web["v2"]})
+    plan = outcome.approval.plan
+    assert plan["after"]["image"] == images.web["v2"] and plan["before"]["image"] == images.web["v1"]
+    assert plan["after"]["image_id"] == podman.client().images.get(images.web["v2"]).id
+    assert plan["serving_revision"] == 1 and plan["strategy"] == "rolling"
+    assert set(plan["options"]) == {"batch_size", "drain_seconds", "stop_timeout"}  # rolling's own options only
+    assert plan["after"]["secret_env"]["API_TOKEN"].startswith("••••") and secret not in str(plan)
+    assert plan["links"] == {"service": f"/infrastructure/{environment.name}/web/"}
+
+
+def test_a_spec_changed_after_the_request_ends_drifted_and_no_container_changes(operator, environment, images, podman, make_user, actor_of):
+    web_service(operator, environment, images, version="v1", replicas=1)
+    assert deploy(operator, environment).status == "succeeded"
+    before = sorted((c.id, c.status) for c in labelled(podman, environment))
+    protect(environment)
+
+    outcome = invoke("infrastructure.deploy", operator, {"environment": environment.name, "service": "web", "image": images.web["v2"]})
+    # While the request waits, the service's spec gains a second replica and a new variable.
+    web_service(operator, environment, images, version="v1", replicas=2, env={"DEBUG": "1"})
+    approvals.vote(outcome.approval.pk, actor_of(make_user("approver")), "approve")
+    job = Job.objects.get(approval=outcome.approval)
+    run_job(str(job.pk))
+
+    outcome.approval.refresh_from_db()
+    assert outcome.approval.status == "drifted"
+    assert Job.objects.get(pk=job.pk).status == "failed"
+    deployment = Deployment.objects.get(approval=outcome.approval)
+    assert deployment.status == "aborted" and "drifted" in deployment.reason and deployment.started_at is None
+    assert sorted((c.id, c.status) for c in labelled(podman, environment)) == before  # no container changed
+    changed = AuditEvent.objects.get(operation="approvals.drifted").params["changed"]
+    assert "+ after.replicas: 2" in changed and '+ after.env.DEBUG: "1"' in changed
+
+
+def test_a_stop_plan_lists_the_containers_it_stops(operator, environment, images, podman):
+    web_service(operator, environment, images, version="v1", replicas=1)
+    assert deploy(operator, environment).status == "succeeded"
+    protect(environment)
+    outcome = invoke("infrastructure.stop", operator, {"environment": environment.name, "service": "web"})
+    names = sorted(c.name for c in labelled(podman, environment, service="web"))
+    assert outcome.approval.plan["containers"] == sorted(
+        f"{c.name} ({c.labels['opsconsole.role']}, running)" for c in labelled(podman, environment, service="web")
+    )
+    assert len(names) == 2 and all(c.status == "running" for c in labelled(podman, environment))  # nothing stopped yet
