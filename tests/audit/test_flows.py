@@ -64,3 +64,18 @@ def test_operation_filter_matches_a_prefix_or_a_word(client_as, query, expected)
         record(operation=name, outcome="ok", channel="system")
     rows = client_as("auditor").get("/audit/", {"operation": query, "channel": "system"}).context["events"]
     assert {e.operation for e in rows} == expected
+
+
+def test_a_break_glass_run_is_one_flow_with_its_reason_and_acknowledgements(make_user, actor_of):
+    from apps.approvals import breakglass
+
+    admin = actor_of(make_user("admin"))
+    run = invoke("core.purge_jobs", admin, {"older_than_days": 30}, reason="disk full; root password=hunter2", break_glass=True)
+    review = AuditEvent.objects.get(seq=run.audit_seq).approval_id
+    breakglass.acknowledge(int(review), actor_of(make_user("approver")), "seen, Bearer abc.def")
+    flow = list(AuditEvent.objects.filter(correlation_id=f"approval-{review}").order_by("seq"))
+    assert [e.operation for e in flow] == ["approvals.break_glass", "core.purge_jobs", "approvals.acknowledge"]
+    assert flow[0].params["reason"] == flow[1].params["request_reason"] == "disk full; root password=[redacted]"
+    assert flow[2].params["comment"] == "seen, Bearer [redacted]"
+    assert not AuditEvent.objects.filter(params__icontains="hunter2").exists()
+    assert not AuditEvent.objects.filter(params__icontains="abc.def").exists()
