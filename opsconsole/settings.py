@@ -319,6 +319,27 @@ SECURITY_ALLOW_PATTERNS = [p for p in env("SECURITY_ALLOW_PATTERNS").split("\n")
 # Bucket scans: objects listed per request, and the most objects one scan reads (narrow the prefix beyond).
 SECURITY_BUCKET_PAGE_SIZE = int(env("SECURITY_BUCKET_PAGE_SIZE", "1000"))
 SECURITY_BUCKET_MAX_OBJECTS = int(env("SECURITY_BUCKET_MAX_OBJECTS", "100000"))
+# Advisories: a snapshot ships with the console; a scheduled sync replaces each ecosystem's set with
+# OSV's export <base>/<ecosystem>/all.zip (conditional GET). 0 hours = no scheduled sync.
+SECURITY_OSV_BASE_URL = env("SECURITY_OSV_BASE_URL", "https://osv-vulnerabilities.storage.googleapis.com").rstrip("/")
+SECURITY_OSV_ECOSYSTEMS = env_list("SECURITY_OSV_ECOSYSTEMS", "PyPI,npm")
+SECURITY_OSV_SYNC_HOURS = float(env("SECURITY_OSV_SYNC_HOURS", "24"))
+SECURITY_OSV_MAX_MB = int(env("SECURITY_OSV_MAX_MB", "1024"))  # the largest export accepted
+SECURITY_ADVISORY_STALE_DAYS = int(env("SECURITY_ADVISORY_STALE_DAYS", "7"))  # older data: a warning on /health/
+# A scan's gate fails on an open finding of these severities (a secret verified live is critical).
+SECURITY_GATE_SEVERITIES = env_list("SECURITY_GATE_SEVERITIES", "critical")
+# Live-secret verification (security.verify_secret): off unless families are listed (github, slack, aws).
+SECURITY_VERIFY_FAMILIES = env_list("SECURITY_VERIFY_FAMILIES")
+SECURITY_VERIFY_GITHUB_URL = env("SECURITY_VERIFY_GITHUB_URL", "https://api.github.com")
+SECURITY_VERIFY_SLACK_URL = env("SECURITY_VERIFY_SLACK_URL", "https://slack.com/api")
+SECURITY_VERIFY_AWS_STS_URL = env("SECURITY_VERIFY_AWS_STS_URL", "https://sts.amazonaws.com")
+SECURITY_VERIFY_RATE = env("SECURITY_VERIFY_RATE", "10/m")  # verification calls per family (django-ratelimit syntax)
+SECURITY_VERIFY_TIMEOUT = float(env("SECURITY_VERIFY_TIMEOUT", "10"))
+if SECURITY_OSV_SYNC_HOURS > 0:
+    CELERY_BEAT_SCHEDULE["security-sync-advisories"] = {
+        "task": "apps.security.tasks.sync_advisories",
+        "schedule": timedelta(hours=SECURITY_OSV_SYNC_HOURS),
+    }
 
 # --- infrastructure ---------------------------------------------------------------
 # Image build contexts: directories under this root, or uploaded tarballs kept here until built.

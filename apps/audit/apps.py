@@ -8,12 +8,11 @@ class AuditConfig(AppConfig):
     role_permissions = {"admin": ["audit.manage_audit_sinks"]}
 
     def ready(self):
-        from apps.core.health import CHECKS
+        from apps.core.health import register_check
         from apps.core.metrics import SCRAPE_COLLECTORS
 
         from .metrics import StreamLagCollector, health_checks
 
         if not any(isinstance(c, StreamLagCollector) for c in SCRAPE_COLLECTORS):
             SCRAPE_COLLECTORS.append(StreamLagCollector())
-        if health_checks not in CHECKS:
-            CHECKS.append(health_checks)
+        register_check(health_checks)

@@ -37,16 +37,16 @@ class StreamLagCollector:
         yield seconds
 
 
-def health_checks() -> list[dict]:
-    """One /health/ line per sink: degraded while deliveries fail, or when its oldest undelivered event
-    is older than ten beat intervals (no worker drains)."""
+def health_checks() -> list[tuple[str, str, str]]:
+    """One /health/ row per sink: a warning while deliveries fail, or when its oldest undelivered
+    event is older than ten beat intervals (no worker drains)."""
     stale = settings.AUDIT_STREAM_SECONDS * 10
     return [
-        {
-            "name": f"audit stream → {row['name']}",
-            "status": "degraded" if row["failures"] or row["seconds"] > stale else "ok",
-            "detail": f"{row['events']} event(s), {row['seconds']:.1f} s behind"
+        (
+            f"audit stream → {row['name']}",
+            "warning" if row["failures"] or row["seconds"] > stale else "ok",
+            f"{row['events']} event(s), {row['seconds']:.1f} s behind"
             + (f"; {row['failures']} failed deliveries, last: {row['error']}" if row["failures"] else ""),
-        }
+        )
         for row in sink_lags()
     ]

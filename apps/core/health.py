@@ -3,25 +3,31 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import redis
 from django.conf import settings
 from django.db import connection
 
 log = logging.getLogger(__name__)
-# Health checks apps add: each callable returns [{"name", "status" (ok/degraded/down), "detail"}].
-CHECKS: list = []
+# Checks that apps contribute (advisory data freshness, ...): each returns (name, "ok" | "warning", detail) rows.
+_app_checks: list[Callable[[], list[tuple[str, str, str]]]] = []
 
 
-def app_checks() -> list[dict]:
-    results = []
-    for check in CHECKS:
+def register_check(check: Callable[[], list[tuple[str, str, str]]]) -> None:
+    if check not in _app_checks:
+        _app_checks.append(check)
+
+
+def app_checks() -> list[tuple[str, str, str]]:
+    rows = []
+    for check in _app_checks:
         try:
-            results.extend(check())
-        except Exception as exc:
+            rows.extend(check())
+        except Exception as exc:  # one app's probe must not take the health page down
             log.warning("health check %s failed: %s", getattr(check, "__qualname__", check), exc)
-            results.append({"name": getattr(check, "__module__", "check"), "status": "down", "detail": type(exc).__name__})
-    return results
+            rows.append((getattr(check, "__module__", "check"), "warning", f"the check failed: {type(exc).__name__}"))
+    return rows
 
 
 def database_status() -> str:

@@ -23,9 +23,9 @@ class BreakerState(BaseModel):
     failures: int
 
 
-class HealthCheck(BaseModel):
+class Check(BaseModel):
     name: str
-    status: str = Field(description="ok, degraded or down.")
+    status: str = Field(description="ok or warning.")
     detail: str
 
 
@@ -36,7 +36,7 @@ class HealthOutput(BaseModel):
     queue_depth: int | None = Field(description="Jobs waiting in the Celery queue.")
     workers: list[str]
     breakers: list[BreakerState]
-    checks: list[HealthCheck] = Field(default_factory=list, description="Checks the apps add, e.g. each audit stream's lag.")
+    checks: list[Check] = Field(default_factory=list, description="The apps' own checks, e.g. how old the advisory data is.")
 
 
 @operation("core.health", risk=Risk.READ)
@@ -46,7 +46,7 @@ def health(ctx: Context, params: HealthInput) -> HealthOutput:
     broker, depth = broker_status()
     workers = worker_status() if params.include_workers else []
     breakers = [BreakerState(name=n, **s) for n, s in shared_breaker_states().items()]
-    checks = [HealthCheck(**c) for c in app_checks()]
+    checks = [Check(name=name, status=level, detail=detail) for name, level, detail in app_checks()]
     if database != "ok" or broker != "ok":
         status = "down"
     elif (params.include_workers and not workers) or any(b.state != "closed" for b in breakers) or any(c.status != "ok" for c in checks):

@@ -11,6 +11,10 @@ class SecurityConfig(AppConfig):
     }
 
     def ready(self):
+        from apps.core.health import register_check
         from apps.core.live import register_topic
 
+        from .advisory_services import health_rows
+
         register_topic("security", "core.run_read_ops")
+        register_check(health_rows)

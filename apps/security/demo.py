@@ -4,10 +4,10 @@
 from pathlib import Path
 
 from django.conf import settings
+from django.utils import timezone
 
-from .deps import osv
-from .management.commands.import_osv import SHIPPED
-from .models import Advisory, ScanRoot
+from .deps import feeds
+from .models import ScanRoot
 
 FILES = {
     "requirements.txt": "Django==4.2.2\nrequests==2.30.0\nurllib3==2.0.5\n",
@@ -19,9 +19,8 @@ FILES = {
 
 
 def seed(stdout) -> None:
-    if not Advisory.objects.exists():
-        stats = osv.import_records(osv.read_records(SHIPPED))
-        stdout.write(f"  security: imported {stats.records} shipped advisories")
+    for ecosystem, count in feeds.load_shipped(timezone.now()).items():
+        stdout.write(f"  security: loaded {count} shipped {ecosystem} advisories")
     base = Path(settings.DATA_DIR) / "security-demo"
     for name, text in FILES.items():
         path = base / name

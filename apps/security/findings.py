@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Q
 
 from .errors import ScanError
 from .models import SEVERITY_RANK, Finding, FindingComment, Scan
@@ -27,6 +28,8 @@ UPDATED_FIELDS = [
     "last_seen",
     "last_scan",
     "status",
+    "accepted_until",
+    "exception",
 ]
 MAX_ACCEPT_DAYS = 366
 
@@ -53,6 +56,8 @@ class Observation:
     aliases: list[str] = field(default_factory=list)
     detail: str = ""
     identity: str = ""  # what makes it the same finding next time besides rule and path (secret hash, code line)
+    exception_id: int | None = None  # a scoped exception covers it: an accepted finding until accepted_until
+    accepted_until: datetime | None = None
 
 
 def fingerprint(target: str, obs: Observation) -> str:
@@ -76,6 +81,8 @@ def record(scan: Scan, observations: list[Observation], now: datetime) -> dict[s
             continue
         for name in ("title", "severity", "line", "commit", "preview", "example", "fixed_in", "detail"):
             setattr(finding, name, getattr(obs, name) if getattr(obs, name) is not None else getattr(finding, name))
+        if finding.verification == "live":
+            finding.severity = "critical"  # the provider accepted it: whatever the rule says
         finding.severity_rank = SEVERITY_RANK.get(finding.severity, 9)
         finding.last_seen, finding.last_scan = now, scan
         if finding.status == Finding.FIXED:
@@ -84,18 +91,49 @@ def record(scan: Scan, observations: list[Observation], now: datetime) -> dict[s
             comments.append(
                 FindingComment(finding=finding, text=f"Seen again in scan {scan.pk}: reopened.", status_from="fixed", status_to="open")
             )
+        comments.extend(_follow_exception(finding, obs))
         seen.append(finding)
     Finding.objects.bulk_create(new, batch_size=500)
+    comments.extend(_exception_comment(f, "open") for f in new if f.exception_id)
     Finding.objects.bulk_update(seen, UPDATED_FIELDS, batch_size=500)
-    gone = list(Finding.objects.filter(target=scan.target, kind=scan.kind, status__in=Finding.ACTIVE).exclude(fingerprint__in=list(unique)))
+    # what an exception accepted is fixed too when it goes (a manually accepted risk stays as the person left it)
+    covered = Q(status=Finding.ACCEPTED, exception__isnull=False)
+    current = Finding.objects.filter(target=scan.target, kind=scan.kind).filter(Q(status__in=Finding.ACTIVE) | covered)
+    gone = list(current.exclude(fingerprint__in=list(unique)))
     for finding in gone:
         comments.append(
             FindingComment(finding=finding, text=f"Not seen in scan {scan.pk}: fixed.", status_from=finding.status, status_to="fixed")
         )
-    Finding.objects.filter(pk__in=[f.pk for f in gone]).update(status=Finding.FIXED)
+    Finding.objects.filter(pk__in=[f.pk for f in gone]).update(status=Finding.FIXED, exception=None, accepted_until=None)
     FindingComment.objects.bulk_create(comments, batch_size=500)
     expire_acceptances(now)
     return {"new": len(new), "seen_again": len(seen), "reopened": reopened, "fixed": len(gone), "total": len(unique)}
+
+
+def _exception_comment(finding: Finding, status_from: str) -> FindingComment:
+    return FindingComment(
+        finding=finding,
+        text=f"Covered by exception #{finding.exception_id} until {finding.accepted_until:%Y-%m-%d}: accepted.",
+        status_from=status_from,
+        status_to=Finding.ACCEPTED,
+    )
+
+
+def _follow_exception(finding: Finding, obs: Observation) -> list[FindingComment]:
+    """An exception now covers the finding (accepted), or the one it was accepted under no longer does (open)."""
+    if obs.exception_id and (finding.exception_id != obs.exception_id or finding.status != Finding.ACCEPTED):
+        status_from = finding.status
+        finding.status, finding.exception_id, finding.accepted_until = Finding.ACCEPTED, obs.exception_id, obs.accepted_until
+        return [_exception_comment(finding, status_from)]
+    if not obs.exception_id and finding.exception_id and finding.status == Finding.ACCEPTED:
+        old = finding.exception_id
+        finding.status, finding.exception_id, finding.accepted_until = Finding.OPEN, None, None
+        return [
+            FindingComment(
+                finding=finding, text=f"Exception #{old} no longer covers it: open again.", status_from="accepted", status_to="open"
+            )
+        ]
+    return []
 
 
 def _new_finding(fp: str, scan: Scan, obs: Observation, now: datetime) -> Finding:
@@ -124,6 +162,9 @@ def _new_finding(fp: str, scan: Scan, obs: Observation, now: datetime) -> Findin
         last_seen=now,
         first_scan=scan,
         last_scan=scan,
+        status=Finding.ACCEPTED if obs.exception_id else Finding.OPEN,
+        exception_id=obs.exception_id,
+        accepted_until=obs.accepted_until,
     )
 
 
@@ -141,7 +182,7 @@ def expire_acceptances(now: datetime) -> int:
             for f in due
         ]
     )
-    return Finding.objects.filter(pk__in=[f.pk for f in due]).update(status=Finding.OPEN, accepted_until=None)
+    return Finding.objects.filter(pk__in=[f.pk for f in due]).update(status=Finding.OPEN, accepted_until=None, exception=None)
 
 
 def triage(

@@ -10,7 +10,8 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-SEVERITIES = ["critical", "high", "medium", "low", "info"]
+# "unknown": an advisory with no CVSS vector and no rating of its own (ranked with medium, never silently made one).
+SEVERITIES = ["critical", "high", "medium", "unknown", "low", "info"]
 SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
 
 
@@ -116,6 +117,18 @@ class Finding(models.Model):
     last_seen = models.DateTimeField(default=timezone.now, db_index=True)
     first_scan = models.ForeignKey(Scan, null=True, on_delete=models.SET_NULL, related_name="+")
     last_scan = models.ForeignKey(Scan, null=True, on_delete=models.SET_NULL, related_name="findings")
+    verification = models.CharField(
+        max_length=10, blank=True, help_text="Secrets: live (the provider accepted it), invalid, or unknown, from security.verify_secret."
+    )
+    verified_at = models.DateTimeField(null=True, blank=True)
+    exception = models.ForeignKey(
+        "AdvisoryException",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="findings",
+        help_text="The exception it is accepted under.",
+    )
     severity_rank = models.PositiveSmallIntegerField(default=0, db_index=True)
 
     class Meta:
@@ -181,6 +194,7 @@ class Advisory(models.Model):
     modified = models.DateTimeField(null=True, blank=True)
     withdrawn = models.DateTimeField(null=True, blank=True)
     references = models.JSONField(default=list, blank=True)
+    source = models.CharField(max_length=40, blank=True, db_index=True, help_text="The feed it came from: an ecosystem (PyPI, npm).")
 
     class Meta:
         ordering = ["id"]
@@ -204,3 +218,53 @@ class AffectedPackage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ecosystem}/{self.name} ({self.advisory_id})"
+
+
+class AdvisoryFeed(models.Model):
+    """Where one ecosystem's advisories came from and how fresh they are (the shipped snapshot or OSV's export)."""
+
+    SNAPSHOT, OSV = "snapshot", "osv"
+
+    ecosystem = models.CharField(max_length=40, unique=True)
+    origin = models.CharField(max_length=10, default=SNAPSHOT)
+    url = models.CharField(max_length=500, blank=True)
+    etag = models.CharField(max_length=200, blank=True)
+    last_modified = models.CharField(
+        max_length=100, blank=True, help_text="The export's Last-Modified header, sent back as If-Modified-Since."
+    )
+    records = models.PositiveIntegerField(default=0)
+    data_as_of = models.DateTimeField(null=True, blank=True, help_text="The newest record's modification time.")
+    fresh_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the data was last known current (download, 304, or the snapshot's date)."
+    )
+    checked_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, help_text="Why the last sync failed (the data before it is kept).")
+
+    class Meta:
+        ordering = ["ecosystem"]
+
+    def __str__(self) -> str:
+        return f"{self.ecosystem} ({self.origin})"
+
+
+class AdvisoryException(models.Model):
+    """An accepted vulnerability, scoped: one vulnerability in one package (optionally versions and paths), until it expires."""
+
+    vulnerability = models.CharField(max_length=100, help_text="The advisory id or any alias (CVE, GHSA, PYSEC).")
+    aliases = models.JSONField(default=list, blank=True, help_text="Every id of the vulnerability, resolved when it was created.")
+    ecosystem = models.CharField(max_length=40)
+    package = models.CharField(max_length=200, help_text="Normalised name.")
+    versions = models.CharField(max_length=200, help_text="Comparisons the version must meet, e.g. '==2.30.0' or '>=2.0,<2.31'.")
+    path = models.CharField(max_length=500, blank=True, help_text="Glob of lockfile paths; '' = every lockfile.")
+    reason = models.TextField()
+    expires_at = models.DateTimeField()
+    severity = models.CharField(max_length=10, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["ecosystem", "package"])]
+
+    def __str__(self) -> str:
+        return f"{self.vulnerability} in {self.package} {self.versions}"

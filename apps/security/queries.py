@@ -16,7 +16,9 @@ class FindingFilter(BaseModel):
     status: list[str] = Field(
         default_factory=lambda: ["open", "triaged"], description="Statuses to include: open, triaged, accepted, false_positive, fixed."
     )
-    severity: list[str] = Field(default_factory=list, description="Severities to include (critical, high, medium, low, info); empty = all.")
+    severity: list[str] = Field(
+        default_factory=list, description="Severities to include (critical, high, medium, unknown, low, info); empty = all."
+    )
     kind: str = Field("", description="secrets, dependencies, source or image; empty = all.")
     target: str = Field("", max_length=300, description="Only findings whose target contains this text.")
     rule: str = Field("", max_length=100, description="Only this rule (e.g. github-pat, B602, GHSA-...).")

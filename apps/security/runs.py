@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 from uuid import UUID
 
+from django.conf import settings
 from django.utils import timezone
 from pydantic import BaseModel, Field
 
@@ -16,7 +17,7 @@ from apps.core.jobs import Context
 from apps.core.live import publish_template
 
 from . import findings, scanning
-from .models import Scan
+from .models import Finding, Scan
 from .sources import Tree
 
 
@@ -32,6 +33,11 @@ class ScanOutput(BaseModel):
     bytes: int
     skipped: dict[str, int] = Field(description="Files not read, by reason (binary, lockfile, too large, allow-listed...).")
     notes: list[str]
+    unread_lockfiles: list[str] = Field(default_factory=list, description="Dependency audits: every lockfile found but not read, and why.")
+    gate: str = Field(
+        "pass", description="fail when an open finding of this scan is of a SECURITY_GATE_SEVERITIES severity (default critical)."
+    )
+    gate_failures: list[str] = Field(default_factory=list, description="What fails the gate (a secret verified live always does).")
 
 
 def _start(ctx: Context, kind: str, target: str) -> Scan:
@@ -71,6 +77,10 @@ def run_scan(ctx: Context, kind: str, target_of, work) -> ScanOutput:
         finally:
             if tree.upload is not None:  # scanned uploads leave the disk; their name, size and hash stay
                 tree.upload.stored_path.unlink(missing_ok=True)
+    failing = Finding.objects.filter(last_scan=scan, status__in=Finding.ACTIVE, severity__in=settings.SECURITY_GATE_SEVERITIES)
+    gate_failures = [
+        f"{f.severity} {f.rule} at {f.location}" + (" (verified live)" if f.verification == "live" else "") for f in failing[:50]
+    ]
     severities = Counter(o.severity for o in {findings.fingerprint(scan.target, o): o for o in outcome.observations}.values())
     notes = tree.notes + outcome.notes
     scan.stats = {
@@ -80,6 +90,8 @@ def run_scan(ctx: Context, kind: str, target_of, work) -> ScanOutput:
         "bytes": outcome.bytes,
         "skipped": outcome.skipped,
         "notes": notes[:50],
+        "unread_lockfiles": outcome.unread,
+        "gate": "fail" if gate_failures else "pass",
     }
     scan.status, scan.finished_at = Scan.DONE, timezone.now()
     scan.save(update_fields=["stats", "status", "finished_at"])
@@ -99,4 +111,7 @@ def run_scan(ctx: Context, kind: str, target_of, work) -> ScanOutput:
         bytes=outcome.bytes,
         skipped=outcome.skipped,
         notes=notes[:50],
+        unread_lockfiles=outcome.unread,
+        gate="fail" if gate_failures else "pass",
+        gate_failures=gate_failures,
     )

@@ -8,7 +8,7 @@ from urllib.parse import quote
 from .models import Finding
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
-LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note", "info": "note"}
+LEVEL = {"critical": "error", "high": "error", "medium": "warning", "unknown": "warning", "low": "note", "info": "note"}
 # GitHub code scanning reads properties.security-severity (a CVSS-like number) to rank results.
 SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0", "info": "0.0"}
 DRIVERS = {
@@ -64,6 +64,9 @@ def _result(f: Finding, index: int) -> dict:
             if f.status == Finding.ACCEPTED
             else "false positive"
         )
+        if f.exception_id:
+            exc = f.exception
+            why = f"exception #{exc.pk} ({exc.package} {exc.versions}) until {exc.expires_at:%Y-%m-%d}: {exc.reason}"[:1000]
         result["suppressions"] = [{"kind": "external", "status": "accepted", "justification": why}]
     return result
 

@@ -11,17 +11,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
+from django.utils import timezone
 
-from . import gitscan, owasp, sast
+from . import exceptions, gitscan, owasp, sast
 from .deps import lockfiles, osv
 from .errors import ScanError
 from .findings import Observation
 from .images import ImageScan
+from .models import Finding
 from .secretscan import baseline
 from .secretscan.engine import Policy, SecretHit, SecretScanner
 from .sources import Tree, walk
 
 MAX_COMMIT_LOOKUPS = 200
+LIVE = "live"  # Finding.verification of a secret the provider accepted
+LOCKFILE_NAMES = (
+    "requirements*.txt",
+    "poetry.lock",
+    "pdm.lock",
+    "Pipfile.lock",
+    "uv.lock",
+    "package-lock.json",
+    "yarn.lock",
+    "pnpm-lock.yaml",
+)
 
 
 def fingerprint_key() -> bytes:
@@ -29,11 +42,17 @@ def fingerprint_key() -> bytes:
     return hashlib.sha256(key.encode()).digest()
 
 
+def live_fingerprints() -> frozenset[str]:
+    return frozenset(Finding.objects.filter(verification=LIVE).exclude(secret_hash="").values_list("secret_hash", flat=True))
+
+
 def make_scanner(allow_paths=(), allow_patterns=(), baseline_entries=frozenset()) -> SecretScanner:
     policy = Policy(
         allow_paths=tuple(settings.SECURITY_ALLOW_PATHS) + tuple(allow_paths),
         allow_patterns=tuple(settings.SECURITY_ALLOW_PATTERNS) + tuple(allow_patterns),
         baseline=baseline_entries,
+        # a baseline never silences a secret verified live (only a scan with a baseline needs to know them)
+        live=live_fingerprints() if baseline_entries else frozenset(),
     )
     return SecretScanner(fingerprint_key(), policy=policy, max_file_bytes=settings.SECURITY_MAX_FILE_MB << 20)
 
@@ -98,6 +117,7 @@ class Outcome:
     bytes: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    unread: list[str] = field(default_factory=list)  # lockfiles found but not audited, each with why
 
     def skip(self, reason: str) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + 1
@@ -190,42 +210,56 @@ def secrets_in_history(repo: Path, scanner: SecretScanner, progress: Progress) -
 
 def dependencies_in_tree(tree: Tree, ecosystems: set[str], progress: Progress) -> Outcome:
     out = Outcome()
-    manifests = [f for f in walk(tree.base) if lockfiles.kind_of(f.rel)]
-    deps = []
+    manifests, deps = [], []
+    for f in walk(tree.base):
+        kind, other = lockfiles.kind_of(f.rel), lockfiles.unread_ecosystem(f.rel)
+        if kind and lockfiles.ECOSYSTEM_OF_KIND[kind] in ecosystems:
+            manifests.append(f)
+        elif kind:
+            out.unread.append(f"{f.rel}: {lockfiles.ECOSYSTEM_OF_KIND[kind]} was not among the ecosystems asked for")
+        elif other:
+            out.unread.append(f"{f.rel}: {other} lockfiles are not audited")
     for i, f in enumerate(manifests, 1):
         try:
             parsed = lockfiles.parse(f.rel, f.path.read_text("utf-8", errors="replace"))
         except lockfiles.LockfileError as exc:
-            out.notes.append(str(exc))
+            out.unread.append(str(exc))
             continue
         out.files += 1
         out.bytes += f.size
         out.notes.extend(parsed.notes)
-        deps.extend(d for d in parsed.dependencies if d.ecosystem in ecosystems)
+        deps.extend(parsed.dependencies)
         progress(i, len(manifests) + 1, f"{len(deps)} dependencies from {out.files} lockfiles")
     if not manifests:
-        out.notes.append("No lockfile found (requirements*.txt, poetry.lock, Pipfile.lock, uv.lock, package-lock.json, yarn.lock).")
-    for vuln in osv.audit(deps):
-        adv, dep = vuln.advisory, vuln.dependency
-        upgrade = f"Upgrade to {vuln.fixed_in}." if vuln.fixed_in else "No fixed version is known."
-        out.observations.append(
-            Observation(
-                kind="dependencies",
-                rule=adv.id,
-                title=f"{dep.name} {dep.version}: {adv.summary or adv.id}"[:300],
-                severity=adv.severity or "medium",
-                path=dep.manifest,
-                package=dep.name,
-                version=dep.version,
-                fixed_in=vuln.fixed_in,
-                aliases=list(adv.aliases),
-                owasp=owasp.A06,
-                cwe=(adv.cwe_ids or [""])[0],
-                detail=f"{upgrade} {adv.details[:2000]}",
-            )
-        )
+        out.notes.append(f"No lockfile read ({', '.join(LOCKFILE_NAMES)}).")
+    for vuln in osv.merge_aliases(osv.audit(deps)):
+        out.observations.append(dependency_observation(vuln))
+    exceptions.apply(out.observations, timezone.now())
+    out.notes.extend(f"Not read: {why}" for why in out.unread)
     out.notes.append(f"{len(deps)} dependencies checked against {osv.Advisory.objects.count()} advisories.")
     return out
+
+
+def dependency_observation(vuln: osv.Merged) -> Observation:
+    dep, first = vuln.dependency, vuln.advisories[0]
+    summary = next((a.summary for a in vuln.advisories if a.summary), "") or vuln.id
+    fix = f"fixed in {vuln.fixed_in}" if vuln.fixed_in else "no fixed version known"
+    score = f", CVSS {vuln.score}" if vuln.score is not None else ""
+    sources = ", ".join(a.id for a in vuln.advisories)
+    return Observation(
+        kind="dependencies",
+        rule=vuln.id,
+        title=f"{dep.name} {dep.version}: {summary} ({fix})"[:300],
+        severity=vuln.severity,
+        path=dep.manifest,
+        package=dep.name,
+        version=dep.version,
+        fixed_in=vuln.fixed_in,
+        aliases=vuln.aliases,
+        owasp=owasp.A06,
+        cwe=next((a.cwe_ids[0] for a in vuln.advisories if a.cwe_ids), ""),
+        detail=f"Severity {vuln.severity}{score}. Advisories: {sources}. {first.details[:2000]}",
+    )
 
 
 def source_in_tree(tree: Tree, progress: Progress) -> Outcome:

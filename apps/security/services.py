@@ -19,7 +19,7 @@ from apps.infrastructure.services.images import IMAGE_REF_RE
 from apps.storage.client import connect
 from apps.storage.services.common import BucketRef, Prefix
 
-from . import findings, images, peers, sarif, scanning
+from . import advisory_services, findings, images, peers, sarif, scanning, verify_services  # noqa: F401 (their operations register)
 from .errors import ScanError
 from .models import Finding, ScanRoot, Upload
 from .queries import FindingFilter, FindingOut, filtered
@@ -123,7 +123,7 @@ def _tree(params: SourceInput):
 
 @operation("security.scan_secrets", risk=Risk.WRITE, long=True, target=lambda p: p.describe())
 def scan_secrets(ctx: Context, params: ScanSecretsInput) -> ScanOutput:
-    """Scan files for secrets (96 rules: cloud keys, tokens, private keys, JWTs, database URLs, passwords, high-entropy strings).
+    """Scan files for secrets (98 rules: cloud keys, tokens, private keys, JWTs, database URLs, passwords, high-entropy strings).
 
     Source: an upload (file or zip/tar.gz archive) or a path under a scan root; with history=true the git history of
     that repository (every blob reachable from any ref, once). Findings show a masked preview and a keyed fingerprint,
@@ -154,9 +154,11 @@ def scan_secrets(ctx: Context, params: ScanSecretsInput) -> ScanOutput:
 def audit_dependencies(ctx: Context, params: AuditDependenciesInput) -> ScanOutput:
     """Check the locked dependencies against the local OSV advisory set (PyPI and npm).
 
-    Reads pinned requirements*.txt, poetry.lock, Pipfile.lock, uv.lock, package-lock.json (v1-v3) and yarn.lock found in
-    the upload or scan-root path. Each vulnerable package/advisory pair is a finding with its CVE aliases, CVSS-based
-    severity and the version to upgrade to. Advisories are imported with `manage.py import_osv`. Runs as a job.
+    Reads pinned requirements*.txt, poetry.lock, pdm.lock, Pipfile.lock, uv.lock, package-lock.json (v1-v3), yarn.lock
+    and pnpm-lock.yaml found in the upload or scan-root path; every other lockfile found is named in `unread_lockfiles`.
+    One finding per vulnerable package and vulnerability, however many ids it has (CVE, GHSA, PYSEC merged), with a
+    severity from its CVSS v2/v3/v4 vector or the database's rating, and the version that fixes it. Advisories ship with
+    the console and are refreshed by security.sync_advisories. Scoped exceptions (security.add_exception) apply. Runs as a job.
     """
     return run_scan(
         ctx, "dependencies", _tree(params), lambda tree, progress: scanning.dependencies_in_tree(tree, set(params.ecosystems), progress)
@@ -287,7 +289,7 @@ class ExportSarifOutput(BaseModel):
 def export_sarif(ctx: Context, params: FindingFilter) -> ExportSarifOutput:
     """Export findings (same filters as security.findings) as a SARIF 2.1.0 log for code-scanning tools:
     one run per scanner kind, rules with help text, masked snippets, fingerprints and OWASP/CWE tags."""
-    rows = list(filtered(params).select_related("assignee")[: settings.SECURITY_EXPORT_MAX])
+    rows = list(filtered(params).select_related("assignee", "exception")[: settings.SECURITY_EXPORT_MAX])
     return ExportSarifOutput(results=len(rows), sarif=sarif.build(rows))
 
 

@@ -17,7 +17,7 @@ from apps.core.web import actor_of, call, call_from_form, console_view, require_
 
 from . import uploads
 from .forms import OPERATION_OF, NewScanForm, RootForm, TriageForm
-from .models import Finding, Scan, ScanRoot
+from .models import SEVERITIES, Finding, Scan, ScanRoot
 from .queries import STATUS_VALUES, FindingFilter, summary
 from .services import SCAN_OPERATIONS
 
@@ -45,7 +45,8 @@ def _filter_from(request) -> FindingFilter:
 def dashboard(request):
     require_perm(request, "core.run_read_ops")
     recent = Job.objects.filter(operation__in=SCAN_OPERATIONS).select_related("security_scan", "requested_by")[:8]
-    return render(request, "security/dashboard.html", {**summary(), "recent": recent})
+    feeds = call(request, "security.advisory_status", {}).result.feeds
+    return render(request, "security/dashboard.html", {**summary(), "recent": recent, "feeds": feeds})
 
 
 @console_view
@@ -117,7 +118,7 @@ def findings(request):
         "filter": flt,
         "query": query.urlencode(),
         "statuses": STATUS_VALUES,
-        "severities": ["critical", "high", "medium", "low", "info"],
+        "severities": SEVERITIES,
     }
     return render(request, "security/findings.html", context)
 

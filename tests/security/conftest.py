@@ -3,6 +3,7 @@ scans run through the gateway and the job runner (in-process, or on a real worke
 
 from __future__ import annotations
 
+import itertools
 import secrets
 import subprocess
 
@@ -11,7 +12,7 @@ import pytest
 from apps.core import gateway
 from apps.core.models import Job
 from apps.security.deps import osv
-from apps.security.management.commands.import_osv import SHIPPED
+from apps.security.deps.feeds import SHIPPED
 from apps.security.models import Scan, ScanRoot
 
 # The real peers of the infrastructure and storage tests, reused for images on an engine and buckets:
@@ -38,7 +39,8 @@ def scan_root(db, tmp_path):
 
 @pytest.fixture
 def advisories(db):
-    return osv.import_records(osv.read_records(SHIPPED))
+    """The few GHSA records shipped beside the PyPA snapshot (PyPI and npm): quick to load in every test."""
+    return osv.import_records(itertools.chain.from_iterable(osv.read_records(p) for p in sorted(SHIPPED.glob("GHSA-*.json"))))
 
 
 @pytest.fixture

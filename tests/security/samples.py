@@ -160,10 +160,19 @@ def cases(seed: str = "") -> dict[str, tuple[str, list[str], list[str]]]:
     add("square-access-token", [f"SQUARE_TOKEN=EAAA{x(URLSAFE, 60)}", f"sq0atp-{x(URLSAFE, 22)}"], ["EAAA is the prefix"])
     add("square-oauth-secret", [f"sq0csp-{x(URLSAFE, 43)}"], ["sq0csp-"])
     add("shopify-token", [f"SHOPIFY_TOKEN=shpat_{x(HEX, 32)}"], ["shpat_"])
-    add("twilio-api-key", [f'TWILIO_API_KEY = "SK{x(HEX, 32)}"'], ['twilio_sid = "SK123"'])
+    # structured families are found without a telling name nearby
+    add(
+        "twilio-api-key",
+        [f'TWILIO_API_KEY = "SK{x(HEX, 32)}"', f'conf["k1"] = "SK{x(HEX, 32)}"'],
+        ['twilio_sid = "SK123"', f"SKU{x(HEX, 32)}"],
+    )
     add("twilio-auth-token", [f'TWILIO_AUTH_TOKEN = "{x(HEX, 32)}"'], ['twilio_auth_token = os.environ["TWILIO_AUTH_TOKEN"]'])
     add("sendgrid-api-key", [f"SENDGRID_API_KEY=SG.{x(URLSAFE, 22)}.{x(URLSAFE, 43)}"], ["SG.example"])
-    add("mailgun-api-key", [f'MAILGUN_API_KEY = "key-{x(HEX, 32)}"'], ['mailgun_domain = "mg.ops.internal"'])
+    add(
+        "mailgun-api-key",
+        [f'MAILGUN_API_KEY = "key-{x(HEX, 32)}"', f'client = Client(auth=("api", "key-{x(HEX, 32)}"))'],
+        ['mailgun_domain = "mg.ops.internal"', f'cache_key = "api-key-{x(HEX, 32)}"'],
+    )
     add("mailchimp-api-key", [f'MAILCHIMP_KEY = "{x(HEX, 32)}-us12"'], [f'region = "{x(HEX, 32)}-usa"'])
     x = g("dev")
     add("npm-access-token", [f"NPM_TOKEN=npm_{x(ALNUM, 36)}"], ["npm_config_registry=https://registry.npmjs.org/"])
@@ -190,6 +199,16 @@ def cases(seed: str = "") -> dict[str, tuple[str, list[str], list[str]]]:
     add("planetscale-token", [f"PLANETSCALE_TOKEN=pscale_tkn_{x(URLSAFE, 43)}"], ["pscale_tkn_x"])
     add("huggingface-token", [f"HF_TOKEN=hf_{x(UP + LOW, 34)}"], ["hf_hub_download"])
     add("openai-api-key", [f"OPENAI_API_KEY=sk-proj-{x(URLSAFE, 40)}T3BlbkFJ{x(URLSAFE, 40)}"], ["sk-proj-short"])
+    add(
+        "openai-project-key",
+        [f'client = OpenAI(api_key="sk-proj-{x(URLSAFE, 156)}")', f"v = sk-svcacct-{x(URLSAFE, 120)}"],
+        ["sk-proj-short", f"sk-proj-{'a' * 100}"],
+    )
+    add(
+        "databricks-token",
+        [f'host_conf = ("https://adb.azuredatabricks.net", "dapi{x(HEX, 32)}")'],
+        [f"dapi{x(HEX, 12)}", f"rapid{x(HEX, 32)}"],
+    )
     add("anthropic-api-key", [f"ANTHROPIC_API_KEY=sk-ant-api03-{x(URLSAFE, 93)}AA"], ["sk-ant-api03-short"])
     x = g("saas")
     add("datadog-api-key", [f'DD_API_KEY = "{x(HEX, 32)}"'], ['dd_api_key = ""'])

@@ -50,8 +50,27 @@ def test_semver_precedence_follows_the_spec():
     ],
 )
 def test_cvss_base_scores_match_the_published_ones(vector, score, level):
-    assert cvss.base_score(vector) == score
+    assert cvss.base_score("CVSS_V3", vector) == score
     assert cvss.rating(score) == level
+
+
+@pytest.mark.parametrize(
+    ("severity", "db_rating", "expected"),
+    [
+        # CVSS v4.0 (FIRST's calculator: 9.3 critical; 6.9 medium) wins over the v3 vector of the same record
+        ([{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:H"},
+          {"type": "CVSS_V4", "score": "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"}], None, ("critical", 9.3)),
+        ([{"type": "CVSS_V4", "score": "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:L/VI:L/VA:N/SC:N/SI:N/SA:N"}], None, ("medium", 6.9)),
+        ([{"type": "CVSS_V2", "score": "AV:N/AC:L/Au:N/C:P/I:P/A:P"}], None, ("high", 7.5)),  # v2: no prefix
+        ([{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/garbage"}], "HIGH", ("high", None)),  # invalid vector: the database's rating
+        ([], "MODERATE", ("medium", None)),
+        ([], None, ("unknown", None)),  # no score, no rating: said so, not made "medium"
+    ],
+)  # fmt: skip
+def test_severity_from_cvss_v2_v3_v4_or_the_database_rating(severity, db_rating, expected):
+    record = {"id": "X", "severity": severity, "database_specific": {"severity": db_rating} if db_rating else {}}
+    level, _, score = cvss.severity_of(record)
+    assert (level, score) == expected
 
 
 def test_shipped_advisories_import_with_aliases_and_severity(advisories):

@@ -64,8 +64,8 @@ def test_sarif_export_is_valid_against_the_official_schema(every_kind, actor_of)
     assert len(drivers) == 4
     results = [r for run in sarif["runs"] for r in run["results"]]
     assert out.results == len(results) == Finding.objects.filter(status__in=["open", "triaged"]).count()
-    dep = next(r for r in results if r["ruleId"] == "GHSA-j8r2-6x86-q33q")
-    assert dep["properties"]["fixedIn"] == "2.31.0" and dep["properties"]["aliases"] == ["CVE-2023-32681"]
+    dep = next(r for r in results if r["ruleId"] == "CVE-2023-32681")
+    assert dep["properties"]["fixedIn"] == "2.31.0" and dep["properties"]["aliases"] == ["GHSA-j8r2-6x86-q33q"]
     assert dep["level"] == "warning"
     secret = next(r for r in results if r["ruleId"] == "github-pat")
     region = secret["locations"][0]["physicalLocation"]["region"]

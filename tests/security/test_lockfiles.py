@@ -69,15 +69,15 @@ def test_audit_dependencies_finds_fixes_and_closes(scan_root, advisories, make_u
     assert job.status == "succeeded", job.error
     found = {(f.package, f.version, f.rule, f.fixed_in, f.severity) for f in Finding.objects.filter(target=scan.target)}
     assert found == {
-        ("django", "4.2.2", "GHSA-jh3w-4vvf-mjgr", "4.2.3", "high"),
-        ("django", "4.1.9", "GHSA-jh3w-4vvf-mjgr", "4.1.10", "high"),
-        ("requests", "2.30.0", "GHSA-j8r2-6x86-q33q", "2.31.0", "medium"),
-        ("lodash", "4.17.20", "GHSA-35jh-r3h4-6jhm", "4.17.21", "high"),
-        ("lodash", "4.17.15", "GHSA-35jh-r3h4-6jhm", "4.17.21", "high"),
-        ("minimist", "1.2.5", "GHSA-xvch-5gv4-984h", "1.2.6", "critical"),
+        ("django", "4.2.2", "CVE-2023-36053", "4.2.3", "high"),
+        ("django", "4.1.9", "CVE-2023-36053", "4.1.10", "high"),
+        ("requests", "2.30.0", "CVE-2023-32681", "2.31.0", "medium"),
+        ("lodash", "4.17.20", "CVE-2021-23337", "4.17.21", "high"),
+        ("lodash", "4.17.15", "CVE-2021-23337", "4.17.21", "high"),
+        ("minimist", "1.2.5", "CVE-2021-44906", "1.2.6", "critical"),
     }
     requests = Finding.objects.get(target=scan.target, package="requests")
-    assert requests.aliases == ["CVE-2023-32681"] and requests.path == "requirements.txt"
+    assert requests.aliases == ["GHSA-j8r2-6x86-q33q"] and requests.path == "requirements.txt"
     assert requests.remediation == "Upgrade requests to 2.31.0 or later."
     assert requests.owasp.startswith("A06:2021")
     # the frontend's yarn.lock is read too: its lodash is affected, its minimist (1.2.6) is not

@@ -1,52 +1,30 @@
-"""CVSS v3.0/v3.1 base scores from a vector (the formula of the FIRST
-specification, section 7), and the qualitative rating of a score. CVSS v4
-vectors are not scored here: their rating comes from the database's own
-severity (OSV `database_specific.severity`) instead."""
+"""Severity of an OSV record: the scores of its CVSS vectors, computed by the
+`cvss` library (RedHat's, the reference implementation of v2, v3.0/3.1 and
+v4.0 scoring), else the database's own rating, else "unknown" (never a guess)."""
 
 from __future__ import annotations
 
-import math
+from cvss import CVSS2, CVSS3, CVSS4, CVSSError
 
-WEIGHTS = {
-    "AV": {"N": 0.85, "A": 0.62, "L": 0.55, "P": 0.2},
-    "AC": {"L": 0.77, "H": 0.44},
-    "UI": {"N": 0.85, "R": 0.62},
-    "C": {"H": 0.56, "L": 0.22, "N": 0.0},
-    "I": {"H": 0.56, "L": 0.22, "N": 0.0},
-    "A": {"H": 0.56, "L": 0.22, "N": 0.0},
-}
-PR = {"U": {"N": 0.85, "L": 0.62, "H": 0.27}, "C": {"N": 0.85, "L": 0.68, "H": 0.5}}
+# The newest scoring system a record carries wins: v4 rates what v3 over- or under-scores.
+SCORERS = {"CVSS_V4": (CVSS4, 0), "CVSS_V3": (CVSS3, 1), "CVSS_V2": (CVSS2, 2)}
+DB_SEVERITY = {"CRITICAL": "critical", "HIGH": "high", "MODERATE": "medium", "MEDIUM": "medium", "LOW": "low"}
 
 
-def roundup(value: float) -> float:
-    """CVSS 3.1 Roundup: the smallest one-decimal number >= value, free of float noise."""
-    scaled = round(value * 100000)
-    return scaled / 100000.0 if scaled % 10000 == 0 else (math.floor(scaled / 10000) + 1) / 10.0
-
-
-def base_score(vector: str) -> float | None:
-    """The base score of a CVSS:3.x vector, or None if it is not one."""
-    parts = vector.split("/")
-    if not parts or not parts[0].startswith("CVSS:3"):
+def base_score(kind: str, vector: str) -> float | None:
+    """The base score of an OSV severity entry (`CVSS_V2`, `CVSS_V3`, `CVSS_V4`), or None if it is not a valid vector."""
+    scorer = SCORERS.get(kind)
+    if scorer is None or not vector:
         return None
-    metrics = dict(p.split(":", 1) for p in parts[1:] if ":" in p)
     try:
-        scope = metrics["S"]
-        iss = 1 - (1 - WEIGHTS["C"][metrics["C"]]) * (1 - WEIGHTS["I"][metrics["I"]]) * (1 - WEIGHTS["A"][metrics["A"]])
-        impact = 6.42 * iss if scope == "U" else 7.52 * (iss - 0.029) - 3.25 * (iss - 0.02) ** 15
-        exploitability = (
-            8.22 * WEIGHTS["AV"][metrics["AV"]] * WEIGHTS["AC"][metrics["AC"]] * PR[scope][metrics["PR"]] * WEIGHTS["UI"][metrics["UI"]]
-        )
-    except KeyError:
+        cvss = scorer[0](vector)
+        return float(cvss.base_score if kind == "CVSS_V4" else cvss.scores()[0])
+    except (CVSSError, ValueError, KeyError, IndexError):
         return None
-    if impact <= 0:
-        return 0.0
-    if scope == "U":
-        return roundup(min(impact + exploitability, 10))
-    return roundup(min(1.08 * (impact + exploitability), 10))
 
 
 def rating(score: float | None) -> str:
+    """The qualitative rating of a score (the same bands in v3 and v4; v2 scores are banded alike)."""
     if score is None:
         return ""
     if score >= 9.0:
@@ -56,3 +34,19 @@ def rating(score: float | None) -> str:
     if score >= 4.0:
         return "medium"
     return "low" if score > 0 else "info"
+
+
+def severity_of(record: dict) -> tuple[str, str, float | None]:
+    """(rating, the vector it came from, its base score) of an OSV record."""
+    scored = []
+    entries = record.get("severity") or [e for aff in record.get("affected") or [] for e in aff.get("severity") or []]
+    for entry in entries:
+        kind, vector = entry.get("type", ""), entry.get("score", "")
+        score = base_score(kind, vector)
+        if score is not None:
+            scored.append((SCORERS[kind][1], vector, score))
+    if scored:
+        _, vector, score = min(scored)
+        return rating(score), vector, score
+    own = str((record.get("database_specific") or {}).get("severity", "")).upper()
+    return DB_SEVERITY.get(own, "unknown"), "", None

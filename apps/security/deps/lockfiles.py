@@ -1,9 +1,11 @@
 """Lockfile parsers: the exact versions a project installs.
 
-Python: pinned `requirements*.txt`, `poetry.lock`, `Pipfile.lock`, `uv.lock`.
-npm: `package-lock.json` / `npm-shrinkwrap.json` (v1, v2, v3) and `yarn.lock`
-(classic v1 and Berry). Each parser takes the file's text and returns the
-dependencies plus notes about what it could not pin.
+Python: pinned `requirements*.txt`, `poetry.lock`, `pdm.lock`, `Pipfile.lock`, `uv.lock`.
+npm: `package-lock.json` / `npm-shrinkwrap.json` (v1, v2, v3), `yarn.lock`
+(classic v1 and Berry) and `pnpm-lock.yaml` (v5, v6, v9). Each parser takes the
+file's text and returns the dependencies plus notes about what it could not pin.
+Lockfiles of other ecosystems are recognised (`unread_ecosystem`) so that a scan
+names every one it did not read.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ import re
 import tomllib
 from dataclasses import dataclass
 
+import yaml
 from packaging.requirements import InvalidRequirement, Requirement
+
+from .semver import InvalidSemver, Semver
 
 PYPI, NPM = "PyPI", "npm"
 
@@ -44,6 +49,8 @@ def kind_of(path: str) -> str | None:
         return "requirements"
     return {
         "poetry.lock": "poetry",
+        "pdm.lock": "poetry",  # the same [[package]] name/version tables
+        "pnpm-lock.yaml": "pnpm",
         "pipfile.lock": "pipfile",
         "uv.lock": "uv",
         "package-lock.json": "npm",
@@ -52,13 +59,41 @@ def kind_of(path: str) -> str | None:
     }.get(name)
 
 
+ECOSYSTEM_OF_KIND = {"requirements": PYPI, "poetry": PYPI, "pipfile": PYPI, "uv": PYPI, "npm": NPM, "yarn": NPM, "pnpm": NPM}
+UNREAD = {
+    "cargo.lock": "crates.io",
+    "go.sum": "Go",
+    "gemfile.lock": "RubyGems",
+    "composer.lock": "Packagist",
+    "packages.lock.json": "NuGet",
+    "gradle.lockfile": "Maven",
+    "mix.lock": "Hex",
+    "pubspec.lock": "Pub",
+    "podfile.lock": "CocoaPods",
+    "package.resolved": "SwiftURL",
+    "bun.lockb": "npm (bun's binary lockfile)",
+    "bun.lock": "npm (bun)",
+    "conan.lock": "ConanCenter",
+}
+
+
+def ecosystem_of_manifest(path: str) -> str:
+    kind = kind_of(path)
+    return ECOSYSTEM_OF_KIND[kind] if kind else ""
+
+
+def unread_ecosystem(path: str) -> str | None:
+    """The ecosystem of a lockfile this audit recognises but does not read."""
+    return UNREAD.get(posixpath.basename(path).lower())
+
+
 def parse(path: str, text: str) -> Parsed:
     kind = kind_of(path)
     if kind is None:
         raise LockfileError(f"{path} is not a lockfile this scanner reads.")
     try:
         return PARSERS[kind](path, text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError, KeyError, TypeError, AttributeError) as exc:
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError, yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
         raise LockfileError(f"{path} could not be parsed as a {kind} lockfile: {exc}") from None
 
 
@@ -164,4 +199,34 @@ def yarn(path: str, text: str) -> Parsed:
     return Parsed(list(deps.values()), [])
 
 
-PARSERS = {"requirements": requirements, "poetry": poetry, "pipfile": pipfile, "uv": uv, "npm": npm, "yarn": yarn}
+def _pnpm_key(key: str, v5: bool) -> tuple[str, str]:
+    """(name, version) of a pnpm `packages` key: `/name/1.0.0_peer@2` (v5), `/name@1.0.0(peer@2)` (v6), `name@1.0.0` (v9)."""
+    key = key.lstrip("/")
+    key = key.split("(", 1)[0]
+    if v5:
+        name, _, version = key.rpartition("/")
+        return name, version.split("_", 1)[0]
+    name, _, version = key.rpartition("@")
+    return name, version
+
+
+def pnpm(path: str, text: str) -> Parsed:
+    data = yaml.safe_load(text) or {}
+    v5 = str(data.get("lockfileVersion", "")).startswith("5")
+    deps: dict[tuple[str, str], Dependency] = {}
+    notes = []
+    for key, entry in (data.get("packages") or {}).items():
+        name, version = _pnpm_key(str(key), v5)
+        entry = entry or {}
+        name, version = entry.get("name") or name, str(entry.get("version") or version)
+        try:
+            Semver(version)
+        except InvalidSemver:
+            notes.append(f"{path}: {name or key} comes from {version or key} (not the registry): not checked")
+            continue
+        if name:
+            deps.setdefault((name, version), Dependency(NPM, name, version, path))
+    return Parsed(list(deps.values()), notes)
+
+
+PARSERS = {"requirements": requirements, "poetry": poetry, "pipfile": pipfile, "uv": uv, "npm": npm, "yarn": yarn, "pnpm": pnpm}

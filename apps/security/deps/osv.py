@@ -23,11 +23,10 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from ..models import Advisory, AffectedPackage
-from .cvss import base_score, rating
+from .cvss import severity_of
 from .lockfiles import NPM, PYPI, Dependency
 from .semver import InvalidSemver, Semver
 
-DB_SEVERITY = {"CRITICAL": "critical", "HIGH": "high", "MODERATE": "medium", "MEDIUM": "medium", "LOW": "low"}
 MAX_RECORD_BYTES = 5 << 20
 
 
@@ -53,11 +52,16 @@ def read_records(path: Path) -> Iterator[dict]:
                 yield from read_records(child)
     elif zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as zf:
-            for info in zf.infolist():
-                if info.filename.endswith(".json") and info.file_size <= MAX_RECORD_BYTES:
-                    yield from _records_in(json.load(io.TextIOWrapper(zf.open(info), "utf-8")))
+            yield from records_in_zip(zf)
     else:
         yield from _records_in(json.loads(path.read_text("utf-8")))
+
+
+def records_in_zip(zf: zipfile.ZipFile) -> Iterator[dict]:
+    """The records of an OSV export: one `<id>.json` per record."""
+    for info in zf.infolist():
+        if info.filename.endswith(".json") and info.file_size <= MAX_RECORD_BYTES:
+            yield from _records_in(json.load(io.TextIOWrapper(zf.open(info), "utf-8")))
 
 
 def _records_in(data) -> Iterator[dict]:
@@ -66,25 +70,19 @@ def _records_in(data) -> Iterator[dict]:
             yield record
 
 
-def _when(text: str | None):
+def parse_time(text: str | None):
     if not text:
         return None
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def severity_of(record: dict) -> tuple[str, str, float | None]:
-    """(rating, CVSS vector, score): the CVSS v3 score when there is one, else the database's own rating."""
-    vector, score = "", None
-    for sev in record.get("severity") or []:
-        if sev.get("type") in ("CVSS_V3", "CVSS_V4") and not vector:
-            vector = sev.get("score", "")
-        if sev.get("type") == "CVSS_V3":
-            vector, score = sev.get("score", ""), base_score(sev.get("score", ""))
-            break
-    level = rating(score)
-    if not level:
-        level = DB_SEVERITY.get(str((record.get("database_specific") or {}).get("severity", "")).upper(), "medium")
-    return level, vector, score
+def source_of(record: dict) -> str:
+    """The feed a record belongs to: the ecosystem of its first affected package ("Debian:12" -> "Debian")."""
+    for aff in record.get("affected") or []:
+        ecosystem = ((aff.get("package") or {}).get("ecosystem") or "").split(":")[0]
+        if ecosystem:
+            return ecosystem
+    return ""
 
 
 @dataclass
@@ -92,64 +90,88 @@ class ImportStats:
     records: int = 0
     affected: int = 0
     skipped: int = 0
+    newest: datetime | None = None
 
 
-def import_records(records: Iterable[dict], batch: int = 500) -> ImportStats:
-    """Insert or replace advisories (by id) and their affected packages."""
-    stats = ImportStats()
+def _rows(record: dict, source: str) -> tuple[Advisory, list[AffectedPackage]]:
+    level, vector, score = severity_of(record)
+    advisory = Advisory(
+        id=record["id"][:100],
+        summary=record.get("summary", "")[:2000],
+        details=record.get("details", "")[:20000],
+        aliases=[a for a in record.get("aliases") or [] if isinstance(a, str)],
+        severity=level,
+        cvss_vector=vector[:200],
+        cvss_score=score,
+        cwe_ids=(record.get("database_specific") or {}).get("cwe_ids") or [],
+        published=parse_time(record.get("published")),
+        modified=parse_time(record.get("modified")),
+        withdrawn=parse_time(record.get("withdrawn")),
+        references=[ref.get("url") for ref in record.get("references") or [] if ref.get("url")][:20],
+        source=source,
+    )
+    rows = []
+    for aff in record["affected"]:
+        package = aff.get("package") or {}
+        ecosystem = package.get("ecosystem", "").split(":")[0]
+        if not package.get("name") or not ecosystem:
+            continue
+        ranges = [r for r in aff.get("ranges") or [] if r.get("type") in ("ECOSYSTEM", "SEMVER")]
+        name = normalise_name(ecosystem, package["name"])
+        rows.append(AffectedPackage(advisory=advisory, ecosystem=ecosystem, name=name, ranges=ranges, versions=aff.get("versions") or []))
+    return advisory, rows
+
+
+def _insert(records: list[dict], stats: ImportStats, source: str | None) -> None:
+    """Insert a batch, replacing the records of the same ids."""
+    batch = [r for r in records if r.get("affected")]
+    stats.skipped += len(records) - len(batch)
+    Advisory.objects.filter(id__in=[r["id"][:100] for r in batch]).delete()
+    advisories, affected = {}, []
+    for record in batch:
+        advisory, rows = _rows(record, source if source is not None else source_of(record))
+        advisories[advisory.id] = advisory
+        affected.extend(rows)
+        if advisory.modified and (stats.newest is None or advisory.modified > stats.newest):
+            stats.newest = advisory.modified
+    Advisory.objects.bulk_create(advisories.values(), batch_size=500)
+    AffectedPackage.objects.bulk_create(affected, batch_size=1000)
+    stats.records += len(advisories)
+    stats.affected += len(affected)
+
+
+def _batched(records: Iterable[dict], size: int) -> Iterator[list[dict]]:
     chunk: list[dict] = []
     for record in records:
         chunk.append(record)
-        if len(chunk) >= batch:
-            _import_chunk(chunk, stats)
+        if len(chunk) >= size:
+            yield chunk
             chunk = []
     if chunk:
-        _import_chunk(chunk, stats)
+        yield chunk
+
+
+def import_records(records: Iterable[dict], batch: int = 500) -> ImportStats:
+    """Insert or replace advisories (by id), each batch in its own transaction; each record's feed is its ecosystem."""
+    stats = ImportStats()
+    for chunk in _batched(records, batch):
+        with transaction.atomic():
+            _insert(chunk, stats, None)
     return stats
 
 
 @transaction.atomic
-def _import_chunk(records: list[dict], stats: ImportStats) -> None:
-    ids = [r["id"] for r in records]
-    AffectedPackage.objects.filter(advisory_id__in=ids).delete()
-    for record in records:
-        if not record.get("affected"):
-            stats.skipped += 1
-            continue
-        level, vector, score = severity_of(record)
-        fields = {
-            "summary": record.get("summary", "")[:2000],
-            "details": record.get("details", "")[:20000],
-            "aliases": record.get("aliases") or [],
-            "severity": level,
-            "cvss_vector": vector[:200],
-            "cvss_score": score,
-            "cwe_ids": (record.get("database_specific") or {}).get("cwe_ids") or [],
-            "published": _when(record.get("published")),
-            "modified": _when(record.get("modified")),
-            "withdrawn": _when(record.get("withdrawn")),
-            "references": [ref.get("url") for ref in record.get("references") or [] if ref.get("url")][:20],
-        }
-        advisory, _ = Advisory.objects.update_or_create(id=record["id"], defaults=fields)
-        rows = []
-        for aff in record["affected"]:
-            package = aff.get("package") or {}
-            ecosystem = package.get("ecosystem", "").split(":")[0]
-            if not package.get("name") or not ecosystem:
-                continue
-            ranges = [r for r in aff.get("ranges") or [] if r.get("type") in ("ECOSYSTEM", "SEMVER")]
-            rows.append(
-                AffectedPackage(
-                    advisory=advisory,
-                    ecosystem=ecosystem,
-                    name=normalise_name(ecosystem, package["name"]),
-                    ranges=ranges,
-                    versions=aff.get("versions") or [],
-                )
-            )
-        AffectedPackage.objects.bulk_create(rows)
-        stats.records += 1
-        stats.affected += len(rows)
+def replace_source(source: str, records: Iterable[dict], batch: int = 500) -> ImportStats:
+    """Atomic swap of one feed: its old advisories go and the new ones come in one transaction.
+
+    Any error while reading the records (a corrupt archive, bad JSON) rolls it all back: the old data stays."""
+    stats = ImportStats()
+    Advisory.objects.filter(source=source).delete()
+    for chunk in _batched(records, batch):
+        _insert(chunk, stats, source)
+    if not stats.records:
+        raise ValueError(f"the {source} export holds no advisory")
+    return stats
 
 
 # --- matching --------------------------------------------------------------------------
@@ -232,3 +254,69 @@ def audit(dependencies: Iterable[Dependency]) -> list[Vulnerability]:
                 if hit:
                     found.append(Vulnerability(dep, row.advisory, fix))
     return found
+
+
+# --- one finding per vulnerability -----------------------------------------------------
+
+ID_PREFERENCE = ("CVE-", "GHSA-", "PYSEC-")
+RATED = ("critical", "high", "medium", "low")
+
+
+@dataclass
+class Merged:
+    """One vulnerability of one installed package, however many databases (and ids) describe it."""
+
+    dependency: Dependency
+    advisories: list[Advisory]
+    id: str
+    aliases: list[str]
+    severity: str
+    score: float | None
+    fixed_in: str
+
+
+def _preferred(ids: set[str]) -> str:
+    return min(ids, key=lambda i: (next((n for n, p in enumerate(ID_PREFERENCE) if i.startswith(p)), len(ID_PREFERENCE)), i))
+
+
+def _group(vulns: list[Vulnerability]) -> list[list[Vulnerability]]:
+    """Advisories that share an id or an alias are one vulnerability (union-find over the ids)."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for v in vulns:
+        for alias in v.advisory.aliases:
+            parent[find(alias)] = find(v.advisory.id)
+    groups: dict[str, list[Vulnerability]] = {}
+    for v in vulns:
+        groups.setdefault(find(v.advisory.id), []).append(v)
+    return list(groups.values())
+
+
+def merge_aliases(vulns: list[Vulnerability]) -> list[Merged]:
+    """Per installed package, the advisories of one vulnerability (CVE, GHSA, PYSEC...) merged into one."""
+    by_dep: dict[Dependency, list[Vulnerability]] = {}
+    for v in vulns:
+        by_dep.setdefault(v.dependency, []).append(v)
+    merged = []
+    for dep, found in by_dep.items():
+        for group in _group(found):
+            advisories = [v.advisory for v in group]
+            ids = {a.id for a in advisories} | {alias for a in advisories for alias in a.aliases}
+            primary = _preferred(ids)
+            scored = [a for a in advisories if a.cvss_score is not None]
+            if scored:
+                best = max(scored, key=lambda a: a.cvss_score)
+                severity, score = best.severity, best.cvss_score
+            else:
+                rated = [a.severity for a in advisories if a.severity in RATED]
+                severity, score = (min(rated, key=RATED.index) if rated else "unknown"), None
+            fixes = [f for f in (v.fixed_in for v in group) if f and parse_version(dep.ecosystem, f) is not None]
+            fixed_in = max(fixes, key=lambda f: parse_version(dep.ecosystem, f)) if fixes else ""
+            merged.append(Merged(dep, advisories, primary, sorted(ids - {primary}), severity, score, fixed_in))
+    return merged

@@ -45,14 +45,38 @@ PLACEHOLDER_WORDS = (
     "fake",
     "todo",
 )
-TEMPLATE_MARKERS = ("${", "{{", "%(", "$(", "#{", "<", ">", "{%", "[[")
-WEAK_EXAMPLES = {"password", "passwd", "secret", "pass", "admin", "root", "test", "user", "changeit", "letmein", "hunter2"}
+TEMPLATE_MARKERS = ("${", "{{", "%(", "$(", "#{", "<", ">", "{%", "[[", "{")  # "{": f-strings and str.format fields
+WEAK_EXAMPLES = {
+    "password",
+    "passwd",
+    "secret",
+    "pass",
+    "admin",
+    "root",
+    "test",
+    "user",
+    "changeit",
+    "letmein",
+    "hunter2",
+    "value",
+    "foo",
+    "bar",
+}
 _SEQUENCES = ("0123456789", "1234567890", "abcdefghij", "abcdef123456", "qwerty")
 HEX_RE = re.compile(r"^[0-9a-fA-F]+$")
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 HASH_NAME_RE = re.compile(r"(sha\d*|md5|digest|checksum|hash|etag|commit|revision|fingerprint|integrity|nonce|uuid|guid|_id$|^id$)", re.I)
 SECRET_NAME_RE = re.compile(r"(secret|token|passw|pwd|api.?key|access.?key|private.?key|auth|credential|signing|salt|session)", re.I)
 REFERENCE_RE = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+|[A-Z][A-Z0-9_]*|env\b.*|process\.env.*)$")
+# Code, not data: a call, an index, a regex, an ARN or other colon-separated resource name.
+CODE_RE = re.compile(r"^[\w.]+\(|\w\[|\(\?|\\[dswbDSWB]|\[\^?[\w\\]|^arn:|^[a-z][\w-]*:[\w-]*:")
+WORDS_RE = re.compile(r"[a-z]+(?:[_\-.][a-z]+)+|[A-Z]*(?:[A-Z][a-z]+){2,}")
+SEGMENT_RE = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+# Credentials documentation uses: the SQLAlchemy tutorial's scott:tiger, RabbitMQ's guest:guest...
+DOC_CREDENTIALS = {"tiger", "guest", "pass", "passw0rd", "pa55word", "s3cr3t", "secret123", "password123", "mypassword", "mysecretpassword"}
+DOC_HOSTS = re.compile(
+    r"(?i)^(?:localhost|127\.0\.0\.1|\[::1\]|host|hostname|server|db|database|example\.\w+|[\w.-]*\.example(?:\.\w+)?|[\w.-]*\.(?:test|invalid|local))(?::\d+)?$"
+)
 
 
 def entropy(text: str) -> float:
@@ -67,13 +91,79 @@ def base64_threshold(length: int) -> float:
 
 
 def is_placeholder(value: str) -> bool:
-    """Documentation values (AKIAIOSFODNN7EXAMPLE), templates (${X}) and dummies."""
+    """Documentation values (AKIAIOSFODNN7EXAMPLE), templates (${X}) and dummies ("changeme")."""
     low = value.lower()
-    if low in WEAK_EXAMPLES:
+    if low in WEAK_EXAMPLES or low in DOC_CREDENTIALS or is_truncated(value):
         return True
     if any(word in low for word in PLACEHOLDER_WORDS) or any(seq in low for seq in _SEQUENCES):
         return True
     return len(set(low)) <= 3  # "aaaaaaaa", "x-x-x-x"
+
+
+def says_what_it_is(value: str) -> bool:
+    """A value that names itself ("test-password", "my-secret-value") is a stand-in for a generic rule's secret."""
+    low = value.lower()
+    return "password" in low or "passwd" in low or "secret" in low
+
+
+def is_identifier(value: str) -> bool:
+    """Words, not randomness: NextPageToken, page_token, V4_ASYMMETRIC, getUserAccountSettingsByIdentifier.
+
+    Split into runs of one case or of digits, a name's pieces average 3+ characters; a random
+    token's pieces average under 2 (its case and digits change every one or two characters)."""
+    pieces = SEGMENT_RE.findall(value)
+    if not pieces or looks_like_hash_or_uuid(value):
+        return False
+    if WORDS_RE.fullmatch(value):
+        return True  # aws_access_key_id, AWSAccessKeyId: words joined, no digit
+    # the 99.9th percentile of random alphanumerics: 4.0 up to 24 characters, 3.2 beyond
+    return len("".join(pieces)) / len(pieces) >= (4.0 if len(value) < 24 else 3.2)
+
+
+def encoded_text(value: str) -> bool:
+    """base64 of readable text ("This is the way"), as documentation shows encodings: not a key."""
+    if len(value) < 16 or not re.fullmatch(r"[A-Za-z0-9+/_\-]+={0,2}", value):
+        return False
+    decoded = b64decode(value)
+    return bool(decoded) and sum(32 <= b < 127 or b in (9, 10, 13) for b in decoded) >= 0.95 * len(decoded)
+
+
+EXAMPLE_PARTS = {"examples", "example", "docs", "doc", "samples", "sample", "fixtures", "testdata", "demo", "demos"}
+TEST_PARTS = {"tests", "test", "spec", "specs", "__tests__", "testing"}
+
+
+def example_path(path: str) -> bool:
+    """Documentation and examples: README/METADATA, *.md/*.rst, docs/, examples/, *example*/*sample* files."""
+    parts = path.lower().split("/")
+    name = parts[-1]
+    return (
+        bool(EXAMPLE_PARTS & set(parts[:-1]))
+        or name.endswith((".md", ".rst", ".adoc", ".ipynb"))
+        or name in {"metadata", "pkg-info", "readme", "readme.txt", "changelog", "changes.txt"}
+        or any(word in name for word in ("example", "sample", "fixture", "mock"))
+    )
+
+
+def test_path(path: str) -> bool:
+    parts = path.lower().split("/")
+    name = parts[-1]
+    return bool(TEST_PARTS & set(parts[:-1])) or name.startswith("test_") or name.endswith(("_test.py", "_test.go", ".test.js", ".spec.js"))
+
+
+def is_code(value: str) -> bool:
+    """A call, an index, a regex or a resource name rather than a literal secret."""
+    return bool(CODE_RE.search(value))
+
+
+def is_truncated(value: str) -> bool:
+    """Documentation shortens tokens: "eyJ2IjoiMSIsInMiOjEsImMiOi..."."""
+    return value.endswith(("...", "…"))
+
+
+def is_doc_credential(password: str, host: str = "") -> bool:
+    """A password documentation uses, or one for a host that only exists in examples."""
+    low = password.lower()
+    return low in DOC_CREDENTIALS or low in WEAK_EXAMPLES or says_what_it_is(low) or bool(host and DOC_HOSTS.match(host))
 
 
 def is_template(value: str) -> bool:
@@ -105,7 +195,17 @@ def high_entropy(value: str, name: str = "") -> bool:
         return False
     if re.fullmatch(r"[A-Za-z0-9_]+(?:[./][A-Za-z0-9_]+){2,}", core) and not re.search(r"\d{2}", core):
         return False  # dotted/pathy identifiers: com.example.Service, a/b/c
+    if is_identifier(core) or is_reference(core) or is_code(core) or digest_shaped(core, name) or encoded_text(value):
+        return False
     return entropy(core) >= base64_threshold(len(core))
+
+
+def digest_shaped(value: str, name: str = "") -> bool:
+    """base64 of 16 or 20 bytes (MD5, SHA-1: ETags, WebSocket accept keys) under a name that does not say secret."""
+    if SECRET_NAME_RE.search(name) or not re.fullmatch(r"[A-Za-z0-9+/]{22}(?:==)?|[A-Za-z0-9+/]{27}=?", value):
+        return False
+    decoded = b64decode(value)
+    return decoded is not None and len(decoded) in (16, 20)
 
 
 def b64decode(value: str) -> bytes | None:

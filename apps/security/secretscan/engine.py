@@ -22,7 +22,7 @@ import re2
 
 from . import checks
 from .generic import GENERIC_RULES
-from .rules import MAX_MATCH, PROVIDER_RULES, Rule
+from .rules import CRITICAL, LOW, MAX_MATCH, PROVIDER_RULES, Rule
 
 ALL_RULES: list[Rule] = PROVIDER_RULES + GENERIC_RULES
 IGNORE_MARKERS = (b"secret-scan:ignore", b"pragma: allowlist secret", b"gitleaks:allow")
@@ -69,6 +69,7 @@ class Policy:
     allow_paths: tuple[str, ...] = ()
     allow_patterns: tuple[str, ...] = ()
     baseline: frozenset[tuple[str, str]] = frozenset()  # (path, fingerprint)
+    live: frozenset[str] = frozenset()  # fingerprints verified live: critical, and never silenced by the baseline
     compiled: tuple[re.Pattern, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -120,6 +121,9 @@ class SecretScanner:
         if index:
             self._keywords.Compile()
         self._always = [r for r in self.rules if not r.keywords]
+        # A generic value that starts like a provider's token ("dop_v1_c104") but that provider's rule did not
+        # match is a truncated or made-up one: the provider rule decides.
+        self._provider_prefixes = tuple(sorted({k for r in self.rules if not r.generic for k in r.keywords if len(k) >= 4}))
 
     # --- what to read at all -------------------------------------------------------
     def skip_reason(self, path: str, size: int | None = None) -> str | None:
@@ -166,6 +170,10 @@ class SecretScanner:
             lines_before += buf.count(b"\n", 0, keep_from)
             pending, accept_from = buf[keep_from:], accept_to - keep_from
 
+    def secrets(self, path: str, data: bytes) -> list[tuple[str, str, str]]:
+        """(rule, fingerprint, secret) of each secret in a file, for live verification only: the caller keeps them in memory."""
+        return [(c.rule.id, self.fingerprint(c.rule.id, c.secret), c.secret) for c in self._candidates(path, data, 0, len(data))]
+
     def _active_rules(self, buf: bytes) -> list[Rule]:
         active, seen = list(self._always), set()
         for i in (self._keywords.Match(buf) or ()) if self._keyword_rules else ():
@@ -183,24 +191,39 @@ class SecretScanner:
             for m in rule.regex.finditer(buf, accept_from):
                 if m.start() >= accept_to:
                     break
-                if not rule.bounded_at(buf, m.start()) or (rule.generic and rule.name_group and not _key_starts_cleanly(buf, m.start())):
+                if not rule.bounded_at(buf, m.start(), m.end()) or (
+                    rule.generic and rule.name_group and not _key_starts_cleanly(buf, m.start())
+                ):
                     continue
                 group = rule.secret_group if rule.secret_group and m.start(rule.secret_group) >= 0 else 0
+                s_start, s_end = m.start(group), m.end(group)
+                # cheapest first: most generic matches in code are names, references or parts of longer strings
+                if rule.generic and not (
+                    _quotes_match(buf, s_start, s_end) and not _reference_in_code(path, buf, m.start(), s_start, s_end)
+                ):
+                    continue
                 secret = m.group(group).decode("utf-8", "replace")
+                if rule.generic and (secret.lower().startswith(self._provider_prefixes) or (not rule.name_group and not _mixed(secret))):
+                    continue
                 name = m.group(rule.name_group).decode("utf-8", "replace") if rule.name_group else self._name_before(buf, m.start())
+                if rule.generic and not name:
+                    continue  # a generic value is assigned to a key of its own
                 if rule.check is not None and not rule.check(secret, name, path):
                     continue
                 if any(p.search(secret) for p in self.policy.compiled):
                     continue
-                found.append(_Candidate(rule, m.start(), m.end(), m.start(group), m.end(group), secret))
+                found.append(_Candidate(rule, m.start(), m.end(), s_start, s_end, secret))
         found.extend(self._aws_pairs(buf, found))
         return _without_overlaps(found)
 
     @staticmethod
     def _name_before(buf: bytes, start: int) -> str:
+        """The key a value is assigned to; "" when there is none of its own (`arn:aws:...:gateway/x` has no key)."""
         line_start = buf.rfind(b"\n", max(0, start - 120), start) + 1
         m = NAME_BEFORE.search(buf, line_start if line_start else max(0, start - 120), start + 1)
-        return m.group(1).decode("utf-8", "replace") if m else ""
+        if not m or not _key_starts_cleanly(buf, m.start(1)):
+            return ""
+        return m.group(1).decode("utf-8", "replace")
 
     def _aws_pairs(self, buf: bytes, found: list[_Candidate]) -> list[_Candidate]:
         """A bare 40-character secret within five lines of an access key ID is its secret key."""
@@ -221,6 +244,8 @@ class SecretScanner:
 
     def _scan_window(self, path: str, buf: bytes, accept_from: int, accept_to: int, lines_before: int) -> list[SecretHit]:
         candidates = self._candidates(path, buf, accept_from, accept_to)
+        # Confidence: a keyword or entropy hit in documentation is an example; in tests it is a low one.
+        documentation, tests = checks.example_path(path), checks.test_path(path)
         hits, line, counted_to = [], lines_before + 1, 0
         for c in sorted(candidates, key=lambda c: c.start):
             line += buf.count(b"\n", counted_to, c.start)
@@ -232,13 +257,15 @@ class SecretScanner:
             if any(marker in text for marker in IGNORE_MARKERS):
                 continue
             fingerprint = self.fingerprint(c.rule.id, c.secret)
-            if (path, fingerprint) in self.policy.baseline:
+            live = fingerprint in self.policy.live
+            if (path, fingerprint) in self.policy.baseline and not live:
                 continue
             preview = _preview(buf, ls, le, c, candidates)
-            example = checks.is_placeholder(c.secret)
-            hits.append(
-                SecretHit(c.rule.id, c.rule.title, "info" if example else c.rule.severity, path, line, preview, fingerprint, example)
-            )
+            example = checks.is_placeholder(c.secret) or (c.rule.example is not None and c.rule.example(c.secret, buf[c.start : c.end]))
+            example = example or (c.rule.generic and (documentation or checks.says_what_it_is(c.secret)))
+            severity = "info" if example else (LOW if c.rule.generic and tests else c.rule.severity)
+            example, severity = (False, CRITICAL) if live else (example, severity)
+            hits.append(SecretHit(c.rule.id, c.rule.title, severity, path, line, preview, fingerprint, example))
         return hits
 
 
@@ -252,6 +279,52 @@ def _key_starts_cleanly(buf: bytes, start: int) -> bool:
     while i > 0 and buf[i - 1] in KEY_CHARS and start - i < 60:
         i -= 1
     return i == 0 or buf[i - 1] in KEY_BOUNDARY
+
+
+QUOTES = frozenset(b"\"'`")
+HEX_OR_MIXED = re.compile(r"[0-9a-fA-F]+|.*\d.*", re.S)
+
+
+def _mixed(value: str) -> bool:
+    """What the entropy rule can report at all: hex, or a value with a digit (checks.high_entropy decides)."""
+    return bool(HEX_OR_MIXED.fullmatch(value))
+
+
+def _quotes_match(buf: bytes, start: int, end: int) -> bool:
+    """`'abc'` or an unquoted abc, not `'abc"` (the value is part of a longer string)."""
+    before = buf[start - 1] if start > 0 else 0
+    after = buf[end] if end < len(buf) else 0
+    return (before not in QUOTES and after not in QUOTES) or before == after
+
+
+CODE_SUFFIXES = (
+    ".py",
+    ".js",
+    ".mjs",
+    ".cjs",
+    ".ts",
+    ".tsx",
+    ".jsx",
+    ".go",
+    ".java",
+    ".kt",
+    ".rb",
+    ".php",
+    ".cs",
+    ".rs",
+    ".c",
+    ".h",
+    ".cpp",
+    ".swift",
+)
+BARE_IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _reference_in_code(path: str, buf: bytes, op: int, start: int, end: int) -> bool:
+    """`x = SomeName` or `# Note: X509_STORE_get1_chain` in code: an unquoted identifier is a name, not a value."""
+    if not path.endswith(CODE_SUFFIXES) or buf[start - 1 : start] in (b'"', b"'", b"`") or not BARE_IDENTIFIER.fullmatch(buf, start, end):
+        return False
+    return buf[op : op + 1] == b"=" or b"_" in buf[start:end]
 
 
 def _without_overlaps(found: list[_Candidate]) -> list[_Candidate]:

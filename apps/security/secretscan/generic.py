@@ -14,8 +14,11 @@ from .rules import MEDIUM, Rule
 ID_NAME = re.compile(
     r"(?i)(?:^|[_\-.])(?:id|file|path|dir|url|uri|host|name|type|length|size|count|header|field|hint|label|prompt|policy|regex|pattern|"
     r"format|rule|reset|help|text|message|placeholder|template|expiry|expires|changed|updated|required|enabled|min|max|store|backend|"
-    r"provider|mode|method|class|scheme|source|version|endpoint)$"
+    r"provider|mode|method|class|scheme|source|version|endpoint|prefix|suffix|arn|marker|input|output|kind|param|params|key_name|sid|"
+    r"used|date|time|at|reply|keyword|keywords|field|fields)$"
 )
+TYPE_OR_NUMBER = re.compile(r"(?i)^(?:(?:string|str|int|integer|bool|boolean|number|bytes|any|object|text)\??|[\d.:\-+TZ ]+)$")
+FILENAME = re.compile(r"\.[a-z]{2,4}\d?$")  # Setuptools-1.2.3.egg, bundle.min.js
 CONFIG_SUFFIXES = (".env", ".ini", ".cfg", ".conf", ".properties", ".yaml", ".yml", ".sh", ".bash", ".zsh", ".envrc")
 PASSWORD_NAME = r"(?i)(?P<n>(?:password|passwd|passphrase|pwd)[\w.\-]{0,20})"
 SECRET_NAME = (
@@ -38,26 +41,34 @@ def is_config_file(path: str) -> bool:
 
 
 def literal_value(value: str, name: str) -> bool:
-    if checks.is_template(value) or checks.is_reference(value) or ID_NAME.search(name):
+    if checks.is_template(value) or checks.is_reference(value) or checks.is_code(value) or ID_NAME.search(name):
         return False
     if value.startswith(("/", "./", "../", "~/")) or "://" in value:
         return False  # a path or a URL (URLs with credentials have their own rules)
     if name and checks.HASH_NAME_RE.search(name) and not checks.SECRET_NAME_RE.search(name.replace("hash", "")):
         return False
+    if TYPE_OR_NUMBER.match(value):
+        return False  # "string?" (a schema's type), "257.1", "2016-09-08T21:47:36Z"
     return value.lower() not in {"true", "false", "null", "none", "nil", "undefined", "required", "optional", "string"}
 
 
 def password_literal(value: str, name: str, path: str) -> bool:
-    return literal_value(value, name) and not value.startswith(("os.", "env(", "getenv"))
+    # "not_supported", "PasswordPolicy": names and words, not passwords (a placeholder is still reported, as an example)
+    words = checks.is_identifier(value) and bool(re.search(r"[a-z][A-Z]|[_\-.]", value))
+    return literal_value(value, name) and not value.startswith(("os.", "env(", "getenv")) and not words
 
 
 def secret_literal(value: str, name: str, path: str) -> bool:
-    # A secret-named literal is reported when it is not a template and looks random enough.
-    return (literal_value(value, name) and checks.entropy(value) >= 3.0 and not checks.UUID_RE.match(value)) or checks.is_placeholder(value)
+    # A secret-named literal is reported when it is not a template, not a name (NextPageToken) and looks random enough.
+    if checks.is_placeholder(value):
+        return not checks.is_template(value)
+    return (
+        literal_value(value, name) and checks.entropy(value) >= 3.0 and not checks.UUID_RE.match(value) and not checks.is_identifier(value)
+    )
 
 
 def entropy_literal(value: str, name: str, path: str) -> bool:
-    return not checks.is_template(value) and checks.high_entropy(value, name)
+    return not (checks.is_template(value) or ID_NAME.search(name) or FILENAME.search(value)) and checks.high_entropy(value, name)
 
 
 GENERIC_RULES = [

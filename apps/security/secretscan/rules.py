@@ -21,6 +21,7 @@ from . import checks
 CRITICAL, HIGH, MEDIUM, LOW = "critical", "high", "medium", "low"
 MAX_MATCH = 12_000
 LEADING_LOOKBEHIND = re.compile(r"^\(\?<!\[([^\]]+)\]\)")
+TRAILING_LOOKAHEAD = re.compile(r"\(\?!\[([^\]]+)\]\)$")
 ASSIGN = r"""["']?[ \t]{0,5}(?:=|:=|:|=>)[ \t]{0,5}["']?"""
 
 
@@ -38,28 +39,36 @@ class Rule:
     # such patterns use no look-around and no back-reference.
     re2: bool = False
     paths: Callable[[str], bool] | None = None  # only files whose path passes (e.g. configuration files)
+    example: Callable[[str, bytes], bool] | None = None  # (secret, whole match) -> a documentation example?
     regex: re.Pattern = field(init=False, repr=False, compare=False)
     required: re.Pattern | None = field(init=False, repr=False, compare=False)
     # A leading look-behind `(?<![...])` stops `re` from searching for the literal
     # prefix quickly; it is checked on the byte before the match instead.
     not_after: re.Pattern | None = field(init=False, repr=False, compare=False)
+    not_before: re.Pattern | None = field(init=False, repr=False, compare=False)  # a trailing look-ahead, for RE2 rules
     secret_group: int = field(init=False, repr=False, compare=False)  # 0 = the whole match
     name_group: int = field(init=False, repr=False, compare=False)  # 0 = none
 
     def __post_init__(self):
-        pattern, not_after = self.pattern, None
+        pattern, not_after, not_before = self.pattern, None, None
         lead = LEADING_LOOKBEHIND.match(pattern)
         if lead:
             pattern, not_after = pattern[lead.end() :], re.compile(f"[{lead.group(1)}]".encode())
+        trail = TRAILING_LOOKAHEAD.search(pattern) if self.re2 else None
+        if trail:  # RE2 has no look-ahead: the byte after a (greedy) match is checked instead
+            pattern, not_before = pattern[: trail.start()], re.compile(f"[{trail.group(1)}]".encode())
         regex = re2.compile(("(?m)" + pattern).encode()) if self.re2 else re.compile(pattern.encode(), re.MULTILINE)
         groups = {(k.decode() if isinstance(k, bytes) else k): v for k, v in regex.groupindex.items()}
         object.__setattr__(self, "regex", regex)
         object.__setattr__(self, "secret_group", groups.get("s", 0))
         object.__setattr__(self, "name_group", groups.get("n", 0))
         object.__setattr__(self, "not_after", not_after)
+        object.__setattr__(self, "not_before", not_before)
         object.__setattr__(self, "required", re.compile(self.requires.encode()) if self.requires else None)
 
-    def bounded_at(self, buf: bytes, start: int) -> bool:
+    def bounded_at(self, buf: bytes, start: int, end: int) -> bool:
+        if self.not_before is not None and end < len(buf) and self.not_before.match(buf, end):
+            return False
         return self.not_after is None or start == 0 or not self.not_after.match(buf, start - 1)
 
     @property
@@ -89,6 +98,12 @@ def _not_template(s, n, p):
 
 def _basic_auth(s, n, p):
     return checks.basic_auth_pair(s)
+
+
+def _doc_url(secret: str, match: bytes) -> bool:
+    """user:tiger@localhost, anything@db.example.com: a URL from documentation, not a leaked password."""
+    host = match.rsplit(b"@", 1)[-1].split(b"/", 1)[0].decode("utf-8", "replace")
+    return checks.is_doc_credential(secret, host)
 
 
 PROVIDER_RULES = [
@@ -157,7 +172,7 @@ PROVIDER_RULES = [
     token("teams-webhook", "Microsoft Teams incoming webhook",
           r"(?P<s>https://[a-z0-9\-]+\.webhook\.office\.com/webhookb2/[a-f0-9\-]{36}@[a-f0-9\-]{36}/IncomingWebhook/[A-Za-z0-9]{32}/[a-f0-9\-]{36})",
           "webhook.office.com", severity=MEDIUM),
-    token("telegram-bot-token", "Telegram bot token", r"(?<![0-9A-Za-z])(?P<s>[0-9]{8,10}:AA[0-9A-Za-z_\-]{33})(?![0-9A-Za-z_\-])", "telegram", "bot"),
+    token("telegram-bot-token", "Telegram bot token", r"(?<![0-9A-Za-z])(?P<s>[0-9]{8,10}:AA[0-9A-Za-z_\-]{33})(?![0-9A-Za-z_\-])", ":aa", re2=True),
     # --- payments and messaging
     token("stripe-secret-key", "Stripe live secret key", r"(?<![A-Za-z0-9])(?P<s>sk_live_[0-9A-Za-z]{24,99})(?![A-Za-z0-9])", "sk_live_",
           severity=CRITICAL),
@@ -169,10 +184,11 @@ PROVIDER_RULES = [
     token("square-oauth-secret", "Square OAuth secret", r"(?<![A-Za-z0-9])(?P<s>sq0csp-[0-9A-Za-z_\-]{43})(?![A-Za-z0-9_\-])", "sq0csp-"),
     token("shopify-token", "Shopify access token", r"(?<![A-Za-z0-9])(?P<s>shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32})(?![a-fA-F0-9])",
           "shpat_", "shpca_", "shppa_", "shpss_"),
-    token("twilio-api-key", "Twilio API key SID", r"(?<![A-Za-z0-9])(?P<s>SK[0-9a-fA-F]{32})(?![A-Za-z0-9])", "twilio"),
+    # Twilio key SIDs are "SK" + 32 lower-case hex digits: specific enough without "twilio" nearby.
+    token("twilio-api-key", "Twilio API key SID", r"(?<![A-Za-z0-9])(?P<s>SK[0-9a-f]{32})(?![A-Za-z0-9])", "sk"),
     token("twilio-auth-token", "Twilio auth token", _keyword_hex(r"twilio[\w\-]{0,20}(?:auth)?[_\-]?token", "[0-9a-f]{32}"), "twilio"),
     token("sendgrid-api-key", "SendGrid API key", r"(?<![A-Za-z0-9])(?P<s>SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43})(?![A-Za-z0-9_\-])", "sg."),
-    token("mailgun-api-key", "Mailgun API key", r"(?<![A-Za-z0-9])(?P<s>key-[0-9a-f]{32})(?![0-9a-f])", "mailgun"),
+    token("mailgun-api-key", "Mailgun API key", r"(?<![A-Za-z0-9_\-])(?P<s>key-[0-9a-f]{32})(?![0-9a-zA-Z])", "key-"),
     token("mailchimp-api-key", "Mailchimp API key", r"(?<![A-Za-z0-9])(?P<s>[0-9a-f]{32}-us[0-9]{1,2})(?![0-9])", "-us"),
     # --- package registries and developer tools
     token("npm-access-token", "npm access token", r"(?<![A-Za-z0-9])(?P<s>npm_[A-Za-z0-9]{36})(?![A-Za-z0-9])", "npm_"),
@@ -192,7 +208,11 @@ PROVIDER_RULES = [
     token("planetscale-token", "PlanetScale token", r"(?<![A-Za-z0-9])(?P<s>pscale_(?:tkn|pw|oauth)_[A-Za-z0-9_\-.]{32,64})", "pscale_"),
     token("huggingface-token", "Hugging Face access token", r"(?<![A-Za-z0-9])(?P<s>hf_[A-Za-z]{34})(?![A-Za-z0-9])", "hf_"),
     token("openai-api-key", "OpenAI API key", r"(?<![A-Za-z0-9])(?P<s>sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,74}T3BlbkFJ[A-Za-z0-9_\-]{20,74})",
-          "t3blbkfj", severity=CRITICAL),
+          "t3blbkfj", severity=CRITICAL, priority=2),  # the marked legacy shape wins over openai-project-key
+    token("openai-project-key", "OpenAI project, service-account or admin key",
+          r"(?<![A-Za-z0-9])(?P<s>sk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{80,250})(?![A-Za-z0-9_\-])", "sk-proj-", "sk-svcacct-", "sk-admin-",
+          severity=CRITICAL, check=lambda s, n, p: checks.entropy(s) >= 4.0),
+    token("databricks-token", "Databricks personal access token", r"(?<![A-Za-z0-9])(?P<s>dapi[0-9a-f]{32}(?:-\d)?)(?![0-9a-zA-Z])", "dapi"),
     token("anthropic-api-key", "Anthropic API key", r"(?<![A-Za-z0-9])(?P<s>sk-ant-(?:api03|admin01)-[A-Za-z0-9_\-]{93}AA)(?![A-Za-z0-9_\-])", "sk-ant-",
           severity=CRITICAL),
     # --- observability and SaaS
@@ -224,13 +244,13 @@ PROVIDER_RULES = [
     token("jwt", "JSON Web Token", r"(?<![A-Za-z0-9_\-])(?P<s>eyJ[A-Za-z0-9_\-]{10,1000}\.eyJ[A-Za-z0-9_\-]{10,4000}\.[A-Za-z0-9_\-]{16,1000})",
           "eyj", severity=MEDIUM, check=lambda s, n, p: checks.jwt_header(s)),
     token("database-url-password", "Database URL with a password",
-          r"(?i)(?<![a-z0-9])(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|sqlserver|oracle|clickhouse|cockroachdb)"
-          r"(?:\+[a-z0-9]{1,20})?://[^\s:/@'\"`]{1,100}:(?P<s>[^\s@'\"`/]{3,200})@[^\s'\"`/]{1,200}",
+          r"(?<![A-Za-z0-9])(?i:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|sqlserver|oracle|clickhouse|cockroachdb)"
+          r"(?i:\+[a-z0-9]{1,20})?://[^\s:/@'\"`]{1,100}:(?P<s>[^\s@'\"`/]{3,200})@[^\s'\"`/]{1,200}",
           "postgres", "mysql", "mariadb", "mongodb", "redis", "amqp", "mssql", "sqlserver", "oracle", "clickhouse", "cockroach",
-          check=_not_template),
+          check=_not_template, example=_doc_url, re2=True),
     token("url-credentials", "Credentials in a URL",
-          r"(?i)(?<![a-z0-9])(?:https?|ftps?|smtps?|ldaps?|sftp|ssh|git)://[A-Za-z0-9._%\-]{1,100}:(?P<s>[^\s@'\"`/:]{3,200})@[A-Za-z0-9.\-]{1,200}",
-          "://", severity=MEDIUM, check=_not_template),
+          r"(?<![A-Za-z0-9])(?i:https?|ftps?|smtps?|ldaps?|sftp|ssh|git)://[A-Za-z0-9._%\-]{1,100}:(?P<s>[^\s@'\"`/:]{3,200})@[A-Za-z0-9.\-]{1,200}",
+          "://", severity=MEDIUM, check=_not_template, example=_doc_url, re2=True),
     token("jdbc-password", "JDBC URL with a password", r"(?i)jdbc:[a-z0-9]{1,20}:[^\s'\"]{0,200}?[;?&]password=(?P<s>[^;&\s'\"]{3,100})", "jdbc:", check=_not_template),
     token("http-basic-auth", "HTTP Basic credentials",
           r"(?i)authorization[\"']?[ \t]{0,3}[:=][ \t]{0,3}[\"']?Basic[ \t]{1,3}(?P<s>[A-Za-z0-9+/]{12,400}={0,2})", "authorization", severity=MEDIUM,
