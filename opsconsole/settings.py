@@ -158,7 +158,13 @@ CHANNEL_LAYERS = {
     }
 }
 CELERY_BROKER_URL = _celery_broker_url(REDIS_URL)
-CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": f"{REDIS_PREFIX}:"}
+# A task is acknowledged only when it ends (acks late); a worker that dies mid-task gives it back
+# (reject on worker lost), and an unacknowledged task is redelivered after the visibility timeout.
+# Redelivery never runs a job twice: run_job checks the job's lease (docs/jobs.md).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "global_keyprefix": f"{REDIS_PREFIX}:",
+    "visibility_timeout": int(env("CELERY_VISIBILITY_TIMEOUT", "3600")),
+}
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "opsconsole")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -166,15 +172,22 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
-    "audit-checkpoint": {
-        "task": "apps.audit.tasks.checkpoint",
-        "schedule": timedelta(seconds=int(env("AUDIT_CHECKPOINT_SECONDS", "300"))),
+    "audit-anchor": {
+        "task": "apps.audit.tasks.anchor",
+        "schedule": timedelta(seconds=int(env("AUDIT_ANCHOR_SECONDS", "10"))),
     },
     "approvals-expire": {
         "task": "apps.approvals.tasks.expire_requests",
         "schedule": timedelta(seconds=60),
     },
 }
+# Job leases: a running job heartbeats every JOB_HEARTBEAT_SECONDS; one silent for JOB_LEASE_SECONDS
+# has lost its worker and is resumed or failed by the reaper, which runs every JOB_REAP_SECONDS.
+JOB_LEASE_SECONDS = min(60, int(env("JOB_LEASE_SECONDS", "30")))
+JOB_HEARTBEAT_SECONDS = float(env("JOB_HEARTBEAT_SECONDS", str(JOB_LEASE_SECONDS / 3)))
+JOB_REAP_SECONDS = int(env("JOB_REAP_SECONDS", "10"))
+JOB_MAX_ATTEMPTS = int(env("JOB_MAX_ATTEMPTS", "3"))
+CELERY_BEAT_SCHEDULE["core-reap-jobs"] = {"task": "apps.core.tasks.reap_jobs", "schedule": timedelta(seconds=JOB_REAP_SECONDS)}
 
 # --- auth, sessions, security headers --------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -261,6 +274,19 @@ APPROVAL_DEFAULT_EXPIRY_HOURS = int(env("APPROVAL_DEFAULT_EXPIRY_HOURS", "24"))
 AUDIT_CHECKPOINT_PATH = env("AUDIT_CHECKPOINT_PATH", str(DATA_DIR / "audit-checkpoints.jsonl"))
 # "<connection>/<bucket>/<prefix>": also copy each checkpoint there (a storage connection); empty = off.
 AUDIT_CHECKPOINT_BUCKET = env("AUDIT_CHECKPOINT_BUCKET", "")
+# Anchors (signed chain heads, see docs/audit.md): every AUDIT_ANCHOR_SECONDS by beat, and at clean shutdown.
+AUDIT_ANCHOR_SECONDS = int(env("AUDIT_ANCHOR_SECONDS", "10"))
+# Also anchor (a queued task) each time the chain reaches a multiple of this many events; 0 = only by time.
+AUDIT_ANCHOR_EVERY_EVENTS = int(env("AUDIT_ANCHOR_EVERY_EVENTS", "0"))
+# Days an anchor object stays locked in a bucket with S3 Object Lock enabled (GOVERNANCE or COMPLIANCE mode).
+AUDIT_ANCHOR_LOCK_DAYS = int(env("AUDIT_ANCHOR_LOCK_DAYS", "400"))
+AUDIT_ANCHOR_LOCK_MODE = env("AUDIT_ANCHOR_LOCK_MODE", "GOVERNANCE")
+# The keys, never in the database (apps/audit/keys.py): the chain's HMAC key ring and the Ed25519 signing key.
+AUDIT_CHAIN_KEY = env("AUDIT_CHAIN_KEY")
+AUDIT_CHAIN_KEY_FILE = env("AUDIT_CHAIN_KEY_FILE", str(DATA_DIR / "audit-chain.key"))
+AUDIT_SIGNING_KEY_FILE = env("AUDIT_SIGNING_KEY_FILE", str(DATA_DIR / "audit-signing-key.pem"))
+# Retention: audit.prune removes events older than this many days (0 = keep forever), behind a signed anchor.
+AUDIT_RETENTION_DAYS = int(env("AUDIT_RETENTION_DAYS", "0"))
 # SIEM streaming (docs/audit.md): beat drains every AUDIT_STREAM_SECONDS besides the kick after
 # writes (at most one per AUDIT_STREAM_KICK_SECONDS per process); a batch is tried
 # AUDIT_STREAM_ATTEMPTS times with exponential waits from AUDIT_STREAM_RETRY_SECONDS, then the sink

@@ -1,9 +1,11 @@
 """The audit log: append-only, hash-chained.
 
-Each row's `hash` is SHA-256 over the previous row's hash and the canonical
-JSON of the row, so an edited, deleted or inserted row breaks the chain from
-that point on; `manage.py audit_verify` finds the first broken link and
-compares the head with the latest checkpoint (which catches a cut-off tail).
+Each row's `hash` is an HMAC-SHA256, keyed with a key that is not in the
+database (apps/audit/keys.py), over the previous row's hash and the canonical
+JSON of every field of the row, so an edited, deleted or inserted row breaks
+the chain from that point on and cannot be re-linked without the key;
+`manage.py audit_verify` finds the first broken link and compares the head
+with the newest signed anchor (which catches a cut-off tail). See docs/audit.md.
 There are no foreign keys: deleting a user must never touch the log.
 """
 
@@ -52,6 +54,7 @@ class AuditEvent(models.Model):
     # One id for every event of a flow: "approval-<id>" for a request, its votes, its job and
     # its result; otherwise the originating web/MCP request id (a queued job keeps it).
     correlation_id = models.CharField(max_length=64, blank=True)
+    key_id = models.CharField(max_length=16, blank=True, help_text="The chain key that links this event; empty = legacy SHA-256.")
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
 
@@ -71,6 +74,7 @@ class AuditEvent(models.Model):
         permissions = [
             ("view_audit_log", "Browse the audit log"),
             ("export_audit_log", "Export the audit log"),
+            ("manage_retention", "Prune the audit log and place or lift a legal hold"),
         ]
 
     def __str__(self) -> str:
@@ -114,3 +118,38 @@ class AuditSink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.kind} {self.format})"
+
+
+class Prune(models.Model):
+    """Events up to `through_seq` were removed by audit.prune; the chain now starts from
+    `anchor`, the signed head at `through_seq` (verify.py checks its signature)."""
+
+    through_seq = models.BigIntegerField(unique=True)
+    anchor = models.JSONField()
+    at = models.DateTimeField()
+    by = models.CharField(max_length=150)
+
+    class Meta:
+        ordering = ["-through_seq"]
+
+    def __str__(self) -> str:
+        return f"pruned through #{self.through_seq} by {self.by}"
+
+
+class LegalHold(models.Model):
+    """Each change of the legal hold is a row; the newest says whether pruning is stopped."""
+
+    active = models.BooleanField()
+    reason = models.CharField(max_length=500, blank=True)
+    at = models.DateTimeField()
+    by = models.CharField(max_length=150)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"legal hold {'placed' if self.active else 'lifted'} by {self.by}: {self.reason}"
+
+    @classmethod
+    def current(cls) -> LegalHold | None:
+        return cls.objects.order_by("-id").first()

@@ -1,14 +1,17 @@
-"""Off-machine copies of the audit checkpoints: with AUDIT_CHECKPOINT_BUCKET set
-("<connection>/<bucket>/<prefix>"), each checkpoint is also its own object
+"""Off-machine copies of the audit anchors: with AUDIT_CHECKPOINT_BUCKET set
+("<connection>/<bucket>/<prefix>"), each signed anchor is also its own object
 `<prefix>/checkpoint-<seq, 12 digits>-<UTC time>.json` (S3 has no append), so a
-cut-off tail stays detectable when the machine's checkpoint file is lost too.
-The storage app is optional: it is imported only when a bucket is configured."""
+cut-off tail stays detectable when the machine's anchor file is lost or rewritten.
+In a bucket with S3 Object Lock enabled each object is locked (AUDIT_ANCHOR_LOCK_MODE,
+AUDIT_ANCHOR_LOCK_DAYS): not even the holder of the connection's credentials can delete
+or overwrite it before then. The storage app is optional: it is imported only when a
+bucket is configured."""
 
 from __future__ import annotations
 
 import json
 from collections import deque
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 
@@ -37,12 +40,22 @@ def _key_prefix(prefix: str) -> str:
 
 
 def key_for(prefix: str, entry: dict) -> str:
-    stamp = datetime.fromisoformat(entry["at"]).strftime("%Y%m%dT%H%M%S%fZ")
-    return f"{_key_prefix(prefix)}{entry['seq']:012d}-{stamp}.json"
+    anchor = entry["anchor"]
+    stamp = datetime.fromisoformat(anchor["at"]).strftime("%Y%m%dT%H%M%S%fZ")
+    return f"{_key_prefix(prefix)}{anchor['seq']:012d}-{stamp}.json"
+
+
+def _lock_args(s3, bucket: str, entry: dict) -> dict:
+    config = s3.optional("get_object_lock_configuration", ("ObjectLockConfigurationNotFoundError",), Bucket=bucket)
+    if not config or config.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") != "Enabled":
+        return {}
+    until = datetime.fromisoformat(entry["anchor"]["at"]) + timedelta(days=settings.AUDIT_ANCHOR_LOCK_DAYS)
+    return {"ObjectLockMode": settings.AUDIT_ANCHOR_LOCK_MODE, "ObjectLockRetainUntilDate": until}
 
 
 def store(entry: dict) -> str | None:
-    """PUT the checkpoint as its own object (the connection's default encryption); its key."""
+    """PUT the signed anchor as its own object (the connection's default encryption, locked
+    where the bucket has Object Lock); its key."""
     place = _place()
     if place is None:
         return None
@@ -53,15 +66,15 @@ def store(entry: dict) -> str | None:
         from apps.storage.services.common import write_args
 
         s3 = connect(connection)
-        args = write_args(s3, classification=None, content_type="application/json")
+        args = write_args(s3, classification=None, content_type="application/json") | _lock_args(s3, bucket, entry)
         s3.call("put_object", Bucket=bucket, Key=key, Body=json.dumps(entry).encode(), **args)
     except OpsError as exc:
-        raise CheckpointError(f"Audit checkpoint #{entry['seq']} was not copied to {connection}/{bucket}: {exc.message}") from exc
+        raise CheckpointError(f"Audit anchor #{entry['anchor']['seq']} was not copied to {connection}/{bucket}: {exc.message}") from exc
     return key
 
 
 def newest(after_seq: int = 0) -> dict | None:
-    """The bucket's newest checkpoint past `after_seq` (keys sort by seq), or None."""
+    """The bucket's newest anchor past `after_seq` (keys sort by seq), or None."""
     place = _place()
     if place is None:
         return None
@@ -76,4 +89,4 @@ def newest(after_seq: int = 0) -> dict | None:
         _, chunks = s3.open(bucket, tail[0]["Key"])
         return json.loads(b"".join(chunks))
     except OpsError as exc:
-        raise CheckpointError(f"The audit checkpoints in {connection}/{bucket} could not be read: {exc.message}") from exc
+        raise CheckpointError(f"The audit anchors in {connection}/{bucket} could not be read: {exc.message}") from exc

@@ -1,204 +1,151 @@
-"""Operations on the SIEM sinks the audit log streams to.
-
-Adding a sink or making one stronger is immediate; anything that could make a
-SIEM miss events or read them from somewhere else (disabling, a new
-destination, TLS off, other trusted CAs, another format) lowers a guard and
-waits for approval, with a before → after plan.
-"""
+"""Retention of the audit log: pruning old events behind a signed anchor, and the legal
+hold that stops it. Both are risky operations (approved, audited); their planners say
+exactly which events would go or what the hold changes."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
+from datetime import timedelta
 
-from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validator
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from pydantic import BaseModel, Field
 
-from apps.core.jobs import Context
+from apps.core.errors import InvalidInput, OperationFailed
 from apps.core.operations import Risk, operation
 
-from .models import AuditSink
-from .stream import forget_sinks, head_seq, lag
-from .transports import SinkError, guarded, split_host_port
+from . import anchors
+from .models import AuditEvent, LegalHold, Prune
+from .verify import verify_chain
 
-PERMISSION = "audit.manage_audit_sinks"
-# Changing one of these on an existing sink needs approval (tls only when it is turned off).
-GUARDED_FIELDS = ("kind", "address", "format", "ca_pem")
+PERMISSION = "audit.manage_retention"
 
 
-class SinkInput(BaseModel):
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,49}$", description="Sink name (lowercase letters, digits, - and _).")
-    kind: Literal["syslog", "https"] = Field(description="syslog: RFC 5424 over TCP; https: JSON lines POSTed.")
-    address: str = Field(max_length=300, description="https://host[:port]/path for https; host:port for syslog.")
-    format: Literal["ocsf", "cef"] = Field("ocsf", description="OCSF 1.1 JSON or CEF lines.")
-    tls: bool = Field(True, description="Syslog over TLS (https always uses TLS).")
-    ca_pem: str = Field(
-        "", max_length=20000, description="PEM certificate(s) to trust instead of the system CAs.", json_schema_extra={"widget": "textarea"}
-    )
-    token: SecretStr | None = Field(None, description="HTTPS bearer token. Write-only: leave empty to keep the stored one.")
-    enabled: bool = Field(True, description="Stream to it.")
-    backfill: bool = Field(False, description="A new sink receives the whole log from the first event (default: from now on).")
-
-    @field_validator("address")
-    @classmethod
-    def _destination(cls, value: str, info: ValidationInfo) -> str:
-        """The shape the kind needs, and a destination the outbound guard accepts."""
-        value = value.strip()
-        if info.data.get("kind") == "https":
-            if not value.startswith("https://"):
-                raise ValueError("An https sink's address is an https:// URL.")
-            url = value
-        else:
-            host, port = split_host_port(value)
-            url = f"https://{host}:{port}/"
-        try:
-            guarded(url)
-        except SinkError as exc:
-            raise ValueError(str(exc)) from None
-        return value
-
-    @field_validator("ca_pem")
-    @classmethod
-    def _pem(cls, value: str) -> str:
-        if value.strip() and "BEGIN CERTIFICATE" not in value:
-            raise ValueError("Paste PEM certificates (-----BEGIN CERTIFICATE-----).")
-        return value.strip()
+class RetentionError(OperationFailed):
+    """Pruning is not allowed now; the message says why."""
 
 
-class SinkName(BaseModel):
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,49}$", description="Sink name.")
-
-
-class SinkInfo(BaseModel):
-    name: str
-    kind: str
-    address: str
-    format: str
-    tls: bool
-    has_token: bool = Field(description="A bearer token is stored (it is never shown).")
-    enabled: bool
-    cursor: int = Field(description="The last event seq the sink received.")
-    lag_events: int
-    lag_seconds: float
-    failures: int
-    last_error: str
-    delivered_at: datetime | None
-
-
-class NoInput(BaseModel):
+class RetentionInput(BaseModel):
     pass
 
 
-class SinkList(BaseModel):
-    sinks: list[SinkInfo]
+class RetentionStatus(BaseModel):
+    retention_days: int
+    legal_hold: bool
+    legal_hold_reason: str
+    first_seq: int | None
+    prunable_through_seq: int | None = Field(
+        description="The last event audit.prune may remove now (older than the retention age, anchored)."
+    )
+    newest_anchor_seq: int | None
 
 
-def _info(sink: AuditSink, head: int | None = None) -> SinkInfo:
-    events, seconds = lag(sink, head=head) if sink.enabled else (0, 0.0)
-    return SinkInfo(
-        name=sink.name, kind=sink.kind, address=sink.address, format=sink.format, tls=sink.tls, has_token=bool(sink.token),
-        enabled=sink.enabled, cursor=sink.cursor, lag_events=events, lag_seconds=seconds, failures=sink.failures,
-        last_error=sink.last_error, delivered_at=sink.delivered_at,
-    )  # fmt: skip
+class PruneInput(BaseModel):
+    through_seq: int = Field(ge=1, description="Remove every event up to and including this one (see audit.retention).")
 
 
-def _config(sink: AuditSink | None) -> dict | None:
-    if sink is None:
+class PruneOutput(BaseModel):
+    removed: int
+    first_seq_kept: int
+
+
+class LegalHoldInput(BaseModel):
+    active: bool
+    reason: str = Field(min_length=3, max_length=500, description="Why (a case or matter reference).")
+
+
+class LegalHoldOutput(BaseModel):
+    active: bool
+
+
+def _hold() -> LegalHold | None:
+    return LegalHold.current()
+
+
+def _anchored_seq() -> int | None:
+    """The seq of the newest anchor, once the chain verifies against it (pruning must never outrun it)."""
+    result = verify_chain()
+    if not result.ok:
+        raise RetentionError(f"The audit chain does not verify ({result.problem}): nothing may be pruned.")
+    entry = anchors.newest_anchor()
+    return entry["anchor"]["seq"] if entry else None
+
+
+def _prunable_through(anchored: int | None) -> int | None:
+    days = settings.AUDIT_RETENTION_DAYS
+    if not days or anchored is None:
         return None
-    return {"kind": sink.kind, "address": sink.address, "format": sink.format, "tls": sink.tls,
-            "ca_pem": sink.ca_pem.strip(), "enabled": sink.enabled, "token": "set" if sink.token else "none"}  # fmt: skip
+    cutoff = timezone.now() - timedelta(days=days)
+    old = AuditEvent.objects.filter(at__lt=cutoff, seq__lte=anchored).order_by("-seq").values_list("seq", flat=True).first()
+    head = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first()
+    return None if old is None else min(old, head - 1) or None  # the head itself always stays
 
 
-def _after(before: dict | None, params: SinkInput) -> dict:
-    token = "set" if params.token else (before or {}).get("token", "none")
-    if params.token and before and before["token"] == "set":
-        token = "replaced"
-    return {"kind": params.kind, "address": params.address, "format": params.format, "tls": params.tls,
-            "ca_pem": params.ca_pem.strip(), "enabled": params.enabled, "token": token}  # fmt: skip
-
-
-def _lowers_guard(before: dict | None, after: dict) -> bool:
-    if before is None:
-        return False  # a new sink only adds a copy of the log
-    return (
-        any(before[f] != after[f] for f in GUARDED_FIELDS)
-        or (before["tls"] and not after["tls"])
-        or (before["enabled"] and not after["enabled"])
+@operation("audit.retention", risk=Risk.READ, permission=PERMISSION)
+def retention(ctx, params: RetentionInput) -> RetentionStatus:
+    """The audit log's retention: the configured age, the legal hold, and how far audit.prune may go now."""
+    anchored = _anchored_seq()
+    hold = _hold()
+    return RetentionStatus(
+        retention_days=settings.AUDIT_RETENTION_DAYS,
+        legal_hold=bool(hold and hold.active),
+        legal_hold_reason=hold.reason if hold and hold.active else "",
+        first_seq=AuditEvent.objects.order_by("seq").values_list("seq", flat=True).first(),
+        prunable_through_seq=_prunable_through(anchored),
+        newest_anchor_seq=anchored,
     )
 
 
-def _save_scope(params: SinkInput) -> str | None:
-    before = _config(AuditSink.objects.filter(name=params.name).first())
-    return f"audit-sink:{params.name}" if _lowers_guard(before, _after(before, params)) else None
+def plan_prune(ctx, params: PruneInput) -> dict:
+    hold = _hold()
+    if hold and hold.active:
+        raise RetentionError(f"A legal hold is active ({hold.reason}): nothing may be pruned until it is lifted.")
+    limit = _prunable_through(_anchored_seq())
+    if limit is None or params.through_seq > limit:
+        allowed = f"at most #{limit}" if limit else "nothing yet"
+        raise InvalidInput({"through_seq": f"Only events older than {settings.AUDIT_RETENTION_DAYS} days and anchored may go: {allowed}."})
+    first = AuditEvent.objects.order_by("seq").values_list("seq", flat=True).first()
+    if first is None or params.through_seq < first:
+        raise InvalidInput({"through_seq": f"Events up to #{params.through_seq} are already pruned."})
+    last = AuditEvent.objects.get(seq=params.through_seq)
+    return {
+        "remove": {"first_seq": first, "through_seq": last.seq, "events": last.seq - first + 1, "newest_removed_at": last.at.isoformat()},
+        "chain_restarts_from": {"seq": last.seq, "hash": last.hash},
+        "retention_days": settings.AUDIT_RETENTION_DAYS,
+    }
 
 
-def _plan_save(ctx: Context, params: SinkInput) -> dict:
-    before = _config(AuditSink.objects.filter(name=params.name).first())
-    return {"sink": params.name, "before": before, "after": _after(before, params)}
+@operation("audit.prune", risk=Risk.RISKY, permission=PERMISSION, target=lambda p: f"audit events ..#{p.through_seq}", planner=plan_prune)
+def prune(ctx, params: PruneInput) -> PruneOutput:
+    """Remove audit events older than the retention age, up to `through_seq`. A signed anchor of
+    the last removed event is stored first; the chain verifies from it. Refused under a legal hold."""
+    plan = plan_prune(ctx, params)
+    last = AuditEvent.objects.get(seq=params.through_seq)
+    anchor = anchors.signed(
+        {"kind": "prune", "seq": last.seq, "hash": last.hash, "key_id": last.key_id, "at": timezone.now().isoformat(), "reason": "prune"}
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        Prune.objects.create(through_seq=last.seq, anchor=anchor, at=timezone.now(), by=ctx.actor.name)
+        if connection.vendor == "postgresql":  # the one DELETE the append-only trigger lets through (migration 0004)
+            cursor.execute("SELECT audit_prune(%s)", [last.seq])
+            removed = cursor.fetchone()[0]
+        else:
+            cursor.execute(f"DELETE FROM {AuditEvent._meta.db_table} WHERE seq <= %s", [last.seq])  # noqa: S608
+            removed = cursor.rowcount
+    return PruneOutput(removed=removed, first_seq_kept=plan["remove"]["through_seq"] + 1)
 
 
-@operation("audit.save_sink", risk=Risk.RISKY, permission=PERMISSION, approval_scope=_save_scope, planner=_plan_save,
-           target=lambda p: f"sink {p.name}")  # fmt: skip
-def save_sink(ctx: Context, params: SinkInput) -> SinkInfo:
-    """Add or change a SIEM sink the audit log streams to. Adding one, or strengthening one, is immediate;
-    a change that could make the SIEM miss events (another destination or format, TLS off, other CAs,
-    disabling) waits for approval."""
-    sink = AuditSink.objects.filter(name=params.name).first()
-    if sink is None:
-        sink = AuditSink(name=params.name, cursor=0 if params.backfill else head_seq())
-    sink.kind, sink.address, sink.format, sink.tls = params.kind, params.address, params.format, params.tls
-    sink.ca_pem, sink.enabled = params.ca_pem.strip(), params.enabled
-    if params.token:
-        sink.token = params.token.get_secret_value()
-    # Only configuration: the cursor belongs to the delivery, which may be moving it right now.
-    fields = ["kind", "address", "format", "tls", "ca_pem", "enabled", "token"]
-    if sink.pk is None:
-        sink.save()
-    else:
-        sink.save(update_fields=fields)
-    forget_sinks()
-    return _info(sink)
+def plan_legal_hold(ctx, params: LegalHoldInput) -> dict:
+    hold = _hold()
+    return {"legal_hold": {"before": bool(hold and hold.active), "after": params.active}, "reason": params.reason}
 
 
-def _disable_scope(params: SinkName) -> str | None:
-    return f"audit-sink:{params.name}" if AuditSink.objects.filter(name=params.name, enabled=True).exists() else None
+@operation("audit.legal_hold", risk=Risk.RISKY, permission=PERMISSION, target=lambda p: "audit retention", planner=plan_legal_hold)
+def legal_hold(ctx, params: LegalHoldInput) -> LegalHoldOutput:
+    """Place (active=true) or lift (active=false) a legal hold on the audit log: while it holds, nothing is pruned."""
+    LegalHold.objects.create(active=params.active, reason=params.reason, at=timezone.now(), by=ctx.actor.name)
+    return LegalHoldOutput(active=params.active)
 
 
-def _plan_disable(ctx: Context, params: SinkName) -> dict:
-    before = _config(AuditSink.objects.filter(name=params.name).first())
-    return {"sink": params.name, "before": before, "after": before and {**before, "enabled": False}}
-
-
-def _sink(name: str) -> AuditSink:
-    from apps.core.errors import InvalidInput
-
-    sink = AuditSink.objects.filter(name=name).first()
-    if sink is None:
-        raise InvalidInput({"name": f"There is no sink named {name!r}."})
-    return sink
-
-
-@operation("audit.disable_sink", risk=Risk.RISKY, permission=PERMISSION, approval_scope=_disable_scope,
-           planner=_plan_disable, target=lambda p: f"sink {p.name}")  # fmt: skip
-def disable_sink(ctx: Context, params: SinkName) -> SinkInfo:
-    """Stop streaming the audit log to a sink (needs approval: the SIEM stops seeing events)."""
-    sink = _sink(params.name)
-    sink.enabled = False
-    sink.save(update_fields=["enabled"])
-    return _info(sink)
-
-
-@operation("audit.enable_sink", risk=Risk.WRITE, permission=PERMISSION, target=lambda p: f"sink {p.name}")
-def enable_sink(ctx: Context, params: SinkName) -> SinkInfo:
-    """Resume streaming to a disabled sink; it receives everything it missed, in order."""
-    sink = _sink(params.name)
-    sink.enabled, sink.retry_at = True, None
-    sink.save(update_fields=["enabled", "retry_at"])
-    forget_sinks()
-    return _info(sink)
-
-
-@operation("audit.sinks", risk=Risk.READ, permission="audit.view_audit_log")
-def sinks(ctx: Context, params: NoInput) -> SinkList:
-    """List the SIEM sinks the audit log streams to, with each one's lag (events and seconds) and last error."""
-    head = head_seq()
-    return SinkList(sinks=[_info(s, head) for s in AuditSink.objects.all()])
+# The SIEM sink operations (audit.save_sink, ...) live in sinks.py: importing it registers them.
+from . import sinks  # noqa: E402, F401

@@ -1,12 +1,12 @@
 from celery import shared_task
 
-from .verify import write_checkpoint
+from .anchors import write_anchor
 
 
-@shared_task(name="apps.audit.tasks.checkpoint")
-def checkpoint() -> dict | None:
-    """Periodically record the chain head so a cut-off tail is detectable."""
-    return write_checkpoint()
+@shared_task(name="apps.audit.tasks.anchor")
+def anchor() -> dict | None:
+    """Every AUDIT_ANCHOR_SECONDS: sign the chain head and store it off the database, so a cut-off tail is detectable."""
+    return write_anchor()
 
 
 @shared_task(name="apps.audit.tasks.stream", ignore_result=True)

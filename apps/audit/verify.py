@@ -1,18 +1,14 @@
-"""Chain verification and head checkpoints."""
+"""Chain verification: every link in order, then the head against the newest signed anchor."""
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
-from django.conf import settings
-from django.utils import timezone
+from opsconsole_audit_verify.chain import GENESIS, key_change_problem
 
-from . import offsite
-from .chain import GENESIS, compute_hash
-from .models import AuditEvent
+from . import anchors, keys
+from .chain import expected_link, row_values
+from .models import AuditEvent, Prune
 
 BATCH = 5000
 
@@ -23,70 +19,77 @@ class VerifyResult:
     checked: int
     problem: str = ""
     seq: int | None = None
+    # What no anchor vouches for yet (a tail that could still be cut off unnoticed).
+    window: str = ""
 
 
-def verify_chain() -> VerifyResult:
-    """Recompute every link in order; stop at the first broken or missing one."""
-    prev_hash, expected_seq, checked = GENESIS, 1, 0
-    cursor = 0
+class _Broken(Exception):
+    def __init__(self, problem: str, seq: int | None, checked: int | None = None):
+        super().__init__(problem)
+        self.problem, self.seq, self.checked = problem, seq, checked
+
+
+def _start() -> tuple[int, str, str | None]:
+    """(first seq, the hash it links to, the key id before it): genesis, or the signed anchor of the last prune."""
+    prune = Prune.objects.first()
+    if prune is None:
+        return 1, GENESIS, None
+    anchor = prune.anchor.get("anchor", {})
+    if not anchors.is_authentic(prune.anchor) or anchor.get("seq") != prune.through_seq or anchor.get("kind") != "prune":
+        raise _Broken(f"the prune through #{prune.through_seq} has no valid signed anchor: the log's start cannot be vouched for", None)
+    return anchor["seq"] + 1, anchor["hash"], anchor["key_id"]
+
+
+def _walk() -> tuple[int, int]:
+    """Check every link; (events checked, head seq)."""
+    expected_seq, prev_hash, prev_key = _start()
+    ring, checked = keys.chain_ring(), 0
+    cursor = expected_seq - 1
     while True:
         batch = list(AuditEvent.objects.filter(seq__gt=cursor).order_by("seq")[:BATCH])
         if not batch:
-            break
+            return checked, expected_seq - 1
         for event in batch:
-            if event.seq != expected_seq:
-                return VerifyResult(False, checked, f"missing event(s): expected #{expected_seq}, found #{event.seq}", expected_seq)
+            seq = event.seq
+            if seq != expected_seq:
+                raise _Broken(f"missing event(s): expected #{expected_seq}, found #{seq}", expected_seq, checked)
             if event.prev_hash != prev_hash:
-                return VerifyResult(False, checked, f"event #{event.seq} does not link to the event before it", event.seq)
-            if compute_hash(prev_hash, event) != event.hash:
-                return VerifyResult(False, checked, f"event #{event.seq} was altered (its hash does not match its content)", event.seq)
-            prev_hash, expected_seq, checked = event.hash, expected_seq + 1, checked + 1
+                raise _Broken(f"event #{seq} does not link to the event before it", seq, checked)
+            problem = key_change_problem(row_values(event), prev_key)
+            if problem:
+                raise _Broken(f"event #{seq} {problem}", seq, checked)
+            link = expected_link(ring, prev_hash, event)
+            if link is None:
+                raise _Broken(f"event #{seq} is linked with key {event.key_id}, which is not in the chain key ring", seq, checked)
+            if link != event.hash:
+                raise _Broken(f"event #{seq} was altered (its link does not match its content)", seq, checked)
+            prev_hash, prev_key, expected_seq, checked = event.hash, event.key_id, seq + 1, checked + 1
         cursor = batch[-1].seq
-    checkpoint = latest_checkpoint()
-    if checkpoint:
-        row = AuditEvent.objects.filter(seq=checkpoint["seq"]).values_list("hash", flat=True).first()
-        if row is None:
-            return VerifyResult(
-                False,
-                checked,
-                f"the log ends before checkpoint #{checkpoint['seq']} of {checkpoint['at']}: newest events were removed",
-                checkpoint["seq"],
-            )
-        if row != checkpoint["hash"]:
-            return VerifyResult(
-                False, checked, f"event #{checkpoint['seq']} differs from checkpoint of {checkpoint['at']}", checkpoint["seq"]
-            )
-    return VerifyResult(True, checked)
 
 
-def checkpoint_path() -> Path:
-    return Path(settings.AUDIT_CHECKPOINT_PATH)
+def _against_anchor(head_seq: int) -> str:
+    """Compare the log with the newest anchor; the window it cannot vouch for."""
+    entry = anchors.newest_anchor()
+    if entry is None:
+        return f"no anchor reached: a cut-off tail cannot be detected (events up to #{head_seq} are not anchored)"
+    if not anchors.is_authentic(entry):
+        raise _Broken("the newest anchor has no valid signature: it was forged or altered", None)
+    anchor = entry["anchor"]
+    row = AuditEvent.objects.filter(seq=anchor["seq"]).values_list("hash", flat=True).first()
+    if row is None and anchor["seq"] > head_seq:
+        raise _Broken(f"the log ends before anchor #{anchor['seq']} of {anchor['at']}: newest events were removed", anchor["seq"])
+    if row is not None and row != anchor["hash"]:
+        raise _Broken(f"event #{anchor['seq']} differs from the anchor of {anchor['at']}", anchor["seq"])
+    if head_seq > anchor["seq"]:
+        return f"events after #{anchor['seq']} (anchored at {anchor['at']}) are not yet anchored: #{anchor['seq'] + 1}–#{head_seq}"
+    return ""
 
 
-def write_checkpoint() -> dict | None:
-    """Append the current head (seq, hash) to the checkpoint file, durably; then copy it
-    to the checkpoint bucket, if one is set (a failure there raises CheckpointError)."""
-    head = AuditEvent.objects.order_by("-seq").values("seq", "hash").first()
-    if head is None:
-        return None
-    entry = {"seq": head["seq"], "hash": head["hash"], "at": timezone.now().isoformat()}
-    path = checkpoint_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(entry) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    offsite.store(entry)
-    return entry
-
-
-def latest_checkpoint() -> dict | None:
-    """The newest checkpoint (highest seq) of the file and the checkpoint bucket."""
-    path = checkpoint_path()
-    last = None
-    if path.exists():
-        with open(path, encoding="utf-8") as fh:
-            for line in fh:
-                if line.strip():
-                    last = json.loads(line)
-    return offsite.newest(after_seq=last["seq"] if last else 0) or last
+def verify_chain() -> VerifyResult:
+    checked = 0
+    try:
+        checked, head_seq = _walk()
+        window = _against_anchor(head_seq)
+    except _Broken as exc:
+        return VerifyResult(False, checked if exc.checked is None else exc.checked, exc.problem, exc.seq)
+    return VerifyResult(True, checked, window=window)

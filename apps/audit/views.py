@@ -3,7 +3,7 @@ from __future__ import annotations
 import csv
 import json
 
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
@@ -11,6 +11,7 @@ from django.utils import timezone
 from apps.core.middleware import client_ip
 from apps.core.web import actor_of, console_view, require_perm
 
+from . import bundle, keys
 from .filters import AuditFilterForm, filtered, iterate, page_before
 from .models import AuditEvent
 from .panels import render_panels
@@ -111,4 +112,26 @@ def export(request, fmt: str):
         content_type = "application/json"
     response = StreamingHttpResponse(rows(), content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.{fmt}"'
+    return response
+
+
+@console_view
+def export_bundle(request):
+    """The filtered events as a signed zip bundle, verifiable offline (opsconsole_audit_verify)."""
+    require_perm(request, "audit.export_audit_log")
+    form = AuditFilterForm(request.GET or None)
+    qs = filtered(form) if form.is_bound else AuditEvent.objects.all()
+    filters = form.params() if form.is_bound else {}
+    _audit_access(request, "audit.export", {**filters, "format": "bundle"})
+    response = StreamingHttpResponse(bundle.stream(qs, filters), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="audit-{timezone.now().strftime("%Y%m%dT%H%M%SZ")}.zip"'
+    return response
+
+
+@console_view
+def public_key(request):
+    """The public key that verifies anchors and export bundles, for auditors to keep."""
+    require_perm(request, "audit.view_audit_log")
+    response = HttpResponse(keys.public_pem(), content_type="application/x-pem-file")
+    response["Content-Disposition"] = 'attachment; filename="opsconsole-audit.pub.pem"'
     return response

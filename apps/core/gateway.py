@@ -14,17 +14,19 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from pydantic import BaseModel, ValidationError
 
 from apps.audit.redact import redact_model, redact_text
 from apps.audit.writer import record
 
-from . import hooks, jobs, operations, ratelimit
+from . import hooks, jobs, leases, operations, ratelimit
 from .errors import InvalidInput, OperationFailed, OpsError, PermissionDenied, RateLimited
 from .live import publish_template
 from .metrics import JOB_SECONDS, OPERATION_CALLS, OPERATION_SECONDS
-from .models import Job
+from .models import Job, JobLogLine
 
 log = logging.getLogger(__name__)
 
@@ -153,35 +155,39 @@ def _audit(fields: dict, started: float, outcome: str, **extra):
     return event
 
 
-def run_job(job_id: str) -> None:
-    """Run a queued job on a worker, as the user who requested it."""
+def _job_actor(job: Job):
     from apps.accounts.actors import Actor
 
+    # Work the console queued on its own behalf (channel "system", no requester) runs as the system actor.
+    is_system = job.channel == "system" and job.requested_by_id is None
+    return Actor.system() if is_system else Actor.for_user(job.requested_by, job.token)
+
+
+def run_job(job_id: str) -> None:
+    """Run a queued job on a worker, as the user who requested it.
+
+    Delivered again (acks late: a worker died, a visibility timeout passed), it does nothing to a
+    job that is finished or whose lease is alive; a job whose worker is gone is recovered
+    (resumed or failed), never run again from the start."""
     job = Job.objects.select_related("requested_by", "token", "approval").filter(pk=job_id).first()
+    if job is not None and leases.is_lost(job):
+        recover_job(job)
+        return
     if job is None or job.status != Job.QUEUED:
-        return  # already run, cancelled, or its row is gone
+        return  # already run, cancelled, running elsewhere, or its row is gone
     if job.not_before and job.not_before > timezone.now():  # delivered early (a redelivery, a manual run): the wait timer holds
         from .tasks import run_job as task
 
         task.apply_async(args=[str(job.pk)], eta=job.not_before)
         return
     op = operations.get(job.operation)
-    # Work the console queued on its own behalf (channel "system", no requester) runs as the system actor.
-    is_system = job.channel == "system" and job.requested_by_id is None
-    actor = Actor.system() if is_system else Actor.for_user(job.requested_by, job.token)
-    audit = {
-        "operation": op.name,
-        "channel": "worker",
-        "actor": actor,
-        "target": job.target,
-        "params": job.params_redacted,
-        "request_id": job.request_id,
-        "approval_id": str(job.approval_id or ""),
-    }
+    actor = _job_actor(job)
     started = time.perf_counter()
+    now = timezone.now()
     claimed = Job.objects.filter(pk=job.pk, status=Job.QUEUED, cancel_requested=False).update(
-        status=Job.RUNNING, started_at=timezone.now(), message="running"
-    )
+        status=Job.RUNNING, started_at=Coalesce("started_at", Value(now)), message="resuming" if job.attempts else "running",
+        worker=leases.worker_id(), heartbeat_at=now, attempts=F("attempts") + 1,
+    )  # fmt: skip
     if not claimed:
         return
     job.refresh_from_db()
@@ -192,10 +198,19 @@ def run_job(job_id: str) -> None:
             raise PermissionDenied("The API token that requested this job was revoked or has expired.")
         check_permission(op, actor)
         params = validate(op, job.params)
-        hooks.job_starting(ctx, params)
+        # The start checks admit a job once (an approval's at-most-once claim, its plan): a resumed job of a
+        # resumable operation continues the execution it was admitted to. Any other job back in the queue
+        # meets the checks again, which refuse a second run; so does a resume whose first start died
+        # between the claim and `admitted`.
+        if not (job.admitted and op.resumable):
+            hooks.job_starting(ctx, params)
+            Job.objects.filter(pk=job.pk).update(admitted=True)
         result = _checked_output(op, op.func(ctx, params))
         status, error, outcome = Job.SUCCEEDED, "", "ok"
         job.result = result.model_dump(mode="json")
+    except jobs.LeaseLost:
+        log.warning("job %s (%s) stopped: its lease was lost", job.pk, op.name)
+        return  # whoever took the lease over ends the job and audits it
     except jobs.JobCancelled as exc:
         status, error, outcome = Job.CANCELLED, exc.message, "failed"
     except OpsError as exc:
@@ -203,14 +218,58 @@ def run_job(job_id: str) -> None:
     except Exception as exc:
         log.exception("job %s (%s) failed", job.pk, op.name)
         status, error, outcome = Job.FAILED, f"internal error: {type(exc).__name__}; reference {job.request_id}", "failed"
+    _finish_job(job, op, actor, status, error, outcome, time.perf_counter() - started, holder=leases.worker_id())
+
+
+def _finish_job(job: Job, op, actor, status: str, error: str, outcome: str, duration: float, *, holder: str) -> None:
+    """Record how a job ended, once: only while `holder` still holds its lease (compare and set)."""
     job.status, job.error, job.finished_at = status, error, timezone.now()
     job.progress = 100 if status == Job.SUCCEEDED else job.progress
     job.message = {Job.SUCCEEDED: "done", Job.CANCELLED: "cancelled"}.get(status, "failed")
-    job.save(update_fields=["status", "error", "finished_at", "progress", "message", "result"])
-    JOB_SECONDS.labels(op.name, status).observe(time.perf_counter() - started)
-    _audit(audit, started, outcome, error=error)
+    fields = ["status", "error", "finished_at", "progress", "message", "result"]
+    audit = {"operation": op.name, "channel": "worker", "actor": actor, "target": job.target, "params": job.params_redacted,
+             "request_id": job.request_id, "approval_id": str(job.approval_id or "")}  # fmt: skip
+    with transaction.atomic():  # nobody sees the job ended without its audit event
+        if not Job.objects.filter(pk=job.pk, status=Job.RUNNING, worker=holder).update(**{name: getattr(job, name) for name in fields}):
+            log.warning("job %s (%s) ended as %s, but its lease had been taken over: not recorded", job.pk, op.name, status)
+            return
+        _audit(audit, time.perf_counter() - duration, outcome, error=error)
+    JOB_SECONDS.labels(op.name, status).observe(duration)
     jobs.publish_job(job)
     if job.approval_id:
         from .notify import notify
 
         notify(job.requested_by, f"{op.title}: {job.message}", job.get_absolute_url())
+
+
+def recover_job(job: Job, now=None) -> None:
+    """A running job lost its worker: end it if cancelled, resume it if its operation is resumable
+    (and it has attempts left), otherwise fail it saying where it stopped. Never left running."""
+    op = operations.get(job.operation)
+    since = job.heartbeat_at or job.started_at
+    why = f"worker lost at {job.progress} %: no heartbeat since {since:%H:%M:%S} UTC" if since else f"worker lost at {job.progress} %"
+    duration = ((now or timezone.now()) - job.started_at).total_seconds() if job.started_at else 0.0
+    lost = Job.objects.filter(pk=job.pk, status=Job.RUNNING, worker=job.worker, heartbeat_at=job.heartbeat_at)
+    if job.cancel_requested:
+        _finish_job(job, op, _job_actor(job), Job.CANCELLED, f"The job was cancelled ({why}).", "failed", duration, holder=job.worker)
+    elif op.resumable and job.attempts < settings.JOB_MAX_ATTEMPTS:
+        if not lost.update(status=Job.QUEUED, worker="", message=f"resuming: {why}"[:300]):
+            return  # it beat meanwhile, or someone else recovered it
+        JobLogLine.objects.create(job=job, text=f"{why}; resuming (attempt {job.attempts + 1})", level="warning")
+        job.refresh_from_db()
+        jobs.publish_job(job)
+        from .tasks import run_job as task
+
+        transaction.on_commit(lambda: task.apply_async(args=[str(job.pk)]))
+    else:
+        if op.resumable:
+            why += f"; not resumed again after {job.attempts} attempts"
+        _finish_job(job, op, _job_actor(job), Job.FAILED, why, "failed", duration, holder=job.worker)
+
+
+def reap_jobs(now=None) -> int:
+    """Recover every running job whose worker is gone; the number recovered."""
+    lost = leases.lost_jobs(now)
+    for job in lost:
+        recover_job(job, now)
+    return len(lost)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-# (ctx, params) -> None, called on the worker once a job is claimed and before its operation runs.
+# (ctx, params) -> None, called on the worker once a job is claimed and before its operation runs —
+# once per job: a job resumed after its worker died continues what they admitted (Job.admitted).
 # A hook stops the job by raising an OpsError (e.g. approvals: the plan drifted, or the approval already ran).
 _job_start: dict[str, Callable] = {}
 

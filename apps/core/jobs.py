@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -13,6 +14,7 @@ from pydantic import BaseModel
 
 from apps.audit.redact import redact_model
 
+from . import leases
 from .errors import OpsError
 from .live import publish_template
 from .models import Job, JobLogLine
@@ -20,6 +22,13 @@ from .models import Job, JobLogLine
 
 class JobCancelled(OpsError):
     outcome = "failed"
+
+
+class LeaseLost(BaseException):
+    """The job was declared lost while this worker still ran it (a pause longer than the lease).
+
+    A BaseException, as SystemExit is: an operation's own error handling (which may undo work,
+    e.g. a deploy restoring the previous revision) must not run — the job is someone else's now."""
 
 
 def enqueue(
@@ -83,7 +92,7 @@ class Context:
     operation: object
     request_id: str = ""
     job: Job | None = None
-    _last_publish: float = field(default=0.0, repr=False)
+    _last_beat: float = field(default=0.0, repr=False)
 
     @property
     def user(self):
@@ -94,6 +103,8 @@ class Context:
             return
         line = JobLogLine.objects.create(job=self.job, text=text[:4000], level=level)
         publish_job(self.job, line)
+        if time.monotonic() - self._last_beat >= 1:  # a chatty job must not double its writes
+            self._renew()
 
     def progress(self, percent: float, message: str = "") -> None:
         """Record progress (0-100) and tell the browsers watching; raises if cancelled."""
@@ -103,20 +114,40 @@ class Context:
         self.job.progress = max(0, min(100, int(percent)))
         if message:
             self.job.message = message[:300]
-        Job.objects.filter(pk=self.job.pk).update(progress=self.job.progress, message=self.job.message)
+        self._renew(progress=self.job.progress, message=self.job.message)
         publish_job(self.job)
 
     def check_cancelled(self) -> None:
-        if self.job is not None and Job.objects.filter(pk=self.job.pk, cancel_requested=True).exists():
+        """Raise if the job was cancelled, or if this worker no longer holds it."""
+        if self.job is None:
+            return
+        state = Job.objects.filter(pk=self.job.pk).values("cancel_requested", "status", "worker").first() or {}
+        if state.get("status") != Job.RUNNING or state.get("worker") != leases.worker_id():
+            raise LeaseLost("This worker lost the job's lease (it was declared lost and resumed or ended elsewhere): stopping.")
+        if state["cancel_requested"]:
             raise JobCancelled("The job was cancelled.")
+
+    def _renew(self, **fields) -> None:
+        """Renew the job's lease (with any fields to record); stop if this worker no longer holds it."""
+        now = timezone.now()
+        held = Job.objects.filter(pk=self.job.pk, status=Job.RUNNING, worker=leases.worker_id())
+        if not held.update(heartbeat_at=now, **fields):
+            raise LeaseLost("This worker lost the job's lease (it was declared lost and resumed or ended elsewhere): stopping.")
+        self.job.heartbeat_at, self._last_beat = now, time.monotonic()
 
 
 def cancel(job: Job) -> None:
-    """Ask a job to stop: a queued job never starts; a running one stops at its next progress report."""
+    """End a job: a queued job never starts; a running one stops at its next progress report;
+    one whose worker is gone ends at once."""
     Job.objects.filter(pk=job.pk).update(cancel_requested=True)
     if job.status == Job.QUEUED:
         Job.objects.filter(pk=job.pk, status=Job.QUEUED).update(
             status=Job.CANCELLED, finished_at=timezone.now(), message="cancelled before it started"
         )
     job.refresh_from_db()
+    if leases.is_lost(job):
+        from .gateway import recover_job
+
+        recover_job(job)
+        job.refresh_from_db()
     publish_job(job)

@@ -37,6 +37,11 @@ class Job(models.Model):
     not_before = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The lease of a running job: the worker process that holds it and when it last proved alive.
+    worker = models.CharField(max_length=200, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Runs started: more than one after a resume.")
+    admitted = models.BooleanField(default=False, help_text="Its start checks passed (e.g. its approval claimed): a resume continues.")
 
     class Meta:
         ordering = ["-created_at"]

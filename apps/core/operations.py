@@ -54,6 +54,9 @@ class Operation:
     # resolved against current state (a pure read). Approvers vote on its hash; the approved job
     # recomputes it and runs only if the hash still matches.
     planner: Callable[..., dict] | None = None
+    # For long operations: running the function again for the same job continues the work (it reads
+    # where it got to from recorded state), so a job whose worker died is resumed rather than failed.
+    resumable: bool = False
 
     @property
     def app(self) -> str:
@@ -96,6 +99,7 @@ def operation(
     target: Callable[[BaseModel], str] | None = None,
     exposed: bool = True,
     planner: Callable[..., dict] | None = None,
+    resumable: bool = False,
 ):
     """Register `func(ctx, params: InputModel) -> OutputModel` as an operation.
 
@@ -103,6 +107,8 @@ def operation(
     becomes the description shown to people and agents.
     """
     risk = Risk(risk)
+    if resumable and not long:
+        raise TypeError(f"operation {name}: only a long operation (a job) can be resumable")
 
     def register(func: Callable[..., BaseModel]) -> Callable[..., BaseModel]:
         hints = typing.get_type_hints(func)
@@ -135,6 +141,7 @@ def operation(
             target=target,
             exposed=exposed,
             planner=planner,
+            resumable=resumable,
         )
         return func
 

@@ -30,6 +30,10 @@ from pydantic import BaseModel, Field, model_validator
 
 from .errors import InfrastructureError
 
+EXIT_GRACE_SECONDS = 5
+# The clock of a run's timeout, quiet period and cancellation checks; tests hold it to time a timeout exactly.
+clock: Callable[[], float] = time.monotonic
+
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 SHELLS = {"sh", "bash", "dash", "zsh", "ksh", "ash", "busybox"}
@@ -198,7 +202,7 @@ def run_process(argv: list[str], *, cwd: str, env: dict[str, str], limits: Limit
         *argv,
     ]
     clean_env = {"PATH": BASE_PATH, "LANG": "C.UTF-8", "HOME": cwd, **env}
-    started = time.monotonic()
+    started = clock()
     try:
         proc = subprocess.Popen(command, cwd=cwd, env=clean_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, start_new_session=True, close_fds=True)  # fmt: skip
@@ -208,42 +212,50 @@ def run_process(argv: list[str], *, cwd: str, env: dict[str, str], limits: Limit
     reader = threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True)
     reader.start()
     kept, size, truncated, timed_out, cancelled = [], 0, False, False, False
-    deadline, quiet_since, checked = started + limits.timeout_seconds, time.monotonic(), 0.0
-    while True:
-        try:
-            chunk = lines.get(timeout=0.1)
-        except queue.Empty:
-            chunk = b""
-        if chunk is None:  # end of output: every holder of the pipe has exited
-            break
-        now = time.monotonic()
-        if chunk:
-            quiet_since = now
-            room = limits.output_cap_bytes - size
-            truncated = truncated or len(chunk) > room
-            if room > 0:
-                piece = chunk[:room]
-                size += len(piece)
-                kept.append(piece.decode(errors="replace"))
-                on_line(kept[-1].rstrip("\n"))
-        if now > deadline:
-            timed_out = True
-            break
-        if now - checked >= 0.5:  # a cancellation check costs a query: not once per line
-            checked = now
-            if should_stop():
-                cancelled = True
+    deadline, quiet_since, checked = started + limits.timeout_seconds, started, 0.0
+    try:
+        while True:
+            try:
+                chunk = lines.get(timeout=0.1)
+            except queue.Empty:
+                chunk = b""
+            if chunk is None:  # end of output: every holder of the pipe has closed it
+                # A program closes its output a moment before it exits (coreutils' close_stdout): let it
+                # exit with its own status rather than be killed in between, on a loaded machine too.
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=EXIT_GRACE_SECONDS)
                 break
-        # The program exited, but something it started keeps the output open and silent: end it.
-        if proc.poll() is not None and now - quiet_since > 1.0:
-            break
+            now = clock()
+            if chunk:
+                quiet_since = now
+                room = limits.output_cap_bytes - size
+                truncated = truncated or len(chunk) > room
+                if room > 0:
+                    piece = chunk[:room]
+                    size += len(piece)
+                    kept.append(piece.decode(errors="replace"))
+                    on_line(kept[-1].rstrip("\n"))
+            if now > deadline:
+                timed_out = True
+                break
+            if now - checked >= 0.5:  # a cancellation check costs a query: not once per line
+                checked = now
+                if should_stop():
+                    cancelled = True
+                    break
+            # The program exited, but something it started keeps the output open and silent: end it.
+            if proc.poll() is not None and now - quiet_since > 1.0:
+                break
+    except BaseException:  # a callback raised (the job's lease was lost, the database went away): end the tree too
+        kill_tree(proc)
+        raise
     killed = kill_tree(proc)
     try:
         exit_code = proc.wait(timeout=5)
     except subprocess.TimeoutExpired:
         exit_code = None
     reader.join(timeout=2)
-    return RunResult(exit_code, "".join(kept), truncated, timed_out, cancelled, time.monotonic() - started, killed)
+    return RunResult(exit_code, "".join(kept), truncated, timed_out, cancelled, clock() - started, killed)
 
 
 def _pump(stream, out: queue.Queue) -> None:

@@ -11,7 +11,6 @@ from django.conf import settings
 from mcp.server.auth.middleware.bearer_auth import BearerAuthBackend, RequireAuthMiddleware
 from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
-from starlette.applications import Starlette
 from starlette.middleware.authentication import AuthenticationMiddleware
 
 from .auth import ApiTokenVerifier
@@ -33,6 +32,3 @@ mcp_app = AuthenticationMiddleware(
     RequireAuthMiddleware(StreamableHTTPASGIApp(session_manager), required_scopes=[]),
     backend=BearerAuthBackend(ApiTokenVerifier()),
 )
-
-# The ASGI "lifespan" protocol: starts the session manager's task group with the server process.
-lifespan_app = Starlette(lifespan=lambda _app: session_manager.run())

@@ -1,13 +1,14 @@
-"""Checkpoints copied to a storage bucket (a real S3 server): the off-machine copy
-still catches a cut-off tail when the local checkpoint file is gone."""
+"""Anchors copied to a storage bucket (a real S3 server): the off-machine copy
+still catches a cut-off tail when the local anchor file is gone."""
 
 import json
 
 import pytest
 from django.core.management import CommandError, call_command
 
+from apps.audit.anchors import anchor_path, newest_anchor, write_anchor
 from apps.audit.offsite import CheckpointError
-from apps.audit.verify import checkpoint_path, latest_checkpoint, verify_chain, write_checkpoint
+from apps.audit.verify import verify_chain
 from apps.audit.writer import record
 from apps.core.resilience import forget_breaker
 from tests.storage.conftest import make_connection
@@ -34,38 +35,38 @@ def remote(settings, conn, bucket):
     return bucket
 
 
-def test_each_checkpoint_is_its_own_encrypted_object(remote, s3):
+def test_each_anchor_is_its_own_encrypted_object(remote, s3):
     record_events(3)
-    first = write_checkpoint()
+    first = write_anchor()
     record_events(2)
-    second = write_checkpoint()
+    second = write_anchor()
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=remote)["Contents"]]
     assert len(keys) == 2 and keys[0].startswith("audit/head/checkpoint-000000000003-") and keys[0].endswith("Z.json")
     assert keys[1].startswith("audit/head/checkpoint-000000000005-")
     obj = s3.get_object(Bucket=remote, Key=keys[1])
     assert json.loads(obj["Body"].read()) == second and obj["ServerSideEncryption"] == "AES256"
-    assert first["seq"] == 3 and latest_checkpoint() == second
+    assert first["anchor"]["seq"] == 3 and newest_anchor() == second
 
 
-def test_bucket_checkpoint_catches_a_cut_off_tail_without_the_local_file(remote):
+def test_bucket_anchor_catches_a_cut_off_tail_without_the_local_file(remote):
     record_events(10)
-    write_checkpoint()
-    checkpoint_path().unlink()
+    write_anchor()
+    anchor_path().unlink()
     raw("DELETE FROM audit_auditevent WHERE seq >= 9")
     result = verify_chain()
     assert not result.ok and result.seq == 10 and "newest events were removed" in result.problem
-    with pytest.raises(CommandError, match="before checkpoint #10"):
+    with pytest.raises(CommandError, match="before anchor #10"):
         call_command("audit_verify")
 
 
-def test_newer_file_checkpoint_wins_over_an_older_bucket_one(remote, settings):
+def test_newer_file_anchor_wins_over_an_older_bucket_one(remote, settings):
     record_events(2)
-    write_checkpoint()
+    write_anchor()
     record_events(2)
     place, settings.AUDIT_CHECKPOINT_BUCKET = settings.AUDIT_CHECKPOINT_BUCKET, ""
-    write_checkpoint()  # the file only: it is now ahead of the bucket
+    write_anchor()  # the file only: it is now ahead of the bucket
     settings.AUDIT_CHECKPOINT_BUCKET = place
-    assert latest_checkpoint()["seq"] == 4
+    assert newest_anchor()["anchor"]["seq"] == 4
 
 
 def test_unreachable_bucket_fails_clearly_after_the_file_is_written(db, settings):
@@ -73,11 +74,26 @@ def test_unreachable_bucket_fails_clearly_after_the_file_is_written(db, settings
     settings.AUDIT_CHECKPOINT_BUCKET = f"{dead.name}/audit-checkpoints"
     record_events(4)
     try:
-        with pytest.raises(CheckpointError, match=f"checkpoint #4 was not copied to {dead.name}/audit-checkpoints"):
-            write_checkpoint()
-        lines = checkpoint_path().read_text().splitlines()
-        assert [json.loads(line)["seq"] for line in lines] == [4]
-        with pytest.raises(CommandError, match=f"not verified: The audit checkpoints in {dead.name}/audit-checkpoints could not be read"):
+        with pytest.raises(CheckpointError, match=f"anchor #4 was not copied to {dead.name}/audit-checkpoints"):
+            write_anchor()
+        lines = anchor_path().read_text().splitlines()
+        assert [json.loads(line)["anchor"]["seq"] for line in lines] == [4]
+        with pytest.raises(CommandError, match=f"not verified: The audit anchors in {dead.name}/audit-checkpoints could not be read"):
             call_command("audit_verify")
     finally:
         forget_breaker(f"storage:{dead.name}")
+
+
+def test_in_an_object_lock_bucket_each_anchor_is_locked_against_deletion(settings, conn, s3):
+    locked = f"lock-{conn.name}"
+    s3.create_bucket(Bucket=locked, ObjectLockEnabledForBucket=True)
+    settings.AUDIT_CHECKPOINT_BUCKET = f"{conn.name}/{locked}/anchors"
+    record_events(3)
+    write_anchor()
+    (obj,) = s3.list_object_versions(Bucket=locked)["Versions"]
+    head = s3.head_object(Bucket=locked, Key=obj["Key"])
+    assert head["ObjectLockMode"] == "GOVERNANCE" and head["ObjectLockRetainUntilDate"].year >= 2027
+    with pytest.raises(s3.exceptions.ClientError, match="AccessDenied"):
+        s3.delete_object(Bucket=locked, Key=obj["Key"], VersionId=obj["VersionId"])
+    s3.delete_object(Bucket=locked, Key=obj["Key"])  # only hides it behind a delete marker: the version stays
+    assert [v["VersionId"] for v in s3.list_object_versions(Bucket=locked)["Versions"]] == [obj["VersionId"]]

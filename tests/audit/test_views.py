@@ -11,22 +11,25 @@ import psutil
 import pytest
 from django.utils import timezone
 
-from apps.audit.chain import GENESIS, compute_hash
+from apps.audit.chain import GENESIS, row_values
+from apps.audit.keys import current_chain_key
 from apps.audit.models import AuditEvent
 from apps.audit.writer import record
+from opsconsole_audit_verify.chain import link
 
 
 def bulk_events(n, start=1, **fields):
     """n chained events, inserted in bulk (the writer's one-by-one path is tested elsewhere)."""
-    prev, now, batch = GENESIS, timezone.now(), []
+    (key_id, key), (prev, now, batch) = current_chain_key(), (GENESIS, timezone.now(), [])
     last = AuditEvent.objects.order_by("-seq").first()
     if last:
         prev, start = last.hash, last.seq + 1
     for seq in range(start, start + n):
         e = AuditEvent(seq=seq, at=now + timedelta(microseconds=seq), actor=fields.get("actor", f"user{seq % 7}"),
                        channel="web", operation=fields.get("operation", f"app{seq % 3}.op"), app=f"app{seq % 3}",
-                       target=f"target/{seq}", params={"n": seq, "note": "x" * 200}, outcome="ok", prev_hash=prev)  # fmt: skip
-        e.hash = compute_hash(prev, e)
+                       target=f"target/{seq}", params={"n": seq, "note": "x" * 200}, outcome="ok", prev_hash=prev,
+                       key_id=key_id)  # fmt: skip
+        e.hash = link(key, prev, row_values(e))
         prev = e.hash
         batch.append(e)
         if len(batch) == 5000:

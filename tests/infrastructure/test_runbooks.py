@@ -13,7 +13,8 @@ from apps.approvals import services as approvals
 from apps.audit.models import AuditEvent
 from apps.core.errors import InvalidInput, PermissionDenied
 from apps.core.gateway import invoke, run_job
-from apps.core.models import Job
+from apps.core.models import Job, JobLogLine
+from apps.infrastructure import runbooks
 from tests.support import peers
 
 
@@ -115,9 +116,17 @@ def test_only_admins_define_runbooks(operator, tmp_path):
         invoke("infrastructure.save_runbook", operator, {"name": "x", "argv": ["true"], "working_dir": str(tmp_path)})
 
 
-def test_timeout_kills_the_whole_process_tree(define, operator, tmp_path):
+def test_timeout_kills_the_whole_process_tree(define, operator, tmp_path, monkeypatch):
     script = "sleep 300 & echo $! > child.pid; sh -c 'sleep 300 & echo $! > grandchild.pid; wait' & echo started; wait"
     define("hang", ["/bin/sh", "-c", script], timeout_seconds=2)
+
+    def tree_running() -> bool:
+        pids = [tmp_path / name for name in ("child.pid", "grandchild.pid")]
+        return all(p.exists() and p.read_text().strip() for p in pids) and JobLogLine.objects.filter(text="started").exists()
+
+    # The run's clock stands still until the whole tree runs and has spoken, then jumps past the timeout:
+    # on a loaded machine a real 2 s could end the run before the tree exists.
+    monkeypatch.setattr(runbooks, "clock", lambda: 3600.0 if tree_running() else 0.0)
     job = run(operator, "hang")
     assert job.status == "failed" and "timed out after 2 s" in job.error
     assert "started" in log_of(job)
@@ -144,7 +153,7 @@ def test_output_cap_keeps_the_first_bytes_and_says_so(define, operator):
     assert len(log_of(job)) < 200, "lines past the cap are not streamed either"
 
 
-def test_rlimits_file_size_memory_and_cpu(define, operator, tmp_path):
+def test_rlimits_file_size_memory_and_cpu(define, operator, tmp_path, monkeypatch):
     define("big-file", ["/bin/sh", "-c", "head -c 3000000 /dev/zero > big.bin"], max_file_mb=1)
     job = run(operator, "big-file")
     assert job.status == "failed" and "exited with" in job.error
@@ -155,6 +164,7 @@ def test_rlimits_file_size_memory_and_cpu(define, operator, tmp_path):
     assert job.status == "failed" and "MemoryError" in job.error
 
     define("spin", [sys.executable, "-c", "while True: pass"], cpu_seconds=1, timeout_seconds=60)
+    monkeypatch.setattr(runbooks, "clock", lambda: 0.0)  # the CPU limit ends it, however slow a loaded machine makes 1 s of CPU
     job = run(operator, "spin")
     assert job.status == "failed" and not job.error.startswith("Runbook spin timed out"), job.error
     assert job.result is None and "exited with -24" in job.error  # SIGXCPU

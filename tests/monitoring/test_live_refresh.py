@@ -68,18 +68,28 @@ async def test_one_refresh_per_interval_for_every_viewer_in_two_processes(
     received = await asyncio.gather(*(receive_slots(ws, 3) for ws in viewers))
     for ws in viewers:
         await ws.close()
-    await asyncio.sleep(1.5)  # a refresh already running finishes; then the loops have stopped
+    # 3 panels, each queried once per refresh, for 8 viewers in 2 processes.
+    refreshes = await sync_to_async(refreshes_querying_each_panel_once)(prometheus.url, queries_before)
 
-    refreshes = await sync_to_async(
-        AuditEvent.objects.filter(operation="monitoring.dashboard", channel="system", target="live (5m)").count
-    )()
-    queries = await sync_to_async(peers.api_requests)(prometheus.url) - queries_before
     published = sorted(set().union(*received))
     for slots in received:
         assert slots == sorted(set(slots)), f"a viewer got a slot twice: {slots}"  # one publisher per slot
-        assert slots == list(range(slots[0], slots[0] + 3))  # and one every interval
-    assert len(published) == refreshes <= len(published) + 1
-    assert queries == 3 * refreshes  # 3 panels, each queried once per refresh, for 8 viewers in 2 processes
+    # A loaded machine may skip a slot (a refresh longer than the interval), never add one: at most one
+    # refresh per slot (wall-clock seconds: refresh_seconds=1) since the first one the viewers saw.
+    assert len(published) <= refreshes <= int(time.time()) - published[0] + 1
+
+
+def refreshes_querying_each_panel_once(prometheus_url: str, queries_before: int) -> int:
+    """The refreshes audited, once they account for every Prometheus query (3 per refresh). The loops
+    stop as their viewers leave, but a refresh already running finishes, however long a loaded machine
+    takes: wait for that rather than sleep a guess."""
+    audited = AuditEvent.objects.filter(operation="monitoring.dashboard", channel="system", target="live (5m)")
+
+    def settled():
+        refreshes, queries = audited.count(), peers.api_requests(prometheus_url) - queries_before
+        return refreshes if refreshes and queries == 3 * refreshes else None
+
+    return peers.wait_for(settled, timeout=60, what="Prometheus queries to equal 3 per audited refresh")
 
 
 @pytest.mark.django_db(transaction=True)

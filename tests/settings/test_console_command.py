@@ -5,6 +5,7 @@ the local Prometheus + Alertmanager and podman, and Ctrl-C stops them all."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import shutil
@@ -208,6 +209,15 @@ def test_runconsole_runs_every_process_together_and_ctrl_c_stops_them_all():
         names = {child.name() for child in children}
         assert {"redis-server", "prometheus", "podman"} <= names, names
 
+        # A child that dies is started again after a backoff; nothing else stops.
+        redis = next(child for child in children if child.name() == "redis-server")
+        redis.kill()
+        assert wait_for(lambda: "redis will restart in 1 s" in console.output(), what="the supervisor to schedule a restart")
+        assert wait_for(lambda: [c for c in psutil.Process(console.proc.pid).children(recursive=True)
+                                 if c.name() == "redis-server" and c.pid != redis.pid], what="a new Redis")  # fmt: skip
+        assert console.proc.poll() is None and "sending SIGTERM" not in console.output()
+        children = psutil.Process(console.proc.pid).children(recursive=True)
+
         # Ctrl-C in a terminal: SIGINT to the foreground process group, led by the supervisor.
         os.killpg(console.proc.pid, signal.SIGINT)
         assert console.proc.wait(timeout=30) == 130  # honcho's exit status for SIGINT
@@ -215,6 +225,9 @@ def test_runconsole_runs_every_process_together_and_ctrl_c_stops_them_all():
         assert not still_running(alive), [f"{p.pid} {p.name()}" for p in still_running(alive)]
         for name in ("redis", "web", "worker", "beat", "prometheus", "alertmanager", "podman"):
             assert f"{name} stopped" in console.output(), console.tail()
+        # The clean stop signed and anchored the audit chain's head (docs/audit.md).
+        anchors = [json.loads(line)["anchor"] for line in (data_dir / "audit-checkpoints.jsonl").read_text().splitlines()]
+        assert "shutdown" in {anchor["reason"] for anchor in anchors}, anchors
     finally:
         console.stop()
         for child in still_running(children):

@@ -104,10 +104,10 @@ def start_console(port: int | None = None, *, workers: int = 1, **env: str) -> t
     return proc, f"http://127.0.0.1:{port}"
 
 
-def start_worker(**env: str) -> Process:
-    argv = [sys.executable, "-m", "celery", "-A", "opsconsole", "worker", "--pool", "threads", "--concurrency", "4",
+def start_worker(*, pool: str = "threads", concurrency: int = 4, name: str = "", **env: str) -> Process:
+    argv = [sys.executable, "-m", "celery", "-A", "opsconsole", "worker", "--pool", pool, "--concurrency", str(concurrency),
             "--loglevel", "INFO", "-Q", settings.CELERY_TASK_DEFAULT_QUEUE, "--without-mingle", "--without-gossip",
-            "-n", f"test-{os.getpid()}@%h"]  # fmt: skip
+            "-n", f"{name or 'test'}-{os.getpid()}@%h"]  # fmt: skip
     proc = Process("worker", argv, console_env(**env))
     proc.wait_until(lambda: " ready." in proc.output(), timeout=60, what="ready")
     return proc

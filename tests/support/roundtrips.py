@@ -2,7 +2,7 @@
 servers see them: on PostgreSQL from libpq's protocol trace (every simple Query or
 extended-protocol Sync the client sends waits for an answer: BEGIN and COMMIT count),
 on SQLite the statements run (no server); on Redis every packed send (a pipeline or a
-script is one)."""
+script is one). In libpq's pipeline mode a Flush the client waits on counts too."""
 
 from __future__ import annotations
 
@@ -62,4 +62,11 @@ def _sql(counts: RoundTrips):
         finally:
             pgconn.untrace()
             trace.seek(0)
-            counts.sql = sum(1 for line in trace if line.startswith("F\t") and line.split("\t")[2] in ("Query", "Sync"))
+            counts.sql = _waits([line.split("\t")[2].strip() for line in trace if line.startswith("F\t")])
+
+
+def _waits(sent: list[str]) -> int:
+    """Messages after which the client waits: a simple Query, a Sync, and in pipeline mode a
+    Flush (psycopg sends one when it needs a result before the Sync; one right after a Sync
+    waits for nothing more)."""
+    return sum(1 for i, kind in enumerate(sent) if kind in ("Query", "Sync") or (kind == "Flush" and (i == 0 or sent[i - 1] != "Sync")))

@@ -96,7 +96,7 @@ def plan_deploy(ctx: Context, params: DeployInput) -> dict:
     return deploy_plan(service_of(params.environment, params.service), image=params.image, strategy=params.strategy, options=options)
 
 
-@operation("infrastructure.deploy", risk=Risk.RISKY, long=True, approval_scope=lambda p: environment_scope(p.environment),
+@operation("infrastructure.deploy", risk=Risk.RISKY, long=True, resumable=True, approval_scope=lambda p: environment_scope(p.environment),
            target=lambda p: f"{p.environment}/{p.service}", planner=plan_deploy)  # fmt: skip
 def deploy(ctx: Context, params: DeployInput) -> DeploymentInfo:
     """Deploy a service (optionally with a new image) with its strategy: recreate, rolling, blue_green or canary.
@@ -113,13 +113,13 @@ class RollbackInput(ServiceRef):
     strategy: Strategy | None = None
 
 
-@operation("infrastructure.rollback", risk=Risk.WRITE, long=True, target=lambda p: f"{p.environment}/{p.service}")
+@operation("infrastructure.rollback", risk=Risk.WRITE, long=True, resumable=True, target=lambda p: f"{p.environment}/{p.service}")
 def rollback(ctx: Context, params: RollbackInput) -> DeploymentInfo:
     """Deploy an earlier revision of a service again (every revision keeps the full spec it applied)."""
     return run(ctx)
 
 
-@operation("infrastructure.restart", risk=Risk.WRITE, long=True, target=lambda p: f"{p.environment}/{p.service}")
+@operation("infrastructure.restart", risk=Risk.WRITE, long=True, resumable=True, target=lambda p: f"{p.environment}/{p.service}")
 def restart(ctx: Context, params: ServiceRef) -> DeploymentInfo:
     """Restart a service without downtime: a rolling replacement of every replica with the current revision."""
     return run(ctx)
@@ -129,11 +129,13 @@ class DeploymentRef(BaseModel):
     deployment: int = Field(description="Deployment id.")
 
 
-@operation("infrastructure.resume_deployment", risk=Risk.WRITE, long=True, exposed=False, target=lambda p: f"deployment {p.deployment}")
+@operation("infrastructure.resume_deployment", risk=Risk.WRITE, long=True, resumable=True, exposed=False,
+           target=lambda p: f"deployment {p.deployment}")  # fmt: skip
 def resume_deployment(ctx: Context, params: DeploymentRef) -> DeploymentInfo:
     """Continue a paused deployment after a promotion or an abort (queued by infrastructure.promote / .abort)."""
     deployment = Deployment.objects.select_related("service__environment", "revision").filter(pk=params.deployment).first()
-    if deployment is None or deployment.status != Deployment.QUEUED:
+    resumed = deployment is not None and deployment.status == Deployment.RUNNING and ctx.job and deployment.job_id == ctx.job.pk
+    if deployment is None or (deployment.status != Deployment.QUEUED and not resumed):
         raise InfrastructureError(f"Deployment #{params.deployment} is not waiting to be resumed.")
     Deployment.objects.filter(pk=deployment.pk).update(job=ctx.job)
     return _outcome(execute(ctx, deployment))

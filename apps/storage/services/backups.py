@@ -166,6 +166,7 @@ def _copy_object(src: S3, dst: S3, params: BackupInput, obj: dict, root: str) ->
     "storage.backup_create",
     risk=Risk.WRITE,
     long=True,
+    resumable=True,
     target=lambda p: f"{p.connection}:{p.bucket}/{p.prefix} → {p.dest_bucket}/{p.dest_prefix}{p.backup_id}",
 )
 def backup_create(ctx: Context, params: BackupInput) -> BackupOutput:
@@ -301,6 +302,7 @@ def plan_restore(ctx: Context, params: RestoreInput) -> dict:
     planner=plan_restore,
     risk=Risk.RISKY,
     long=True,
+    resumable=True,
     approval_scope=lambda p: "" if p.overwrite else None,
     target=lambda p: f"{p.connection}:{p.bucket}/{p.backup_prefix}",
 )

@@ -5,7 +5,7 @@ from apps.audit.verify import verify_chain
 
 
 class Command(BaseCommand):
-    help = "Verify the audit log's hash chain and compare its head with the latest checkpoint (file or bucket)."
+    help = "Verify the audit log's keyed chain and compare its head with the newest signed anchor (file or bucket)."
 
     def handle(self, *args, **options):
         try:
@@ -15,3 +15,5 @@ class Command(BaseCommand):
         if not result.ok:
             raise CommandError(f"Audit chain BROKEN after {result.checked} good events: {result.problem}")
         self.stdout.write(self.style.SUCCESS(f"Audit chain intact: {result.checked} events verified."))
+        if result.window:
+            self.stdout.write(self.style.WARNING(f"Not vouched for: {result.window}"))

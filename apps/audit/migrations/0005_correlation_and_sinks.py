@@ -21,7 +21,7 @@ def drop_operation_prefix_index(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('audit', '0003_postgresql_speed'),
+        ('audit', '0004_keyed_chain_prune_hold'),
     ]
 
     operations = [
