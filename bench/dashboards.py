@@ -71,7 +71,7 @@ async def watch(servers: list[str], topic: str, cookie: str, viewers: int, inter
 
     from websockets.asyncio.client import connect
 
-    slot = re.compile(r'data-slot="(\d+)"')
+    slot = re.compile(r'data-seq="(\d+)"')
     sockets = []
     for i in range(viewers):
         base = servers[i % len(servers)]

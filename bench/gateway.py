@@ -102,7 +102,7 @@ def main():
 
     stream = "--stream" in sys.argv
     limits = {"read": "1000000/m", "write": "1000000/m", "risky": "1000000/m"}
-    with scratch_database(), override_settings(ROOT_URLCONF=__name__, OPS_RATE_LIMITS=limits, COMMS_SSRF_ALLOW=["127.0.0.0/8"]):
+    with scratch_database(), override_settings(ROOT_URLCONF=__name__, OPS_RATE_LIMITS=limits, AUDIT_SINK_OUTBOUND_ALLOW=["127.0.0.0/8"]):
         user = get_user_model().objects.create_user("bench")
         user.groups.add(Group.objects.get(name="viewer"))
         client = Client()

@@ -8,6 +8,9 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.retry import Retry
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -27,7 +30,11 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env(name, default).split(",") if item.strip()]
 
 
-ENVIRONMENT = env("OPSCONSOLE_ENV", "development")  # development | production | test
+ENVIRONMENTS = ("development", "production", "test")
+ENVIRONMENT = env("OPSCONSOLE_ENV", "development").strip().lower()  # "Production" is production
+if ENVIRONMENT not in ENVIRONMENTS:
+    # Never fall back to development: a typo would run production without its safety checks.
+    raise ImproperlyConfigured(f"OPSCONSOLE_ENV={env('OPSCONSOLE_ENV')!r} is not one of {', '.join(ENVIRONMENTS)}; refusing to start.")
 PRODUCTION = ENVIRONMENT == "production"
 DATA_DIR = Path(env("OPSCONSOLE_DATA_DIR", str(BASE_DIR / "var")))
 DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -46,6 +53,8 @@ if PRODUCTION:
         problems.append("SECRET_KEY is the development default or shorter than 32 characters")
     if not ALLOWED_HOSTS:
         problems.append("ALLOWED_HOSTS is empty")
+    if "*" in ALLOWED_HOSTS:
+        problems.append("ALLOWED_HOSTS accepts any host ('*'): list the console's host names")
     if problems:
         raise ImproperlyConfigured("Refusing to start in production: " + "; ".join(problems))
 
@@ -74,6 +83,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
+    "apps.core.middleware.RedisUnavailableMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -120,16 +130,23 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-opsconsole.sqlite3")}
-elif env_bool("DB_POOL", False):
-    # Web processes (DB_POOL=1): under ASGI every request's sync code runs on a fresh thread, so
-    # per-thread persistent connections (CONN_MAX_AGE) would reconnect per request; a pool keeps them.
-    # Not for Celery's prefork children: a pool's threads do not survive fork.
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": 1,
-        "max_size": int(env("DB_POOL_MAX", "16")),
-        "timeout": float(env("DB_POOL_TIMEOUT", "10")),
-    }
+elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
+    # A database that does not answer must not hold a process for long: connect timeout, and a
+    # statement timeout for web processes (asgi.py sets DB_STATEMENT_TIMEOUT_MS; workers run long jobs).
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    options["connect_timeout"] = int(env("DB_CONNECT_TIMEOUT", "5"))
+    if int(env("DB_STATEMENT_TIMEOUT_MS", "0")):
+        options["options"] = f"-c statement_timeout={int(env('DB_STATEMENT_TIMEOUT_MS'))}"
+    if env_bool("DB_POOL", False):
+        # Web processes (DB_POOL=1): under ASGI every request's sync code runs on a fresh thread, so
+        # per-thread persistent connections (CONN_MAX_AGE) would reconnect per request; a pool keeps them.
+        # Not for Celery's prefork children: a pool's threads do not survive fork.
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        options["pool"] = {
+            "min_size": 1,
+            "max_size": int(env("DB_POOL_MAX", "16")),
+            "timeout": float(env("DB_POOL_TIMEOUT", "10")),
+        }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- redis: cache, rate limits, Celery broker, channel layer ------------------------
@@ -144,17 +161,36 @@ def _celery_broker_url(url: str) -> str:
     return url
 
 
+# Short timeouts on every Redis client (redis-py's default is 5 s): a Redis that hangs
+# must make a page fail fast with a clear message, not hold it (see docs/faults.md).
+REDIS_SOCKET_TIMEOUT = float(env("REDIS_SOCKET_TIMEOUT", "2"))
+REDIS_CONNECT_TIMEOUT = float(env("REDIS_CONNECT_TIMEOUT", "1"))
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": REDIS_PREFIX,
+        "OPTIONS": {
+            "socket_timeout": REDIS_SOCKET_TIMEOUT,
+            "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+            # A pooled connection broken by a Redis restart is replaced at once (one retry, never on a timeout).
+            "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        },
     }
 }
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_PREFIX}:asgi", "capacity": 1000, "expiry": 30},
+        # channels_redis, with its socket timeout kept longer than its blocking read (apps/core/channel_layer.py).
+        "BACKEND": "apps.core.channel_layer.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [REDIS_URL],
+            "prefix": f"{REDIS_PREFIX}:asgi",
+            "capacity": 1000,
+            "expiry": 30,
+            "block_seconds": float(env("CHANNEL_LAYER_BLOCK_SECONDS", "2")),
+            "socket_timeout": REDIS_SOCKET_TIMEOUT,
+            "connect_timeout": REDIS_CONNECT_TIMEOUT,
+        },
     }
 }
 CELERY_BROKER_URL = _celery_broker_url(REDIS_URL)
@@ -164,7 +200,10 @@ CELERY_BROKER_URL = _celery_broker_url(REDIS_URL)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "global_keyprefix": f"{REDIS_PREFIX}:",
     "visibility_timeout": int(env("CELERY_VISIBILITY_TIMEOUT", "3600")),
+    "socket_timeout": REDIS_SOCKET_TIMEOUT,
+    "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
 }
+CELERY_BROKER_CONNECTION_TIMEOUT = REDIS_CONNECT_TIMEOUT
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", "opsconsole")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -268,6 +307,8 @@ RATELIMIT_USE_CACHE = "default"
 # change or deactivation takes effect everywhere within this bound (at once in the process that made it).
 ACTOR_CACHE_SECONDS = float(env("ACTOR_CACHE_SECONDS", "1"))
 LOGIN_RATE_LIMIT = env("LOGIN_RATE_LIMIT", "10/m")
+# /health/ and /healthz wait this long for their probes; a dependency that has not answered is reported down.
+HEALTH_PROBE_SECONDS = float(env("HEALTH_PROBE_SECONDS", "1.5"))
 BREAKER_FAIL_MAX = int(env("BREAKER_FAIL_MAX", "5"))
 BREAKER_RESET_SECONDS = int(env("BREAKER_RESET_SECONDS", "30"))
 APPROVAL_DEFAULT_EXPIRY_HOURS = int(env("APPROVAL_DEFAULT_EXPIRY_HOURS", "24"))
@@ -305,6 +346,16 @@ FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY")
 # Behind a trusted proxy, the META key holding the client address (e.g. HTTP_X_FORWARDED_FOR).
 CLIENT_IP_HEADER = env("CLIENT_IP_HEADER")
 CONSOLE_BASE_URL = env("CONSOLE_BASE_URL", "http://127.0.0.1:8000")
+# The outbound guard (apps/core/outbound.py) never calls link-local or metadata addresses, and calls
+# loopback, private and other internal addresses only when the connector's allow-list (CIDRs) names
+# them. Prometheus sources, S3 endpoints and Docker engines usually live inside: by default they may
+# use loopback and private networks. Comms targets are public SaaS: COMMS_SSRF_ALLOW (below) is empty.
+INTERNAL_NETWORKS = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+MONITORING_OUTBOUND_ALLOW = env_list("MONITORING_OUTBOUND_ALLOW", INTERNAL_NETWORKS)
+STORAGE_OUTBOUND_ALLOW = env_list("STORAGE_OUTBOUND_ALLOW", INTERNAL_NETWORKS)
+INFRA_OUTBOUND_ALLOW = env_list("INFRA_OUTBOUND_ALLOW", INTERNAL_NETWORKS)
+# SIEM sinks of the audit stream (docs/audit.md) are usually inside too.
+AUDIT_SINK_OUTBOUND_ALLOW = env_list("AUDIT_SINK_OUTBOUND_ALLOW", INTERNAL_NETWORKS)
 
 # --- monitoring -------------------------------------------------------------------
 # The console's own metrics: every process (web, worker, beat) writes its samples to

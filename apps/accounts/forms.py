@@ -2,13 +2,27 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from .roles import ROLE_DESCRIPTIONS, ROLES
 
 User = get_user_model()
 ROLE_CHOICES = [(r, f"{r} — {ROLE_DESCRIPTIONS[r]}") for r in ROLES]
+
+
+class LoginForm(AuthenticationForm):
+    """Django's login form. While the sender is rate-limited (`limited`), it refuses before
+    authenticate() runs: the password is not checked and no login-failed signal is sent."""
+
+    limited = False
+
+    def clean(self):
+        if self.limited:
+            raise ValidationError("Too many login attempts. Wait a minute and try again.", code="rate_limited")
+        return super().clean()
 
 
 class UserForm(forms.Form):

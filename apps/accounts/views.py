@@ -16,7 +16,7 @@ from apps.audit.writer import record
 from apps.core.middleware import client_ip
 from apps.core.web import actor_of, console_view, require_perm
 
-from .forms import TokenForm, UserForm
+from .forms import LoginForm, TokenForm, UserForm
 from .models import ApiToken
 from .roles import ADMIN, ROLES
 
@@ -28,6 +28,7 @@ class LoginView(auth_views.LoginView):
 
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
+    form_class = LoginForm
 
     def post(self, request, *args, **kwargs):
         if self._failures_exceeded(request, count_this_one=False):
@@ -37,8 +38,8 @@ class LoginView(auth_views.LoginView):
                 error="too many login attempts", client_ip=client_ip(request), request_id=getattr(request, "request_id", ""),
             )  # fmt: skip
             form = self.get_form()
-            form.errors.clear()
-            form.add_error(None, "Too many login attempts. Wait a minute and try again.")
+            form.limited = True
+            form.is_valid()  # refuses without checking the password (no second audit row, no hashing work)
             return self.render_to_response(self.get_context_data(form=form), status=429)
         response = super().post(request, *args, **kwargs)
         if not request.user.is_authenticated:  # a failed attempt: it counts

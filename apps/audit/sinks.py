@@ -18,7 +18,7 @@ from apps.core.operations import Risk, operation
 
 from .models import AuditSink
 from .stream import forget_sinks, head_seq, lag
-from .transports import SinkError, guarded, split_host_port
+from .transports import SinkError, check_destination
 
 PERMISSION = "audit.manage_audit_sinks"
 # Changing one of these on an existing sink needs approval (tls only when it is turned off).
@@ -43,15 +43,11 @@ class SinkInput(BaseModel):
     def _destination(cls, value: str, info: ValidationInfo) -> str:
         """The shape the kind needs, and a destination the outbound guard accepts."""
         value = value.strip()
-        if info.data.get("kind") == "https":
-            if not value.startswith("https://"):
-                raise ValueError("An https sink's address is an https:// URL.")
-            url = value
-        else:
-            host, port = split_host_port(value)
-            url = f"https://{host}:{port}/"
+        kind = info.data.get("kind")
+        if kind == "https" and not value.startswith("https://"):
+            raise ValueError("An https sink's address is an https:// URL.")
         try:
-            guarded(url)
+            check_destination(kind, value)
         except SinkError as exc:
             raise ValueError(str(exc)) from None
         return value

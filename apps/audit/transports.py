@@ -1,7 +1,8 @@
 """Sending a batch of audit events to a sink: syslog over TCP (optionally TLS) or
-an HTTPS POST of JSON lines. Both connect only to an address the console's
-outbound guard accepted (public, or allow-listed like comms targets), and both
-raise SinkError on anything but a confirmed delivery, so the cursor stays put."""
+an HTTPS POST of JSON lines. Both connect only to an address the console's one
+outbound guard checked (apps/core/outbound.py; internal networks only when
+AUDIT_SINK_OUTBOUND_ALLOW names them), and both raise SinkError on anything but a
+confirmed delivery, so the cursor stays put."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import httpx
 from django.conf import settings
 
 from apps.core.errors import OpsError
-from apps.core.outbound import check_url
+from apps.core.outbound import Guard, display_url
 
 from .formats import render, syslog_frame
 
@@ -35,10 +36,18 @@ def split_host_port(address: str) -> tuple[str, int]:
     return parts.hostname, port
 
 
-def guarded(url: str):
-    """The outbound guard's verdict on a URL (public or allow-listed networks only; apps.core.outbound)."""
+def guard() -> Guard:
+    """SIEMs usually live inside: like other connectors, internal networks only as AUDIT_SINK_OUTBOUND_ALLOW allows."""
+    return Guard(lambda: settings.AUDIT_SINK_OUTBOUND_ALLOW, label="audit sinks (AUDIT_SINK_OUTBOUND_ALLOW)")
+
+
+def check_destination(kind: str, address: str) -> None:
+    """Refuse a destination the guard refuses, as a SinkError (the sink's form shows it on the address)."""
     try:
-        return check_url(url)
+        if kind == "https":
+            guard().check(address, schemes=("https",))
+        else:
+            guard().pin(*split_host_port(address))
     except OpsError as exc:
         raise SinkError(exc.message) from None
 
@@ -57,11 +66,13 @@ def send(sink, events) -> None:
 
 def _send_syslog(sink, events, lines: list[str]) -> None:
     host, port = split_host_port(sink.address)
-    # The guard speaks URLs; the scheme only names the port's default, which is given.
-    target = guarded(f"https://{host}:{port}/")
     payload = b"".join(syslog_frame(e, line) for e, line in zip(events, lines, strict=True))
     try:
-        with socket.create_connection((target.address, port), timeout=settings.AUDIT_STREAM_TIMEOUT) as raw:
+        address = guard().pin(host, port)  # resolved once; the socket goes to the checked address
+    except OpsError as exc:
+        raise SinkError(exc.message) from None
+    try:
+        with socket.create_connection((address, port), timeout=settings.AUDIT_STREAM_TIMEOUT) as raw:
             if not sink.tls:
                 raw.sendall(payload)
                 _await_close(raw)
@@ -86,16 +97,21 @@ def _await_close(conn: socket.socket) -> None:
 
 
 def _send_https(sink, lines: list[str]) -> None:
-    target = guarded(sink.address)
-    headers = {"Host": target.host, "Content-Type": "application/x-ndjson", "User-Agent": "opsconsole-audit/1"}
+    headers = {"Content-Type": "application/x-ndjson", "User-Agent": "opsconsole-audit/1"}
     if sink.token:
         headers["Authorization"] = f"Bearer {sink.token}"
     # JSON lines: an OCSF object per line, or a CEF line as a JSON string.
     body = "".join((line if sink.format == "ocsf" else json.dumps(line, ensure_ascii=False)) + "\n" for line in lines).encode()
+    shown = display_url(sink.address)
     try:
-        with httpx.Client(verify=_tls_context(sink), timeout=settings.AUDIT_STREAM_TIMEOUT, follow_redirects=False) as client:
-            response = client.post(target.pinned_url, content=body, headers=headers, extensions={"sni_hostname": target.host})
+        guard().check(sink.address, schemes=("https",))
+        # The guard's transport dials the address it checked; TLS verifies the host name (ca_pem or the system CAs).
+        transport = guard().httpx_transport(verify=_tls_context(sink))
+        with httpx.Client(transport=transport, timeout=settings.AUDIT_STREAM_TIMEOUT, follow_redirects=False) as client:
+            response = client.post(sink.address, content=body, headers=headers)
+    except OpsError as exc:
+        raise SinkError(exc.message) from None
     except httpx.HTTPError as exc:
-        raise SinkError(f"{target.host}: {type(exc).__name__}: {exc}") from None
+        raise SinkError(f"{shown}: {type(exc).__name__}: {exc}") from None
     if response.status_code >= 300:
-        raise SinkError(f"{target.host} answered HTTP {response.status_code}")
+        raise SinkError(f"{shown} answered HTTP {response.status_code}")

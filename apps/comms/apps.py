@@ -11,12 +11,8 @@ class CommsConfig(AppConfig):
 
     def ready(self):
         from apps.core.live import register_topic
-        from apps.core.outbound import register_guard
 
         from . import broadcasts, signals  # noqa: F401  (notifications through comms)
-        from .guard import check_url
-
-        register_guard(check_url)  # audit sinks connect under the same SSRF rules
 
         broadcasts.connect()
 

@@ -28,11 +28,12 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from apps.core.errors import PeerUnavailable
+from apps.core.outbound import Guard, OutboundRefused, display_url
 from apps.core.resilience import breaker_for, call_through
+from apps.core.scrub import scrub, scrub_error
 
 from .errors import CommsError
-from .guard import check_url, safe_url
-from .models import Connector
+from .models import AllowedNetwork, Connector
 
 T = TypeVar("T")
 INLINE_ATTEMPTS = 3
@@ -43,6 +44,11 @@ SIGNATURE_HEADER, TIMESTAMP_HEADER, DELIVERY_HEADER = "X-Opsconsole-Signature", 
 
 class PeerFailed(Exception):
     """The peer answered with a server error: counts against its circuit breaker."""
+
+
+def outbound_guard() -> Guard:
+    """Comms targets are public SaaS: internal addresses only when allow-listed (COMMS_SSRF_ALLOW, the setup page)."""
+    return Guard(AllowedNetwork.cidrs, label="comms connectors (an admin can allow-list the network on the Comms setup page)")
 
 
 def retry_after_of(value) -> float:
@@ -68,7 +74,11 @@ class Channel:
         for n in range(1, INLINE_ATTEMPTS + 1):
             try:
                 return call_through(self.breaker, fn, errors=errors, describe=self.label)
+            except OutboundRefused as exc:
+                raise CommsError(f"Refused target of {self.label}: {exc.message}", transient=exc.transient) from None
             except (CommsError, PeerUnavailable) as exc:
+                # A peer may echo the request (token, webhook URL) in its error: scrub before it is logged or stored.
+                scrub_error(exc, self.connector.secrets())
                 rate_limited = getattr(exc, "retry_after", None) is not None
                 transient = getattr(exc, "transient", True) and self.breaker.current_state != "open"
                 wait = exc.retry_after if rate_limited else delay
@@ -85,7 +95,11 @@ class Channel:
 class SlackChannel(Channel):
     def client(self) -> WebClient:
         base_url = self.connector.endpoint()
-        check_url(base_url)
+        # Checked, not pinned: slack-sdk opens its own urllib connections (no hook to dial a given address).
+        try:
+            outbound_guard().check(base_url)
+        except OutboundRefused as exc:
+            raise CommsError(f"Refused target of {self.label}: {exc.message}", transient=exc.transient) from None
         if not self.connector.credential():
             raise CommsError(f"{self.label} has no bot token: set it on the Comms setup page or COMMS_SLACK_TOKEN.")
         # No retry handlers of the SDK's own: rate limits are handled (and logged) by attempt().
@@ -140,46 +154,45 @@ _http_lock = threading.Lock()
 
 
 def http() -> httpx.Client:
-    """One pooled client per process: building one loads the CA bundle (~0.1 s)."""
+    """One pooled client per process (building one loads the CA bundle, ~0.1 s); it dials through the
+    outbound guard, which reads the allow-list on every new connection."""
     global _http
     with _http_lock:
         if _http is None:
-            _http = httpx.Client(timeout=settings.COMMS_HTTP_TIMEOUT, follow_redirects=False)
+            _http = httpx.Client(timeout=settings.COMMS_HTTP_TIMEOUT, follow_redirects=False, transport=outbound_guard().httpx_transport())
         return _http
 
 
 class HttpChannel(Channel):
-    """JSON or form POSTs through httpx to the address the SSRF guard checked."""
+    """JSON or form POSTs through httpx, connected to the address the outbound guard checked."""
 
     def post(self, url: str, *, idempotent: bool = False, fresh_headers: Callable[[], dict] | None = None, **request) -> httpx.Response:
         """POST to `url`; `fresh_headers()` is called for every try (signatures with a current timestamp)."""
-        target = check_url(url)
-        headers = {"Host": target.host, "User-Agent": "opsconsole-comms/1", **request.pop("headers", {})}
-        extensions = {"sni_hostname": target.host} if target.pinned_url.startswith("https") else {}
+        headers = {"User-Agent": "opsconsole-comms/1", **request.pop("headers", {})}
 
         def send() -> httpx.Response:
             all_headers = {**headers, **(fresh_headers() if fresh_headers else {})}
-            response = http().post(target.pinned_url, headers=all_headers, extensions=extensions, **request)
+            response = http().post(url, headers=all_headers, **request)
             if response.status_code == 429:
                 wait = retry_after_of(response.headers.get("Retry-After"))
-                raise CommsError(f"{safe_url(url)} rate limited the console (retry after {wait:g} s)", transient=True, retry_after=wait)
+                raise CommsError(f"{display_url(url)} rate limited the console (retry after {wait:g} s)", transient=True, retry_after=wait)
             if response.status_code >= 500:
-                raise PeerFailed(f"HTTP {response.status_code} from {safe_url(url)}")
+                raise PeerFailed(f"HTTP {response.status_code} from {display_url(url)}")
             if response.status_code >= 300:
-                raise CommsError(f"{safe_url(url)} refused the message: HTTP {response.status_code} {self.reason(response)}")
+                raise CommsError(f"{display_url(url)} refused the message: HTTP {response.status_code} {self.reason(response)}")
             return response
 
         return self.attempt(send, errors=(PeerFailed, httpx.TransportError), idempotent=idempotent)
 
-    @staticmethod
-    def reason(response: httpx.Response) -> str:
+    def reason(self, response: httpx.Response) -> str:
+        """The peer's own explanation, scrubbed before it is cut short (a cut secret could not be found)."""
         try:
             body = response.json()
         except ValueError:
-            return response.text[:200]
+            body = response.text
         if isinstance(body, dict):
-            return str(body.get("message") or body.get("error") or body)[:200]
-        return str(body)[:200]
+            body = body.get("message") or body.get("error") or body
+        return scrub(str(body), self.connector.secrets())[:200]
 
 
 class TeamsChannel(HttpChannel):

@@ -28,6 +28,12 @@ class ConnectorForm(forms.ModelForm):
         help_text="Write-only: leave empty to keep the stored value (or to use the environment variable).",
     )  # fmt: skip
     clear_secret = forms.BooleanField(required=False, help_text="Forget the stored secret (the environment variable applies).")
+    # Webhook URLs carry their key: write-only like the secret.
+    url = forms.CharField(
+        required=False, max_length=500, widget=forms.PasswordInput(render_value=False),
+        help_text="Write-only: leave empty to keep the stored URL. Slack/Twilio API base URL or the webhook URL.",
+    )  # fmt: skip
+    clear_url = forms.BooleanField(required=False, help_text="Forget the stored URL (the default or environment variable applies).")
 
     class Meta:
         model = Connector
@@ -41,10 +47,12 @@ class ConnectorForm(forms.ModelForm):
 
     def save(self, commit=True):
         connector = super().save(commit=False)
-        if self.cleaned_data.get("clear_secret"):
-            connector.secret = ""
-        elif not self.cleaned_data.get("secret") and self.instance.pk:
-            connector.secret = Connector.objects.get(pk=self.instance.pk).secret
+        stored = Connector.objects.get(pk=self.instance.pk) if self.instance.pk else None
+        for field in ("secret", "url"):
+            if self.cleaned_data.get(f"clear_{field}"):
+                setattr(connector, field, "")
+            elif not self.cleaned_data.get(field) and stored:
+                setattr(connector, field, getattr(stored, field))
         if commit:
             connector.save()
         return connector

@@ -32,7 +32,7 @@ class Section:
 SECTIONS = {
     "connectors": Section(
         "Connectors", Connector, forms.ConnectorForm,
-        (("Name", "name"), ("Type", "get_kind_display"), ("URL", "url"), ("Secret", "secret_state"), ("Enabled", "enabled")),
+        (("Name", "name"), ("Type", "get_kind_display"), ("URL", "url_display"), ("Secret", "secret_state"), ("Enabled", "enabled")),
         "Slack, Teams, SMTP, SMS and webhook connections. Secrets are stored encrypted and never shown again.",
     ),
     "targets": Section(

@@ -10,6 +10,8 @@ from .metrics import WEBSOCKET_CLIENTS
 class LiveConsumer(AsyncWebsocketConsumer):
     """Subscribes an authenticated browser to one topic and forwards its fragments."""
 
+    seq = None  # the newest stamped fragment sent (apps.core.live.publish)
+
     async def connect(self):
         self.topic = self.scope["url_route"]["kwargs"]["topic"]
         actor = await database_sync_to_async(Actor.for_user)(self.scope.get("user"))
@@ -38,4 +40,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
         """The page only listens; htmx may send form data, which is ignored."""
 
     async def live_html(self, event):
+        seq = event.get("seq")
+        if seq is not None:
+            if self.seq is not None and seq <= self.seq:
+                return  # overtaken by a newer state of the topic (publishers in several processes race)
+            self.seq = seq
         await self.send(text_data=event["html"])

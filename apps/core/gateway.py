@@ -27,6 +27,7 @@ from .errors import InvalidInput, OperationFailed, OpsError, PermissionDenied, R
 from .live import publish_template
 from .metrics import JOB_SECONDS, OPERATION_CALLS, OPERATION_SECONDS
 from .models import Job, JobLogLine
+from .resilience import redis_call
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,8 @@ def check_rate(op: operations.Operation, actor) -> None:
     rate = settings.OPS_RATE_LIMITS.get(op.risk.value)
     if not rate or actor.is_system:
         return
-    usage = ratelimit.hit(f"ops.{op.risk.value}", actor.rate_key, rate)
+    # Without its store the limit cannot be checked: refuse (503, clear message) rather than run unlimited.
+    usage = redis_call(lambda: ratelimit.hit(f"ops.{op.risk.value}", actor.rate_key, rate))
     if usage.should_limit:
         wait = max(1, usage.time_left)
         raise RateLimited(f"Rate limit of {rate} {op.risk.value} operations reached; try again in {wait} s.")

@@ -4,6 +4,13 @@ with the htmx `ws` extension (out-of-band swaps by element id).
 
 Topics are authorised by prefix: an app registers which permission a topic
 needs with `register_topic()`; the consumer refuses the rest.
+
+A publisher whose fragments each replace the whole previous state (a dashboard
+refresh) stamps them with a sequence number (`seq`, increasing per topic, e.g.
+the refresh slot). Publishers in several processes can race, so an older
+fragment may reach Redis after a newer one: the consumer drops any stamped
+fragment not newer than the last it sent, and the browser drops one not newer
+than what its page shows (`data-seq`, static/js/console.js).
 """
 
 from __future__ import annotations
@@ -18,6 +25,9 @@ import time
 from channels.layers import get_channel_layer
 from django.core.cache import cache
 from django.template.loader import render_to_string
+
+from .errors import PeerUnavailable
+from .resilience import breaker_for, redis_call
 
 log = logging.getLogger(__name__)
 TOPIC_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,90}$")
@@ -81,15 +91,23 @@ class _PublisherLoop:
 _publisher = _PublisherLoop()
 
 
-def publish(topic: str, html: str) -> None:
-    """Send a fragment to every browser watching `topic`, in order. Never fails the caller."""
+def publish(topic: str, html: str, *, seq: int | None = None) -> None:
+    """Send a fragment to every browser watching `topic`, in order. Never fails the caller.
+
+    `seq`: for fragments that replace the whole previous state, a number that grows
+    with each new state of the topic (older ones are then dropped, see above)."""
     layer = get_channel_layer()
     if layer is None:
         return
     message = {"type": "live.html", "html": html}
+    if seq is not None:
+        message["seq"] = seq
     try:
-        future = asyncio.run_coroutine_threadsafe(layer.group_send(group_name(topic), message), _publisher.loop())
-        future.result(timeout=5)  # in order, and bounded: a slow Redis must not stall the caller for long
+        # In order, and bounded: a slow Redis must not stall the caller for long (nor at all once its breaker is open).
+        def send():
+            return asyncio.run_coroutine_threadsafe(layer.group_send(group_name(topic), message), _publisher.loop()).result(timeout=5)
+
+        redis_call(send)
     except Exception:  # a live view is a convenience; the work it reports must go on
         log.warning("could not publish live event to %s", topic, exc_info=True)
 
@@ -132,9 +150,11 @@ def watched(topic: str) -> bool:
     hit = _watched.get(topic)
     if hit is not None and now - hit[0] < WATCH_CHECK_SECONDS:
         return hit[1]
+    if breaker_for("redis").fail_counter:  # Redis just failed this process: no second wait for a convenience
+        return False
     try:
-        answer = (cache.get(_watch_key(topic)) or 0) > 0
-    except Exception:  # Redis down: publishing fails quietly later anyway
+        answer = (redis_call(lambda: cache.get(_watch_key(topic))) or 0) > 0
+    except PeerUnavailable:  # Redis down: nobody receives live events anyway
         answer = False
     _watched[topic] = (now, answer)
     return answer

@@ -1,6 +1,11 @@
+import logging
 import uuid
 
+import redis
 from django.conf import settings
+from django.shortcuts import render
+
+log = logging.getLogger(__name__)
 
 
 def client_ip(request) -> str | None:
@@ -24,3 +29,22 @@ class RequestIdMiddleware:
         response = self.get_response(request)
         response["X-Request-ID"] = request.request_id
         return response
+
+
+class RedisUnavailableMiddleware:
+    """A view that needed the console's Redis (a login rate limit, a cache read) while it
+    does not answer gets a clear 503 page, not a 500; the gateway's own calls go through
+    a breaker (apps.core.resilience.redis_call) and fail faster still."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, redis.RedisError):
+            return None
+        log.warning("request %s: Redis did not answer: %s", getattr(request, "request_id", ""), exception)
+        message = "The console's Redis (rate limits, live updates, job queue) does not answer; try again in a minute."
+        return render(request, "core/error.html", {"error": message}, status=503)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import pybreaker
+import redis
 import tenacity
 from django.conf import settings
 
@@ -66,6 +67,7 @@ def call_through(
     fn: Callable[[], T],
     *,
     errors: tuple[type[BaseException], ...],
+    timeouts: tuple[type[BaseException], ...] = (),
     retry: bool = False,
     attempts: int = 3,
     describe: str = "",
@@ -73,14 +75,17 @@ def call_through(
     """Run `fn` through the breaker; `errors` are the peer failures that count.
 
     With `retry` (idempotent reads only) a failure is retried with exponential
-    backoff before it counts against the breaker. Any of `errors`, or an open
-    breaker, becomes PeerUnavailable with a message a person can act on.
+    backoff before it counts against the breaker — except `timeouts` (the
+    connector's connect/read timeout errors): a peer that hangs would only make
+    every retry wait as long again, so a timeout counts at once. Any of
+    `errors`, or an open breaker, becomes PeerUnavailable with a message a
+    person can act on.
     """
     label = describe or breaker.name
     attempt = fn
     if retry:
         attempt = tenacity.retry(
-            retry=tenacity.retry_if_exception_type(errors),
+            retry=tenacity.retry_if_exception_type(errors) & tenacity.retry_if_not_exception_type(timeouts),
             stop=tenacity.stop_after_attempt(attempts),
             wait=tenacity.wait_exponential(multiplier=0.2, max=2),
             reraise=True,
@@ -92,5 +97,18 @@ def call_through(
             f"{label} is unavailable: its circuit breaker is open after repeated failures; "
             f"the console will try again within {settings.BREAKER_RESET_SECONDS} s."
         ) from None
+    except timeouts as exc:
+        raise PeerUnavailable(f"{label} did not answer in time ({type(exc).__name__}): {exc}") from exc
     except errors as exc:
         raise PeerUnavailable(f"{label} did not answer: {exc}") from exc
+
+
+def redis_call(fn: Callable[[], T]) -> T:
+    """A call to the console's own Redis from a request (rate limits, live watchers).
+
+    The client's short timeouts (REDIS_SOCKET_TIMEOUT) bound each call; the breaker
+    makes a Redis that hangs cost a page one timeout until it opens, then nothing:
+    pages answer at once with PeerUnavailable (503) until Redis answers a trial call.
+    """
+    describe = "The console's Redis (rate limits, live updates, job queue)"
+    return call_through(breaker_for("redis"), fn, errors=(redis.RedisError,), describe=describe)

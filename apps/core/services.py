@@ -7,7 +7,7 @@ import time
 
 from pydantic import BaseModel, Field
 
-from .health import app_checks, broker_status, database_status, worker_status
+from .health import app_checks, probe
 from .jobs import Context
 from .metrics import shared_breaker_states
 from .operations import Risk, operation
@@ -42,20 +42,23 @@ class HealthOutput(BaseModel):
 @operation("core.health", risk=Risk.READ)
 def health(ctx: Context, params: HealthInput) -> HealthOutput:
     """Health of the console itself: database, broker and queue depth, workers, and every connector's circuit breaker."""
-    database = database_status()
-    broker, depth = broker_status()
-    workers = worker_status() if params.include_workers else []
+    return health_report(params.include_workers)
+
+
+def health_report(include_workers: bool, found: dict | None = None) -> HealthOutput:
+    """The probes behind core.health, each bounded (apps.core.health.probe), or those already
+    `found`; the health page shows this directly when the gateway cannot run (its Redis is down)."""
+    found = found or probe(include_workers)
     breakers = [BreakerState(name=n, **s) for n, s in shared_breaker_states().items()]
+    # The apps' checks read the database in this thread (the probes' threads see only committed rows).
     checks = [Check(name=name, status=level, detail=detail) for name, level, detail in app_checks()]
-    if database != "ok" or broker != "ok":
+    if found["database"] != "ok" or found["broker"] != "ok":
         status = "down"
-    elif (params.include_workers and not workers) or any(b.state != "closed" for b in breakers) or any(c.status != "ok" for c in checks):
+    elif (include_workers and not found["workers"]) or any(b.state != "closed" for b in breakers) or any(c.status != "ok" for c in checks):
         status = "degraded"
     else:
         status = "ok"
-    return HealthOutput(
-        status=status, database=database, broker=broker, queue_depth=depth, workers=workers, breakers=breakers, checks=checks
-    )
+    return HealthOutput(status=status, breakers=breakers, checks=checks, **found)
 
 
 class EchoJobInput(BaseModel):

@@ -21,8 +21,11 @@ import docker
 import docker.errors
 import docker.tls
 import requests.exceptions
+from django.conf import settings
 
+from apps.core.outbound import Guard
 from apps.core.resilience import breaker_for, call_through
+from apps.core.scrub import scrubbed
 
 from .errors import InfrastructureError
 
@@ -31,6 +34,11 @@ LABEL = "opsconsole."
 # Engine API version the console speaks: dockerd 20.10+ and podman 4+ serve it. Fixed rather than
 # negotiated, so building a client never touches the network outside the breaker.
 API_VERSION = "1.41"
+
+
+def outbound_guard() -> Guard:
+    """Docker engines live inside: INFRA_OUTBOUND_ALLOW lists the internal networks tcp:// engines may use."""
+    return Guard(settings.INFRA_OUTBOUND_ALLOW, label="Docker engines")
 
 
 class EngineUnreachable(Exception):
@@ -146,6 +154,11 @@ class Engine:
                 raise InfrastructureError(f"The engine settings of {self.environment} are unusable: {exc}") from exc
             # requests lets REQUESTS_CA_BUNDLE override a session's own CA: the engine's CA must win.
             self._client.api.trust_env = False
+            if self._client.api.base_url.startswith(("http://", "https://")):
+                # A network engine: every connection dials an address the outbound guard just checked.
+                adapter = outbound_guard().requests_adapter()
+                self._client.api.mount("http://", adapter)
+                self._client.api.mount("https://", adapter)
         return self._client
 
     def call(self, what: str, fn: Callable[[docker.DockerClient], T], *, retry: bool = False) -> T:
@@ -161,7 +174,15 @@ class Engine:
             except docker.errors.DockerException as exc:
                 raise EngineUnreachable(str(exc)) from exc
 
-        return call_through(self.breaker, attempt, errors=PEER_ERRORS, retry=retry, describe=f"The Docker engine of {self.environment}")
+        with scrubbed(self.environment.tls_client_key):
+            return call_through(
+                self.breaker,
+                attempt,
+                errors=PEER_ERRORS,
+                timeouts=(requests.exceptions.Timeout,),
+                retry=retry,
+                describe=f"The Docker engine of {self.environment}",
+            )
 
     # --- reads ------------------------------------------------------------------------
 

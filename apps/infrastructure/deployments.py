@@ -51,7 +51,7 @@ def service_of(environment: str, service: str) -> Service:
     found = Service.objects.select_related("environment").filter(environment__name=environment, name=service).first()
     if found is None:
         if not Environment.objects.filter(name=environment).exists():
-            raise InfrastructureError(f"There is no environment named {environment!r}.")
+            raise InfrastructureError(f"There is no environment named {environment!r}.", 404)
         raise InfrastructureError(f"Environment {environment} has no service named {service!r}.")
     return found
 

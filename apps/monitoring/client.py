@@ -12,12 +12,12 @@ import httpx
 
 from apps.core.metrics import record_breaker_states
 from apps.core.resilience import breaker_for, call_through
+from apps.core.scrub import scrub, scrubbed
 
 from .errors import MonitoringError
 from .metrics import PEER_REQUESTS
-from .models import PrometheusSource
+from .models import PrometheusSource, outbound_guard
 from .promql import format_seconds
-from .safety import check_url
 
 
 class PeerHTTPError(Exception):
@@ -42,15 +42,16 @@ def _http_client(source: PrometheusSource, base_url: str) -> httpx.Client:
             elif source.auth_type == PrometheusSource.AUTH_BEARER:
                 headers["Authorization"] = f"Bearer {source.credential()}"
             # A little longer than the query timeout sent to Prometheus, so its own clear message wins.
-            timeout = httpx.Timeout(source.timeout_seconds + 2, connect=min(5.0, max(1.0, source.timeout_seconds)))
+            # A peer that hangs costs one such wait per call (timeouts are not retried, see call_through).
+            wait = source.timeout_seconds
+            timeout = httpx.Timeout(wait + max(0.5, min(2.0, wait)), connect=min(5.0, max(1.0, wait)))
             client = httpx.Client(
                 base_url=base_url.rstrip("/"),
                 auth=auth,
                 headers=headers,
                 timeout=timeout,
-                verify=source.verify_tls,
                 follow_redirects=False,
-                event_hooks={"request": [lambda request: check_url(str(request.url))]},
+                transport=outbound_guard().httpx_transport(verify=source.verify_tls),
             )
             _clients[key] = client
         return client
@@ -78,13 +79,20 @@ class _Connector(ABC):
                 response = self.http.request(method, path, **kwargs)
                 outcome = str(response.status_code)
                 if response.status_code >= 500 and not self.is_api_error(response):
-                    raise PeerHTTPError(f"HTTP {response.status_code} {response.text[:200].strip()}")
+                    raise PeerHTTPError(f"HTTP {response.status_code} {scrub(response.text, self.source.secrets())[:200].strip()}")
                 return response
             finally:
                 PEER_REQUESTS.labels(self.kind.lower(), self.source.name, endpoint, outcome).inc()
 
         try:
-            response = call_through(self.breaker, send, errors=(httpx.TransportError, PeerHTTPError), retry=retry, describe=self.describe)
+            response = call_through(
+                self.breaker,
+                send,
+                errors=(httpx.TransportError, PeerHTTPError),
+                timeouts=(httpx.TimeoutException,),
+                retry=retry,
+                describe=self.describe,
+            )
         finally:
             record_breaker_states()
         if response.status_code in (401, 403):
@@ -109,6 +117,10 @@ class PrometheusClient(_Connector):
 
     def api(self, endpoint: str, params: dict | None = None, *, form: bool = False):
         """/api/v1/<endpoint>; returns the `data` member. `form` POSTs the params (long queries fit)."""
+        with scrubbed(*self.source.secrets()):
+            return self._api(endpoint, params, form=form)
+
+    def _api(self, endpoint: str, params: dict | None, *, form: bool):
         params = {k: v for k, v in (params or {}).items() if v is not None}
         path = f"/api/v1/{endpoint}"
         if form:
@@ -141,6 +153,8 @@ def prometheus_error(body: dict, status: int) -> MonitoringError:
     kind, detail = body.get("errorType", "error"), body.get("error", "no detail")
     if kind == "bad_data":
         return MonitoringError(f"Prometheus rejected the request (bad_data): {detail}", 400)
+    if kind == "execution" and "deadline exceeded" in detail:
+        kind = "timeout"  # the query timeout, hit while expanding series: Prometheus calls it an execution error
     if kind in ("timeout", "canceled"):
         return MonitoringError(
             f"Prometheus stopped the query ({kind}): {detail}. Narrow the time range, raise the step, or simplify the query.", 504
@@ -165,13 +179,18 @@ class AlertmanagerClient(_Connector):
         return response.headers.get("content-type", "").startswith("application/json")
 
     def call(self, method: str, endpoint: str, *, retry: bool, **kwargs):
+        with scrubbed(*self.source.secrets()):
+            return self._call(method, endpoint, retry=retry, **kwargs)
+
+    def _call(self, method: str, endpoint: str, *, retry: bool, **kwargs):
         response = self.request(method, f"/api/v2/{endpoint}", endpoint=endpoint.split("/", 1)[0], retry=retry, **kwargs)
         try:
             body = response.json() if response.content else None
         except ValueError:
             body = response.text
         if response.status_code >= 400:
-            detail = body if isinstance(body, str) else (body or {}).get("message", response.text[:300])
+            detail = body if isinstance(body, str) else (body or {}).get("message", response.text)
+            detail = scrub(str(detail), self.source.secrets())[:300]
             status = 404 if "not found" in str(detail).lower() or response.status_code == 404 else 400
             raise MonitoringError(f"Alertmanager refused the request (HTTP {response.status_code}): {str(detail).strip()}", status)
         return body

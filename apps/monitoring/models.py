@@ -2,15 +2,19 @@ from __future__ import annotations
 
 import os
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.urls import reverse
 
 from apps.core.fields import EncryptedTextField
+from apps.core.outbound import Guard, OutboundRefused
 
-from .errors import MonitoringError
-from .safety import check_url
+
+def outbound_guard() -> Guard:
+    """Sources usually live inside (loopback, private networks): MONITORING_OUTBOUND_ALLOW lists what they may be."""
+    return Guard(settings.MONITORING_OUTBOUND_ALLOW, label="Prometheus/Alertmanager sources")
 
 
 class PrometheusSource(models.Model):
@@ -47,8 +51,8 @@ class PrometheusSource(models.Model):
             url = getattr(self, field)
             if url:
                 try:
-                    check_url(url)
-                except MonitoringError as exc:
+                    outbound_guard().check(url)
+                except OutboundRefused as exc:
                     raise ValidationError({field: exc.message}) from None
         if self.secret_env and not self.secret_env.replace("_", "").isalnum():
             raise ValidationError({"secret_env": "An environment variable name: letters, digits and _."})
@@ -60,6 +64,11 @@ class PrometheusSource(models.Model):
         if self.secret_env:
             return os.environ.get(self.secret_env, "")
         return self.secret
+
+    def secrets(self) -> tuple[str, ...]:
+        """What the source's error texts must never show (see apps.core.scrub)."""
+        credential = self.credential()
+        return (credential, f"{self.username}:{credential}") if credential else ()
 
     @property
     def breaker_names(self) -> tuple[str, str]:

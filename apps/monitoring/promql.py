@@ -69,6 +69,36 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
 
+# Strings are skipped when looking for selectors: a label value may contain "[365d]".
+_STRINGS = re.compile(r'"(?:\\.|[^"\\])*"|\'(?:\\.|[^\'\\])*\'|`[^`]*`')
+_BRACKETS = re.compile(r"\[\s*([^\]:]*?)\s*(?::\s*([^\]]*?)\s*)?\]")
+_DURATION_PART = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
+
+
+def duration_seconds(text: str) -> float:
+    """A Prometheus duration, one unit or several ('1h30m'), in seconds."""
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"{text!r} is not a duration like 30s, 5m, 1h30m, 7d.")
+    return sum(int(n) * _UNIT_SECONDS[u] for n, u in parts)
+
+
+def check_ranges(query: str, *, max_seconds: float, max_points: int) -> str:
+    """Refuse range selectors (`x[5m]`) and subqueries (`f(x)[1d:1m]`) reaching further back than
+    `max_seconds`, or a subquery asking for more than `max_points` steps; return the query unchanged.
+    The same bounds as a range query's, so a subquery cannot get around them."""
+    for match in _BRACKETS.finditer(_STRINGS.sub('""', query)):
+        window, step = match[1], match[2]
+        if not window:
+            continue  # not a range: Prometheus reports its own syntax error
+        seconds = duration_seconds(window)
+        if seconds > max_seconds:
+            raise ValueError(f"[{window}] looks back {seconds / 86400:g} days; the console allows at most {max_seconds / 86400:g} days.")
+        if step and seconds / max(duration_seconds(step), 0.001) > max_points:
+            raise ValueError(f"[{window}:{step}] asks for more than {max_points:,} steps: use a coarser step.")
+    return query
+
+
 def format_seconds(seconds: float) -> str:
     """Seconds as a Prometheus duration string ('90s' -> '90s', 0.5 -> '500ms')."""
     if seconds < 1:

@@ -100,7 +100,7 @@ async def _run(topic: str, pk: int, range_: str) -> None:
         slot = int(time.time() // interval)
         try:
             if await sync_to_async(claim, thread_sensitive=False)(topic, slot, interval):
-                await sync_to_async(refresh_once, thread_sensitive=False)(topic, pk, range_)
+                await sync_to_async(refresh_once, thread_sensitive=False)(topic, pk, range_, slot)
         except Exception:  # a failed tick must not end the loop; the next tick tries again
             log.exception("dashboard refresh %s failed", topic)
 
@@ -110,19 +110,21 @@ def claim(topic: str, slot: int, interval: int) -> bool:
     return cache.add(f"monitoring:refresh:{topic}:{slot}", 1, timeout=max(2, interval * 2))
 
 
-def refresh_once(topic: str, pk: int, range_: str) -> None:
-    """Evaluate the dashboard (cached per slot), render it once and push it to every viewer."""
+def refresh_once(topic: str, pk: int, range_: str, slot: int) -> None:
+    """Evaluate the dashboard (cached per slot), render it once and push it to every viewer,
+    stamped with its slot: a refresh that finishes after a later one is dropped, not shown."""
     try:
         board = Dashboard.objects.filter(pk=pk).first()
         if board is None:
             return
-        context = {"board": board, "range": range_}
+        context = {"board": board, "range": range_, "seq": slot}
         try:
             data = gateway.invoke("monitoring.dashboard", Actor.system(), {"dashboard": board.slug, "range": range_}, "system").result
-            context.update(data=data, panels=panel_views(data))
+            # Late under load, the data may be for the next slot already: the fragment says what it shows.
+            context.update(data=data, panels=panel_views(data), seq=data.slot or slot)
         except OpsError as exc:
             context["problem"] = exc.message
-        publish(topic, render_to_string("monitoring/_dashboard_live.html", context))
+        publish(topic, render_to_string("monitoring/_dashboard_live.html", context), seq=context["seq"])
         DASHBOARD_REFRESHES.labels(str(pk)).inc()
         record_breaker_states()
     finally:

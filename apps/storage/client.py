@@ -10,11 +10,14 @@ from collections.abc import Iterator
 
 import boto3
 import botocore.exceptions as boto_errors
+from botocore.awsrequest import AWSHTTPConnectionPool, AWSHTTPSConnectionPool
 from botocore.config import Config
 from django.conf import settings
 
 from apps.core.errors import OperationFailed, PeerUnavailable
+from apps.core.outbound import Guard, OutboundRefused
 from apps.core.resilience import breaker_for, call_through
+from apps.core.scrub import scrubbed
 
 from .models import Connection
 
@@ -23,12 +26,23 @@ PEER_ERRORS = (boto_errors.ConnectionError, boto_errors.HTTPClientError, boto_er
 READ_CHUNK = 1024 * 1024
 
 
+# Codes meaning "what the request names does not exist": a 404, not a failure.
+MISSING = {"NoSuchBucket", "NoSuchKey", "NotFound", "404", "NoSuchVersion", "NoSuchUpload", "NoSuchConnection"}
+
+
 class StorageError(OperationFailed):
     """An S3 request was refused or cannot be done; the message says what to change."""
 
     def __init__(self, message: str, code: str = ""):
         super().__init__(message)
         self.code = code
+        if code in MISSING:
+            self.status_code = 404
+
+
+def outbound_guard() -> Guard:
+    """S3 gateways (MinIO, Ceph) usually live inside: STORAGE_OUTBOUND_ALLOW lists the internal networks they may use."""
+    return Guard(settings.STORAGE_OUTBOUND_ALLOW, label="storage endpoints")
 
 
 _clients: dict[int, tuple[object, object]] = {}
@@ -67,6 +81,11 @@ def _boto_client(conn: Connection):
     client = boto3.session.Session().client(
         "s3", endpoint_url=conn.endpoint_url or None, verify=conn.verify_tls, config=config, **_credentials(conn)
     )
+    # Pin: every connection botocore opens dials an address the guard just checked (botocore has no
+    # public hook for its connection classes, so its session's pool classes are swapped here).
+    http_session = client._endpoint.http_session
+    http_session._pool_classes_by_scheme = outbound_guard().pool_classes(AWSHTTPConnectionPool, AWSHTTPSConnectionPool)
+    http_session._manager.pool_classes_by_scheme = http_session._pool_classes_by_scheme
     with _clients_lock:
         _clients[conn.pk] = (conn.updated_at, client)
     return client
@@ -103,6 +122,8 @@ class S3:
     def __init__(self, conn: Connection):
         self.conn = conn
         self.client = _boto_client(conn)
+        # What its error texts must never show (see apps.core.scrub).
+        self.secrets = tuple(_credentials(conn).values())
         self.breaker = breaker_for(f"storage:{conn.name}")
 
     def call(self, method: str, *, retry: bool | None = None, **params) -> dict:
@@ -117,8 +138,21 @@ class S3:
                 raise _message(self.conn, method, exc, params) from exc
             except boto_errors.NoCredentialsError:
                 raise StorageError(f"Connection {self.conn.name} has no credentials in the environment.") from None
+            except boto_errors.HTTPClientError as exc:
+                refused = exc.kwargs.get("error")
+                if isinstance(refused, OutboundRefused):
+                    raise StorageError(f"Connection {self.conn.name}: {refused.message}") from None
+                raise
 
-        return call_through(self.breaker, request, errors=PEER_ERRORS, retry=retry, describe=f"S3 endpoint of connection {self.conn.name}")
+        with scrubbed(*self.secrets):
+            return call_through(
+                self.breaker,
+                request,
+                errors=PEER_ERRORS,
+                timeouts=(boto_errors.ConnectTimeoutError, boto_errors.ReadTimeoutError),
+                retry=retry,
+                describe=f"S3 endpoint of connection {self.conn.name}",
+            )
 
     def optional(self, method: str, missing: tuple[str, ...], **params) -> dict | None:
         """A bucket setting that may not be configured: None when the endpoint says so."""
@@ -180,5 +214,7 @@ class S3:
 def connect(name: str) -> S3:
     conn = Connection.objects.filter(name=name).first()
     if conn is None:
-        raise StorageError(f"There is no storage connection named {name!r}; an admin registers it under Storage → Connections.")
+        raise StorageError(
+            f"There is no storage connection named {name!r}; an admin registers it under Storage → Connections.", code="NoSuchConnection"
+        )
     return S3(conn)

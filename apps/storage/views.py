@@ -12,7 +12,7 @@ from django.contrib import messages
 from django.core.handlers.asgi import ASGIRequest
 from django.core.paginator import Paginator
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST
@@ -22,6 +22,7 @@ from apps.core.errors import InvalidInput, OpsError
 from apps.core.gateway import check_permission, validate
 from apps.core.web import actor_of, call, console_view
 
+from .models import Connection
 from .services.common import Classification
 from .services.compliance import to_csv
 from .streaming import issue_ticket, stream_url
@@ -141,6 +142,7 @@ def delete(request, connection: str, bucket: str):
 @console_view
 def upload_page(request, connection: str, bucket: str):
     check_permission(operations.get("storage.upload"), actor_of(request))
+    get_object_or_404(Connection, name=connection)
     context = {
         "connection": connection,
         "bucket": bucket,

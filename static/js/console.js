@@ -18,6 +18,36 @@
       });
     });
   }
+  // Live sockets: the ws extension reconnects after an abnormal close (1006, 1011-1013);
+  // wait a random time up to 1 s, 2 s, 4 s ... 30 s, so that many browsers do not all
+  // come back at once after a restart.
+  htmx.config.wsReconnectDelay = function (retryCount) {
+    return Math.random() * Math.min(30000, 1000 * Math.pow(2, retryCount));
+  };
+  // After a reconnect, fetch the live region again: fragments published while the
+  // socket was down are lost, the page's current state is not.
+  document.addEventListener("htmx:wsClose", function (event) {
+    event.target.setAttribute("data-live-dropped", "");
+  });
+  document.addEventListener("htmx:wsOpen", function (event) {
+    var region = event.target;
+    if (!region.hasAttribute("data-live-dropped")) { return; }
+    var url = region.getAttribute("ws-connect");
+    htmx.ajax("GET", window.location.href, {target: region, swap: "outerHTML", select: '[ws-connect="' + url + '"]'});
+  });
+  // A fragment that replaces the whole state of an element carries data-seq (its
+  // refresh slot): publishers race, so drop one not newer than what the page shows.
+  function isStale(html) {
+    var incoming = new DOMParser().parseFromString(html, "text/html").querySelectorAll("[id][data-seq]");
+    return Array.prototype.some.call(incoming, function (element) {
+      var shown = document.getElementById(element.id);
+      var seq = shown && shown.getAttribute("data-seq");
+      return seq !== null && seq !== "" && element.getAttribute("data-seq") !== "" && Number(element.getAttribute("data-seq")) <= Number(seq);
+    });
+  }
+  document.addEventListener("htmx:wsBeforeMessage", function (event) {
+    if (isStale(event.detail.message)) { event.preventDefault(); }
+  });
   // Keep live logs scrolled to the newest line unless the reader scrolled up.
   document.addEventListener("htmx:wsAfterMessage", function () {
     dropDuplicateLines();

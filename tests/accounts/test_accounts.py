@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.utils import timezone
 
 from apps.accounts.actors import Actor
@@ -26,10 +27,25 @@ def test_failed_logins_are_rate_limited(client, make_user, settings):
     user = make_user("viewer")
     codes = [client.post("/accounts/login/", {"username": user.username, "password": "nope"}).status_code for _ in range(4)]
     assert codes == [200, 200, 200, 429]
-    # even the right password is refused while limited
-    response = client.post("/accounts/login/", {"username": user.username, "password": user.raw_password})
+    # even the right password is refused while limited, without being checked: one audit row per refused attempt
+    checked = []
+
+    def heard(sender, **kwargs):
+        checked.append(sender)
+
+    user_login_failed.connect(heard, weak=False, dispatch_uid="test.checked")
+    user_logged_in.connect(heard, weak=False, dispatch_uid="test.logged_in")
+    try:
+        before = AuditEvent.objects.count()
+        response = client.post("/accounts/login/", {"username": user.username, "password": user.raw_password})
+        after_right = AuditEvent.objects.count()
+        client.post("/accounts/login/", {"username": user.username, "password": "still wrong"})
+    finally:
+        user_login_failed.disconnect(dispatch_uid="test.checked")
+        user_logged_in.disconnect(dispatch_uid="test.logged_in")
     assert response.status_code == 429 and "Too many login attempts" in response.content.decode()
-    assert AuditEvent.objects.filter(operation="accounts.login", error="too many login attempts").count() == 2
+    assert checked == [] and after_right == before + 1 and AuditEvent.objects.count() == before + 2
+    assert AuditEvent.objects.filter(operation="accounts.login", error="too many login attempts").count() == 3
 
 
 def test_successful_logins_do_not_count_against_the_limit(client, make_user, settings):

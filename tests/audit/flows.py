@@ -9,7 +9,7 @@ from .siem import wait_for
 
 def approval_flow(make_user, actor_of):
     """An admin asks to disable a sink; one approver comments and approves; the job runs.
-    -> the approval request. Needs loopback allow-listed (COMMS_SSRF_ALLOW)."""
+    -> the approval request. Needs loopback allow-listed (AUDIT_SINK_OUTBOUND_ALLOW)."""
     admin = actor_of(make_user("admin"))
     invoke("audit.save_sink", admin, {"name": "siem", "kind": "syslog", "address": "127.0.0.1:6514"})
     pending = invoke("audit.disable_sink", admin, {"name": "siem"}, reason="SIEM migration; old password=hunter2 is void")

@@ -16,7 +16,7 @@ HREF = re.compile(r'href="(/[^"]*)"')
 
 @pytest.fixture(autouse=True)
 def loopback_allowed(settings):
-    settings.COMMS_SSRF_ALLOW = ["127.0.0.0/8"]
+    settings.AUDIT_SINK_OUTBOUND_ALLOW = ["127.0.0.0/8"]
 
 
 def links(response) -> set[str]:

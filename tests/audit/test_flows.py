@@ -13,7 +13,7 @@ from .flows import approval_flow
 
 @pytest.fixture(autouse=True)
 def loopback_allowed(settings):
-    settings.COMMS_SSRF_ALLOW = ["127.0.0.0/8"]
+    settings.AUDIT_SINK_OUTBOUND_ALLOW = ["127.0.0.0/8"]
 
 
 def test_every_event_of_an_approval_flow_shares_one_correlation_id(make_user, actor_of, client_as):

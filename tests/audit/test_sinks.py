@@ -16,7 +16,7 @@ SYSLOG = {"name": "siem", "kind": "syslog", "address": "127.0.0.1:6514", "tls": 
 
 @pytest.fixture(autouse=True)
 def loopback_allowed(settings):
-    settings.COMMS_SSRF_ALLOW = LOOPBACK
+    settings.AUDIT_SINK_OUTBOUND_ALLOW = LOOPBACK
 
 
 @pytest.fixture
@@ -82,6 +82,7 @@ def test_the_token_is_write_only_and_rotating_it_is_immediate(admin):
 @pytest.mark.parametrize(
     "params,field",
     [({**SYSLOG, "address": "10.1.2.3:514"}, ("address", "loopback, private")),
+     ({**SYSLOG, "address": "169.254.169.254:514"}, ("address", "metadata")),
      ({**SYSLOG, "address": "no-port"}, ("address", "host:port")),
      ({**SYSLOG, "kind": "https"}, ("address", "https:// URL")), ({**SYSLOG, "ca_pem": "not a certificate"}, ("ca_pem", "PEM"))],
 )  # fmt: skip

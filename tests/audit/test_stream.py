@@ -12,7 +12,6 @@ from django.utils import timezone
 from apps.audit.models import AuditEvent, AuditSink
 from apps.audit.stream import drain_all
 from apps.audit.writer import record
-from apps.comms.models import AllowedNetwork
 from apps.core.gateway import invoke
 
 from .siem import HttpsReceiver, Rsyslog, in_order_at_least_once, wait_for
@@ -22,7 +21,7 @@ LOOPBACK = ["127.0.0.0/8", "::1/128"]
 
 @pytest.fixture
 def streaming(settings):
-    settings.COMMS_SSRF_ALLOW = LOOPBACK  # the outbound guard refuses loopback unless allow-listed
+    settings.AUDIT_SINK_OUTBOUND_ALLOW = LOOPBACK  # only loopback: the outbound guard refuses other internal addresses
     settings.AUDIT_STREAM_RETRY_SECONDS = 0
     settings.AUDIT_STREAM_ATTEMPTS = 2
 
@@ -193,7 +192,6 @@ def test_delivery_resumes_from_the_cursor_after_a_lost_cursor_move(streaming, ad
 def test_a_worker_streams_what_was_just_written(admin, rsyslog, celery_worker, settings):
     """Nobody calls the drain here: the writer's kick after commit reaches a real Celery worker."""
     settings.AUDIT_STREAM_KICK_SECONDS = 0  # every write kicks (the default throttles to one a second)
-    AllowedNetwork.objects.create(cidr="127.0.0.1/32", note="the test's rsyslogd")  # the guard's allow-list, seen by the worker too
     saved = invoke("audit.save_sink", admin, {"name": "live", "kind": "syslog", "address": f"127.0.0.1:{rsyslog.port}", "tls": False})
     activity(admin, 3)
     wanted = expected_seqs(saved.result.cursor)

@@ -65,6 +65,8 @@ class Fake:
                 with fake.lock:
                     fake.requests.append(request)
                     injected = fake.failures.popleft() if fake.failures else None
+                if callable(injected):
+                    injected = injected(request)
                 status, headers, body = injected or fake.handle(request)
                 payload = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(status)
@@ -86,6 +88,11 @@ class Fake:
         """Answer the next `times` requests with this instead of the normal answer."""
         for _ in range(times):
             self.failures.append((status, headers or {}, body))
+
+    def echo_next(self, status: int, field: str) -> None:
+        """Answer the next request with an error whose `field` repeats the request's headers,
+        as a misconfigured peer or proxy does (Authorization included)."""
+        self.failures.append(lambda req: (status, {}, {"ok": False, field: f"rejected request with headers {req['headers']}"}))
 
     def calls(self, path_suffix: str = "") -> list[dict]:
         return [r for r in self.requests if r["path"].endswith(path_suffix)]

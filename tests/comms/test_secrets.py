@@ -67,3 +67,23 @@ def test_saving_a_connector_without_a_secret_keeps_the_stored_one(client, make_u
         {"name": "slack", "kind": "slack", "url": slack.url, "options": "{}", "clear_secret": "on", "enabled": "on"},
     )
     assert Connector.objects.get(pk=slack.pk).secret == ""
+
+
+def test_webhook_urls_are_encrypted_write_only_and_masked(client, make_user, receiver):
+    url = f"{receiver.url}/teams/{p.TEAMS_KEY}?sig=query-token-1234"
+    hook = Connector.objects.create(name="teams-url", kind="teams", url=url)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT url FROM comms_connector WHERE name = 'teams-url'")
+        assert cursor.fetchone()[0].startswith("gAAAA")  # Fernet, like the secrets
+    client.force_login(make_user("admin"))
+    listing = client.get("/comms/setup/connectors/").content.decode()
+    edit = client.get(f"/comms/setup/connectors/{hook.pk}/").content.decode()
+    assert f"http://127.0.0.1:{receiver.port}/…" in listing
+    for page in (listing, edit):
+        assert p.TEAMS_KEY not in page and "query-token-1234" not in page
+    # Left empty on edit, the stored URL stays; "clear" forgets it.
+    form = {"name": "teams-url", "kind": "teams", "url": "", "options": "{}", "secret": "", "enabled": "on"}
+    assert client.post(f"/comms/setup/connectors/{hook.pk}/", form).status_code == 302
+    assert Connector.objects.get(pk=hook.pk).url == url
+    client.post(f"/comms/setup/connectors/{hook.pk}/", {**form, "clear_url": "on"})
+    assert Connector.objects.get(pk=hook.pk).url == ""

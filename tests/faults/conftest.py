@@ -1,5 +1,6 @@
 """Fault-suite fixtures: a Celery worker of its own (prefork, so a pool process can be
-killed as on a production machine) that alone consumes the run's queue meanwhile."""
+killed as on a production machine) that alone consumes the run's queue meanwhile; the
+comms wire-format peers (Slack, Twilio, a webhook receiver) for the echo and DNS drills."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from django.conf import settings
 
 from apps.core.models import Job
 from opsconsole.celery import app
+from tests.comms.conftest import loopback_allowed, peer_servers, receiver, run_job, slack, twilio  # noqa: F401
 from tests.infrastructure.conftest import environment, images, podman  # noqa: F401 (the deploy fault runs on podman)
 from tests.support import processes
 
@@ -26,6 +28,14 @@ def wait_for(predicate, timeout: float = 120, what: str = "condition"):
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture(autouse=True)
+def own_anchor_file(settings, tmp_path):
+    """Each fault test verifies its chain against anchors of its own: the database is emptied between
+    tests, and a worker stopped by an earlier test anchored that test's head (processes started here
+    inherit the path through console_env)."""
+    settings.AUDIT_CHECKPOINT_PATH = str(tmp_path / "anchors.jsonl")
 
 
 @pytest.fixture

@@ -91,7 +91,7 @@ def test_container_logs_page(client_as, operator, environment, images):
     follow = client.post(f"/infrastructure/{environment.name}/containers/{replica.name}/logs/", {"seconds": "5"})
     assert follow.status_code == 302 and Job.objects.get(operation="infrastructure.follow_logs").params["seconds"] == 5
     missing = client.get(f"/infrastructure/{environment.name}/containers/not-ours/logs/")
-    assert missing.status_code == 500 and b"is not a container the console manages" in missing.content
+    assert missing.status_code == 404 and b"is not a container the console manages" in missing.content
 
 
 def test_runbook_pages(client_as, tmp_path, db):

@@ -185,7 +185,7 @@ def test_runconsole_runs_every_process_together_and_ctrl_c_stops_them_all():
     children: list[psutil.Process] = []
     try:
         console.wait_until(lambda: status_of(base + "/healthz") == 200, timeout=45, what="answering /healthz")
-        assert httpx.get(base + "/healthz").json() == {"status": "ok", "database": "ok"}
+        assert httpx.get(base + "/healthz").json() == {"status": "ok", "database": "ok", "redis": "ok"}
         assert status_of(base + "/accounts/login/") == 200
         assert f"Ops console: {base}/" in console.output()
 

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from apps.core.fields import EncryptedTextField
+from apps.core.outbound import display_url
 
 SEVERITIES = ["info", "warning", "critical"]
 PRIORITIES = ["low", "normal", "high", "urgent"]
@@ -33,8 +34,10 @@ class Connector(models.Model):
 
     name = models.SlugField(max_length=60, unique=True)
     kind = models.CharField(max_length=10, choices=KINDS)
-    url = models.CharField(
-        max_length=500, blank=True, help_text="Slack API base URL, Twilio API base URL or the webhook URL; empty = the default."
+    # Encrypted and write-only like the secret: webhook URLs (Teams, Slack, generic ones with a
+    # token in the query) carry their key. Pages show `url_display` (scheme://host/…).
+    url = EncryptedTextField(
+        blank=True, help_text="Slack API base URL, Twilio API base URL or the webhook URL; empty = the default. Stored encrypted."
     )
     options = models.JSONField(
         default=dict,
@@ -64,6 +67,22 @@ class Connector(models.Model):
     @property
     def has_secret(self) -> bool:
         return bool(self.credential())
+
+    @property
+    def url_display(self) -> str:
+        """The endpoint as pages show it: scheme, host and port only."""
+        return display_url(self.endpoint())
+
+    def secrets(self) -> tuple[str, ...]:
+        """What error texts of this connector must never show (see apps.core.scrub)."""
+        credential = self.credential()
+        found = [credential]
+        if self.kind in (self.TEAMS, self.WEBHOOK):
+            found.append(self.endpoint())  # the webhook URL carries its key
+        if self.kind == self.SMS and credential:
+            sid = self.options.get("account_sid") or settings.COMMS_TWILIO_ACCOUNT_SID
+            found.append(f"{sid}:{credential}")  # what the Basic header encodes
+        return tuple(s for s in found if s)
 
 
 class Target(models.Model):
@@ -164,7 +183,7 @@ class EscalationPolicy(models.Model):
 
 
 class AllowedNetwork(models.Model):
-    """An admin's exception to the SSRF guard: targets in this network may be called."""
+    """An admin's exception to the outbound guard: comms targets in this network may be called."""
 
     cidr = models.CharField(max_length=50, unique=True, help_text="e.g. 10.1.2.0/24 or 127.0.0.1/32")
     note = models.CharField(max_length=200, blank=True)
@@ -176,6 +195,11 @@ class AllowedNetwork(models.Model):
 
     def __str__(self) -> str:
         return self.cidr
+
+    @classmethod
+    def cidrs(cls) -> list[str]:
+        """The comms allow-list: COMMS_SSRF_ALLOW and the admins' rows."""
+        return list(settings.COMMS_SSRF_ALLOW) + list(cls.objects.values_list("cidr", flat=True))
 
     def clean(self):
         import ipaddress

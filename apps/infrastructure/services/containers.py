@@ -65,7 +65,7 @@ def containers(ctx: Context, params: ContainersInput) -> ContainerList:
         if params.container:
             found = [c for c in found if c.name == params.container]
             if not found:
-                raise InfrastructureError(f"{params.container} is not a container the console manages in {env.name}.")
+                raise InfrastructureError(f"{params.container} is not a container the console manages in {env.name}.", 404)
         specs = {s.name: s for s in env.services.all()}
         upstreams = {c.label("service"): set(read_upstreams(engine, c)) for c in found if c.label("role") == "router" and c.running}
         views = [_view(c, specs.get(c.label("service")), upstreams, env, params.probe) for c in found]
@@ -92,7 +92,7 @@ def _view(c: ContainerInfo, service: Service | None, upstreams: dict, env: Envir
 def managed_container(engine: Engine, env: Environment, name: str) -> ContainerInfo:
     info = engine.find(name)
     if info is None or info.label("environment") != env.name:
-        raise InfrastructureError(f"{name} is not a container the console manages in {env.name}.")
+        raise InfrastructureError(f"{name} is not a container the console manages in {env.name}.", 404)
     return info
 
 

@@ -144,7 +144,7 @@ def resume_deployment(ctx: Context, params: DeploymentRef) -> DeploymentInfo:
 def _deployment(pk: int) -> Deployment:
     deployment = Deployment.objects.select_related("service__environment", "revision", "job").filter(pk=pk).first()
     if deployment is None:
-        raise InfrastructureError(f"There is no deployment #{pk}.")
+        raise InfrastructureError(f"There is no deployment #{pk}.", 404)
     return deployment
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from apps.core.errors import InvalidInput
 from apps.core.jobs import Context
 from apps.core.operations import Risk, operation
+from apps.core.outbound import OutboundRefused
 
-from ..client import Engine
+from ..client import Engine, outbound_guard
 from ..errors import InfrastructureError
 from ..models import Environment, Service
 from ..router import endpoints
@@ -19,7 +21,7 @@ RESERVED_NAMES = {"deployments", "runbooks", "build"}  # /infrastructure/<enviro
 def environment_named(name: str) -> Environment:
     env = Environment.objects.filter(name=name).first()
     if env is None:
-        raise InfrastructureError(f"There is no environment named {name!r}.")
+        raise InfrastructureError(f"There is no environment named {name!r}.", 404)
     return env
 
 
@@ -108,6 +110,18 @@ def save_environment(ctx: Context, params: SaveEnvironmentInput) -> SavedEnviron
     the approval policy of its deploys, stops and prunes. The TLS client key is stored encrypted and never shown."""
     from apps.core.resilience import forget_breaker
 
+    errors = {}
+    try:
+        if params.engine_url.startswith("tcp://"):
+            outbound_guard().check(params.engine_url, schemes=("tcp",))
+    except OutboundRefused as exc:
+        errors["engine_url"] = exc.message
+    try:  # health probes go there (checked here only: the probes dial the address given)
+        outbound_guard().pin(params.host_address, 80)
+    except OutboundRefused as exc:
+        errors["host_address"] = exc.message
+    if errors:
+        raise InvalidInput(errors)
     env = Environment.objects.filter(name=params.name).first()
     created = env is None
     env = env or Environment(name=params.name)
@@ -201,6 +215,18 @@ class SaveServiceInput(BaseModel):
             raise ValueError(f"not valid variable names: {', '.join(bad)}")
         return value
 
+    @model_validator(mode="after")
+    def _valid_spec(self):
+        # The spec's own rules (an http/tcp probe needs a port, ...) are input errors of this call.
+        try:
+            self.spec()
+        except ValidationError as exc:
+            raise ValueError("; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())) from None
+        return self
+
+    def spec(self) -> ServiceSpec:
+        return ServiceSpec.model_validate(self.model_dump(include=set(ServiceSpec.model_fields) - {"secret_env_names"}))
+
 
 class SavedService(BaseModel):
     environment: str
@@ -214,7 +240,7 @@ def save_service(ctx: Context, params: SaveServiceInput) -> SavedService:
     """Create or update a service's spec (what the next deploy applies): image, command, env, secret env
     (encrypted; values never shown or audited), ports, replicas, healthcheck, labels, network, limits, strategy."""
     env = environment_named(params.environment)
-    spec = ServiceSpec.model_validate(params.model_dump(include=set(ServiceSpec.model_fields) - {"secret_env_names"}))
+    spec = params.spec()
     service = Service.objects.filter(environment=env, name=params.name).first()
     created = service is None
     service = service or Service(environment=env, name=params.name)

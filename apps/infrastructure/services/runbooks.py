@@ -21,7 +21,7 @@ from ..specs import mapping
 def runbook_named(name: str, *, enabled: bool = True) -> Runbook:
     runbook = Runbook.objects.filter(name=name).first()
     if runbook is None or (enabled and not runbook.enabled):
-        raise InfrastructureError(f"There is no enabled runbook named {name!r}.")
+        raise InfrastructureError(f"There is no enabled runbook named {name!r}.", 404)
     return runbook
 
 

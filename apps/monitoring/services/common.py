@@ -13,6 +13,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from ..client import AlertmanagerClient, PrometheusClient
 from ..errors import MonitoringError
 from ..models import PrometheusSource
+from ..promql import check_ranges
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -28,8 +29,17 @@ SourceName = Annotated[
         max_length=60, pattern=r"^[-a-zA-Z0-9_]+$", description='Name of a registered Prometheus source ("default" unless told otherwise).'
     ),
 ]
+
+
+def _bounded(query: str) -> str:
+    from .queries import MAX_POINTS
+
+    return check_ranges(query, max_seconds=settings.MONITORING_MAX_RANGE_DAYS * 86400, max_points=MAX_POINTS)
+
+
 PromQL = Annotated[
     str,
+    AfterValidator(_bounded),
     Field(
         min_length=1,
         max_length=settings.MONITORING_MAX_QUERY_CHARS,

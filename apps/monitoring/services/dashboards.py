@@ -79,18 +79,22 @@ def evaluate(dashboard: Dashboard, range_: str, end: datetime | None) -> Dashboa
         cached = _wait_for(key, timeout=min(30.0, dashboard.refresh_seconds * 2))
     if cached is not None:
         return DashboardData.model_validate(cached)
-    data = _query_panels(dashboard, range_, datetime.fromtimestamp(slot * dashboard.refresh_seconds, tz=UTC), live=True, slot=slot)
+    try:
+        data = _query_panels(dashboard, range_, datetime.fromtimestamp(slot * dashboard.refresh_seconds, tz=UTC), live=True, slot=slot)
+    except BaseException:
+        cache.delete(f"{key}:lock")  # failed: waiting callers stop waiting for a result that will not come
+        raise
     cache.set(key, data.model_dump(mode="json"), timeout=dashboard.refresh_seconds * 3)
     return data
 
 
 def _wait_for(key: str, timeout: float):
-    """Another viewer or process is evaluating this slot: wait for its result."""
+    """Another viewer or process is evaluating this slot: wait for its result (None if it failed)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         time.sleep(0.05)
-        value = cache.get(key)
-        if value is not None:
+        value, locked = cache.get(key), cache.get(f"{key}:lock")
+        if value is not None or locked is None:
             return value
     return None
 

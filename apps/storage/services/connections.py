@@ -6,11 +6,13 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 
+from apps.core.errors import InvalidInput
 from apps.core.jobs import Context
 from apps.core.operations import Risk, operation
+from apps.core.outbound import OutboundRefused
 from apps.core.resilience import forget_breaker
 
-from ..client import StorageError
+from ..client import StorageError, outbound_guard
 from ..models import Connection
 
 
@@ -97,6 +99,11 @@ def connection_save(ctx: Context, params: ConnectionSaveInput) -> ConnectionInfo
     if params.access_key_id and params.secret_access_key:
         conn.access_key_id = params.access_key_id.get_secret_value()
         conn.secret_access_key = params.secret_access_key.get_secret_value()
+    if params.endpoint_url:
+        try:
+            outbound_guard().check(params.endpoint_url)
+        except OutboundRefused as exc:
+            raise InvalidInput({"endpoint_url": exc.message}) from None
     if conn.credentials == Connection.STORED and not conn.has_stored_credentials:
         raise StorageError("Stored credentials were chosen: give the access key id and the secret access key.")
     if conn.credentials == Connection.ENVIRONMENT:
@@ -119,6 +126,6 @@ def connection_delete(ctx: Context, params: ConnectionDeleteInput) -> Connection
     """Forget a storage connection and its stored credentials (the buckets themselves are untouched)."""
     deleted, _ = Connection.objects.filter(name=params.name).delete()
     if not deleted:
-        raise StorageError(f"There is no storage connection named {params.name!r}.")
+        raise StorageError(f"There is no storage connection named {params.name!r}.", code="NoSuchConnection")
     forget_breaker(f"storage:{params.name}")
     return ConnectionDeleteOutput(deleted=True)

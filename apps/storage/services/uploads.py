@@ -137,7 +137,7 @@ def upload(ctx: Context, params: UploadInput) -> UploadOutput:
 
 class AbortStaleInput(BaseModel):
     older_than_hours: int | None = Field(
-        None, ge=0, description="Also abort uploads started longer ago than this (default STORAGE_STALE_UPLOAD_HOURS)."
+        None, ge=0, le=24 * 366 * 10, description="Also abort uploads started longer ago than this (default STORAGE_STALE_UPLOAD_HOURS)."
     )
 
 
