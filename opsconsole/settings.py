@@ -59,7 +59,7 @@ if PRODUCTION:
         raise ImproperlyConfigured("Refusing to start in production: " + "; ".join(problems))
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "apps.core.apps.ReadOnlyAdminConfig",  # django.contrib.admin, read-only
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

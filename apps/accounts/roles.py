@@ -21,11 +21,12 @@ ROLE_DESCRIPTIONS = {
 }
 
 BASE_PERMISSIONS = {
-    VIEWER: ["core.run_read_ops"],
-    OPERATOR: ["core.run_read_ops", "core.run_write_ops", "core.request_risky_ops"],
-    APPROVER: ["core.run_read_ops", "approvals.approve_requests"],
-    AUDITOR: ["audit.view_audit_log", "audit.export_audit_log"],
+    VIEWER: ["core.run_read_ops", "accounts.use_api_tokens"],
+    OPERATOR: ["core.run_read_ops", "core.run_write_ops", "core.request_risky_ops", "accounts.use_api_tokens"],
+    APPROVER: ["core.run_read_ops", "approvals.approve_requests", "accounts.use_api_tokens"],
+    AUDITOR: ["audit.view_audit_log", "audit.export_audit_log", "accounts.use_api_tokens"],
     ADMIN: [
+        "accounts.use_api_tokens",
         "core.run_read_ops",
         "core.run_write_ops",
         "core.request_risky_ops",

@@ -22,6 +22,7 @@ from apps.core.operations import Risk, operation
 
 from . import plans
 from .models import ApprovalPolicy, ApprovalRequest, ApprovalVote
+from .policies import quorum_reached
 
 
 class ApprovalError(OpsError):
@@ -36,6 +37,7 @@ class Policy:
     wait_minutes: int = 0
     break_glass_admins: bool = True
     break_glass_tokens: bool = False
+    group_quorum: dict | None = None  # {"group": approvals needed from it}
 
 
 def policy_for(operation_name: str, scope: str) -> Policy:
@@ -44,7 +46,15 @@ def policy_for(operation_name: str, scope: str) -> Policy:
     ranked = sorted(candidates, key=lambda p: (p.operation == "*", p.scope == ""))
     if ranked:
         p = ranked[0]
-        return Policy(p.requires_approval, max(1, p.quorum), p.expiry_hours, p.wait_minutes, p.break_glass_admins, p.break_glass_tokens)
+        return Policy(
+            p.requires_approval,
+            max(1, p.quorum),
+            p.expiry_hours,
+            p.wait_minutes,
+            p.break_glass_admins,
+            p.break_glass_tokens,
+            p.group_quorum,
+        )
     return Policy(expiry_hours=settings.APPROVAL_DEFAULT_EXPIRY_HOURS)
 
 
@@ -64,6 +74,7 @@ def request_approval(op, params: BaseModel, actor, channel: str, *, scope: str, 
         token=actor.token,
         channel=channel,
         quorum=policy.quorum,
+        group_quorum=policy.group_quorum or {},
         wait_minutes=policy.wait_minutes,
         expires_at=timezone.now() + timedelta(hours=policy.expiry_hours),
         plan=plan,
@@ -101,7 +112,7 @@ def vote(
                 raise ApprovalError("You have already voted on this request.") from None
             if decision == ApprovalVote.REJECT:
                 _decide(approval, ApprovalRequest.REJECTED)
-            elif approval.votes.filter(decision=ApprovalVote.APPROVE).count() >= approval.quorum:
+            elif quorum_reached(approval):
                 _decide(approval, ApprovalRequest.APPROVED)
                 from apps.core import operations
 

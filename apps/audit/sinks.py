@@ -132,7 +132,7 @@ def _plan_save(ctx: Context, params: SinkInput) -> dict:
     return {"sink": params.name, "before": before, "after": _after(before, params)}
 
 
-@operation("audit.save_sink", risk=Risk.RISKY, permission=PERMISSION, approval_scope=_save_scope, planner=_plan_save,
+@operation("audit.save_sink", risk=Risk.RISKY, permission=PERMISSION, guard=True, approval_scope=_save_scope, planner=_plan_save,
            target=lambda p: f"sink {p.name}")  # fmt: skip
 def save_sink(ctx: Context, params: SinkInput) -> SinkInfo:
     """Add or change a SIEM sink the audit log streams to. Adding one, or strengthening one, is immediate;
@@ -173,7 +173,7 @@ def _sink(name: str) -> AuditSink:
     return sink
 
 
-@operation("audit.disable_sink", risk=Risk.RISKY, permission=PERMISSION, approval_scope=_disable_scope,
+@operation("audit.disable_sink", risk=Risk.RISKY, permission=PERMISSION, guard=True, approval_scope=_disable_scope,
            planner=_plan_disable, target=lambda p: f"sink {p.name}")  # fmt: skip
 def disable_sink(ctx: Context, params: SinkName) -> SinkInfo:
     """Stop streaming the audit log to a sink (needs approval: the SIEM stops seeing events)."""

@@ -110,3 +110,13 @@ def test_the_web_form_adds_a_sink_and_never_shows_the_token(client, make_user):
     assert response.status_code == 200 and "form-secret-1" not in response.content.decode()
     assert AuditSink.objects.get(name="web").token == "form-secret-1"
     assert "has_token&quot;: true" in response.content.decode()  # the result, escaped in the page
+
+
+def test_a_policy_without_approval_does_not_exempt_weakening_a_sink(admin, make_user, actor_of):
+    """Sink changes are guard changes: even an "approval not required" policy leaves them to another person."""
+    from apps.approvals.models import ApprovalPolicy
+
+    ApprovalPolicy.objects.create(operation="*", scope="", requires_approval=False)
+    invoke("audit.save_sink", admin, SYSLOG)
+    assert invoke("audit.disable_sink", admin, {"name": "siem"}).status == "pending"
+    assert AuditSink.objects.get(name="siem").enabled
