@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 from pydantic import BaseModel
 
+from apps.audit.redact import redact_text
 from apps.audit.writer import record
 from apps.core.errors import InvalidInput, PermissionDenied
 from apps.core.notify import notify
@@ -48,7 +49,7 @@ def break_glass(op, params: BaseModel, actor, channel: str, *, scope: str, polic
     target = op.target_of(params)
     record(
         operation="approvals.break_glass", outcome="ok", channel=channel, actor=actor, target=f"{op.name} {target}".strip(),
-        params={"reason": reason[:2000], "scope": scope, "plan_hash": review.plan_hash}, approval_id=str(review.pk),
+        params={"reason": redact_text(reason[:2000]), "scope": scope, "plan_hash": review.plan_hash}, approval_id=str(review.pk),
     )  # fmt: skip
     for approver in approvers():
         if approver.pk != actor.user_id:
@@ -85,7 +86,8 @@ def acknowledge(approval_id: int, actor, comment: str = "", *, client_ip=None, r
         raise
     finally:
         record(
-            operation="approvals.acknowledge", outcome=outcome, channel="web", actor=actor, params={"request": approval_id},
+            operation="approvals.acknowledge", outcome=outcome, channel="web", actor=actor,
+            params={"request": approval_id, **({"comment": redact_text(comment)} if comment else {})},
             error=error, client_ip=client_ip, request_id=request_id, approval_id=str(approval_id),
         )  # fmt: skip
     publish(review)

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from pydantic import BaseModel, Field
 
-from apps.audit.redact import redact_model
+from apps.audit.redact import redact_model, redact_text
 from apps.audit.writer import record
 from apps.core import jobs
 from apps.core.errors import OpsError, PermissionDenied
@@ -129,11 +129,11 @@ def vote(
                 )
     except (ApprovalError, PermissionDenied, ApprovalRequest.DoesNotExist) as exc:
         message = getattr(exc, "message", "No such approval request.")
-        _audit_vote(approval_id, voter, decision, "denied", message, started, client_ip, request_id)
+        _audit_vote(approval_id, voter, decision, "denied", message, started, client_ip, request_id, comment=comment)
         if isinstance(exc, ApprovalRequest.DoesNotExist):
             raise ApprovalError(message) from None
         raise
-    _audit_vote(approval_id, voter, decision, "ok", "", started, client_ip, request_id, target=approval.operation)
+    _audit_vote(approval_id, voter, decision, "ok", "", started, client_ip, request_id, target=approval.operation, comment=comment)
     verb = {ApprovalVote.APPROVE: "approved", ApprovalVote.REJECT: "rejected"}[decision]
     notify(
         approval.requested_by,
@@ -194,14 +194,14 @@ def expire_due(now: datetime | None = None) -> int:
     return count
 
 
-def _audit_vote(approval_id, voter, decision, outcome, error, started, client_ip, request_id, target=""):
+def _audit_vote(approval_id, voter, decision, outcome, error, started, client_ip, request_id, target="", comment=""):
     record(
         operation=f"approvals.{decision if decision in ('approve', 'reject') else 'vote'}",
         outcome=outcome,
         channel="web",
         actor=voter,
         target=target,
-        params={"request": approval_id, "decision": decision},
+        params={"request": approval_id, "decision": decision, **({"comment": redact_text(comment)} if comment else {})},
         error=error,
         duration_ms=(timezone.now() - started).total_seconds() * 1000,
         client_ip=client_ip,

@@ -6,6 +6,8 @@ import re
 
 from pydantic import BaseModel, SecretBytes, SecretStr
 
+from apps.core.scrub import scrub
+
 REDACTED = "[redacted]"
 SENSITIVE_NAME = re.compile(
     r"(^|[_\-.])(password|passwd|passphrase|token|secret|authorization|auth|credentials?|cookie|"
@@ -55,3 +57,16 @@ def redact_model(params: BaseModel) -> dict:
         if isinstance(data.get(name), dict):
             data[name] = {k: REDACTED if k in keys else v for k, v in data[name].items()}
     return redact(data, visible=frozenset(visible))
+
+
+# "password=…", "token: …" in free text (a reason, a vote's comment).
+SECRET_IN_TEXT = re.compile(
+    r"(?P<name>\b[\w\-.]*(?:password|passwd|passphrase|token|secret|api[_\-]?key|access[_\-]?key|private[_\-]?key)\b\s*[:=]\s*)\S+",
+    re.IGNORECASE,
+)
+
+
+def redact_text(text: str) -> str:
+    """Free text as the audit log may keep it: values given for secret-looking names hidden, then the
+    console's one scrubber (credential headers, "Bearer …", user:password@ in URLs)."""
+    return scrub(SECRET_IN_TEXT.sub(lambda m: m.group("name") + REDACTED, text or ""))
