@@ -59,7 +59,7 @@ if PRODUCTION:
         raise ImproperlyConfigured("Refusing to start in production: " + "; ".join(problems))
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "apps.core.apps.ReadOnlyAdminConfig",  # django.contrib.admin, read-only
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -328,6 +328,18 @@ AUDIT_CHAIN_KEY_FILE = env("AUDIT_CHAIN_KEY_FILE", str(DATA_DIR / "audit-chain.k
 AUDIT_SIGNING_KEY_FILE = env("AUDIT_SIGNING_KEY_FILE", str(DATA_DIR / "audit-signing-key.pem"))
 # Retention: audit.prune removes events older than this many days (0 = keep forever), behind a signed anchor.
 AUDIT_RETENTION_DAYS = int(env("AUDIT_RETENTION_DAYS", "0"))
+# SIEM streaming (docs/audit.md): beat drains every AUDIT_STREAM_SECONDS besides the kick after
+# writes (at most one per AUDIT_STREAM_KICK_SECONDS per process); a batch is tried
+# AUDIT_STREAM_ATTEMPTS times with exponential waits from AUDIT_STREAM_RETRY_SECONDS, then the sink
+# backs off (2^failures s, at most AUDIT_STREAM_MAX_BACKOFF_SECONDS).
+AUDIT_STREAM_SECONDS = float(env("AUDIT_STREAM_SECONDS", "5"))
+AUDIT_STREAM_KICK_SECONDS = float(env("AUDIT_STREAM_KICK_SECONDS", "1"))
+AUDIT_STREAM_BATCH = int(env("AUDIT_STREAM_BATCH", "200"))
+AUDIT_STREAM_ATTEMPTS = int(env("AUDIT_STREAM_ATTEMPTS", "3"))
+AUDIT_STREAM_RETRY_SECONDS = float(env("AUDIT_STREAM_RETRY_SECONDS", "0.5"))
+AUDIT_STREAM_MAX_BACKOFF_SECONDS = int(env("AUDIT_STREAM_MAX_BACKOFF_SECONDS", "300"))
+AUDIT_STREAM_TIMEOUT = float(env("AUDIT_STREAM_TIMEOUT", "10"))
+CELERY_BEAT_SCHEDULE["audit-stream"] = {"task": "apps.audit.tasks.stream", "schedule": timedelta(seconds=AUDIT_STREAM_SECONDS)}
 # Key for values stored encrypted (connector credentials, service secrets).
 # Defaults to one derived from SECRET_KEY; set FIELD_ENCRYPTION_KEY to rotate separately.
 FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY")
@@ -342,6 +354,8 @@ INTERNAL_NETWORKS = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16
 MONITORING_OUTBOUND_ALLOW = env_list("MONITORING_OUTBOUND_ALLOW", INTERNAL_NETWORKS)
 STORAGE_OUTBOUND_ALLOW = env_list("STORAGE_OUTBOUND_ALLOW", INTERNAL_NETWORKS)
 INFRA_OUTBOUND_ALLOW = env_list("INFRA_OUTBOUND_ALLOW", INTERNAL_NETWORKS)
+# SIEM sinks of the audit stream (docs/audit.md) are usually inside too.
+AUDIT_SINK_OUTBOUND_ALLOW = env_list("AUDIT_SINK_OUTBOUND_ALLOW", INTERNAL_NETWORKS)
 
 # --- monitoring -------------------------------------------------------------------
 # The console's own metrics: every process (web, worker, beat) writes its samples to

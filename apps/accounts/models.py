@@ -44,7 +44,7 @@ class ApiToken(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        permissions = [("manage_users", "Manage users, roles and API tokens")]
+        permissions = [("manage_users", "Manage users, roles and API tokens"), ("use_api_tokens", "Issue and revoke one's own API tokens")]
 
     def __str__(self) -> str:
         return f"{self.name} ({TOKEN_PREFIX}{self.lookup}…)"

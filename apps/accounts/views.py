@@ -4,17 +4,14 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.models import Group
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 from django_ratelimit.core import get_usage
 
 from apps.audit.writer import record
 from apps.core.middleware import client_ip
-from apps.core.web import actor_of, console_view, require_perm
+from apps.core.web import actor_of, call, call_from_form, console_view, done_or_pending, require_perm
 
 from .forms import LoginForm, TokenForm, UserForm
 from .models import ApiToken
@@ -56,13 +53,6 @@ class LoginView(auth_views.LoginView):
         return exceeded
 
 
-def _audit(request, operation: str, target: str, params: dict | None = None, outcome: str = "ok", error: str = ""):
-    record(
-        operation=operation, outcome=outcome, channel="web", actor=actor_of(request), target=target, params=params or {},
-        error=error, client_ip=client_ip(request), request_id=getattr(request, "request_id", ""),
-    )  # fmt: skip
-
-
 def _roles_of(user) -> list[str]:
     roles = [g for g in user.groups.values_list("name", flat=True) if g in ROLES]
     return sorted(set(roles) | ({ADMIN} if user.is_superuser else set()))
@@ -80,24 +70,19 @@ def user_list(request):
 def user_edit(request, pk: int | None = None):
     require_perm(request, "accounts.manage_users")
     user = get_object_or_404(User, pk=pk) if pk else None
-    initial = {"username": user.username, "email": user.email, "roles": _roles_of(user), "is_active": user.is_active} if user else None
-    form = UserForm(request.POST or None, instance=user, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        if user is not None and user.pk == request.user.pk and (ADMIN not in data["roles"] or not data["is_active"]):
-            form.add_error("roles", "You cannot remove your own admin role or deactivate yourself.")
-        else:
-            with transaction.atomic():
-                user = user or User(username=data["username"])
-                user.username, user.email, user.is_active = data["username"], data["email"], data["is_active"]
-                if data["password"]:
-                    user.set_password(data["password"])
-                user.save()
-                user.groups.set(Group.objects.filter(name__in=data["roles"]))
-            _audit(request, "accounts.user_save", user.username, {"roles": data["roles"], "active": data["is_active"], "new": pk is None})
-            messages.success(request, f"Saved {user.username}.")
-            return redirect("accounts:users")
-    return render(request, "accounts/user_form.html", {"form": form, "edited": user})
+    initial = None
+    if user is not None:
+        groups = list(user.groups.values_list("name", flat=True))
+        teams = ", ".join(sorted(g for g in groups if g not in ROLES))
+        initial = {"username": user.username, "email": user.email, "roles": _roles_of(user), "teams": teams, "is_active": user.is_active}
+    form, status = UserForm(request.POST or None, initial=initial), 200
+    if request.method == "POST":
+        status = 422
+        if form.is_valid():
+            outcome, status = call_from_form(request, form, "accounts.save_user", {**form.cleaned_data, "id": pk})
+            if outcome:
+                return done_or_pending(request, outcome, f"Saved {form.cleaned_data['username']}.", "accounts:users")
+    return render(request, "accounts/user_form.html", {"form": form, "edited": user}, status=status)
 
 
 @console_view
@@ -117,24 +102,19 @@ def token_list(request):
 def token_create(request):
     actor = actor_of(request)
     form = TokenForm(request.POST, roles=actor.roles)
-    if not form.is_valid():
+    outcome, status = None, 422
+    if form.is_valid():
+        outcome, status = call_from_form(request, form, "accounts.create_token", form.cleaned_data)
+    if outcome is None:
         tokens = ApiToken.objects.filter(user=request.user)
-        return render(request, "accounts/tokens.html", {"tokens": tokens, "form": form}, status=422)
-    token, raw = ApiToken.issue(request.user, form.cleaned_data["name"], form.cleaned_data["scopes"], form.expires_at)
-    _audit(request, "accounts.token_create", str(token), {"scopes": token.scopes, "expires_at": token.expires_at.isoformat()})
-    request.session["new_token"] = {"name": token.name, "value": raw}
+        return render(request, "accounts/tokens.html", {"tokens": tokens, "form": form}, status=status)
+    request.session["new_token"] = {"name": form.cleaned_data["name"], "value": outcome.result.token}
     return redirect("accounts:tokens")
 
 
 @console_view
 @require_POST
 def token_revoke(request, pk: int):
-    token = get_object_or_404(ApiToken, pk=pk)
-    if token.user_id != request.user.pk:
-        require_perm(request, "accounts.manage_users")
-    if token.revoked_at is None:
-        token.revoked_at = timezone.now()
-        token.save(update_fields=["revoked_at"])
-        _audit(request, "accounts.token_revoke", str(token), {"owner": token.user.username})
-        messages.success(request, f"Revoked {token}.")
+    outcome = call(request, "accounts.revoke_token", {"id": pk})  # refused: an error page (console_view)
+    messages.success(request, f"Revoked {outcome.result.token}.")
     return redirect("accounts:tokens")

@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 from pydantic import BaseModel
 
+from apps.audit.redact import redact_text
 from apps.audit.writer import record
 from apps.core.errors import InvalidInput, PermissionDenied
 from apps.core.notify import notify
@@ -32,6 +33,8 @@ def allowed(actor, policy: Policy) -> bool:
 
 def break_glass(op, params: BaseModel, actor, channel: str, *, scope: str, policy: Policy, reason: str) -> ApprovalRequest:
     """Record the break-glass review (with the plan of what runs) and raise the alarm; the caller then runs it."""
+    if op.guard:  # break-glass runs the risky thing itself; lowering a guard for good always takes another person
+        raise PermissionDenied(f"{op.name} lowers a guard: break-glass does not apply, another person must approve it.")
     if not reason.strip():
         raise InvalidInput({"reason": "Breaking glass needs a reason: say what is on fire."})
     if not allowed(actor, policy):
@@ -46,7 +49,7 @@ def break_glass(op, params: BaseModel, actor, channel: str, *, scope: str, polic
     target = op.target_of(params)
     record(
         operation="approvals.break_glass", outcome="ok", channel=channel, actor=actor, target=f"{op.name} {target}".strip(),
-        params={"reason": reason[:2000], "scope": scope, "plan_hash": review.plan_hash}, approval_id=str(review.pk),
+        params={"reason": redact_text(reason[:2000]), "scope": scope, "plan_hash": review.plan_hash}, approval_id=str(review.pk),
     )  # fmt: skip
     for approver in approvers():
         if approver.pk != actor.user_id:
@@ -83,7 +86,8 @@ def acknowledge(approval_id: int, actor, comment: str = "", *, client_ip=None, r
         raise
     finally:
         record(
-            operation="approvals.acknowledge", outcome=outcome, channel="web", actor=actor, params={"request": approval_id},
+            operation="approvals.acknowledge", outcome=outcome, channel="web", actor=actor,
+            params={"request": approval_id, **({"comment": redact_text(comment)} if comment else {})},
             error=error, client_ip=client_ip, request_id=request_id, approval_id=str(approval_id),
         )  # fmt: skip
     publish(review)

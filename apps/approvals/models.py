@@ -25,6 +25,9 @@ class ApprovalPolicy(models.Model):
     wait_minutes = models.PositiveIntegerField(default=0, help_text="Delay between approval and execution.")
     break_glass_admins = models.BooleanField(default=True, help_text="An admin may run one call without approval, with a reason.")
     break_glass_tokens = models.BooleanField(default=False, help_text="Break-glass is allowed through an admin-scoped API token too.")
+    group_quorum = models.JSONField(
+        default=dict, blank=True, help_text='Approvals needed from each group, e.g. {"sre": 1, "security": 1}; distinct people.'
+    )
 
     class Meta:
         unique_together = [("operation", "scope")]
@@ -62,6 +65,7 @@ class ApprovalRequest(models.Model):
     token = models.ForeignKey("accounts.ApiToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     channel = models.CharField(max_length=10)
     quorum = models.PositiveSmallIntegerField(default=1)
+    group_quorum = models.JSONField(default=dict, blank=True, help_text="Copied from the policy when requested.")
     wait_minutes = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=10, choices=STATUSES, default=PENDING, db_index=True)
     created_at = models.DateTimeField(default=timezone.now)

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from pydantic import BaseModel, Field
 
-from apps.audit.redact import redact_model
+from apps.audit.redact import redact_model, redact_text
 from apps.audit.writer import record
 from apps.core import jobs
 from apps.core.errors import OpsError, PermissionDenied
@@ -22,6 +22,7 @@ from apps.core.operations import Risk, operation
 
 from . import plans
 from .models import ApprovalPolicy, ApprovalRequest, ApprovalVote
+from .policies import quorum_reached
 
 
 class ApprovalError(OpsError):
@@ -36,6 +37,7 @@ class Policy:
     wait_minutes: int = 0
     break_glass_admins: bool = True
     break_glass_tokens: bool = False
+    group_quorum: dict | None = None  # {"group": approvals needed from it}
 
 
 def policy_for(operation_name: str, scope: str) -> Policy:
@@ -44,7 +46,15 @@ def policy_for(operation_name: str, scope: str) -> Policy:
     ranked = sorted(candidates, key=lambda p: (p.operation == "*", p.scope == ""))
     if ranked:
         p = ranked[0]
-        return Policy(p.requires_approval, max(1, p.quorum), p.expiry_hours, p.wait_minutes, p.break_glass_admins, p.break_glass_tokens)
+        return Policy(
+            p.requires_approval,
+            max(1, p.quorum),
+            p.expiry_hours,
+            p.wait_minutes,
+            p.break_glass_admins,
+            p.break_glass_tokens,
+            p.group_quorum,
+        )
     return Policy(expiry_hours=settings.APPROVAL_DEFAULT_EXPIRY_HOURS)
 
 
@@ -64,6 +74,7 @@ def request_approval(op, params: BaseModel, actor, channel: str, *, scope: str, 
         token=actor.token,
         channel=channel,
         quorum=policy.quorum,
+        group_quorum=policy.group_quorum or {},
         wait_minutes=policy.wait_minutes,
         expires_at=timezone.now() + timedelta(hours=policy.expiry_hours),
         plan=plan,
@@ -101,7 +112,7 @@ def vote(
                 raise ApprovalError("You have already voted on this request.") from None
             if decision == ApprovalVote.REJECT:
                 _decide(approval, ApprovalRequest.REJECTED)
-            elif approval.votes.filter(decision=ApprovalVote.APPROVE).count() >= approval.quorum:
+            elif quorum_reached(approval):
                 _decide(approval, ApprovalRequest.APPROVED)
                 from apps.core import operations
 
@@ -118,11 +129,11 @@ def vote(
                 )
     except (ApprovalError, PermissionDenied, ApprovalRequest.DoesNotExist) as exc:
         message = getattr(exc, "message", "No such approval request.")
-        _audit_vote(approval_id, voter, decision, "denied", message, started, client_ip, request_id)
+        _audit_vote(approval_id, voter, decision, "denied", message, started, client_ip, request_id, comment=comment)
         if isinstance(exc, ApprovalRequest.DoesNotExist):
             raise ApprovalError(message) from None
         raise
-    _audit_vote(approval_id, voter, decision, "ok", "", started, client_ip, request_id, target=approval.operation)
+    _audit_vote(approval_id, voter, decision, "ok", "", started, client_ip, request_id, target=approval.operation, comment=comment)
     verb = {ApprovalVote.APPROVE: "approved", ApprovalVote.REJECT: "rejected"}[decision]
     notify(
         approval.requested_by,
@@ -183,14 +194,14 @@ def expire_due(now: datetime | None = None) -> int:
     return count
 
 
-def _audit_vote(approval_id, voter, decision, outcome, error, started, client_ip, request_id, target=""):
+def _audit_vote(approval_id, voter, decision, outcome, error, started, client_ip, request_id, target="", comment=""):
     record(
         operation=f"approvals.{decision if decision in ('approve', 'reject') else 'vote'}",
         outcome=outcome,
         channel="web",
         actor=voter,
         target=target,
-        params={"request": approval_id, "decision": decision},
+        params={"request": approval_id, "decision": decision, **({"comment": redact_text(comment)} if comment else {})},
         error=error,
         duration_ms=(timezone.now() - started).total_seconds() * 1000,
         client_ip=client_ip,

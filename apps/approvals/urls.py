@@ -10,4 +10,5 @@ urlpatterns = [
     path("<int:pk>/acknowledge/", views.acknowledge, name="acknowledge"),
     path("policies/", views.policies, name="policies"),
     path("policies/<int:pk>/", views.policies, name="policy_edit"),
+    path("policies/<int:pk>/delete/", views.policy_delete, name="policy_delete"),
 ]

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 
-from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -10,13 +9,14 @@ from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from apps.audit.writer import record
 from apps.core.errors import OpsError
+from apps.core.forms import cleaned_params, form_class_for
 from apps.core.middleware import client_ip
-from apps.core.web import actor_of, console_view, require_perm
+from apps.core.web import actor_of, call, call_from_form, console_view, done_or_pending, require_perm
 
 from . import breakglass, plans, services
 from .models import ApprovalPolicy, ApprovalRequest
+from .policies import POLICY_FIELDS, SavePolicyInput
 
 
 @console_view
@@ -105,38 +105,40 @@ def acknowledge(request, pk: int):
     return redirect("approvals:detail", pk=pk)
 
 
-class PolicyForm(forms.ModelForm):
-    class Meta:
-        model = ApprovalPolicy
-        fields = [
-            "operation",
-            "scope",
-            "requires_approval",
-            "quorum",
-            "expiry_hours",
-            "wait_minutes",
-            "break_glass_admins",
-            "break_glass_tokens",
-        ]
+def _policy_form(data=None, instance: ApprovalPolicy | None = None):
+    form_class = form_class_for(SavePolicyInput)
+    form = form_class(data, initial={f: getattr(instance, f) for f in POLICY_FIELDS} if instance else None)
+    del form.fields["id"]  # the URL says which policy
+    return form
 
 
 @console_view
 def policies(request, pk: int | None = None):
     require_perm(request, "approvals.manage_policies")
     instance = get_object_or_404(ApprovalPolicy, pk=pk) if pk else None
-    form = PolicyForm(request.POST or None, instance=instance)
-    if request.method == "POST" and form.is_valid():
-        policy = form.save()
-        record(
-            operation="approvals.policy_save", outcome="ok", channel="web", actor=actor_of(request), target=str(policy),
-            params=form.cleaned_data, client_ip=client_ip(request), request_id=getattr(request, "request_id", ""),
-        )  # fmt: skip
-        messages.success(request, f"Saved policy {policy}.")
-        return redirect("approvals:policies")
+    form, status = _policy_form(request.POST or None, instance), 200
+    if request.method == "POST":
+        status = 422
+        if form.is_valid():
+            outcome, status = call_from_form(request, form, "approvals.save_policy", {**cleaned_params(form), "id": pk})
+            if outcome:
+                return done_or_pending(request, outcome, "Saved the policy.", "approvals:policies")
     context = {
         "form": form,
         "policies": ApprovalPolicy.objects.order_by("operation", "scope"),
         "edited": instance,
         "default_expiry": settings.APPROVAL_DEFAULT_EXPIRY_HOURS,
     }
-    return render(request, "approvals/policies.html", context)
+    return render(request, "approvals/policies.html", context, status=status)
+
+
+@console_view
+@require_POST
+def policy_delete(request, pk: int):
+    require_perm(request, "approvals.manage_policies")
+    try:
+        outcome = call(request, "approvals.delete_policy", {"id": pk})
+    except OpsError as exc:
+        messages.error(request, exc.message)
+        return redirect("approvals:policies")
+    return done_or_pending(request, outcome, "Deleted the policy.", "approvals:policies")

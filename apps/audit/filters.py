@@ -5,18 +5,23 @@ from __future__ import annotations
 from datetime import datetime
 
 from django import forms
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from .models import AuditEvent
 
 
 class AuditFilterForm(forms.Form):
     actor = forms.CharField(required=False)
-    operation = forms.CharField(required=False)
+    operation = forms.CharField(
+        required=False, help_text="A name or its start (infrastructure.), or a word of it (deploy matches infrastructure.deploy)."
+    )
     app = forms.CharField(required=False)
     outcome = forms.ChoiceField(required=False, choices=[("", "any")] + AuditEvent.OUTCOMES)
     channel = forms.ChoiceField(required=False, choices=[("", "any")] + AuditEvent.CHANNELS)
     target = forms.CharField(required=False, help_text="Prefix match.")
+    correlation = forms.CharField(
+        required=False, max_length=64, label="Flow", help_text="A correlation id: approval-<id>, or a request id."
+    )
     since = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
     until = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
 
@@ -25,6 +30,15 @@ class AuditFilterForm(forms.Form):
         if not self.is_valid():
             return {}
         return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in self.cleaned_data.items() if v}
+
+
+def _operation_matches(value: str) -> Q:
+    """A dotted value is a name's start (`infrastructure.`, `storage.list`: an index prefix scan);
+    a bare word is an app's start or any segment's start (`deploy` finds `infrastructure.deploy`
+    and `infrastructure.deploy_rollback`), which no index serves."""
+    if "." in value:
+        return Q(operation__startswith=value)
+    return Q(operation__startswith=value) | Q(operation__contains="." + value)
 
 
 def _seq_at(moment: datetime, *, after: bool) -> int | None:
@@ -38,9 +52,13 @@ def filtered(form: AuditFilterForm) -> QuerySet:
     if not form.is_valid():
         return qs.none()
     data = form.cleaned_data
-    for field in ("actor", "operation", "app", "outcome", "channel"):
+    for field in ("actor", "app", "outcome", "channel"):
         if data.get(field):
             qs = qs.filter(**{field: data[field]})
+    if data.get("operation"):
+        qs = qs.filter(_operation_matches(data["operation"].strip()))
+    if data.get("correlation"):
+        qs = qs.filter(correlation_id=data["correlation"].strip())
     if data.get("target"):
         qs = qs.filter(target__startswith=data["target"])
     if data.get("since"):

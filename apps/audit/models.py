@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from apps.core.fields import EncryptedTextField
+
 
 class AppendOnlyError(Exception):
     pass
@@ -49,6 +51,9 @@ class AuditEvent(models.Model):
     client_ip = models.GenericIPAddressField(null=True, blank=True)
     request_id = models.CharField(max_length=64, blank=True)
     approval_id = models.CharField(max_length=64, blank=True)
+    # One id for every event of a flow: "approval-<id>" for a request, its votes, its job and
+    # its result; otherwise the originating web/MCP request id (a queued job keeps it).
+    correlation_id = models.CharField(max_length=64, blank=True)
     key_id = models.CharField(max_length=16, blank=True, help_text="The chain key that links this event; empty = legacy SHA-256.")
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
@@ -64,6 +69,7 @@ class AuditEvent(models.Model):
             models.Index(fields=["outcome", "-seq"], name="audit_outcome_seq"),
             models.Index(fields=["channel", "-seq"], name="audit_channel_seq"),
             models.Index(fields=["target", "-seq"], name="audit_target_seq"),
+            models.Index(fields=["correlation_id", "-seq"], name="audit_correlation_seq"),
         ]
         permissions = [
             ("view_audit_log", "Browse the audit log"),
@@ -81,6 +87,37 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("Audit events are append-only: delete is refused.")
+
+
+class AuditSink(models.Model):
+    """A SIEM the log is streamed to. `cursor` is the last seq it received: delivery
+    walks the chain in order from there, so nothing is skipped and order is kept."""
+
+    SYSLOG, HTTPS = "syslog", "https"
+    KINDS = [(SYSLOG, "syslog (RFC 5424 over TCP)"), (HTTPS, "HTTPS (JSON lines)")]
+    FORMATS = [("ocsf", "OCSF"), ("cef", "CEF")]
+
+    name = models.SlugField(max_length=50, unique=True)
+    kind = models.CharField(max_length=10, choices=KINDS)
+    address = models.CharField(max_length=300, help_text="https://host[:port]/path, or host:port for syslog.")
+    format = models.CharField(max_length=10, choices=FORMATS, default="ocsf")
+    tls = models.BooleanField(default=True, help_text="Syslog over TLS (HTTPS sinks always use TLS).")
+    ca_pem = models.TextField(blank=True, help_text="PEM certificate(s) to trust instead of the system's CAs.")
+    token = EncryptedTextField(blank=True, help_text="HTTPS bearer token; write-only.")
+    enabled = models.BooleanField(default=True)
+    cursor = models.BigIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0, help_text="Consecutive failed deliveries.")
+    last_error = models.TextField(blank=True)
+    retry_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [("manage_audit_sinks", "Configure where the audit log is streamed")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind} {self.format})"
 
 
 class Prune(models.Model):

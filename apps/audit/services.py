@@ -145,3 +145,7 @@ def legal_hold(ctx, params: LegalHoldInput) -> LegalHoldOutput:
     """Place (active=true) or lift (active=false) a legal hold on the audit log: while it holds, nothing is pruned."""
     LegalHold.objects.create(active=params.active, reason=params.reason, at=timezone.now(), by=ctx.actor.name)
     return LegalHoldOutput(active=params.active)
+
+
+# The SIEM sink operations (audit.save_sink, ...) live in sinks.py: importing it registers them.
+from . import sinks  # noqa: E402, F401

@@ -7,3 +7,11 @@ from .anchors import write_anchor
 def anchor() -> dict | None:
     """Every AUDIT_ANCHOR_SECONDS: sign the chain head and store it off the database, so a cut-off tail is detectable."""
     return write_anchor()
+
+
+@shared_task(name="apps.audit.tasks.stream", ignore_result=True)
+def stream() -> dict[str, int]:
+    """Deliver to every enabled SIEM sink what it is missing (kicked after writes, and by beat)."""
+    from .stream import drain_all
+
+    return drain_all()

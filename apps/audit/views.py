@@ -14,11 +14,12 @@ from apps.core.web import actor_of, console_view, require_perm
 from . import bundle, keys
 from .filters import AuditFilterForm, filtered, iterate, page_before
 from .models import AuditEvent
+from .panels import render_panels
 from .writer import record
 
 PAGE_SIZE = 50
 EXPORT_FIELDS = ["seq", "at", "actor", "token", "channel", "operation", "app", "target", "params", "outcome", "error",
-                 "duration_ms", "client_ip", "request_id", "approval_id", "prev_hash", "hash"]  # fmt: skip
+                 "duration_ms", "client_ip", "request_id", "approval_id", "correlation_id", "prev_hash", "hash"]  # fmt: skip
 
 
 def _audit_access(request, operation: str, params: dict) -> None:
@@ -65,7 +66,8 @@ def detail(request, seq: int):
         "newer": AuditEvent.objects.filter(seq=seq + 1).values_list("seq", flat=True).first(),
     }
     params = json.dumps(event.params, indent=2, sort_keys=True, ensure_ascii=False)
-    return render(request, "audit/detail.html", {"event": event, "params": params, **neighbours})
+    panels = render_panels(request, event, actor_of(request))
+    return render(request, "audit/detail.html", {"event": event, "params": params, "panels": panels, **neighbours})
 
 
 class _Echo:

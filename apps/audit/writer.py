@@ -29,6 +29,7 @@ from opsconsole_audit_verify.chain import GENESIS, KEY_CHANGE, link
 from .chain import row_values, stamp
 from .keys import current_chain_key
 from .models import AuditEvent
+from .stream import flow_of, kick_streams
 
 # Any constant: the advisory lock that serialises appends to the chain on PostgreSQL.
 CHAIN_LOCK_ID = 0x0A0D17
@@ -61,6 +62,7 @@ def record(
     request_id: str = "",
     approval_id: str = "",
     actor_name: str | None = None,
+    correlation_id: str = "",
 ) -> AuditEvent:
     """Append one event to the chain; it is committed (and durable) when this returns.
 
@@ -86,12 +88,14 @@ def record(
         client_ip=client_ip or None,
         request_id=request_id[:64],
         approval_id=str(approval_id or "")[:64],
+        correlation_id=(correlation_id or flow_of(approval_id, request_id))[:64],
     )
     if connection.vendor == "postgresql" and not connection.in_atomic_block:
         _group.append(_Row(event))
     else:
         _append_in_transaction([_Row(event)])
     event._state.adding = False
+    transaction.on_commit(kick_streams, robust=True)
     every = settings.AUDIT_ANCHOR_EVERY_EVENTS
     if every and event.seq % every == 0:
         from .tasks import anchor

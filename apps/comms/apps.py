@@ -14,7 +14,7 @@ class CommsConfig(AppConfig):
     def ready(self):
         from apps.core.live import register_topic
 
-        from . import broadcasts, signals  # noqa: F401  (notifications through comms)
+        from . import broadcasts, setup_operations, signals  # noqa: F401  (notifications through comms; setup writes)
 
         broadcasts.connect()
 

@@ -16,8 +16,9 @@ from django.views.decorators.http import require_POST
 from apps.accounts.actors import Actor
 from apps.core import gateway
 from apps.core.errors import InvalidInput, OpsError
+from apps.core.form_operations import submitted
 from apps.core.middleware import client_ip
-from apps.core.web import actor_of, call, console_view, require_perm
+from apps.core.web import actor_of, call, call_from_form, console_view, require_perm
 
 from .forms import PreferenceForm
 from .models import Connector, Delivery, DeliveryPreference, Incident
@@ -128,19 +129,21 @@ def preview(request):
 @console_view
 def preference(request):
     instance = DeliveryPreference.objects.filter(user=request.user).first()
-    form = PreferenceForm(request.POST or None, instance=instance)
+    form, status = PreferenceForm(request.POST or None, instance=instance), 200
     if request.method == "POST":
         if request.POST.get("delete") and instance:
-            instance.delete()
+            call(request, "comms.delete_delivery_preference", {"id": instance.pk})
             messages.success(request, "Your notifications now stay in the console only.")
             return redirect("comms:preference")
+        status = 422
         if form.is_valid():
-            pref = form.save(commit=False)
-            pref.user = request.user
-            pref.save()
-            messages.success(request, f"Your notifications will also go to {pref.recipient} via {pref.connector.name}.")
-            return redirect("comms:preference")
-    return render(request, "comms/preference.html", {"form": form, "instance": instance})
+            params = {"id": instance.pk if instance else None, "data": submitted(request)}
+            outcome, status = call_from_form(request, form, "comms.save_delivery_preference", params)
+            if outcome:
+                pref = DeliveryPreference.objects.get(pk=outcome.result.id)
+                messages.success(request, f"Your notifications will also go to {pref.recipient} via {pref.connector.name}.")
+                return redirect("comms:preference")
+    return render(request, "comms/preference.html", {"form": form, "instance": instance}, status=status)
 
 
 @csrf_exempt

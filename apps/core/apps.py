@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 from django.utils.module_loading import autodiscover_modules
 
 
@@ -35,3 +36,10 @@ class CoreConfig(AppConfig):
         request_finished.connect(record_breaker_states, dispatch_uid="core.breakers.request")
         task_postrun.connect(record_breaker_states, dispatch_uid="core.breakers.task", weak=False)
         worker_process_shutdown.connect(forget_process, dispatch_uid="core.metrics.shutdown", weak=False)
+
+
+class ReadOnlyAdminConfig(admin_apps.AdminConfig):
+    """django.contrib.admin with the read-only site as its default site."""
+
+    default = False  # "apps.core" itself is CoreConfig
+    default_site = "apps.core.admin_site.ReadOnlyAdminSite"

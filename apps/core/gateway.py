@@ -19,7 +19,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from pydantic import BaseModel, ValidationError
 
-from apps.audit.redact import redact_model
+from apps.audit.redact import redact_model, redact_text
 from apps.audit.writer import record
 
 from . import hooks, jobs, leases, operations, ratelimit
@@ -113,12 +113,15 @@ def invoke(
             from apps.approvals.services import policy_for, request_approval
 
             policy = policy_for(op.name, scope)
-            if policy.requires_approval and break_glass:
+            needs_approval = policy.requires_approval or op.guard  # lowering a guard always takes another person
+            if needs_approval and reason:  # the why of a request or a break-glass run, in its event
+                audit["params"] = {**audit["params"], "request_reason": redact_text(reason)}
+            if needs_approval and break_glass:
                 from apps.approvals.breakglass import break_glass as break_the_glass
 
                 review = break_the_glass(op, data, actor, channel, scope=scope, policy=policy, reason=reason)
                 audit["approval_id"] = str(review.pk)
-            elif policy.requires_approval:
+            elif needs_approval:
                 approval = request_approval(op, data, actor, channel, scope=scope, policy=policy, reason=reason)
                 event = _audit(audit, started, "pending", approval_id=str(approval.pk))
                 return Outcome("pending", op, approval=approval, audit_seq=event.seq)

@@ -26,6 +26,9 @@ WEBSOCKET_CLIENTS = Gauge(
     multiprocess_mode="livesum",
 )
 
+# Collectors of shared state (database rows, the broker) that /metrics runs when scraped; apps add theirs.
+SCRAPE_COLLECTORS: list = []
+
 BREAKER_STATES = ("closed", "half-open", "open")
 # The worst state any live process sees: each process has its own breakers.
 BREAKER_STATE = Gauge(

@@ -54,6 +54,10 @@ class Operation:
     # resolved against current state (a pure read). Approvers vote on its hash; the approved job
     # recomputes it and runs only if the hash still matches.
     planner: Callable[..., dict] | None = None
+    # A guard change (protection, policy, risk flag, what a protected operation runs): when its
+    # approval_scope says it lowers a guard, someone else approves it even where the scope's policy
+    # exempts other operations from approval.
+    guard: bool = False
     # For long operations: running the function again for the same job continues the work (it reads
     # where it got to from recorded state), so a job whose worker died is resumed rather than failed.
     resumable: bool = False
@@ -99,6 +103,7 @@ def operation(
     target: Callable[[BaseModel], str] | None = None,
     exposed: bool = True,
     planner: Callable[..., dict] | None = None,
+    guard: bool = False,
     resumable: bool = False,
 ):
     """Register `func(ctx, params: InputModel) -> OutputModel` as an operation.
@@ -107,6 +112,8 @@ def operation(
     becomes the description shown to people and agents.
     """
     risk = Risk(risk)
+    if guard and (risk is not Risk.RISKY or approval_scope is None or planner is None):
+        raise TypeError(f"operation {name}: a guard change is risky, with an approval_scope and a planner")
     if resumable and not long:
         raise TypeError(f"operation {name}: only a long operation (a job) can be resumable")
 
@@ -141,6 +148,7 @@ def operation(
             target=target,
             exposed=exposed,
             planner=planner,
+            guard=guard,
             resumable=resumable,
         )
         return func

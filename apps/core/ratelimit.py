@@ -10,17 +10,31 @@ increment and sets the expiry on the window's first hit.
 from __future__ import annotations
 
 import time
+import zlib
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import caches
-from django_ratelimit.core import EXPIRATION_FUDGE, _get_window, _make_cache_key, _split_rate
+from django_ratelimit.core import EXPIRATION_FUDGE, _make_cache_key, _split_rate
 
 _HIT = """
 local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return n
 """
+
+
+# The time source (tests hold it still so that a window cannot end between two calls).
+clock = time.time
+
+
+def _window(value: str, period: int) -> int:
+    """The end of the current window, as django-ratelimit computes it (a per-key jitter spreads the ends)."""
+    now = int(clock())
+    if period == 1:
+        return now
+    end = now - (now % period) + (zlib.crc32(value.encode()) % period)
+    return end + period if end < now else end
 
 
 @dataclass(frozen=True)
@@ -37,9 +51,9 @@ class Usage:
 def hit(group: str, value: str, rate: str) -> Usage:
     """Count one call of `value` in `group` against `rate` ("100/m") and say whether it is over."""
     limit, period = _split_rate(rate)
-    window = _get_window(value, period)
+    window = _window(value, period)
     cache = caches[settings.RATELIMIT_USE_CACHE]
     key = cache.make_and_validate_key(_make_cache_key(group, window, rate, value, None))
     client = cache._cache.get_client(key, write=True)  # the cache's own pool (and its timeouts)
     count = int(client.eval(_HIT, 1, key, period + EXPIRATION_FUDGE))
-    return Usage(count=count, limit=limit, time_left=window - int(time.time()))
+    return Usage(count=count, limit=limit, time_left=window - int(clock()))

@@ -46,16 +46,15 @@ def home(request):
         recent, link_base = AuditEvent.objects.all()[:10], reverse("audit:browse")
     else:
         recent = AuditEvent.objects.filter(actor_id=request.user.pk)[:10]
-    context = {
-        "health": health,
-        "pending": ApprovalRequest.objects.filter(status="pending").select_related("requested_by")[:5],
-        "pending_count": ApprovalRequest.objects.filter(status="pending").count(),
-        "my_pending": ApprovalRequest.objects.filter(status="pending", requested_by=request.user).count(),
-        "running": Job.objects.filter(status__in=[Job.QUEUED, Job.RUNNING]).select_related("requested_by")[:10],
-        "recent": recent,
-        "link_base": link_base,
-        "can_run": actor.has_perm("core.run_read_ops"),
-    }
+    can_run = actor.has_perm("core.run_read_ops")
+    context = {"health": health, "recent": recent, "link_base": link_base, "can_run": can_run}
+    if can_run:  # the approvals and jobs panels link to pages that need it
+        context |= {
+            "pending": ApprovalRequest.objects.filter(status="pending").select_related("requested_by")[:5],
+            "pending_count": ApprovalRequest.objects.filter(status="pending").count(),
+            "my_pending": ApprovalRequest.objects.filter(status="pending", requested_by=request.user).count(),
+            "running": Job.objects.filter(status__in=[Job.QUEUED, Job.RUNNING]).select_related("requested_by")[:10],
+        }
     return render(request, "core/home.html", context)
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from functools import wraps
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 
 from apps.accounts.actors import Actor
 
@@ -49,6 +50,16 @@ def call_from_form(
     except OpsError as exc:
         form.add_error(None, exc.message)
         return None, exc.status_code
+
+
+def done_or_pending(request, outcome: gateway.Outcome, done: str, then):
+    """After a write: say it is done and go to `then`, or — a change that lowers a guard — say it
+    waits for someone else's approval and show the request."""
+    if outcome.status == "pending":
+        messages.info(request, f"{outcome.operation.title} needs another person's approval: request #{outcome.approval.pk} is waiting.")
+        return redirect(outcome.approval)
+    messages.success(request, done)
+    return redirect(then)
 
 
 def error_page(request, exc: OpsError, status: int | None = None):

@@ -20,7 +20,7 @@ from django.http import HttpResponse
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 
-from apps.core.metrics import record_breaker_states
+from apps.core.metrics import SCRAPE_COLLECTORS, record_breaker_states
 from apps.core.middleware import client_ip
 
 HTTP_SECONDS = Histogram(
@@ -82,6 +82,8 @@ def exposition(request):
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=str(settings.METRICS_DIR))
     registry.register(QueueCollector())
+    for collector in SCRAPE_COLLECTORS:
+        registry.register(collector)
     # Text format 0.0.4: every Prometheus reads it (our names are all classic ones).
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_PLAIN_0_0_4)
 

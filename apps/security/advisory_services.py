@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
 from django.conf import settings
 from django.db import transaction
@@ -50,8 +50,12 @@ def advisory_status(ctx: Context, params: AdvisoryStatusInput) -> AdvisoryStatus
     return AdvisoryStatusOutput(feeds=[FeedOut.of(s) for s in feeds.states(timezone.now())])
 
 
+# OSV ecosystem names: "PyPI", "npm", "crates.io", "Debian:12", ...
+Ecosystem = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9.:_ -]*$")]
+
+
 class SyncAdvisoriesInput(BaseModel):
-    ecosystems: list[str] = Field(
+    ecosystems: list[Ecosystem] = Field(
         default_factory=list, max_length=20, description="OSV ecosystem names (PyPI, npm, ...); empty = SECURITY_OSV_ECOSYSTEMS."
     )
 

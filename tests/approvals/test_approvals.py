@@ -146,6 +146,8 @@ def test_approval_by_another_approver_runs_the_job_on_a_worker(make_user, actor_
     job.refresh_from_db()
     assert (job.status, job.result, job.requested_by) == ("succeeded", {"deleted": 1}, requester)
     assert not Job.objects.filter(pk=old.pk).exists()
+    # The worker saves the finished job, then writes its audit event: wait for that too.
+    assert wait_for(lambda: AuditEvent.objects.filter(operation=RISKY, channel="worker").exists()), celery_worker.tail()
     run = AuditEvent.objects.get(operation=RISKY, channel="worker")
     assert (run.actor, run.outcome, run.approval_id) == (requester.username, "ok", str(approval.pk))
     vote_event = AuditEvent.objects.get(operation="approvals.approve")

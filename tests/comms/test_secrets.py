@@ -44,7 +44,7 @@ def test_secrets_absent_from_audit_logs_and_rows(make_user, actor_of, connectors
         for secret in [*p.SECRETS, "xoxb-typed-in-the-form"]:
             assert secret not in text, f"{secret} leaked into {name}"
     assert "Sending a request" in caplog.text  # slack_sdk's debug log was captured, with the token redacted
-    assert AuditEvent.objects.filter(operation="comms.connectors_save", outcome="ok").exists()
+    assert AuditEvent.objects.filter(operation="comms.save_connector", outcome="ok").exists()
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT secret FROM comms_connector WHERE name = 'slack-2'")

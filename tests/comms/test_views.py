@@ -106,7 +106,7 @@ def test_admin_adds_an_escalation_policy_through_the_form(client_as, connectors)
     assert response.status_code == 302
     policy = EscalationPolicy.objects.get(name="db-oncall")
     assert [level["targets"] for level in policy.levels] == [["ops-slack"], ["oncall-sms"]]
-    event = AuditEvent.objects.get(operation="comms.policies_save")
+    event = AuditEvent.objects.get(operation="comms.save_escalation_policy")
     assert (event.outcome, event.channel, event.target, event.actor) == ("ok", "web", "db-oncall", client.user.username)
     assert "db-oncall" in client.get("/comms/setup/policies/").content.decode()
 
@@ -116,9 +116,9 @@ def test_admin_adds_an_escalation_policy_through_the_form(client_as, connectors)
         ("[]", "This field is required"),  # an empty list is empty to the form field
     ]:
         bad = client.post("/comms/setup/policies/", {"name": "broken", "levels": levels})
-        assert bad.status_code == 200 and error in bad.content.decode()
+        assert bad.status_code == 422 and error in bad.content.decode()
     assert not EscalationPolicy.objects.filter(name="broken").exists()
-    assert AuditEvent.objects.filter(operation="comms.policies_save").count() == 1
+    assert AuditEvent.objects.filter(operation="comms.save_escalation_policy").count() == 1
 
 
 def test_admin_adds_an_inhibition_rule_through_the_form(client_as, connectors):
@@ -131,13 +131,13 @@ def test_admin_adds_an_inhibition_rule_through_the_form(client_as, connectors):
     assert (rule.enabled, rule.source_match, rule.target_match, rule.equal) == (
         True, {"severity": "critical"}, {"severity": "warning"}, ["service", "cluster"]
     )  # fmt: skip
-    event = AuditEvent.objects.get(operation="comms.inhibitions_save")
+    event = AuditEvent.objects.get(operation="comms.save_inhibit_rule")
     assert (event.outcome, event.target) == ("ok", "critical mutes warning")
 
     bad = client.post("/comms/setup/inhibitions/", {"name": "broken", "source_match": '["severity"]', "target_match": "{}"})
-    assert bad.status_code == 200 and "A JSON object of label names to values" in bad.content.decode()
+    assert bad.status_code == 422 and "A JSON object of label names to values" in bad.content.decode()
     assert not InhibitRule.objects.filter(name="broken").exists()
-    assert AuditEvent.objects.filter(operation="comms.inhibitions_save").count() == 1
+    assert AuditEvent.objects.filter(operation="comms.save_inhibit_rule").count() == 1
 
 
 @pytest.mark.parametrize("role", ["operator", "viewer"])
@@ -147,4 +147,4 @@ def test_non_admins_may_not_add_policies_or_inhibitions(client_as, connectors, r
     inhibition = client.post("/comms/setup/inhibitions/", {"name": "sneaky", "source_match": "{}", "target_match": "{}"})
     assert (policy.status_code, inhibition.status_code) == (403, 403)
     assert not EscalationPolicy.objects.exists() and not InhibitRule.objects.exists()
-    assert not AuditEvent.objects.filter(operation__in=["comms.policies_save", "comms.inhibitions_save"]).exists()
+    assert not AuditEvent.objects.filter(operation__in=["comms.save_escalation_policy", "comms.save_inhibit_rule"]).exists()

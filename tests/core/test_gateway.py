@@ -65,7 +65,29 @@ def test_form_shows_pydantic_errors_next_to_fields(client_as):
     assert not Job.objects.exists()
 
 
-def test_rate_limit_returns_429_and_is_audited(client_as, settings):
+@pytest.fixture
+def still_clock(monkeypatch):
+    """A rate window cannot end between two calls of a test (a real clock could cross one under load)."""
+    from apps.core import ratelimit
+
+    monkeypatch.setattr(ratelimit, "clock", lambda: 1_700_000_000.0)
+
+
+def test_rate_limit_windows_end_when_the_clock_says(make_user, actor_of, settings, monkeypatch):
+    from apps.core import ratelimit
+
+    settings.OPS_RATE_LIMITS = {"read": "1/m", "write": "1/m", "risky": "1/m"}
+    now = [1_700_000_000.0]
+    monkeypatch.setattr(ratelimit, "clock", lambda: now[0])
+    actor = actor_of(make_user("viewer"))
+    invoke(READ, actor, {})
+    with pytest.raises(RateLimited, match=r"try again in \d+ s"):
+        invoke(READ, actor, {})
+    now[0] += 60  # the next window
+    assert invoke(READ, actor, {}).status == "ok"
+
+
+def test_rate_limit_returns_429_and_is_audited(client_as, settings, still_clock):
     settings.OPS_RATE_LIMITS = {"read": "3/m", "write": "3/m", "risky": "3/m"}
     client = client_as("viewer")
     codes = [client.post("/operations/core.health/", {}).status_code for _ in range(4)]
@@ -75,7 +97,7 @@ def test_rate_limit_returns_429_and_is_audited(client_as, settings):
     assert "Rate limit" in events[-1].error
 
 
-def test_rate_limit_counts_per_actor(make_user, actor_of, settings):
+def test_rate_limit_counts_per_actor(make_user, actor_of, settings, still_clock):
     settings.OPS_RATE_LIMITS = {"read": "2/m", "write": "2/m", "risky": "2/m"}
     first, second = actor_of(make_user("viewer")), actor_of(make_user("viewer"))
     for _ in range(2):

@@ -161,10 +161,15 @@ def web_service(actor, env: Environment, images: Images, /, *, name="web", versi
 
 
 def deploy(actor, env: Environment, service="web", operation="infrastructure.deploy", **params) -> Deployment:
-    """Request a deploy through the gateway and run its job here, on the worker's code path."""
+    """Request a deploy through the gateway and run its job here, on the worker's code path — or, when
+    the run's Celery worker (started by an earlier test) claimed it first, wait for that worker to end it."""
     outcome = invoke(operation, actor, {"environment": env.name, "service": service, **params})
     assert outcome.status == "queued", outcome
     run_job(str(outcome.job.pk))
+    deadline = time.monotonic() + 300
+    while Job.objects.get(pk=outcome.job.pk).status not in Job.FINISHED:
+        assert time.monotonic() < deadline, "the deploy's job did not finish within 300 s"
+        time.sleep(0.2)
     return Deployment.objects.select_related("revision").get(job=outcome.job)
 
 

@@ -23,9 +23,10 @@ def test_the_approval_page_shows_the_spec_diff(login_page, console_server, podma
     operator = actor_of(make_user("operator"))
     web_service(operator, environment, images, version="v1", replicas=2, env={"MODE": "steady"}, secret_env={"API_TOKEN": "s3cr3t-page"})
     assert deploy(operator, environment).status == "succeeded"
+    # The next spec is set before protection (in a protected environment it would itself need approval).
+    web_service(operator, environment, images, version="v1", replicas=3, env={"MODE": "steady"}, secret_env={"API_TOKEN": "s3cr3t-page"})
     environment.protected = True
     environment.save()
-    web_service(operator, environment, images, version="v1", replicas=3, env={"MODE": "steady"}, secret_env={"API_TOKEN": "s3cr3t-page"})
     params = {"environment": environment.name, "service": "web", "image": images.web["v2"]}
     approval = invoke("infrastructure.deploy", operator, params, reason="ship v2 with a third replica").approval
 

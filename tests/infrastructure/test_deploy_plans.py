@@ -6,6 +6,7 @@ the engine changes."""
 import pytest
 
 from apps.approvals import services as approvals
+from apps.approvals.models import ApprovalRequest
 from apps.audit.models import AuditEvent
 from apps.core.gateway import invoke, run_job
 from apps.core.models import Job
@@ -44,8 +45,12 @@ def test_a_spec_changed_after_the_request_ends_drifted_and_no_container_changes(
     protect(environment)
 
     outcome = invoke("infrastructure.deploy", operator, {"environment": environment.name, "service": "web", "image": images.web["v2"]})
-    # While the request waits, the service's spec gains a second replica and a new variable.
+    # While the request waits, the service's spec gains a second replica and a new variable: in a protected
+    # environment that change is itself approved by another person (tests/infrastructure/test_guarded_guards.py).
     web_service(operator, environment, images, version="v1", replicas=2, env={"DEBUG": "1"})
+    spec_change = ApprovalRequest.objects.get(operation="infrastructure.save_service", status="pending")
+    approvals.vote(spec_change.pk, actor_of(make_user("approver")), "approve")
+    run_job(str(Job.objects.get(approval=spec_change).pk))
     approvals.vote(outcome.approval.pk, actor_of(make_user("approver")), "approve")
     job = Job.objects.get(approval=outcome.approval)
     run_job(str(job.pk))

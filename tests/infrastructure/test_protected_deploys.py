@@ -31,8 +31,9 @@ def test_environment_quorum_becomes_the_approval_policy(admin, podman, images, o
     assert policies == {"infrastructure.deploy": 2, "infrastructure.stop": 2, "infrastructure.prune": 2}
     save_environment(admin, podman, images, protected=True, quorum=3)
     assert set(ApprovalPolicy.objects.filter(scope=scope).values_list("quorum", flat=True)) == {3}
-    save_environment(admin, podman, images, protected=False)
-    assert not ApprovalPolicy.objects.filter(scope=scope).exists()
+    unprotect = invoke("infrastructure.save_environment", admin, {"name": f"{RUN}-prod", "engine_url": podman.url, "protected": False})
+    assert unprotect.status == "pending"  # lowering a guard: another person approves it (tests/infrastructure/test_guarded_guards.py)
+    assert ApprovalPolicy.objects.filter(scope=scope).count() == 3
     with pytest.raises(PermissionDenied, match=r"infrastructure\.manage_environments"):
         invoke("infrastructure.save_environment", operator, {"name": "sneaky", "engine_url": podman.url})
 

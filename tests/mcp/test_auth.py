@@ -87,9 +87,10 @@ def test_foreign_origin_and_host_are_refused(mcp_url, make_user, make_token):
 
 @pytest.fixture(scope="module")
 def strict_console(django_db_setup, django_db_blocker):
-    """A second web process whose read operations are limited to 2 a minute per token."""
+    """A second web process whose read operations are limited to 2 a day per token (a day-long window:
+    the test's calls cannot straddle a window's end, as they could a minute's on a loaded machine)."""
     with django_db_blocker.unblock():
-        proc, url = processes.start_console(OPS_RATE_LIMIT_READ="2/m")
+        proc, url = processes.start_console(OPS_RATE_LIMIT_READ="2/d")
     yield url
     proc.stop()
 
@@ -101,7 +102,7 @@ async def test_rate_limit_is_a_tool_error_and_audited(strict_console, make_user,
     async with mcp_client(strict_console + "/mcp", raw) as agent:
         results = [await agent.call_tool("approvals_list_mine", {}) for _ in range(3)]
     assert [r.is_error for r in results] == [False, False, True]
-    assert "Rate limit of 2/m read operations reached" in results[2].content[0].text
+    assert "Rate limit of 2/d read operations reached" in results[2].content[0].text
     async with mcp_client(strict_console + "/mcp", other_raw) as agent:  # the limit counts per token
         assert not (await agent.call_tool("approvals_list_mine", {})).is_error
 

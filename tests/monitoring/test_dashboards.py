@@ -91,7 +91,7 @@ def test_editing_a_dashboard_with_panels(source, client_as, make_user):
     assert response.status_code == 302 and response["Location"] == "/monitoring/dashboards/queue/"
     board = Dashboard.objects.get(slug="queue")
     assert [(p.title, p.chart, p.warning) for p in board.panels.all()] == [("Depth", "stat", 5.0)]
-    assert AuditEvent.objects.get(operation="monitoring.dashboard_save").target == "queue"
+    assert AuditEvent.objects.get(operation="monitoring.save_dashboard").target == "queue"
     bad = client.post("/monitoring/dashboards/new/", {**form, "slug": "queue", "refresh_seconds": "0"})
     assert bad.status_code == 422 and "slug" in bad.context["form"].errors and "refresh_seconds" in bad.context["form"].errors
     assert client.post("/monitoring/dashboards/queue/delete/").status_code == 302

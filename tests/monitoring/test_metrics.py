@@ -28,7 +28,7 @@ def sample(text: str, name: str, **labels) -> float | None:
     return None
 
 
-def test_metrics_need_the_token_or_an_allowed_network(client, settings):
+def test_metrics_need_the_token_or_an_allowed_network(client, settings, db):  # db: stream lag is read when scraped
     settings.METRICS_TOKEN, settings.METRICS_ALLOWED_NETWORKS = "s3cret", []
     assert client.get("/metrics").status_code == 403
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 403
@@ -55,7 +55,7 @@ def test_request_latency_by_view_and_operation_calls(client_as, source, settings
     )
 
 
-def test_celery_queue_depth_is_read_from_the_broker(client, settings):
+def test_celery_queue_depth_is_read_from_the_broker(client, settings, db):
     settings.CELERY_TASK_DEFAULT_QUEUE = "monitoring-depth-test"
     key = settings.CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"] + "monitoring-depth-test"
     broker = redis.Redis.from_url(settings.REDIS_URL)

@@ -78,8 +78,9 @@ def test_basic_auth_stored_encrypted_and_never_rendered(client_as, guarded_prome
     assert admin.post(f"/monitoring/sources/{source.pk}/", {**form, "secret": "", "timeout_seconds": "4"}).status_code == 302
     source.refresh_from_db()
     assert source.secret == "s3cret-pass" and source.timeout_seconds == 4
-    events = AuditEvent.objects.filter(operation="monitoring.source_save").order_by("seq")
-    assert [e.params["changed"] for e in events][1] == ["timeout_seconds"]
+    events = AuditEvent.objects.filter(operation="monitoring.save_source").order_by("seq")
+    assert [e.params["data"]["timeout_seconds"] for e in events] == [["5"], ["4"]]
+    assert {e.params["data"]["secret"] for e in events} == {"[redacted]"}
     assert "s3cret" not in str([e.params for e in events])
 
     result = invoke("monitoring.query", actor_of(admin.user), {"source": "guarded", "query": "scalar(vector(7))"}).result

@@ -104,10 +104,37 @@ class SavedEnvironment(BaseModel):
     quorum: int
 
 
-@operation("infrastructure.save_environment", risk=Risk.WRITE, permission="infrastructure.manage_environments", target=lambda p: p.name)
+# What guards a protected environment: its protection, its quorum and the engine its approved deploys reach.
+ENVIRONMENT_GUARD = ("protected", "quorum", "engine_url")
+
+
+def _environment_guard(params: SaveEnvironmentInput) -> tuple[dict | None, dict]:
+    env = Environment.objects.filter(name=params.name).first()
+    before = {f: getattr(env, f) for f in ENVIRONMENT_GUARD} if env else None
+    return before, {f: getattr(params, f) for f in ENVIRONMENT_GUARD}
+
+
+def environment_lowering_scope(params: SaveEnvironmentInput) -> str | None:
+    """Unprotecting, a smaller quorum or another engine for a protected environment needs someone else's approval."""
+    before, after = _environment_guard(params)
+    if before is None or not before["protected"]:
+        return None
+    lowered = not after["protected"] or after["quorum"] < before["quorum"] or after["engine_url"] != before["engine_url"]
+    return f"environment:{params.name}" if lowered else None
+
+
+def plan_save_environment(ctx: Context, params: SaveEnvironmentInput) -> dict:
+    before, after = _environment_guard(params)
+    return {"environment": params.name, "before": before, "after": after}
+
+
+@operation("infrastructure.save_environment", risk=Risk.RISKY, permission="infrastructure.manage_environments", guard=True,
+           approval_scope=environment_lowering_scope, planner=plan_save_environment, target=lambda p: p.name)  # fmt: skip
 def save_environment(ctx: Context, params: SaveEnvironmentInput) -> SavedEnvironment:
     """Create or update an environment (a Docker engine endpoint). A protected environment's quorum becomes
-    the approval policy of its deploys, stops and prunes. The TLS client key is stored encrypted and never shown."""
+    the approval policy of its deploys, stops and prunes. The TLS client key is stored encrypted and never shown.
+    Protecting or raising the quorum applies at once; unprotecting, lowering the quorum or changing a protected
+    environment's engine waits for another person's approval."""
     from apps.core.resilience import forget_breaker
 
     errors = {}
@@ -235,19 +262,59 @@ class SavedService(BaseModel):
     secret_env_names: list[str]
 
 
-@operation("infrastructure.save_service", risk=Risk.WRITE, target=lambda p: f"{p.environment}/{p.name}")
-def save_service(ctx: Context, params: SaveServiceInput) -> SavedService:
-    """Create or update a service's spec (what the next deploy applies): image, command, env, secret env
-    (encrypted; values never shown or audited), ports, replicas, healthcheck, labels, network, limits, strategy."""
+def _service_change(params: SaveServiceInput) -> tuple[Service | None, dict, dict]:
+    """(the stored service or None, what it will be — spec, strategy and options —, its secret values)."""
     env = environment_named(params.environment)
     spec = params.spec()
-    service = Service.objects.filter(environment=env, name=params.name).first()
-    created = service is None
-    service = service or Service(environment=env, name=params.name)
-    secrets = {k: v for k, v in (service.secret_env or {}).items() if k not in params.remove_secret_env}
+    service = env.services.filter(name=params.name).first()
+    secrets = {k: v for k, v in ((service.secret_env if service else None) or {}).items() if k not in params.remove_secret_env}
     secrets.update(params.secret_env)
     spec.secret_env_names = sorted(secrets)
-    service.spec, service.secret_env = spec.model_dump(mode="json"), secrets
-    service.strategy, service.strategy_options = params.strategy, params.strategy_options.model_dump(mode="json")
+    options = params.strategy_options.model_dump(mode="json")
+    return service, {"spec": spec.model_dump(mode="json"), "strategy": params.strategy, "strategy_options": options}, secrets
+
+
+def _stored(service: Service | None) -> dict | None:
+    return {"spec": service.spec, "strategy": service.strategy, "strategy_options": service.strategy_options} if service else None
+
+
+def _changed_secrets(service: Service | None, secrets: dict) -> list[str]:
+    stored = (service.secret_env if service else None) or {}
+    return sorted(name for name in set(stored) | set(secrets) if stored.get(name) != secrets.get(name))
+
+
+def service_lowering_scope(params: SaveServiceInput) -> str | None:
+    """A change to an existing service's spec in a protected environment needs someone else's approval:
+    it is what the environment's approved deploys will run."""
+    scope = environment_scope(params.environment)
+    if scope is None:
+        return None
+    try:
+        service, after, secrets = _service_change(params)
+    except InfrastructureError:
+        return None  # the operation says so
+    if service is None or (_stored(service) == after and not _changed_secrets(service, secrets)):
+        return None
+    return scope
+
+
+def plan_save_service(ctx: Context, params: SaveServiceInput) -> dict:
+    service, after, secrets = _service_change(params)
+    return {"service": f"{params.environment}/{params.name}", "before": _stored(service), "after": after,
+            "secret_values_changed": _changed_secrets(service, secrets)}  # fmt: skip
+
+
+@operation("infrastructure.save_service", risk=Risk.RISKY, permission="core.run_write_ops", guard=True,
+           approval_scope=service_lowering_scope, planner=plan_save_service, target=lambda p: f"{p.environment}/{p.name}")  # fmt: skip
+def save_service(ctx: Context, params: SaveServiceInput) -> SavedService:
+    """Create or update a service's spec (what the next deploy applies): image, command, env, secret env
+    (encrypted; values never shown or audited), ports, replicas, healthcheck, labels, network, limits, strategy.
+    Changing an existing service of a protected environment waits for another person's approval."""
+    service, after, secrets = _service_change(params)
+    created = service is None
+    service = service or Service(environment=environment_named(params.environment), name=params.name)
+    service.spec, service.strategy, service.strategy_options = after["spec"], after["strategy"], after["strategy_options"]
+    service.secret_env = secrets
     service.save()
-    return SavedService(environment=env.name, name=service.name, created=created, secret_env_names=spec.secret_env_names)
+    names = after["spec"]["secret_env_names"]
+    return SavedService(environment=params.environment, name=service.name, created=created, secret_env_names=names)

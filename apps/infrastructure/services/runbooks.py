@@ -92,10 +92,44 @@ class SaveRunbookInput(BaseModel):
         return self
 
 
-@operation("infrastructure.save_runbook", risk=Risk.WRITE, permission="infrastructure.manage_runbooks", target=lambda p: p.name)
+# What an approved run of a risky runbook executes, and the limits it runs within (higher = looser).
+RUNBOOK_COMMAND = ("argv", "parameters", "working_dir", "env")
+RUNBOOK_LIMITS = ("timeout_seconds", "output_cap_bytes", "cpu_seconds", "memory_mb", "max_processes", "max_file_mb")
+
+
+def _runbook_guard(params: SaveRunbookInput) -> tuple[dict | None, dict]:
+    runbook = Runbook.objects.filter(name=params.name).first()
+    fields = ("risky", *RUNBOOK_COMMAND, *RUNBOOK_LIMITS)
+    after = params.model_dump(include=set(fields), mode="json")
+    return ({f: getattr(runbook, f) for f in fields} if runbook else None), after
+
+
+def runbook_lowering_scope(params: SaveRunbookInput) -> str | None:
+    """Marking a risky runbook not risky, changing what it runs or loosening its limits needs someone else's approval."""
+    before, after = _runbook_guard(params)
+    if before is None or not before["risky"]:
+        return None
+    lowered = not after["risky"] or any(before[f] != after[f] for f in RUNBOOK_COMMAND) or any(after[f] > before[f] for f in RUNBOOK_LIMITS)
+    return f"runbook:{params.name}" if lowered else None
+
+
+def plan_save_runbook(ctx: Context, params: SaveRunbookInput) -> dict:
+    before, after = _runbook_guard(params)
+    old_env = (before or {}).get("env") or {}
+    changed = sorted(k for k in set(old_env) | set(params.env) if old_env.get(k) != params.env.get(k))
+    for side in (before, after):
+        if side is not None:
+            side["env"] = sorted(side["env"] or {})  # values are secrets: the plan names them only
+    return {"runbook": params.name, "before": before, "after": after, "env_values_changed": changed}
+
+
+@operation("infrastructure.save_runbook", risk=Risk.RISKY, permission="infrastructure.manage_runbooks", guard=True,
+           approval_scope=runbook_lowering_scope, planner=plan_save_runbook, target=lambda p: p.name)  # fmt: skip
 def save_runbook(ctx: Context, params: SaveRunbookInput) -> RunbookInfo:
     """Define or change a runbook: an argv template with typed parameters (never a shell string), working
-    directory, timeout, output cap, rlimits, environment, and whether runs need approval."""
+    directory, timeout, output cap, rlimits, environment, and whether runs need approval. For a risky runbook,
+    marking it not risky, changing its argv, parameters, directory or environment, or loosening a limit waits
+    for another person's approval; anything else applies at once."""
     runbook, _ = Runbook.objects.update_or_create(name=params.name, defaults={**params.model_dump(exclude={"name"}, mode="json")})
     return runbook_info(runbook)
 

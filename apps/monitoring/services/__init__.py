@@ -1,4 +1,4 @@
 """The monitoring operations, one module per area; importing this package
 (the core autodiscovers `services`) registers them all."""
 
-from . import alerting, dashboards, health, queries  # noqa: F401
+from . import alerting, config, dashboards, health, queries  # noqa: F401

@@ -39,13 +39,14 @@ def _bounded(query: str) -> str:
 
 PromQL = Annotated[
     str,
-    AfterValidator(_bounded),
+    # The length first: a long query is refused before it is parsed.
     Field(
         min_length=1,
         max_length=settings.MONITORING_MAX_QUERY_CHARS,
         description="A PromQL expression.",
         json_schema_extra={"widget": "textarea"},
     ),
+    AfterValidator(_bounded),
 ]
 Time = Annotated[datetime | None, AfterValidator(_aware)]
 LABEL_NAME_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_]*$"

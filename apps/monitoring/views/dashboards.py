@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
 
-from apps.audit.writer import record
 from apps.core.errors import OpsError
-from apps.core.middleware import client_ip
-from apps.core.web import actor_of, call, console_view, require_perm
+from apps.core.form_operations import submitted
+from apps.core.web import actor_of, call, call_from_form, console_view, require_perm
 
 from ..forms import DashboardForm, PanelFormSet
 from ..models import Dashboard
@@ -21,19 +19,6 @@ from ..refresh import topic_for
 from .common import paginate
 
 EDIT = "monitoring.change_dashboard"
-
-
-def audit(request, operation: str, target: str, params: dict | None = None) -> None:
-    record(
-        operation=operation,
-        outcome="ok",
-        channel="web",
-        actor=actor_of(request),
-        target=target,
-        params=params or {},
-        client_ip=client_ip(request),
-        request_id=getattr(request, "request_id", ""),
-    )
 
 
 @console_view
@@ -82,16 +67,16 @@ def dashboard_edit(request, slug: str | None = None):
     require_perm(request, EDIT)
     board = get_object_or_404(Dashboard, slug=slug) if slug else Dashboard()
     form = DashboardForm(request.POST or None, instance=board)
-    panels = PanelFormSet(request.POST or None, instance=board)
-    if request.method == "POST" and form.is_valid() and panels.is_valid():
-        with transaction.atomic():
-            board = form.save()
-            panels.instance = board
-            panels.save()
-        audit(request, "monitoring.dashboard_save", board.slug, {"title": board.title, "panels": board.panels.count(), "new": slug is None})
-        messages.success(request, f"Saved dashboard {board.title}.")
-        return redirect(board)
-    status = 422 if request.method == "POST" else 200
+    panels, status = PanelFormSet(request.POST or None, instance=board), 200
+    if request.method == "POST":
+        status = 422
+        if form.is_valid() and panels.is_valid():
+            params = {"id": board.pk, "data": submitted(request)}
+            outcome, status = call_from_form(request, form, "monitoring.save_dashboard", params)
+            if outcome:
+                board = Dashboard.objects.get(pk=outcome.result.id)
+                messages.success(request, f"Saved dashboard {board.title}.")
+                return redirect(board)
     return render(
         request, "monitoring/dashboard_form.html", {"form": form, "panels": panels, "board": board if slug else None}, status=status
     )
@@ -102,7 +87,10 @@ def dashboard_edit(request, slug: str | None = None):
 def dashboard_delete(request, slug: str):
     require_perm(request, EDIT)
     board = get_object_or_404(Dashboard, slug=slug)
-    board.delete()
-    audit(request, "monitoring.dashboard_delete", slug)
+    try:
+        call(request, "monitoring.delete_dashboard", {"id": board.pk})
+    except OpsError as exc:
+        messages.error(request, exc.message)
+        return redirect(board)
     messages.success(request, f"Deleted dashboard {board.title}.")
     return redirect("monitoring:dashboards")

@@ -6,13 +6,13 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from apps.core.resilience import forget_breaker
-from apps.core.web import console_view, require_perm
+from apps.core.errors import OpsError
+from apps.core.form_operations import submitted
+from apps.core.web import call, call_from_form, console_view, require_perm
 
 from ..forms import SourceForm
 from ..models import PrometheusSource
 from .common import paginate
-from .dashboards import audit
 
 MANAGE = "core.manage_connectors"
 
@@ -27,17 +27,14 @@ def source_list(request):
 def source_edit(request, pk: int | None = None):
     require_perm(request, MANAGE)
     source = get_object_or_404(PrometheusSource, pk=pk) if pk else PrometheusSource()
-    old_breakers = source.breaker_names if pk else ()
-    form = SourceForm(request.POST or None, instance=source)
-    if request.method == "POST" and form.is_valid():
-        changed = form.changed_fields
-        source = form.save()
-        for name in (*old_breakers, *source.breaker_names):
-            forget_breaker(name)  # new settings deserve a fresh start
-        audit(request, "monitoring.source_save", source.name, {"changed": changed, "new": pk is None})
-        messages.success(request, f"Saved source {source.name}.")
-        return redirect("monitoring:sources")
-    status = 422 if request.method == "POST" else 200
+    form, status = SourceForm(request.POST or None, instance=source), 200
+    if request.method == "POST":
+        status = 422
+        if form.is_valid():
+            outcome, status = call_from_form(request, form, "monitoring.save_source", {"id": pk, "data": submitted(request)})
+            if outcome:
+                messages.success(request, f"Saved source {outcome.result.name}.")
+                return redirect("monitoring:sources")
     return render(request, "monitoring/source_form.html", {"form": form, "source": source if pk else None}, status=status)
 
 
@@ -45,8 +42,10 @@ def source_edit(request, pk: int | None = None):
 @require_POST
 def source_delete(request, pk: int):
     require_perm(request, MANAGE)
-    source = get_object_or_404(PrometheusSource, pk=pk)
-    source.delete()
-    audit(request, "monitoring.source_delete", source.name)
-    messages.success(request, f"Deleted source {source.name}.")
+    try:
+        outcome = call(request, "monitoring.delete_source", {"id": pk})
+    except OpsError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Deleted source {outcome.result.name}.")
     return redirect("monitoring:sources")

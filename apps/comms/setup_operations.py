@@ -1,0 +1,49 @@
+"""The Comms setup pages' writes as operations (connectors, targets, routing and inhibition
+rules, escalation policies, the SSRF allow-list, each person's delivery preference)."""
+
+from __future__ import annotations
+
+from apps.core.form_operations import form_operations
+from apps.core.resilience import forget_breaker
+
+from . import forms
+from .models import AllowedNetwork, Connector, DeliveryPreference, EscalationPolicy, InhibitRule, RoutingRule, Target
+
+MANAGE = "core.manage_connectors"
+# Section of the setup page -> (operation noun, model, form).
+SECTIONS = {
+    "connectors": ("connector", Connector, forms.ConnectorForm),
+    "targets": ("target", Target, forms.TargetForm),
+    "rules": ("routing_rule", RoutingRule, forms.RoutingRuleForm),
+    "inhibitions": ("inhibit_rule", InhibitRule, forms.InhibitRuleForm),
+    "policies": ("escalation_policy", EscalationPolicy, forms.EscalationPolicyForm),
+    "networks": ("allowed_network", AllowedNetwork, forms.AllowedNetworkForm),
+}
+
+
+def _connector_saved(connector: Connector, old: Connector | None) -> None:
+    for name in {connector.name, getattr(old, "name", connector.name)}:
+        forget_breaker(f"comms:{name}")  # new settings deserve a fresh start
+
+
+def _added_by(ctx, network: AllowedNetwork) -> None:
+    network.created_by = network.created_by or ctx.actor.name
+
+
+def _own(ctx, preference: DeliveryPreference) -> None:
+    preference.user = ctx.user
+
+
+HOOKS = {"connectors": {"saved": _connector_saved}, "networks": {"prepare": _added_by}}
+for section, (noun, model, form) in SECTIONS.items():
+    form_operations(f"comms.{noun}", model, form, permission=MANAGE, **HOOKS.get(section, {}))
+
+# Anyone signed in keeps their own delivery preference (and only their own).
+form_operations(
+    "comms.delivery_preference",
+    DeliveryPreference,
+    forms.PreferenceForm,
+    permission="core.run_read_ops",
+    rows=lambda ctx: DeliveryPreference.objects.filter(user_id=ctx.actor.user_id),
+    prepare=_own,
+)
