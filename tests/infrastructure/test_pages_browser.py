@@ -36,7 +36,8 @@ AXE = Path(settings.BASE_DIR) / "node_modules" / "axe-core" / "axe.min.js"
 NOT_PAGES = {
     "healthz", "metrics", "accounts:login", "accounts:logout", "accounts:token_revoke", "accounts:token_create",
     "core:job_cancel", "core:notifications_read",
-    "approvals:vote", "approvals:acknowledge", "monitoring:silence_expire", "monitoring:dashboard_delete", "monitoring:source_delete",
+    "approvals:vote", "approvals:acknowledge", "approvals:policy_delete",
+    "monitoring:silence_expire", "monitoring:dashboard_delete", "monitoring:source_delete",
     "security:scan_state", "security:export_sarif", "security:export_csv", "security:triage", "security:remove_root", "audit:export",
     "audit:export_bundle", "audit:public_key",
     "infrastructure:abort", "infrastructure:promote", "infrastructure:deploy", "infrastructure:rollback", "infrastructure:restart",
