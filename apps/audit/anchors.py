@@ -18,8 +18,10 @@ from django.utils import timezone
 from opsconsole_audit_verify.chain import signature_ok, signed_message
 
 from . import keys, offsite
-from .models import AuditEvent
-from .writer import DURABILITY_BARRIER
+from .models import AuditEvent, AuditSink
+from .writer import DURABILITY_BARRIER, record
+
+ANCHOR_OPERATION = "audit.anchor"
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +71,22 @@ def write_anchor(reason: str = "periodic") -> dict | None:
         fh.flush()
         os.fsync(fh.fileno())
     offsite.store(entry)
+    _to_stream(entry, head)
     return entry
+
+
+def _to_stream(entry: dict, head: dict) -> None:
+    """The signed anchor also goes to the SIEM sinks, as an `audit.anchor` event they stream like any
+    other: off the machine, out of the database writer's reach. Only while a sink is enabled, and once
+    per new head: an anchor of a head that is itself an anchor event says nothing new (an idle console
+    adds no events)."""
+    if not AuditSink.objects.filter(enabled=True).exists():
+        return
+    if AuditEvent.objects.filter(seq=head["seq"], operation=ANCHOR_OPERATION).exists():
+        return
+    record(operation=ANCHOR_OPERATION, outcome="ok", channel="system", target=f"#{head['seq']}",
+           params={"seq": head["seq"], "hash": head["hash"], "key_id": head["key_id"], "signature": entry["signature"],
+                   "signer": entry["signer"], "at": entry["anchor"]["at"]})  # fmt: skip
 
 
 def anchor_at_shutdown(**_signal_kwargs) -> None:

@@ -154,7 +154,7 @@ def _audit(fields: dict, started: float, outcome: str, **extra):
     OPERATION_CALLS.labels(fields["operation"], outcome, fields["channel"]).inc()
     OPERATION_SECONDS.labels(fields["operation"]).observe(duration)
     event = record(outcome=outcome, duration_ms=duration * 1000, **fields, **extra)
-    publish_template("activity", "audit/_event_live.html", {"event": event}, wait=False)
+    publish_template("activity", "audit/_event_live.html", {"events": [event]}, wait=False)
     return event
 
 

@@ -197,3 +197,19 @@ def test_a_worker_streams_what_was_just_written(admin, rsyslog, celery_worker, s
     wanted = expected_seqs(saved.result.cursor)
     wait_for(lambda: set(rsyslog.seqs()) >= set(wanted), timeout=120, what=f"the worker to stream\n{celery_worker.tail()}")
     assert in_order_at_least_once(rsyslog.seqs()) == wanted
+
+
+def test_anchors_reach_the_sinks_signed_and_once_per_new_head(streaming, admin, https_receiver):
+    from apps.audit.anchors import is_authentic, write_anchor
+
+    address = f"https://localhost:{https_receiver.port}/ingest"
+    params = {"name": "lake", "kind": "https", "address": address, "format": "ocsf", "ca_pem": https_receiver.cert_pem.decode()}
+    assert invoke("audit.save_sink", admin, params).status == "ok"
+    activity(admin, 2)
+    entry = write_anchor()
+    write_anchor()  # nothing new since: no second anchor event
+    anchors = list(AuditEvent.objects.filter(operation="audit.anchor"))
+    assert len(anchors) == 1 and anchors[0].params["seq"] == entry["anchor"]["seq"] == anchors[0].seq - 1
+    assert is_authentic({"anchor": entry["anchor"], "signature": anchors[0].params["signature"]})
+    drain_all()
+    assert anchors[0].seq in https_receiver.seqs("ocsf")

@@ -125,3 +125,14 @@ def test_export_of_100k_rows_streams_with_bounded_memory(client_as):
     # ~45 MB of CSV went through; streaming in keyset chunks keeps the process to a few chunks' worth.
     assert size > 40_000_000
     assert peak - baseline < 30 * 1024 * 1024, f"RSS grew {(peak - baseline) / 1e6:.1f} MB while streaming {size / 1e6:.0f} MB"
+
+
+def test_rows_escape_every_value_and_link_their_event_and_flow(client_as):
+    record(operation="comms.send", outcome="failed", channel="mcp", target='<script>alert("t")</script>',
+           error="bad <b>peer</b>", actor_name='"><img src=x>', correlation_id="approval-7&x")  # fmt: skip
+    event = AuditEvent.objects.get(operation="comms.send")
+    html = client_as("auditor").get("/audit/").content.decode()
+    assert "<script>alert" not in html and "&lt;script&gt;alert(&quot;t&quot;)&lt;/script&gt;" in html
+    assert "<b>peer</b>" not in html and "<img src=x>" not in html
+    assert f'<a href="/audit/{event.seq}/">{event.seq}</a>' in html
+    assert 'href="/audit/?correlation=approval-7%26x"' in html
