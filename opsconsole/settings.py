@@ -426,6 +426,8 @@ INFRA_UPLOAD_MAX_BYTES = int(env("INFRA_UPLOAD_MAX_BYTES", str(200 * 1024 * 1024
 INFRA_FOLLOW_LOGS_MAX_SECONDS = int(env("INFRA_FOLLOW_LOGS_MAX_SECONDS", "600"))
 # The local engine bin/console starts (podman) and the demo environment uses, when none is given.
 INFRA_DEMO_ENGINE_URL = env("INFRA_DEMO_ENGINE_URL", "")
+# Prefix of the demo's environment names: tests seed the demo beside other runs on one engine.
+INFRA_DEMO_PREFIX = env("INFRA_DEMO_PREFIX", "")
 
 # --- storage ----------------------------------------------------------------------
 # Uploads stream to S3 multipart: a part is STORAGE_PART_SIZE bytes (S3's floor is
@@ -434,6 +436,8 @@ STORAGE_PART_SIZE = max(5 * 1024 * 1024, int(env("STORAGE_PART_SIZE", str(5 * 10
 STORAGE_UPLOAD_CONCURRENCY = max(1, int(env("STORAGE_UPLOAD_CONCURRENCY", "4")))
 # A browser upload that sends nothing for this long is aborted.
 STORAGE_UPLOAD_IDLE_SECONDS = float(env("STORAGE_UPLOAD_IDLE_SECONDS", "120"))
+# Port of the demo's in-memory S3 (moto) that bin/console starts when moto is installed.
+STORAGE_DEMO_S3_PORT = int(env("STORAGE_DEMO_S3_PORT", "8010"))
 STORAGE_PRESIGN_MAX_SECONDS = int(env("STORAGE_PRESIGN_MAX_SECONDS", "3600"))
 STORAGE_CONNECT_TIMEOUT = float(env("STORAGE_CONNECT_TIMEOUT", "5"))
 STORAGE_READ_TIMEOUT = float(env("STORAGE_READ_TIMEOUT", "60"))

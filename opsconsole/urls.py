@@ -22,3 +22,5 @@ urlpatterns = [
 
 handler404 = "apps.core.errors_views.not_found"
 handler500 = "apps.core.errors_views.server_error"
+handler403 = "apps.core.errors_views.forbidden"
+handler400 = "apps.core.errors_views.bad_request"

@@ -20,12 +20,14 @@ ROLE_DESCRIPTIONS = {
     ADMIN: "Manage users, roles, connectors, policies and API tokens; run any operation.",
 }
 
+# core.search: everyone may search; the search shows each role only the kinds it may open.
 BASE_PERMISSIONS = {
-    VIEWER: ["core.run_read_ops", "accounts.use_api_tokens"],
-    OPERATOR: ["core.run_read_ops", "core.run_write_ops", "core.request_risky_ops", "accounts.use_api_tokens"],
-    APPROVER: ["core.run_read_ops", "approvals.approve_requests", "accounts.use_api_tokens"],
-    AUDITOR: ["audit.view_audit_log", "audit.export_audit_log", "accounts.use_api_tokens"],
+    VIEWER: ["core.search", "core.run_read_ops", "accounts.use_api_tokens"],
+    OPERATOR: ["core.search", "core.run_read_ops", "core.run_write_ops", "core.request_risky_ops", "accounts.use_api_tokens"],
+    APPROVER: ["core.search", "core.run_read_ops", "approvals.approve_requests", "accounts.use_api_tokens"],
+    AUDITOR: ["core.search", "audit.view_audit_log", "audit.export_audit_log", "accounts.use_api_tokens"],
     ADMIN: [
+        "core.search",
         "accounts.use_api_tokens",
         "core.run_read_ops",
         "core.run_write_ops",

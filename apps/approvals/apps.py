@@ -5,6 +5,7 @@ class ApprovalsConfig(AppConfig):
     name = "apps.approvals"
     verbose_name = "Approvals"
     nav = [(70, "Approvals", "approvals:queue", "core.run_read_ops")]
+    subnav = [("Requests", "approvals:queue", "core.run_read_ops"), ("Policies", "approvals:policies", "approvals.manage_policies")]
     role_permissions = {"admin": ["approvals.break_glass"]}
 
     def ready(self):
@@ -18,3 +19,8 @@ class ApprovalsConfig(AppConfig):
         register_topic("approvals", "core.run_read_ops")
         on_job_start("approvals", check_job_start)
         register_event_panel(approval_panel)
+        from apps.core.search import on_search
+
+        from .search import approvals
+
+        on_search("approval", "core.run_read_ops", approvals)

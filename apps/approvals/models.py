@@ -38,6 +38,15 @@ class ApprovalPolicy(models.Model):
         return f"{self.operation} {self.scope or '(any scope)'}: quorum {self.quorum}"
 
 
+class ApprovalRequestQuerySet(models.QuerySet):
+    def awaiting_vote_of(self, actor) -> models.QuerySet:
+        """Pending requests `actor` may still vote on: an approver's, not their own, not voted on yet
+        (the same rule the vote enforces)."""
+        if actor.user is None or actor.token is not None or not actor.has_perm("approvals.approve_requests"):
+            return self.none()
+        return self.filter(status=ApprovalRequest.PENDING).exclude(requested_by=actor.user.pk).exclude(votes__voter=actor.user.pk)
+
+
 class ApprovalRequest(models.Model):
     PENDING, APPROVED, REJECTED, EXPIRED, DRIFTED = "pending", "approved", "rejected", "expired", "drifted"
     # A break-glass run: it ran without approval; the review stays open until two other people acknowledge it.
@@ -68,6 +77,8 @@ class ApprovalRequest(models.Model):
     executed_at = models.DateTimeField(null=True, blank=True)
     drifted_plan = models.JSONField(null=True, blank=True, help_text="The plan when the approved job started, if it differed.")
     break_glass = models.BooleanField(default=False)
+
+    objects = ApprovalRequestQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

@@ -21,3 +21,8 @@ class AuditConfig(AppConfig):
         if not any(isinstance(c, StreamLagCollector) for c in SCRAPE_COLLECTORS):
             SCRAPE_COLLECTORS.append(StreamLagCollector())
         register_check(health_checks)
+        from apps.core.search import on_search
+
+        from .search import events
+
+        on_search("audit event", "audit.view_audit_log", events)

@@ -4,9 +4,11 @@ from django.apps import AppConfig
 class CommsConfig(AppConfig):
     name = "apps.comms"
     verbose_name = "Comms"
-    nav = [
-        (40, "Incidents", "comms:incidents", "core.run_read_ops"),
-        (45, "Deliveries", "comms:deliveries", "core.run_read_ops"),
+    nav = [(45, "Incidents", "comms:incidents", "core.run_read_ops")]
+    subnav = [
+        ("Incidents", "comms:incidents", "core.run_read_ops"),
+        ("Deliveries", "comms:deliveries", "core.run_read_ops"),
+        ("Setup", "comms:setup", "core.manage_connectors"),
     ]
 
     def ready(self):
@@ -19,3 +21,8 @@ class CommsConfig(AppConfig):
         register_topic("incidents", "core.run_read_ops")
         register_topic("incident", "core.run_read_ops")
         register_topic("deliveries", "core.run_read_ops")
+        from apps.core.search import on_search
+
+        from .search import incidents
+
+        on_search("incident", "core.run_read_ops", incidents)

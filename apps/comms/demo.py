@@ -2,7 +2,10 @@
 from the environment, a default route, an inhibition rule and an escalation
 policy. Idempotent."""
 
-from .models import Connector, EscalationPolicy, InhibitRule, RoutingRule, Target
+from apps.accounts.actors import Actor
+from apps.core.gateway import invoke
+
+from .models import Connector, EscalationPolicy, Incident, InhibitRule, RoutingRule, Target
 
 
 def seed(stdout) -> None:
@@ -20,3 +23,11 @@ def seed(stdout) -> None:
         defaults={"source_match": {"severity": "critical"}, "target_match": {"severity": "warning"}, "equal": ["service"]},
     )
     stdout.write("  comms: email connector, default route, inhibition rule and escalation policy (Comms setup page).")
+    if not Incident.objects.exists():
+        for severity, kind, title, service in (
+            ("critical", "HighErrorRate", "web: 5xx above 5 % for 10 minutes", "web"),
+            ("warning", "DiskFilling", "db-1: disk 85 % full, full in about 3 days", "db"),
+        ):
+            params = {"type": kind, "severity": severity, "title": title, "service": service, "labels": {"env": "production"}}
+            invoke("comms.send_alert", Actor.system(), params, channel="system")
+        stdout.write("  comms: two demo incidents (Comms → Incidents)")

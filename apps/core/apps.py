@@ -10,6 +10,11 @@ class CoreConfig(AppConfig):
         (60, "Operations", "core:operations", "core.run_read_ops"),
         (65, "Jobs", "core:jobs", "core.run_read_ops"),
     ]
+    subnav = [
+        ("Operations", "core:operations", "core.run_read_ops"),
+        ("Jobs", "core:jobs", "core.run_read_ops"),
+        ("Health", "core:health", "core.run_read_ops"),
+    ]
 
     def ready(self):
         from celery.signals import task_postrun, worker_process_shutdown
@@ -20,6 +25,7 @@ class CoreConfig(AppConfig):
 
         # Every app's operations register themselves when its services module loads.
         autodiscover_modules("services")
+        from . import search  # noqa: F401 - registers core.search
         from .jobs import job_snapshot
 
         register_topic("job", "core.run_read_ops", snapshot=job_snapshot)

@@ -15,6 +15,23 @@ def nav_items(actor, path: str = "") -> list[dict]:
     return sorted(items, key=lambda item: item["position"])
 
 
+def subnav_items(actor, request) -> list[dict]:
+    """The current app's sub-menu, from `subnav = [(label, url name, permission)]` on its
+    AppConfig: one component for every app. Query parameters named in the app's
+    `subnav_keeps` (monitoring's `source`) follow from page to page."""
+    match = getattr(request, "resolver_match", None)
+    config = next((c for c in apps.get_app_configs() if match and c.label == match.namespace), None)
+    if config is None:
+        return []
+    kept = "&".join(f"{k}={request.GET[k]}" for k in getattr(config, "subnav_keeps", ()) if request.GET.get(k))
+    items = []
+    for label, url_name, perm in getattr(config, "subnav", ()):
+        if actor.has_perm(perm):
+            url = reverse(url_name)
+            items.append({"label": label, "url": url + (f"?{kept}" if kept else ""), "active": request.path == url})
+    return items
+
+
 def console(request):
     """Navigation and badges for the base template."""
     user = getattr(request, "user", None)
@@ -29,8 +46,8 @@ def console(request):
         "environment": settings.ENVIRONMENT,
         "actor": actor,
         "nav_items": nav_items(actor, request.path),
-        "nav_pending_approvals": ApprovalRequest.objects.filter(status__in=ApprovalRequest.OPEN).count()
-        if actor.has_perm("approvals.approve_requests")
-        else 0,
+        "subnav_items": subnav_items(actor, request),
+        # What needs *your* action: requests you may vote on (not yours, not voted yet).
+        "nav_pending_approvals": ApprovalRequest.objects.awaiting_vote_of(actor).count(),
         "nav_unread": user.notifications.filter(read_at__isnull=True).count(),
     }

@@ -10,9 +10,11 @@ import enum
 import json
 import types
 import typing
+from collections.abc import Callable
 from datetime import date, datetime
 
 from django import forms
+from django.utils.html import format_html, format_html_join
 from pydantic import BaseModel, SecretStr
 from pydantic_core import PydanticUndefined
 
@@ -50,6 +52,58 @@ class LinesField(forms.CharField):
         return "\n".join(value) if isinstance(value, list) else value
 
 
+class KeyValueWidget(forms.Widget):
+    """Rows of key and value inputs (the existing pairs, then empty rows to add more): no JSON to type."""
+
+    blank_rows = 3
+
+    def value_from_datadict(self, data, files, name):
+        rows, i = [], 0
+        while f"{name}-key-{i}" in data:
+            rows.append((data.get(f"{name}-key-{i}", ""), data.get(f"{name}-value-{i}", "")))
+            i += 1
+        return rows
+
+    def value_omitted_from_data(self, data, files, name):
+        return f"{name}-key-0" not in data
+
+    def render(self, name, value, attrs=None, renderer=None):
+        pairs = list(value.items()) if isinstance(value, dict) else [p for p in (value or []) if p[0] or p[1]]
+        pairs += [("", "")] * self.blank_rows
+        rows = format_html_join(
+            "",
+            '<div class="kv-row"><input type="text" name="{0}-key-{1}" value="{2}" aria-label="{3} key {4}">'
+            '<input type="text" name="{0}-value-{1}" value="{5}" aria-label="{3} value {4}"></div>',
+            ((name, i, k, self.attrs.get("data-label", name), i + 1, v) for i, (k, v) in enumerate(pairs)),
+        )
+        return format_html('<div class="kv-rows" id="{}">{}</div>', (attrs or {}).get("id", f"id_{name}"), rows)
+
+
+class KeyValueField(forms.Field):
+    """A name -> text mapping (labels, variables), edited as key/value rows."""
+
+    widget = KeyValueWidget
+
+    def to_python(self, value):
+        pairs = [(k.strip(), v) for k, v in (value or []) if k.strip() or v]
+        missing = [v for k, v in pairs if not k]
+        if missing:
+            raise forms.ValidationError("Every value needs a key.")
+        return dict(pairs) or None
+
+    def widget_attrs(self, widget):
+        return {"data-label": self.label or ""}
+
+
+# Field name -> current names (environments, connections…): apps register them from their
+# AppConfig.ready(); the generic form then offers a select of what exists instead of free text.
+_state_choices: dict[str, Callable[[], list[str]]] = {}
+
+
+def on_field_choices(field: str, names: Callable[[], list[str]]) -> None:
+    _state_choices[field] = names
+
+
 def _unwrap_optional(annotation):
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, types.UnionType):
@@ -84,6 +138,9 @@ def form_field(name: str, info) -> forms.Field:
         if not required or optional:
             choices = [("", "—")] + choices
         return forms.ChoiceField(choices=choices, **common)
+    if annotation is str and name in _state_choices:
+        names = _state_choices[name]
+        return forms.ChoiceField(choices=lambda: [("", "—")] + [(n, n) for n in names()], **common)
     origin = typing.get_origin(annotation)
     if annotation is bool:
         return forms.BooleanField(**common)
@@ -99,6 +156,8 @@ def form_field(name: str, info) -> forms.Field:
         return forms.CharField(widget=forms.PasswordInput(render_value=False), strip=False, **common)
     if origin is list and typing.get_args(annotation) in ((str,), ()):
         return LinesField(**common)
+    if origin is dict and typing.get_args(annotation) == (str, str):
+        return KeyValueField(**common)
     if origin in (list, dict) or annotation in (dict, list) or (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
         return JSONFormField(**common)
     widget = forms.Textarea(attrs={"rows": 4, "class": "mono"}) if extra.get("widget") == "textarea" else None

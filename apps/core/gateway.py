@@ -242,7 +242,7 @@ def _finish_job(job: Job, op, actor, status: str, error: str, outcome: str, dura
     if job.approval_id:
         from .notify import notify
 
-        notify(job.requested_by, f"{op.title}: {job.message}", job.get_absolute_url())
+        notify(job.requested_by, *hooks.job_notice(job, op))
 
 
 def recover_job(job: Job, now=None) -> None:

@@ -17,3 +17,22 @@ def on_job_start(name: str, hook: Callable) -> None:
 def job_starting(ctx, params) -> None:
     for hook in _job_start.values():
         hook(ctx, params)
+
+
+# job -> (text, link) or None: how an app words the notice of a finished job in its own terms
+# ("production/web deploy rolled back", linking the deployment rather than the job).
+_job_notices: dict[str, Callable] = {}
+
+
+def on_job_notice(name: str, hook: Callable) -> None:
+    _job_notices[name] = hook
+
+
+def job_notice(job, op) -> tuple[str, str]:
+    """The notice of a finished job: an app's wording if one claims it, else "<target> <operation> <status>"."""
+    for hook in _job_notices.values():
+        notice = hook(job)
+        if notice is not None:
+            return notice
+    action = op.name.split(".", 1)[1].replace("_", " ")
+    return f"{job.target or op.app} {action} {job.status}".strip(), job.get_absolute_url()

@@ -50,6 +50,7 @@ class Job(models.Model):
             ("run_write_ops", "Run write operations"),
             ("request_risky_ops", "Request risky operations"),
             ("manage_connectors", "Manage connectors and their credentials"),
+            ("search", "Search the console (each kind of result needs its own permission)"),
         ]
 
     def __str__(self) -> str:

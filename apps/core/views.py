@@ -166,3 +166,12 @@ def notifications_read(request):
     if request.htmx:
         return HttpResponse("")
     return redirect("core:notifications")
+
+
+@console_view
+def search(request):
+    """The search box: `core.search` through the gateway, hits grouped by kind."""
+    q = request.GET.get("q", "").strip()
+    hits = call(request, "core.search", {"q": q}).result.hits if q else []
+    groups = [(kind, list(found)) for kind, found in groupby(hits, key=lambda h: h.kind)]
+    return render(request, "core/search.html", {"q": q, "groups": groups})

@@ -139,6 +139,8 @@ class Metric:
 class MetricRun:
     metric: Metric
     phases: list[Phase] = field(default_factory=list)
+    # One point per measurement for the deployment page's chart: the first value (None for an error).
+    points: list[dict] = field(default_factory=list)
     consecutive_errors: int = 0
     last: str = ""
 
@@ -151,11 +153,13 @@ class MetricRun:
             phase = assess(values, self.metric.success_condition, self.metric.failure_condition)
             self.last = f"{self.metric.name}: {phase} ({_short(values)})"
             self.consecutive_errors = 0
+            value = values[0] if values and math.isfinite(values[0]) else None
         except MeasurementError as exc:
-            phase = Phase.ERROR
+            phase, value = Phase.ERROR, None
             self.consecutive_errors += 1
             self.last = f"{self.metric.name}: error ({exc})"
         self.phases.append(phase)
+        self.points.append({"value": value, "phase": str(phase)})
         return phase
 
 
@@ -164,6 +168,7 @@ class AnalysisResult:
     phase: Phase
     message: str
     measurements: list[str] = field(default_factory=list)
+    series: dict[str, list[dict]] = field(default_factory=dict)  # metric -> its points, in order
 
 
 def run_analysis(
@@ -190,12 +195,17 @@ def run_analysis(
             report(line)
             verdict = _verdict(run, failure_limit, inconclusive_limit, consecutive_error_limit)
             if verdict is not None:
-                return AnalysisResult(verdict[0], verdict[1], lines)
+                return AnalysisResult(verdict[0], verdict[1], lines, _series(runs))
     for run in runs:
         # Unlike Argo (argoproj/argo-rollouts#4479): a metric that was never measured has not passed.
         if run.count(Phase.ERROR) == count:
-            return AnalysisResult(Phase.ERROR, f"{run.metric.name}: none of {count} measurement(s) could be taken: {run.last}", lines)
-    return AnalysisResult(Phase.SUCCESSFUL, f"{count} measurement(s) of {', '.join(m.name for m in metrics)} passed", lines)
+            message = f"{run.metric.name}: none of {count} measurement(s) could be taken: {run.last}"
+            return AnalysisResult(Phase.ERROR, message, lines, _series(runs))
+    return AnalysisResult(Phase.SUCCESSFUL, f"{count} measurement(s) of {', '.join(m.name for m in metrics)} passed", lines, _series(runs))
+
+
+def _series(runs: list[MetricRun]) -> dict[str, list[dict]]:
+    return {run.metric.name: run.points for run in runs}
 
 
 def _verdict(run: MetricRun, failure_limit: int, inconclusive_limit: int, error_limit: int) -> tuple[Phase, str] | None:

@@ -7,16 +7,37 @@ class InfrastructureConfig(AppConfig):
     name = "apps.infrastructure"
     verbose_name = "Infrastructure"
     nav = [(30, "Infrastructure", "infrastructure:overview", "core.run_read_ops")]
+    subnav = [
+        ("Services", "infrastructure:overview", "core.run_read_ops"),
+        ("Deployments", "infrastructure:deployments", "core.run_read_ops"),
+        ("Runbooks", "infrastructure:runbooks", "core.run_read_ops"),
+        ("Build", "infrastructure:build", "core.run_write_ops"),
+    ]
     role_permissions = {"admin": ["infrastructure.manage_environments", "infrastructure.manage_runbooks"]}
 
     def ready(self):
         from apps.core.live import register_topic
 
         from . import deployments  # noqa: F401 - connects the receivers that plan deployments
-        from .deployments import deployment_snapshot
+        from .deployments import deployment_snapshot, job_notice
 
         register_topic("deployment", "core.run_read_ops", snapshot=deployment_snapshot)
         register_topic("deployments", "core.run_read_ops")
+        from apps.core.hooks import on_job_notice
+
+        on_job_notice("infrastructure", job_notice)
+        from apps.core.forms import on_field_choices
+
+        from .models import Environment
+
+        on_field_choices("environment", lambda: list(Environment.objects.values_list("name", flat=True)))
+        from apps.core.search import on_search
+
+        from .search import deployments as find_deployments
+        from .search import services
+
+        on_search("service", "core.run_read_ops", services)
+        on_search("deployment", "core.run_read_ops", find_deployments)
 
     def console_processes(self, data_dir, env) -> dict[str, str]:
         """A local Docker Engine API for the demo environment: podman's service, when podman is installed."""

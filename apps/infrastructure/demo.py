@@ -1,10 +1,13 @@
-"""Demo data: a local environment (the podman service bin/console starts, or
-INFRA_DEMO_ENGINE_URL), a web service and a few runbooks. Idempotent."""
+"""Demo data: a staging and a protected production environment on the local
+engine (the podman service bin/console starts, or INFRA_DEMO_ENGINE_URL), a web
+service in each, images built locally (no registry needed) and a few runbooks.
+Idempotent."""
 
 import shutil
 
 from django.conf import settings
 
+from .demo_images import BASE, HTTPD, WEB, TemporaryPodman, build_demo_images
 from .models import Environment, Runbook, Service
 
 
@@ -16,20 +19,44 @@ def demo_engine_url() -> str:
     return "unix:///var/run/docker.sock"
 
 
+def demo_spec() -> dict:
+    return {
+        "image": f"{WEB}:v1", "command": HTTPD, "replicas": 2, "ports": [{"container": 8080, "host": None}],
+        "healthcheck": {"kind": "http", "path": "/cgi-bin/health", "interval_seconds": 0.5, "healthy_within_seconds": 20},
+    }  # fmt: skip
+
+
 def seed(stdout) -> None:
-    env, created = Environment.objects.get_or_create(name="local", defaults={"engine_url": demo_engine_url()})
-    Environment.objects.get_or_create(name="production", defaults={"engine_url": demo_engine_url(), "protected": True, "quorum": 1})
-    for environment in Environment.objects.filter(name__in=["local", "production"]):
+    prefix, url = settings.INFRA_DEMO_PREFIX, demo_engine_url()
+    strategies = {"staging": ("rolling", {"drain_seconds": 0.5}), "production": ("canary", {"drain_seconds": 0.5})}
+    for name, (strategy, options) in strategies.items():
+        environment, created = Environment.objects.get_or_create(
+            name=prefix + name, defaults={"engine_url": url, "router_image": BASE, "protected": name == "production", "quorum": 1}
+        )
+        if created:
+            stdout.write(f"  infrastructure: environment {environment.name} -> {url}")
         Service.objects.get_or_create(
-            environment=environment,
-            name="web",
-            defaults={
-                "spec": {"image": "busybox:1.36", "command": ["httpd", "-f", "-p", "8080", "-h", "/etc"], "replicas": 2,
-                         "ports": [{"container": 8080, "host": None}], "healthcheck": {"kind": "http", "path": "/hostname"}},
-                "strategy": "blue_green",
-                "strategy_options": {"keep_old_seconds": 10},
-            },
-        )  # fmt: skip
+            environment=environment, name="web", defaults={"spec": demo_spec(), "strategy": strategy, "strategy_options": options}
+        )
+    _images(stdout, Environment.objects.get(name=prefix + "staging"))
+    _runbooks()
+
+
+def _images(stdout, environment: Environment) -> None:
+    busybox = shutil.which("busybox")
+    if not busybox:
+        stdout.write("  infrastructure: busybox is not installed (bin/install-peers): no demo images, deploys will fail.")
+        return
+    try:
+        with TemporaryPodman(environment.engine_url):
+            tags = build_demo_images(environment, busybox)
+    except Exception as exc:  # the console still starts without an engine: say why deploys will fail
+        stdout.write(f"  infrastructure: demo images not built ({exc}); deploys will fail until the engine answers.")
+        return
+    stdout.write(f"  infrastructure: demo images built locally: {', '.join(tags)}")
+
+
+def _runbooks() -> None:
     runbooks = {
         "disk-usage": (["df", "-h", "{path}"], [{"name": "path", "type": "path", "required": False, "default": "."}], False),
         "uptime": (["uptime"], [], False),
@@ -45,5 +72,3 @@ def seed(stdout) -> None:
         Runbook.objects.get_or_create(
             name=name, defaults={"argv": argv, "parameters": params, "working_dir": str(settings.DATA_DIR), "risky": risky}
         )
-    if created:
-        stdout.write(f"  infrastructure: environment local -> {env.engine_url}")

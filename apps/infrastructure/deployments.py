@@ -9,6 +9,7 @@ into Deployment rows, so every front door (web, MCP, worker) gets the same recor
 
 from __future__ import annotations
 
+from django.db.models import Exists, OuterRef
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.template.loader import render_to_string
@@ -56,15 +57,20 @@ def service_of(environment: str, service: str) -> Service:
     return found
 
 
+def with_served(revisions):
+    """Revisions annotated `has_served`: the ones a rollback may go back to (pages offer only those)."""
+    return revisions.annotate(has_served=Exists(Deployment.objects.filter(revision=OuterRef("pk"), status=Deployment.SUCCEEDED)))
+
+
 def rollback_target(service: Service, number: int | None) -> Revision:
     """The revision a rollback deploys: the one asked for, or the last one that succeeded before the current.
     Only a revision that once served can be rolled back to: a revision is pinned when a deploy is requested,
     so one still pending approval, rejected or failed must not reach an environment through a rollback."""
     if number is not None:
-        revision = service.revisions.filter(number=number).first()
+        revision = with_served(service.revisions.filter(number=number)).first()
         if revision is None:
             raise InfrastructureError(f"{service} has no revision {number}.")
-        if not revision.deployments.filter(status=Deployment.SUCCEEDED).exists():
+        if not revision.has_served:
             raise InfrastructureError(
                 f"Revision {number} of {service} never deployed successfully (pending approval, rejected or failed): "
                 "a rollback can only go back to a revision that has served."
@@ -164,3 +170,13 @@ def job_saved(sender, instance: Job, created: bool, **kwargs) -> None:
     deployment.save(update_fields=["job", "status", "approved_by"])
     log_line(deployment, f"approved by {deployment.approved_by}; queued")
     publish_deployment(deployment)
+
+
+def job_notice(job: Job) -> tuple[str, str] | None:
+    """A deploy, rollback or restart job's notice in deployment terms, linking the deployment."""
+    if job.operation not in PLANNED_OPERATIONS:
+        return None
+    deployment = Deployment.objects.select_related("service__environment").filter(job=job).first()
+    if deployment is None:
+        return None
+    return f"{deployment.service} {deployment.kind} {deployment.status}", deployment.get_absolute_url()

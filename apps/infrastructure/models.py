@@ -136,6 +136,7 @@ class Deployment(models.Model):
     reason = models.TextField(blank=True)
     step = models.PositiveSmallIntegerField(default=0, help_text="canary: index of the next step to run")
     step_label = models.CharField(max_length=200, blank=True)
+    analysis = models.JSONField(default=list, blank=True, help_text="canary: each analysis step's verdict and measured points per metric")
     colour = models.CharField(max_length=10, blank=True)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     approval = models.ForeignKey("approvals.ApprovalRequest", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

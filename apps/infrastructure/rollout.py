@@ -332,7 +332,9 @@ def _finish(rollout: Rollout, status: str, reason: str, *, restore: bool = True)
         try:
             restored = rollout.restore()
         except OpsError as exc:
-            status, reason = Deployment.FAILED, f"{reason}; the previous revision could not be restored: {exc.message}"
+            # A first deploy has nothing to restore: only its own replicas to remove.
+            what = "the previous revision could not be restored" if deployment.previous_revision else "its replicas could not be removed"
+            status, reason = Deployment.FAILED, f"{reason}; {what}: {exc.message}"
         else:
             reason = f"{reason}; {restored}"
             if status == Deployment.ROLLED_BACK and deployment.previous_revision is None:

@@ -127,6 +127,8 @@ def analyse(r: Rollout, step: AnalysisStep) -> None:
         wait=r.wait,
         report=r.log,
     )
+    # Kept for the deployment page's chart per metric, whatever the verdict.
+    r.update(analysis=[*r.deployment.analysis, {"step": r.deployment.step, "phase": str(result.phase), "series": result.series}])
     if result.phase == Phase.SUCCESSFUL:
         r.log(f"analysis passed: {result.message}")
     elif result.phase == Phase.INCONCLUSIVE:

@@ -7,12 +7,16 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from apps.approvals import plans
 from apps.core.errors import InvalidInput, OpsError
 from apps.core.forms import add_invalid_input
 from apps.core.web import actor_of, call, call_from_form, console_view, require_perm
 
+from .analysis_charts import analysis_charts
+from .deployments import with_served
 from .forms import BuildForm, DeployForm, runbook_form
 from .models import Deployment, Environment, Runbook, Service
+from .plans import strategy_options
 from .runbooks import ParamSpec
 from .services.images import save_upload
 
@@ -54,7 +58,7 @@ def service_detail(request, env: str, name: str):
         "spec_json": json.dumps(service.spec, indent=2, sort_keys=True),
         "containers": containers,
         "engine_error": engine_error,
-        "revisions": service.revisions.select_related("created_by")[:20],
+        "revisions": with_served(service.revisions.select_related("created_by"))[:20],
         "deployments": service.deployments.select_related("revision", "requested_by")[:10],
         "form": DeployForm(),
         "can_write": actor_of(request).has_perm("core.run_write_ops"),
@@ -107,12 +111,24 @@ def deployment_list(request):
 @console_view
 def deployment_detail(request, pk: int):
     require_perm(request, "core.run_read_ops")
-    deployment = get_object_or_404(Deployment.objects.select_related("service__environment", "revision", "requested_by", "approval"), pk=pk)
+    deployment = get_object_or_404(
+        Deployment.objects.select_related("service__environment", "revision", "previous_revision", "requested_by", "approval", "job"), pk=pk
+    )
+    options = strategy_options(deployment.strategy, deployment.parsed_options)
+    steps = [
+        {"label": step.describe(), "state": "done" if i < deployment.step else ("current" if i == deployment.step else "next")}
+        for i, step in enumerate(deployment.parsed_options.steps)
+    ] if deployment.strategy == "canary" else []  # fmt: skip
+    previous = deployment.previous_revision.spec if deployment.previous_revision else {}
     context = {
         "deployment": deployment,
         "lines": deployment.log_lines.all()[:2000],
-        "spec_json": json.dumps(deployment.revision.spec, indent=2, sort_keys=True),
-        "options_json": json.dumps(deployment.options, indent=2, sort_keys=True),
+        # What this revision changes against the one it replaces, as the approval page shows a plan.
+        "changes": plans.diff(previous, deployment.revision.spec),
+        "options": {k: v for k, v in options.items() if k != "steps"},
+        "steps": steps,
+        "analyses": analysis_charts(deployment.analysis),
+        "finished": deployment.finished,
     }
     return render(request, "infrastructure/deployment.html", context)
 

@@ -5,6 +5,17 @@ class MonitoringConfig(AppConfig):
     name = "apps.monitoring"
     verbose_name = "Monitoring"
     nav = [(10, "Monitoring", "monitoring:overview", "core.run_read_ops")]
+    subnav = [
+        ("Overview", "monitoring:overview", "core.run_read_ops"),
+        ("Dashboards", "monitoring:dashboards", "core.run_read_ops"),
+        ("Query", "monitoring:query", "core.run_read_ops"),
+        ("Targets", "monitoring:targets", "core.run_read_ops"),
+        ("Alerts", "monitoring:alerts", "core.run_read_ops"),
+        ("Silences", "monitoring:silences", "core.run_read_ops"),
+        ("Rules", "monitoring:rules", "core.run_read_ops"),
+        ("Sources", "monitoring:sources", "core.manage_connectors"),
+    ]
+    subnav_keeps = ("source",)
     role_permissions = {"operator": ["monitoring.change_dashboard"], "admin": ["monitoring.change_dashboard"]}
 
     def ready(self):

@@ -5,6 +5,13 @@ class SecurityConfig(AppConfig):
     name = "apps.security"
     verbose_name = "Security"
     nav = [(20, "Security", "security:dashboard", "core.run_read_ops")]
+    subnav = [
+        ("Summary", "security:dashboard", "core.run_read_ops"),
+        ("Findings", "security:findings", "core.run_read_ops"),
+        ("Scans", "security:scans", "core.run_read_ops"),
+        ("New scan", "security:new_scan", "core.run_write_ops"),
+        ("Scan roots", "security:roots", "security.manage_scan_roots"),
+    ]
     role_permissions = {
         "operator": ["security.triage_findings"],
         "admin": ["security.triage_findings", "security.manage_scan_roots"],
@@ -18,3 +25,8 @@ class SecurityConfig(AppConfig):
 
         register_topic("security", "core.run_read_ops")
         register_check(health_rows)
+        from apps.core.search import on_search
+
+        from .search import findings
+
+        on_search("finding", "core.run_read_ops", findings)

@@ -6,8 +6,11 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
+from apps.accounts.actors import Actor
+from apps.core.gateway import invoke
+
 from .deps import feeds
-from .models import ScanRoot
+from .models import Scan, ScanRoot
 
 FILES = {
     "requirements.txt": "Django==4.2.2\nrequests==2.30.0\nurllib3==2.0.5\n",
@@ -28,3 +31,8 @@ def seed(stdout) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
     ScanRoot.objects.get_or_create(name="demo", defaults={"path": str(base), "description": "A small project to try the scanners on."})
+    if not Scan.objects.exists():
+        # The demo's findings come from real scans of the demo project, through the gateway.
+        for operation in ("security.scan_secrets", "security.audit_dependencies", "security.scan_source"):
+            invoke(operation, Actor.system(), {"root": "demo"}, channel="system")
+        stdout.write("  security: scanned the demo project (Security → Findings)")

@@ -1,3 +1,6 @@
+import shlex
+import sys
+
 from django.apps import AppConfig
 
 
@@ -5,7 +8,23 @@ class StorageConfig(AppConfig):
     name = "apps.storage"
     verbose_name = "Storage"
     nav = [(40, "Storage", "storage:index", "core.run_read_ops")]
+    subnav = [("Connections", "storage:index", "core.run_read_ops"), ("Compliance", "storage:compliance", "core.run_read_ops")]
     role_permissions = {
         "operator": ["storage.download_objects"],
         "admin": ["storage.download_objects"],
     }
+
+    def ready(self):
+        from apps.core.forms import on_field_choices
+
+        from .models import Connection
+
+        on_field_choices("connection", lambda: list(Connection.objects.values_list("name", flat=True)))
+
+    def console_processes(self, data_dir, env) -> dict[str, str]:
+        """The demo's in-memory S3 (moto's server), when moto is installed."""
+        from .demo import moto_installed
+
+        if not moto_installed():
+            return {}
+        return {"s3": f"{shlex.quote(sys.executable)} manage.py demo_s3"}

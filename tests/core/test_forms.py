@@ -7,7 +7,7 @@ from typing import Literal
 from django import forms
 from pydantic import BaseModel, Field, SecretStr
 
-from apps.core.forms import JSONFormField, LinesField, add_invalid_input, cleaned_params, form_class_for
+from apps.core.forms import JSONFormField, KeyValueField, LinesField, add_invalid_input, cleaned_params, form_class_for, on_field_choices
 
 
 class Colour(enum.StrEnum):
@@ -25,6 +25,7 @@ class Sample(BaseModel):
     at: datetime | None = None
     tags: list[str] = []
     labels: dict[str, str] = {}
+    limits: dict[str, int] = {}
     password: SecretStr | None = None
 
 
@@ -38,7 +39,7 @@ def test_field_types_widgets_and_defaults():
     assert [c for c, _ in f["colour"].choices] == ["", "blue", "green"] and f["colour"].initial == "blue"
     assert [c for c, _ in f["mode"].choices] == ["", "fast", "safe"]
     assert isinstance(f["at"], forms.DateTimeField)
-    assert isinstance(f["tags"], LinesField) and isinstance(f["labels"], JSONFormField)
+    assert isinstance(f["tags"], LinesField) and isinstance(f["labels"], KeyValueField) and isinstance(f["limits"], JSONFormField)
     assert isinstance(f["password"].widget, forms.PasswordInput)
     html = form.as_p()
     assert 'type="password"' in html and "<select" in html and "<textarea" in html
@@ -46,7 +47,17 @@ def test_field_types_widgets_and_defaults():
 
 def test_submitted_values_become_params_and_errors_go_back_to_fields():
     form = form_class_for(Sample)(
-        {"name": "n", "count": "5", "colour": "green", "mode": "fast", "tags": "a\n\n b ", "labels": '{"x": "1"}'}
+        {
+            "name": "n",
+            "count": "5",
+            "colour": "green",
+            "mode": "fast",
+            "tags": "a\n\n b ",
+            "labels-key-0": "x",
+            "labels-value-0": "1",
+            "labels-key-1": "",
+            "labels-value-1": "",
+        }
     )
     assert form.is_valid(), form.errors
     params = cleaned_params(form)
@@ -58,5 +69,19 @@ def test_submitted_values_become_params_and_errors_go_back_to_fields():
 
 
 def test_bad_json_is_a_field_error():
-    form = form_class_for(Sample)({"name": "n", "labels": "{nope"})
-    assert not form.is_valid() and "Not valid JSON" in form.errors["labels"][0]
+    form = form_class_for(Sample)({"name": "n", "limits": "{nope"})
+    assert not form.is_valid() and "Not valid JSON" in form.errors["limits"][0]
+
+
+def test_key_value_rows_need_a_key_and_fields_offer_current_state():
+    form = form_class_for(Sample)({"name": "n", "labels-key-0": "", "labels-value-0": "orphan"})
+    assert not form.is_valid() and form.errors["labels"] == ["Every value needs a key."]
+    on_field_choices("name", lambda: ["alpha", "beta"])
+    try:
+        field = form_class_for(Sample)().fields["name"]
+        assert isinstance(field, forms.ChoiceField) and [c for c, _ in field.choices] == ["", "alpha", "beta"]
+        assert not form_class_for(Sample)({"name": "gamma"}).is_valid()
+    finally:
+        from apps.core import forms as core_forms
+
+        core_forms._state_choices.pop("name")

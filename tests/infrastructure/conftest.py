@@ -9,12 +9,10 @@ this run's prefix and is removed at the end (other runs share podman's storage).
 from __future__ import annotations
 
 import http.client
-import io
 import itertools
 import os
 import secrets
 import shutil
-import tarfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,12 +23,12 @@ import pytest
 
 from apps.core.gateway import invoke, run_job
 from apps.core.models import Job
+from apps.infrastructure.demo_images import busybox_context
 from apps.infrastructure.models import Deployment, Environment
 from tests.support import peers
 from tests.support.processes import Process
 
 RUN = f"oc{os.getpid() % 100000}{secrets.token_hex(2)}"
-APPLETS = ["sh", "nc", "cat", "httpd", "sleep", "echo", "true", "false", "ls"]
 _envs = itertools.count(1)
 HTTPD = ["httpd", "-f", "-p", "8080", "-h", "/www"]
 FLAKY_HEALTH = """#!/bin/sh
@@ -95,24 +93,6 @@ def podman(tmp_path_factory):
     engine.stop()
 
 
-def _context(files: dict[str, bytes], dockerfile: str) -> io.BytesIO:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, data in {**files, "Dockerfile": dockerfile.encode()}.items():
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), 0o755 if "bin/" in name else 0o644
-            tar.addfile(info, io.BytesIO(data))
-        tmp = tarfile.TarInfo("tmp")
-        tmp.type, tmp.mode = tarfile.DIRTYPE, 0o1777
-        tar.addfile(tmp)
-        for applet in APPLETS:
-            link = tarfile.TarInfo(f"bin/{applet}")
-            link.type, link.linkname = tarfile.SYMTYPE, "busybox"
-            tar.addfile(link)
-    buffer.seek(0)
-    return buffer
-
-
 @dataclass
 class Images:
     base: str
@@ -130,7 +110,7 @@ def images(podman) -> Images:
     busybox = peers.require_binary("busybox")
     client = podman.client()
     base = f"localhost/{RUN}-busybox:1"
-    client.images.build(fileobj=_context({"bin/busybox": Path(busybox).read_bytes()}, "FROM scratch\nCOPY bin /bin\n"),
+    client.images.build(fileobj=busybox_context({"bin/busybox": Path(busybox).read_bytes()}, "FROM scratch\nCOPY bin /bin\n"),
                         custom_context=True, tag=base, rm=True)  # fmt: skip
     result = Images(base=base)
     for version in ("v1", "v2", "v3", "broken", "flaky"):
@@ -139,7 +119,7 @@ def images(podman) -> Images:
             files = {"www/version": b"v2\n", "www/cgi-bin/health": FLAKY_HEALTH.encode()}
         dockerfile = f"FROM {base}\nCOPY www /www\nCOPY tmp /tmp\n"
         tag = f"localhost/{RUN}-web:{version}"
-        client.images.build(fileobj=_context(files, dockerfile), custom_context=True, tag=tag, rm=True)
+        client.images.build(fileobj=busybox_context(files, dockerfile), custom_context=True, tag=tag, rm=True)
         result.web[version] = tag
     return result
 
@@ -272,3 +252,46 @@ class Poller(threading.Thread):
     def transitions(self) -> list[str]:
         """The versions seen, with repeats collapsed: ["v1", "v2"] for a clean switch."""
         return [v for i, v in enumerate(self.seen) if i == 0 or self.seen[i - 1] != v]
+
+
+@dataclass
+class Demo:
+    """What `seed_demo` made: environment names and the printed demo passwords."""
+
+    staging: str
+    production: str
+    passwords: dict[str, str]
+    output: str
+
+
+@pytest.fixture
+def demo(podman, settings, transactional_db) -> Demo:
+    """The demo of bin/console, seeded by `seed_demo` on this run's podman (images built locally)."""
+    import re
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    # Names of this run beside other runs on the engine; the documentation's screenshots show the demo's own.
+    prefix = "" if os.environ.get("OPSCONSOLE_SCREENSHOTS") else f"{RUN}-"
+    settings.INFRA_DEMO_ENGINE_URL, settings.INFRA_DEMO_PREFIX = podman.url, prefix
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    passwords = dict(re.findall(r"^\s+(\w+)\s+password: (\S+)$", out.getvalue(), re.MULTILINE))
+    yield Demo(f"{prefix}staging", f"{prefix}production", passwords, out.getvalue())
+    podman.remove_matching(f"{prefix}staging-")
+    podman.remove_matching(f"{prefix}production-")
+
+
+def log_in(browser, console_server: str, username: str, password: str, **context_options):
+    """A new browser context logged in through the login form, confirming dialogs."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, **context_options)
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto(f"{console_server}/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.click("main button[type=submit]")
+    page.wait_for_url(console_server + "/")
+    return page

@@ -122,3 +122,25 @@ def test_secret_env_reaches_the_container_and_nowhere_else(operator, environment
     assert secret not in revisions.model_dump_json()
     page = client_as("operator").get(f"/infrastructure/{environment.name}/web/")
     assert page.status_code == 200 and b"API_TOKEN" in page.content and secret.encode() not in page.content
+
+
+def test_the_requester_is_notified_in_deployment_words_with_a_link(operator, make_user, actor_of, environment, images):
+    from apps.core.models import Notification
+
+    from .conftest import web_service
+
+    web_service(operator, environment, images, replicas=1)
+    Deployment.objects.all().delete()
+    environment.protected = True
+    environment.save()
+    approval = invoke(
+        "infrastructure.deploy",
+        operator,
+        {"environment": environment.name, "service": "web", "image": "localhost/opsconsole-no-such-image:1"},
+    ).approval
+    approvals.vote(approval.pk, actor_of(make_user("approver")), "approve")
+    deployment = Deployment.objects.get(approval=approval)
+    run_job(str(deployment.job_id))
+    note = Notification.objects.filter(user=operator.user).latest("created_at")
+    assert note.text == f"{environment.name}/web deploy failed"
+    assert note.link == deployment.get_absolute_url()

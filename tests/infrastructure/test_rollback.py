@@ -170,3 +170,13 @@ def test_abort_while_running_on_a_worker(operator, environment, images, podman, 
     assert "started 2 replica(s) of r1" not in log, "the old colour was still up: nothing had to start"
     assert running_revisions(podman, environment) == ["1", "1"]
     assert HTTPD[0] == "httpd"
+
+
+def test_first_deploy_of_a_missing_image_fails_saying_so_once(operator, environment, images):
+    web_service(operator, environment, images, replicas=1)
+    failed = deploy(operator, environment, image="localhost/opsconsole-no-such-image:1")
+    assert failed.status == "failed"
+    assert "opsconsole-no-such-image" in failed.reason
+    assert "previous revision" not in failed.reason and "previous revision" not in failed.job.error
+    assert failed.reason.count("failed to find image") == 1, failed.reason
+    assert failed.job.error.count("failed to find image") == 1, failed.job.error

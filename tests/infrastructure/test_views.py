@@ -126,18 +126,34 @@ def test_build_page_uploads_a_context(client_as, environment, settings, tmp_path
     assert (tmp_path / f"{job.params['upload']}.tar").read_bytes().startswith(b"Dockerfile")
 
 
-def test_demo_data_is_idempotent(db):
+def test_demo_data_is_idempotent(db, podman, settings):
     from io import StringIO
 
     from apps.approvals.models import ApprovalPolicy
     from apps.infrastructure import demo
+    from apps.infrastructure.demo_images import WEB
 
+    settings.INFRA_DEMO_ENGINE_URL = podman.url
     demo.seed(StringIO())
-    demo.seed(StringIO())
-    assert sorted(Environment.objects.values_list("name", flat=True)) == ["local", "production"]
+    out = StringIO()
+    demo.seed(out)
+    assert sorted(Environment.objects.values_list("name", flat=True)) == ["production", "staging"]
     assert ApprovalPolicy.objects.filter(operation="infrastructure.deploy", scope="environment:production").exists()
-    assert Environment.objects.get(name="local").services.get(name="web").parsed_spec.replicas == 2
+    assert Environment.objects.get(name="staging").services.get(name="web").parsed_spec.image == f"{WEB}:v1"
+    assert f"{WEB}:v3" in out.getvalue() and podman.client().images.get(f"{WEB}:v1")  # built locally, no registry
     assert Runbook.objects.filter(name="uptime").exists()
+
+
+def test_rollback_is_offered_only_to_revisions_that_served(client_as, operator, environment, images):
+    web_service(operator, environment, images, replicas=1)
+    deploy(operator, environment)  # r1 serves
+    deploy(operator, environment, image=images.web["v2"])  # r2 serves
+    failed = deploy(operator, environment, image="localhost/opsconsole-no-such-image:1")  # r3 never served
+    assert failed.status != "succeeded"
+    html = client_as("operator").get(f"/infrastructure/{environment.name}/web/").content.decode()
+    assert "Roll back to r1" in html
+    assert "Roll back to r2" not in html  # it serves now
+    assert "Roll back to r3" not in html  # the server would refuse: it never served
 
 
 def test_service_defined_through_the_generic_form_keeps_its_secret(client_as, environment, images):
@@ -145,13 +161,38 @@ def test_service_defined_through_the_generic_form_keeps_its_secret(client_as, en
     form = {
         "environment": environment.name, "name": "api", "image": images.web["v1"], "command": "httpd\n-f\n-p\n8080\n-h\n/www",
         "ports": '[{"container": 8080}]', "replicas": "2", "secret_env": '{"DB_PASSWORD": "hunter2-" }', "strategy": "canary",
-        "env": '{"MODE": "prod"}', "healthcheck": '{"path": "/version"}', "labels": "{}", "resources": "{}",
+        "env-key-0": "MODE", "env-value-0": "prod", "env-key-1": "", "env-value-1": "",  # key/value rows, not JSON
+        "labels-key-0": "", "labels-value-0": "", "healthcheck": '{"path": "/version"}', "resources": "{}",
         "strategy_options": '{"steps": [{"set_weight": 50}, {"pause": {}}, {"set_weight": 100}]}',
     }  # fmt: skip
     response = client.post("/operations/infrastructure.save_service/", form)
     assert response.status_code == 200, response.content.decode()[:2000]
     service = environment.services.get(name="api")
     assert service.secret_env == {"DB_PASSWORD": "hunter2-"} and service.parsed_spec.command == ["httpd", "-f", "-p", "8080", "-h", "/www"]
+    assert service.parsed_spec.env == {"MODE": "prod"} and service.parsed_spec.labels == {}
     assert b"hunter2-" not in response.content and b"DB_PASSWORD" in response.content
+    form_page = client.get("/operations/infrastructure.save_service/").content.decode()
+    assert f'<option value="{environment.name}">' in form_page  # the environments that exist, not free text
+    assert 'name="env-key-0"' in form_page and 'aria-label="Env key 1"' in form_page
     page = client.get(service.get_absolute_url())
     assert b"hunter2-" not in page.content and b"DB_PASSWORD" in page.content
+
+
+def test_deployment_page_reads_at_a_glance(client_as, operator, environment, images):
+    steps = [{"set_weight": 50}, {"analysis": {"count": 2, "interval_seconds": 0.1}}, {"set_weight": 100}]
+    web_service(operator, environment, images, replicas=2, strategy="canary", options={"steps": steps})
+    deploy(operator, environment)
+    second = deploy(operator, environment, image=images.web["v2"])
+    html = client_as("viewer").get(second.get_absolute_url()).content.decode()
+    changes = html.split('id="deployment-changes"', 1)[1].split("</section>", 1)[0]
+    assert f"image: &quot;{images.web['v1']}&quot;" in changes and f"image: &quot;{images.web['v2']}&quot;" in changes
+    assert 'class="removed"' in changes and 'class="added"' in changes
+    strategy = html.split('id="deployment-strategy"', 1)[1].split("</section>", 1)[0]
+    assert "Canary options" in strategy and "Drain_seconds" in strategy
+    assert "Keep_old_seconds" not in strategy and "Batch_size" not in strategy  # blue-green's and rolling's, not canary's
+    assert strategy.count('class="step done"') == 3  # set weight 50 %, analysis, set weight 100 %
+    analysis = html.split('id="deployment-analysis"', 1)[1].split("</section>", 1)[0]
+    assert 'aria-label="health: 2 measurement(s), successful; from 0 to 1"' in analysis  # a chart per metric, server-drawn
+    assert analysis.count('class="phase-successful"') == 2
+    assert f'href="/jobs/{second.job_id}/" id="deployment-job">infrastructure.deploy job · succeeded' in html
+    assert "&quot;image&quot;:" not in html  # no JSON dumps: one line per field

@@ -5,12 +5,17 @@ import pytest
 
 @pytest.mark.django_db
 def test_agents_page_shows_the_endpoint_and_the_callers_tools(client_as, settings):
-    page = client_as("viewer").get("/agents/").content.decode()
+    viewer = client_as("viewer")
+    page = viewer.get("/agents/").content.decode()
     assert settings.CONSOLE_BASE_URL.rstrip("/") + "/mcp" in page and "Bearer opc_" in page
-    assert "core_health" in page and "core_purge_jobs" not in page
+    assert 'href="/agents/tools/core/"' in page and "core_health" not in page  # a summary: one line per app
+    detail = viewer.get("/agents/tools/core/").content.decode()
+    assert "core_health" in detail and "core_purge_jobs" not in detail
 
-    page = client_as("operator").get("/agents/").content.decode()
-    assert "core_purge_jobs" in page and "risky: may wait for approval" in page
+    operator = client_as("operator")
+    assert "core_purge_jobs" in operator.get("/agents/tools/core/").content.decode()
+    assert "risky: may wait for approval" in operator.get("/agents/tools/core/").content.decode()
+    assert "no tools in nosuchapp" in viewer.get("/agents/tools/nosuchapp/").content.decode()
 
 
 @pytest.mark.django_db

@@ -53,13 +53,15 @@ def assert_can_log_in(passwords: dict[str, str]) -> None:
         assert [group.name for group in user.groups.all()] == [role]
 
 
-@pytest.mark.django_db
+# transaction=True: seed_demo's jobs run inline once their rows are committed, as under bin/console.
+@pytest.mark.django_db(transaction=True)
 def test_seed_demo_creates_a_user_per_role_and_every_apps_demo_data():
     from apps.approvals.models import ApprovalPolicy
-    from apps.comms.models import Connector, EscalationPolicy, InhibitRule, RoutingRule, Target
+    from apps.comms.models import Connector, EscalationPolicy, Incident, InhibitRule, RoutingRule, Target
     from apps.infrastructure.models import Environment, Runbook, Service
     from apps.monitoring.models import Dashboard, PrometheusSource
-    from apps.security.models import Advisory, ScanRoot
+    from apps.security.models import Advisory, Finding, ScanRoot
+    from apps.storage.models import Connection
 
     output = seed_demo()
 
@@ -74,9 +76,9 @@ def test_seed_demo_creates_a_user_per_role_and_every_apps_demo_data():
     assert set(Dashboard.objects.filter(builtin=True).values_list("slug", flat=True)) >= {"console", "targets"}
     assert all(dashboard.panels.exists() for dashboard in Dashboard.objects.filter(builtin=True))
     # infrastructure
-    assert not Environment.objects.get(name="local").protected
+    assert not Environment.objects.get(name="staging").protected
     assert Environment.objects.get(name="production").protected
-    assert Service.objects.filter(name="web", environment__name__in=["local", "production"]).count() == 2
+    assert Service.objects.filter(name="web", environment__name__in=["staging", "production"]).count() == 2
     assert {"disk-usage", "uptime"} <= set(Runbook.objects.values_list("name", flat=True))
     # comms
     email = Connector.objects.get(name="email", kind=Connector.EMAIL)
@@ -87,9 +89,13 @@ def test_seed_demo_creates_a_user_per_role_and_every_apps_demo_data():
     # security
     assert Advisory.objects.exists()
     assert (Path(ScanRoot.objects.get(name="demo").path) / "requirements.txt").is_file()
+    assert Finding.objects.filter(severity__in=["critical", "high"]).exists()  # from real scans of the demo project
+    assert Incident.objects.count() == 2
+    # storage: a connection labelled as the demo's, to the S3 runconsole starts
+    assert Connection.objects.get(name="demo-local-s3").endpoint_url == f"http://127.0.0.1:{settings.STORAGE_DEMO_S3_PORT}"
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)
 def test_seed_demo_again_keeps_everything_and_reset_passwords_prints_new_ones():
     first = printed_passwords(seed_demo())
     counts = row_counts()
@@ -173,11 +179,12 @@ def still_running(processes: list[psutil.Process]) -> list[psutil.Process]:
 def test_runconsole_runs_every_process_together_and_ctrl_c_stops_them_all():
     for names in (("prometheus",), ("prometheus-alertmanager", "alertmanager"), ("podman",)):
         peers.require_binary(*names)
-    port, prometheus, alertmanager = free_port(), free_port(), free_port()
+    port, prometheus, alertmanager, s3 = free_port(), free_port(), free_port(), free_port()
     base, prometheus_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{prometheus}"
     # Short path: the Redis and podman unix sockets live in it.
     data_dir = Path(tempfile.mkdtemp(prefix="opsconsole-cmd-"))
-    env = console_env(data_dir, MONITORING_PROMETHEUS_URL=prometheus_url, MONITORING_ALERTMANAGER_URL=f"http://127.0.0.1:{alertmanager}")
+    env = console_env(data_dir, MONITORING_PROMETHEUS_URL=prometheus_url, MONITORING_ALERTMANAGER_URL=f"http://127.0.0.1:{alertmanager}",
+                      STORAGE_DEMO_S3_PORT=str(s3))  # fmt: skip
     manage(env, "migrate", "--noinput")
     passwords = printed_passwords(manage(env, "seed_demo"))
 
@@ -203,6 +210,10 @@ def test_runconsole_runs_every_process_together_and_ctrl_c_stops_them_all():
         assert wait_for(lambda: f"{base}/metrics" in scrape_urls(prometheus_url), what="Prometheus to scrape the console")
         assert wait_for(lambda: status_of(f"http://127.0.0.1:{alertmanager}/-/ready") == 200, what="Alertmanager ready")
         assert wait_for(lambda: podman_answers(data_dir / "podman.sock"), what="podman's API")
+        # The demo's S3 (moto) with its buckets, through the console's own storage page.
+        with httpx.Client(base_url=base, follow_redirects=True, timeout=10) as client:
+            post_form(client, "/accounts/login/", {"username": "viewer", "password": passwords["viewer"]})
+            assert wait_for(lambda: "demo-assets" in client.get("/storage/c/demo-local-s3/").text, what="the demo buckets")
         assert "beat: Starting..." in console.output()
 
         children = psutil.Process(console.proc.pid).children(recursive=True)
@@ -223,7 +234,7 @@ def test_runconsole_runs_every_process_together_and_ctrl_c_stops_them_all():
         assert console.proc.wait(timeout=30) == 130  # honcho's exit status for SIGINT
         _, alive = psutil.wait_procs(still_running(children), timeout=5)
         assert not still_running(alive), [f"{p.pid} {p.name()}" for p in still_running(alive)]
-        for name in ("redis", "web", "worker", "beat", "prometheus", "alertmanager", "podman"):
+        for name in ("redis", "web", "worker", "beat", "prometheus", "alertmanager", "podman", "s3"):
             assert f"{name} stopped" in console.output(), console.tail()
         # The clean stop signed and anchored the audit chain's head (docs/audit.md).
         anchors = [json.loads(line)["anchor"] for line in (data_dir / "audit-checkpoints.jsonl").read_text().splitlines()]
