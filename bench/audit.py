@@ -89,12 +89,12 @@ def bench_writes(db_name: str, total: int, rounds: int, threads: int) -> None:
 
 FILL_SQL = """
 INSERT INTO audit_auditevent (seq, at, actor, token, channel, operation, app, target, params, outcome, error,
-                              duration_ms, request_id, approval_id, prev_hash, hash)
+                              duration_ms, request_id, approval_id, correlation_id, key_id, prev_hash, hash)
 SELECT s, now() - make_interval(secs => (%(top)s - s) * 0.01),
        'user' || (s %% 50), '', (ARRAY['web','mcp','worker','system'])[1 + s %% 4],
        'app' || (s %% 7) || '.op' || (s %% 13), 'app' || (s %% 7), 'target/' || (s %% 100000), '{}'::jsonb,
        CASE WHEN s %% 97 = 0 THEN 'denied' WHEN s %% 31 = 0 THEN 'failed' ELSE 'ok' END, '',
-       1.5, md5(s::text), '', md5((s - 1)::text), md5(s::text)
+       1.5, md5(s::text), '', md5(s::text), '', md5((s - 1)::text), md5(s::text)
 FROM generate_series(%(start)s, %(top)s) AS s
 """
 
