@@ -17,11 +17,12 @@ from apps.approvals import services as approvals
 from apps.core.errors import InvalidInput, OperationFailed
 from apps.core.gateway import invoke, run_job
 from apps.core.models import Job
+from apps.infrastructure.demo_images import busybox_context
 from apps.infrastructure.services.images import save_upload, upload_path
 from tests.support import peers
 from tests.support.processes import Process, free_port, port_open
 
-from .conftest import RUN, Poller, _context, deploy, endpoint, labelled, web_service
+from .conftest import RUN, Poller, deploy, endpoint, labelled, web_service
 
 pytestmark = pytest.mark.peer
 
@@ -117,7 +118,7 @@ def test_image_inspect_shows_names_not_values(make_user, actor_of, environment, 
     tag = f"localhost/{RUN}-inspected:1"
     # the run's prefix in a label: podman's storage is shared, the same image built by another run would carry its tag too
     dockerfile = f"FROM {images.base}\nENV API_TOKEN=not-for-your-eyes\nLABEL team=shop run={RUN}\nEXPOSE 8080\nUSER 1000\n"
-    podman.client().images.build(fileobj=_context({}, dockerfile), custom_context=True, tag=tag, rm=True)
+    podman.client().images.build(fileobj=busybox_context({}, dockerfile), custom_context=True, tag=tag, rm=True)
     viewer = actor_of(make_user("viewer"))
     info = invoke("infrastructure.image", viewer, {"environment": environment.name, "image": tag}).result
     assert (info.tags, info.user, info.exposed_ports) == ([tag], "1000", ["8080/tcp"]) and "team" in info.label_names

@@ -12,8 +12,9 @@ import pytest
 from apps.audit.models import AuditEvent
 from apps.core import gateway
 from apps.core.errors import PermissionDenied
+from apps.infrastructure.demo_images import busybox_context
 from apps.security.models import Finding, Scan
-from tests.infrastructure.conftest import RUN, _context
+from tests.infrastructure.conftest import RUN
 
 from .samples import ALNUM, DIG, UP, Gen
 
@@ -48,7 +49,7 @@ CONFIG_RULES = {
 
 def build(podman, tag: str, dockerfile: str, files: dict[str, bytes]) -> str:
     """Build on the engine behind the console's back, as a CI pipeline would have."""
-    podman.client().images.build(fileobj=_context(files, dockerfile), custom_context=True, tag=tag, rm=True)
+    podman.client().images.build(fileobj=busybox_context(files, dockerfile), custom_context=True, tag=tag, rm=True)
     return tag
 
 
