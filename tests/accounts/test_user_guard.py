@@ -8,8 +8,8 @@ from django.contrib.auth.models import Group
 
 from apps.approvals import services
 from apps.core.errors import PermissionDenied
-from apps.core.gateway import invoke, run_job
-from apps.core.models import Job
+from apps.core.gateway import invoke
+from tests.support.approving import approve_and_run
 
 User = get_user_model()
 
@@ -17,14 +17,6 @@ User = get_user_model()
 @pytest.fixture
 def admin(make_user, actor_of):
     return actor_of(make_user("admin", "approver"))
-
-
-def approve_and_run(approval, approver) -> None:
-    services.vote(approval.pk, approver, "approve")
-    job = Job.objects.get(approval=approval)
-    run_job(str(job.pk))
-    job.refresh_from_db()
-    assert job.status == "succeeded", job.error
 
 
 def test_a_new_approver_waits_for_another_person(admin, make_user, actor_of):

@@ -1,7 +1,6 @@
 """Four-eyes approval: pending, voting rules, quorum, expiry — and the approved
 job running on a real worker, attributed to the requester."""
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -13,6 +12,7 @@ from apps.audit.models import AuditEvent
 from apps.core.errors import PermissionDenied
 from apps.core.gateway import invoke, run_job
 from apps.core.models import Job
+from tests.support.waiting import wait_for
 
 RISKY = "core.purge_jobs"
 
@@ -121,15 +121,6 @@ def test_policy_without_approval_runs_at_once(make_user, actor_of):
     ApprovalPolicy.objects.create(operation=RISKY, requires_approval=False)
     outcome = invoke(RISKY, actor_of(make_user("operator")), {"older_than_days": 30})
     assert outcome.status == "ok" and outcome.result.deleted == 0
-
-
-def wait_for(predicate, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 @pytest.mark.django_db(transaction=True)

@@ -11,8 +11,9 @@ from apps.approvals.models import ApprovalPolicy, ApprovalRequest
 from apps.approvals.policies import SavePolicyInput, _seats_filled, plan_save_policy, quorum_reached
 from apps.audit.models import AuditEvent
 from apps.core.errors import InvalidInput, PermissionDenied
-from apps.core.gateway import invoke, run_job
+from apps.core.gateway import invoke
 from apps.core.models import Job
+from tests.support.approving import approve_and_run
 
 RISKY = "core.purge_jobs"
 
@@ -25,16 +26,6 @@ def admin(make_user, actor_of):
 
 def save(actor, **fields):
     return invoke("approvals.save_policy", actor, {"operation": RISKY, **fields})
-
-
-def approve_and_run(approval, approver) -> Job:
-    """Another person approves; the approved job runs on the worker's code path."""
-    services.vote(approval.pk, approver, "approve")
-    job = Job.objects.get(approval=approval)
-    run_job(str(job.pk))
-    job.refresh_from_db()
-    assert job.status == "succeeded", job.error
-    return job
 
 
 def test_stricter_policy_applies_at_once_weaker_one_waits_for_someone_else(admin, make_user, actor_of):

@@ -3,7 +3,6 @@ the plan and its hash; votes are on that hash; the approved job recomputes the p
 as it starts and runs only if the hash still matches (else the request ends
 `drifted` and nothing runs); and an approval runs at most once."""
 
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from apps.core.errors import UnknownOperation
 from apps.core.gateway import invoke, run_job
 from apps.core.models import Job, Notification
 from tests.support import peers
+from tests.support.waiting import wait_for
 
 
 class Nothing(BaseModel):
@@ -134,15 +134,6 @@ def test_runbook_argv_changed_after_the_request_ends_drifted_and_nothing_runs(ru
     assert approval.status == "drifted" and Job.objects.get(pk=job.pk).status == "failed"
     assert not runbook.log.exists() and not (runbook.log.parent / "pwned").exists()
     assert '+ argv[2]: "echo ran >> ran.log; touch pwned"' in AuditEvent.objects.get(operation="approvals.drifted").params["changed"]
-
-
-def wait_for(predicate, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 @pytest.mark.django_db(transaction=True)

@@ -3,8 +3,7 @@
 from apps.approvals import services as approvals
 from apps.core.gateway import invoke, run_job
 from apps.core.models import Job
-
-from .siem import wait_for
+from tests.support.waiting import wait_for
 
 
 def approval_flow(make_user, actor_of):

@@ -11,7 +11,6 @@ import re
 import ssl
 import tempfile
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from cryptography.x509.oid import NameOID
 
 from tests.support import peers
 from tests.support.processes import Process, free_port, port_open
+from tests.support.waiting import wait_for
 
 RSYSLOG_CONF = """
 global(workDirectory="{dir}/state" maxMessageSize="256k")
@@ -40,17 +40,6 @@ input(type="imtcp" port="{port}" address="127.0.0.1")
 template(name="raw" type="string" string="%rawmsg%\\n")
 action(type="omfile" file="{dir}/out.log" template="raw")
 """
-
-
-def wait_for(condition, timeout: float = 60, what: str = "condition"):
-    """Poll until `condition()` is truthy; generous deadline (the machine may be loaded)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Rsyslog:

