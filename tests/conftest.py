@@ -29,6 +29,14 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: "browser" in getattr(item, "fixturenames", ()))
 
 
+@pytest.fixture(autouse=True)
+def own_anchor_file(settings, tmp_path):
+    """Each test verifies its audit chain against anchors of its own: the database is emptied between
+    tests, and a worker of the run may have anchored an earlier test's head in the run's file
+    (processes a test starts inherit its path through console_env)."""
+    settings.AUDIT_CHECKPOINT_PATH = str(tmp_path / "anchors.jsonl")
+
+
 @pytest.fixture
 def make_user(db):
     """make_user("operator") -> a user with that role; `.raw_password` holds its password."""

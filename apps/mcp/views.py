@@ -4,6 +4,7 @@ import json
 from itertools import groupby
 
 from django.conf import settings
+from django.http import Http404
 from django.shortcuts import render
 
 from apps.core.web import actor_of, console_view
@@ -37,5 +38,7 @@ def agents(request):
 @console_view
 def agent_tools(request, app: str):
     """The tools of one app your roles give an agent."""
-    tools = _by_app(actor_of(request)).get(app, [])
+    tools = _by_app(actor_of(request)).get(app)
+    if tools is None:
+        raise Http404(f"No app {app!r} has tools your roles give an agent.")
     return render(request, "mcp/agent_tools.html", {"app": app, "tools": [(t, _kind(t)) for t in tools]})

@@ -19,14 +19,6 @@ from tests.infrastructure.conftest import environment, images, podman  # noqa: F
 from tests.support import processes
 
 
-@pytest.fixture(autouse=True)
-def own_anchor_file(settings, tmp_path):
-    """Each fault test verifies its chain against anchors of its own: the database is emptied between
-    tests, and a worker stopped by an earlier test anchored that test's head (processes started here
-    inherit the path through console_env)."""
-    settings.AUDIT_CHECKPOINT_PATH = str(tmp_path / "anchors.jsonl")
-
-
 @pytest.fixture
 def lone_worker(transactional_db):
     """Start a prefork worker; the run's shared worker (if started) stops consuming until the test ends."""
