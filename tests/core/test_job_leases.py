@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.conf import settings
+from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.audit.verify import verify_chain
@@ -138,10 +139,13 @@ def test_a_worker_that_lost_its_lease_stops_and_records_nothing(operator, monkey
 
 @pytest.mark.django_db(transaction=True)
 def test_the_worker_heartbeats_while_a_silent_operation_runs(operator):
-    job = running(operator, worker=leases.worker_id())
+    # A live lease (held by this process, fresh): the run's Celery worker, should it get the job's
+    # task (the job is committed here), leaves such a job alone — as a redelivery would.
+    started = timezone.now()
+    job = running(operator, worker=leases.worker_id(), heartbeat=started)
     deadline = time.monotonic() + 60
     with leases.Heartbeat(job.pk, interval=0.05):  # the Celery task runs every job inside one
-        while Job.objects.get(pk=job.pk).heartbeat_at == T and time.monotonic() < deadline:
+        while Job.objects.get(pk=job.pk).heartbeat_at == started and time.monotonic() < deadline:
             time.sleep(0.05)
-    assert Job.objects.get(pk=job.pk).heartbeat_at > T
+    assert Job.objects.get(pk=job.pk).heartbeat_at > started
     assert not leases.is_lost(Job.objects.get(pk=job.pk))
