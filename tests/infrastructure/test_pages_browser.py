@@ -24,9 +24,9 @@ from apps.infrastructure.models import Deployment
 from apps.monitoring.models import Dashboard, PrometheusSource
 from apps.security.models import Finding, Scan
 from apps.storage.demo import DEMO_CONNECTION
-from tests.monitoring.peers import wait_for
 from tests.support import peers
 from tests.support.processes import Process, console_env, free_port, port_open
+from tests.support.waiting import wait_for
 
 from .conftest import labelled, log_in
 

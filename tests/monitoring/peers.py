@@ -9,7 +9,6 @@ import re
 import shutil
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.processes import Process, free_port, port_open
+from tests.support.waiting import wait_for  # noqa: F401 (peers.wait_for, used by the monitoring tests)
 
 HERE = Path(__file__).resolve().parent
 
@@ -161,16 +161,6 @@ def start_prometheus(
     proc = Process("prometheus", argv, clean_env())
     proc.wait_until(lambda: port_open(port), timeout=30, what="listening")
     return Peer(proc, url, port, workdir, argv)
-
-
-def wait_for(predicate, timeout: float = 30, what: str = "condition", interval: float = 0.25):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def instant(url: str, query: str) -> list[dict]:
