@@ -3,6 +3,7 @@ as subprocesses on the test database, exactly as in production."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import socket
@@ -19,6 +20,7 @@ from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
+_serial = itertools.count()
 
 
 def free_port() -> int:
@@ -65,6 +67,11 @@ class Process:
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT):
         self.name = name
+        # libpq tags every PostgreSQL connection of the process, so stop() can find what it left behind.
+        self.pg_app = f"opsconsole-test-{name}-{os.getpid()}-{next(_serial)}"
+        database_url = (env or {}).get("DATABASE_URL", "")
+        self.database_url = database_url if database_url.startswith("postgres") else ""
+        env = {**(env if env is not None else os.environ), "PGAPPNAME": self.pg_app}
         self.log = tempfile.NamedTemporaryFile(prefix=f"opsconsole-{name}-", suffix=".log", delete=False)  # noqa: SIM115
         self.proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -84,7 +91,7 @@ class Process:
     def output(self) -> str:
         return Path(self.log.name).read_text(errors="replace")
 
-    def stop(self, timeout: float = 10) -> None:
+    def stop(self, timeout: float = 30) -> None:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
@@ -92,6 +99,20 @@ class Process:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+        self._end_its_database_sessions()
+
+    def _end_its_database_sessions(self) -> None:
+        """A killed client's PostgreSQL backend lives on while it waits for a lock, holding
+        the ones it has: the next test's TRUNCATE would then deadlock against a dead process."""
+        if not self.database_url:
+            return
+        import psycopg
+
+        sql = "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = %s"
+        deadline = time.monotonic() + 60
+        with psycopg.connect(self.database_url, autocommit=True) as pg:
+            while pg.execute(sql, [self.pg_app]).fetchone()[0] and time.monotonic() < deadline:
+                time.sleep(0.05)
 
 
 def start_console(port: int | None = None, *, workers: int = 1, **env: str) -> tuple[Process, str]:
