@@ -75,3 +75,35 @@ def test_an_append_outside_a_transaction_is_two_round_trips(other_session):
     with counting() as trips:
         append(1)
     assert trips.sql == 2, trips.sql  # (BEGIN, lock, head), then (INSERT, COMMIT, durability barrier)
+
+
+APPEND_FROM_A_PROCESS = """
+from apps.audit.writer import record
+for i in range({count}):
+    record(operation="test.processes", outcome="ok", channel="system", target="{name}-%d" % i)
+print("appended")
+"""
+
+
+def test_appenders_in_several_processes_leave_one_gapless_intact_chain():
+    """Separate writer processes (as web and worker processes are) share one chain: every
+    caller's event is in it exactly once, numbered without a gap, and the chain verifies."""
+    import sys
+
+    from tests.support.processes import Process, console_env
+
+    writers, count = 4, 15
+    env = console_env()
+    argv = [sys.executable, "manage.py", "shell", "-c"]
+    procs = [Process(f"writer{n}", [*argv, APPEND_FROM_A_PROCESS.format(count=count, name=f"w{n}")], env=env) for n in range(writers)]
+    try:
+        for proc in procs:
+            wait_for(lambda proc=proc: proc.proc.poll() is not None, timeout=180, what=f"{proc.name} to finish")
+            assert proc.proc.returncode == 0 and "appended" in proc.output(), proc.tail()
+    finally:
+        for proc in procs:
+            proc.stop()
+    events = AuditEvent.objects.filter(operation="test.processes")
+    assert sorted(events.values_list("target", flat=True)) == sorted(f"w{n}-{i}" for n in range(writers) for i in range(count))
+    assert sorted(AuditEvent.objects.values_list("seq", flat=True)) == list(range(1, writers * count + 1))
+    assert verify_chain().ok
