@@ -18,13 +18,23 @@ from .specs import STRATEGIES, AnalysisStep, HealthCheck, StrategyOptions
 
 # The HealthCheck fields each kind reads (health.probe, Rollout.wait_healthy): the others are ignored.
 HEALTH_FIELDS = {
-    "running": ("interval_seconds", "healthy_within_seconds", "healthy_threshold"),
-    "tcp": ("port", "timeout_seconds", "interval_seconds", "healthy_within_seconds", "healthy_threshold"),
     "http": ("port", "path", "expect_status", "timeout_seconds", "interval_seconds", "healthy_within_seconds", "healthy_threshold"),
+    "tcp": ("port", "timeout_seconds", "interval_seconds", "healthy_within_seconds", "healthy_threshold"),
+    "running": ("interval_seconds", "healthy_within_seconds", "healthy_threshold"),
 }
 STEP_KINDS = [("", "—"), ("set_weight", "set weight"), ("pause", "pause"), ("analysis", "analysis")]
 ANALYSIS_COLUMNS = [(name, name.replace("_", " "), "number" if name.endswith(("seconds", "count", "limit")) else "text")
                     for name in AnalysisStep.model_fields]  # fmt: skip
+
+
+def _shown_when(select: str, prefix: str, fields_of: dict) -> dict[str, str]:
+    """Field -> "id_<select>:<the values that use it>", for fields not every value uses (the page's script hides the others)."""
+    fields = {f for names in fields_of.values() for f in names}
+    users = {f: [value for value, names in fields_of.items() if f in names] for f in fields}
+    return {prefix + f: f"id_{select}:{' '.join(values)}" for f, values in users.items() if len(values) < len(fields_of)}
+
+
+SHOWN_WHEN = _shown_when("healthcheck_kind", "healthcheck_", HEALTH_FIELDS) | _shown_when("strategy", "strategy_options_", STRATEGY_OPTIONS)
 
 
 def _number(label: str, kind=forms.IntegerField, **kwargs) -> forms.Field:
@@ -84,6 +94,8 @@ class ServiceSpecForm(forms.Form):
     )
     strategy_options_drain_seconds = _number("Drain (s)", forms.FloatField, help_text=_help(StrategyOptions, "drain_seconds"))
     strategy_options_stop_timeout = _number("Stop timeout (s)", help_text=_help(StrategyOptions, "stop_timeout"))
+
+    shown_when = SHOWN_WHEN
 
     def __init__(self, *args, service: Service | None = None, environments=(), **kwargs):
         self.service = service
