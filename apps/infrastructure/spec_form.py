@@ -98,7 +98,6 @@ class ServiceSpecForm(forms.Form):
     shown_when = SHOWN_WHEN
 
     def __init__(self, *args, service: Service | None = None, environments=(), **kwargs):
-        self.service = service
         self.secret_names = set((service.secret_env or {}) if service else ())
         initial = initial_of(service) | (kwargs.pop("initial", None) or {})
         super().__init__(*args, initial=initial, **kwargs)
@@ -144,7 +143,7 @@ class ServiceSpecForm(forms.Form):
         return {
             "environment": d["environment"], "name": d["name"], "image": d["image"], "command": d["command"] or None,
             **d["env_params"], "replicas": d["replicas"], "network": d["network"] or None, "labels": d["labels"] or {},
-            "ports": [{"container": r["container"] or None, "host": r["host"] or None} for r in d["ports"]],
+            "ports": [{"container": _or_none(r["container"]), "host": _or_none(r["host"])} for r in d["ports"]],
             "healthcheck": healthcheck, "resources": _given(d, "resources_", ("memory", "cpus", "pids")),
             "strategy": strategy, "strategy_options": options,
         }  # fmt: skip
@@ -155,11 +154,15 @@ def _given(data: dict, prefix: str, names) -> dict:
     return {n: data[prefix + n] for n in names if prefix + n in data and data[prefix + n] not in (None, "")}
 
 
+def _or_none(text: str) -> str | None:
+    return None if text == "" else text
+
+
 def _step(row: dict) -> dict:
     if row["kind"] == "set_weight":
-        return {"set_weight": row["weight"] or None}
-    if row["kind"] == "pause":
-        return {"pause": {"seconds": row["seconds"] or None}}
+        return {"set_weight": _or_none(row["weight"])}
+    if row["kind"] == "pause":  # empty seconds: until someone promotes; 0 is no pause
+        return {"pause": {"seconds": _or_none(row["seconds"])}}
     if row["kind"] == "analysis":
         return {"analysis": {n: row[n] for n, _, _ in ANALYSIS_COLUMNS if row[n] != ""}}
     return {}  # the operation says a step is one of three

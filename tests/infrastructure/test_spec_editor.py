@@ -10,6 +10,7 @@ from apps.approvals.models import ApprovalRequest
 from apps.audit.models import AuditEvent
 from apps.core.gateway import invoke
 from apps.infrastructure.models import Environment, Service
+from apps.infrastructure.specs import StrategyOptions
 
 pytestmark = pytest.mark.django_db
 
@@ -109,6 +110,23 @@ def test_only_the_chosen_strategys_options_are_kept(client_as, api):
     assert api.strategy == "rolling" and options["batch_size"] == 2
     assert options["keep_old_seconds"] == 30.0, "blue-green's option is not rolling's: back to its default"
     assert options["steps"] != [{"set_weight": 10, "pause": None, "analysis": None}] and len(options["steps"]) == 3  # the default steps
+
+
+def test_canary_steps_rows_become_the_steps(client_as, api):
+    rows = {"strategy_options_steps-kind-0": "set_weight", "strategy_options_steps-weight-0": "0",
+            "strategy_options_steps-kind-1": "pause", "strategy_options_steps-seconds-1": "0",
+            "strategy_options_steps-kind-2": "pause", "strategy_options_steps-seconds-2": "",
+            "strategy_options_steps-kind-3": "analysis", "strategy_options_steps-count-3": "4",
+            "strategy_options_steps-query-3": "up", "strategy_options_steps-source-3": "prom",
+            "strategy_options_steps-failure_condition-3": "min(result) < 1",
+            "strategy_options_steps-kind-4": "", "strategy_options_steps-weight-4": ""}  # fmt: skip
+    response = client_as("operator").post(edit_url(api), submitted(strategy="canary", strategy_options_batch_size="9", **rows))
+    assert response.status_code == 302
+    api.refresh_from_db()
+    steps = StrategyOptions.model_validate(api.strategy_options).steps
+    assert [s.describe() for s in steps] == ["set weight 0%", "pause 0 s", "pause until promoted", "analysis (health + Prometheus)"]
+    assert steps[3].analysis.count == 4 and steps[3].analysis.failure_condition == "min(result) < 1"
+    assert api.strategy_options["batch_size"] == 1, "rolling's option is not canary's"
 
 
 def test_healthcheck_kind_ignores_the_fields_it_does_not_use(client_as, api):
