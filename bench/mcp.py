@@ -192,12 +192,13 @@ def main() -> None:
     _, token = ApiToken.issue(user, "bench", ["viewer"])
     servers = []
     try:
-        console, console_url = start_console(OPS_RATE_LIMIT_READ="100000000/m")
-        console2, console2_url = start_console(OPS_RATE_LIMIT_READ="100000000/m", workers=2)
+        # Generous start-up deadlines: on a machine busy with other work, two processes importing Django take a while.
+        console, console_url = start_console(OPS_RATE_LIMIT_READ="100000000/m", timeout=120)
+        console2, console2_url = start_console(OPS_RATE_LIMIT_READ="100000000/m", workers=2, timeout=120)
         port = free_port()
         bare = Process("bare-mcp", [sys.executable, __file__, "--bare", str(port)], cwd=ROOT)
         servers = [console, console2, bare]
-        bare.wait_until(lambda: port_open(port), what="listening")
+        bare.wait_until(lambda: port_open(port), timeout=120, what="listening")
         bare_url = f"http://127.0.0.1:{port}/mcp"
         print(f"for reference, the gateway alone: invoke() of {READ_TOOL[0]} in this process, p50 {gateway_ms(user):.2f} ms")
         print(f"database: {connection.vendor}; tools/call over Streamable HTTP (stateless, SSE), {args.calls} calls per row")
