@@ -58,9 +58,15 @@ def calls(client, hung, page: str, params: dict, count: int) -> None:
 
 
 def requests(http, pages: list[str], count: int) -> None:
+    import httpx
+
     for page in pages:
         for n in range(1, count + 1):
-            response, seconds = timed(lambda page=page: http.get(page))
+            try:
+                response, seconds = timed(lambda page=page: http.get(page))
+            except httpx.TimeoutException:
+                print(f"  {page:9} #{n}: no answer within {http.timeout.read:g} s")
+                break  # the next would not answer either
             print(f"  {page:9} #{n}: HTTP {response.status_code} in {seconds:6.2f} s  {gist(response)}")
 
 
