@@ -144,10 +144,11 @@ def delete(request, connection: str, bucket: str):
 @console_view
 def upload_page(request, connection: str, bucket: str):
     check_permission(operations.get("storage.upload"), actor_of(request))
-    get_object_or_404(Connection, name=connection)
+    conn = get_object_or_404(Connection, name=connection)
     context = {
         "connection": connection,
         "bucket": bucket,
+        "direct": conn.direct_uploads,
         "prefix": request.GET.get("prefix", ""),
         "classifications": [c.value for c in Classification],
         "back": _browse_url(connection, bucket, request.GET.get("prefix", "")),
@@ -162,6 +163,11 @@ def _metadata(text: str) -> dict[str, str]:
     return {name.strip().lower(): value.strip() for name, value in pairs}
 
 
+def _json_error(exc: OpsError) -> JsonResponse:
+    errors = {"errors": exc.errors} if isinstance(exc, InvalidInput) else {}
+    return JsonResponse({"error": exc.message, **errors}, status=exc.status_code)
+
+
 @console_view
 @require_POST
 def upload_ticket(request, connection: str, bucket: str):
@@ -173,13 +179,36 @@ def upload_ticket(request, connection: str, bucket: str):
         check_permission(op, actor_of(request))
         params["metadata"] = _metadata(request.POST.get("metadata", ""))
         data = validate(op, params)
-    except InvalidInput as exc:
-        return JsonResponse({"error": exc.message, "errors": exc.errors}, status=422)
     except OpsError as exc:
-        return JsonResponse({"error": exc.message}, status=exc.status_code)
-    ticket = issue_ticket(request.user, data)
-    object_url = reverse("storage:object", args=[connection, bucket]) + "?" + urlencode({"key": data.key})
-    return JsonResponse({"url": stream_url(ticket), "object_url": object_url})
+        return _json_error(exc)
+    return JsonResponse({"url": stream_url(issue_ticket(request.user, data))})
+
+
+DIRECT_STEPS = {"begin": "storage.begin_upload", "sign": "storage.sign_parts", "complete": "storage.complete_upload",
+                "abort": "storage.abort_upload"}  # fmt: skip
+
+
+@console_view
+@require_POST
+def upload_direct(request, connection: str, bucket: str, step: str):
+    """One step of an upload straight to the bucket (JSON in, JSON out); the browser sends the bytes to the endpoint."""
+    if step not in DIRECT_STEPS:
+        return JsonResponse({"error": f"Unknown upload step {step!r}."}, status=404)
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return JsonResponse({"error": "Send a JSON object."}, status=400)
+    try:
+        if isinstance(body.get("metadata"), str):  # the upload form's name=value lines
+            body["metadata"] = _metadata(body["metadata"])
+        result = call(request, DIRECT_STEPS[step], {**body, "connection": connection, "bucket": bucket}).result
+    except OpsError as exc:
+        return _json_error(exc)
+    response = JsonResponse(result.model_dump(mode="json"))
+    response["Cache-Control"] = "no-store"  # presigned URLs: not for any cache
+    return response
 
 
 async def _one_by_one(chunks):
