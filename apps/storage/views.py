@@ -25,6 +25,7 @@ from apps.core.web import actor_of, call, console_view
 from .models import Connection
 from .services.common import Classification
 from .services.compliance import to_csv
+from .services.direct import endpoint_origin
 from .streaming import issue_ticket, stream_url
 
 
@@ -153,7 +154,10 @@ def upload_page(request, connection: str, bucket: str):
         "classifications": [c.value for c in Classification],
         "back": _browse_url(connection, bucket, request.GET.get("prefix", "")),
     }
-    return render(request, "storage/upload.html", context)
+    response = render(request, "storage/upload.html", context)
+    if conn.direct_uploads:  # the page's script PUTs the parts to the endpoint
+        response._csp_update = {"connect-src": [endpoint_origin(connection, bucket)]}
+    return response
 
 
 def _metadata(text: str) -> dict[str, str]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from pydantic import BaseModel, Field
@@ -95,6 +96,14 @@ def _direct_connection(name: str) -> S3:
             f"Connection {name} does not take uploads straight from browsers (its direct_uploads is off): upload through the console."
         )
     return s3
+
+
+def endpoint_origin(connection: str, bucket: str) -> str:
+    """The origin (scheme://host[:port]) a browser PUTs this bucket's parts to, for the page's CSP connect-src:
+    the connection's endpoint as configured, with the bucket in the host under virtual addressing."""
+    url = connect(connection).client.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "-"}, ExpiresIn=1)
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _recorded(s3: S3, params: UploadRef) -> MultipartUpload:
