@@ -194,7 +194,9 @@ def main():
               f"(alternating); console: {result['parts']} parts, checksums verified ({result['checksum_sha256']})")  # fmt: skip
         print(f"boto3 TransferManager:      {' '.join(f'{mibs(t):6.1f}' for t in boto_times)} MiB/s")
         print(f"console direct-to-bucket:   {' '.join(f'{mibs(t):6.1f}' for t in console_times)} MiB/s")
-        print(f"ratio console/boto3 (median times): {statistics.median(boto_times) / statistics.median(console_times):.2f}x")
+        pairs = " ".join(f"{b / c:.2f}x" for b, c in zip(boto_times, console_times, strict=True))
+        print(f"ratio console/boto3: {statistics.median(boto_times) / statistics.median(console_times):.2f}x of the median times "
+              f"(each round: {pairs})")  # fmt: skip
         print(f"console web process RSS growth during each upload: {', '.join(f'{g / 1e6:+.1f} MB' for g in growth)}")
     finally:
         for proc in (console, moto):
