@@ -34,7 +34,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 MIB = 1024 * 1024
-SIGN_BATCH = 8  # as the upload page (direct_upload.js)
+
+
+def sign_batch(parts: int) -> int:
+    """Parts presigned per request, as the upload page (direct_upload.js) does."""
+    return min(100, max(8, -(-parts // 50)))
 
 
 def parse_args():
@@ -100,7 +104,7 @@ class Browser:
 
     def sign(self, begun: dict, ref: dict, first: int) -> dict[int, dict]:
         parts = []
-        for n in range(first, min(first + SIGN_BATCH, begun["parts"] + 1)):
+        for n in range(first, min(first + sign_batch(begun["parts"]), begun["parts"] + 1)):
             parts.append({"number": n, "sha256": base64.b64encode(hashlib.sha256(self.read(begun, n)).digest()).decode()})
         signed = self.step("sign", {**ref, "parts": parts})["parts"]
         return {p["number"]: {**p, "sha256": c["sha256"]} for p, c in zip(signed, parts, strict=True)}
@@ -112,9 +116,10 @@ class Browser:
         with ThreadPoolExecutor(threads) as pool, ThreadPoolExecutor(1) as signer:
             batches = {1: signer.submit(self.sign, begun, ref, 1)}
             puts = []
-            for first in range(1, begun["parts"] + 1, SIGN_BATCH):
-                if first + SIGN_BATCH <= begun["parts"]:  # sign the next batch while this one uploads
-                    batches[first + SIGN_BATCH] = signer.submit(self.sign, begun, ref, first + SIGN_BATCH)
+            step = sign_batch(begun["parts"])
+            for first in range(1, begun["parts"] + 1, step):
+                if first + step <= begun["parts"]:  # sign the next batch while this one uploads
+                    batches[first + step] = signer.submit(self.sign, begun, ref, first + step)
                 for number, part in batches.pop(first).result().items():
                     declared.append({"number": number, "sha256": part["sha256"]})
                     puts.append(pool.submit(self.put, begun, number, part))

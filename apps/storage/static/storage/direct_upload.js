@@ -3,7 +3,6 @@
 // then the console verifies them (count, sizes, checksums) and completes. No byte passes through the console.
 (function () {
   "use strict";
-  var BATCH = 8;  // parts hashed and presigned per request to the console (the first PUT waits for a batch)
 
   function b64(buffer) { return btoa(String.fromCharCode.apply(null, new Uint8Array(buffer))); }
 
@@ -25,6 +24,9 @@
     var post = stepper(options.url, options.csrf);
     var begun = await post("begin", Object.assign({}, fields, {size: file.size}));
     var ref = {key: begun.key, upload_id: begun.upload_id};
+    // Parts hashed and presigned per request to the console: small, so the first PUT starts soon, yet at most
+    // ~50 requests per upload (each is a rate-limited write operation); the console signs up to 100 at once.
+    var BATCH = Math.min(100, Math.max(8, Math.ceil(begun.parts / 50)));
     var declared = [], batches = {}, next = 1, sent = 0;
     function slice(n) { return file.slice((n - 1) * begun.part_size, Math.min(n * begun.part_size, file.size)); }
 
