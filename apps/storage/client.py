@@ -190,6 +190,14 @@ class S3:
         params = {"Bucket": bucket, "Key": key, **({"VersionId": version_id} if version_id else {})}
         return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires)
 
+    def presign_part(self, bucket: str, key: str, upload_id: str, number: int, sha256_b64: str, expires: int) -> tuple[str, dict]:
+        """A URL that uploads one part, and the headers its PUT must send: the part's SHA-256 is signed
+        in, so the endpoint refuses other bytes (AWS verifies x-amz-checksum-sha256; the signature binds it)."""
+        params = {"Bucket": bucket, "Key": key, "UploadId": upload_id, "PartNumber": number}
+        params |= {"ChecksumAlgorithm": "SHA256", "ChecksumSHA256": sha256_b64}
+        url = self.client.generate_presigned_url("upload_part", Params=params, ExpiresIn=expires)
+        return url, {"x-amz-checksum-sha256": sha256_b64, "x-amz-sdk-checksum-algorithm": "SHA256"}
+
     def pages(self, method: str, token_in: str, token_out: str, **params) -> Iterator[dict]:
         """Each page of a listing (list_objects_v2, list_object_versions), one request each."""
         while True:

@@ -13,4 +13,5 @@ urlpatterns = [
     path("c/<slug:connection>/b/<str:bucket>/delete/", views.delete, name="delete"),
     path("c/<slug:connection>/b/<str:bucket>/upload/", views.upload_page, name="upload"),
     path("c/<slug:connection>/b/<str:bucket>/upload/ticket/", views.upload_ticket, name="upload_ticket"),
+    path("c/<slug:connection>/b/<str:bucket>/upload/direct/<slug:step>/", views.upload_direct, name="upload_direct"),
 ]

@@ -41,8 +41,8 @@ NOT_PAGES = {
     "security:scan_state", "security:export_sarif", "security:export_csv", "security:triage", "security:remove_root", "audit:export",
     "audit:export_bundle", "audit:public_key",
     "infrastructure:abort", "infrastructure:promote", "infrastructure:deploy", "infrastructure:rollback", "infrastructure:restart",
-    "storage:download", "storage:delete", "storage:upload_ticket", "comms:incident_action", "comms:resend", "comms:alertmanager",
-    "comms:setup_delete",
+    "storage:download", "storage:delete", "storage:upload_ticket", "storage:upload_direct",
+    "comms:incident_action", "comms:resend", "comms:alertmanager", "comms:setup_delete",
 }  # fmt: skip
 # bin/screenshots (OPSCONSOLE_SCREENSHOTS=docs): one page per app, as the admin sees it on the demo.
 SCREENSHOTS = {
