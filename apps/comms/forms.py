@@ -7,7 +7,22 @@ import json
 
 from django import forms
 
+from apps.core.forms import KeyValueField
+
 from .models import AllowedNetwork, Connector, DeliveryPreference, EscalationPolicy, InhibitRule, RoutingRule, Target
+from .models.config import PRIORITIES, SEVERITIES
+
+EMAIL, SMS = Connector.EMAIL, Connector.SMS
+# Typed form field -> (its key in Connector.options, the kinds that read it). Other stored keys are kept.
+OPTIONS = {
+    "smtp_host": ("host", (EMAIL,)),
+    "smtp_port": ("port", (EMAIL,)),
+    "smtp_username": ("username", (EMAIL,)),
+    "smtp_tls": ("use_tls", (EMAIL,)),
+    "sender": ("from", (EMAIL, SMS)),
+    "account_sid": ("account_sid", (SMS,)),
+}
+TLS = {"": None, "yes": True, "no": False}
 
 
 class CommaListField(forms.CharField):
@@ -25,7 +40,8 @@ class CommaListField(forms.CharField):
 class ConnectorForm(forms.ModelForm):
     secret = forms.CharField(
         required=False, strip=False, widget=forms.PasswordInput(render_value=False),
-        help_text="Write-only: leave empty to keep the stored value (or to use the environment variable).",
+        help_text="Write-only: leave empty to keep the stored value (or to use the environment variable). "
+        + "; ".join(f"{label}: {what}" for (_, label), (what, _) in zip(Connector.KINDS, Connector.SECRET_OF.values(), strict=True)) + ".",
     )  # fmt: skip
     clear_secret = forms.BooleanField(required=False, help_text="Forget the stored secret (the environment variable applies).")
     # Webhook URLs carry their key: write-only like the secret.
@@ -34,10 +50,28 @@ class ConnectorForm(forms.ModelForm):
         help_text="Write-only: leave empty to keep the stored URL. Slack/Twilio API base URL or the webhook URL.",
     )  # fmt: skip
     clear_url = forms.BooleanField(required=False, help_text="Forget the stored URL (the default or environment variable applies).")
+    smtp_host = forms.CharField(required=False, max_length=200, label="SMTP host", help_text="Email only; empty = EMAIL_HOST.")
+    smtp_port = forms.IntegerField(
+        required=False, min_value=1, max_value=65535, label="SMTP port", help_text="Email only; empty = EMAIL_PORT."
+    )
+    smtp_username = forms.CharField(required=False, max_length=200, label="SMTP user name", help_text="Email only.")
+    smtp_tls = forms.ChoiceField(
+        required=False, label="SMTP STARTTLS", choices=[("", "server default (EMAIL_USE_TLS)"), ("yes", "yes"), ("no", "no")],
+        help_text="Email only.",
+    )  # fmt: skip
+    sender = forms.CharField(required=False, max_length=200, label="From", help_text="Email: the sender address; SMS: the sending number.")
+    account_sid = forms.CharField(required=False, max_length=100, label="Account SID", help_text="SMS only (not secret).")
 
     class Meta:
         model = Connector
-        fields = ["name", "kind", "url", "options", "secret", "enabled"]
+        fields = ["name", "kind", "url", "secret", "enabled"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        stored = self.instance.options or {}
+        for field, (key, _) in OPTIONS.items():
+            value = stored.get(key)
+            self.initial[field] = {True: "yes", False: "no"}.get(value, "") if field == "smtp_tls" else value
 
     def clean_url(self):
         url = self.cleaned_data["url"].strip()
@@ -45,8 +79,20 @@ class ConnectorForm(forms.ModelForm):
             raise forms.ValidationError("An http(s) URL.")
         return url
 
+    def options(self) -> dict:
+        """The stored options with the typed ones of this kind set (and the other kinds' dropped)."""
+        managed = {key for key, _ in OPTIONS.values()}
+        found = {k: v for k, v in (self.instance.options or {}).items() if k not in managed}
+        kind = self.cleaned_data.get("kind")
+        for field, (key, kinds) in OPTIONS.items():
+            value = TLS[self.cleaned_data[field]] if field == "smtp_tls" else self.cleaned_data.get(field)
+            if kind in kinds and value not in (None, ""):
+                found[key] = value
+        return found
+
     def save(self, commit=True):
         connector = super().save(commit=False)
+        connector.options = self.options()
         stored = Connector.objects.get(pk=self.instance.pk) if self.instance.pk else None
         for field in ("secret", "url"):
             if self.cleaned_data.get(f"clear_{field}"):
@@ -64,10 +110,22 @@ class TargetForm(forms.ModelForm):
         fields = ["name", "connector", "recipient", "description"]
 
 
+class LabelsField(KeyValueField):
+    """Label name -> value rows; none is an empty mapping (the model's default)."""
+
+    def to_python(self, value):
+        return super().to_python(value) or {}
+
+
 class RoutingRuleForm(forms.ModelForm):
-    severities = CommaListField(required=False, help_text="e.g. critical, warning; empty = any.")
-    priorities = CommaListField(required=False, help_text="e.g. high, urgent; empty = any.")
+    severities = forms.MultipleChoiceField(
+        required=False, choices=[(s, s) for s in SEVERITIES], widget=forms.CheckboxSelectMultiple, help_text="None ticked = any."
+    )
+    priorities = forms.MultipleChoiceField(
+        required=False, choices=[(p, p) for p in PRIORITIES], widget=forms.CheckboxSelectMultiple, help_text="None ticked = any."
+    )
     services = CommaListField(required=False, help_text="Empty = any service.")
+    labels = LabelsField(required=False, help_text="Every label must equal; no rows = any labels.")
     targets = CommaListField(help_text="Target names, in order.")
     group_by = CommaListField(required=False, help_text="e.g. service, alertname.")
 
@@ -80,6 +138,8 @@ class RoutingRuleForm(forms.ModelForm):
 
 
 class InhibitRuleForm(forms.ModelForm):
+    source_match = LabelsField(label="While firing", help_text="Labels of the alert that mutes, e.g. alertname = NodeDown.")
+    target_match = LabelsField(label="Mute", help_text="Labels of the alerts it mutes.")
     equal = CommaListField(required=False, help_text="Labels both alerts must share, e.g. service.")
 
     class Meta:
