@@ -42,7 +42,7 @@ NOT_PAGES = {
     "audit:export_bundle", "audit:public_key",
     "infrastructure:abort", "infrastructure:promote", "infrastructure:deploy", "infrastructure:rollback", "infrastructure:restart",
     "storage:download", "storage:delete", "storage:upload_ticket", "comms:incident_action", "comms:resend", "comms:alertmanager",
-    "comms:setup_delete",
+    "comms:setup_delete", "storage:connection_test",
 }  # fmt: skip
 # bin/screenshots (OPSCONSOLE_SCREENSHOTS=docs): one page per app, as the admin sees it on the demo.
 SCREENSHOTS = {
@@ -76,7 +76,7 @@ def kwargs_for(demo, podman, deployment) -> dict[str, dict]:
         "infrastructure:deployment": {"pk": deployment.pk}, "infrastructure:runbook": {"name": "uptime"},
         "infrastructure:logs": {"env": demo.staging, "container": replica}, "infrastructure:service": staging,
         "storage:buckets": {"connection": DEMO_CONNECTION}, "storage:browse": bucket, "storage:object": bucket, "storage:upload": bucket,
-        "mcp:tools": {"app": "core"},
+        "storage:connection_edit": {"connection": DEMO_CONNECTION}, "mcp:tools": {"app": "core"},
         "comms:incident": {"pk": Incident.objects.first().pk}, "comms:setup_section": {"section": "connectors"},
         "comms:setup_edit": {"section": "connectors", "pk": Connector.objects.first().pk},
     }  # fmt: skip
