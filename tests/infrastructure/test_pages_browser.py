@@ -1,7 +1,8 @@
 """Every page for every role, in Chromium, on the demo seed_demo builds: the page
 loads with no console error; no link it shows is refused (403) to that role
 (each one followed as that role); axe-core reports no serious or critical
-accessibility violation; the nav fits on one line at 1280 px.
+accessibility violation; the nav fits on one line at 1280 px; no table is shown without
+rows (an empty list shows its empty state).
 
 The page list comes from the URL conf: a route that takes parameters needs an
 entry in `kwargs_for`, or a reason in NOT_PAGES — a new page cannot slip past."""
@@ -150,6 +151,10 @@ def test_every_page_for_every_role(browser, console_server, celery_worker, demo,
                 href = href.split("#")[0]
                 if href.startswith("/") and not href.startswith("//") and not href.startswith(NOT_FOLLOWED):
                     links.setdefault(href, url)
+            # A list without rows says so (and what to do) instead of showing bare headings.
+            empty_tables = page.eval_on_selector_all("table:has(thead)", "ts => ts.filter(t => !t.querySelector('tbody tr')).length")
+            if empty_tables:
+                problems.append(f"{role} {url}: {empty_tables} table(s) without rows and no empty state")
             if url not in axe_checked:
                 axe_checked.add(url)
                 page.add_script_tag(path=str(AXE))
