@@ -136,6 +136,11 @@ class RoutingRuleForm(forms.ModelForm):
             "escalation_policy", "group_by", "group_wait_seconds", "continue_matching",
         ]  # fmt: skip
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        names = list(Target.objects.values_list("name", flat=True)[:30])
+        self.fields["targets"].help_text = f"Target names, in order. Defined: {', '.join(names)}." if names else "Add targets first."
+
 
 class InhibitRuleForm(forms.ModelForm):
     source_match = LabelsField(label="While firing", help_text="Labels of the alert that mutes, e.g. alertname = NodeDown.")

@@ -77,6 +77,7 @@ def test_admin_adds_a_rule_and_a_network(client_as, connectors):
     assert rule.severities == ["critical", "warning"] and rule.targets == ["ops-slack", "oncall-sms"] and rule.labels == {"team": "dba"}
     edit = client.get(f"/comms/setup/rules/{rule.pk}/").content.decode()  # prefilled: ticked boxes and label rows
     assert 'value="critical" id="id_severities_2" checked' in edit and 'name="labels-key-0" value="team"' in edit
+    assert "Defined: deploys-slack, oncall-email, oncall-sms, ops-hook, ops-slack, ops-teams." in edit  # what targets exist
     bad = client.post("/comms/setup/rules/", {"name": "x", "position": "1", "targets": "nope", "group_wait_seconds": "0"})
     assert "No target named nope" in bad.content.decode()
     client.post("/comms/setup/networks/", {"cidr": "10.9.0.1/16", "note": "internal hooks"})
