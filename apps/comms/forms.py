@@ -41,15 +41,17 @@ class ConnectorForm(forms.ModelForm):
     secret = forms.CharField(
         required=False, strip=False, widget=forms.PasswordInput(render_value=False),
         help_text="Write-only: leave empty to keep the stored value (or to use the environment variable). "
-        + "; ".join(f"{label}: {what}" for (_, label), (what, _) in zip(Connector.KINDS, Connector.SECRET_OF.values(), strict=True)) + ".",
+        + "; ".join(f"{label}: {Connector.SECRET_OF[kind][0]}" for kind, label in Connector.KINDS) + ".",
     )  # fmt: skip
     clear_secret = forms.BooleanField(required=False, help_text="Forget the stored secret (the environment variable applies).")
     # Webhook URLs carry their key: write-only like the secret.
     url = forms.CharField(
-        required=False, max_length=500, widget=forms.PasswordInput(render_value=False),
+        required=False, max_length=500, label="URL", widget=forms.PasswordInput(render_value=False),
         help_text="Write-only: leave empty to keep the stored URL. Slack/Twilio API base URL or the webhook URL.",
     )  # fmt: skip
-    clear_url = forms.BooleanField(required=False, help_text="Forget the stored URL (the default or environment variable applies).")
+    clear_url = forms.BooleanField(
+        required=False, label="Clear URL", help_text="Forget the stored URL (the default or environment variable applies)."
+    )
     smtp_host = forms.CharField(required=False, max_length=200, label="SMTP host", help_text="Email only; empty = EMAIL_HOST.")
     smtp_port = forms.IntegerField(
         required=False, min_value=1, max_value=65535, label="SMTP port", help_text="Email only; empty = EMAIL_PORT."
@@ -61,6 +63,8 @@ class ConnectorForm(forms.ModelForm):
     )  # fmt: skip
     sender = forms.CharField(required=False, max_length=200, label="From", help_text="Email: the sender address; SMS: the sending number.")
     account_sid = forms.CharField(required=False, max_length=100, label="Account SID", help_text="SMS only (not secret).")
+
+    field_order = ["name", "kind", "enabled", "url", "clear_url", "secret", "clear_secret", *OPTIONS]
 
     class Meta:
         model = Connector

@@ -54,7 +54,7 @@ def connection_test(request, connection: str):
     try:
         found = call(request, "storage.buckets", {"connection": connection}).result.buckets
     except OpsError as exc:
-        messages.error(request, f"{connection}: {exc.message}")
+        messages.error(request, f"Connection test failed: {exc.message}")
     else:
         messages.success(request, f"{connection} answers: {len(found)} bucket{'' if len(found) == 1 else 's'} visible.")
     return redirect("storage:index")

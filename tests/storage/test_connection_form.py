@@ -67,5 +67,5 @@ def test_testing_a_connection_lists_its_buckets_and_feeds_the_bucket_suggestions
 def test_a_failing_connection_test_says_why(client_as, stored):
     Connection.objects.filter(pk=stored.pk).update(endpoint_url="http://127.0.0.1:9")  # nothing listens
     response = client_as("admin").post("/storage/c/edited/test/", follow=True)
-    assert "edited:" in response.content.decode() and "answers" not in response.content.decode()
+    assert "Connection test failed: " in response.content.decode() and "answers" not in response.content.decode()
     assert AuditEvent.objects.get(operation="storage.buckets", target="edited").outcome == "failed"
