@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 
 from django import forms
+from django.forms.utils import flatatt
 from django.utils.html import format_html, format_html_join
 from pydantic import BaseModel, SecretStr
 from pydantic_core import PydanticUndefined
@@ -52,47 +53,94 @@ class LinesField(forms.CharField):
         return "\n".join(value) if isinstance(value, list) else value
 
 
-class KeyValueWidget(forms.Widget):
-    """Rows of key and value inputs (the existing pairs, then empty rows to add more): no JSON to type."""
+class RowsWidget(forms.Widget):
+    """Rows of small inputs, one per column (the existing rows, then empty rows to add more): a
+    list of records edited without JSON or script. A column is (key, label, kind) with kind
+    "text", "number", "checkbox" or a list of choices. `masked=(column, flag)`: in rows whose
+    `flag` checkbox is set, `column` is write-only (a password input, its value never rendered)."""
 
-    blank_rows = 3
+    blank_rows = 2
+
+    def __init__(self, columns=(), masked=None, attrs=None):
+        super().__init__(attrs)
+        self.columns, self.masked = list(columns), masked
 
     def value_from_datadict(self, data, files, name):
-        rows, i = [], 0
-        while f"{name}-key-{i}" in data:
-            rows.append((data.get(f"{name}-key-{i}", ""), data.get(f"{name}-value-{i}", "")))
-            i += 1
+        rows, first = [], self.columns[0][0]
+        while f"{name}-{first}-{len(rows)}" in data:
+            i = len(rows)
+            rows.append(
+                {k: (f"{name}-{k}-{i}" in data) if kind == "checkbox" else data.get(f"{name}-{k}-{i}", "") for k, _, kind in self.columns}
+            )
         return rows
 
     def value_omitted_from_data(self, data, files, name):
-        return f"{name}-key-0" not in data
+        return f"{name}-{self.columns[0][0]}-0" not in data
+
+    def _cell(self, name: str, i: int, row: dict, column) -> str:
+        key, label, kind = column
+        value, attrs = row.get(key), {"name": f"{name}-{key}-{i}", "aria-label": f"{self.attrs.get('data-label', name)} {label} {i + 1}"}
+        if isinstance(kind, list):
+            options = format_html_join(
+                "", '<option value="{}"{}>{}</option>', ((v, " selected" if str(value) == v else "", t) for v, t in kind)
+            )
+            return format_html("<select{}>{}</select>", flatatt(attrs), options)
+        if kind == "checkbox":
+            masks = {"data-masks": f"{name}-{self.masked[0]}-{i}"} if self.masked and self.masked[1] == key else {}
+            return format_html('<input type="checkbox"{}{}>', flatatt(attrs | masks), " checked" if value else "")
+        if self.masked and self.masked[0] == key and row.get(self.masked[1]):
+            return format_html('<input type="password"{} placeholder="unchanged when empty" autocomplete="off">', flatatt(attrs))
+        return format_html('<input type="{}"{} value="{}">', kind, flatatt(attrs), "" if value is None else value)
 
     def render(self, name, value, attrs=None, renderer=None):
-        pairs = list(value.items()) if isinstance(value, dict) else [p for p in (value or []) if p[0] or p[1]]
-        pairs += [("", "")] * self.blank_rows
-        rows = format_html_join(
+        rows = [r for r in (value or []) if any(v not in ("", None, False) for v in r.values())] + [{}] * self.blank_rows
+        head = format_html_join("", "<th>{}</th>", ((label,) for _, label, _ in self.columns))
+        body = format_html_join(
             "",
-            '<div class="kv-row"><input type="text" name="{0}-key-{1}" value="{2}" aria-label="{3} key {4}">'
-            '<input type="text" name="{0}-value-{1}" value="{5}" aria-label="{3} value {4}"></div>',
-            ((name, i, k, self.attrs.get("data-label", name), i + 1, v) for i, (k, v) in enumerate(pairs)),
+            "<tr>{}</tr>",
+            ((format_html_join("", "<td>{}</td>", ((self._cell(name, i, r, c),) for c in self.columns)),) for i, r in enumerate(rows)),
         )
-        return format_html('<div class="kv-rows" id="{}">{}</div>', (attrs or {}).get("id", f"id_{name}"), rows)
+        table_id = (attrs or {}).get("id", f"id_{name}")
+        return format_html('<table class="rows" id="{}"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>', table_id, head, body)
 
 
-class KeyValueField(forms.Field):
+class KeyValueWidget(RowsWidget):
+    """Key and value rows: no JSON to type."""
+
+    blank_rows = 3
+
+    def __init__(self, attrs=None):
+        super().__init__([("key", "key", "text"), ("value", "value", "text")], attrs=attrs)
+
+
+class RowsField(forms.Field):
+    """A list of records (dicts of the columns' text) edited as RowsWidget rows; empty rows are dropped."""
+
+    def __init__(self, columns=None, masked=None, **kwargs):
+        if columns:
+            kwargs.setdefault("widget", RowsWidget(columns, masked))
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        return [r for r in (value or []) if any(v not in ("", False) for v in r.values())]
+
+    def widget_attrs(self, widget):
+        return {"data-label": self.label or ""}
+
+
+class KeyValueField(RowsField):
     """A name -> text mapping (labels, variables), edited as key/value rows."""
 
     widget = KeyValueWidget
 
     def to_python(self, value):
-        pairs = [(k.strip(), v) for k, v in (value or []) if k.strip() or v]
-        missing = [v for k, v in pairs if not k]
-        if missing:
+        pairs = [(r["key"].strip(), r["value"]) for r in super().to_python(value)]
+        if any(not k for k, _ in pairs):
             raise forms.ValidationError("Every value needs a key.")
         return dict(pairs) or None
 
-    def widget_attrs(self, widget):
-        return {"data-label": self.label or ""}
+    def prepare_value(self, value):
+        return [{"key": k, "value": v} for k, v in value.items()] if isinstance(value, dict) else value
 
 
 class SuggestInput(forms.TextInput):

@@ -76,6 +76,7 @@ def kwargs_for(demo, podman, deployment) -> dict[str, dict]:
         "security:scan": {"pk": Scan.objects.first().pk}, "security:finding": {"pk": Finding.objects.first().pk},
         "infrastructure:deployment": {"pk": deployment.pk}, "infrastructure:runbook": {"name": "uptime"},
         "infrastructure:logs": {"env": demo.staging, "container": replica}, "infrastructure:service": staging,
+        "infrastructure:service_edit": staging,
         "storage:buckets": {"connection": DEMO_CONNECTION}, "storage:browse": bucket, "storage:object": bucket, "storage:upload": bucket,
         "storage:connection_edit": {"connection": DEMO_CONNECTION}, "mcp:tools": {"app": "core"},
         "comms:incident": {"pk": Incident.objects.first().pk}, "comms:setup_section": {"section": "connectors"},
