@@ -143,13 +143,34 @@ class KeyValueField(RowsField):
         return [{"key": k, "value": v} for k, v in value.items()] if isinstance(value, dict) else value
 
 
-# Field name -> current names (environments, connections…): apps register them from their
-# AppConfig.ready(); the generic form then offers a select of what exists instead of free text.
-_state_choices: dict[str, Callable[[], list[str]]] = {}
+class SuggestInput(forms.TextInput):
+    """Free text with the names that exist offered as suggestions (a <datalist>): for fields where
+    a new name is legitimate or the list is only what the console last saw."""
+
+    def __init__(self, names: Callable[[], list[tuple[str, str]]]):
+        super().__init__(attrs={"autocomplete": "off"})
+        self.names = names
+
+    def render(self, name, value, attrs=None, renderer=None):
+        list_id = f"{(attrs or {}).get('id', f'id_{name}')}-names"
+        field = super().render(name, value, {**(attrs or {}), "list": list_id}, renderer)
+        options = format_html_join("", '<option value="{}">{}</option>', self.names())
+        return format_html('{}<datalist id="{}">{}</datalist>', field, list_id, options)
 
 
-def on_field_choices(field: str, names: Callable[[], list[str]]) -> None:
-    _state_choices[field] = names
+# Field name -> current names (environments, connections, services, buckets…): apps register them from
+# their AppConfig.ready(); the generic form then offers a select of what exists instead of free text
+# (strict), or suggests them in a text input (not strict: new names are fine, or the list may be stale).
+_state_choices: dict[str, tuple[Callable[[], list], bool]] = {}
+
+
+def on_field_choices(field: str, names: Callable[[], list], *, strict: bool = True) -> None:
+    """names() returns names, or (value, label) pairs."""
+    _state_choices[field] = (names, strict)
+
+
+def _pairs(names: Callable[[], list]) -> Callable[[], list[tuple[str, str]]]:
+    return lambda: [(n, n) if isinstance(n, str) else tuple(n) for n in names()]
 
 
 def _unwrap_optional(annotation):
@@ -187,8 +208,10 @@ def form_field(name: str, info) -> forms.Field:
             choices = [("", "—")] + choices
         return forms.ChoiceField(choices=choices, **common)
     if annotation is str and name in _state_choices:
-        names = _state_choices[name]
-        return forms.ChoiceField(choices=lambda: [("", "—")] + [(n, n) for n in names()], **common)
+        names, strict = _state_choices[name]
+        if not strict:
+            return forms.CharField(widget=SuggestInput(_pairs(names)), **common)
+        return forms.ChoiceField(choices=lambda: [("", "—")] + _pairs(names)(), **common)
     origin = typing.get_origin(annotation)
     if annotation is bool:
         return forms.BooleanField(**common)

@@ -46,16 +46,10 @@ def _crumbs(prefix: str) -> list[tuple[str, str]]:
     return [(part or "(empty)", "/".join(parts[: i + 1]) + "/") for i, part in enumerate(parts)]
 
 
-EDITABLE = ("name", "endpoint_url", "region", "addressing_style", "credentials", "env_prefix", "default_encryption", "direct_uploads")
-
-
 @console_view
 def index(request):
     result = call(request, "storage.connections", {}).result
-    # A checkbox's initial value: "" unchecks it (the string "False" would check it).
-    initial = lambda v: ("on" if v else "") if isinstance(v, bool) else v  # noqa: E731
-    rows = [(c, urlencode({f: initial(getattr(c, f)) for f in EDITABLE})) for c in result.connections]
-    page = Paginator(rows, 25).get_page(request.GET.get("page"))
+    page = Paginator(result.connections, 25).get_page(request.GET.get("page"))
     return render(request, "storage/index.html", {"page": page, "can_manage": actor_of(request).has_perm("core.manage_connectors")})
 
 

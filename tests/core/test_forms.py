@@ -85,3 +85,17 @@ def test_key_value_rows_need_a_key_and_fields_offer_current_state():
         from apps.core import forms as core_forms
 
         core_forms._state_choices.pop("name")
+
+
+def test_suggested_names_leave_the_field_free_text():
+    on_field_choices("name", lambda: ["alpha", ("beta", "in staging")], strict=False)
+    try:
+        form = form_class_for(Sample)({"name": "gamma"})
+        assert form.is_valid() and form.cleaned_data["name"] == "gamma"  # a new name is fine
+        html = str(form["name"])
+        assert 'list="id_name-names"' in html and '<datalist id="id_name-names">' in html
+        assert '<option value="alpha">alpha</option><option value="beta">in staging</option>' in html
+    finally:
+        from apps.core import forms as core_forms
+
+        core_forms._state_choices.pop("name")

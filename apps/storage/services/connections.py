@@ -12,6 +12,7 @@ from apps.core.operations import Risk, operation
 from apps.core.outbound import OutboundRefused
 from apps.core.resilience import forget_breaker
 
+from .. import bucket_names
 from ..client import StorageError, outbound_guard
 from ..models import Connection
 
@@ -136,4 +137,5 @@ def connection_delete(ctx: Context, params: ConnectionDeleteInput) -> Connection
     if not deleted:
         raise StorageError(f"There is no storage connection named {params.name!r}.", code="NoSuchConnection")
     forget_breaker(f"storage:{params.name}")
+    bucket_names.forget(params.name)
     return ConnectionDeleteOutput(deleted=True)
