@@ -11,6 +11,7 @@ import json
 import types
 import typing
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from django import forms
@@ -90,6 +91,93 @@ class KeyValueField(forms.Field):
         if missing:
             raise forms.ValidationError("Every value needs a key.")
         return dict(pairs) or None
+
+    def widget_attrs(self, widget):
+        return {"data-label": self.label or ""}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One input of a row: text, number, checkbox, select (of `choices`) or secret (never shown back)."""
+
+    key: str
+    label: str
+    kind: str = "text"
+    choices: tuple[str, ...] = ()
+
+
+_CELL = {
+    "text": '<input type="text" name="{name}" value="{value}" aria-label="{label}">',
+    "number": '<input type="number" name="{name}" value="{value}" aria-label="{label}">',
+    "secret": '<input type="password" name="{name}" value="" autocomplete="off" aria-label="{label}">',
+}
+
+
+class RowsWidget(forms.Widget):
+    """A table of rows, one input per column: the existing rows, then empty ones to add more; a row
+    ticked "remove" or left with every text input empty is dropped. No JSON, no shell string to type."""
+
+    blank_rows = 2
+
+    def __init__(self, columns: tuple[Column, ...], attrs=None):
+        super().__init__(attrs)
+        self.columns = columns
+
+    def value_from_datadict(self, data, files, name):
+        rows, i = [], 0
+        while f"{name}-{i}-row" in data:
+            if not data.get(f"{name}-{i}-remove"):
+                row = {c.key: (f"{name}-{i}-{c.key}" in data) if c.kind == "checkbox" else data.get(f"{name}-{i}-{c.key}", "")
+                       for c in self.columns}  # fmt: skip
+                if any(row[c.key] != "" for c in self.columns if c.kind in ("text", "number", "secret")):
+                    rows.append(row)
+            i += 1
+        return rows
+
+    def value_omitted_from_data(self, data, files, name):
+        return f"{name}-0-row" not in data
+
+    def _cell(self, column: Column, name: str, value, label: str):
+        if column.kind == "checkbox":
+            checked = " checked" if value else ""
+            return format_html('<input type="checkbox" name="{}" aria-label="{}"' + checked + ">", name, label)
+        if column.kind == "select":
+            selected = ((c, " selected" if c == value else "", c) for c in column.choices)
+            options = format_html_join("", '<option value="{}"{}>{}</option>', selected)
+            return format_html('<select name="{}" aria-label="{}">{}</select>', name, label, options)
+        return format_html(_CELL[column.kind], name=name, value="" if value is None else value, label=label)
+
+    def render(self, name, value, attrs=None, renderer=None):
+        rows = [r if isinstance(r, dict) else {self.columns[0].key: r} for r in (value or [])] + [{}] * self.blank_rows
+        what = self.attrs.get("data-label", name)
+        head = format_html_join("", '<th scope="col">{}</th>', ((c.label,) for c in self.columns))
+        body = format_html_join("", "<tr>{}</tr>", (
+            (format_html_join("", "<td>{}</td>", (
+                (self._cell(c, f"{name}-{i}-{c.key}", row.get(c.key, ""), f"{what} {i + 1}: {c.label}"),) for c in self.columns
+            )) + format_html(
+                '<td><input type="hidden" name="{0}-{1}-row" value="1">'
+                '<input type="checkbox" name="{0}-{1}-remove" aria-label="Remove {2} {3}"></td>', name, i, what, i + 1
+            ),)
+            for i, row in enumerate(rows)
+        ))  # fmt: skip
+        return format_html(
+            '<div class="table-wrap rows" id="{}"><table><thead><tr>{}<th scope="col">Remove</th></tr></thead>'
+            "<tbody>{}</tbody></table></div>",
+            (attrs or {}).get("id", f"id_{name}"), head, body,
+        )  # fmt: skip
+
+
+class RowsField(forms.Field):
+    """A list of rows (dicts by column key) edited as a table; `single=True`: a list of strings, one per row, kept exactly."""
+
+    def __init__(self, columns: tuple[Column, ...], *, single: bool = False, **kwargs):
+        self.columns, self.single = columns, single
+        kwargs.setdefault("widget", RowsWidget(columns))
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        rows = list(value or [])
+        return [row[self.columns[0].key] for row in rows] if self.single else rows
 
     def widget_attrs(self, widget):
         return {"data-label": self.label or ""}
