@@ -2,7 +2,9 @@
 written when nothing changes, and a lowered guard that lands on its approval request and changes
 nothing until another person approves it. No engine needed: nothing here reaches one."""
 
+import html
 import re
+from html.parser import HTMLParser
 
 import pytest
 
@@ -27,8 +29,16 @@ def admin(make_user, client):
 
 @pytest.fixture
 def prod(admin, actor_of):
-    invoke("infrastructure.save_environment", actor_of(admin), {"name": "prod", "engine_url": ENV["engine_url"], "protected": True, "quorum": 2})
+    invoke(
+        "infrastructure.save_environment",
+        actor_of(admin),
+        {"name": "prod", "engine_url": ENV["engine_url"], "protected": True, "quorum": 2},
+    )
     return Environment.objects.get(name="prod")
+
+
+def save_env(actor, quorum: int):
+    invoke("infrastructure.save_environment", actor, {"name": "prod", "engine_url": ENV["engine_url"], "protected": True, "quorum": quorum})
 
 
 def sealed(response) -> str:
@@ -39,7 +49,7 @@ def changes(response) -> list[str]:
     """The confirmation's rows as 'field: old → new'."""
     rows = re.findall(r'<th scope="row">(.*?)</th><td><code>(.*?)</code></td><td aria-hidden="true">→</td><td><code>(.*?)</code>',
                       response.content.decode())  # fmt: skip
-    return [f"{field}: {old} → {new}" for field, old, new in rows]
+    return [html.unescape(f"{field}: {old} → {new}") for field, old, new in rows]
 
 
 def saves() -> int:
@@ -91,7 +101,11 @@ def test_raising_a_guard_applies_on_confirmation(client, prod):
 
 def test_a_confirmation_is_for_the_state_it_was_reviewed_against(client, prod, admin, actor_of):
     review = client.post("/infrastructure/environments/prod/", {**ENV, "protected": "on", "quorum": "3"})
-    invoke("infrastructure.save_environment", actor_of(admin), {"name": "prod", "engine_url": ENV["engine_url"], "protected": True, "quorum": 4})
+    invoke(
+        "infrastructure.save_environment",
+        actor_of(admin),
+        {"name": "prod", "engine_url": ENV["engine_url"], "protected": True, "quorum": 4},
+    )
     again = client.post("/infrastructure/environments/prod/", {"sealed": sealed(review), "confirm": "1"})
     assert again.status_code == 200 and changes(again) == ["approvals required: 4 → 3"]
     assert "changed since you reviewed it" in again.content.decode() and Environment.objects.get(name="prod").quorum == 4
@@ -115,7 +129,7 @@ def test_only_environment_managers_edit(client_as, prod):
 
 # --- runbooks ------------------------------------------------------------------------------
 
-ARGV = ["/bin/echo", "two words", "it's \"quoted\"", "  padded ", "{target}"]
+ARGV = ["/bin/echo", "two words", 'it\'s "quoted"', "  padded ", "{target}"]
 
 
 def runbook_form(tmp_path, argv=ARGV, **fields) -> dict:
@@ -137,7 +151,7 @@ def save_runbook(client, url, data):
 
 
 def test_argv_rows_round_trip_exactly(client, admin, tmp_path):
-    review, done = save_runbook(client, "/infrastructure/runbooks/new/", runbook_form(tmp_path, name="greet"))
+    _, done = save_runbook(client, "/infrastructure/runbooks/new/", runbook_form(tmp_path, name="greet"))
     assert done.status_code == 302
     assert Runbook.objects.get(name="greet").argv == ARGV
     page = client.get("/infrastructure/runbooks/greet/edit/").content.decode()
@@ -148,11 +162,17 @@ def test_argv_rows_round_trip_exactly(client, admin, tmp_path):
 
 
 def test_a_risky_runbooks_argv_change_shows_then_waits_for_approval(client, admin, tmp_path):
-    save_runbook(client, "/infrastructure/runbooks/new/", runbook_form(tmp_path, name="greet", risky="on", **{"env-0-name": "TOKEN", "env-0-value": "s3cret"}))
+    save_runbook(
+        client,
+        "/infrastructure/runbooks/new/",
+        runbook_form(tmp_path, name="greet", risky="on", **{"env-0-name": "TOKEN", "env-0-value": "s3cret"}),
+    )
     edited = runbook_form(tmp_path, risky="on", **{"argv-1-arg": "three words", "env-0-name": "TOKEN", "env-0-value": ""})
     review, done = save_runbook(client, "/infrastructure/runbooks/greet/edit/", edited)
-    assert changes(review) == ['argv: ["/bin/echo", "two words", "it\'s \\"quoted\\"", "  padded ", "{target}"] → '
-                               '["/bin/echo", "three words", "it\'s \\"quoted\\"", "  padded ", "{target}"]'.replace('"', "&quot;").replace("'", "&#x27;")]  # fmt: skip
+    assert changes(review) == [
+        'argv: ["/bin/echo", "two words", "it\'s \\"quoted\\"", "  padded ", "{target}"] → '
+        '["/bin/echo", "three words", "it\'s \\"quoted\\"", "  padded ", "{target}"]'
+    ]
     assert "This lowers a guard" in review.content.decode() and "s3cret" not in review.content.decode()
     assert done.status_code == 302 and done["Location"].startswith("/approvals/")
     stored = Runbook.objects.get(name="greet")
@@ -170,3 +190,60 @@ def test_a_bad_parameter_type_is_an_error_on_the_parameters_field(client, admin,
 def test_more_rows_only_redraws(client, admin, tmp_path):
     response = client.post("/infrastructure/runbooks/new/", {**runbook_form(tmp_path, name="greet"), "more_rows": "1"})
     assert response.status_code == 200 and 'name="argv-6-arg"' in response.content.decode() and not Runbook.objects.exists()
+
+
+class FormValues(HTMLParser):
+    """What a browser would submit from the page's editor form, as it was rendered (prefilled)."""
+
+    def __init__(self):
+        super().__init__()
+        self.data, self._select, self._textarea, self._in_form = {}, None, None, False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form":
+            self._in_form = a.get("id") == "editor-form"
+        if not self._in_form or "disabled" in a:
+            return
+        if tag == "input" and a.get("name") and a.get("type") not in ("submit", "password"):
+            if a.get("type") != "checkbox" or "checked" in a:
+                self.data[a["name"]] = a.get("value") or ("on" if a.get("type") == "checkbox" else "")
+        elif tag == "select":
+            self._select = a["name"]
+        elif tag == "option" and self._select and ("selected" in a or self._select not in self.data):
+            self.data[self._select] = a["value"]
+        elif tag == "textarea":
+            self._textarea = a["name"]
+            self.data[a["name"]] = ""
+
+    def handle_data(self, data):
+        if self._textarea:
+            self.data[self._textarea] += data
+
+    def handle_endtag(self, tag):
+        self._select = None if tag == "select" else self._select
+        self._textarea = None if tag == "textarea" else self._textarea
+
+
+def rendered_form(client, url) -> dict:
+    parser = FormValues()
+    parser.feed(client.get(url).content.decode())
+    return parser.data
+
+
+@pytest.mark.parametrize("risky", [False, True])
+def test_what_the_editors_prefill_saves_back_as_nothing_to_change(client, admin, prod, tmp_path, risky):
+    params = [
+        {"name": "count", "type": "int", "default": 3, "minimum": 1, "maximum": 9},
+        {"name": "mode", "type": "choice", "choices": ["fast", "slow"], "required": False, "description": "How"},
+        {"name": "force", "type": "bool", "default": False},
+    ]
+    Runbook.objects.create(name="tidy", argv=["/bin/echo", "{count}", "{mode}", "{force}"], parameters=params,
+                           working_dir=str(tmp_path), env={"TOKEN": "s3cret"}, risky=risky)  # fmt: skip
+    before = AuditEvent.objects.count()
+    for url in ("/infrastructure/environments/prod/", "/infrastructure/runbooks/tidy/edit/"):
+        data = rendered_form(client, url)
+        assert "s3cret" not in str(data)
+        response = client.post(url, data)
+        assert response.status_code == 200 and "Nothing to change" in response.content.decode(), (url, changes(response))
+    assert AuditEvent.objects.count() == before
