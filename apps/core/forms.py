@@ -109,7 +109,7 @@ class Column:
 _CELL = {
     "text": '<input type="text" name="{name}" value="{value}" aria-label="{label}">',
     "number": '<input type="number" name="{name}" value="{value}" aria-label="{label}">',
-    "secret": '<input type="password" name="{name}" value="" autocomplete="off" aria-label="{label}">',
+    "secret": '<input type="password" name="{name}" value="" autocomplete="new-password" aria-label="{label}">',
 }
 
 
@@ -127,12 +127,10 @@ class RowsWidget(forms.Widget):
         rows, i = [], 0
         while f"{name}-{i}-row" in data:
             if not data.get(f"{name}-{i}-remove"):
-                row = {c.key: (f"{name}-{i}-{c.key}" in data) if c.kind == "checkbox" else data.get(f"{name}-{i}-{c.key}", "")
-                       for c in self.columns}  # fmt: skip
-                if any(row[c.key] != "" for c in self.columns if c.kind in ("text", "number", "secret")):
-                    rows.append(row)
+                rows.append({c.key: (f"{name}-{i}-{c.key}" in data) if c.kind == "checkbox" else data.get(f"{name}-{i}-{c.key}", "")
+                             for c in self.columns})  # fmt: skip
             i += 1
-        return rows
+        return rows  # empty ones too: redrawn, the form keeps the rows a person added
 
     def value_omitted_from_data(self, data, files, name):
         return f"{name}-0-row" not in data
@@ -176,7 +174,8 @@ class RowsField(forms.Field):
         super().__init__(**kwargs)
 
     def to_python(self, value):
-        rows = list(value or [])
+        typed = [c.key for c in self.columns if c.kind in ("text", "number", "secret")]
+        rows = [row for row in value or [] if any(row.get(key, "") != "" for key in typed)]
         return [row[self.columns[0].key] for row in rows] if self.single else rows
 
     def widget_attrs(self, widget):

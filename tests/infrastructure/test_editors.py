@@ -188,8 +188,18 @@ def test_a_bad_parameter_type_is_an_error_on_the_parameters_field(client, admin,
 
 
 def test_more_rows_only_redraws(client, admin, tmp_path):
-    response = client.post("/infrastructure/runbooks/new/", {**runbook_form(tmp_path, name="greet"), "more_rows": "1"})
-    assert response.status_code == 200 and 'name="argv-6-arg"' in response.content.decode() and not Runbook.objects.exists()
+    blanks = {"argv-5-row": "1", "argv-5-arg": "", "argv-6-row": "1", "argv-6-arg": ""}  # the two empty rows drawn last time
+    response = client.post("/infrastructure/runbooks/new/", {**runbook_form(tmp_path, name="greet"), **blanks, "more_rows": "1"})
+    page = response.content.decode()
+    assert response.status_code == 200 and 'name="argv-8-arg"' in page and 'name="argv-9-arg"' not in page
+    assert not Runbook.objects.exists()
+
+
+def test_change_it_redraws_the_reviewed_form(client, prod):
+    review = client.post("/infrastructure/environments/prod/", {**ENV, "protected": "on", "quorum": "5"})
+    back = client.post("/infrastructure/environments/prod/", {"sealed": sealed(review), "edit": "1"})
+    assert back.status_code == 200 and 'name="quorum" value="5"' in back.content.decode()
+    assert Environment.objects.get(name="prod").quorum == 2
 
 
 class FormValues(HTMLParser):
