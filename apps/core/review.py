@@ -70,9 +70,9 @@ def lowers_guard(request, operation: str, params: dict) -> bool:
     return op.scope_of(validate(op, params)) is not None
 
 
-def seal(request, changed: list[Change]) -> str:
-    data = {k: v for k, v in request.POST.lists() if k not in ("csrfmiddlewaretoken", "sealed", "confirm")}
-    return encrypt(json.dumps({"user": request.user.pk, "path": request.path, "data": data, "changes": [vars(c) for c in changed]}))
+def seal(request, data: MultiValueDict, changed: list[Change]) -> str:
+    kept = {k: v for k, v in data.lists() if k not in ("csrfmiddlewaretoken", "sealed", "confirm", "edit", "approval_reason")}
+    return encrypt(json.dumps({"user": request.user.pk, "path": request.path, "data": kept, "changes": [vars(c) for c in changed]}))
 
 
 def unseal(request) -> tuple[MultiValueDict, list[Change]]:
@@ -92,7 +92,7 @@ def edit(request, make_form, *, operation: str, params_of, changes_of, template:
     re-renders. Confirmed: the operation through the gateway, then done — or its approval request."""
     sealed = "sealed" in request.POST
     data, reviewed = unseal(request) if sealed else (request.POST or None, None)
-    form, status = make_form(data), 200
+    form = make_form(data)
     if data is None or "more_rows" in request.POST or "edit" in request.POST:
         return render(request, template, {**context, "form": form})
     if not form.is_valid():
@@ -114,5 +114,5 @@ def edit(request, make_form, *, operation: str, params_of, changes_of, template:
         return render(request, template, {**context, "form": form}, status=status)
     if sealed:
         messages.warning(request, "It changed since you reviewed it: check the changes again.")
-    review = {"changes": changed, "lowering": lowering, "sealed": seal(request, changed), "operation": get(operation)}
+    review = {"changes": changed, "lowering": lowering, "sealed": seal(request, data, changed), "operation": get(operation)}
     return render(request, "core/review.html", {**context, **review})

@@ -109,6 +109,9 @@ def test_a_confirmation_is_for_the_state_it_was_reviewed_against(client, prod, a
     again = client.post("/infrastructure/environments/prod/", {"sealed": sealed(review), "confirm": "1"})
     assert again.status_code == 200 and changes(again) == ["approvals required: 4 → 3"]
     assert "changed since you reviewed it" in again.content.decode() and Environment.objects.get(name="prod").quorum == 4
+    assert "This lowers a guard" in again.content.decode()  # 4 → 3 now lowers the quorum
+    confirmed = client.post("/infrastructure/environments/prod/", {"sealed": sealed(again), "confirm": "1"})  # reviewed anew
+    assert confirmed["Location"].startswith("/approvals/") and Environment.objects.get(name="prod").quorum == 4
     forged = client.post("/infrastructure/environments/prod/", {"sealed": "not-a-token", "confirm": "1"})
     assert forged.status_code == 422 and Environment.objects.get(name="prod").quorum == 4
 
