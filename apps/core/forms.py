@@ -11,10 +11,10 @@ import json
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date, datetime
 
 from django import forms
+from django.forms.utils import flatatt
 from django.utils.html import format_html, format_html_join
 from pydantic import BaseModel, SecretStr
 from pydantic_core import PydanticUndefined
@@ -53,133 +53,94 @@ class LinesField(forms.CharField):
         return "\n".join(value) if isinstance(value, list) else value
 
 
-class KeyValueWidget(forms.Widget):
-    """Rows of key and value inputs (the existing pairs, then empty rows to add more): no JSON to type."""
+class RowsWidget(forms.Widget):
+    """Rows of small inputs, one per column (the existing rows, then empty rows to add more): a
+    list of records edited without JSON or script. A column is (key, label, kind) with kind
+    "text", "number", "checkbox", "secret" (write-only) or a list of choices. `masked=(column, flag)`: in rows whose
+    `flag` checkbox is set, `column` is write-only (a password input, its value never rendered)."""
 
-    blank_rows = 3
+    blank_rows = 2
+
+    def __init__(self, columns=(), masked=None, attrs=None):
+        super().__init__(attrs)
+        self.columns, self.masked = list(columns), masked
 
     def value_from_datadict(self, data, files, name):
-        rows, i = [], 0
-        while f"{name}-key-{i}" in data:
-            rows.append((data.get(f"{name}-key-{i}", ""), data.get(f"{name}-value-{i}", "")))
-            i += 1
+        rows, first = [], self.columns[0][0]
+        while f"{name}-{first}-{len(rows)}" in data:
+            i = len(rows)
+            rows.append(
+                {k: (f"{name}-{k}-{i}" in data) if kind == "checkbox" else data.get(f"{name}-{k}-{i}", "") for k, _, kind in self.columns}
+            )
         return rows
 
     def value_omitted_from_data(self, data, files, name):
-        return f"{name}-key-0" not in data
+        return f"{name}-{self.columns[0][0]}-0" not in data
+
+    def _cell(self, name: str, i: int, row: dict, column) -> str:
+        key, label, kind = column
+        value, attrs = row.get(key), {"name": f"{name}-{key}-{i}", "aria-label": f"{self.attrs.get('data-label', name)} {label} {i + 1}"}
+        if isinstance(kind, list):
+            options = format_html_join(
+                "", '<option value="{}"{}>{}</option>', ((v, " selected" if str(value) == v else "", t) for v, t in kind)
+            )
+            return format_html("<select{}>{}</select>", flatatt(attrs), options)
+        if kind == "checkbox":
+            masks = {"data-masks": f"{name}-{self.masked[0]}-{i}"} if self.masked and self.masked[1] == key else {}
+            return format_html('<input type="checkbox"{}{}>', flatatt(attrs | masks), " checked" if value else "")
+        if kind == "secret" or (self.masked and self.masked[0] == key and row.get(self.masked[1])):
+            return format_html('<input type="password"{} placeholder="unchanged when empty" autocomplete="off">', flatatt(attrs))
+        return format_html('<input type="{}"{} value="{}">', kind, flatatt(attrs), "" if value is None else value)
 
     def render(self, name, value, attrs=None, renderer=None):
-        pairs = list(value.items()) if isinstance(value, dict) else [p for p in (value or []) if p[0] or p[1]]
-        pairs += [("", "")] * self.blank_rows
-        rows = format_html_join(
+        rows = [r for r in (value or []) if any(v not in ("", None, False) for v in r.values())] + [{}] * self.blank_rows
+        head = format_html_join("", "<th>{}</th>", ((label,) for _, label, _ in self.columns))
+        body = format_html_join(
             "",
-            '<div class="kv-row"><input type="text" name="{0}-key-{1}" value="{2}" aria-label="{3} key {4}">'
-            '<input type="text" name="{0}-value-{1}" value="{5}" aria-label="{3} value {4}"></div>',
-            ((name, i, k, self.attrs.get("data-label", name), i + 1, v) for i, (k, v) in enumerate(pairs)),
+            "<tr>{}</tr>",
+            ((format_html_join("", "<td>{}</td>", ((self._cell(name, i, r, c),) for c in self.columns)),) for i, r in enumerate(rows)),
         )
-        return format_html('<div class="kv-rows" id="{}">{}</div>', (attrs or {}).get("id", f"id_{name}"), rows)
+        table_id = (attrs or {}).get("id", f"id_{name}")
+        return format_html('<table class="rows" id="{}"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>', table_id, head, body)
 
 
-class KeyValueField(forms.Field):
+class KeyValueWidget(RowsWidget):
+    """Key and value rows: no JSON to type."""
+
+    blank_rows = 3
+
+    def __init__(self, attrs=None):
+        super().__init__([("key", "key", "text"), ("value", "value", "text")], attrs=attrs)
+
+
+class RowsField(forms.Field):
+    """A list of records (dicts of the columns' text) edited as RowsWidget rows; empty rows are dropped."""
+
+    def __init__(self, columns=None, masked=None, **kwargs):
+        if columns:
+            kwargs.setdefault("widget", RowsWidget(columns, masked))
+        super().__init__(**kwargs)
+
+    def to_python(self, value):
+        return [r for r in (value or []) if any(v not in ("", False) for v in r.values())]
+
+    def widget_attrs(self, widget):
+        return {"data-label": self.label or ""}
+
+
+class KeyValueField(RowsField):
     """A name -> text mapping (labels, variables), edited as key/value rows."""
 
     widget = KeyValueWidget
 
     def to_python(self, value):
-        pairs = [(k.strip(), v) for k, v in (value or []) if k.strip() or v]
-        missing = [v for k, v in pairs if not k]
-        if missing:
+        pairs = [(r["key"].strip(), r["value"]) for r in super().to_python(value)]
+        if any(not k for k, _ in pairs):
             raise forms.ValidationError("Every value needs a key.")
         return dict(pairs) or None
 
-    def widget_attrs(self, widget):
-        return {"data-label": self.label or ""}
-
-
-@dataclass(frozen=True)
-class Column:
-    """One input of a row: text, number, checkbox, select (of `choices`) or secret (never shown back)."""
-
-    key: str
-    label: str
-    kind: str = "text"
-    choices: tuple[str, ...] = ()
-
-
-_CELL = {
-    "text": '<input type="text" name="{name}" value="{value}" aria-label="{label}">',
-    "number": '<input type="number" name="{name}" value="{value}" aria-label="{label}">',
-    "secret": '<input type="password" name="{name}" value="" autocomplete="new-password" aria-label="{label}">',
-}
-
-
-class RowsWidget(forms.Widget):
-    """A table of rows, one input per column: the existing rows, then empty ones to add more; a row
-    ticked "remove" or left with every text input empty is dropped. No JSON, no shell string to type."""
-
-    blank_rows = 2
-
-    def __init__(self, columns: tuple[Column, ...], attrs=None):
-        super().__init__(attrs)
-        self.columns = columns
-
-    def value_from_datadict(self, data, files, name):
-        rows, i = [], 0
-        while f"{name}-{i}-row" in data:
-            if not data.get(f"{name}-{i}-remove"):
-                rows.append({c.key: (f"{name}-{i}-{c.key}" in data) if c.kind == "checkbox" else data.get(f"{name}-{i}-{c.key}", "")
-                             for c in self.columns})  # fmt: skip
-            i += 1
-        return rows  # empty ones too: redrawn, the form keeps the rows a person added
-
-    def value_omitted_from_data(self, data, files, name):
-        return f"{name}-0-row" not in data
-
-    def _cell(self, column: Column, name: str, value, label: str):
-        if column.kind == "checkbox":
-            checked = " checked" if value else ""
-            return format_html('<input type="checkbox" name="{}" aria-label="{}"' + checked + ">", name, label)
-        if column.kind == "select":
-            selected = ((c, " selected" if c == value else "", c) for c in column.choices)
-            options = format_html_join("", '<option value="{}"{}>{}</option>', selected)
-            return format_html('<select name="{}" aria-label="{}">{}</select>', name, label, options)
-        return format_html(_CELL[column.kind], name=name, value="" if value is None else value, label=label)
-
-    def render(self, name, value, attrs=None, renderer=None):
-        rows = [r if isinstance(r, dict) else {self.columns[0].key: r} for r in (value or [])] + [{}] * self.blank_rows
-        what = self.attrs.get("data-label", name)
-        head = format_html_join("", '<th scope="col">{}</th>', ((c.label,) for c in self.columns))
-        body = format_html_join("", "<tr>{}</tr>", (
-            (format_html_join("", "<td>{}</td>", (
-                (self._cell(c, f"{name}-{i}-{c.key}", row.get(c.key, ""), f"{what} {i + 1}: {c.label}"),) for c in self.columns
-            )) + format_html(
-                '<td><input type="hidden" name="{0}-{1}-row" value="1">'
-                '<input type="checkbox" name="{0}-{1}-remove" aria-label="Remove {2} {3}"></td>', name, i, what, i + 1
-            ),)
-            for i, row in enumerate(rows)
-        ))  # fmt: skip
-        return format_html(
-            '<div class="table-wrap rows" id="{}"><table><thead><tr>{}<th scope="col">Remove</th></tr></thead>'
-            "<tbody>{}</tbody></table></div>",
-            (attrs or {}).get("id", f"id_{name}"), head, body,
-        )  # fmt: skip
-
-
-class RowsField(forms.Field):
-    """A list of rows (dicts by column key) edited as a table; `single=True`: a list of strings, one per row, kept exactly."""
-
-    def __init__(self, columns: tuple[Column, ...], *, single: bool = False, **kwargs):
-        self.columns, self.single = columns, single
-        kwargs.setdefault("widget", RowsWidget(columns))
-        super().__init__(**kwargs)
-
-    def to_python(self, value):
-        typed = [c.key for c in self.columns if c.kind in ("text", "number", "secret")]
-        rows = [row for row in value or [] if any(row.get(key, "") != "" for key in typed)]
-        return [row[self.columns[0].key] for row in rows] if self.single else rows
-
-    def widget_attrs(self, widget):
-        return {"data-label": self.label or ""}
+    def prepare_value(self, value):
+        return [{"key": k, "value": v} for k, v in value.items()] if isinstance(value, dict) else value
 
 
 # Field name -> current names (environments, connections…): apps register them from their

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django import forms
 
-from apps.core.forms import Column, RowsField, form_field
+from apps.core.forms import RowsField, form_field
 
 from .runbooks import ParamSpec
 from .services.runbooks import SaveRunbookInput
@@ -52,17 +52,17 @@ def runbook_form(specs: list[ParamSpec], data=None) -> forms.Form:
 
 
 PARAMETER_COLUMNS = (
-    Column("name", "Name"),
-    Column("type", "Type", "select", ("string", "int", "bool", "choice", "path")),
-    Column("required", "Required", "checkbox"),
-    Column("default", "Default"),
-    Column("description", "Description"),
-    Column("choices", "Choices (comma-separated)"),
-    Column("pattern", "Pattern"),
-    Column("minimum", "Minimum", "number"),
-    Column("maximum", "Maximum", "number"),
-    Column("max_length", "Max length", "number"),
-    Column("allow_leading_dash", "Allow leading -", "checkbox"),
+    ("name", "name", "text"),
+    ("type", "type", [(t, t) for t in ("string", "int", "bool", "choice", "path")]),
+    ("required", "required", "checkbox"),
+    ("default", "default", "text"),
+    ("description", "description", "text"),
+    ("choices", "choices (comma-separated)", "text"),
+    ("pattern", "pattern", "text"),
+    ("minimum", "minimum", "number"),
+    ("maximum", "maximum", "number"),
+    ("max_length", "max length", "number"),
+    ("allow_leading_dash", "allow leading -", "checkbox"),
 )
 NUMBERS = ("minimum", "maximum", "max_length")
 EDITOR_FIELDS = ("name", "description", "argv", "parameters", "working_dir", "env", "timeout_seconds", "output_cap_bytes",
@@ -81,7 +81,7 @@ def _typed_default(kind: str, text: str):
 
 def parameter_row(spec: dict) -> dict:
     """A stored parameter as a row of the parameters table."""
-    row = {c.key: "" if spec.get(c.key) is None else spec[c.key] for c in PARAMETER_COLUMNS}
+    row = {key: "" if spec.get(key) is None else spec[key] for key, _, _ in PARAMETER_COLUMNS}
     row["default"] = str(row["default"]).lower() if isinstance(row["default"], bool) else row["default"]
     row["choices"] = ", ".join(spec.get("choices") or [])
     return row
@@ -103,19 +103,20 @@ def runbook_editor_form(stored: dict | None, env_names: list[str], data=None) ->
     env as name/value rows (values never shown: empty keeps the stored one), limits, risky."""
     fields = {name: form_field(name, SaveRunbookInput.model_fields[name]) for name in EDITOR_FIELDS}
     fields["argv"] = RowsField(
-        (Column("arg", "Argument"),), single=True, label="Command (argv)",
-        help_text="One argument per row, passed exactly as typed: no shell, no quoting. {name} inserts a parameter.",
+        [("arg", "argument", "text")], label="Command (argv)",
+        help_text="One argument per row, passed exactly as typed: no shell, no quoting. {name} inserts a parameter. "
+                  "Empty a row to remove it.",
     )  # fmt: skip
     fields["parameters"] = RowsField(PARAMETER_COLUMNS, required=False, label="Parameters")
     fields["env"] = RowsField(
-        (Column("name", "Name"), Column("value", "Value", "secret")), required=False, label="Environment",
+        [("name", "name", "text"), ("value", "value", "secret")], required=False, label="Environment",
         help_text="Stored encrypted; values are never shown. An empty value keeps the stored one.",
     )  # fmt: skip
     form_class = type("RunbookEditorForm", (forms.Form,), fields)
     initial = None
     if stored is not None:
-        initial = {**stored, "parameters": [parameter_row(p) for p in stored["parameters"]]}
-        initial["env"] = [{"name": n, "value": ""} for n in env_names]
+        initial = {**stored, "argv": [{"arg": a} for a in stored["argv"]], "env": [{"name": n, "value": ""} for n in env_names]}
+        initial["parameters"] = [parameter_row(p) for p in stored["parameters"]]
     form = form_class(data, initial=initial)
     if stored is not None:
         form.fields["name"].disabled = True
@@ -124,7 +125,9 @@ def runbook_editor_form(stored: dict | None, env_names: list[str], data=None) ->
 
 def runbook_params(cleaned: dict, env_names: list[str]) -> dict:
     """The editor's values as save_runbook takes them."""
-    params = {**cleaned, "parameters": [parameter_of(row) for row in cleaned["parameters"]]}
+    typed = [key for key, _, kind in PARAMETER_COLUMNS if kind in ("text", "number")]  # a blank row still has a type selected
+    params = {**cleaned, "argv": [row["arg"] for row in cleaned["argv"]]}
+    params["parameters"] = [parameter_of(row) for row in cleaned["parameters"] if any(row[key] for key in typed)]
     rows = cleaned["env"]
     params["env"] = {r["name"]: r["value"] for r in rows if r["value"] or r["name"] not in env_names}
     params["keep_env"] = [r["name"] for r in rows if not r["value"] and r["name"] in env_names]

@@ -12,7 +12,7 @@ import re
 import textwrap
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 IMAGE_RE = re.compile(r"^[a-z0-9][a-z0-9._/:@+-]{0,254}$", re.IGNORECASE)
 MEMORY_RE = re.compile(r"^\d+[bkmg]?$", re.IGNORECASE)
@@ -53,6 +53,13 @@ class Resources(BaseModel):
         return value
 
 
+def probe_port_given(cls, value: HealthCheck, info: ValidationInfo) -> HealthCheck:
+    """A field validator of `healthcheck` (after `ports`): so the error is the healthcheck's, not the whole spec's."""
+    if value.kind != "running" and value.port is None and "ports" in info.data and not info.data["ports"]:
+        raise ValueError("an http or tcp healthcheck needs a port (or the service a port)")
+    return value
+
+
 class ServiceSpec(BaseModel):
     """Everything a revision applies, except secret environment values (stored encrypted beside it)."""
 
@@ -89,11 +96,7 @@ class ServiceSpec(BaseModel):
             raise ValueError("labels starting with opsconsole. are the console's own")
         return value
 
-    @model_validator(mode="after")
-    def _probe_port(self):
-        if self.healthcheck.kind != "running" and self.healthcheck.port is None and not self.ports:
-            raise ValueError("an http or tcp healthcheck needs a port (or the service a port)")
-        return self
+    _probe_port = field_validator("healthcheck")(probe_port_given)
 
     @property
     def probe_port(self) -> int | None:

@@ -5,12 +5,15 @@ import json
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.approvals import plans
+from apps.core import operations
 from apps.core.errors import InvalidInput, OpsError
 from apps.core.forms import add_invalid_input
-from apps.core.web import actor_of, call, call_from_form, console_view, require_perm
+from apps.core.gateway import check_permission
+from apps.core.web import actor_of, call, call_from_form, console_view, done_or_pending, require_perm
 
 from .analysis_charts import analysis_charts
 from .deployments import with_served
@@ -19,6 +22,7 @@ from .models import Deployment, Environment, Runbook, Service
 from .plans import strategy_options
 from .runbooks import ParamSpec
 from .services.images import save_upload
+from .spec_form import ServiceSpecForm, field_of
 
 
 def _service(env: str, name: str) -> Service:
@@ -210,3 +214,27 @@ def build(request):
         except OpsError as exc:
             form.add_error(None, exc.message)
     return render(request, "infrastructure/build.html", {"form": form})
+
+
+@console_view
+def service_edit(request, env: str | None = None, name: str | None = None):
+    """The typed spec editor of a service (a new one without env/name): it submits `infrastructure.save_service`."""
+    check_permission(operations.get("infrastructure.save_service"), actor_of(request))
+    service = _service(env, name) if name else None
+    environments = Environment.objects.values_list("name", flat=True)
+    form, status = ServiceSpecForm(service=service, environments=environments, initial=request.GET.dict()), 200
+    if request.method == "POST" and "more_rows" in request.POST:
+        # No script needed for more rows: the same values again, each list with new empty rows.
+        data = {n: f.widget.value_from_datadict(request.POST, None, n) for n, f in form.fields.items() if not f.disabled}
+        form = ServiceSpecForm(service=service, environments=environments, initial=data)
+    elif request.method == "POST":
+        form, status = ServiceSpecForm(request.POST, service=service, environments=environments), 422
+        if form.is_valid():
+            outcome, status = call_from_form(request, form, "infrastructure.save_service", form.params(),
+                                             reason=request.POST.get("approval_reason", ""), field_of=field_of)  # fmt: skip
+            if outcome:
+                where = (form.cleaned_data["environment"], form.cleaned_data["name"])
+                then = reverse("infrastructure:service", args=where)
+                return done_or_pending(request, outcome, "{}/{} saved: the next deploy applies it.".format(*where), then)
+    context = {"form": form, "service": service, "reason": request.POST.get("approval_reason", "")}
+    return render(request, "infrastructure/service_edit.html", context, status=status)

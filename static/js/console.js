@@ -55,4 +55,21 @@
       if (log.scrollHeight - log.scrollTop - log.clientHeight < 80) { log.scrollTop = log.scrollHeight; }
     });
   });
+  // Fields that only apply to some values of a select (a healthcheck kind, a strategy):
+  // <div data-shown-when="id_strategy:rolling canary"> is hidden otherwise (the server ignores them).
+  function applyShownWhen() {
+    document.querySelectorAll("[data-shown-when]").forEach(function (element) {
+      var rule = element.getAttribute("data-shown-when").split(":");
+      var control = document.getElementById(rule[0]);
+      if (control) { element.hidden = rule[1].split(" ").indexOf(control.value) < 0; }
+    });
+  }
+  applyShownWhen();
+  document.addEventListener("change", function (event) {
+    var target = event.target;
+    if (target.tagName === "SELECT") { applyShownWhen(); }
+    // A "secret" toggle masks its row's value: <input type=checkbox data-masks="env-value-0">.
+    var masked = target.getAttribute("data-masks") && document.querySelector('[name="' + target.getAttribute("data-masks") + '"]');
+    if (masked) { masked.type = target.checked ? "password" : "text"; }
+  });
 })();

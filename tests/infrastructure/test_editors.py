@@ -139,11 +139,11 @@ def runbook_form(tmp_path, argv=ARGV, **fields) -> dict:
     data = {"description": "", "working_dir": str(tmp_path), "timeout_seconds": "60", "output_cap_bytes": str(256 * 1024),
             "cpu_seconds": "60", "memory_mb": "512", "max_processes": "64", "max_file_mb": "64", "enabled": "on"}  # fmt: skip
     for i, arg in enumerate(argv):
-        data[f"argv-{i}-row"], data[f"argv-{i}-arg"] = "1", arg
-    data.update({"parameters-0-row": "1", "parameters-0-name": "target", "parameters-0-type": "string", "parameters-0-required": "on"})
+        data[f"argv-arg-{i}"] = arg
+    data.update({"parameters-name-0": "target", "parameters-type-0": "string", "parameters-required-0": "on"})
     for key in ("default", "description", "choices", "pattern", "minimum", "maximum", "max_length"):
-        data[f"parameters-0-{key}"] = ""
-    data.update({"env-0-row": "1", "env-0-name": "", "env-0-value": ""})
+        data[f"parameters-{key}-0"] = ""
+    data.update({"env-name-0": "", "env-value-0": ""})
     return {**data, **fields}
 
 
@@ -168,9 +168,9 @@ def test_a_risky_runbooks_argv_change_shows_then_waits_for_approval(client, admi
     save_runbook(
         client,
         "/infrastructure/runbooks/new/",
-        runbook_form(tmp_path, name="greet", risky="on", **{"env-0-name": "TOKEN", "env-0-value": "s3cret"}),
+        runbook_form(tmp_path, name="greet", risky="on", **{"env-name-0": "TOKEN", "env-value-0": "s3cret"}),
     )
-    edited = runbook_form(tmp_path, risky="on", **{"argv-1-arg": "three words", "env-0-name": "TOKEN", "env-0-value": ""})
+    edited = runbook_form(tmp_path, risky="on", **{"argv-arg-1": "three words", "env-name-0": "TOKEN", "env-value-0": ""})
     review, done = save_runbook(client, "/infrastructure/runbooks/greet/edit/", edited)
     assert changes(review) == [
         'argv: ["/bin/echo", "two words", "it\'s \\"quoted\\"", "  padded ", "{target}"] → '
@@ -183,7 +183,7 @@ def test_a_risky_runbooks_argv_change_shows_then_waits_for_approval(client, admi
 
 
 def test_a_bad_parameter_type_is_an_error_on_the_parameters_field(client, admin, tmp_path):
-    response = client.post("/infrastructure/runbooks/new/", runbook_form(tmp_path, name="greet", **{"parameters-0-type": "float"}))
+    response = client.post("/infrastructure/runbooks/new/", runbook_form(tmp_path, name="greet", **{"parameters-type-0": "float"}))
     page = response.content.decode()
     assert response.status_code == 422 and "parameters.0.type" in page and not Runbook.objects.exists()
     field = page[page.index('id="id_parameters"') :]
@@ -191,10 +191,10 @@ def test_a_bad_parameter_type_is_an_error_on_the_parameters_field(client, admin,
 
 
 def test_more_rows_only_redraws(client, admin, tmp_path):
-    blanks = {"argv-5-row": "1", "argv-5-arg": "", "argv-6-row": "1", "argv-6-arg": ""}  # the two empty rows drawn last time
-    response = client.post("/infrastructure/runbooks/new/", {**runbook_form(tmp_path, name="greet"), **blanks, "more_rows": "1"})
+    filled = {"argv-arg-5": "a", "argv-arg-6": "b"}  # the two empty rows drawn last time, filled
+    response = client.post("/infrastructure/runbooks/new/", {**runbook_form(tmp_path, name="greet"), **filled, "more_rows": "1"})
     page = response.content.decode()
-    assert response.status_code == 200 and 'name="argv-8-arg"' in page and 'name="argv-9-arg"' not in page
+    assert response.status_code == 200 and 'name="argv-arg-8"' in page and 'name="argv-arg-9"' not in page
     assert not Runbook.objects.exists()
 
 

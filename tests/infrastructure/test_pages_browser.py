@@ -76,6 +76,7 @@ def kwargs_for(demo, podman, deployment) -> dict[str, dict]:
         "infrastructure:deployment": {"pk": deployment.pk}, "infrastructure:runbook": {"name": "uptime"},
         "infrastructure:runbook_edit": {"name": "uptime"}, "infrastructure:environment_edit": {"env": demo.production},
         "infrastructure:logs": {"env": demo.staging, "container": replica}, "infrastructure:service": staging,
+        "infrastructure:service_edit": staging,
         "storage:buckets": {"connection": DEMO_CONNECTION}, "storage:browse": bucket, "storage:object": bucket, "storage:upload": bucket,
         "mcp:tools": {"app": "core"},
         "comms:incident": {"pk": Incident.objects.first().pk}, "comms:setup_section": {"section": "connectors"},

@@ -13,7 +13,7 @@ from ..client import Engine, outbound_guard
 from ..errors import InfrastructureError
 from ..models import Environment, Service
 from ..router import endpoints
-from ..specs import ENV_NAME_RE, HealthCheck, PortSpec, Resources, ServiceSpec, Strategy, StrategyOptions, mapping, pem
+from ..specs import ENV_NAME_RE, HealthCheck, PortSpec, Resources, ServiceSpec, Strategy, StrategyOptions, mapping, pem, probe_port_given
 
 RESERVED_NAMES = {"deployments", "runbooks", "build", "environments"}  # /infrastructure/<environment>/... shares their URLs
 
@@ -238,6 +238,7 @@ class SaveServiceInput(BaseModel):
     strategy_options: StrategyOptions = Field(default_factory=StrategyOptions)
 
     _mapping = field_validator("secret_env", mode="before")(mapping)
+    _probe_port = field_validator("healthcheck")(probe_port_given)
 
     @field_validator("secret_env")
     @classmethod
