@@ -56,7 +56,7 @@ class LinesField(forms.CharField):
 class RowsWidget(forms.Widget):
     """Rows of small inputs, one per column (the existing rows, then empty rows to add more): a
     list of records edited without JSON or script. A column is (key, label, kind) with kind
-    "text", "number", "checkbox" or a list of choices. `masked=(column, flag)`: in rows whose
+    "text", "number", "checkbox", "secret" (write-only) or a list of choices. `masked=(column, flag)`: in rows whose
     `flag` checkbox is set, `column` is write-only (a password input, its value never rendered)."""
 
     blank_rows = 2
@@ -88,7 +88,7 @@ class RowsWidget(forms.Widget):
         if kind == "checkbox":
             masks = {"data-masks": f"{name}-{self.masked[0]}-{i}"} if self.masked and self.masked[1] == key else {}
             return format_html('<input type="checkbox"{}{}>', flatatt(attrs | masks), " checked" if value else "")
-        if self.masked and self.masked[0] == key and row.get(self.masked[1]):
+        if kind == "secret" or (self.masked and self.masked[0] == key and row.get(self.masked[1])):
             return format_html('<input type="password"{} placeholder="unchanged when empty" autocomplete="off">', flatatt(attrs))
         return format_html('<input type="{}"{} value="{}">', kind, flatatt(attrs), "" if value is None else value)
 

@@ -7,7 +7,16 @@ from typing import Literal
 from django import forms
 from pydantic import BaseModel, Field, SecretStr
 
-from apps.core.forms import JSONFormField, KeyValueField, LinesField, add_invalid_input, cleaned_params, form_class_for, on_field_choices
+from apps.core.forms import (
+    JSONFormField,
+    KeyValueField,
+    LinesField,
+    RowsField,
+    add_invalid_input,
+    cleaned_params,
+    form_class_for,
+    on_field_choices,
+)
 
 
 class Colour(enum.StrEnum):
@@ -99,3 +108,11 @@ def test_suggested_names_leave_the_field_free_text():
         from apps.core import forms as core_forms
 
         core_forms._state_choices.pop("name")
+
+
+def test_a_secret_column_is_never_rendered_back():
+    field = RowsField([("name", "name", "text"), ("value", "value", "secret")], label="Env")
+    form = type("EnvForm", (forms.Form,), {"env": field})({"env-name-0": "TOKEN", "env-value-0": "s3cret"})
+    assert form.is_valid() and form.cleaned_data["env"] == [{"name": "TOKEN", "value": "s3cret"}]
+    html = str(form["env"])
+    assert 'value="TOKEN"' in html and 'type="password"' in html and "s3cret" not in html

@@ -75,6 +75,7 @@ def kwargs_for(demo, podman, deployment) -> dict[str, dict]:
         "monitoring:source_edit": {"pk": PrometheusSource.objects.first().pk},
         "security:scan": {"pk": Scan.objects.first().pk}, "security:finding": {"pk": Finding.objects.first().pk},
         "infrastructure:deployment": {"pk": deployment.pk}, "infrastructure:runbook": {"name": "uptime"},
+        "infrastructure:runbook_edit": {"name": "uptime"}, "infrastructure:environment_edit": {"env": demo.production},
         "infrastructure:logs": {"env": demo.staging, "container": replica}, "infrastructure:service": staging,
         "infrastructure:service_edit": staging,
         "storage:buckets": {"connection": DEMO_CONNECTION}, "storage:browse": bucket, "storage:object": bucket, "storage:upload": bucket,
