@@ -500,5 +500,6 @@ MCP_ALLOWED_ORIGINS = env_list("MCP_ALLOWED_ORIGINS") or [
 # A tools/call of a long operation waits this long for its job (relaying progress), then
 # returns the job's id and link while the job goes on.
 MCP_JOB_WAIT_SECONDS = int(env("MCP_JOB_WAIT_SECONDS", "300"))
-# Threads per web process that run MCP calls' database work (each keeps one DB connection).
-MCP_THREADS = int(env("MCP_THREADS", "16"))
+# Threads per web process that run MCP calls' database work (each keeps one DB connection, so
+# keep it below DB_POOL_MAX: the pages of the same process need connections too).
+MCP_THREADS = int(env("MCP_THREADS", "8"))
