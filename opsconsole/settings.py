@@ -434,6 +434,10 @@ INFRA_DEMO_PREFIX = env("INFRA_DEMO_PREFIX", "")
 # 5 MiB) and one upload holds at most STORAGE_UPLOAD_CONCURRENCY + 1 parts in memory.
 STORAGE_PART_SIZE = max(5 * 1024 * 1024, int(env("STORAGE_PART_SIZE", str(5 * 1024 * 1024))))
 STORAGE_UPLOAD_CONCURRENCY = max(1, int(env("STORAGE_UPLOAD_CONCURRENCY", "4")))
+# What an upload (streamed or direct) may be: at most this many bytes (S3's own limit is 5 TiB), and a
+# content type matching one of these patterns (e.g. "image/*,text/csv"; empty = any).
+STORAGE_UPLOAD_MAX_BYTES = int(env("STORAGE_UPLOAD_MAX_BYTES", str(5 * 1024**4)))
+STORAGE_UPLOAD_CONTENT_TYPES = env_list("STORAGE_UPLOAD_CONTENT_TYPES")
 # A browser upload that sends nothing for this long is aborted.
 STORAGE_UPLOAD_IDLE_SECONDS = float(env("STORAGE_UPLOAD_IDLE_SECONDS", "120"))
 # Port of the demo's in-memory S3 (moto) that bin/console starts when moto is installed.
@@ -496,5 +500,6 @@ MCP_ALLOWED_ORIGINS = env_list("MCP_ALLOWED_ORIGINS") or [
 # A tools/call of a long operation waits this long for its job (relaying progress), then
 # returns the job's id and link while the job goes on.
 MCP_JOB_WAIT_SECONDS = int(env("MCP_JOB_WAIT_SECONDS", "300"))
-# Threads per web process that run MCP calls' database work (each keeps one DB connection).
-MCP_THREADS = int(env("MCP_THREADS", "16"))
+# Threads per web process that run MCP calls' database work (each keeps one DB connection, so
+# keep it below DB_POOL_MAX: the pages of the same process need connections too).
+MCP_THREADS = int(env("MCP_THREADS", "8"))

@@ -21,6 +21,12 @@ class CommsConfig(AppConfig):
         register_topic("incidents", "core.run_read_ops")
         register_topic("incident", "core.run_read_ops")
         register_topic("deliveries", "core.run_read_ops")
+        from apps.core.forms import on_field_choices
+
+        from .models import Connector, EscalationPolicy
+
+        on_field_choices("connector", lambda: list(Connector.objects.values_list("name", flat=True)))
+        on_field_choices("escalation_policy", lambda: list(EscalationPolicy.objects.values_list("name", flat=True)))
         from apps.core.search import on_search
 
         from .search import incidents

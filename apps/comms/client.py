@@ -4,8 +4,10 @@ generic webhooks and the Twilio-shaped SMS API, Django's mail framework for SMTP
 Every call goes through the connector's circuit breaker with a timeout. A rate
 limit (HTTP 429 + Retry-After) is waited out in the same attempt when the wait
 is short; idempotent sends (signed webhooks carry a delivery id) are also
-retried with backoff on other transient failures. What remains becomes a
-CommsError saying whether another attempt later is worth it.
+retried with backoff on other transient failures — never after a timeout
+(SendTimedOut): that is left to the delivery's retry schedule on the worker.
+What remains becomes a CommsError saying whether another attempt later is
+worth it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import threading
 import time
 import urllib.error
 from collections.abc import Callable, Iterator
-from email.utils import make_msgid
 from typing import TypeVar
 
 import httpx
@@ -32,7 +33,7 @@ from apps.core.outbound import Guard, OutboundRefused, display_url
 from apps.core.resilience import breaker_for, call_through
 from apps.core.scrub import scrub, scrub_error
 
-from .errors import CommsError
+from .errors import CommsError, SendTimedOut
 from .models import AllowedNetwork, Connector
 
 T = TypeVar("T")
@@ -67,18 +68,23 @@ class Channel:
         self.notes: list[str] = []
         self.label = f"{connector.get_kind_display()} connector {connector.name}"
 
-    def attempt(self, fn: Callable[[], T], *, errors: tuple, idempotent: bool = False) -> T:
+    def attempt(self, fn: Callable[[], T], *, errors: tuple, timeouts: tuple, idempotent: bool = False) -> T:
         """Call `fn` through the breaker. Short rate limits are waited out; other transient
-        failures are retried with backoff only when a repeat cannot duplicate the message."""
+        failures are retried with backoff only when a repeat cannot duplicate the message;
+        `timeouts` (the library's timeout errors) never are: they raise SendTimedOut."""
         delay = 0.5
         for n in range(1, INLINE_ATTEMPTS + 1):
             try:
-                return call_through(self.breaker, fn, errors=errors, describe=self.label)
+                return call_through(self.breaker, fn, errors=errors, timeouts=timeouts, describe=self.label)
             except OutboundRefused as exc:
                 raise CommsError(f"Refused target of {self.label}: {exc.message}", transient=exc.transient) from None
             except (CommsError, PeerUnavailable) as exc:
                 # A peer may echo the request (token, webhook URL) in its error: scrub before it is logged or stored.
                 scrub_error(exc, self.connector.secrets())
+                if isinstance(exc.__cause__, timeouts):
+                    # Only a connect timeout proves nothing was sent.
+                    unknown = not isinstance(exc.__cause__, httpx.ConnectTimeout)
+                    raise SendTimedOut(exc.message, outcome_unknown=unknown) from exc.__cause__
                 rate_limited = getattr(exc, "retry_after", None) is not None
                 transient = getattr(exc, "transient", True) and self.breaker.current_state != "open"
                 wait = exc.retry_after if rate_limited else delay
@@ -123,7 +129,8 @@ class SlackChannel(Channel):
                     f"Slack refused {method}: {error or 'HTTP ' + str(response.status_code)}", transient=error in SLACK_TRANSIENT
                 ) from None
 
-        return self.attempt(api, errors=(PeerFailed, urllib.error.URLError, TimeoutError, ConnectionError))
+        # A read timeout surfaces as TimeoutError; one while connecting as URLError (nothing was sent).
+        return self.attempt(api, errors=(PeerFailed, urllib.error.URLError, ConnectionError), timeouts=(TimeoutError,))
 
     def post(self, channel: str, text: str, blocks: list) -> tuple[str, str]:
         data = self.call("chat.postMessage", json={"channel": channel, "text": text, "blocks": blocks, "unfurl_links": False})
@@ -172,7 +179,7 @@ class HttpChannel(Channel):
 
         def send() -> httpx.Response:
             all_headers = {**headers, **(fresh_headers() if fresh_headers else {})}
-            response = http().post(url, headers=all_headers, **request)
+            response = http().post(url, headers=all_headers, timeout=settings.COMMS_HTTP_TIMEOUT, **request)
             if response.status_code == 429:
                 wait = retry_after_of(response.headers.get("Retry-After"))
                 raise CommsError(f"{display_url(url)} rate limited the console (retry after {wait:g} s)", transient=True, retry_after=wait)
@@ -182,7 +189,7 @@ class HttpChannel(Channel):
                 raise CommsError(f"{display_url(url)} refused the message: HTTP {response.status_code} {self.reason(response)}")
             return response
 
-        return self.attempt(send, errors=(PeerFailed, httpx.TransportError), idempotent=idempotent)
+        return self.attempt(send, errors=(PeerFailed, httpx.TransportError), timeouts=(httpx.TimeoutException,), idempotent=idempotent)
 
     def reason(self, response: httpx.Response) -> str:
         """The peer's own explanation, scrubbed before it is cut short (a cut secret could not be found)."""
@@ -239,7 +246,8 @@ class SmsChannel(HttpChannel):
 
 
 class EmailChannel(Channel):
-    def send(self, to: str, subject: str, text: str, html: str) -> str:
+    def send(self, to: str, subject: str, text: str, html: str, message_id: str) -> str:
+        """`message_id` is the same for every attempt of a delivery: mail stores drop a repeat of a Message-ID."""
         opts = self.connector.options
         connection = get_connection(
             "django.core.mail.backends.smtp.EmailBackend",
@@ -251,7 +259,6 @@ class EmailChannel(Channel):
             use_ssl=bool(opts.get("use_ssl", settings.EMAIL_USE_SSL)),
             timeout=settings.EMAIL_TIMEOUT,
         )
-        message_id = make_msgid(domain="opsconsole")
         sender = opts.get("from") or settings.DEFAULT_FROM_EMAIL
         message = EmailMultiAlternatives(subject, text, sender, [to], connection=connection, headers={"Message-ID": message_id})
         message.attach_alternative(html, "text/html")
@@ -266,7 +273,7 @@ class EmailChannel(Channel):
                     raise CommsError(f"The SMTP server refused the message: {exc.smtp_code}") from None
                 raise PeerFailed(f"SMTP {exc.smtp_code}") from None
 
-        self.attempt(send, errors=(PeerFailed, OSError))
+        self.attempt(send, errors=(PeerFailed, OSError), timeouts=(TimeoutError,))
         return message_id
 
 

@@ -23,7 +23,7 @@ from apps.core.live import publish_template
 
 from . import render, timeline
 from .client import SlackChannel, channel_for
-from .errors import CommsError
+from .errors import CommsError, SendTimedOut
 from .models import Connector, Delivery, Incident, StatusMessage
 from .render import Message
 from .routing import Destination
@@ -34,6 +34,9 @@ BACKOFF = [60, 300, 900, 3600]
 SENDING_TIMEOUT = timedelta(minutes=10)
 # A queued delivery whose task never ran (broker lost it) is picked up by the sweeper after this.
 QUEUED_GRACE = timedelta(minutes=1)
+# Kinds whose every attempt carries the same idempotency key: the webhook's X-Opsconsole-Delivery, email's Message-ID.
+IDEMPOTENT = {Connector.WEBHOOK: "X-Opsconsole-Delivery id", Connector.EMAIL: "Message-ID"}
+OUTCOME_UNKNOWN = "An attempt timed out after sending: the peer may have received it"
 
 
 def create(
@@ -90,6 +93,8 @@ def deliver(delivery_id, now: datetime | None = None) -> Delivery | None:
             raise CommsError("Its connector was deleted.")
         delivery.external_id = send(delivery, notes, now)[:200]
     except (CommsError, PeerUnavailable) as exc:
+        if isinstance(exc, SendTimedOut) and exc.outcome_unknown:
+            notes.append(unknown_outcome(delivery.kind))
         transient = getattr(exc, "transient", True)
         _failed(delivery, exc.message, transient, getattr(exc, "retry_after", None), now)
     except OpsError as exc:
@@ -99,10 +104,18 @@ def deliver(delivery_id, now: datetime | None = None) -> Delivery | None:
         _failed(delivery, f"internal error: {type(exc).__name__}", False, None, now)
     else:
         delivery.status, delivery.sent_at, delivery.error, delivery.next_attempt_at = Delivery.SENT, timezone.now(), "", None
+    if OUTCOME_UNKNOWN in delivery.note and not any(OUTCOME_UNKNOWN in n for n in notes):
+        notes.insert(0, unknown_outcome(delivery.kind))  # a later attempt does not make it known
     delivery.note = "; ".join(notes)[:300]
     delivery.save(update_fields=["status", "sent_at", "error", "next_attempt_at", "note", "external_id"])
     _record(delivery)
     return delivery
+
+
+def unknown_outcome(kind: str) -> str:
+    key = IDEMPOTENT.get(kind)
+    repeat = f"each attempt carries the same {key}, so the receiver can drop a repeat" if key else "a retry may repeat it"
+    return f"{OUTCOME_UNKNOWN}; {repeat}"
 
 
 def _failed(delivery: Delivery, error: str, transient: bool, retry_after: float | None, now: datetime) -> None:
@@ -133,7 +146,7 @@ def send(delivery: Delivery, notes: list[str], now: datetime) -> str:
             channel.send(render.teams(message))
             return ""
         if delivery.kind == Connector.EMAIL:
-            return channel.send(delivery.recipient, *render.email(message))
+            return channel.send(delivery.recipient, *render.email(message), message_id=f"<{delivery.pk}@opsconsole>")
         if delivery.kind == Connector.SMS:
             return channel.send(delivery.recipient, render.sms(message))
         return f"HTTP {channel.send(render.webhook(message, str(delivery.pk), now), str(delivery.pk))}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from apps.core.errors import OperationFailed
+from apps.core.errors import OperationFailed, PeerUnavailable
 
 
 class CommsError(OperationFailed):
@@ -17,3 +17,15 @@ class CommsError(OperationFailed):
         super().__init__(message)
         self.transient = transient
         self.retry_after = retry_after
+
+
+class SendTimedOut(PeerUnavailable):
+    """A call to a peer timed out. Never retried in the same attempt (a hung peer would make each try wait as long
+    again); a delivery goes back to the worker's retry schedule. `outcome_unknown`: the request had left, so the
+    peer may have acted on it — a retry can repeat the message unless it carries an idempotency key."""
+
+    transient = True
+
+    def __init__(self, message: str, *, outcome_unknown: bool):
+        super().__init__(message)
+        self.outcome_unknown = outcome_unknown

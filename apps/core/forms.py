@@ -56,7 +56,7 @@ class LinesField(forms.CharField):
 class RowsWidget(forms.Widget):
     """Rows of small inputs, one per column (the existing rows, then empty rows to add more): a
     list of records edited without JSON or script. A column is (key, label, kind) with kind
-    "text", "number", "checkbox" or a list of choices. `masked=(column, flag)`: in rows whose
+    "text", "number", "checkbox", "secret" (write-only) or a list of choices. `masked=(column, flag)`: in rows whose
     `flag` checkbox is set, `column` is write-only (a password input, its value never rendered)."""
 
     blank_rows = 2
@@ -88,7 +88,7 @@ class RowsWidget(forms.Widget):
         if kind == "checkbox":
             masks = {"data-masks": f"{name}-{self.masked[0]}-{i}"} if self.masked and self.masked[1] == key else {}
             return format_html('<input type="checkbox"{}{}>', flatatt(attrs | masks), " checked" if value else "")
-        if self.masked and self.masked[0] == key and row.get(self.masked[1]):
+        if kind == "secret" or (self.masked and self.masked[0] == key and row.get(self.masked[1])):
             return format_html('<input type="password"{} placeholder="unchanged when empty" autocomplete="off">', flatatt(attrs))
         return format_html('<input type="{}"{} value="{}">', kind, flatatt(attrs), "" if value is None else value)
 
@@ -143,13 +143,34 @@ class KeyValueField(RowsField):
         return [{"key": k, "value": v} for k, v in value.items()] if isinstance(value, dict) else value
 
 
-# Field name -> current names (environments, connections…): apps register them from their
-# AppConfig.ready(); the generic form then offers a select of what exists instead of free text.
-_state_choices: dict[str, Callable[[], list[str]]] = {}
+class SuggestInput(forms.TextInput):
+    """Free text with the names that exist offered as suggestions (a <datalist>): for fields where
+    a new name is legitimate or the list is only what the console last saw."""
+
+    def __init__(self, names: Callable[[], list[tuple[str, str]]]):
+        super().__init__(attrs={"autocomplete": "off"})
+        self.names = names
+
+    def render(self, name, value, attrs=None, renderer=None):
+        list_id = f"{(attrs or {}).get('id', f'id_{name}')}-names"
+        field = super().render(name, value, {**(attrs or {}), "list": list_id}, renderer)
+        options = format_html_join("", '<option value="{}">{}</option>', self.names())
+        return format_html('{}<datalist id="{}">{}</datalist>', field, list_id, options)
 
 
-def on_field_choices(field: str, names: Callable[[], list[str]]) -> None:
-    _state_choices[field] = names
+# Field name -> current names (environments, connections, services, buckets…): apps register them from
+# their AppConfig.ready(); the generic form then offers a select of what exists instead of free text
+# (strict), or suggests them in a text input (not strict: new names are fine, or the list may be stale).
+_state_choices: dict[str, tuple[Callable[[], list], bool]] = {}
+
+
+def on_field_choices(field: str, names: Callable[[], list], *, strict: bool = True) -> None:
+    """names() returns names, or (value, label) pairs."""
+    _state_choices[field] = (names, strict)
+
+
+def _pairs(names: Callable[[], list]) -> Callable[[], list[tuple[str, str]]]:
+    return lambda: [(n, n) if isinstance(n, str) else tuple(n) for n in names()]
 
 
 def _unwrap_optional(annotation):
@@ -187,8 +208,10 @@ def form_field(name: str, info) -> forms.Field:
             choices = [("", "—")] + choices
         return forms.ChoiceField(choices=choices, **common)
     if annotation is str and name in _state_choices:
-        names = _state_choices[name]
-        return forms.ChoiceField(choices=lambda: [("", "—")] + [(n, n) for n in names()], **common)
+        names, strict = _state_choices[name]
+        if not strict:
+            return forms.CharField(widget=SuggestInput(_pairs(names)), **common)
+        return forms.ChoiceField(choices=lambda: [("", "—")] + _pairs(names)(), **common)
     origin = typing.get_origin(annotation)
     if annotation is bool:
         return forms.BooleanField(**common)

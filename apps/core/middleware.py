@@ -3,7 +3,8 @@ import uuid
 
 import redis
 from django.conf import settings
-from django.shortcuts import render
+
+from .errors_views import error_response
 
 log = logging.getLogger(__name__)
 
@@ -47,4 +48,4 @@ class RedisUnavailableMiddleware:
             return None
         log.warning("request %s: Redis did not answer: %s", getattr(request, "request_id", ""), exception)
         message = "The console's Redis (rate limits, live updates, job queue) does not answer; try again in a minute."
-        return render(request, "core/error.html", {"error": message}, status=503)
+        return error_response(request, message, 503)

@@ -165,5 +165,9 @@ def get(name: str) -> Operation:
         raise UnknownOperation(f"There is no operation named {name!r}.") from None
 
 
+def find(name: str) -> Operation | None:
+    return _registry.get(name)
+
+
 def all_operations() -> list[Operation]:
     return sorted(_registry.values(), key=lambda op: op.name)

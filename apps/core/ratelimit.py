@@ -9,6 +9,7 @@ increment and sets the expiry on the window's first hit.
 
 from __future__ import annotations
 
+import threading
 import time
 import zlib
 from dataclasses import dataclass
@@ -22,6 +23,20 @@ local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return n
 """
+
+
+_held = threading.local()
+
+
+def _script(cache):
+    """The script bound to a client of the cache's own pool (and its timeouts), kept per thread
+    while the pool is the same: Django's `get_client` builds a new client on every call, and
+    the script is sent by its digest (EVALSHA; loaded again by redis-py if the server lost it)."""
+    pool = cache._cache._get_connection_pool(True)
+    held = getattr(_held, "script", None)
+    if held is None or held[0] is not pool:
+        held = _held.script = (pool, cache._cache.get_client(write=True).register_script(_HIT))
+    return held[1]
 
 
 # The time source (tests hold it still so that a window cannot end between two calls).
@@ -54,6 +69,5 @@ def hit(group: str, value: str, rate: str) -> Usage:
     window = _window(value, period)
     cache = caches[settings.RATELIMIT_USE_CACHE]
     key = cache.make_and_validate_key(_make_cache_key(group, window, rate, value, None))
-    client = cache._cache.get_client(key, write=True)  # the cache's own pool (and its timeouts)
-    count = int(client.eval(_HIT, 1, key, period + EXPIRATION_FUDGE))
+    count = int(_script(cache)(keys=[key], args=[period + EXPIRATION_FUDGE]))
     return Usage(count=count, limit=limit, time_left=window - int(clock()))

@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -137,12 +138,23 @@ def job_cancel(request, pk):
     return redirect(job)
 
 
-@console_view
 def health_page(request):
+    """The bounded probes run first, before anything needs the database. When it does not
+    answer, the session, the user and the gateway cannot be had either: the page answers
+    at once with the probes' states (what /healthz tells anyone) instead of waiting on it."""
+    found = probe(include_workers=False)
+    if found["database"] != "ok":
+        # Rendered without the request: the context processors would look up the user.
+        page = render_to_string("core/health_unavailable.html", {"found": found})
+        return HttpResponse(page, status=503)
+    return _health_report_page(request, found)
+
+
+@console_view
+def _health_report_page(request, found: dict):
     """The gateway needs Redis (rate limits) before it runs anything: when Redis does not
     answer, the report comes straight from the bounded probes instead of waiting on it."""
     require_perm(request, operations.get("core.health").permission)
-    found = probe(include_workers=False)
     if found["broker"] == "ok":
         try:
             return render(request, "core/health.html", {"health": call(request, "core.health", {"include_workers": True}).result})

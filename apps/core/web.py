@@ -7,12 +7,13 @@ from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 
 from apps.accounts.actors import Actor
 
 from . import gateway
 from .errors import InvalidInput, OpsError
+from .errors_views import error_response
 from .forms import add_invalid_input
 from .middleware import client_ip
 
@@ -63,7 +64,7 @@ def done_or_pending(request, outcome: gateway.Outcome, done: str, then):
 
 
 def error_page(request, exc: OpsError, status: int | None = None):
-    return render(request, "core/error.html", {"error": exc.message}, status=status or exc.status_code)
+    return error_response(request, exc.message, status or exc.status_code)
 
 
 def console_view(view):

@@ -28,9 +28,12 @@ class InfrastructureConfig(AppConfig):
         on_job_notice("infrastructure", job_notice)
         from apps.core.forms import on_field_choices
 
-        from .models import Environment
+        from .models import Environment, Runbook
 
         on_field_choices("environment", lambda: list(Environment.objects.values_list("name", flat=True)))
+        on_field_choices("runbook", lambda: list(Runbook.objects.values_list("name", flat=True)))
+        # Suggested, not forced: alerts and broadcasts may name an app the console does not deploy.
+        on_field_choices("service", service_names, strict=False)
         from apps.core.search import on_search
 
         from .search import deployments as find_deployments
@@ -46,3 +49,13 @@ class InfrastructureConfig(AppConfig):
         if settings.INFRA_DEMO_ENGINE_URL or not shutil.which("podman"):
             return {}
         return {"podman": f"podman system service --time=0 unix://{data_dir / 'podman.sock'}"}
+
+
+def service_names() -> list[tuple[str, str]]:
+    """(service, "in staging, production") for every service name the environments hold."""
+    from .models import Service
+
+    found: dict[str, list[str]] = {}
+    for name, environment in Service.objects.order_by("name", "environment__name").values_list("name", "environment__name"):
+        found.setdefault(name, []).append(environment)
+    return [(name, f"in {', '.join(envs)}") for name, envs in found.items()]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import editor_views, views
 
 app_name = "infrastructure"
 urlpatterns = [
@@ -9,7 +9,11 @@ urlpatterns = [
     path("deployments/<int:pk>/", views.deployment_detail, name="deployment"),
     path("deployments/<int:pk>/abort/", views.deployment_action, {"action": "abort"}, name="abort"),
     path("deployments/<int:pk>/promote/", views.deployment_action, {"action": "promote"}, name="promote"),
+    path("environments/new/", editor_views.environment_edit, name="environment_new"),
+    path("environments/<slug:env>/", editor_views.environment_edit, name="environment_edit"),
     path("runbooks/", views.runbook_list, name="runbooks"),
+    path("runbooks/new/", editor_views.runbook_edit, name="runbook_new"),
+    path("runbooks/<slug:name>/edit/", editor_views.runbook_edit, name="runbook_edit"),
     path("runbooks/<slug:name>/", views.runbook_run, name="runbook"),
     path("build/", views.build, name="build"),
     path("new-service/", views.service_edit, name="service_new"),

@@ -36,7 +36,24 @@ def _verify(raw: str) -> ConsoleAccessToken | None:
     return _access_token(actor)
 
 
+# The access token of each cached actor, built once per actor (a pydantic model per request otherwise):
+# keyed by the actor object itself, which actor_for_token replaces whenever it reads the token again.
+_access: dict[int, tuple[Actor, ConsoleAccessToken]] = {}
+_ACCESS_MAX = 10_000
+
+
 def _access_token(actor: Actor) -> ConsoleAccessToken:
+    held = _access.get(id(actor))
+    if held is not None and held[0] is actor:
+        return held[1]
+    if len(_access) >= _ACCESS_MAX:
+        _access.clear()
+    access = _new_access_token(actor)
+    _access[id(actor)] = (actor, access)
+    return access
+
+
+def _new_access_token(actor: Actor) -> ConsoleAccessToken:
     token = actor.token
     return ConsoleAccessToken(
         token=f"{TOKEN_PREFIX}{token.lookup}",  # never the secret part

@@ -72,10 +72,13 @@ def tools_for(actor) -> list[types.Tool]:
 
 
 def operation_of_tool(name: str) -> Operation | None:
-    for op in operations.all_operations():
-        if op.exposed and op.tool_name == name:
-            return op
-    return None
+    """The exposed operation a tool name stands for. Looked up twice per tools/call (the SDK's
+    Mcp-Param check, then the call): a tool name is its operation's with "_" for ".", so the
+    registry is asked for "app.rest" directly rather than scanned and sorted."""
+    found = operations.find(name.replace("_", ".", 1))
+    if found is None or found.tool_name != name:  # an operation named otherwise (e.g. "a.b.c"): scan
+        found = next((op for op in operations.all_operations() if op.tool_name == name), None)
+    return found if found is not None and found.exposed else None
 
 
 def input_schema_of(name: str) -> dict | None:

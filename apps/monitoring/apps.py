@@ -22,6 +22,12 @@ class MonitoringConfig(AppConfig):
         from apps.core.live import register_topic
 
         register_topic("dashboard", "core.run_read_ops")
+        from apps.core.forms import on_field_choices
+
+        from .models import Dashboard, PrometheusSource
+
+        on_field_choices("source", lambda: list(PrometheusSource.objects.values_list("name", flat=True)))
+        on_field_choices("dashboard", lambda: list(Dashboard.objects.values_list("slug", "title")))
 
     def console_processes(self, data_dir, env) -> dict[str, str]:
         """A local Prometheus (scraping this console) and Alertmanager for `bin/console`.

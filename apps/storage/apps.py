@@ -17,9 +17,16 @@ class StorageConfig(AppConfig):
     def ready(self):
         from apps.core.forms import on_field_choices
 
+        from . import bucket_names
         from .models import Connection
 
-        on_field_choices("connection", lambda: list(Connection.objects.values_list("name", flat=True)))
+        def connections():
+            return list(Connection.objects.values_list("name", flat=True))
+
+        for field in ("connection", "dest_connection", "target_connection"):
+            on_field_choices(field, connections)
+        for field in ("bucket", "dest_bucket", "target_bucket"):
+            on_field_choices(field, bucket_names.known, strict=False)  # new buckets are fine (a backup's destination)
 
     def console_processes(self, data_dir, env) -> dict[str, str]:
         """The demo's in-memory S3 (moto's server), when moto is installed."""

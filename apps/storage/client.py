@@ -23,6 +23,7 @@ from .models import Connection
 
 # Failures of the endpoint itself (count against the breaker); a ClientError is an answer.
 PEER_ERRORS = (boto_errors.ConnectionError, boto_errors.HTTPClientError, boto_errors.IncompleteReadError)
+TIMEOUTS = (boto_errors.ConnectTimeoutError, boto_errors.ReadTimeoutError)
 READ_CHUNK = 1024 * 1024
 
 
@@ -86,9 +87,17 @@ def _boto_client(conn: Connection):
     http_session = client._endpoint.http_session
     http_session._pool_classes_by_scheme = outbound_guard().pool_classes(AWSHTTPConnectionPool, AWSHTTPSConnectionPool)
     http_session._manager.pool_classes_by_scheme = http_session._pool_classes_by_scheme
+    # botocore's standard retries stay for throttling and 5xx answers, but a timeout is final: an endpoint that
+    # hangs would make every retry wait as long again. Registered first, this handler's False ("no retry") is
+    # the answer botocore's endpoint takes (the first that is not None).
+    client.meta.events.register_first("needs-retry.s3", _no_retry_after_timeout)
     with _clients_lock:
         _clients[conn.pk] = (conn.updated_at, client)
     return client
+
+
+def _no_retry_after_timeout(caught_exception=None, **_) -> bool | None:
+    return False if isinstance(caught_exception, TIMEOUTS) else None
 
 
 def _message(conn: Connection, method: str, exc: boto_errors.ClientError, params: dict) -> StorageError:
@@ -149,7 +158,7 @@ class S3:
                 self.breaker,
                 request,
                 errors=PEER_ERRORS,
-                timeouts=(boto_errors.ConnectTimeoutError, boto_errors.ReadTimeoutError),
+                timeouts=TIMEOUTS,
                 retry=retry,
                 describe=f"S3 endpoint of connection {self.conn.name}",
             )
@@ -180,6 +189,14 @@ class S3:
     def presign(self, bucket: str, key: str, version_id: str | None, expires: int) -> str:
         params = {"Bucket": bucket, "Key": key, **({"VersionId": version_id} if version_id else {})}
         return self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires)
+
+    def presign_part(self, bucket: str, key: str, upload_id: str, number: int, sha256_b64: str, expires: int) -> tuple[str, dict]:
+        """A URL that uploads one part, and the headers its PUT must send: the part's SHA-256 is signed
+        in, so the endpoint refuses other bytes (AWS verifies x-amz-checksum-sha256; the signature binds it)."""
+        params = {"Bucket": bucket, "Key": key, "UploadId": upload_id, "PartNumber": number}
+        params |= {"ChecksumAlgorithm": "SHA256", "ChecksumSHA256": sha256_b64}
+        url = self.client.generate_presigned_url("upload_part", Params=params, ExpiresIn=expires)
+        return url, {"x-amz-checksum-sha256": sha256_b64, "x-amz-sdk-checksum-algorithm": "SHA256"}
 
     def pages(self, method: str, token_in: str, token_out: str, **params) -> Iterator[dict]:
         """Each page of a listing (list_objects_v2, list_object_versions), one request each."""

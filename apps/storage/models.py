@@ -30,6 +30,10 @@ class Connection(models.Model):
     default_encryption = models.CharField(max_length=10, choices=ENCRYPTIONS, blank=True)
     kms_key_id = models.CharField(max_length=300, blank=True)
     verify_tls = models.BooleanField(default=True)
+    direct_uploads = models.BooleanField(
+        default=False,
+        help_text="Browsers upload straight to the endpoint with presigned URLs; needs a CORS rule allowing the console's origin.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -56,6 +60,9 @@ class MultipartUpload(models.Model):
     bucket = models.CharField(max_length=63)
     key = models.TextField()
     upload_id = models.CharField(max_length=1024)
+    # A direct upload (the browser sends the parts): its announced size and part size, checked on completion.
+    size = models.BigIntegerField(null=True, blank=True)
+    part_size = models.BigIntegerField(null=True, blank=True)
     started_at = models.DateTimeField(default=timezone.now)
     abort_failed_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)

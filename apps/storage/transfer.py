@@ -174,7 +174,7 @@ def _multipart(s3: S3, bucket: str, key: str, parts: Iterator[bytes], extra: dic
         done = s3.call("complete_multipart_upload", Bucket=bucket, Key=key, UploadId=upload.upload_id, MultipartUpload={"Parts": sent})
     except BaseException as exc:
         pool.shutdown(wait=True, cancel_futures=True)  # no part may land after the abort
-        _abort(s3, upload, exc)
+        abort(s3, upload, exc)
         raise
     finally:
         pool.shutdown(wait=True)
@@ -183,7 +183,8 @@ def _multipart(s3: S3, bucket: str, key: str, parts: Iterator[bytes], extra: dic
     return Written(check.size, check.sha256, done["ETag"].strip('"'), done.get("VersionId"), len(sent))
 
 
-def _abort(s3: S3, upload: MultipartUpload, cause: BaseException) -> None:
+def abort(s3: S3, upload: MultipartUpload, cause: BaseException) -> None:
+    """Abort a multipart upload after `cause` (recorded for a later retry when the endpoint is down); says so in its message."""
     try:
         s3.call("abort_multipart_upload", Bucket=upload.bucket, Key=upload.key, UploadId=upload.upload_id, retry=True)
     except OpsError as exc:

@@ -25,6 +25,7 @@ from apps.core.web import actor_of, call, console_view
 from .models import Connection
 from .services.common import Classification
 from .services.compliance import to_csv
+from .services.direct import endpoint_origin
 from .streaming import issue_ticket, stream_url
 
 
@@ -45,14 +46,10 @@ def _crumbs(prefix: str) -> list[tuple[str, str]]:
     return [(part or "(empty)", "/".join(parts[: i + 1]) + "/") for i, part in enumerate(parts)]
 
 
-EDITABLE = ("name", "endpoint_url", "region", "addressing_style", "credentials", "env_prefix", "default_encryption")
-
-
 @console_view
 def index(request):
     result = call(request, "storage.connections", {}).result
-    rows = [(c, urlencode({f: getattr(c, f) for f in EDITABLE})) for c in result.connections]
-    page = Paginator(rows, 25).get_page(request.GET.get("page"))
+    page = Paginator(result.connections, 25).get_page(request.GET.get("page"))
     return render(request, "storage/index.html", {"page": page, "can_manage": actor_of(request).has_perm("core.manage_connectors")})
 
 
@@ -142,15 +139,19 @@ def delete(request, connection: str, bucket: str):
 @console_view
 def upload_page(request, connection: str, bucket: str):
     check_permission(operations.get("storage.upload"), actor_of(request))
-    get_object_or_404(Connection, name=connection)
+    conn = get_object_or_404(Connection, name=connection)
     context = {
         "connection": connection,
         "bucket": bucket,
+        "direct": conn.direct_uploads,
         "prefix": request.GET.get("prefix", ""),
         "classifications": [c.value for c in Classification],
         "back": _browse_url(connection, bucket, request.GET.get("prefix", "")),
     }
-    return render(request, "storage/upload.html", context)
+    response = render(request, "storage/upload.html", context)
+    if conn.direct_uploads:  # the page's script PUTs the parts to the endpoint
+        response._csp_update = {"connect-src": [endpoint_origin(connection, bucket)]}
+    return response
 
 
 def _metadata(text: str) -> dict[str, str]:
@@ -158,6 +159,11 @@ def _metadata(text: str) -> dict[str, str]:
     if any(len(p) != 2 for p in pairs):
         raise InvalidInput({"metadata": "one name=value per line"})
     return {name.strip().lower(): value.strip() for name, value in pairs}
+
+
+def _json_error(exc: OpsError) -> JsonResponse:
+    errors = {"errors": exc.errors} if isinstance(exc, InvalidInput) else {}
+    return JsonResponse({"error": exc.message, **errors}, status=exc.status_code)
 
 
 @console_view
@@ -171,13 +177,36 @@ def upload_ticket(request, connection: str, bucket: str):
         check_permission(op, actor_of(request))
         params["metadata"] = _metadata(request.POST.get("metadata", ""))
         data = validate(op, params)
-    except InvalidInput as exc:
-        return JsonResponse({"error": exc.message, "errors": exc.errors}, status=422)
     except OpsError as exc:
-        return JsonResponse({"error": exc.message}, status=exc.status_code)
-    ticket = issue_ticket(request.user, data)
-    object_url = reverse("storage:object", args=[connection, bucket]) + "?" + urlencode({"key": data.key})
-    return JsonResponse({"url": stream_url(ticket), "object_url": object_url})
+        return _json_error(exc)
+    return JsonResponse({"url": stream_url(issue_ticket(request.user, data))})
+
+
+DIRECT_STEPS = {"begin": "storage.begin_upload", "sign": "storage.sign_parts", "complete": "storage.complete_upload",
+                "abort": "storage.abort_upload"}  # fmt: skip
+
+
+@console_view
+@require_POST
+def upload_direct(request, connection: str, bucket: str, step: str):
+    """One step of an upload straight to the bucket (JSON in, JSON out); the browser sends the bytes to the endpoint."""
+    if step not in DIRECT_STEPS:
+        return JsonResponse({"error": f"Unknown upload step {step!r}."}, status=404)
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        return JsonResponse({"error": "Send a JSON object."}, status=400)
+    try:
+        if isinstance(body.get("metadata"), str):  # the upload form's name=value lines
+            body["metadata"] = _metadata(body["metadata"])
+        result = call(request, DIRECT_STEPS[step], {**body, "connection": connection, "bucket": bucket}).result
+    except OpsError as exc:
+        return _json_error(exc)
+    response = JsonResponse(result.model_dump(mode="json"))
+    response["Cache-Control"] = "no-store"  # presigned URLs: not for any cache
+    return response
 
 
 async def _one_by_one(chunks):

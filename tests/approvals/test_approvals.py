@@ -144,3 +144,22 @@ def test_approval_by_another_approver_runs_the_job_on_a_worker(make_user, actor_
     vote_event = AuditEvent.objects.get(operation="approvals.approve")
     assert (vote_event.actor, vote_event.outcome) == (approver.username, "ok")
     assert requester.notifications.filter(text__contains="approved").exists()
+
+
+def test_list_mine_names_the_caller_as_requester_without_reading_the_user_table(make_user, actor_of):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.core import jobs, operations
+
+    operator = actor_of(make_user("operator"))
+    first, second = request_purge(operator), request_purge(operator, days=60)
+    request_purge(actor_of(make_user("operator")))  # someone else's: not listed
+    op = operations.get("approvals.list_mine")
+    ctx = jobs.Context(actor=operator, channel="web", operation=op, request_id="t")
+    with CaptureQueriesContext(connection) as queries:
+        listed = services.list_mine(ctx, services.ListMineInput())
+    assert [r.request_id for r in listed.requests] == [second.pk, first.pk]
+    assert {r.requested_by for r in listed.requests} == {operator.user.username}
+    requester_reads = [q["sql"] for q in queries if '"approvals_approvalrequest"."requested_by_id" = "auth_user"' in q["sql"]]
+    assert queries and not requester_reads

@@ -79,6 +79,7 @@ class Fake:
         self.lock = threading.Lock()
         self.requests: list[dict] = []
         self.failures: deque = deque()
+        self.released = threading.Event()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
@@ -94,15 +95,30 @@ class Fake:
         as a misconfigured peer or proxy does (Authorization included)."""
         self.failures.append(lambda req: (status, {}, {"ok": False, field: f"rejected request with headers {req['headers']}"}))
 
+    def hang_next(self, times: int = 1) -> None:
+        """Act on the next `times` requests (the message arrives), then never answer: the sender
+        times out not knowing whether it was received. Released by reset() or stop()."""
+
+        def hang(req):
+            answer = self.handle(req)
+            self.released.wait()
+            return answer
+
+        for _ in range(times):
+            self.failures.append(hang)
+
     def calls(self, path_suffix: str = "") -> list[dict]:
         return [r for r in self.requests if r["path"].endswith(path_suffix)]
 
     def reset(self) -> None:
+        self.released.set()
         with self.lock:
             self.requests.clear()
             self.failures.clear()
+            self.released = threading.Event()
 
     def stop(self) -> None:
+        self.released.set()
         self.server.shutdown()
         self.server.server_close()
 

@@ -27,7 +27,7 @@ def test_secrets_absent_from_audit_logs_and_rows(make_user, actor_of, connectors
     client.force_login(admin)
     response = client.post(
         "/comms/setup/connectors/",
-        {"name": "slack-2", "kind": "slack", "url": "", "options": "{}", "secret": "xoxb-typed-in-the-form", "enabled": "on"},
+        {"name": "slack-2", "kind": "slack", "url": "", "secret": "xoxb-typed-in-the-form", "enabled": "on"},
     )
     assert response.status_code == 302
     pages = [client.get(f"/comms/setup/connectors/{c.pk}/").content.decode() for c in Connector.objects.all()]
@@ -58,13 +58,13 @@ def test_saving_a_connector_without_a_secret_keeps_the_stored_one(client, make_u
     slack = connectors["slack"]
     response = client.post(
         f"/comms/setup/connectors/{slack.pk}/",
-        {"name": "slack", "kind": "slack", "url": slack.url, "options": "{}", "secret": "", "enabled": "on"},
+        {"name": "slack", "kind": "slack", "url": slack.url, "secret": "", "enabled": "on"},
     )
     assert response.status_code == 302
     assert Connector.objects.get(pk=slack.pk).secret == p.SLACK_TOKEN
     client.post(
         f"/comms/setup/connectors/{slack.pk}/",
-        {"name": "slack", "kind": "slack", "url": slack.url, "options": "{}", "clear_secret": "on", "enabled": "on"},
+        {"name": "slack", "kind": "slack", "url": slack.url, "clear_secret": "on", "enabled": "on"},
     )
     assert Connector.objects.get(pk=slack.pk).secret == ""
 
@@ -82,7 +82,7 @@ def test_webhook_urls_are_encrypted_write_only_and_masked(client, make_user, rec
     for page in (listing, edit):
         assert p.TEAMS_KEY not in page and "query-token-1234" not in page
     # Left empty on edit, the stored URL stays; "clear" forgets it.
-    form = {"name": "teams-url", "kind": "teams", "url": "", "options": "{}", "secret": "", "enabled": "on"}
+    form = {"name": "teams-url", "kind": "teams", "url": "", "secret": "", "enabled": "on"}
     assert client.post(f"/comms/setup/connectors/{hook.pk}/", form).status_code == 302
     assert Connector.objects.get(pk=hook.pk).url == url
     client.post(f"/comms/setup/connectors/{hook.pk}/", {**form, "clear_url": "on"})

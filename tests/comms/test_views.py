@@ -68,13 +68,17 @@ def test_setup_is_for_admins(client_as, connectors):
 
 def test_admin_adds_a_rule_and_a_network(client_as, connectors):
     client = client_as("admin")
-    response = client.post("/comms/setup/rules/", {"name": "db", "position": "10", "severities": "critical, warning", "services": "db",
-                                                    "labels": "{}", "targets": "ops-slack, oncall-sms", "group_by": "service",
+    response = client.post("/comms/setup/rules/", {"name": "db", "position": "10", "severities": ["critical", "warning"], "services": "db",
+                                                    "labels-key-0": "team", "labels-value-0": "dba", "labels-key-1": "",
+                                                    "targets": "ops-slack, oncall-sms", "group_by": "service",
                                                     "group_wait_seconds": "0", "enabled": "on"})  # fmt: skip
     assert response.status_code == 302
     rule = RoutingRule.objects.get(name="db")
-    assert rule.severities == ["critical", "warning"] and rule.targets == ["ops-slack", "oncall-sms"]
-    bad = client.post("/comms/setup/rules/", {"name": "x", "position": "1", "labels": "{}", "targets": "nope", "group_wait_seconds": "0"})
+    assert rule.severities == ["critical", "warning"] and rule.targets == ["ops-slack", "oncall-sms"] and rule.labels == {"team": "dba"}
+    edit = client.get(f"/comms/setup/rules/{rule.pk}/").content.decode()  # prefilled: ticked boxes and label rows
+    assert 'value="critical" id="id_severities_2" checked' in edit and 'name="labels-key-0" value="team"' in edit
+    assert "Defined: deploys-slack, oncall-email, oncall-sms, ops-hook, ops-slack, ops-teams." in edit  # what targets exist
+    bad = client.post("/comms/setup/rules/", {"name": "x", "position": "1", "targets": "nope", "group_wait_seconds": "0"})
     assert "No target named nope" in bad.content.decode()
     client.post("/comms/setup/networks/", {"cidr": "10.9.0.1/16", "note": "internal hooks"})
     assert AllowedNetwork.objects.filter(cidr="10.9.0.0/16").exists()
@@ -123,8 +127,8 @@ def test_admin_adds_an_escalation_policy_through_the_form(client_as, connectors)
 
 def test_admin_adds_an_inhibition_rule_through_the_form(client_as, connectors):
     client = client_as("admin")
-    form = {"name": "critical mutes warning", "enabled": "on", "source_match": '{"severity": "critical"}',
-            "target_match": '{"severity": "warning"}', "equal": "service, cluster"}  # fmt: skip
+    form = {"name": "critical mutes warning", "enabled": "on", "source_match-key-0": "severity", "source_match-value-0": "critical",
+            "target_match-key-0": "severity", "target_match-value-0": "warning", "equal": "service, cluster"}  # fmt: skip
     response = client.post("/comms/setup/inhibitions/", form)
     assert response.status_code == 302
     rule = InhibitRule.objects.get(name="critical mutes warning")
@@ -134,8 +138,9 @@ def test_admin_adds_an_inhibition_rule_through_the_form(client_as, connectors):
     event = AuditEvent.objects.get(operation="comms.save_inhibit_rule")
     assert (event.outcome, event.target) == ("ok", "critical mutes warning")
 
-    bad = client.post("/comms/setup/inhibitions/", {"name": "broken", "source_match": '["severity"]', "target_match": "{}"})
-    assert bad.status_code == 422 and "A JSON object of label names to values" in bad.content.decode()
+    bad = client.post("/comms/setup/inhibitions/", {"name": "broken", "source_match-key-0": "", "source_match-value-0": "critical"})
+    assert bad.status_code == 422 and "Every value needs a key." in bad.content.decode()
+    assert "This field is required" in bad.content.decode()  # the mute side has no label
     assert not InhibitRule.objects.filter(name="broken").exists()
     assert AuditEvent.objects.filter(operation="comms.save_inhibit_rule").count() == 1
 

@@ -7,7 +7,16 @@ from typing import Literal
 from django import forms
 from pydantic import BaseModel, Field, SecretStr
 
-from apps.core.forms import JSONFormField, KeyValueField, LinesField, add_invalid_input, cleaned_params, form_class_for, on_field_choices
+from apps.core.forms import (
+    JSONFormField,
+    KeyValueField,
+    LinesField,
+    RowsField,
+    add_invalid_input,
+    cleaned_params,
+    form_class_for,
+    on_field_choices,
+)
 
 
 class Colour(enum.StrEnum):
@@ -85,3 +94,25 @@ def test_key_value_rows_need_a_key_and_fields_offer_current_state():
         from apps.core import forms as core_forms
 
         core_forms._state_choices.pop("name")
+
+
+def test_suggested_names_leave_the_field_free_text():
+    on_field_choices("name", lambda: ["alpha", ("beta", "in staging")], strict=False)
+    try:
+        form = form_class_for(Sample)({"name": "gamma"})
+        assert form.is_valid() and form.cleaned_data["name"] == "gamma"  # a new name is fine
+        html = str(form["name"])
+        assert 'list="id_name-names"' in html and '<datalist id="id_name-names">' in html
+        assert '<option value="alpha">alpha</option><option value="beta">in staging</option>' in html
+    finally:
+        from apps.core import forms as core_forms
+
+        core_forms._state_choices.pop("name")
+
+
+def test_a_secret_column_is_never_rendered_back():
+    field = RowsField([("name", "name", "text"), ("value", "value", "secret")], label="Env")
+    form = type("EnvForm", (forms.Form,), {"env": field})({"env-name-0": "TOKEN", "env-value-0": "s3cret"})
+    assert form.is_valid() and form.cleaned_data["env"] == [{"name": "TOKEN", "value": "s3cret"}]
+    html = str(form["env"])
+    assert 'value="TOKEN"' in html and 'type="password"' in html and "s3cret" not in html

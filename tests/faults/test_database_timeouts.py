@@ -65,14 +65,30 @@ def test_a_worker_statement_has_no_timeout(postgres):
     assert run(postgres, "django.setup()").strip().endswith("finished")
 
 
-def test_healthz_reports_a_hung_database(db):
+@pytest.fixture
+def console_on_a_hung_database():
+    """A real web process whose database accepts connections and never answers; its connect
+    timeout (60 s) is far longer than the clients below wait, so an answer cannot come from it."""
     hung = HungPeer()
     database = f"postgres://postgres@127.0.0.1:{hung.port}/hung"
     proc, url = start_console(DATABASE_URL=database, DB_CONNECT_TIMEOUT="60", HEALTH_PROBE_SECONDS="3")
-    try:
-        answer = httpx.get(url + "/healthz", timeout=60)
-    finally:
-        proc.stop()
-        hung.close()
+    yield url
+    hung.close()  # first: ending the process's database sessions then fails at once instead of timing out
+    proc.stop()
+
+
+def test_healthz_reports_a_hung_database(db, console_on_a_hung_database):
+    answer = httpx.get(console_on_a_hung_database + "/healthz", timeout=30)
     assert answer.status_code == 503
     assert answer.json() == {"status": "down", "database": "down: no answer within 3 s", "redis": "ok"}
+
+
+def test_the_health_page_reports_a_hung_database_without_the_session(db, console_on_a_hung_database):
+    """/health/ needs the database for the session and the user: with it hung, the page answers from the probes,
+    for a signed-in browser (whose session cannot be looked up) as for anyone."""
+    for cookies in ({"sessionid": "a-session-the-database-would-have-to-look-up"}, {}):
+        answer = httpx.get(console_on_a_hung_database + "/health/", cookies=cookies, timeout=30)
+        assert answer.status_code == 503
+        page = answer.text
+        assert "database does not answer" in page and "down: no answer within 3 s" in page
+        assert '<span class="pill ok">ok</span>' in page  # Redis answered

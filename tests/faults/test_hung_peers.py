@@ -92,3 +92,25 @@ def test_a_hung_docker_engine_costs_one_timeout_per_call_and_opens_the_breaker(d
     with pytest.raises(PeerUnavailable, match="circuit breaker is open"):
         invoke("infrastructure.containers", actor, {"environment": env.name})
     assert hung_peer.accepted == 5
+
+
+def test_a_hung_s3_endpoint_costs_one_timeout_per_call_and_opens_the_breaker(db, settings, hung_peer, client_as, actor_of):
+    """The same rule through boto3: botocore's own retries (kept for throttling) never follow a timeout."""
+    from tests.storage.conftest import make_connection
+
+    settings.BREAKER_FAIL_MAX = 5
+    settings.STORAGE_READ_TIMEOUT = 0.5
+    conn = make_connection(f"http://127.0.0.1:{hung_peer.port}", name="hung-s3")
+    forget_breaker(f"storage:{conn.name}")
+    client = client_as("viewer")
+    actor = actor_of(client.user)
+    for calls in range(1, 6):
+        with pytest.raises(PeerUnavailable, match=r"S3 endpoint of connection hung-s3 did not answer in time \(ReadTimeoutError\)"):
+            invoke("storage.buckets", actor, {"connection": conn.name})
+        assert hung_peer.accepted == calls  # one connection per call: neither botocore nor the console retried
+        assert breaker_states()["storage:hung-s3"] == {"state": "open" if calls == 5 else "closed", "failures": calls}
+
+    response = client.get(f"/storage/c/{conn.name}/")
+    assert response.status_code == 503
+    assert "circuit breaker is open" in response.content.decode() and "Traceback" not in response.content.decode()
+    assert hung_peer.accepted == 5

@@ -1,7 +1,8 @@
 """Every page for every role, in Chromium, on the demo seed_demo builds: the page
 loads with no console error; no link it shows is refused (403) to that role
 (each one followed as that role); axe-core reports no serious or critical
-accessibility violation; the nav fits on one line at 1280 px.
+accessibility violation; the nav fits on one line at 1280 px; no table is shown without
+rows (an empty list shows its empty state).
 
 The page list comes from the URL conf: a route that takes parameters needs an
 entry in `kwargs_for`, or a reason in NOT_PAGES — a new page cannot slip past."""
@@ -41,8 +42,8 @@ NOT_PAGES = {
     "security:scan_state", "security:export_sarif", "security:export_csv", "security:triage", "security:remove_root", "audit:export",
     "audit:export_bundle", "audit:public_key",
     "infrastructure:abort", "infrastructure:promote", "infrastructure:deploy", "infrastructure:rollback", "infrastructure:restart",
-    "storage:download", "storage:delete", "storage:upload_ticket", "comms:incident_action", "comms:resend", "comms:alertmanager",
-    "comms:setup_delete",
+    "storage:download", "storage:delete", "storage:upload_ticket", "storage:upload_direct", "storage:connection_test",
+    "comms:incident_action", "comms:resend", "comms:alertmanager", "comms:setup_delete",
 }  # fmt: skip
 # bin/screenshots (OPSCONSOLE_SCREENSHOTS=docs): one page per app, as the admin sees it on the demo.
 SCREENSHOTS = {
@@ -74,10 +75,11 @@ def kwargs_for(demo, podman, deployment) -> dict[str, dict]:
         "monitoring:source_edit": {"pk": PrometheusSource.objects.first().pk},
         "security:scan": {"pk": Scan.objects.first().pk}, "security:finding": {"pk": Finding.objects.first().pk},
         "infrastructure:deployment": {"pk": deployment.pk}, "infrastructure:runbook": {"name": "uptime"},
+        "infrastructure:runbook_edit": {"name": "uptime"}, "infrastructure:environment_edit": {"env": demo.production},
         "infrastructure:logs": {"env": demo.staging, "container": replica}, "infrastructure:service": staging,
         "infrastructure:service_edit": staging,
         "storage:buckets": {"connection": DEMO_CONNECTION}, "storage:browse": bucket, "storage:object": bucket, "storage:upload": bucket,
-        "mcp:tools": {"app": "core"},
+        "storage:connection_edit": {"connection": DEMO_CONNECTION}, "mcp:tools": {"app": "core"},
         "comms:incident": {"pk": Incident.objects.first().pk}, "comms:setup_section": {"section": "connectors"},
         "comms:setup_edit": {"section": "connectors", "pk": Connector.objects.first().pk},
     }  # fmt: skip
@@ -151,6 +153,10 @@ def test_every_page_for_every_role(browser, console_server, celery_worker, demo,
                 href = href.split("#")[0]
                 if href.startswith("/") and not href.startswith("//") and not href.startswith(NOT_FOLLOWED):
                     links.setdefault(href, url)
+            # A list without rows says so (and what to do) instead of showing bare headings.
+            empty_tables = page.eval_on_selector_all("table:has(thead)", "ts => ts.filter(t => !t.querySelector('tbody tr')).length")
+            if empty_tables:
+                problems.append(f"{role} {url}: {empty_tables} table(s) without rows and no empty state")
             if url not in axe_checked:
                 axe_checked.add(url)
                 page.add_script_tag(path=str(AXE))

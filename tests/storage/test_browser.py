@@ -44,3 +44,33 @@ def test_browser_shows_field_errors_before_sending(login_page, make_user, consol
     page.click("#upload-button")
     page.wait_for_selector("[data-errors-for=metadata] li")
     assert "lower-case" in page.inner_text("[data-errors-for=metadata]")
+
+
+def test_browser_uploads_straight_to_the_bucket(login_page, make_user, console_server, moto_server, s3, bucket, tmp_path):
+    from apps.audit.models import AuditEvent
+
+    from .conftest import make_connection
+
+    conn = make_connection(moto_server, direct_uploads=True)  # moto's server answers CORS preflights for any origin
+    data = b"".join(blocks(11 * MIB + 5, b"direct"))  # three parts of 5 MiB
+    path = tmp_path / "straight ü.bin"
+    path.write_bytes(data)
+    page = login_page(make_user("operator"))
+    page.goto(f"{console_server}/storage/c/{conn.name}/b/{bucket}/upload/?prefix=in/")
+    puts = []  # (to the bucket?) of every PUT the page sends
+    page.on("request", lambda r: puts.append(r.url.startswith(moto_server)) if r.method == "PUT" else None)
+    page.set_input_files("#id_file", str(path))
+    page.select_option("#id_classification", "restricted")
+    page.fill("#id_metadata", "owner=finance")
+    page.click("#upload-button")
+    page.wait_for_selector("#upload-status.ok, #upload-status.errorlist", timeout=60000)
+    assert page.inner_text("#upload-status") == "Uploaded and verified."
+    stored = s3.get_object(Bucket=bucket, Key="in/straight ü.bin", ChecksumMode="ENABLED")
+    assert stored["Body"].read() == data and stored["Metadata"]["owner"] == "finance"
+    assert stored["ChecksumSHA256"] in page.inner_text("#upload-result")  # the endpoint's checksum of the bytes = the browser's
+    # The bytes went to the bucket (three part PUTs), none to the console: no streamed storage.upload ran.
+    assert puts == [True] * 3
+    assert not AuditEvent.objects.filter(operation="storage.upload").exists()
+    assert AuditEvent.objects.filter(operation="storage.complete_upload", outcome="ok").count() == 1
+    page.click("#uploaded-object")
+    page.wait_for_selector("#classification:has-text('restricted')")

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.utils import timezone
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from apps.core import jobs
 from apps.core.errors import OperationFailed, OpsError
@@ -26,13 +26,16 @@ class ServiceRef(BaseModel):
     environment: str
     service: str
 
-    @model_validator(mode="after")
-    def _exists(self):
-        try:
-            service_of(self.environment, self.service)
-        except InfrastructureError as exc:  # refused as invalid input, before any approval request
-            raise ValueError(exc.message) from None
-        return self
+    @field_validator("service")
+    @classmethod
+    def _exists(cls, service: str, info: ValidationInfo) -> str:
+        """Refused as invalid input next to the service field, before any approval request."""
+        if "environment" in info.data:  # else the environment's own error says why
+            try:
+                service_of(info.data["environment"], service)
+            except InfrastructureError as exc:
+                raise ValueError(exc.message) from None
+        return service
 
 
 class DeployInput(ServiceRef):

@@ -15,7 +15,7 @@ from ..models import Environment, Service
 from ..router import endpoints
 from ..specs import ENV_NAME_RE, HealthCheck, PortSpec, Resources, ServiceSpec, Strategy, StrategyOptions, mapping, pem, probe_port_given
 
-RESERVED_NAMES = {"deployments", "runbooks", "build"}  # /infrastructure/<environment>/... shares their URLs
+RESERVED_NAMES = {"deployments", "runbooks", "build", "environments"}  # /infrastructure/<environment>/... shares their URLs
 
 
 def environment_named(name: str) -> Environment:
@@ -81,7 +81,7 @@ class SaveEnvironmentInput(BaseModel):
     tls_client_cert: str = Field("", json_schema_extra={"widget": "textarea"}, description="PEM client certificate.")
     tls_client_key: str = Field("", json_schema_extra={"secret": True}, description="PEM client key; empty keeps the stored one.")
     protected: bool = Field(False, description="Deploys, stops and prunes need approval.")
-    quorum: int = Field(1, ge=1, le=10, description="Approvals a protected environment needs.")
+    quorum: int = Field(1, ge=1, le=10, title="Approvals required", description="Approvals a protected environment needs.")
     publish_address: str = Field("127.0.0.1", description="Where routers publish service ports (0.0.0.0 for every interface).")
     host_address: str = Field("127.0.0.1", description="The engine's host as the console reaches it (health probes).")
     router_image: str = Field("busybox:1.36", description="Image with busybox sh and nc, present on the engine.")
@@ -95,6 +95,11 @@ class SaveEnvironmentInput(BaseModel):
         if value in RESERVED_NAMES:
             raise ValueError(f"{value} is the name of a console page; choose another")
         return value
+
+
+def environment_values(env: Environment) -> dict:
+    """What save_environment would be given to leave `env` as it is (the TLS key never: empty keeps it)."""
+    return {name: getattr(env, name) for name in SaveEnvironmentInput.model_fields if name != "tls_client_key"}
 
 
 class SavedEnvironment(BaseModel):

@@ -71,6 +71,7 @@ class SaveRunbookInput(BaseModel):
     )
     working_dir: str = Field(description="Absolute directory the command runs in.")
     env: dict[str, str] = Field(default_factory=dict, json_schema_extra={"secret": True}, description="Environment (stored encrypted).")
+    keep_env: list[str] = Field(default_factory=list, description="Names of stored variables to keep with their stored value.")
     timeout_seconds: int = Field(60, ge=1, le=6 * 3600)
     output_cap_bytes: int = Field(256 * 1024, ge=1024, le=64 * 1024 * 1024)
     cpu_seconds: int = Field(60, ge=1, le=24 * 3600)
@@ -81,6 +82,13 @@ class SaveRunbookInput(BaseModel):
     enabled: bool = True
 
     _mapping = field_validator("env", mode="before")(mapping)
+
+    @field_validator("name")
+    @classmethod
+    def _not_a_page(cls, value):
+        if value == "new":
+            raise ValueError("new is the name of the console's new-runbook page; choose another")
+        return value
 
     @model_validator(mode="after")
     def _template(self):
@@ -97,11 +105,25 @@ RUNBOOK_COMMAND = ("argv", "parameters", "working_dir", "env")
 RUNBOOK_LIMITS = ("timeout_seconds", "output_cap_bytes", "cpu_seconds", "memory_mb", "max_processes", "max_file_mb")
 
 
+def _env_after(runbook: Runbook | None, params: SaveRunbookInput) -> dict[str, str]:
+    stored = (runbook.env if runbook else None) or {}
+    return {**{name: stored[name] for name in params.keep_env if name in stored}, **params.env}
+
+
+def runbook_values(runbook: Runbook) -> dict:
+    """A stored runbook as save_runbook takes it, parameters in full (env values are secrets: not here)."""
+    values = {name: getattr(runbook, name) for name in SaveRunbookInput.model_fields if name not in ("env", "keep_env")}
+    values["parameters"] = [ParamSpec.model_validate(p).model_dump(mode="json") for p in runbook.parameters]
+    return values
+
+
 def _runbook_guard(params: SaveRunbookInput) -> tuple[dict | None, dict]:
     runbook = Runbook.objects.filter(name=params.name).first()
     fields = ("risky", *RUNBOOK_COMMAND, *RUNBOOK_LIMITS)
-    after = params.model_dump(include=set(fields), mode="json")
-    return ({f: getattr(runbook, f) for f in fields} if runbook else None), after
+    after = {**params.model_dump(include=set(fields), mode="json"), "env": _env_after(runbook, params)}
+    if runbook is None:
+        return None, after
+    return {**runbook_values(runbook), "env": runbook.env or {}}, after
 
 
 def runbook_lowering_scope(params: SaveRunbookInput) -> str | None:
@@ -115,8 +137,10 @@ def runbook_lowering_scope(params: SaveRunbookInput) -> str | None:
 
 def plan_save_runbook(ctx: Context, params: SaveRunbookInput) -> dict:
     before, after = _runbook_guard(params)
-    old_env = (before or {}).get("env") or {}
-    changed = sorted(k for k in set(old_env) | set(params.env) if old_env.get(k) != params.env.get(k))
+    if before is not None:
+        before = {f: before[f] for f in after}
+    old_env, new_env = (before or {}).get("env") or {}, after["env"]
+    changed = sorted(k for k in set(old_env) | set(new_env) if old_env.get(k) != new_env.get(k))
     for side in (before, after):
         if side is not None:
             side["env"] = sorted(side["env"] or {})  # values are secrets: the plan names them only
@@ -130,7 +154,9 @@ def save_runbook(ctx: Context, params: SaveRunbookInput) -> RunbookInfo:
     directory, timeout, output cap, rlimits, environment, and whether runs need approval. For a risky runbook,
     marking it not risky, changing its argv, parameters, directory or environment, or loosening a limit waits
     for another person's approval; anything else applies at once."""
-    runbook, _ = Runbook.objects.update_or_create(name=params.name, defaults={**params.model_dump(exclude={"name"}, mode="json")})
+    env = _env_after(Runbook.objects.filter(name=params.name).first(), params)
+    values = params.model_dump(exclude={"name", "keep_env"}, mode="json")
+    runbook, _ = Runbook.objects.update_or_create(name=params.name, defaults={**values, "env": env})
     return runbook_info(runbook)
 
 

@@ -5,6 +5,7 @@ arguments every write sends (encryption, tags, metadata)."""
 from __future__ import annotations
 
 import enum
+import fnmatch
 import re
 from datetime import datetime
 from typing import Annotated, Literal
@@ -60,6 +61,25 @@ def check_prefix(prefix: str) -> str:
     return prefix
 
 
+def check_content_type(content_type: str) -> str:
+    """A MIME type (`type/subtype`, parameters allowed) that STORAGE_UPLOAD_CONTENT_TYPES admits (empty = any)."""
+    if not content_type:
+        return content_type
+    if not re.fullmatch(r"[\w.+\-]+/[\w.+\-]+( *;[ -~]*)?", content_type):
+        raise ValueError("a content type is type/subtype, e.g. text/csv or application/octet-stream")
+    allowed = settings.STORAGE_UPLOAD_CONTENT_TYPES
+    essence = content_type.split(";", 1)[0].strip().lower()
+    if allowed and not any(fnmatch.fnmatchcase(essence, pattern) for pattern in allowed):
+        raise ValueError(f"content type {essence} is not accepted here (allowed: {', '.join(allowed)})")
+    return content_type
+
+
+def check_upload_size(size: int | None) -> int | None:
+    if size is not None and size > settings.STORAGE_UPLOAD_MAX_BYTES:
+        raise ValueError(f"uploads are limited to {settings.STORAGE_UPLOAD_MAX_BYTES} bytes (STORAGE_UPLOAD_MAX_BYTES)")
+    return size
+
+
 ConnectionName = Annotated[str, Field(min_length=1, max_length=50, description="A storage connection's name (see storage.connections).")]
 BucketName = Annotated[
     str, Field(min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$", description="The bucket's name.")
@@ -75,6 +95,10 @@ Prefix = Annotated[
     AfterValidator(check_prefix),
     Field(max_length=1024, json_schema_extra={"audit": "show"}, description="Key prefix, e.g. `reports/2024/`; empty = the whole bucket."),
 ]
+ContentType = Annotated[
+    str, AfterValidator(check_content_type), Field(max_length=200, description="MIME type; guessed from the key when empty.")
+]
+UploadSize = Annotated[int, Field(ge=0, description="The file's size in bytes."), AfterValidator(check_upload_size)]
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$", description="SHA-256 of the content, 64 hex digits.")]
 
 

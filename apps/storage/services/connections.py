@@ -12,6 +12,7 @@ from apps.core.operations import Risk, operation
 from apps.core.outbound import OutboundRefused
 from apps.core.resilience import forget_breaker
 
+from .. import bucket_names
 from ..client import StorageError, outbound_guard
 from ..models import Connection
 
@@ -25,6 +26,7 @@ class ConnectionInfo(BaseModel):
     env_prefix: str
     has_stored_credentials: bool
     default_encryption: str = Field(description="AES256, aws:kms, or empty for none.")
+    direct_uploads: bool = Field(description="Browsers upload straight to the endpoint (presigned multipart).")
 
 
 class ConnectionsOutput(BaseModel):
@@ -45,6 +47,7 @@ def _info(conn: Connection) -> ConnectionInfo:
         env_prefix=conn.env_prefix,
         has_stored_credentials=conn.has_stored_credentials,
         default_encryption=conn.default_encryption,
+        direct_uploads=conn.direct_uploads,
     )
 
 
@@ -71,6 +74,11 @@ class ConnectionSaveInput(BaseModel):
     default_encryption: Literal["", "AES256", "aws:kms"] = Field("", description="Server-side encryption for writes that don't choose.")
     kms_key_id: str = Field("", max_length=300)
     verify_tls: bool = True
+    direct_uploads: bool = Field(
+        False,
+        description="Browsers upload straight to the endpoint with presigned multipart URLs (the endpoint's CORS must allow "
+        "the console's origin, methods PUT, header x-amz-checksum-sha256, and expose ETag); else through the console.",
+    )
 
     @model_validator(mode="after")
     def both_or_neither(self):
@@ -94,6 +102,7 @@ def connection_save(ctx: Context, params: ConnectionSaveInput) -> ConnectionInfo
         "default_encryption",
         "kms_key_id",
         "verify_tls",
+        "direct_uploads",
     ):
         setattr(conn, field, getattr(params, field))
     if params.access_key_id and params.secret_access_key:
@@ -128,4 +137,5 @@ def connection_delete(ctx: Context, params: ConnectionDeleteInput) -> Connection
     if not deleted:
         raise StorageError(f"There is no storage connection named {params.name!r}.", code="NoSuchConnection")
     forget_breaker(f"storage:{params.name}")
+    bucket_names.forget(params.name)
     return ConnectionDeleteOutput(deleted=True)

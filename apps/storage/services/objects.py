@@ -18,6 +18,7 @@ from apps.core.errors import InvalidInput
 from apps.core.jobs import Context
 from apps.core.operations import Risk, operation
 
+from .. import bucket_names
 from ..client import connect
 from .common import (
     SHA256_META,
@@ -55,6 +56,7 @@ def buckets(ctx: Context, params: BucketsInput) -> BucketsOutput:
     """List the buckets a storage connection can see."""
     response = connect(params.connection).call("list_buckets")
     found = [BucketInfo(name=b["Name"], created=b.get("CreationDate")) for b in response.get("Buckets", [])]
+    bucket_names.remember(params.connection, [b.name for b in found])
     return BucketsOutput(connection=params.connection, buckets=found)
 
 

@@ -27,10 +27,12 @@ from .common import (
     SHA256_META,
     BucketRef,
     Classification,
+    ContentType,
     Encryption,
     ObjectKey,
     Sha256,
     StorageClass,
+    UploadSize,
     check_metadata,
     object_target,
     write_args,
@@ -39,7 +41,9 @@ from .common import (
 INLINE_LIMIT = 1024 * 1024
 
 
-class UploadInput(BucketRef):
+class UploadTarget(BucketRef):
+    """Where an upload goes and what it is stored with: the rules every upload path (streamed, inline, direct) shares."""
+
     key: ObjectKey
     classification: Classification = Field(Classification.INTERNAL, description="Stored as the object's `classification` tag.")
     encryption: Encryption = Field("default", description="Server-side encryption; default = the connection's default.")
@@ -47,10 +51,29 @@ class UploadInput(BucketRef):
     metadata: Annotated[dict[str, str], AfterValidator(check_metadata)] = Field(
         default_factory=dict, description="Custom metadata (x-amz-meta-*)."
     )
-    content_type: str = Field("", max_length=200, description="MIME type; guessed from the key when empty.")
+    content_type: ContentType = ""
     storage_class: StorageClass | None = None
+
+    def write_args(self, s3: S3, uploader: str, sha256: str | None = None) -> dict:
+        """The CreateMultipartUpload / PUT arguments: tags, encryption, metadata (with who uploaded), content type."""
+        metadata = dict(self.metadata)
+        if sha256:
+            metadata[SHA256_META] = sha256
+        metadata.setdefault("uploaded-by", uploader)
+        return write_args(
+            s3,
+            classification=self.classification,
+            encryption=self.encryption,
+            kms_key_id=self.kms_key_id,
+            metadata=metadata,
+            content_type=self.content_type or mimetypes.guess_type(self.key)[0] or "application/octet-stream",
+            storage_class=self.storage_class,
+        )
+
+
+class UploadInput(UploadTarget):
     sha256: Sha256 | None = Field(None, description="Expected SHA-256: the upload is aborted (nothing stored) when the bytes differ.")
-    size: int | None = Field(None, ge=0, description="Expected size in bytes.")
+    size: UploadSize | None = Field(None, description="Expected size in bytes.")
     content: str | None = Field(
         None,
         max_length=INLINE_LIMIT * 2,
@@ -106,20 +129,7 @@ def upload(ctx: Context, params: UploadInput) -> UploadOutput:
         chunks = [data]
     else:
         raise InvalidInput({"content": "give the content inline, or upload the file from the Storage page"})
-    metadata = dict(params.metadata)
-    if expected:
-        metadata[SHA256_META] = expected
-    metadata.setdefault("uploaded-by", ctx.actor.name)
-    content_type = params.content_type or mimetypes.guess_type(params.key)[0] or "application/octet-stream"
-    args = write_args(
-        s3,
-        classification=params.classification,
-        encryption=params.encryption,
-        kms_key_id=params.kms_key_id,
-        metadata=metadata,
-        content_type=content_type,
-        storage_class=params.storage_class,
-    )
+    args = params.write_args(s3, ctx.actor.name, expected)
     written = write_stream(s3, params.bucket, params.key, chunks, extra=args, expected_sha256=expected, expected_size=params.size)
     return UploadOutput(
         connection=params.connection,

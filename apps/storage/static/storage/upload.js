@@ -123,6 +123,44 @@
     });
   }
 
+  function fields() {
+    var data = new FormData(form), picked = {};
+    data.forEach(function (value, name) { if (name !== "file" && name !== "csrfmiddlewaretoken" && value) { picked[name] = value; } });
+    return picked;
+  }
+
+  // Through the console: hash the whole file, get a ticket, PUT the bytes to the streaming endpoint.
+  async function streamed(file) {
+    var data = new FormData(form);
+    data.delete("file");
+    data.set("sha256", await hash(file));
+    data.set("size", String(file.size));
+    var answer = await fetch(form.dataset.ticketUrl, {method: "POST", body: data, credentials: "same-origin"});
+    var ticket = await answer.json();
+    if (!answer.ok) { return {ok: false, body: ticket}; }
+    bar.value = 0;
+    return send(ticket.url, file);
+  }
+
+  // Straight to the bucket (connections with direct uploads): see direct_upload.js.
+  async function direct(file) {
+    say("Starting the upload…");
+    bar.value = 0;
+    try {
+      var body = await window.opsDirectUpload(file, fields(), {
+        url: form.dataset.directUrl, csrf: form.elements.csrfmiddlewaretoken.value,
+        progress: function (sent) {
+          bar.value = file.size ? 100 * sent / file.size : 100;
+          say(sent < file.size ? "Uploading to the bucket: " + mib(sent) + " of " + mib(file.size)
+                               : "All parts sent; the console is verifying their checksums…");
+        }
+      });
+      return {ok: true, body: body};
+    } catch (error) {
+      return {ok: false, body: {error: error.message, errors: error.errors}};
+    }
+  }
+
   form.addEventListener("submit", async function (event) {
     event.preventDefault();
     var file = fileInput.files[0];
@@ -131,23 +169,16 @@
     result.textContent = "";
     showErrors(null);
     try {
-      var data = new FormData(form);
-      data.delete("file");
-      data.set("sha256", await hash(file));
-      data.set("size", String(file.size));
-      var answer = await fetch(form.dataset.ticketUrl, {method: "POST", body: data, credentials: "same-origin"});
-      var ticket = await answer.json();
-      if (!answer.ok) { showErrors(ticket.errors); say(ticket.error || "The upload was refused.", "errorlist"); return; }
-      bar.value = 0;
-      var outcome = await send(ticket.url, file);
-      if (!outcome.ok) { say(outcome.body.error || "The upload failed.", "errorlist"); return; }
+      var outcome = form.dataset.directUrl ? await direct(file) : await streamed(file);
+      if (!outcome.ok) { showErrors(outcome.body.errors); say(outcome.body.error || "The upload failed.", "errorlist"); return; }
       bar.value = 100;
       say("Uploaded and verified.", "ok");
       var r = outcome.body;
-      fact("Key", r.key); fact("Size", r.size + " bytes"); fact("SHA-256", r.sha256);
-      fact("Parts", String(r.parts)); fact("Classification", r.classification); fact("Encryption", r.encryption || "none");
+      fact("Key", r.key); fact("Size", r.size + " bytes"); fact("SHA-256", r.sha256 || r.checksum_sha256 + " (of the parts)");
+      fact("Parts", String(r.parts));
+      if (r.classification) { fact("Classification", r.classification); fact("Encryption", r.encryption || "none"); }
       var link = document.createElement("a");
-      link.href = ticket.object_url; link.textContent = "Open the object"; link.id = "uploaded-object";
+      link.href = form.dataset.objectUrl + encodeURIComponent(r.key); link.textContent = "Open the object"; link.id = "uploaded-object";
       var dd = document.createElement("dd"); dd.appendChild(link); result.appendChild(document.createElement("dt")); result.appendChild(dd);
     } finally {
       button.disabled = false;
