@@ -11,6 +11,8 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsconsole.settings")
 # A web request's SQL statement may run this long (PostgreSQL); workers and commands have no limit.
 os.environ.setdefault("DB_STATEMENT_TIMEOUT_MS", "30000")
+# ...and once the database did not answer, the next 5 s of its accesses fail at once (settings.DB_DOWN_SECONDS).
+os.environ.setdefault("DB_DOWN_SECONDS", "5")
 django_asgi_app = get_asgi_application()
 
 from asgiref.sync import sync_to_async  # noqa: E402

@@ -83,7 +83,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
-    "apps.core.middleware.RedisUnavailableMiddleware",
+    "apps.core.middleware.UnavailableMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -115,6 +115,9 @@ TEMPLATES = [
 ]
 
 # --- database -----------------------------------------------------------------
+# Web processes (asgi.py sets it): once the database failed to answer a connect, every access
+# in the next few seconds fails at once, so a page answers 503 in one timeout, not one per query.
+DB_DOWN_SECONDS = float(env("DB_DOWN_SECONDS", "0"))
 DATABASES = {
     "default": dj_database_url.parse(
         env("DATABASE_URL", f"sqlite:///{DATA_DIR / 'opsconsole.sqlite3'}"),
@@ -135,6 +138,8 @@ elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
     # statement timeout for web processes (asgi.py sets DB_STATEMENT_TIMEOUT_MS; workers run long jobs).
     options = DATABASES["default"].setdefault("OPTIONS", {})
     options["connect_timeout"] = int(env("DB_CONNECT_TIMEOUT", "5"))
+    if DB_DOWN_SECONDS:  # after a failed connect, fail at once for this long (opsconsole/postgresql)
+        DATABASES["default"]["ENGINE"] = "opsconsole.postgresql"
     if int(env("DB_STATEMENT_TIMEOUT_MS", "0")):
         options["options"] = f"-c statement_timeout={int(env('DB_STATEMENT_TIMEOUT_MS'))}"
     if env_bool("DB_POOL", False):

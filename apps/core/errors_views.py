@@ -1,7 +1,12 @@
 """The error pages (400, 403, 404, 500) and the page of a console error: one template, a
 heading for the kind of failure and what a person can do about it."""
 
+import sys
+
+from django.db import InterfaceError, OperationalError
+from django.http import HttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 
 # status -> (heading, what to do)
 WHAT_TO_DO = {
@@ -26,7 +31,14 @@ def not_found(request, exception=None):
     return error_response(request, "There is nothing at this address.", 404)
 
 
+def database_unavailable() -> HttpResponse:
+    """503 without the request: its context processors would look up the user in the database."""
+    return HttpResponse(render_to_string("core/database_unavailable.html"), status=503)
+
+
 def server_error(request):
+    if isinstance(sys.exc_info()[1], (OperationalError, InterfaceError)):  # e.g. raised by a middleware
+        return database_unavailable()
     ref = getattr(request, "request_id", "")
     return error_response(request, f"Something went wrong on our side. Reference: {ref}", 500)
 

@@ -3,8 +3,9 @@ import uuid
 
 import redis
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
-from .errors_views import error_response
+from .errors_views import database_unavailable, error_response
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +33,11 @@ class RequestIdMiddleware:
         return response
 
 
-class RedisUnavailableMiddleware:
-    """A view that needed the console's Redis (a login rate limit, a cache read) while it
-    does not answer gets a clear 503 page, not a 500; the gateway's own calls go through
-    a breaker (apps.core.resilience.redis_call) and fail faster still."""
+class UnavailableMiddleware:
+    """A view that needed a dependency that does not answer gets a clear 503 page, not a 500:
+    the console's Redis (a login rate limit, a cache read; the gateway's own calls go through
+    a breaker, apps.core.resilience.redis_call, and fail faster still), or its database —
+    that page stands alone, as rendering the usual one would look the user up again."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -44,8 +46,11 @@ class RedisUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        if not isinstance(exception, redis.RedisError):
-            return None
-        log.warning("request %s: Redis did not answer: %s", getattr(request, "request_id", ""), exception)
-        message = "The console's Redis (rate limits, live updates, job queue) does not answer; try again in a minute."
-        return error_response(request, message, 503)
+        if isinstance(exception, redis.RedisError):
+            log.warning("request %s: Redis did not answer: %s", getattr(request, "request_id", ""), exception)
+            message = "The console's Redis (rate limits, live updates, job queue) does not answer; try again in a minute."
+            return error_response(request, message, 503)
+        if isinstance(exception, (OperationalError, InterfaceError)):
+            log.warning("request %s: the database did not answer: %s", getattr(request, "request_id", ""), exception)
+            return database_unavailable()
+        return None

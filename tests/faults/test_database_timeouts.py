@@ -92,3 +92,14 @@ def test_the_health_page_reports_a_hung_database_without_the_session(db, console
         page = answer.text
         assert "database does not answer" in page and "down: no answer within 3 s" in page
         assert '<span class="pill ok">ok</span>' in page  # Redis answered
+
+
+def test_pages_answer_503_at_once_while_the_database_hangs(db, console_on_a_hung_database):
+    """A page looks the database up many times (session, user, context processors, the error page): the first
+    failed connect marks it down for a few seconds (opsconsole/postgresql), so the rest fail at once and the
+    page says so instead of waiting one pool timeout per lookup (minutes)."""
+    session = {"sessionid": "a-session-the-database-would-have-to-look-up"}
+    for path in ("/", "/accounts/login/", "/infrastructure/"):
+        answer = httpx.get(console_on_a_hung_database + path, cookies=session, timeout=90)
+        assert answer.status_code == 503, (path, answer.text[:300])
+        assert "database does not answer" in answer.text and "Console health" in answer.text
