@@ -7,7 +7,7 @@ import json
 
 from django import forms
 
-from apps.core.forms import KeyValueField
+from apps.core.forms import KeyValueField, RowsField
 
 from .models import AllowedNetwork, Connector, DeliveryPreference, EscalationPolicy, InhibitRule, RoutingRule, Target
 from .models.config import PRIORITIES, SEVERITIES
@@ -156,7 +156,34 @@ class InhibitRuleForm(forms.ModelForm):
         fields = ["name", "enabled", "source_match", "target_match", "equal"]
 
 
+class LevelsField(RowsField):
+    """Escalation levels as rows: minutes after the previous level, and its targets ("a, b")."""
+
+    def __init__(self, **kwargs):
+        columns = [("after_minutes", "after minutes", "number"), ("targets", "targets, in order", "text")]
+        super().__init__(columns, **kwargs)
+
+    def to_python(self, value):
+        levels = []
+        for i, row in enumerate(super().to_python(value), 1):
+            minutes = str(row["after_minutes"]).strip()
+            if not minutes.isdigit():
+                raise forms.ValidationError(f"Level {i}: after minutes must be a whole number ≥ 0.")
+            levels.append({"after_minutes": int(minutes), "targets": CommaListField().to_python(row["targets"])})
+        return levels
+
+    def prepare_value(self, value):
+        if isinstance(value, str):  # an instance's JSON as the model form gives it
+            value = json.loads(value)
+        return [{**level, "targets": ", ".join(level.get("targets") or [])} for level in value or []]
+
+
 class EscalationPolicyForm(forms.ModelForm):
+    levels = LevelsField(
+        help_text="Level 1 is paged when an incident opens; each next level this many minutes after the previous one, "
+        "while nobody acknowledges. Targets by name, in order."
+    )
+
     class Meta:
         model = EscalationPolicy
         fields = ["name", "description", "levels"]

@@ -103,23 +103,32 @@ def test_resend_from_the_log(client_as, connectors):
     assert row.status == "queued" and row.attempts == 0
 
 
+def levels_rows(*levels) -> dict:
+    """The escalation levels' rows as the form posts them."""
+    return {f"levels-{key}-{i}": str(value) for i, (minutes, targets) in enumerate(levels) for key, value in
+            (("after_minutes", minutes), ("targets", targets))}  # fmt: skip
+
+
 def test_admin_adds_an_escalation_policy_through_the_form(client_as, connectors):
     client = client_as("admin")
-    levels = '[{"after_minutes": 0, "targets": ["ops-slack"]}, {"after_minutes": 15, "targets": ["oncall-sms"]}]'
-    response = client.post("/comms/setup/policies/", {"name": "db-oncall", "description": "database pager", "levels": levels})
+    levels = levels_rows((0, "ops-slack"), (15, "oncall-sms, ops-slack"), ("", ""))  # an empty row is dropped
+    response = client.post("/comms/setup/policies/", {"name": "db-oncall", "description": "database pager", **levels})
     assert response.status_code == 302
     policy = EscalationPolicy.objects.get(name="db-oncall")
-    assert [level["targets"] for level in policy.levels] == [["ops-slack"], ["oncall-sms"]]
+    assert policy.levels == [{"after_minutes": 0, "targets": ["ops-slack"]}, {"after_minutes": 15, "targets": ["oncall-sms", "ops-slack"]}]
     event = AuditEvent.objects.get(operation="comms.save_escalation_policy")
     assert (event.outcome, event.channel, event.target, event.actor) == ("ok", "web", "db-oncall", client.user.username)
     assert "db-oncall" in client.get("/comms/setup/policies/").content.decode()
 
+    edit = client.get(f"/comms/setup/policies/{policy.pk}/").content.decode()
+    assert 'name="levels-after_minutes-1" value="15"' in edit and 'value="oncall-sms, ops-slack"' in edit  # rows, prefilled
+
     for levels, error in [
-        ('[{"after_minutes": 0, "targets": ["nope"]}]', "No target named nope"),
-        ('[{"after_minutes": -5, "targets": ["ops-slack"]}]', "Level 1: after_minutes must be a whole number"),
-        ("[]", "This field is required"),  # an empty list is empty to the form field
+        (levels_rows((0, "nope")), "No target named nope"),
+        (levels_rows((-5, "ops-slack")), "Level 1: after minutes must be a whole number"),
+        (levels_rows(("", "")), "This field is required"),  # no level at all
     ]:
-        bad = client.post("/comms/setup/policies/", {"name": "broken", "levels": levels})
+        bad = client.post("/comms/setup/policies/", {"name": "broken", **levels})
         assert bad.status_code == 422 and error in bad.content.decode()
     assert not EscalationPolicy.objects.filter(name="broken").exists()
     assert AuditEvent.objects.filter(operation="comms.save_escalation_policy").count() == 1
@@ -148,7 +157,7 @@ def test_admin_adds_an_inhibition_rule_through_the_form(client_as, connectors):
 @pytest.mark.parametrize("role", ["operator", "viewer"])
 def test_non_admins_may_not_add_policies_or_inhibitions(client_as, connectors, role):
     client = client_as(role)
-    policy = client.post("/comms/setup/policies/", {"name": "sneaky", "levels": '[{"after_minutes": 0, "targets": ["ops-slack"]}]'})
+    policy = client.post("/comms/setup/policies/", {"name": "sneaky", **levels_rows((0, "ops-slack"))})
     inhibition = client.post("/comms/setup/inhibitions/", {"name": "sneaky", "source_match": "{}", "target_match": "{}"})
     assert (policy.status_code, inhibition.status_code) == (403, 403)
     assert not EscalationPolicy.objects.exists() and not InhibitRule.objects.exists()
