@@ -23,6 +23,15 @@ from .support import peers, processes
 _names = itertools.count(1)
 
 
+def pytest_sessionstart(session):
+    """A process an earlier, killed run left behind may still hold the test database open:
+    PostgreSQL would then refuse to drop and recreate it, and every test would error."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        processes.end_sessions_on(connection.creation._get_test_db_name())
+
+
 def pytest_collection_modifyitems(items):
     """Browser tests run last: Playwright's sync API keeps an event loop running in
     this thread once started, which async tests (websockets, MCP) cannot share."""

@@ -46,6 +46,16 @@ def test_database_url() -> str:
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
+def end_sessions_on(database: str) -> None:
+    """Ends every session on `database` (through the server's maintenance database)."""
+    import psycopg
+
+    db = connection.settings_dict
+    server = {"host": db["HOST"] or "127.0.0.1", "port": db["PORT"] or 5432, "user": db["USER"] or "", "password": db["PASSWORD"] or ""}
+    with psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=10, **server) as pg:
+        pg.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [database])
+
+
 def console_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
