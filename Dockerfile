@@ -9,4 +9,4 @@ RUN useradd --system --home /app opsconsole && mkdir -p /data && chown opsconsol
     && OPSCONSOLE_ENV=development python manage.py collectstatic --noinput --verbosity 0
 USER opsconsole
 EXPOSE 8000
-CMD ["uvicorn", "opsconsole.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers", "--workers", "2"]
+CMD ["uvicorn", "opsconsole.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--proxy-headers", "--workers", "2", "--timeout-graceful-shutdown", "10"]

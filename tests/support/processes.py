@@ -132,7 +132,7 @@ class Process:
 def start_console(port: int | None = None, *, workers: int = 1, timeout: float = 30, **env: str) -> tuple[Process, str]:
     port = port or free_port()
     argv = [sys.executable, "-m", "uvicorn", "opsconsole.asgi:application", "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
-            "--workers", str(workers)]  # fmt: skip
+            "--workers", str(workers), "--timeout-graceful-shutdown", "10"]  # fmt: skip
     # As in production: web processes keep their PostgreSQL connections in a pool (ignored on SQLite).
     proc = Process("web", argv, console_env(CONSOLE_BASE_URL=f"http://127.0.0.1:{port}", **{"DB_POOL": "1", **env}))
     proc.wait_until(lambda: port_open(port), timeout=timeout, what="listening")

@@ -42,7 +42,12 @@ class Command(BaseCommand):
                 f"--dir {shlex.quote(str(data_dir))} --appendonly yes --save '' --loglevel warning"
             )
             env["REDIS_URL"] = f"unix://{socket}"
-        processes["web"] = f"{python} -m uvicorn opsconsole.asgi:application --host {host} --port {port} --proxy-headers --no-access-log"
+        # A stop waits at most 10 s for open requests (an agent's MCP stream would hold it forever), then
+        # the lifespan's shutdown still anchors the audit chain.
+        processes["web"] = (
+            f"{python} -m uvicorn opsconsole.asgi:application --host {host} --port {port} --proxy-headers --no-access-log"
+            " --timeout-graceful-shutdown 10"
+        )
         processes["worker"] = (
             f"{python} -m celery -A opsconsole worker --loglevel INFO --concurrency {concurrency} -Q {settings.CELERY_TASK_DEFAULT_QUEUE}"
         )
