@@ -333,6 +333,11 @@ AUDIT_CHAIN_KEY_FILE = env("AUDIT_CHAIN_KEY_FILE", str(DATA_DIR / "audit-chain.k
 AUDIT_SIGNING_KEY_FILE = env("AUDIT_SIGNING_KEY_FILE", str(DATA_DIR / "audit-signing-key.pem"))
 # Retention: audit.prune removes events older than this many days (0 = keep forever), behind a signed anchor.
 AUDIT_RETENTION_DAYS = int(env("AUDIT_RETENTION_DAYS", "0"))
+# The audit appender process (apps/audit/appender.py): writers hand it their events when this names
+# its socket; one it cannot reach is skipped for AUDIT_APPENDER_RETRY_SECONDS (they append themselves).
+AUDIT_APPENDER_SOCKET = env("AUDIT_APPENDER_SOCKET", "")
+AUDIT_APPENDER_TIMEOUT = float(env("AUDIT_APPENDER_TIMEOUT", "10"))
+AUDIT_APPENDER_RETRY_SECONDS = float(env("AUDIT_APPENDER_RETRY_SECONDS", "5"))
 # SIEM streaming (docs/audit.md): beat drains every AUDIT_STREAM_SECONDS besides the kick after
 # writes (at most one per AUDIT_STREAM_KICK_SECONDS per process); a batch is tried
 # AUDIT_STREAM_ATTEMPTS times with exponential waits from AUDIT_STREAM_RETRY_SECONDS, then the sink

@@ -54,6 +54,9 @@ class AuditEvent(models.Model):
     # One id for every event of a flow: "approval-<id>" for a request, its votes, its job and
     # its result; otherwise the originating web/MCP request id (a queued job keeps it).
     correlation_id = models.CharField(max_length=64, blank=True)
+    # Set by a writer that hands its event to the appender process (apps/audit/appender.py): how
+    # it finds out, after losing the appender mid-way, whether its event was committed.
+    append_key = models.CharField(max_length=32, blank=True)
     key_id = models.CharField(max_length=16, blank=True, help_text="The chain key that links this event; empty = legacy SHA-256.")
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
@@ -70,6 +73,10 @@ class AuditEvent(models.Model):
             models.Index(fields=["channel", "-seq"], name="audit_channel_seq"),
             models.Index(fields=["target", "-seq"], name="audit_target_seq"),
             models.Index(fields=["correlation_id", "-seq"], name="audit_correlation_seq"),
+        ]
+        constraints = [
+            # An event handed to the appender is in the chain at most once, whoever appends it.
+            models.UniqueConstraint(fields=["append_key"], condition=~models.Q(append_key=""), name="audit_append_key_once"),
         ]
         permissions = [
             ("view_audit_log", "Browse the audit log"),

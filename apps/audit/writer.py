@@ -11,6 +11,10 @@ without waiting for the WAL flush; the barrier right after it (a transaction tha
 WAL and commits synchronously) returns only when the WAL is flushed through the append's
 commit, and concurrent barriers share one flush. Inside a caller's transaction (and on SQLite) the
 event is linked and inserted in that transaction and commits with it.
+
+With AUDIT_APPENDER_SOCKET set, an append outside a transaction is handed to the appender
+process instead (apps/audit/appender.py), which batches every process's events; a writer
+that cannot reach it appends itself.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import weakref
 from functools import cache
 
 from django.conf import settings
@@ -26,6 +31,7 @@ from django.utils import timezone
 
 from opsconsole_audit_verify.chain import GENESIS, KEY_CHANGE, link
 
+from .appender_client import AppenderClient
 from .chain import row_values, stamp
 from .keys import current_chain_key
 from .models import AuditEvent
@@ -39,6 +45,10 @@ CHAIN_LOCK_ID = 0x0A0D17
 DURABILITY_BARRIER = "SELECT pg_logical_emit_message(true, 'opsconsole-audit', '')"
 # Bounds one statement's size; a longer queue becomes the next batch.
 MAX_BATCH = 500
+# How long a writer may sit on the chain lock between two statements before PostgreSQL ends its
+# transaction (the lock is held over one client round trip; this is many orders above it).
+LOCK_HOLD_LIMIT_MS = 5000
+
 TABLE = AuditEvent._meta.db_table
 # The time source of new events (a test travels in time through it).
 clock = timezone.now
@@ -91,7 +101,8 @@ def record(
         correlation_id=(correlation_id or flow_of(approval_id, request_id))[:64],
     )
     if connection.vendor == "postgresql" and not connection.in_atomic_block:
-        _group.append(_Row(event))
+        if not (settings.AUDIT_APPENDER_SOCKET and _appender.append(event)):
+            _group.append(_Row(event))
     else:
         _append_in_transaction([_Row(event)])
     event._state.adding = False
@@ -106,14 +117,27 @@ def record(
 
 class _Row:
     """An event with all that does not depend on the chain head computed before the lock is
-    taken (its linked values, its database parameters), so the lock is held for little work."""
+    taken (its linked values and, if `prepare`, its database parameters), so the lock is held
+    for little work."""
 
-    __slots__ = ("event", "params", "values")
+    __slots__ = ("_params", "event", "values")
 
-    def __init__(self, event: AuditEvent):
+    def __init__(self, event: AuditEvent, prepare: bool = True):
         self.event = event
         self.values = row_values(event)
-        self.params = [None if f.attname in _PLACED else f.get_db_prep_save(getattr(event, f.attname), connection) for f in _FIELDS]
+        self._params = self._unplaced() if prepare else None
+
+    def _unplaced(self) -> list:
+        return [None if f.attname in _PLACED else f.get_db_prep_save(getattr(self.event, f.attname), connection) for f in _FIELDS]
+
+    @property
+    def params(self) -> list:
+        """The row's INSERT parameters, as linked."""
+        if self._params is None:
+            self._params = self._unplaced()
+        for i, f in _PLACED_AT:
+            self._params[i] = f.get_db_prep_save(getattr(self.event, f.attname), connection)
+        return self._params
 
 
 def _link(rows: list[_Row], head: tuple | None) -> list[_Row]:
@@ -132,8 +156,6 @@ def _link(rows: list[_Row], head: tuple | None) -> list[_Row]:
         event.seq, event.at, event.key_id, event.prev_hash = seq, now, key_id, prev_hash
         row.values.update(seq=seq, at=at, key_id=key_id)
         event.hash = prev_hash = link(key, prev_hash, row.values)
-        for i, f in _PLACED_AT:
-            row.params[i] = f.get_db_prep_save(getattr(event, f.attname), connection)
     return rows
 
 
@@ -178,7 +200,74 @@ def _append_in_transaction(rows: list[_Row]) -> None:
         _set_ids(cursor, linked)
 
 
-def _append_pipelined(rows: list[_Row]) -> None:
+def _append_unless_appended(event: AuditEvent) -> None:
+    """Append `event` unless the appender committed it (its append key is in the chain): under
+    the chain lock, so an append of the appender still in flight has ended either way, and the
+    key is unique, so one that starts later cannot add it a second time."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        head = _head(cursor)
+        cursor.execute(f"SELECT id, seq, at, key_id, prev_hash, hash FROM {TABLE} WHERE append_key = %s", [event.append_key])  # noqa: S608
+        found = cursor.fetchone()
+        if found is None:
+            linked = _link([_Row(event)], head)
+            _insert(cursor, linked)
+            _set_ids(cursor, linked)
+            return
+        event.pk, event.seq, event.at, event.key_id, event.prev_hash, event.hash = found
+    _make_durable()  # the appender commits asynchronously
+
+
+def _make_durable() -> None:
+    """Return once every commit so far is flushed (a synchronous commit of a WAL record)."""
+    with connection.cursor() as cursor:
+        cursor.execute(DURABILITY_BARRIER)
+
+
+@cache
+def _insert_after_sql() -> str:
+    """The batch's INSERT, made conditional: it takes the chain lock and inserts only if the head is
+    the one the rows were linked to. The rows come as one JSON array of their linked values (what
+    the link was computed over, so the database stores exactly that): one parameter, one text."""
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in _FIELDS)
+    return (
+        f"INSERT INTO {TABLE} ({columns}) SELECT {columns} FROM json_populate_recordset(NULL::{TABLE}, %s::json)"  # noqa: S608
+        f" WHERE (SELECT head_hash FROM audit_chain_head({CHAIN_LOCK_ID})) = %s RETURNING {quote('id')}"
+    )
+
+
+# Connections whose session commits asynchronously (the appender's own, see _append_after).
+_asynchronous = weakref.WeakSet()
+
+
+def _append_after(rows: list[_Row], head: tuple) -> bool:
+    """Append `rows` linked after `head` (seq, hash, key id), which this process believes is the
+    chain's head, in one statement (its own transaction); False (nothing written) when another
+    writer moved the head. Commits asynchronously: the caller makes it durable (the barrier)
+    before anyone is told. Only for a connection that does nothing else (the appender's loop)."""
+    connection.ensure_connection()
+    linked = _link(rows, head)
+    body = json.dumps([{**row.values, "prev_hash": row.event.prev_hash, "hash": row.event.hash} for row in linked], separators=(",", ":"))
+    try:
+        with connection.cursor() as cursor:
+            if connection.connection not in _asynchronous:
+                cursor.execute("SET synchronous_commit = off")
+                _asynchronous.add(connection.connection)
+            cursor.execute(_insert_after_sql(), [body, head[1]])
+            inserted = cursor.fetchall()
+    except BaseException:
+        connection.close()
+        raise
+    if not inserted:
+        return False
+    for row, (pk,) in zip(linked, inserted, strict=True):
+        row.event.pk = pk
+    return True
+
+
+def _append_pipelined(rows: list[_Row], durable: bool = True) -> None:
+    """Append `rows` in two round trips; not `durable`: committed, but the caller still has to make
+    sure the commit is flushed (the durability barrier) before anyone is told it is done."""
     connection.ensure_connection()
     pg = connection.connection
     try:
@@ -186,10 +275,14 @@ def _append_pipelined(rows: list[_Row]) -> None:
             with pg.pipeline():
                 head_cursor.execute("BEGIN")
                 head_cursor.execute("SET LOCAL synchronous_commit = off")
+                # A writer stopped while it holds the chain lock (SIGSTOP, a hung host) stops
+                # every other writer: PostgreSQL ends its transaction instead.
+                head_cursor.execute(f"SET LOCAL idle_in_transaction_session_timeout = {LOCK_HOLD_LIMIT_MS}")
                 linked = _link(rows, _head(head_cursor))  # fetching the head syncs the pipeline: round trip 1
                 _insert(cursor, linked)
                 head_cursor.execute("COMMIT")
-                head_cursor.execute(DURABILITY_BARRIER)
+                if durable:
+                    head_cursor.execute(DURABILITY_BARRIER)
             _set_ids(cursor, linked)  # the pipeline's exit: round trip 2, the flush
     except BaseException:
         # A failed statement leaves the transaction aborted (or the link broken): start clean.
@@ -232,12 +325,15 @@ class _GroupCommit:
 
 
 _group = _GroupCommit()
+_appender = AppenderClient(_append_unless_appended, _make_durable)
 
 
 def _fresh_group_after_fork() -> None:
-    """A child forked while a thread of the parent led a batch must not inherit its held state."""
-    global _group
+    """A child forked while a thread of the parent led a batch must not inherit its held state
+    (nor its connections to the appender)."""
+    global _group, _appender
     _group = _GroupCommit()
+    _appender = AppenderClient(_append_unless_appended, _make_durable)
 
 
 os.register_at_fork(after_in_child=_fresh_group_after_fork)

@@ -1,0 +1,180 @@
+"""The audit appender process (PostgreSQL): writer processes hand it their events and get them
+back numbered only once durable; a writer that cannot reach it, or loses it mid-way (killed
+before or after its commit, stopped past the timeout), still has its event in the chain exactly
+once, and the chain verifies."""
+
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import psycopg
+import pytest
+from django.db import close_old_connections, connection
+
+from apps.audit import appender, writer
+from apps.audit.appender_client import SENT, receive_frame, send_frame
+from apps.audit.models import AuditEvent
+from apps.audit.verify import verify_chain
+from tests.support.processes import Process, console_env
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def postgresql_only(settings, tmp_path):
+    if connection.vendor != "postgresql":
+        pytest.skip("the appender serves PostgreSQL (SQLite appends in the caller's transaction)")
+    settings.AUDIT_CHECKPOINT_PATH = str(tmp_path / "anchors.jsonl")
+
+
+@pytest.fixture
+def socket_path(tmp_path, settings):
+    path = str(tmp_path / "appender.sock")
+    settings.AUDIT_APPENDER_SOCKET = path
+    return path
+
+
+@pytest.fixture
+def server(socket_path):
+    """An appender in this process (a thread), for the tests that stop it at a chosen point."""
+    server = appender.AppenderServer(socket_path)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    thread.join(timeout=60)  # the loop closes its database connection as it ends
+    server.server_close()
+
+
+@pytest.fixture
+def other_session():
+    db = connection.settings_dict
+    server = {"host": db["HOST"] or "127.0.0.1", "port": db["PORT"] or 5432, "user": db["USER"]}
+    with psycopg.connect(dbname=db["NAME"], autocommit=True, **server) as conn:
+        yield conn
+
+
+@pytest.fixture(autouse=True)
+def fresh_client(monkeypatch):
+    """Each test starts with no connection to an appender and no back-off from an earlier one."""
+    monkeypatch.setattr(writer, "_appender", writer.AppenderClient(writer._append_unless_appended, writer._make_durable))
+
+
+def append(i=0):
+    try:
+        return writer.record(operation="test.appender", outcome="ok", channel="system", target=f"t{i}")
+    finally:
+        close_old_connections()
+
+
+def count(session) -> int:
+    return session.execute("SELECT count(*) FROM audit_auditevent WHERE operation = 'test.appender'").fetchone()[0]
+
+
+APPEND_FROM_A_PROCESS = """
+from apps.audit.writer import record
+for i in range({count}):
+    record(operation="test.appender", outcome="ok", channel="system", target="{name}-%d" % i)
+print("appended")
+"""
+
+
+def test_writer_processes_append_through_the_appender_process(socket_path):
+    env = console_env(AUDIT_APPENDER_SOCKET=socket_path)
+    server = Process("appender", [sys.executable, "manage.py", "audit_appender"], env=env)
+    writers, each = 4, 15
+    procs = []
+    try:
+        server.wait_until(lambda: os.path.exists(socket_path), timeout=120, what="its socket")
+        argv = [sys.executable, "manage.py", "shell", "-c"]
+        procs = [Process(f"writer{n}", [*argv, APPEND_FROM_A_PROCESS.format(count=each, name=f"w{n}")], env=env) for n in range(writers)]
+        for proc in procs:
+            wait_for(lambda proc=proc: proc.proc.poll() is not None, timeout=180, what=f"{proc.name} to finish")
+            assert proc.proc.returncode == 0 and "appended" in proc.output(), proc.tail()
+            assert "appending in this process" not in proc.output()  # none fell back
+    finally:
+        for proc in [*procs, server]:
+            proc.stop()
+    events = AuditEvent.objects.filter(operation="test.appender")
+    assert sorted(events.values_list("target", flat=True)) == sorted(f"w{n}-{i}" for n in range(writers) for i in range(each))
+    assert not events.filter(append_key="").exists()  # every one went through the appender
+    assert sorted(AuditEvent.objects.values_list("seq", flat=True)) == list(range(1, writers * each + 1))
+    assert verify_chain().ok
+    assert not os.path.exists(socket_path)  # a clean stop removes its socket
+
+
+def test_an_event_is_answered_only_once_committed(server, other_session):
+    append(0)  # connect; the appender now knows the head
+    holder = other_session.transaction()
+    holder.__enter__()
+    other_session.execute("SELECT pg_advisory_xact_lock(%s)", [writer.CHAIN_LOCK_ID])
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(append, i) for i in range(1, 5)]
+        waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        wait_for(lambda: other_session.execute(waiting).fetchone()[0] > 0, timeout=60, what="the appender waiting for the chain lock")
+        assert not any(f.done() for f in futures) and count(other_session) == 1
+        holder.__exit__(None, None, None)
+        events = [f.result(timeout=60) for f in futures]
+    assert count(other_session) == 5  # answered means committed: another session sees every row
+    assert sorted(e.seq for e in events) == [2, 3, 4, 5] and all(e.append_key and e.pk for e in events)
+    assert verify_chain().ok
+
+
+def test_no_appender_listening_the_writer_appends_itself(socket_path):
+    event = append()
+    assert event.seq == 1 and event.append_key == "" and verify_chain().ok
+
+
+def test_appender_dies_after_committing_the_event_is_not_appended_twice(server, monkeypatch):
+    monkeypatch.setattr(appender, "_answer", lambda sock, message: sock.shutdown(socket.SHUT_RDWR))
+    event = append()
+    rows = AuditEvent.objects.filter(operation="test.appender")
+    assert rows.count() == 1 and rows.get().append_key == event.append_key and rows.get().seq == event.seq
+    assert verify_chain().ok
+
+
+def test_appender_dies_before_appending_the_writer_appends_it(server, monkeypatch):
+    def die_on_receipt(self, sock, message):
+        sock.shutdown(socket.SHUT_RDWR)
+        raise KeyError("killed")
+
+    monkeypatch.setattr(appender.AppenderServer, "_take", die_on_receipt)
+    event = append()
+    assert AuditEvent.objects.get(operation="test.appender").seq == event.seq == 1
+    assert verify_chain().ok
+
+
+def test_a_stopped_appender_costs_one_timeout_and_never_appends_what_the_writer_took_back(socket_path, settings, other_session):
+    settings.AUDIT_APPENDER_TIMEOUT = 2
+    settings.AUDIT_APPENDER_RETRY_SECONDS = 3600
+    env = console_env(AUDIT_APPENDER_SOCKET=socket_path)
+    server = Process("appender", [sys.executable, "manage.py", "audit_appender"], env=env)
+    try:
+        server.wait_until(lambda: os.path.exists(socket_path), timeout=120, what="its socket")
+        append(0)
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        late = append(1)  # the appender does not answer: after the timeout the writer appends it
+        assert late.seq == 2 and count(other_session) == 2
+        assert writer._appender._connection() is None  # skipped for a while: the next call does not wait
+        os.kill(server.proc.pid, signal.SIGCONT)
+        server.wait_until(lambda: "writer stopped waiting" in server.output(), timeout=120, what="the appender to drop the late event")
+    finally:
+        server.stop()
+    assert count(other_session) == 2 and verify_chain().ok
+
+
+def test_the_same_append_key_cannot_enter_the_chain_twice(server, socket_path):
+    first = append()
+    again = {name: getattr(first, name) for name in SENT}
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.connect(socket_path)
+        send_frame(sock, {"event": again, "expires": time.time() + 600})
+        reply = receive_frame(sock.makefile("rb"))
+    assert "audit_append_key_once" in reply["error"]
+    assert AuditEvent.objects.filter(operation="test.appender").count() == 1
+    assert append(1).seq == 2 and verify_chain().ok
