@@ -17,9 +17,14 @@ from apps.audit.writer import record
 from opsconsole_audit_verify.chain import signed_message
 from tests.support.processes import ROOT
 
+from .test_chain import raw
+
 CHAIN_KEY = "k" * 40
-# Run the verifier with Django made unimportable: it must work on a machine without the console.
-NO_DJANGO = "import sys; sys.modules['django'] = None; from opsconsole_audit_verify.__main__ import main; sys.exit(main(sys.argv[1:]))"
+# Run the verifier as `python -m opsconsole_audit_verify …` with Django made unimportable: it must
+# work on a machine without the console.
+NO_DJANGO = (
+    "import runpy, sys; sys.modules['django'] = None; runpy.run_module('opsconsole_audit_verify', run_name='__main__', alter_sys=True)"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -141,6 +146,20 @@ def test_with_the_chain_key_an_insider_holding_only_the_signing_key_is_caught(au
     key_file.write_text(CHAIN_KEY + "\n")
     result = verifier(path, "--key", pub, "--chain-key-file", str(key_file))
     assert result.returncode == 1 and "REJECTED: event #4 was altered" in result.stdout
+
+
+@pytest.mark.parametrize("query", ["", "?operation=storage.delete"])
+def test_the_console_does_not_sign_an_event_edited_in_the_database(auditor, tmp_path, query):
+    """An insider without the chain key edits a row and leaves its link alone: the offline
+    verifier, without the chain key, cannot see it, so the console must not sign it."""
+    raw("UPDATE audit_auditevent SET actor = 'mallory', params = %s WHERE seq = 4", ['{"i": 99}'])
+    path = download(auditor, tmp_path, query)
+    with zipfile.ZipFile(path) as zf:
+        assert "manifest.sig" not in zf.namelist()
+    assert [e["seq"] for e in events_of(path)] == ([1, 2, 3] if not query else [2])
+    result = verifier(path, "--key", public_key(auditor, tmp_path))
+    assert result.returncode == 1, result.stdout
+    assert "REJECTED: the console refused to sign this bundle: event #4 was altered" in result.stdout
 
 
 def test_public_key_command_prints_the_published_key(db, capsys, client_as):
