@@ -6,9 +6,10 @@
 - manifest.sig: the Ed25519 signature of the manifest with the console's signing key.
 
 The console signs only what it can vouch for: each event's link is checked with the chain key
-as it is written (and, between consecutive events, the link to the one before). At the first
-event that fails — a row edited in the database behind the console's back — the bundle stops
-there, unsigned, its manifest saying why (`refused`), and the verifier rejects it.
+as it is written (and, between consecutive events, the link to the one before), and the log
+against the newest anchor. At the first event that fails — a row edited in the database behind
+the console's back — the bundle stops there, unsigned, its manifest saying why (`refused`), and
+the verifier rejects it; so does a log that no longer matches the anchor.
 
 `python -m opsconsole_audit_verify bundle.zip --key pub.pem` checks it on any machine."""
 
@@ -30,7 +31,8 @@ from opsconsole_audit_verify.chain import signed_message
 from . import anchors, keys
 from .chain import LEGACY, row_values
 from .models import AuditEvent
-from .verify import link_problem
+from .stream import head_seq
+from .verify import anchor_problem, link_problem
 
 CHUNK = 2000
 log = logging.getLogger(__name__)
@@ -99,7 +101,6 @@ def stream(qs: QuerySet, filters: dict) -> Iterator[bytes]:
             for event in _oldest_first(qs):
                 refused = vouch.problem(event)
                 if refused:
-                    log.error("audit export not signed: %s", refused)
                     break
                 line = _line(event)
                 digest.update(line)
@@ -110,6 +111,8 @@ def stream(qs: QuerySet, filters: dict) -> Iterator[bytes]:
         anchor = anchors.newest_anchor()
         if anchor is not None:
             zf.writestr("anchor.json", json.dumps(anchor))
+            # A chain rewritten and re-linked by a holder of the chain key differs from the anchor.
+            refused = refused or anchor_problem(anchor, head_seq())[0]
         manifest = {
             "format": FORMAT,
             "created": timezone.now().isoformat(),
@@ -122,6 +125,7 @@ def stream(qs: QuerySet, filters: dict) -> Iterator[bytes]:
             "signer": keys.public_fingerprint(),
         }
         if refused:
+            log.error("audit export not signed: %s", refused)
             manifest["refused"] = f"{refused}; the log was altered in the database (manage.py audit_verify)"
         zf.writestr("manifest.json", json.dumps(manifest, sort_keys=True, indent=1))
         if not refused:

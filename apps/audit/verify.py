@@ -75,19 +75,28 @@ def _walk() -> tuple[int, int]:
         cursor = batch[-1].seq
 
 
+def anchor_problem(entry: dict, head_seq: int) -> tuple[str, int | None]:
+    """(why the log, ending at `head_seq`, disagrees with this anchor, the seq concerned); ("", None) when it agrees."""
+    if not anchors.is_authentic(entry):
+        return "the newest anchor has no valid signature: it was forged or altered", None
+    anchor = entry["anchor"]
+    row = AuditEvent.objects.filter(seq=anchor["seq"]).values_list("hash", flat=True).first()
+    if row is None and anchor["seq"] > head_seq:
+        return f"the log ends before anchor #{anchor['seq']} of {anchor['at']}: newest events were removed", anchor["seq"]
+    if row is not None and row != anchor["hash"]:
+        return f"event #{anchor['seq']} differs from the anchor of {anchor['at']}", anchor["seq"]
+    return "", None
+
+
 def _against_anchor(head_seq: int) -> str:
     """Compare the log with the newest anchor; the window it cannot vouch for."""
     entry = anchors.newest_anchor()
     if entry is None:
         return f"no anchor reached: a cut-off tail cannot be detected (events up to #{head_seq} are not anchored)"
-    if not anchors.is_authentic(entry):
-        raise _Broken("the newest anchor has no valid signature: it was forged or altered", None)
+    problem, seq = anchor_problem(entry, head_seq)
+    if problem:
+        raise _Broken(problem, seq)
     anchor = entry["anchor"]
-    row = AuditEvent.objects.filter(seq=anchor["seq"]).values_list("hash", flat=True).first()
-    if row is None and anchor["seq"] > head_seq:
-        raise _Broken(f"the log ends before anchor #{anchor['seq']} of {anchor['at']}: newest events were removed", anchor["seq"])
-    if row is not None and row != anchor["hash"]:
-        raise _Broken(f"event #{anchor['seq']} differs from the anchor of {anchor['at']}", anchor["seq"])
     if head_seq > anchor["seq"]:
         return f"events after #{anchor['seq']} (anchored at {anchor['at']}) are not yet anchored: #{anchor['seq'] + 1}–#{head_seq}"
     return ""
