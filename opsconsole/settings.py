@@ -216,10 +216,6 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
-    "audit-anchor": {
-        "task": "apps.audit.tasks.anchor",
-        "schedule": timedelta(seconds=int(env("AUDIT_ANCHOR_SECONDS", "10"))),
-    },
     "approvals-expire": {
         "task": "apps.approvals.tasks.expire_requests",
         "schedule": timedelta(seconds=60),
@@ -322,6 +318,7 @@ AUDIT_CHECKPOINT_PATH = env("AUDIT_CHECKPOINT_PATH", str(DATA_DIR / "audit-check
 AUDIT_CHECKPOINT_BUCKET = env("AUDIT_CHECKPOINT_BUCKET", "")
 # Anchors (signed chain heads, see docs/audit.md): every AUDIT_ANCHOR_SECONDS by beat, and at clean shutdown.
 AUDIT_ANCHOR_SECONDS = int(env("AUDIT_ANCHOR_SECONDS", "10"))
+CELERY_BEAT_SCHEDULE["audit-anchor"] = {"task": "apps.audit.tasks.anchor", "schedule": timedelta(seconds=AUDIT_ANCHOR_SECONDS)}
 # Also anchor (a queued task) each time the chain reaches a multiple of this many events; 0 = only by time.
 AUDIT_ANCHOR_EVERY_EVENTS = int(env("AUDIT_ANCHOR_EVERY_EVENTS", "0"))
 # Days an anchor object stays locked in a bucket with S3 Object Lock enabled (GOVERNANCE or COMPLIANCE mode).

@@ -30,6 +30,8 @@ class Report:
 def _manifest(zf: zipfile.ZipFile, public_key) -> dict:
     try:
         manifest = json.loads(zf.read("manifest.json"))
+        if manifest.get("refused"):
+            raise Rejected(f"the console refused to sign this bundle: {manifest['refused']}")
         signature = zf.read("manifest.sig").decode()
     except KeyError as exc:
         raise Rejected(f"the bundle has no {exc.args[0]}") from None

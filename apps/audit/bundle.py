@@ -5,6 +5,12 @@
 - manifest.json: what the bundle holds (count, seq range, filters, SHA-256 of events.jsonl);
 - manifest.sig: the Ed25519 signature of the manifest with the console's signing key.
 
+The console signs only what it can vouch for: each event's link is checked with the chain key
+as it is written (and, between consecutive events, the link to the one before), and the log
+against the newest anchor. At the first event that fails — a row edited in the database behind
+the console's back — the bundle stops there, unsigned, its manifest saying why (`refused`), and
+the verifier rejects it; so does a log that no longer matches the anchor.
+
 `python -m opsconsole_audit_verify bundle.zip --key pub.pem` checks it on any machine."""
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import logging
 import zipfile
 from collections.abc import Iterator
 
@@ -22,9 +29,13 @@ from opsconsole_audit_verify.bundle import FORMAT
 from opsconsole_audit_verify.chain import signed_message
 
 from . import anchors, keys
-from .chain import row_values
+from .chain import LEGACY, row_values
+from .models import AuditEvent
+from .stream import head_seq
+from .verify import anchor_problem, link_problem
 
 CHUNK = 2000
+log = logging.getLogger(__name__)
 # Time bounds keep a contiguous seq range, so the links between the rows still check offline.
 CONTIGUOUS_FILTERS = {"since", "until"}
 
@@ -63,12 +74,34 @@ def _line(event) -> bytes:
     return (json.dumps(body, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
+class _Vouch:
+    """Whether the console can vouch for each event of the bundle, in seq order."""
+
+    def __init__(self):
+        self.ring, self.prev = keys.chain_ring(), None
+        # A legacy (unkeyed) event after this one would be a downgrade of the chain.
+        self.first_keyed = AuditEvent.objects.exclude(key_id=LEGACY).order_by("seq").values_list("seq", flat=True).first()
+
+    def problem(self, event) -> str:
+        prev, self.prev = self.prev, event
+        if prev is not None and event.seq == prev.seq + 1:
+            return link_problem(self.ring, event, prev.hash, prev.key_id)
+        if event.key_id == LEGACY and self.first_keyed is not None and event.seq > self.first_keyed:
+            return f"event #{event.seq} goes back to the unkeyed chain after keyed events"
+        # Its predecessor is not in the bundle: its own link, over its content, must still match.
+        return link_problem(self.ring, event, event.prev_hash, None)
+
+
 def stream(qs: QuerySet, filters: dict) -> Iterator[bytes]:
     sink = _Sink()
-    digest, count, first, last = hashlib.sha256(), 0, None, None
+    digest, count, first, last, refused = hashlib.sha256(), 0, None, None, ""
+    vouch = _Vouch()
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         with zf.open("events.jsonl", "w", force_zip64=True) as fh:
             for event in _oldest_first(qs):
+                refused = vouch.problem(event)
+                if refused:
+                    break
                 line = _line(event)
                 digest.update(line)
                 fh.write(line)
@@ -78,6 +111,8 @@ def stream(qs: QuerySet, filters: dict) -> Iterator[bytes]:
         anchor = anchors.newest_anchor()
         if anchor is not None:
             zf.writestr("anchor.json", json.dumps(anchor))
+            # A chain rewritten and re-linked by a holder of the chain key differs from the anchor.
+            refused = refused or anchor_problem(anchor, head_seq())[0]
         manifest = {
             "format": FORMAT,
             "created": timezone.now().isoformat(),
@@ -89,6 +124,10 @@ def stream(qs: QuerySet, filters: dict) -> Iterator[bytes]:
             "events_sha256": digest.hexdigest(),
             "signer": keys.public_fingerprint(),
         }
+        if refused:
+            log.error("audit export not signed: %s", refused)
+            manifest["refused"] = f"{refused}; the log was altered in the database (manage.py audit_verify)"
         zf.writestr("manifest.json", json.dumps(manifest, sort_keys=True, indent=1))
-        zf.writestr("manifest.sig", keys.sign(signed_message(manifest)))
+        if not refused:
+            zf.writestr("manifest.sig", keys.sign(signed_message(manifest)))
     yield sink.drain()

@@ -74,19 +74,27 @@ def store(entry: dict) -> str | None:
 
 
 def newest(after_seq: int = 0) -> dict | None:
-    """The bucket's newest anchor past `after_seq` (keys sort by seq), or None."""
+    """The bucket's newest anchor past `after_seq` (keys sort by seq), or None. An object that does
+    not hold the anchor its name says (an older genuine anchor written over the newest one, or
+    under a later name, to hide a cut tail) fails the check instead of standing in for it."""
     place = _place()
     if place is None:
         return None
     connection, bucket, prefix = place
+    names = _key_prefix(prefix)
     try:
         from apps.storage.client import connect
 
         s3 = connect(connection)
-        tail = deque(s3.objects(bucket, _key_prefix(prefix), start_after=f"{_key_prefix(prefix)}{after_seq:012d}."), maxlen=1)
+        tail = deque(s3.objects(bucket, names, start_after=f"{names}{after_seq:012d}."), maxlen=1)
         if not tail:
             return None
-        _, chunks = s3.open(bucket, tail[0]["Key"])
-        return json.loads(b"".join(chunks))
+        key = tail[0]["Key"]
+        _, chunks = s3.open(bucket, key)
+        entry = json.loads(b"".join(chunks))
     except OpsError as exc:
         raise CheckpointError(f"The audit anchors in {connection}/{bucket} could not be read: {exc.message}") from exc
+    seq = entry.get("anchor", {}).get("seq") if isinstance(entry, dict) else None
+    if not isinstance(seq, int) or key[len(names) : len(names) + 12] != f"{seq:012d}":
+        raise CheckpointError(f"{bucket}/{key} does not hold the anchor its name says: the bucket's anchors were tampered with.")
+    return entry

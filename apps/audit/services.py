@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Min
 from django.utils import timezone
 from pydantic import BaseModel, Field
 
@@ -15,7 +16,7 @@ from apps.core.errors import InvalidInput, OperationFailed
 from apps.core.operations import Risk, operation
 
 from . import anchors
-from .models import AuditEvent, LegalHold, Prune
+from .models import AuditEvent, AuditSink, LegalHold, Prune
 from .verify import verify_chain
 
 PERMISSION = "audit.manage_retention"
@@ -35,7 +36,8 @@ class RetentionStatus(BaseModel):
     legal_hold_reason: str
     first_seq: int | None
     prunable_through_seq: int | None = Field(
-        description="The last event audit.prune may remove now (older than the retention age, anchored)."
+        description="The last event audit.prune may remove now (older than the retention age, anchored, and received by every "
+        "enabled SIEM sink)."
     )
     newest_anchor_seq: int | None
 
@@ -77,8 +79,12 @@ def _prunable_through(anchored: int | None) -> int | None:
         return None
     cutoff = timezone.now() - timedelta(days=days)
     old = AuditEvent.objects.filter(at__lt=cutoff, seq__lte=anchored).order_by("-seq").values_list("seq", flat=True).first()
+    if old is None:
+        return None
     head = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first()
-    return None if old is None else min(old, head - 1) or None  # the head itself always stays
+    # An enabled SIEM sink that is behind (down, backing off) still gets everything it has not received.
+    streamed = AuditSink.objects.filter(enabled=True).aggregate(cursor=Min("cursor"))["cursor"]
+    return min(old, head - 1, *([] if streamed is None else [streamed])) or None  # the head itself always stays
 
 
 @operation("audit.retention", risk=Risk.READ, permission=PERMISSION)
@@ -103,7 +109,8 @@ def plan_prune(ctx, params: PruneInput) -> dict:
     limit = _prunable_through(_anchored_seq())
     if limit is None or params.through_seq > limit:
         allowed = f"at most #{limit}" if limit else "nothing yet"
-        raise InvalidInput({"through_seq": f"Only events older than {settings.AUDIT_RETENTION_DAYS} days and anchored may go: {allowed}."})
+        rule = f"Only events older than {settings.AUDIT_RETENTION_DAYS} days, anchored and received by every enabled SIEM sink may go"
+        raise InvalidInput({"through_seq": f"{rule}: {allowed}."})
     first = AuditEvent.objects.order_by("seq").values_list("seq", flat=True).first()
     if first is None or params.through_seq < first:
         raise InvalidInput({"through_seq": f"Events up to #{params.through_seq} are already pruned."})

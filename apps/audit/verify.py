@@ -40,6 +40,21 @@ def _start() -> tuple[int, str, str | None]:
     return anchor["seq"] + 1, anchor["hash"], anchor["key_id"]
 
 
+def link_problem(ring: dict[str, bytes], event: AuditEvent, prev_hash: str, prev_key: str | None) -> str:
+    """Why `event` does not follow a link `prev_hash` of key `prev_key` (None: unknown) in the chain; "" when it does."""
+    if event.prev_hash != prev_hash:
+        return f"event #{event.seq} does not link to the event before it"
+    problem = key_change_problem(row_values(event), prev_key)
+    if problem:
+        return f"event #{event.seq} {problem}"
+    link = expected_link(ring, prev_hash, event)
+    if link is None:
+        return f"event #{event.seq} is linked with key {event.key_id}, which is not in the chain key ring"
+    if link != event.hash:
+        return f"event #{event.seq} was altered (its link does not match its content)"
+    return ""
+
+
 def _walk() -> tuple[int, int]:
     """Check every link; (events checked, head seq)."""
     expected_seq, prev_hash, prev_key = _start()
@@ -53,18 +68,24 @@ def _walk() -> tuple[int, int]:
             seq = event.seq
             if seq != expected_seq:
                 raise _Broken(f"missing event(s): expected #{expected_seq}, found #{seq}", expected_seq, checked)
-            if event.prev_hash != prev_hash:
-                raise _Broken(f"event #{seq} does not link to the event before it", seq, checked)
-            problem = key_change_problem(row_values(event), prev_key)
+            problem = link_problem(ring, event, prev_hash, prev_key)
             if problem:
-                raise _Broken(f"event #{seq} {problem}", seq, checked)
-            link = expected_link(ring, prev_hash, event)
-            if link is None:
-                raise _Broken(f"event #{seq} is linked with key {event.key_id}, which is not in the chain key ring", seq, checked)
-            if link != event.hash:
-                raise _Broken(f"event #{seq} was altered (its link does not match its content)", seq, checked)
+                raise _Broken(problem, seq, checked)
             prev_hash, prev_key, expected_seq, checked = event.hash, event.key_id, seq + 1, checked + 1
         cursor = batch[-1].seq
+
+
+def anchor_problem(entry: dict, head_seq: int) -> tuple[str, int | None]:
+    """(why the log, ending at `head_seq`, disagrees with this anchor, the seq concerned); ("", None) when it agrees."""
+    if not anchors.is_authentic(entry):
+        return "the newest anchor has no valid signature: it was forged or altered", None
+    anchor = entry["anchor"]
+    row = AuditEvent.objects.filter(seq=anchor["seq"]).values_list("hash", flat=True).first()
+    if row is None and anchor["seq"] > head_seq:
+        return f"the log ends before anchor #{anchor['seq']} of {anchor['at']}: newest events were removed", anchor["seq"]
+    if row is not None and row != anchor["hash"]:
+        return f"event #{anchor['seq']} differs from the anchor of {anchor['at']}", anchor["seq"]
+    return "", None
 
 
 def _against_anchor(head_seq: int) -> str:
@@ -72,14 +93,10 @@ def _against_anchor(head_seq: int) -> str:
     entry = anchors.newest_anchor()
     if entry is None:
         return f"no anchor reached: a cut-off tail cannot be detected (events up to #{head_seq} are not anchored)"
-    if not anchors.is_authentic(entry):
-        raise _Broken("the newest anchor has no valid signature: it was forged or altered", None)
+    problem, seq = anchor_problem(entry, head_seq)
+    if problem:
+        raise _Broken(problem, seq)
     anchor = entry["anchor"]
-    row = AuditEvent.objects.filter(seq=anchor["seq"]).values_list("hash", flat=True).first()
-    if row is None and anchor["seq"] > head_seq:
-        raise _Broken(f"the log ends before anchor #{anchor['seq']} of {anchor['at']}: newest events were removed", anchor["seq"])
-    if row is not None and row != anchor["hash"]:
-        raise _Broken(f"event #{anchor['seq']} differs from the anchor of {anchor['at']}", anchor["seq"])
     if head_seq > anchor["seq"]:
         return f"events after #{anchor['seq']} (anchored at {anchor['at']}) are not yet anchored: #{anchor['seq'] + 1}–#{head_seq}"
     return ""

@@ -13,13 +13,20 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.core.management import call_command
 
 from apps.audit import keys
+from apps.audit.chain import row_values
+from apps.audit.models import AuditEvent
 from apps.audit.writer import record
-from opsconsole_audit_verify.chain import signed_message
+from opsconsole_audit_verify.chain import link, signed_message
 from tests.support.processes import ROOT
 
+from .test_chain import raw
+
 CHAIN_KEY = "k" * 40
-# Run the verifier with Django made unimportable: it must work on a machine without the console.
-NO_DJANGO = "import sys; sys.modules['django'] = None; from opsconsole_audit_verify.__main__ import main; sys.exit(main(sys.argv[1:]))"
+# Run the verifier as `python -m opsconsole_audit_verify …` with Django made unimportable: it must
+# work on a machine without the console.
+NO_DJANGO = (
+    "import runpy, sys; sys.modules['django'] = None; runpy.run_module('opsconsole_audit_verify', run_name='__main__', alter_sys=True)"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -141,6 +148,38 @@ def test_with_the_chain_key_an_insider_holding_only_the_signing_key_is_caught(au
     key_file.write_text(CHAIN_KEY + "\n")
     result = verifier(path, "--key", pub, "--chain-key-file", str(key_file))
     assert result.returncode == 1 and "REJECTED: event #4 was altered" in result.stdout
+
+
+@pytest.mark.parametrize("query", ["", "?operation=storage.delete"])
+def test_the_console_does_not_sign_an_event_edited_in_the_database(auditor, tmp_path, query):
+    """An insider without the chain key edits a row and leaves its link alone: the offline
+    verifier, without the chain key, cannot see it, so the console must not sign it."""
+    raw("UPDATE audit_auditevent SET actor = 'mallory', params = %s WHERE seq = 4", ['{"i": 99}'])
+    path = download(auditor, tmp_path, query)
+    with zipfile.ZipFile(path) as zf:
+        assert "manifest.sig" not in zf.namelist()
+    assert [e["seq"] for e in events_of(path)] == ([1, 2, 3] if not query else [2])
+    result = verifier(path, "--key", public_key(auditor, tmp_path))
+    assert result.returncode == 1, result.stdout
+    assert "REJECTED: the console refused to sign this bundle: event #4 was altered" in result.stdout
+
+
+def test_the_console_does_not_sign_a_chain_re_linked_with_the_key_before_its_anchor(auditor, tmp_path):
+    """An insider holding the chain key rewrites #2 and re-links every later event: each link is
+    valid, but the log no longer matches the signed anchor (#6), even in a bundle without #6."""
+    prev_hash = AuditEvent.objects.get(seq=1).hash
+    for event in AuditEvent.objects.filter(seq__gte=2).order_by("seq"):
+        if event.seq == 2:
+            event.target = "rewritten"
+        event.prev_hash = prev_hash
+        prev_hash = link(CHAIN_KEY.encode(), prev_hash, row_values(event))
+        raw("UPDATE audit_auditevent SET target = %s, prev_hash = %s, hash = %s WHERE seq = %s",
+            [event.target, event.prev_hash, prev_hash, event.seq])  # fmt: skip
+    path = download(auditor, tmp_path, "?operation=monitoring.query")
+    assert [e["seq"] for e in events_of(path)] == [1, 3, 5]
+    result = verifier(path, "--key", public_key(auditor, tmp_path))
+    assert result.returncode == 1, result.stdout
+    assert "REJECTED: the console refused to sign this bundle: event #6 differs from the anchor" in result.stdout
 
 
 def test_public_key_command_prints_the_published_key(db, capsys, client_as):

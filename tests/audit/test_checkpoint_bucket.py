@@ -97,3 +97,25 @@ def test_in_an_object_lock_bucket_each_anchor_is_locked_against_deletion(setting
         s3.delete_object(Bucket=locked, Key=obj["Key"], VersionId=obj["VersionId"])
     s3.delete_object(Bucket=locked, Key=obj["Key"])  # only hides it behind a delete marker: the version stays
     assert [v["VersionId"] for v in s3.list_object_versions(Bucket=locked)["Versions"]] == [obj["VersionId"]]
+
+
+def test_an_older_anchor_over_the_newest_or_under_a_later_name_is_refused(settings, conn, s3):
+    """Whoever holds the bucket's credentials puts an older genuine anchor over the newest one, or
+    under a later name, so that a cut tail looks anchored no further: verification refuses."""
+    locked = f"lock-{conn.name}"
+    s3.create_bucket(Bucket=locked, ObjectLockEnabledForBucket=True)
+    settings.AUDIT_CHECKPOINT_BUCKET = f"{conn.name}/{locked}/anchors"
+    record_events(3)
+    older = write_anchor()
+    record_events(3)
+    write_anchor()
+    anchor_path().unlink()
+    raw("DELETE FROM audit_auditevent WHERE seq >= 5")
+    (_, newest_key) = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=locked)["Contents"])
+    s3.put_object(Bucket=locked, Key=newest_key, Body=json.dumps(older).encode())  # a new version over the locked one
+    with pytest.raises(CommandError, match="does not hold the anchor its name says"):
+        call_command("audit_verify")
+    s3.delete_object(Bucket=locked, Key=newest_key)  # the newest name hidden; the older anchor under a later one
+    s3.put_object(Bucket=locked, Key=newest_key.replace("000000000006-", "000000000099-"), Body=json.dumps(older).encode())
+    with pytest.raises(CommandError, match="does not hold the anchor its name says"):
+        call_command("audit_verify")

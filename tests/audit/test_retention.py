@@ -10,7 +10,7 @@ from django.utils import timezone
 from apps.approvals.models import ApprovalPolicy
 from apps.audit import writer
 from apps.audit.anchors import write_anchor
-from apps.audit.models import AuditEvent, Prune
+from apps.audit.models import AuditEvent, AuditSink, Prune
 from apps.audit.services import RetentionError
 from apps.audit.verify import verify_chain
 from apps.core.errors import InvalidInput
@@ -85,6 +85,18 @@ def test_nothing_unanchored_or_too_young_is_pruned(history, admin, unguarded):
     with pytest.raises(InvalidInput, match="at most #5"):
         invoke("audit.prune", admin, {"through_seq": 6}, "web")
     assert AuditEvent.objects.filter(seq=1).exists()
+
+
+def test_nothing_an_enabled_sink_has_not_received_is_pruned(history, admin, unguarded):
+    """A SIEM that is down keeps its cursor: pruning past it would lose what it has not received."""
+    write_anchor()
+    sink = AuditSink.objects.create(name="siem", kind="https", address="https://siem.example/in", cursor=3)
+    assert invoke("audit.retention", admin, {}, "web").result.prunable_through_seq == 3
+    with pytest.raises(InvalidInput, match="at most #3"):
+        invoke("audit.prune", admin, {"through_seq": 4}, "web")
+    assert AuditEvent.objects.filter(seq=4).exists()
+    AuditSink.objects.filter(pk=sink.pk).update(enabled=False)  # disabling is itself an approved operation
+    assert invoke("audit.prune", admin, {"through_seq": 5}, "web").result.removed == 5
 
 
 def test_a_legal_hold_stops_pruning_until_lifted(history, admin, unguarded):
