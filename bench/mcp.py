@@ -14,7 +14,7 @@ Goals: console CPU per call <= 2x the fair peer's; throughput at 16 clients >= 0
 fair peer's with one web process, ~2x that with two. Throwaway SQLite database, or
 BENCH_DATABASE_URL (an empty PostgreSQL database); REDIS_URL if set, else an embedded Redis.
 
-    BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_mcp .venv/bin/python bench/mcp.py [--calls 2000]
+    BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_mcp .venv/bin/python bench/mcp.py [--calls 2000] [--port N]
 """
 
 from __future__ import annotations
@@ -163,6 +163,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000, help="calls per measurement")
     parser.add_argument("--mode", default="auto", help="client protocol mode: auto (newest revision) or legacy (initialize)")
+    parser.add_argument("--port", type=int, default=0, help="servers on fixed ports from this one up (default: free ports)")
     parser.add_argument("--bare", type=int, help=argparse.SUPPRESS)  # internal: serve the bare server on this port
     args = parser.parse_args()
     if args.bare:
@@ -181,7 +182,7 @@ def main() -> None:
 
     from apps.accounts.models import ApiToken
     from apps.audit.models import AuditEvent
-    from tests.support.processes import Process, free_port, port_open, start_console
+    from tests.support.processes import Process, port_open, port_source, start_console
 
     call_command("migrate", verbosity=0)
     with connection.cursor() as cursor:  # the fair peer's table: the audit table's shape, no chain, no trigger
@@ -193,9 +194,10 @@ def main() -> None:
     servers = []
     try:
         # Generous start-up deadlines: on a machine busy with other work, two processes importing Django take a while.
-        console, console_url = start_console(OPS_RATE_LIMIT_READ="100000000/m", timeout=120)
-        console2, console2_url = start_console(OPS_RATE_LIMIT_READ="100000000/m", workers=2, timeout=120)
-        port = free_port()
+        ports = port_source(args.port)
+        console, console_url = start_console(ports(), OPS_RATE_LIMIT_READ="100000000/m", timeout=120)
+        console2, console2_url = start_console(ports(), OPS_RATE_LIMIT_READ="100000000/m", workers=2, timeout=120)
+        port = ports()
         bare = Process("bare-mcp", [sys.executable, __file__, "--bare", str(port)], cwd=ROOT)
         servers = [console, console2, bare]
         bare.wait_until(lambda: port_open(port), timeout=120, what="listening")

@@ -13,6 +13,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsconsole.settings")
 os.environ.setdefault("DB_STATEMENT_TIMEOUT_MS", "30000")
 # ...and once the database did not answer, the next 5 s of its accesses fail at once (settings.DB_DOWN_SECONDS).
 os.environ.setdefault("DB_DOWN_SECONDS", "5")
+# ...and its PostgreSQL connections stay open between requests, in psycopg's pool (settings.DB_POOL).
+os.environ.setdefault("DB_POOL", "1")
 django_asgi_app = get_asgi_application()
 
 from asgiref.sync import sync_to_async  # noqa: E402

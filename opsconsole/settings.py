@@ -143,7 +143,7 @@ elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
     if int(env("DB_STATEMENT_TIMEOUT_MS", "0")):
         options["options"] = f"-c statement_timeout={int(env('DB_STATEMENT_TIMEOUT_MS'))}"
     if env_bool("DB_POOL", False):
-        # Web processes (DB_POOL=1): under ASGI every request's sync code runs on a fresh thread, so
+        # Web processes (asgi.py sets DB_POOL=1): under ASGI every request's sync code runs on a fresh thread, so
         # per-thread persistent connections (CONN_MAX_AGE) would reconnect per request; a pool keeps them.
         # Not for Celery's prefork children: a pool's threads do not survive fork.
         DATABASES["default"]["CONN_MAX_AGE"] = 0

@@ -143,10 +143,11 @@ async def count_watcher(topic: str, delta: int) -> None:
 # (a browser that starts watching sees events from then on, after its snapshot).
 WATCH_CHECK_SECONDS = 1.0
 _watched: dict[str, tuple[float, bool]] = {}
+clock = time.monotonic  # tests hold it still
 
 
 def watched(topic: str) -> bool:
-    now = time.monotonic()
+    now = clock()
     hit = _watched.get(topic)
     if hit is not None and now - hit[0] < WATCH_CHECK_SECONDS:
         return hit[1]

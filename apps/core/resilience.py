@@ -35,10 +35,24 @@ class _LogListener(pybreaker.CircuitBreakerListener):
         log.warning("circuit breaker %s: %s -> %s", cb.name, old_state.name, new_state.name)
 
 
+class _Breaker(pybreaker.CircuitBreaker):
+    """pybreaker holds the breaker's lock over the whole call (danielfm/pybreaker#55): every call through
+    one breaker would wait for the one before it — all of a process's Redis calls, a dashboard's panels,
+    an upload's parts. Closed, calls run side by side (the lock guards the state only); open or half-open,
+    the lock is held over the call as pybreaker does, so that a single trial call goes through."""
+
+    def call(self, func, *args, **kwargs):
+        with self._lock:
+            state = self.state
+            if state.name != pybreaker.STATE_CLOSED:
+                return state.call(func, *args, **kwargs)
+        return state.call(func, *args, **kwargs)
+
+
 def breaker_for(name: str) -> pybreaker.CircuitBreaker:
     with _lock:
         if name not in _breakers:
-            _breakers[name] = pybreaker.CircuitBreaker(
+            _breakers[name] = _Breaker(
                 fail_max=settings.BREAKER_FAIL_MAX,
                 reset_timeout=settings.BREAKER_RESET_SECONDS,
                 name=name,

@@ -141,15 +141,24 @@ def test_secret_params_never_reach_the_audit_log(make_user, actor_of):
                      "headers": {"Authorization": "[redacted]", "X": "1"}}  # fmt: skip
 
 
-def test_a_read_call_makes_at_most_three_round_trips(make_user, actor_of, settings):
-    """Actor and token caches, the one-command rate limit and the watched-feed check keep
-    a cheap read to: one Redis command (the rate limit) and the audit append."""
+@pytest.mark.parametrize("caller", ["token", "session user"])
+def test_a_read_call_makes_at_most_three_round_trips(caller, make_user, make_token, monkeypatch):
+    """A cheap read, the caller's actor resolved inside the count (a token's from the process's cache, as
+    an MCP call's; a session user's roles from it, once Django's auth middleware has loaded the user):
+    one Redis command (the rate limit) and the audit append; the watched-feed check from memory.
+    The caches' clocks are held: a slow machine must not expire them between the two calls."""
+    from apps.accounts import actors
+    from apps.core import live
     from tests.support.roundtrips import counting
 
-    actor = actor_of(make_user("viewer"))
-    invoke("accounts.whoami", actor)  # warm: per-process caches (roles, watched feed)
+    monkeypatch.setattr(actors, "clock", lambda: 1000.0)
+    monkeypatch.setattr(live, "clock", lambda: 1000.0)
+    user = make_user("viewer")
+    _, raw = make_token(user)
+    resolve = (lambda: actors.actor_for_token(raw)) if caller == "token" else (lambda: actors.Actor.for_user(user))
+    invoke("accounts.whoami", resolve())  # warm: per-process caches (token, roles, watched feed)
     with counting() as trips:
-        outcome = invoke("accounts.whoami", actor)
-    assert outcome.result.roles == ["viewer"]
+        outcome = invoke("accounts.whoami", resolve())
+    assert outcome.result.roles == ["viewer"] and (outcome.result.token is not None) == (caller == "token")
     assert trips.redis == 1, trips.redis  # the rate limit, one script
     assert trips.total <= 3, (trips.sql, trips.redis)  # in a transaction the audit append is 2: head under the lock, INSERT

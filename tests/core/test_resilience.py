@@ -4,6 +4,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -77,6 +78,14 @@ def test_breaker_opens_after_five_failures_and_recovers(peer, breaker):
     time.sleep(1.1)  # the reset timeout: the next call is the half-open trial
     assert call_through(breaker, get(peer.port), errors=(httpx.TransportError,)) == "hello"
     assert breaker.current_state == "closed"
+
+
+def test_calls_through_a_closed_breaker_run_side_by_side(breaker):
+    """Not one at a time (pybreaker's own call holds a lock over the call): two calls meet inside."""
+    together = threading.Barrier(2, timeout=30)
+    with ThreadPoolExecutor(2) as pool:
+        arrived = list(pool.map(lambda _: call_through(breaker, together.wait, errors=(OSError,)), range(2)))
+    assert sorted(arrived) == [0, 1]
 
 
 def test_retries_an_idempotent_read_before_counting_a_failure(peer, breaker):

@@ -5,6 +5,7 @@ answers), resume, kill and restart on the same port."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import tempfile
 
@@ -14,8 +15,8 @@ from tests.support.processes import Process, free_port, port_open
 
 
 class RedisServer:
-    def __init__(self):
-        self.port = free_port()
+    def __init__(self, port: int = 0):
+        self.port = port or free_port()
         self.dir = tempfile.mkdtemp(prefix="opsconsole-redis-")
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc: Process | None = None
@@ -40,3 +41,4 @@ class RedisServer:
         if self.proc.proc.poll() is None:
             self.resume()
             self.proc.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)

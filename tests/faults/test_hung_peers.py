@@ -22,8 +22,8 @@ from apps.monitoring.models import PrometheusSource
 class HungPeer:
     """A TCP server on loopback that accepts every connection and never sends a byte."""
 
-    def __init__(self):
-        self.server = socket.create_server(("127.0.0.1", 0))
+    def __init__(self, port: int = 0):
+        self.server = socket.create_server(("127.0.0.1", port))
         self.port = self.server.getsockname()[1]
         self.held: list[socket.socket] = []
         threading.Thread(target=self._accept, daemon=True).start()

@@ -27,3 +27,25 @@ def test_a_cached_token_gives_the_same_access_token_until_its_actor_changes(make
     changed = actors.actor_for_token(raw)
     again = verify(raw)
     assert again is not first and again.actor is changed
+
+
+def test_a_cached_token_is_verified_without_a_thread_hop(make_user, make_token, monkeypatch):
+    """The call's one thread-pool hop is the gateway's: a token this process verified lately is checked on
+    the event loop; only a token it does not know goes to the pool."""
+    from apps.mcp import auth
+
+    hops = []
+
+    def in_thread(func):
+        async def hop(*args):
+            hops.append(func.__name__)  # what the pool would run; not run here (the test's data is on its own thread)
+
+        return hop
+
+    monkeypatch.setattr(auth, "in_thread", in_thread)
+    monkeypatch.setattr(actors, "clock", lambda: 1000.0)  # a slow machine must not expire the cache between the calls
+    _, raw = make_token(make_user("operator"))
+    assert verify(raw) is None and hops == ["_verify"]  # not known yet
+    actors.actor_for_token(raw)  # what that hop does
+    assert verify(raw).actor.roles == {"operator"} and verify(raw).actor.roles == {"operator"}
+    assert hops == ["_verify"]

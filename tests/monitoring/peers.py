@@ -1,5 +1,6 @@
-"""Real Prometheus, Alertmanager and a test exporter on free loopback ports, in
-temporary directories; used by the tests' fixtures and by bench/dashboards.py."""
+"""Real Prometheus, Alertmanager and a test exporter on loopback ports (free ones unless
+given), in temporary directories, and a reverse proxy to put in front of one; used by the
+tests' fixtures and by bench/dashboards.py."""
 
 from __future__ import annotations
 
@@ -9,11 +10,15 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+import httpx
 
 from tests.support.processes import Process, free_port, port_open
 from tests.support.waiting import wait_for  # noqa: F401 (peers.wait_for, used by the monitoring tests)
@@ -85,8 +90,8 @@ class Peer:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def start_exporter() -> Peer:
-    port = free_port()
+def start_exporter(port: int = 0) -> Peer:
+    port = port or free_port()
     workdir = Path(tempfile.mkdtemp(prefix="opsconsole-exporter-"))
     argv = [sys.executable, str(HERE / "exporter.py"), str(port)]
     proc = Process("exporter", argv, clean_env())
@@ -123,11 +128,16 @@ def _bcrypt(password: str) -> str:
 
 
 def start_prometheus(
-    binary: str, scrape: dict[str, dict], alertmanager: str = "", basic_auth: tuple[str, str] | None = None, rules: str = RULES
+    binary: str,
+    scrape: dict[str, dict],
+    alertmanager: str = "",
+    basic_auth: tuple[str, str] | None = None,
+    rules: str = RULES,
+    port: int = 0,
 ) -> Peer:
     """`scrape`: job name -> {"target": "host:port", "bearer": token (optional)}. With
     `basic_auth` (user, password) Prometheus' own web server requires it."""
-    port = free_port()
+    port = port or free_port()
     workdir = Path(tempfile.mkdtemp(prefix="opsconsole-prometheus-"))
     (workdir / "rules.yml").write_text(rules)
     jobs = []
@@ -177,3 +187,41 @@ def api_requests(prometheus_url: str) -> int:
         if match:
             total += int(float(match.group(2)))
     return total
+
+
+class Gate(BaseHTTPRequestHandler):
+    """A reverse proxy in front of a peer at `upstream` (what teams put in front of Prometheus).
+    A subclass decides in `admit` what happens to each request before it is forwarded."""
+
+    upstream = ""
+
+    def admit(self) -> bool:
+        """False: refused, and already answered here."""
+        return True
+
+    def forward(self):
+        if not self.admit():
+            return
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        answer = httpx.request(self.command, self.upstream + self.path, content=body,
+                               headers={"Content-Type": self.headers.get("Content-Type", "")})  # fmt: skip
+        self.reply(answer)
+
+    def reply(self, answer: httpx.Response) -> None:
+        self.send_response(answer.status_code)
+        self.send_header("Content-Type", answer.headers.get("content-type", "application/json"))
+        self.send_header("Content-Length", str(len(answer.content)))
+        self.end_headers()
+        self.wfile.write(answer.content)
+
+    do_GET = do_POST = forward
+
+    def log_message(self, *args):
+        pass
+
+
+def serve_gate(gate: type[Gate]) -> tuple[str, ThreadingHTTPServer]:
+    """The gate on a free loopback port, in threads of this process: (its URL, the server to shut down)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), gate)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}", server

@@ -1,6 +1,7 @@
 """Dashboards: the built-in ones, the page with its range picker, editing with
 panels, and the server-side charts."""
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,9 +10,11 @@ from apps.audit.models import AuditEvent
 from apps.core.gateway import invoke
 from apps.monitoring import builtin
 from apps.monitoring.charts import format_value, level, line_chart
-from apps.monitoring.models import Dashboard, Panel
-from apps.monitoring.services.dashboards import PanelData
+from apps.monitoring.models import Dashboard, Panel, PrometheusSource
+from apps.monitoring.services.dashboards import PANEL_THREADS, PanelData
 from apps.monitoring.services.queries import RangeSeries
+
+from . import peers
 
 
 @pytest.fixture
@@ -133,3 +136,50 @@ def test_value_formatting_and_levels():
     assert format_value(12345, "per_second") == "12.3k/s"
     assert format_value(None) == "—"
     assert level(7, 5, 10) == "warning" and level(12, 5, 10) == "critical" and level(1, 5, 10) == "ok" and level(1, None, None) == "none"
+
+
+class HoldingGate(peers.Gate):
+    """Holds each query until `together` are in flight, then lets them all through, and records the most
+    in flight at once (until each is answered upstream). Queries made one after another never fill it:
+    after 20 s it stops holding."""
+
+    together = PANEL_THREADS
+    in_flight = most = 0
+    opened = False
+    changed = threading.Condition()
+
+    def admit(self) -> bool:
+        gate = type(self)
+        with gate.changed:
+            gate.in_flight += 1
+            gate.most = max(gate.most, gate.in_flight)
+            gate.opened = gate.opened or gate.in_flight >= gate.together
+            gate.changed.notify_all()
+            gate.changed.wait_for(lambda: gate.opened, timeout=20)
+            gate.opened = True
+        return True
+
+    def reply(self, answer) -> None:
+        with self.changed:  # before the caller can send its next query
+            type(self).in_flight -= 1
+        super().reply(answer)
+
+
+def test_panels_are_queried_side_by_side_a_pool_at_a_time(db, prometheus, viewer):
+    """A render costs about its slowest panel, not the sum: a 12-panel dashboard's queries are in flight
+    together, as many as the process's panel threads and no more."""
+    from apps.core.resilience import forget_breaker
+
+    HoldingGate.upstream, HoldingGate.in_flight, HoldingGate.most, HoldingGate.opened = prometheus.url, 0, 0, False
+    url, server = peers.serve_gate(HoldingGate)
+    forget_breaker("prometheus:held")
+    try:
+        source = PrometheusSource.objects.create(name="held", base_url=url, timeout_seconds=30)
+        board = Dashboard.objects.create(slug="wide", title="Wide", source=source)
+        for position in range(12):
+            Panel.objects.create(dashboard=board, position=position, title=f"Up {position}", query="up", chart="stat")
+        data = invoke("monitoring.dashboard", viewer, {"dashboard": "wide", "end": datetime.now(UTC).isoformat()}).result
+    finally:
+        server.shutdown()
+    assert [p.error for p in data.panels] == [""] * 12
+    assert HoldingGate.most == PANEL_THREADS

@@ -2,10 +2,6 @@
 basic auth (stored, or from the environment) against a real Prometheus that
 requires it, a bearer token through a gate in front of one, and the admin page audited."""
 
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-import httpx
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
@@ -110,42 +106,28 @@ def test_only_admins_manage_sources(client_as):
     assert client_as("operator").get("/monitoring/sources/").status_code == 403
 
 
-class BearerGate(BaseHTTPRequestHandler):
-    """What teams put in front of Prometheus for bearer auth (Prometheus itself only
-    knows basic auth): a reverse proxy that lets a request through with the right token."""
+class BearerGate(peers.Gate):
+    """Prometheus itself only knows basic auth: a proxy in front of it lets a request through with the right token."""
 
-    token = upstream = ""
+    token = ""
     seen: list[str] = []
 
-    def forward(self):
+    def admit(self) -> bool:
         type(self).seen.append(self.headers.get("Authorization", ""))
-        if self.headers.get("Authorization") != f"Bearer {self.token}":
-            self.send_response(401)
-            self.send_header("WWW-Authenticate", "Bearer")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        answer = httpx.request(self.command, self.upstream + self.path, content=body,
-                               headers={"Content-Type": self.headers.get("Content-Type", "")})  # fmt: skip
-        self.send_response(answer.status_code)
-        self.send_header("Content-Type", answer.headers.get("content-type", "application/json"))
-        self.send_header("Content-Length", str(len(answer.content)))
+        if self.headers.get("Authorization") == f"Bearer {self.token}":
+            return True
+        self.send_response(401)
+        self.send_header("WWW-Authenticate", "Bearer")
+        self.send_header("Content-Length", "0")
         self.end_headers()
-        self.wfile.write(answer.content)
-
-    do_GET = do_POST = forward
-
-    def log_message(self, *args):
-        pass
+        return False
 
 
 @pytest.fixture
 def bearer_prometheus(prometheus):
     BearerGate.token, BearerGate.upstream, BearerGate.seen = "tok-" + "x" * 20, prometheus.url, []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), BearerGate)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
+    url, server = peers.serve_gate(BearerGate)
+    yield url
     server.shutdown()
 
 

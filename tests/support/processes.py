@@ -29,6 +29,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def port_source(first: int = 0) -> Callable[[], int]:
+    """Ports for a run's servers, one per call: free ones, or from `first` up (a bench's --port, for a firewall)."""
+    return itertools.count(first).__next__ if first else free_port
+
+
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as s:
         s.settimeout(0.2)
@@ -133,8 +138,7 @@ def start_console(port: int | None = None, *, workers: int = 1, timeout: float =
     port = port or free_port()
     argv = [sys.executable, "-m", "uvicorn", "opsconsole.asgi:application", "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
             "--workers", str(workers), "--timeout-graceful-shutdown", "10"]  # fmt: skip
-    # As in production: web processes keep their PostgreSQL connections in a pool (ignored on SQLite).
-    proc = Process("web", argv, console_env(CONSOLE_BASE_URL=f"http://127.0.0.1:{port}", **{"DB_POOL": "1", **env}))
+    proc = Process("web", argv, console_env(CONSOLE_BASE_URL=f"http://127.0.0.1:{port}", **env))
     proc.wait_until(lambda: port_open(port), timeout=timeout, what="listening")
     return proc, f"http://127.0.0.1:{port}"
 

@@ -126,7 +126,8 @@ def _query_panels(dashboard: Dashboard, range_: str, end: datetime, *, live: boo
     )
 
 
-_panel_threads = ThreadPoolExecutor(max_workers=8, thread_name_prefix="panel")
+PANEL_THREADS = 8  # per process, shared by every dashboard it evaluates
+_panel_threads = ThreadPoolExecutor(max_workers=PANEL_THREADS, thread_name_prefix="panel")
 
 
 def _query_panel(client: PrometheusClient, panel, start: datetime, end: datetime, step: float) -> tuple[PanelData, str]:
