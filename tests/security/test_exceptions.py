@@ -68,6 +68,17 @@ def test_an_exception_scoped_to_a_path_covers_nothing_elsewhere(project, actor_o
     assert audit()["requests"].status == "open"
 
 
+def test_version_alternatives_cover_each_of_them_and_nothing_between(project, actor_of):
+    base, operator, audit = project
+    audit()
+    add(actor_of(operator), vulnerability="CVE-2023-32681", package="requests", versions="==2.28.0 || >=2.30.0,<2.30.1")
+    assert audit()["requests"].status == "accepted"
+    (base / "requirements.txt").write_text("requests==2.29.0\ndjango==4.2.2\n")  # between the alternatives
+    assert audit()["requests"].status == "open"
+    (base / "requirements.txt").write_text("requests==2.28.0\ndjango==4.2.2\n")
+    assert audit()["requests"].status == "accepted"
+
+
 def test_an_expired_exception_makes_the_finding_come_back(project, actor_of):
     _, operator, audit = project
     audit()
@@ -108,6 +119,7 @@ def test_a_critical_exception_waits_for_approval_of_its_plan(project, actor_of, 
         ({"vulnerability": "CVE-1999-0001", "package": "requests"}, "No advisory names"),
         ({"vulnerability": "CVE-2023-32681", "package": "django"}, "No advisory names"),  # the vulnerability AND the package
         ({"vulnerability": "CVE-2023-32681", "package": "requests", "expires_at": "2020-01-01T00:00:00Z"}, "in the future"),
+        ({"vulnerability": "CVE-2023-32681", "package": "requests", "expires_at": "2099-01-01T00:00:00Z"}, "at most 366 days"),
         ({"vulnerability": "CVE-2023-32681", "package": "requests", "reason": "because"}, "reason"),
     ],
 )
