@@ -112,6 +112,33 @@ def test_a_critical_exception_waits_for_approval_of_its_plan(project, actor_of, 
     assert AdvisoryException.objects.get().created_by == operator
 
 
+def test_triage_is_no_way_around_the_guard_on_critical_vulnerabilities(project, actor_of, make_user, client):
+    _, operator, audit = project
+    found = audit()
+    minimist, requests = found["minimist"], found["requests"]
+    assert (minimist.severity, requests.severity) == ("critical", "medium")
+    until = (timezone.now() + timedelta(days=7)).isoformat()
+    accept = {"status": "accepted", "accepted_until": until, "comment": "Only parses our own CLI flags."}
+    for params in (accept, {"status": "false_positive", "comment": "We do not use it."}):
+        outcome = gateway.invoke("security.triage_finding", actor_of(operator), {"finding_id": minimist.pk, **params}, "web")
+        assert outcome.status == "pending" and outcome.approval.scope == "severity:critical"
+    assert Finding.objects.get(pk=minimist.pk).status == "open"
+    # a lesser one is triaged at once, and so is a critical one that is only assigned or commented
+    for params in ({"finding_id": requests.pk, **accept}, {"finding_id": minimist.pk, "comment": "Looking."}):
+        assert gateway.invoke("security.triage_finding", actor_of(operator), params, "web").status == "ok"
+    # the web form says so and goes to the approval request
+    client.force_login(operator)
+    response = client.post(f"/security/findings/{minimist.pk}/triage/", {"status": "false_positive", "comment": "We do not use it."})
+    assert response.status_code == 302 and "/approvals/" in response["Location"]
+    # approved, it is done as asked, by the person who asked
+    outcome = gateway.invoke("security.triage_finding", actor_of(operator), {"finding_id": minimist.pk, **accept}, "web")
+    approvals.vote(outcome.approval.pk, actor_of(make_user("approver")), "approve")
+    approval = Job.objects.filter(operation="security.triage_finding").order_by("-created_at").first()
+    gateway.run_job(str(approval.pk))
+    minimist.refresh_from_db()
+    assert minimist.status == "accepted" and minimist.comments.last().author == operator
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [

@@ -156,6 +156,11 @@ def test_live_github_token_becomes_critical_and_fails_the_gate_even_when_baselin
     job, scan = run_scan(operator, "security.scan_secrets", {"root": root.name})
     assert job.result["gate"] == "fail" and any("verified live" in f for f in job.result["gate_failures"])
     assert {f.rule for f in Finding.objects.filter(last_scan=scan, status="open")} == {"github-pat"}
+    # nor can triage dismiss it alone: calling it a false positive waits for a second person
+    dismiss = {"finding_id": github.pk, "status": "false_positive", "comment": "A test token."}
+    outcome = gateway.invoke("security.triage_finding", actor_of(operator), dismiss, "web")
+    assert outcome.status == "pending" and Finding.objects.get(pk=github.pk).status == "open"
+    assert AuditEvent.objects.filter(operation="security.verify_secret", outcome="ok", target=f"finding {github.pk}").exists()
 
 
 def test_invalid_slack_and_live_aws_pair(scanned, providers, settings, actor_of, make_user):
