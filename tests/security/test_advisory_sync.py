@@ -206,6 +206,9 @@ def test_an_unreachable_export_is_a_failed_sync_not_lost_data(db, make_user, act
 
 
 def test_the_data_age_shows_on_health_and_the_security_page(db, client, make_user, osv_exports):
+    rows = {name: (status, detail) for name, status, detail in advisory_services.health_rows()}
+    assert rows == {f"advisories:{e}": ("warning", rows[f"advisories:{e}"][1]) for e in ("PyPI", "npm")}  # nothing loaded yet
+    assert "no advisory loaded" in rows["advisories:PyPI"][1]
     call_command("import_osv", "--shipped")
     user = make_user("operator")
     client.force_login(user)
