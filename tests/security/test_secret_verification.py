@@ -119,10 +119,14 @@ def verify(actor, approver_actor, finding):
     return job
 
 
-def test_verification_is_off_by_default(scanned, providers, actor_of):
+def test_verification_is_off_by_default_and_enabled_per_family(scanned, providers, settings, actor_of):
     _, _, operator, found = scanned
     with pytest.raises(OpsError, match="is off"):
         gateway.invoke("security.verify_secret", actor_of(operator), {"finding_id": found["github-pat"].pk}, "web")
+    settings.SECURITY_VERIFY_FAMILIES = ["github"]
+    for rule in ("slack-bot-token", "aws-access-key-id"):
+        with pytest.raises(OpsError, match="is off"):
+            gateway.invoke("security.verify_secret", actor_of(operator), {"finding_id": found[rule].pk}, "web")
     assert providers.calls == []
 
 
