@@ -91,9 +91,12 @@ def sync_advisories(ctx: Context, params: SyncAdvisoriesInput) -> SyncAdvisories
 
 
 def health_rows() -> list[tuple[str, str, str]]:
-    """/health/: one row per ecosystem, a warning when its data is stale or its last sync failed."""
-    rows = []
-    for s in feeds.states(timezone.now()):
+    """/health/: one row per ecosystem, a warning when its data is stale, its last sync failed, or there is none."""
+    states = feeds.states(timezone.now())
+    missing = sorted(set(settings.SECURITY_OSV_ECOSYSTEMS) - {s.ecosystem for s in states})
+    none = "no advisory loaded: manage.py import_osv --shipped, or security.sync_advisories"
+    rows = [(f"advisories:{e}", "warning", none) for e in missing]
+    for s in states:
         age = f"{s.age_days:.0f} days old" if s.age_days is not None else "age unknown"
         detail = f"{s.records} advisories ({s.origin}), {age}" + (f"; last sync failed: {s.error}" if s.error else "")
         rows.append((f"advisories:{s.ecosystem}", "warning" if s.stale or s.error else "ok", detail))

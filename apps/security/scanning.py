@@ -14,7 +14,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from . import exceptions, gitscan, owasp, sast
-from .deps import lockfiles, osv
+from .deps import feeds, lockfiles, osv
 from .errors import ScanError
 from .findings import Observation
 from .images import ImageScan
@@ -236,7 +236,8 @@ def dependencies_in_tree(tree: Tree, ecosystems: set[str], progress: Progress) -
         out.observations.append(dependency_observation(vuln))
     exceptions.apply(out.observations, timezone.now())
     out.notes.extend(f"Not read: {why}" for why in out.unread)
-    out.notes.append(f"{len(deps)} dependencies checked against {osv.Advisory.objects.count()} advisories.")
+    checked = f"{len(deps)} dependencies checked against {osv.Advisory.objects.count()} advisories."
+    out.notes[:0] = [checked, *feeds.audit_notes(ecosystems, timezone.now())]  # first: a scan keeps its first 50 notes
     return out
 
 

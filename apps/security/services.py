@@ -258,10 +258,52 @@ class TriageInput(BaseModel):
     comment: str = Field("", max_length=4000, description="Why (required to accept a risk or call a false positive).")
 
 
-@operation("security.triage_finding", risk=Risk.WRITE, permission="security.triage_findings", target=lambda p: f"finding {p.finding_id}")
+DISMISSING = (Finding.ACCEPTED, Finding.FALSE_POSITIVE)
+
+
+def _guarded(finding: Finding) -> bool:
+    """A critical vulnerability, or a secret its provider said is live: the findings a gate fails on by default."""
+    return (finding.kind == "dependencies" and finding.severity == "critical") or finding.verification == scanning.LIVE
+
+
+def triage_scope(params: TriageInput) -> str | None:
+    """Accepting or dismissing a guarded finding takes a second person, as a critical exception does (else triage
+    would be the way around that guard); every other triage needs no approval."""
+    finding = Finding.objects.filter(pk=params.finding_id).first()
+    return "severity:critical" if finding is not None and params.status in DISMISSING and _guarded(finding) else None
+
+
+def plan_triage(ctx: Context | None, params: TriageInput) -> dict:
+    """The finding as it is and what the triage makes of it (a pure read): approvers see which finding and why."""
+    finding = Finding.objects.filter(pk=params.finding_id).first()
+    if finding is None:
+        raise ScanError(f"There is no finding #{params.finding_id}.")
+    status = params.status or finding.status
+    what = f"{finding.severity} {finding.rule} in {finding.package or finding.path or finding.target}"
+    return {
+        "summary": f"Set finding #{finding.pk} ({what}) from {finding.status} to {status}.",
+        "finding": finding.pk,
+        "from": finding.status,
+        "status": status,
+        "accepted_until": params.accepted_until.isoformat() if params.accepted_until else None,
+        "assignee": params.assignee,
+        "comment": params.comment,
+        "links": {f"finding #{finding.pk}": finding.get_absolute_url()},
+    }
+
+
+@operation(
+    "security.triage_finding",
+    risk=Risk.RISKY,
+    permission="security.triage_findings",
+    approval_scope=triage_scope,
+    planner=plan_triage,
+    target=lambda p: f"finding {p.finding_id}",
+)
 def triage_finding(ctx: Context, params: TriageInput) -> FindingOut:
     """Triage a finding: set its status (open, triaged, accepted risk with an expiry, false positive, fixed), its
-    assignee, and add a comment. Accepted risks reopen by themselves when they expire."""
+    assignee, and add a comment. Accepted risks reopen by themselves when they expire. Accepting or calling a false
+    positive a critical vulnerability or a secret verified live needs approval (scope severity:critical)."""
     finding = Finding.objects.filter(pk=params.finding_id).first()
     if finding is None:
         raise ScanError(f"There is no finding #{params.finding_id}.")

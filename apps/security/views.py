@@ -154,10 +154,13 @@ def triage(request, pk):
         "comment": data["comment"],
     }
     try:
-        call(request, "security.triage_finding", params)
+        outcome = call(request, "security.triage_finding", params)
     except OpsError as exc:
         messages.error(request, exc.message)
     else:
+        if outcome.status == "pending":
+            messages.info(request, f"Dismissing a critical finding needs approval: request #{outcome.approval.pk} waits for an approver.")
+            return redirect(outcome.approval)
         messages.success(request, "Finding updated.")
     return redirect(finding)
 

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 import threading
 import zipfile
 from datetime import timedelta
@@ -19,6 +22,8 @@ from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.core import gateway
+from apps.core.models import Job
+from apps.security import advisory_services, tasks
 from apps.security.deps import feeds
 from apps.security.models import Advisory, AdvisoryFeed
 
@@ -163,6 +168,7 @@ def _not_json() -> bytes:
         pytest.param(lambda good: good[: len(good) // 2], id="truncated-archive"),
         pytest.param(lambda good: good.replace(b"requests", b"requestz"), id="crc-mismatch"),
         pytest.param(lambda good: _not_json(), id="record-not-json"),
+        pytest.param(lambda good: export(), id="empty-export"),
     ],
 )
 def test_a_corrupt_export_keeps_the_old_data_and_says_why(db, make_user, actor_of, osv_exports, corrupt):
@@ -176,6 +182,19 @@ def test_a_corrupt_export_keeps_the_old_data_and_says_why(db, make_user, actor_o
     assert list(Advisory.objects.filter(source="PyPI").values_list("id", flat=True)) == ["PYSEC-2026-1"]
     feed = AdvisoryFeed.objects.get(ecosystem="PyPI")
     assert feed.etag == '"v1"' and "kept" in feed.error  # the next sync asks again for what it has
+    row = {name: (status, detail) for name, status, detail in advisory_services.health_rows()}["advisories:PyPI"]
+    assert row[0] == "warning" and "last sync failed" in row[1]  # a failed sync is a warning on /health/, fresh data or not
+
+
+def test_an_export_above_the_size_cap_is_not_imported(db, make_user, actor_of, osv_exports, settings):
+    actor = actor_of(make_user("operator"))
+    osv_exports.serve("PyPI", export(record("PYSEC-2026-1", "requests", "2.0", "2.32.4")))
+    sync(actor, ecosystems=["PyPI"])
+    settings.SECURITY_OSV_MAX_MB = 0
+    osv_exports.serve("PyPI", export(record("PYSEC-2026-2", "django", "5.0", "5.2.8")), etag='"v2"')
+    result = sync(actor, ecosystems=["PyPI"])["PyPI"]
+    assert result["status"] == "failed" and "SECURITY_OSV_MAX_MB" in result["detail"]
+    assert list(Advisory.objects.filter(source="PyPI").values_list("id", flat=True)) == ["PYSEC-2026-1"]
 
 
 def test_an_unreachable_export_is_a_failed_sync_not_lost_data(db, make_user, actor_of, osv_exports, settings):
@@ -187,6 +206,9 @@ def test_an_unreachable_export_is_a_failed_sync_not_lost_data(db, make_user, act
 
 
 def test_the_data_age_shows_on_health_and_the_security_page(db, client, make_user, osv_exports):
+    rows = {name: (status, detail) for name, status, detail in advisory_services.health_rows()}
+    assert rows == {f"advisories:{e}": ("warning", rows[f"advisories:{e}"][1]) for e in ("PyPI", "npm")}  # nothing loaded yet
+    assert "no advisory loaded" in rows["advisories:PyPI"][1]
     call_command("import_osv", "--shipped")
     user = make_user("operator")
     client.force_login(user)
@@ -206,8 +228,29 @@ def test_the_data_age_shows_on_health_and_the_security_page(db, client, make_use
     assert "Advisory data" in page and "PyPI" in page and "stale" in page
 
 
-def test_the_sync_is_scheduled_daily_by_celery_beat(settings):
+def _beat_entry(**env) -> str:
+    """The beat entry of the sync as the settings build it from this environment (a fresh interpreter)."""
+    code = "from opsconsole import settings; print(settings.CELERY_BEAT_SCHEDULE.get('security-sync-advisories'))"
+    return subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, check=True, capture_output=True, text=True).stdout
+
+
+def test_the_sync_is_scheduled_daily_by_celery_beat_and_configurable(settings):
     from opsconsole.settings import CELERY_BEAT_SCHEDULE
 
     entry = CELERY_BEAT_SCHEDULE["security-sync-advisories"]
     assert entry["task"] == "apps.security.tasks.sync_advisories" and entry["schedule"] == timedelta(hours=24)
+    assert "datetime.timedelta(seconds=21600)" in _beat_entry(SECURITY_OSV_SYNC_HOURS="6")
+    assert _beat_entry(SECURITY_OSV_SYNC_HOURS="0").strip() == "None"  # 0 = no scheduled sync
+
+
+def test_the_scheduled_task_runs_the_sync_as_the_console(db, osv_exports):
+    osv_exports.serve("PyPI", export(record("PYSEC-2026-1", "requests", "2.0", "2.32.4")))
+    osv_exports.serve("npm", export(record("GHSA-dddd-eeee-ffff", "lodash", "0", "4.17.21", ecosystem="npm")))
+    tasks.sync_advisories()  # what beat calls
+    job = Job.objects.get(operation="security.sync_advisories")
+    assert job.requested_by is None and job.channel == "system"
+    gateway.run_job(str(job.pk))
+    job.refresh_from_db()
+    assert job.status == "succeeded", job.error
+    assert {r["ecosystem"]: r["status"] for r in job.result["results"]} == {"PyPI": "updated", "npm": "updated"}
+    assert AuditEvent.objects.filter(operation="security.sync_advisories", actor="system", outcome="ok").exists()

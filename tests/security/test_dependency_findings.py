@@ -5,9 +5,9 @@ read, and every lockfile the audit did not read named in its result."""
 import pytest
 from django.core.management import call_command
 
-from apps.security.deps import lockfiles
-from apps.security.deps.lockfiles import NPM
-from apps.security.models import Finding
+from apps.security.deps import lockfiles, osv
+from apps.security.deps.lockfiles import NPM, PYPI, Dependency
+from apps.security.models import Advisory, Finding
 
 PNPM_V5 = """lockfileVersion: 5.4
 packages:
@@ -81,6 +81,33 @@ def test_one_finding_per_vulnerability_across_cve_ghsa_and_pysec(snapshot, scan_
         "critical",
         "1.2.6",
     )
+    # the result says what the verdict rests on: the shipped snapshot, current as of 2024-10-10, stale
+    notes = job.result["notes"]
+    pypi = next(n for n in notes if n.startswith("PyPI advisories:"))
+    assert notes.index(pypi) < 3  # first, before any lockfile note: a scan keeps only its first notes
+    assert "the shipped snapshot, current as of 2024-10-10" in pypi and "STALE" in pypi
+
+
+def test_an_audit_without_advisory_data_says_it_checked_against_nothing(db, scan_root, make_user, run_scan):
+    root, _ = scan_root({"requirements.txt": "requests==2.30.0\n", "web/pnpm-lock.yaml": PNPM_V9})
+    job, scan = run_scan(make_user("operator"), "security.audit_dependencies", {"root": root.name})
+    assert job.status == "succeeded" and not Finding.objects.filter(target=scan.target).exists()
+    for ecosystem in ("PyPI", "npm"):
+        assert any(n.startswith(f"No {ecosystem} advisory is loaded") and "checked against nothing" in n for n in job.result["notes"])
+
+
+def test_merged_advisories_take_the_most_severe_rating_of_any_of_them():
+    dep = Dependency(PYPI, "demo", "1.0", "requirements.txt")
+    scored = Advisory(id="PYSEC-2099-1", aliases=["CVE-2099-0001"], severity="medium", cvss_score=6.1)
+    rated_only = Advisory(id="GHSA-aaaa-bbbb-cccc", aliases=["CVE-2099-0001"], severity="high", cvss_score=None)  # no vector
+    unknown = Advisory(id="PYSEC-2099-2", aliases=[], severity="unknown", cvss_score=None)
+    merged = osv.merge_aliases([osv.Vulnerability(dep, scored, "1.1"), osv.Vulnerability(dep, rated_only, "1.2"),
+                                osv.Vulnerability(dep, unknown, "")])  # fmt: skip
+    by_id = {m.id: m for m in merged}
+    assert set(by_id) == {"CVE-2099-0001", "PYSEC-2099-2"}
+    cve = by_id["CVE-2099-0001"]
+    assert (cve.severity, cve.score, cve.fixed_in, cve.aliases) == ("high", 6.1, "1.2", ["GHSA-aaaa-bbbb-cccc", "PYSEC-2099-1"])
+    assert (by_id["PYSEC-2099-2"].severity, by_id["PYSEC-2099-2"].score) == ("unknown", None)
 
 
 def test_every_lockfile_not_read_is_named(advisories, scan_root, make_user, run_scan):
@@ -101,6 +128,8 @@ def test_every_lockfile_not_read_is_named(advisories, scan_root, make_user, run_
         assert path in named
     assert "crates.io" in named and "npm was not among the ecosystems" in named
     assert {f.package for f in Finding.objects.filter(target=scan.target)} == {"requests"}
+    assert any(n.startswith("The PyPI advisories were imported by hand") for n in job.result["notes"])
+    assert not any("npm" in n for n in job.result["notes"] if "advisor" in n)  # npm was not asked for
 
 
 WELL_KNOWN = {

@@ -68,6 +68,17 @@ def test_an_exception_scoped_to_a_path_covers_nothing_elsewhere(project, actor_o
     assert audit()["requests"].status == "open"
 
 
+def test_version_alternatives_cover_each_of_them_and_nothing_between(project, actor_of):
+    base, operator, audit = project
+    audit()
+    add(actor_of(operator), vulnerability="CVE-2023-32681", package="requests", versions="==2.28.0 || >=2.30.0,<2.30.1")
+    assert audit()["requests"].status == "accepted"
+    (base / "requirements.txt").write_text("requests==2.29.0\ndjango==4.2.2\n")  # between the alternatives
+    assert audit()["requests"].status == "open"
+    (base / "requirements.txt").write_text("requests==2.28.0\ndjango==4.2.2\n")
+    assert audit()["requests"].status == "accepted"
+
+
 def test_an_expired_exception_makes_the_finding_come_back(project, actor_of):
     _, operator, audit = project
     audit()
@@ -101,6 +112,33 @@ def test_a_critical_exception_waits_for_approval_of_its_plan(project, actor_of, 
     assert AdvisoryException.objects.get().created_by == operator
 
 
+def test_triage_is_no_way_around_the_guard_on_critical_vulnerabilities(project, actor_of, make_user, client):
+    _, operator, audit = project
+    found = audit()
+    minimist, requests = found["minimist"], found["requests"]
+    assert (minimist.severity, requests.severity) == ("critical", "medium")
+    until = (timezone.now() + timedelta(days=7)).isoformat()
+    accept = {"status": "accepted", "accepted_until": until, "comment": "Only parses our own CLI flags."}
+    for params in (accept, {"status": "false_positive", "comment": "We do not use it."}):
+        outcome = gateway.invoke("security.triage_finding", actor_of(operator), {"finding_id": minimist.pk, **params}, "web")
+        assert outcome.status == "pending" and outcome.approval.scope == "severity:critical"
+    assert Finding.objects.get(pk=minimist.pk).status == "open"
+    # a lesser one is triaged at once, and so is a critical one that is only assigned or commented
+    for params in ({"finding_id": requests.pk, **accept}, {"finding_id": minimist.pk, "comment": "Looking."}):
+        assert gateway.invoke("security.triage_finding", actor_of(operator), params, "web").status == "ok"
+    # the web form says so and goes to the approval request
+    client.force_login(operator)
+    response = client.post(f"/security/findings/{minimist.pk}/triage/", {"status": "false_positive", "comment": "We do not use it."})
+    assert response.status_code == 302 and "/approvals/" in response["Location"]
+    # approved, it is done as asked, by the person who asked
+    outcome = gateway.invoke("security.triage_finding", actor_of(operator), {"finding_id": minimist.pk, **accept}, "web")
+    approvals.vote(outcome.approval.pk, actor_of(make_user("approver")), "approve")
+    approval = Job.objects.filter(operation="security.triage_finding").order_by("-created_at").first()
+    gateway.run_job(str(approval.pk))
+    minimist.refresh_from_db()
+    assert minimist.status == "accepted" and minimist.comments.last().author == operator
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [
@@ -108,6 +146,7 @@ def test_a_critical_exception_waits_for_approval_of_its_plan(project, actor_of, 
         ({"vulnerability": "CVE-1999-0001", "package": "requests"}, "No advisory names"),
         ({"vulnerability": "CVE-2023-32681", "package": "django"}, "No advisory names"),  # the vulnerability AND the package
         ({"vulnerability": "CVE-2023-32681", "package": "requests", "expires_at": "2020-01-01T00:00:00Z"}, "in the future"),
+        ({"vulnerability": "CVE-2023-32681", "package": "requests", "expires_at": "2099-01-01T00:00:00Z"}, "at most 366 days"),
         ({"vulnerability": "CVE-2023-32681", "package": "requests", "reason": "because"}, "reason"),
     ],
 )

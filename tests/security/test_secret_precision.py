@@ -44,6 +44,8 @@ def hits(path: str, text: str):
         ("pkg/ids.py", f'request_uuid = "{g.uuid()}"'),
         ("pkg/ids.py", f'digest = "{g(HEX, 64)}"'),
         ("pkg/template.py", '>>> token = \'variable|default:"Default value"|date:"Y-m-d"\''),
+        ("app/settings.py", 'password = "test-password"'),  # a value that names itself: a stand-in
+        ("app/settings.py", 'client_secret = "my-secret-value-here"'),
     ],
 )
 def test_code_is_not_a_secret(path, line):

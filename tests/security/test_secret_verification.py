@@ -119,10 +119,14 @@ def verify(actor, approver_actor, finding):
     return job
 
 
-def test_verification_is_off_by_default(scanned, providers, actor_of):
+def test_verification_is_off_by_default_and_enabled_per_family(scanned, providers, settings, actor_of):
     _, _, operator, found = scanned
     with pytest.raises(OpsError, match="is off"):
         gateway.invoke("security.verify_secret", actor_of(operator), {"finding_id": found["github-pat"].pk}, "web")
+    settings.SECURITY_VERIFY_FAMILIES = ["github"]
+    for rule in ("slack-bot-token", "aws-access-key-id"):
+        with pytest.raises(OpsError, match="is off"):
+            gateway.invoke("security.verify_secret", actor_of(operator), {"finding_id": found[rule].pk}, "web")
     assert providers.calls == []
 
 
@@ -156,6 +160,11 @@ def test_live_github_token_becomes_critical_and_fails_the_gate_even_when_baselin
     job, scan = run_scan(operator, "security.scan_secrets", {"root": root.name})
     assert job.result["gate"] == "fail" and any("verified live" in f for f in job.result["gate_failures"])
     assert {f.rule for f in Finding.objects.filter(last_scan=scan, status="open")} == {"github-pat"}
+    # nor can triage dismiss it alone: calling it a false positive waits for a second person
+    dismiss = {"finding_id": github.pk, "status": "false_positive", "comment": "A test token."}
+    outcome = gateway.invoke("security.triage_finding", actor_of(operator), dismiss, "web")
+    assert outcome.status == "pending" and Finding.objects.get(pk=github.pk).status == "open"
+    assert AuditEvent.objects.filter(operation="security.verify_secret", outcome="ok", target=f"finding {github.pk}").exists()
 
 
 def test_invalid_slack_and_live_aws_pair(scanned, providers, settings, actor_of, make_user):

@@ -26,7 +26,7 @@ from apps.core.errors import OpsError
 from apps.core.resilience import breaker_for, call_through
 
 from ..errors import ScanError
-from ..models import AdvisoryFeed
+from ..models import AdvisoryFeed, AffectedPackage
 from . import osv
 
 SHIPPED = Path(__file__).resolve().parents[1] / "advisories"
@@ -52,6 +52,27 @@ def state(feed: AdvisoryFeed, now: datetime) -> FeedState:
 
 def states(now: datetime) -> list[FeedState]:
     return [state(feed, now) for feed in AdvisoryFeed.objects.all()]
+
+
+def audit_notes(ecosystems: set[str], now: datetime) -> list[str]:
+    """What an audit's verdict rests on, per ecosystem, for its result: no data at all, or data this old or stale.
+
+    A clean audit against two-year-old advisories is not a clean bill of health: the result says so."""
+    feeds = {s.ecosystem: s for s in states(now)}
+    notes = []
+    for ecosystem in sorted(ecosystems):
+        s = feeds.get(ecosystem)
+        if not AffectedPackage.objects.filter(ecosystem=ecosystem).exists():
+            notes.append(f"No {ecosystem} advisory is loaded: its packages were checked against nothing (security.sync_advisories).")
+        elif s is None or s.fresh_at is None:
+            notes.append(f"The {ecosystem} advisories were imported by hand: how current they are is not known.")
+        else:
+            origin = "the shipped snapshot" if s.origin == AdvisoryFeed.SNAPSHOT else "OSV"
+            note = f"{ecosystem} advisories: {s.records} from {origin}, current as of {s.fresh_at:%Y-%m-%d}"
+            if s.stale:
+                note += f" ({s.age_days:.0f} days old: STALE, vulnerabilities published since are not known; security.sync_advisories)"
+            notes.append(note + (f"; the last sync failed: {s.error}" if s.error else "") + ".")
+    return notes
 
 
 # --- the shipped snapshot --------------------------------------------------------------

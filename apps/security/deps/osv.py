@@ -259,7 +259,7 @@ def audit(dependencies: Iterable[Dependency]) -> list[Vulnerability]:
 # --- one finding per vulnerability -----------------------------------------------------
 
 ID_PREFERENCE = ("CVE-", "GHSA-", "PYSEC-")
-RATED = ("critical", "high", "medium", "low")
+RATED = ("critical", "high", "medium", "low", "info")
 
 
 @dataclass
@@ -309,13 +309,10 @@ def merge_aliases(vulns: list[Vulnerability]) -> list[Merged]:
             advisories = [v.advisory for v in group]
             ids = {a.id for a in advisories} | {alias for a in advisories for alias in a.aliases}
             primary = _preferred(ids)
-            scored = [a for a in advisories if a.cvss_score is not None]
-            if scored:
-                best = max(scored, key=lambda a: a.cvss_score)
-                severity, score = best.severity, best.cvss_score
-            else:
-                rated = [a.severity for a in advisories if a.severity in RATED]
-                severity, score = (min(rated, key=RATED.index) if rated else "unknown"), None
+            # the most severe of their ratings (a CVSS score's, or a database's own where a record has no vector)
+            rated = [a.severity for a in advisories if a.severity in RATED]
+            severity = min(rated, key=RATED.index) if rated else "unknown"
+            score = max((a.cvss_score for a in advisories if a.cvss_score is not None), default=None)
             fixes = [f for f in (v.fixed_in for v in group) if f and parse_version(dep.ecosystem, f) is not None]
             fixed_in = max(fixes, key=lambda f: parse_version(dep.ecosystem, f)) if fixes else ""
             merged.append(Merged(dep, advisories, primary, sorted(ids - {primary}), severity, score, fixed_in))
