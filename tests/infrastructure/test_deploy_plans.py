@@ -36,6 +36,8 @@ def test_the_plan_is_the_resolved_spec_and_its_diff_against_what_serves(operator
     assert set(plan["options"]) == {"batch_size", "drain_seconds", "stop_timeout"}  # rolling's own options only
     assert plan["after"]["secret_env"]["API_TOKEN"].startswith("••••") and secret not in str(plan)
     assert plan["links"] == {"service": f"/infrastructure/{environment.name}/web/"}
+    assert plan["environment"] == {"engine_url": environment.engine_url, "router_image": environment.router_image,
+                                   "publish_address": "127.0.0.1", "host_address": "127.0.0.1"}  # fmt: skip
 
 
 def test_a_spec_changed_after_the_request_ends_drifted_and_no_container_changes(operator, environment, images, podman, make_user, actor_of):

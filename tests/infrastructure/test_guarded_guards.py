@@ -56,13 +56,45 @@ def test_unprotecting_waits_for_another_person_protecting_is_immediate(admin, ap
     assert AuditEvent.objects.get(operation="infrastructure.save_environment", channel="worker").approval_id == str(outcome.approval.pk)
 
 
-@pytest.mark.parametrize("change", [{"quorum": 1}, {"engine_url": "tcp://elsewhere:2376"}])
-def test_lower_quorum_or_another_engine_waits(admin, change):
+@pytest.mark.parametrize(
+    "change",
+    [{"quorum": 1}, {"engine_url": "tcp://elsewhere:2376"}, {"router_image": "registry.example.test/evil:1"},
+     {"publish_address": "0.0.0.0"}, {"host_address": "127.0.0.2"}],
+)  # fmt: skip
+def test_lower_quorum_or_another_engine_router_or_address_waits(admin, change):
     save_env(admin, protected=True, quorum=2)
-    assert save_env(admin, **{"protected": True, "quorum": 2, **change}).status == "pending"
-    env = Environment.objects.get(name="prod")
-    assert (env.quorum, env.engine_url) == (2, "unix:///run/none.sock")
+    stored = Environment.objects.filter(name="prod").values().get()
+    outcome = save_env(admin, **{"protected": True, "quorum": 2, **change})
+    assert outcome.status == "pending"
+    assert Environment.objects.filter(name="prod").values().get() == stored
+    field = next(iter(change))
+    assert outcome.approval.plan["after"][field] == change[field] != outcome.approval.plan["before"][field]
     assert save_env(admin, protected=True, quorum=3).status == "ok"
+
+
+def test_saving_a_protected_environment_never_lowers_a_stricter_policy_of_its_deploys(admin):
+    """Saving an environment sets its deploys', stops' and prunes' policy quorum to its own: where a policy
+    asks more, that save lowers a guard, even when nothing else about the environment changes."""
+    from apps.approvals.models import ApprovalPolicy
+
+    save_env(admin, protected=True, quorum=2)
+    policy = ApprovalPolicy.objects.get(operation="infrastructure.deploy", scope="environment:prod")
+    invoke("approvals.save_policy", admin, {"id": policy.pk, "operation": "infrastructure.deploy", "scope": "environment:prod",
+                                            "quorum": 3})  # fmt: skip
+    outcome = save_env(admin, protected=True, quorum=2, timeout_seconds=40)
+    assert outcome.status == "pending"
+    assert (outcome.approval.plan["before"]["quorum"], outcome.approval.plan["after"]["quorum"]) == (3, 2)
+    assert ApprovalPolicy.objects.get(pk=policy.pk).quorum == 3
+    assert save_env(admin, protected=True, quorum=3, timeout_seconds=40).status == "ok"
+
+
+def test_a_new_tls_client_key_waits_and_never_shows(admin):
+    save_env(admin, protected=True)
+    key = "-----BEGIN PRIVATE KEY-----\nTUlJQ2VRSUJBREFOQmdrcWhraUc5dzBCQVFFRkFBU0NBbU13Z2dKZkFnRUFBb0dCQUx0\n-----END PRIVATE KEY-----\n"
+    outcome = save_env(admin, protected=True, tls_client_key=key)
+    assert outcome.status == "pending" and "TUlJQ2VR" not in str(outcome.approval.plan)
+    assert outcome.approval.plan["after"]["tls_client_key"].startswith("••••")
+    assert Environment.objects.get(name="prod").tls_client_key == ""
 
 
 def test_the_plan_says_before_and_after(admin):
