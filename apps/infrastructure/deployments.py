@@ -97,9 +97,10 @@ def plan(operation: str, params: dict, user, *, job: Job | None = None, approval
             spec.image = params["image"]
         spec.secret_env_names = sorted(service.secret_env or {})
         last = service.revisions.order_by("-number").first()
+        approved_id = ((approval.plan if approval else None) or {}).get("after", {}).get("image_id")  # the bytes voted on
         revision = Revision.objects.create(
             service=service, number=(last.number + 1 if last else 1), spec=spec.model_dump(mode="json"),
-            secret_env=service.secret_env or {}, created_by=user,
+            secret_env=service.secret_env or {}, image_id=approved_id or "", created_by=user,
         )  # fmt: skip
         kind = "deploy"
     elif operation == "infrastructure.restart":
