@@ -125,7 +125,26 @@ def test_marking_a_risky_runbook_not_risky_or_editing_its_argv_waits(admin, appr
 
     approve_and_run(runbook(admin, tmp_path, risky=False), approver)
     assert not Runbook.objects.get(name="restart").risky
-    assert runbook(admin, tmp_path, risky=False, argv=["echo", "hi"]).status == "ok"  # not risky: nothing to guard
+    assert runbook(admin, tmp_path, risky=False, description="still harmless").status == "ok"  # runs the same: at once
+    assert runbook(admin, tmp_path, risky=True, argv=["echo", "hi"]).status == "ok"  # risky again: its runs wait
+
+
+def test_a_not_risky_twin_of_a_risky_runbook_waits_like_unmarking_it(admin, approver, tmp_path):
+    """Defining a not-risky runbook, or changing what one runs, is what marking a risky one not risky is:
+    a command anyone may run with no second person. It waits; a new risky runbook does not."""
+    assert runbook(admin, tmp_path, risky=True, argv=["rm", "-rf", "/srv/cache"]).status == "ok"
+    twin = invoke("infrastructure.save_runbook", admin, {"name": "twin", "argv": ["rm", "-rf", "/srv/cache"], "working_dir": str(tmp_path)})
+    assert twin.status == "pending" and twin.approval.scope == "runbook:twin"
+    assert not Runbook.objects.filter(name="twin").exists()
+    with pytest.raises(PermissionDenied, match="own request"):
+        approvals.vote(twin.approval.pk, admin, "approve")
+    approve_and_run(twin, approver)
+    assert not Runbook.objects.get(name="twin").risky
+    for change in ({"argv": ["rm", "-rf", "/"]}, {"timeout_seconds": 3600}, {"env": {"TOKEN": "s3cret"}}):
+        outcome = invoke("infrastructure.save_runbook", admin, {"name": "twin", "argv": ["rm", "-rf", "/srv/cache"],
+                                                                "working_dir": str(tmp_path), **change})  # fmt: skip
+        assert outcome.status == "pending", change
+    assert Runbook.objects.get(name="twin").argv == ["rm", "-rf", "/srv/cache"]
 
 
 def service(actor, **fields):
