@@ -173,6 +173,12 @@ def job_saved(sender, instance: Job, created: bool, **kwargs) -> None:
     publish_deployment(deployment)
 
 
+def deployment_link(approval: ApprovalRequest) -> dict[str, str]:
+    """The deployment a deploy request planned, for its approval page."""
+    deployment = Deployment.objects.filter(approval=approval).only("pk").first() if approval.operation in PLANNED_OPERATIONS else None
+    return {"deployment": deployment.get_absolute_url()} if deployment else {}
+
+
 def job_notice(job: Job) -> tuple[str, str] | None:
     """A deploy, rollback or restart job's notice in deployment terms, linking the deployment."""
     if job.operation not in PLANNED_OPERATIONS:

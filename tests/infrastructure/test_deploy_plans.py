@@ -22,7 +22,7 @@ def protect(environment):
     environment.save()  # its policies follow (Environment.sync_approval_policies)
 
 
-def test_the_plan_is_the_resolved_spec_and_its_diff_against_what_serves(operator, environment, images, podman):
+def test_the_plan_is_the_resolved_spec_and_its_diff_against_what_serves(operator, environment, images, podman, client, make_user):
     secret = "hunter2-plan"
     web_service(operator, environment, images, version="v1", replicas=1, secret_env={"API_TOKEN": secret}, env={"MODE": "a"})
     assert deploy(operator, environment).status == "succeeded"
@@ -38,6 +38,10 @@ def test_the_plan_is_the_resolved_spec_and_its_diff_against_what_serves(operator
     assert plan["links"] == {"service": f"/infrastructure/{environment.name}/web/"}
     assert plan["environment"] == {"engine_url": environment.engine_url, "router_image": environment.router_image,
                                    "publish_address": "127.0.0.1", "host_address": "127.0.0.1"}  # fmt: skip
+    client.force_login(make_user("approver"))  # the page links the service and the deployment waiting for this vote
+    page = client.get(f"/approvals/{outcome.approval.pk}/").content.decode()
+    waiting = Deployment.objects.get(approval=outcome.approval)
+    assert f'href="/infrastructure/{environment.name}/web/"' in page and f'href="{waiting.get_absolute_url()}"' in page
 
 
 def test_a_spec_changed_after_the_request_ends_drifted_and_no_container_changes(operator, environment, images, podman, make_user, actor_of):
