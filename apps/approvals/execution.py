@@ -29,9 +29,11 @@ def check_job_start(ctx, params) -> None:
     job = ctx.job
     if job is None or not job.approval_id:
         return
-    claimed = ApprovalRequest.objects.filter(
-        pk=job.approval_id, executed_at__isnull=True, status__in=(ApprovalRequest.APPROVED, ApprovalRequest.REVIEW)
-    ).update(executed_at=timezone.now())
+    # A break-glass job runs whether or not its review was acknowledged before a worker took it (review/reviewed).
+    runnable = (ApprovalRequest.APPROVED, ApprovalRequest.REVIEW, ApprovalRequest.REVIEWED)
+    claimed = ApprovalRequest.objects.filter(pk=job.approval_id, executed_at__isnull=True, status__in=runnable).update(
+        executed_at=timezone.now()
+    )
     approval = ApprovalRequest.objects.select_related("requested_by").get(pk=job.approval_id)
     if not claimed:
         ran = f"already ran at {approval.executed_at:%Y-%m-%d %H:%M:%S} UTC" if approval.executed_at else f"is {approval.status}"

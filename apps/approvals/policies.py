@@ -76,14 +76,16 @@ class Guard:
     break_glass_tokens: bool = False
 
 
-def _effective(rows: list[dict], op: str, scope: str) -> Guard:
-    """The policy resolution of services.policy_for, over rows in memory (to compare before and after)."""
+def _effective(rows: list[dict], op: str, scope: str, guard: bool = False) -> Guard:
+    """The policy resolution of services.policy_for, over rows in memory (to compare before and after).
+    A guard operation needs approval whatever its row says (the gateway's rule), so for it the row's quorum,
+    expiry, wait and groups still bind: weakening them is weakening, `requires_approval: false` or not."""
     matching = [r for r in rows if r["operation"] in (op, "*") and r["scope"] in (scope, "")]
     if not matching:
         return Guard(expiry_hours=settings.APPROVAL_DEFAULT_EXPIRY_HOURS)
     r = min(matching, key=lambda r: (r["operation"] == "*", r["scope"] == ""))
-    return Guard(r["requires_approval"], max(1, r["quorum"]), r["expiry_hours"], r["wait_minutes"], dict(r["group_quorum"] or {}),
-                 r["break_glass_admins"], r["break_glass_tokens"])  # fmt: skip
+    return Guard(r["requires_approval"] or guard, max(1, r["quorum"]), r["expiry_hours"], r["wait_minutes"],
+                 dict(r["group_quorum"] or {}), r["break_glass_admins"], r["break_glass_tokens"])  # fmt: skip
 
 
 def weakened(before: Guard, after: Guard) -> list[str]:
@@ -118,8 +120,9 @@ def _weakenings(before: list[dict], after: list[dict]) -> list[dict]:
     scopes = {r["scope"] for r in before + after} | {""}
     out = []
     for op in sorted(ops):
+        guard = getattr(operations.find(op), "guard", False)
         for scope in sorted(scopes):
-            old, new = _effective(before, op, scope), _effective(after, op, scope)
+            old, new = _effective(before, op, scope, guard), _effective(after, op, scope, guard)
             why = weakened(old, new)
             if why:
                 out.append({"operation": op, "scope": scope, "before": asdict(old), "after": asdict(new), "why": why})

@@ -86,12 +86,12 @@ def request_approval(op, params: BaseModel, actor, channel: str, *, scope: str, 
 
 
 def vote(
-    approval_id: int, voter, decision: str, comment: str = "", *, client_ip=None, request_id="", plan_hash: str = ""
+    approval_id: int, voter, decision: str, comment: str = "", *, client_ip=None, request_id="", plan_hash: str | None = None
 ) -> ApprovalRequest:
     """Record one person's vote on the request's plan hash. One rejection rejects; the quorum of approvals runs the job.
 
-    `voter` is an Actor from a web session: votes through API tokens are refused. `plan_hash`, when given, is
-    the hash of the plan the voter was shown: a vote on another plan is refused.
+    `voter` is an Actor from a web session: votes through API tokens are refused. `plan_hash` is the hash of the
+    plan the voter was shown (the web form always sends it): a vote on another plan, or on none, is refused.
     """
     started = timezone.now()
     current = ApprovalRequest.objects.filter(pk=approval_id).first()
@@ -101,7 +101,7 @@ def vote(
         with transaction.atomic():
             approval = ApprovalRequest.objects.select_for_update().get(pk=approval_id)
             _check_can_vote(approval, voter, decision)
-            if plan_hash and plan_hash != approval.plan_hash:
+            if plan_hash is not None and plan_hash != approval.plan_hash:
                 raise ApprovalError("The plan you were shown is not this request's plan: reload the page and review it again.")
             try:
                 with transaction.atomic():

@@ -9,6 +9,7 @@ from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from apps.core import hooks
 from apps.core.errors import OpsError
 from apps.core.forms import cleaned_params, form_class_for
 from apps.core.middleware import client_ip
@@ -60,7 +61,7 @@ def detail(request, pk: int):
         "summary": approval.plan.get("summary", ""),
         "changes": plans.changes(approval.plan),
         "details": plans.details(approval.plan),
-        "links": approval.plan.get("links") or {},
+        "links": {**(approval.plan.get("links") or {}), **hooks.approval_links(approval)},
         "drift": plans.drift(approval.plan, approval.drifted_plan) if approval.drifted_plan is not None else [],
         "params_json": json.dumps(approval.params_redacted, indent=2, sort_keys=True),
         "votes": approval.votes.select_related("voter"),

@@ -19,6 +19,22 @@ def job_starting(ctx, params) -> None:
         hook(ctx, params)
 
 
+# approval -> {label: path}: what an app recorded for a request after its plan (a deploy's deployment row),
+# linked on the approval page beside the plan's own links (those are hashed; these are not part of the plan).
+_approval_links: dict[str, Callable] = {}
+
+
+def on_approval_links(name: str, hook: Callable) -> None:
+    _approval_links[name] = hook
+
+
+def approval_links(approval) -> dict[str, str]:
+    links: dict[str, str] = {}
+    for hook in _approval_links.values():
+        links.update(hook(approval))
+    return links
+
+
 # job -> (text, link) or None: how an app words the notice of a finished job in its own terms
 # ("production/web deploy rolled back", linking the deployment rather than the job).
 _job_notices: dict[str, Callable] = {}

@@ -97,9 +97,10 @@ def plan(operation: str, params: dict, user, *, job: Job | None = None, approval
             spec.image = params["image"]
         spec.secret_env_names = sorted(service.secret_env or {})
         last = service.revisions.order_by("-number").first()
+        approved_id = ((approval.plan if approval else None) or {}).get("after", {}).get("image_id")  # the bytes voted on
         revision = Revision.objects.create(
             service=service, number=(last.number + 1 if last else 1), spec=spec.model_dump(mode="json"),
-            secret_env=service.secret_env or {}, created_by=user,
+            secret_env=service.secret_env or {}, image_id=approved_id or "", created_by=user,
         )  # fmt: skip
         kind = "deploy"
     elif operation == "infrastructure.restart":
@@ -170,6 +171,12 @@ def job_saved(sender, instance: Job, created: bool, **kwargs) -> None:
     deployment.save(update_fields=["job", "status", "approved_by"])
     log_line(deployment, f"approved by {deployment.approved_by}; queued")
     publish_deployment(deployment)
+
+
+def deployment_link(approval: ApprovalRequest) -> dict[str, str]:
+    """The deployment a deploy request planned, for its approval page."""
+    deployment = Deployment.objects.filter(approval=approval).only("pk").first() if approval.operation in PLANNED_OPERATIONS else None
+    return {"deployment": deployment.get_absolute_url()} if deployment else {}
 
 
 def job_notice(job: Job) -> tuple[str, str] | None:

@@ -103,6 +103,9 @@ class Revision(models.Model):
     number = models.PositiveIntegerField()
     spec = models.JSONField()
     secret_env = EncryptedJSONField(blank=True, null=True)
+    # The engine's content id of spec.image, pinned by the approved plan (or at the revision's first start): replicas
+    # run these bytes, so a tag moved since (a rebuild, a retag) never reaches a restart, a rollback or a later step.
+    image_id = models.CharField(max_length=100, blank=True, default="")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -59,6 +59,8 @@ def deploy_plan(service: Service, *, image: str | None, strategy: str | None, op
         "serving_revision": serving.number if serving else None,
         "strategy": strategy,
         "options": strategy_options(strategy, resolved),
+        # Where it runs: the engine, where routers (this image) publish, where health probes go.
+        "environment": {f: getattr(service.environment, f) for f in ("engine_url", "router_image", "publish_address", "host_address")},
         "before": before,
         "after": after,
         "links": {"service": service.get_absolute_url()},

@@ -22,6 +22,7 @@ from .deployments import log_line, publish_deployment
 from .errors import InfrastructureError
 from .health import probe
 from .models import Deployment, Revision, Service
+from .plans import image_id
 from .router import endpoints, ensure_router, network_name, read_upstreams, service_labels, write_upstreams
 
 
@@ -140,7 +141,7 @@ class Rollout:
             port = spec.probe_port
             container = self.engine.run(
                 name,
-                image=spec.image,
+                image=self.pinned_image(revision),
                 command=spec.command,
                 env={**spec.env, **(revision.secret_env or {})},
                 labels=labels,
@@ -154,6 +155,16 @@ class Rollout:
             started.append(container)
         self.log(f"started {count} replica(s) of r{revision.number} ({colour}): {', '.join(c.name for c in started)}")
         return started
+
+    def pinned_image(self, revision: Revision) -> str:
+        """The image id replicas of `revision` run: the approved one, else the tag's id at its first start, kept."""
+        if not revision.image_id:
+            found = image_id(self.engine, revision.parsed_spec.image)
+            if found is None:
+                return revision.parsed_spec.image  # unknown to the engine: its run says why
+            Revision.objects.filter(pk=revision.pk, image_id="").update(image_id=found)
+            revision.image_id = Revision.objects.values_list("image_id", flat=True).get(pk=revision.pk)
+        return revision.image_id
 
     def wait_healthy(self, containers: list[ContainerInfo], revision: Revision | None = None) -> list[ContainerInfo]:
         """Probe until every container passed `healthy_threshold` probes in a row; raise Unhealthy at the deadline."""

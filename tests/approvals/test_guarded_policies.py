@@ -94,6 +94,21 @@ def test_a_policy_exempting_everything_does_not_exempt_guard_changes(admin):
     assert ApprovalPolicy.objects.get(pk=policy.pk).quorum == 2
 
 
+def test_an_exempting_policys_quorum_still_guards_guard_changes_so_lowering_it_waits(admin):
+    """Guard changes need approval under an exempting row too, with that row's quorum, expiry, wait and
+    groups: lowering those is lowering a guard even though the row says `requires_approval: false`."""
+    Group.objects.get_or_create(name="sre")
+    row = {"operation": "*", "scope": "environment:prod", "requires_approval": False, "quorum": 2, "expiry_hours": 24,
+           "wait_minutes": 10, "group_quorum": {"sre": 1}}  # fmt: skip
+    policy = ApprovalPolicy.objects.create(**row)
+    for change in ({"quorum": 1}, {"expiry_hours": 48}, {"wait_minutes": 0}, {"group_quorum": {}}):
+        outcome = invoke("approvals.save_policy", admin, {**row, "id": policy.pk, **change})
+        assert outcome.status == "pending", change
+        assert outcome.approval.quorum == 2 and outcome.approval.group_quorum == {"sre": 1}
+    assert ApprovalPolicy.objects.filter(pk=policy.pk).values(*row).get() == row
+    assert invoke("approvals.save_policy", admin, {**row, "id": policy.pk, "quorum": 3}).status == "ok"  # stricter: at once
+
+
 def test_bad_policy_input_is_a_field_error_and_changes_nothing(admin):
     with pytest.raises(InvalidInput) as exc:
         invoke("approvals.save_policy", admin, {"operation": "core.echo_job", "group_quorum": {"nobody": 1}})

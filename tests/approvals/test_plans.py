@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 from pydantic import BaseModel
 
-from apps.approvals import plans, services
+from apps.approvals import breakglass, plans, services
 from apps.approvals.models import ApprovalRequest, ApprovalVote
 from apps.audit.models import AuditEvent
 from apps.core import jobs, operations
@@ -69,8 +69,9 @@ def test_a_vote_on_another_plan_is_refused(make_user, actor_of, client):
     client.force_login(make_user("approver"))
     page = client.get(f"/approvals/{approval.pk}/")
     assert f'name="plan_hash" value="{approval.plan_hash}"' in page.content.decode()
-    response = client.post(f"/approvals/{approval.pk}/vote/", {"decision": "approve", "plan_hash": "0" * 64}, follow=True)
-    assert "reload the page and review it again" in response.content.decode()
+    for other in ({"plan_hash": "0" * 64}, {}):  # another plan, or a post that names none (not the page's form)
+        response = client.post(f"/approvals/{approval.pk}/vote/", {"decision": "approve", **other}, follow=True)
+        assert "reload the page and review it again" in response.content.decode()
     assert ApprovalRequest.objects.get(pk=approval.pk).status == "pending" and not ApprovalVote.objects.exists()
 
 
@@ -158,3 +159,18 @@ def test_a_redelivered_or_second_job_never_runs_an_approval_twice(runbook, make_
     for job in Job.objects.filter(pk__in=[first.pk, second.pk]):
         assert job.status == "failed" and "runs at most once" in job.error
     assert ApprovalRequest.objects.get(pk=approval.pk).status == "approved"
+
+
+def test_a_break_glass_job_acknowledged_before_a_worker_took_it_still_runs_once(runbook, make_user, actor_of):
+    admin = actor_of(make_user("admin"))
+    outcome = invoke("infrastructure.run_runbook", admin, {"runbook": "append"}, reason="queue on fire", break_glass=True)
+    review = outcome.job.approval
+    for _ in range(2):  # a busy queue: both acknowledgements land before the job starts
+        breakglass.acknowledge(review.pk, actor_of(make_user("approver")))
+    assert ApprovalRequest.objects.get(pk=review.pk).status == "reviewed"
+    run_job(str(outcome.job.pk))
+    assert Job.objects.get(pk=outcome.job.pk).status == "succeeded" and runbook.log.read_text() == "ran\n"
+
+    Job.objects.filter(pk=outcome.job.pk).update(status=Job.QUEUED, finished_at=None)  # redelivered
+    run_job(str(outcome.job.pk))
+    assert "runs at most once" in Job.objects.get(pk=outcome.job.pk).error and runbook.log.read_text() == "ran\n"

@@ -56,13 +56,45 @@ def test_unprotecting_waits_for_another_person_protecting_is_immediate(admin, ap
     assert AuditEvent.objects.get(operation="infrastructure.save_environment", channel="worker").approval_id == str(outcome.approval.pk)
 
 
-@pytest.mark.parametrize("change", [{"quorum": 1}, {"engine_url": "tcp://elsewhere:2376"}])
-def test_lower_quorum_or_another_engine_waits(admin, change):
+@pytest.mark.parametrize(
+    "change",
+    [{"quorum": 1}, {"engine_url": "tcp://elsewhere:2376"}, {"router_image": "registry.example.test/evil:1"},
+     {"publish_address": "0.0.0.0"}, {"host_address": "127.0.0.2"}],
+)  # fmt: skip
+def test_lower_quorum_or_another_engine_router_or_address_waits(admin, change):
     save_env(admin, protected=True, quorum=2)
-    assert save_env(admin, **{"protected": True, "quorum": 2, **change}).status == "pending"
-    env = Environment.objects.get(name="prod")
-    assert (env.quorum, env.engine_url) == (2, "unix:///run/none.sock")
+    stored = Environment.objects.filter(name="prod").values().get()
+    outcome = save_env(admin, **{"protected": True, "quorum": 2, **change})
+    assert outcome.status == "pending"
+    assert Environment.objects.filter(name="prod").values().get() == stored
+    field = next(iter(change))
+    assert outcome.approval.plan["after"][field] == change[field] != outcome.approval.plan["before"][field]
     assert save_env(admin, protected=True, quorum=3).status == "ok"
+
+
+def test_saving_a_protected_environment_never_lowers_a_stricter_policy_of_its_deploys(admin):
+    """Saving an environment sets its deploys', stops' and prunes' policy quorum to its own: where a policy
+    asks more, that save lowers a guard, even when nothing else about the environment changes."""
+    from apps.approvals.models import ApprovalPolicy
+
+    save_env(admin, protected=True, quorum=2)
+    policy = ApprovalPolicy.objects.get(operation="infrastructure.deploy", scope="environment:prod")
+    invoke("approvals.save_policy", admin, {"id": policy.pk, "operation": "infrastructure.deploy", "scope": "environment:prod",
+                                            "quorum": 3})  # fmt: skip
+    outcome = save_env(admin, protected=True, quorum=2, timeout_seconds=40)
+    assert outcome.status == "pending"
+    assert (outcome.approval.plan["before"]["quorum"], outcome.approval.plan["after"]["quorum"]) == (3, 2)
+    assert ApprovalPolicy.objects.get(pk=policy.pk).quorum == 3
+    assert save_env(admin, protected=True, quorum=3, timeout_seconds=40).status == "ok"
+
+
+def test_a_new_tls_client_key_waits_and_never_shows(admin):
+    save_env(admin, protected=True)
+    key = "-----BEGIN PRIVATE KEY-----\nTUlJQ2VRSUJBREFOQmdrcWhraUc5dzBCQVFFRkFBU0NBbU13Z2dKZkFnRUFBb0dCQUx0\n-----END PRIVATE KEY-----\n"
+    outcome = save_env(admin, protected=True, tls_client_key=key)
+    assert outcome.status == "pending" and "TUlJQ2VR" not in str(outcome.approval.plan)
+    assert outcome.approval.plan["after"]["tls_client_key"].startswith("••••")
+    assert Environment.objects.get(name="prod").tls_client_key == ""
 
 
 def test_the_plan_says_before_and_after(admin):
@@ -93,7 +125,26 @@ def test_marking_a_risky_runbook_not_risky_or_editing_its_argv_waits(admin, appr
 
     approve_and_run(runbook(admin, tmp_path, risky=False), approver)
     assert not Runbook.objects.get(name="restart").risky
-    assert runbook(admin, tmp_path, risky=False, argv=["echo", "hi"]).status == "ok"  # not risky: nothing to guard
+    assert runbook(admin, tmp_path, risky=False, description="still harmless").status == "ok"  # runs the same: at once
+    assert runbook(admin, tmp_path, risky=True, argv=["echo", "hi"]).status == "ok"  # risky again: its runs wait
+
+
+def test_a_not_risky_twin_of_a_risky_runbook_waits_like_unmarking_it(admin, approver, tmp_path):
+    """Defining a not-risky runbook, or changing what one runs, is what marking a risky one not risky is:
+    a command anyone may run with no second person. It waits; a new risky runbook does not."""
+    assert runbook(admin, tmp_path, risky=True, argv=["rm", "-rf", "/srv/cache"]).status == "ok"
+    twin = invoke("infrastructure.save_runbook", admin, {"name": "twin", "argv": ["rm", "-rf", "/srv/cache"], "working_dir": str(tmp_path)})
+    assert twin.status == "pending" and twin.approval.scope == "runbook:twin"
+    assert not Runbook.objects.filter(name="twin").exists()
+    with pytest.raises(PermissionDenied, match="own request"):
+        approvals.vote(twin.approval.pk, admin, "approve")
+    approve_and_run(twin, approver)
+    assert not Runbook.objects.get(name="twin").risky
+    for change in ({"argv": ["rm", "-rf", "/"]}, {"timeout_seconds": 3600}, {"env": {"TOKEN": "s3cret"}}):
+        outcome = invoke("infrastructure.save_runbook", admin, {"name": "twin", "argv": ["rm", "-rf", "/srv/cache"],
+                                                                "working_dir": str(tmp_path), **change})  # fmt: skip
+        assert outcome.status == "pending", change
+    assert Runbook.objects.get(name="twin").argv == ["rm", "-rf", "/srv/cache"]
 
 
 def service(actor, **fields):

@@ -7,6 +7,7 @@ import jsonschema
 import pytest
 from asgiref.sync import sync_to_async
 
+from apps.approvals.models import ApprovalRequest
 from apps.audit.models import AuditEvent
 from apps.core.models import Job
 
@@ -17,7 +18,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def approve_in_web_ui(client, approver, request_id: int) -> None:
     client.force_login(approver)
-    response = client.post(f"/approvals/{request_id}/vote/", {"decision": "approve", "comment": "fine"}, follow=True)
+    shown = ApprovalRequest.objects.get(pk=request_id).plan_hash  # the page's hidden field: votes are on the plan shown
+    response = client.post(f"/approvals/{request_id}/vote/", {"decision": "approve", "comment": "fine", "plan_hash": shown}, follow=True)
     assert "recorded" in response.content.decode()
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from apps.approvals.models import ApprovalPolicy
+from apps.approvals.plans import fingerprint
 from apps.core.errors import InvalidInput
 from apps.core.jobs import Context
 from apps.core.operations import Risk, operation
@@ -11,7 +13,7 @@ from apps.core.outbound import OutboundRefused
 
 from ..client import Engine, outbound_guard
 from ..errors import InfrastructureError
-from ..models import Environment, Service
+from ..models import ENVIRONMENT_SCOPED_OPERATIONS, Environment, Service
 from ..router import endpoints
 from ..specs import ENV_NAME_RE, HealthCheck, PortSpec, Resources, ServiceSpec, Strategy, StrategyOptions, mapping, pem, probe_port_given
 
@@ -109,22 +111,40 @@ class SavedEnvironment(BaseModel):
     quorum: int
 
 
-# What guards a protected environment: its protection, its quorum and the engine its approved deploys reach.
-ENVIRONMENT_GUARD = ("protected", "quorum", "engine_url")
+# What guards a protected environment: its protection, the quorum its deploys, stops and prunes need, and
+# everything its approved operations reach or run that the deploy's own plan does not show: the engine (and
+# the TLS identity it is reached with), where routers publish, where health probes go, the router image.
+ENVIRONMENT_GUARD = ("protected", "quorum", "engine_url", "tls_ca_cert", "tls_client_cert", "tls_client_key", "host_address",
+                     "publish_address", "router_image")  # fmt: skip
+TLS_FIELDS = ("tls_ca_cert", "tls_client_cert", "tls_client_key")
+
+
+def _quorum_now(env: Environment) -> int:
+    """What the environment's risky operations need now: saving it sets their policy rows to its quorum,
+    so a stricter row saved since (approvals.save_policy) counts as the quorum being lowered from."""
+    rows = ApprovalPolicy.objects.filter(operation__in=ENVIRONMENT_SCOPED_OPERATIONS, scope=env.approval_scope, requires_approval=True)
+    return max([env.quorum, *rows.values_list("quorum", flat=True)]) if env.protected else env.quorum
 
 
 def _environment_guard(params: SaveEnvironmentInput) -> tuple[dict | None, dict]:
     env = Environment.objects.filter(name=params.name).first()
-    before = {f: getattr(env, f) for f in ENVIRONMENT_GUARD} if env else None
-    return before, {f: getattr(params, f) for f in ENVIRONMENT_GUARD}
+    after = {f: getattr(params, f) for f in ENVIRONMENT_GUARD}
+    after["tls_client_key"] = params.tls_client_key or (env.tls_client_key if env else "")  # empty keeps the stored one
+    before = {f: getattr(env, f) for f in ENVIRONMENT_GUARD} | {"quorum": _quorum_now(env)} if env else None
+    for side in (before, after):
+        for f in TLS_FIELDS if side else ():
+            side[f] = fingerprint(side[f]) if side[f] else ""  # the key is a secret; PEM blocks do not diff readably
+    return before, after
 
 
 def environment_lowering_scope(params: SaveEnvironmentInput) -> str | None:
-    """Unprotecting, a smaller quorum or another engine for a protected environment needs someone else's approval."""
+    """For a protected environment, unprotecting, a smaller quorum, or another engine, TLS identity, publish
+    or probe address or router image needs someone else's approval."""
     before, after = _environment_guard(params)
     if before is None or not before["protected"]:
         return None
-    lowered = not after["protected"] or after["quorum"] < before["quorum"] or after["engine_url"] != before["engine_url"]
+    reached = [f for f in ENVIRONMENT_GUARD if f not in ("protected", "quorum")]
+    lowered = not after["protected"] or after["quorum"] < before["quorum"] or any(before[f] != after[f] for f in reached)
     return f"environment:{params.name}" if lowered else None
 
 

@@ -127,11 +127,16 @@ def _runbook_guard(params: SaveRunbookInput) -> tuple[dict | None, dict]:
 
 
 def runbook_lowering_scope(params: SaveRunbookInput) -> str | None:
-    """Marking a risky runbook not risky, changing what it runs or loosening its limits needs someone else's approval."""
+    """Someone else approves a change to what runs without approval or under an approval already given: marking
+    a risky runbook not risky, changing what a risky runbook runs or loosening its limits, and defining a not-risky
+    runbook or changing what one runs (else "mark it not risky" is "define a not-risky twin"). A new risky
+    runbook, or making one risky, applies at once: its runs wait for approval, with the argv shown."""
     before, after = _runbook_guard(params)
-    if before is None or not before["risky"]:
-        return None
-    lowered = not after["risky"] or any(before[f] != after[f] for f in RUNBOOK_COMMAND) or any(after[f] > before[f] for f in RUNBOOK_LIMITS)
+    if before is None:
+        lowered = not after["risky"]
+    else:
+        changed = any(before[f] != after[f] for f in RUNBOOK_COMMAND) or any(after[f] > before[f] for f in RUNBOOK_LIMITS)
+        lowered = (before["risky"] and (not after["risky"] or changed)) or (not after["risky"] and changed)
     return f"runbook:{params.name}" if lowered else None
 
 
@@ -151,9 +156,10 @@ def plan_save_runbook(ctx: Context, params: SaveRunbookInput) -> dict:
            approval_scope=runbook_lowering_scope, planner=plan_save_runbook, target=lambda p: p.name)  # fmt: skip
 def save_runbook(ctx: Context, params: SaveRunbookInput) -> RunbookInfo:
     """Define or change a runbook: an argv template with typed parameters (never a shell string), working
-    directory, timeout, output cap, rlimits, environment, and whether runs need approval. For a risky runbook,
-    marking it not risky, changing its argv, parameters, directory or environment, or loosening a limit waits
-    for another person's approval; anything else applies at once."""
+    directory, timeout, output cap, rlimits, environment, and whether runs need approval. A new risky runbook,
+    or making one risky, applies at once (its runs wait for approval). Defining a not-risky runbook, marking one
+    not risky, or changing what a runbook that was risky or stays not risky runs (argv, parameters, directory,
+    environment, looser limits) waits for another person's approval; anything else applies at once."""
     env = _env_after(Runbook.objects.filter(name=params.name).first(), params)
     values = params.model_dump(exclude={"name", "keep_env"}, mode="json")
     runbook, _ = Runbook.objects.update_or_create(name=params.name, defaults={**values, "env": env})
