@@ -22,3 +22,8 @@ def test_compose_file_is_valid_and_has_the_whole_stack(tmp_path):
     assert services["worker"]["environment"]["OPSCONSOLE_ENV"] == "production"
     assert "container_name" not in services["worker"] and "ports" not in services["worker"]  # scales with --scale worker=N
     assert services["web"]["environment"]["DATABASE_URL"].startswith("postgres://")
+    # One audit appender; every console process points at its socket in the volume they share.
+    assert services["audit-appender"]["command"] == ["python", "manage.py", "audit_appender"]
+    for name in ("web", "worker", "beat", "audit-appender"):
+        assert services[name]["environment"]["AUDIT_APPENDER_SOCKET"] == "/data/audit-appender.sock"
+        assert "console-data:/data:rw" in services[name]["volumes"], services[name]["volumes"]

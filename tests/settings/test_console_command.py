@@ -244,3 +244,17 @@ def test_runconsole_runs_every_process_together_and_ctrl_c_stops_them_all():
         for child in still_running(children):
             child.kill()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def test_on_postgresql_the_console_supervises_the_audit_appender_and_points_every_process_at_it(settings, tmp_path):
+    from django.db import connection
+
+    from apps.core.management.commands.runconsole import Command
+
+    settings.DATA_DIR = tmp_path
+    processes, env = Command().processes("127.0.0.1", free_port(), 1)
+    if connection.vendor == "postgresql":
+        assert processes["audit-appender"].endswith("manage.py audit_appender")
+        assert env["AUDIT_APPENDER_SOCKET"] == str(tmp_path / "audit-appender.sock")
+    else:  # SQLite appends in the caller's transaction: no appender
+        assert "audit-appender" not in processes and "AUDIT_APPENDER_SOCKET" not in env
