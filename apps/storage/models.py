@@ -63,6 +63,8 @@ class MultipartUpload(models.Model):
     # A direct upload (the browser sends the parts): its announced size and part size, checked on completion.
     size = models.BigIntegerField(null=True, blank=True)
     part_size = models.BigIntegerField(null=True, blank=True)
+    # The classification it is written with: checked again against the object there when it completes.
+    classification = models.CharField(max_length=20, blank=True)
     started_at = models.DateTimeField(default=timezone.now)
     abort_failed_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)

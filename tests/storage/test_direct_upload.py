@@ -14,6 +14,7 @@ from apps.core.errors import InvalidInput, PermissionDenied
 from apps.core.gateway import invoke
 from apps.storage.client import StorageError
 from apps.storage.models import MultipartUpload
+from apps.storage.services.classification import ClassificationGuard
 from apps.storage.services.direct import composite_sha256
 from apps.storage.transfer import ChecksumMismatch
 
@@ -159,3 +160,19 @@ def test_signing_is_limited_to_the_announced_parts_and_an_abort_drops_them(opera
     nothing_left(s3, bucket)
     with pytest.raises(StorageError, match="no direct upload"):
         invoke("storage.sign_parts", operator, {**ref_of(begun), "parts": [{"number": 1, "sha256": checksum(b"x")}]}, "web")
+
+
+def test_a_direct_upload_over_a_confidential_object_is_refused_at_begin_and_again_at_completion(operator, direct_conn, s3, bucket):
+    s3.put_object(Bucket=bucket, Key="kept.bin", Body=b"precious", Tagging="classification=confidential")
+    with pytest.raises(ClassificationGuard, match="is classified confidential"):
+        begin(operator, direct_conn, bucket, "kept.bin", 5, classification="confidential")
+    assert "Uploads" not in s3.list_multipart_uploads(Bucket=bucket) and not MultipartUpload.objects.exists()
+    # The object appears (or is raised to confidential) while the browser sends the parts: completion re-checks.
+    begun = begin(operator, direct_conn, bucket, "late.bin", 5, classification="internal")
+    declared = put_parts(operator, begun, [b"later"])
+    s3.put_object(Bucket=bucket, Key="late.bin", Body=b"arrived", Tagging="classification=confidential")
+    with pytest.raises(ClassificationGuard, match="is classified confidential") as refused:
+        invoke("storage.complete_upload", operator, {**ref_of(begun), "parts": declared}, "web")
+    assert "nothing was stored" in refused.value.message
+    assert s3.get_object(Bucket=bucket, Key="late.bin")["Body"].read() == b"arrived"
+    assert "Uploads" not in s3.list_multipart_uploads(Bucket=bucket) and not MultipartUpload.objects.exists()

@@ -1,4 +1,4 @@
 """The storage operations (S3-compatible buckets through boto3), one module per area.
 Importing this package registers them all with the operation registry."""
 
-from . import analysis, backups, compliance, connections, deletes, direct, lifecycle, objects, replication, uploads  # noqa: F401
+from . import analysis, backups, classification, compliance, connections, deletes, direct, lifecycle, objects, replication, uploads  # noqa: F401

@@ -133,6 +133,11 @@ def classification_of(tags: dict[str, str]) -> Classification | None:
         return None
 
 
+def deletion_needs_approval(classification: Classification | None) -> bool:
+    """storage.delete's rule: deleting a confidential or restricted object waits for an approver."""
+    return classification in SENSITIVE
+
+
 def encode_tags(tags: dict[str, str]) -> str:
     return urlencode(sorted(tags.items()))
 

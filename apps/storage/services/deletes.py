@@ -15,7 +15,7 @@ from apps.core.jobs import Context
 from apps.core.operations import Risk, operation
 
 from ..client import StorageError, connect
-from .common import SENSITIVE, BucketName, ConnectionName, ObjectKey, Prefix, classification_of, must_exist, tags_of
+from .common import BucketName, ConnectionName, ObjectKey, Prefix, classification_of, deletion_needs_approval, must_exist, tags_of
 from .objects import versioning_of
 
 
@@ -62,7 +62,7 @@ def delete_scope(params: DeleteInput) -> str | None:
         return ""  # cannot tell: be safe
     except OpsError:
         return ""
-    return "" if classification in SENSITIVE else None
+    return "" if deletion_needs_approval(classification) else None
 
 
 def _target(p: DeleteInput) -> str:

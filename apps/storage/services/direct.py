@@ -2,14 +2,15 @@
 with URLs the console presigns, so no byte passes through a web process.
 
 storage.begin_upload checks the upload like storage.upload does (key, size cap, content
-type, classification, encryption) and starts a multipart upload with S3 additional
-checksums (SHA-256); storage.sign_parts presigns parts whose SHA-256 the browser
-computed, binding each checksum into the signature; storage.complete_upload verifies
-the parts the endpoint holds (count, sizes, checksums) against what was announced and
-only then completes — otherwise it aborts, and nothing stays behind;
-storage.abort_upload gives up. An upload left unfinished is aborted by
-storage.abort_stale_uploads. The presigned URLs are only ever in the result: never in
-the audit log (params only) or the logs.
+type, classification, encryption, the object it would write over) and starts a
+multipart upload with S3 additional checksums (SHA-256); storage.sign_parts presigns
+parts whose SHA-256 the browser computed, binding each checksum into the signature;
+storage.complete_upload checks again the object it would write over, verifies the
+parts the endpoint holds (count, sizes, checksums) against what was announced and
+only then completes — otherwise it aborts, and nothing stays behind; storage.abort_upload
+gives up. An upload left unfinished is aborted by storage.abort_stale_uploads. The
+presigned URLs are only ever in the result: never in the audit log (params only) or
+the logs.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from apps.core.operations import Risk, operation
 from ..client import S3, StorageError, connect
 from ..models import MultipartUpload
 from ..transfer import MAX_PARTS, ChecksumMismatch, abort, abort_recorded, part_size_for
-from .common import BucketRef, ObjectKey, UploadSize, object_target
+from .classification import ClassificationGuard, check_write
+from .common import BucketRef, Classification, ObjectKey, UploadSize, object_target
 from .uploads import UploadTarget
 
 PART_URL_SECONDS = 900
@@ -130,14 +132,16 @@ def _expected_size(upload: MultipartUpload, number: int) -> int:
 def begin_upload(ctx: Context, params: BeginUploadInput) -> BeginUploadOutput:
     """Start an upload that the browser sends straight to the bucket (connections with direct_uploads on):
     the same checks as storage.upload (key, size cap, content type, classification, encryption), then a
-    multipart upload with SHA-256 checksums. Next: storage.sign_parts, storage.complete_upload."""
+    multipart upload with SHA-256 checksums. Writing over an object whose deletion needs approval (unless
+    the bucket keeps versions), or lowering an object's classification, is refused here and again on
+    completion. Next: storage.sign_parts, storage.complete_upload."""
     s3 = _direct_connection(params.connection)
     part_size = part_size_for(params.size)
+    check_write(s3, params.bucket, params.key, params.classification)
     args = params.write_args(s3, ctx.actor.name)
     created = s3.call("create_multipart_upload", Bucket=params.bucket, Key=params.key, ChecksumAlgorithm="SHA256", **args)
-    upload = MultipartUpload.objects.create(
-        connection=s3.conn, bucket=params.bucket, key=params.key, upload_id=created["UploadId"], size=params.size, part_size=part_size
-    )
+    upload = MultipartUpload.objects.create(connection=s3.conn, bucket=params.bucket, key=params.key, upload_id=created["UploadId"],
+                                            size=params.size, part_size=part_size, classification=params.classification)  # fmt: skip
     return BeginUploadOutput(
         connection=params.connection,
         bucket=params.bucket,
@@ -203,10 +207,12 @@ def complete_upload(ctx: Context, params: CompleteUploadInput) -> CompleteUpload
     declared = {p.number: p.sha256 for p in params.parts}
     expected = composite_sha256([declared[n] for n in sorted(declared)])
     try:
+        # The object may have appeared (or been reclassified) since storage.begin_upload checked.
+        check_write(s3, upload.bucket, upload.key, Classification(upload.classification) if upload.classification else None)
         parts, reported = _verify_parts(s3, upload, declared)
         done = s3.call("complete_multipart_upload", Bucket=upload.bucket, Key=upload.key, UploadId=upload.upload_id,
                        MultipartUpload={"Parts": parts})  # fmt: skip
-    except ChecksumMismatch as exc:
+    except (ChecksumMismatch, ClassificationGuard) as exc:
         abort(s3, upload, exc)
         raise
     except StorageError as exc:

@@ -17,7 +17,8 @@ from apps.core.operations import Risk, operation
 
 from ..client import S3, StorageError, connect
 from ..transfer import write_stream
-from .common import CLASSIFICATION_TAG, SHA256_META, BucketName, BucketRef, ConnectionName, Prefix, tags_of, write_args
+from .classification import ClassificationGuard, check_write
+from .common import CLASSIFICATION_TAG, SHA256_META, BucketName, BucketRef, ConnectionName, Prefix, classification_of, tags_of, write_args
 
 SOURCE_ETAG_META = "replica-source-etag"
 
@@ -37,6 +38,10 @@ class ReplicateOutput(BaseModel):
     bytes_copied: int
     dry_run: bool
     keys: list[str] = Field(description="The first 500 keys copied (or to copy).")
+    refused: list[str] = Field(
+        default_factory=list,
+        description="The first 500 objects not copied because the copy would destroy a protected object or lower its classification.",
+    )
 
 
 def _pairs(src: S3, dst: S3, params: ReplicateInput, dest_prefix: str) -> Iterator[tuple[dict, dict | None]]:
@@ -60,9 +65,14 @@ def _unchanged(dst: S3, bucket: str, obj: dict, replica: dict | None) -> bool:
     return head.get("Metadata", {}).get(SOURCE_ETAG_META) == obj.get("ETag", "").strip('"')
 
 
-def _copy(src: S3, dst: S3, params: ReplicateInput, key: str, dest_key: str) -> int:
-    response, chunks = src.open(params.bucket, key)
+def _copy(src: S3, dst: S3, params: ReplicateInput, obj: dict, dest_key: str) -> int:
+    """Copy one object (or, in a dry run, only check that it may be copied); the bytes it copies."""
+    key = obj["Key"]
     tags = tags_of(src, params.bucket, key)
+    check_write(dst, params.dest_bucket, dest_key, classification_of(tags))
+    if params.dry_run:
+        return obj["Size"]
+    response, chunks = src.open(params.bucket, key)
     metadata = {**response.get("Metadata", {}), SOURCE_ETAG_META: response.get("ETag", "").strip('"')}
     classification = tags.pop(CLASSIFICATION_TAG, None)
     extra = write_args(dst, classification=classification, metadata=metadata, content_type=response.get("ContentType", ""), tags=tags)
@@ -84,7 +94,8 @@ def _copy(src: S3, dst: S3, params: ReplicateInput, key: str, dest_key: str) -> 
 def replicate(ctx: Context, params: ReplicateInput) -> ReplicateOutput:
     """Copy the objects under a prefix to another bucket or connection, incrementally: only objects whose
     size or checksum differ are copied (metadata, tags and classification go along). `dry_run` reports
-    what would be copied. Extra objects at the destination are left alone."""
+    what would be copied. Extra objects at the destination are left alone; so are destination objects a copy
+    would destroy (their deletion needs approval, no versioning) or lower the classification of (`refused`)."""
     src = connect(params.connection)
     dst = connect(params.dest_connection or params.connection)
     dest_prefix = params.prefix if params.dest_prefix is None else params.dest_prefix
@@ -98,10 +109,14 @@ def replicate(ctx: Context, params: ReplicateInput) -> ReplicateOutput:
             out.unchanged += 1
         else:
             dest_key = dest_prefix + obj["Key"][len(params.prefix) :]
-            out.bytes_copied += obj["Size"] if params.dry_run else _copy(src, dst, params, obj["Key"], dest_key)
-            out.copied += 1
-            if len(out.keys) < 500:
-                out.keys.append(obj["Key"])
+            try:
+                out.bytes_copied += _copy(src, dst, params, obj, dest_key)
+            except ClassificationGuard as exc:
+                ctx.log(exc.message, level="warning")
+                out.refused += [obj["Key"]][: 500 - len(out.refused)]
+            else:
+                out.copied += 1
+                out.keys += [obj["Key"]][: 500 - len(out.keys)]
         if out.examined % 20 == 0:
             ctx.progress(100 * out.examined / max(total, out.examined), f"{out.examined} of {total} examined, {out.copied} copied")
     verb = "would copy" if params.dry_run else "copied"

@@ -23,6 +23,7 @@ from apps.core.operations import Risk, operation
 from ..client import S3, connect
 from ..models import MultipartUpload
 from ..transfer import abort_recorded, write_stream
+from .classification import check_write
 from .common import (
     SHA256_META,
     BucketRef,
@@ -117,7 +118,8 @@ def _inline_bytes(params: UploadInput) -> bytes:
 def upload(ctx: Context, params: UploadInput) -> UploadOutput:
     """Upload an object with a classification tag, server-side encryption and custom metadata; its SHA-256
     is verified and recorded in the `sha256` metadata. Agents pass small content inline; the web upload page
-    streams any size to S3 multipart with flat memory."""
+    streams any size to S3 multipart with flat memory. Writing over an object whose deletion needs approval
+    (unless the bucket keeps versions), or lowering an object's classification, is refused."""
     s3 = connect(params.connection)
     expected = params.sha256.lower() if params.sha256 else None
     if params._source is not None:
@@ -129,6 +131,7 @@ def upload(ctx: Context, params: UploadInput) -> UploadOutput:
         chunks = [data]
     else:
         raise InvalidInput({"content": "give the content inline, or upload the file from the Storage page"})
+    check_write(s3, params.bucket, params.key, params.classification)
     args = params.write_args(s3, ctx.actor.name, expected)
     written = write_stream(s3, params.bucket, params.key, chunks, extra=args, expected_sha256=expected, expected_size=params.size)
     return UploadOutput(
