@@ -22,7 +22,9 @@ from apps.core.errors import InvalidInput, OpsError
 from apps.core.gateway import check_permission, validate
 from apps.core.web import actor_of, call, console_view
 
+from .client import connect
 from .models import Connection
+from .services.classification import check_write
 from .services.common import Classification
 from .services.compliance import to_csv
 from .services.direct import endpoint_origin
@@ -177,6 +179,8 @@ def upload_ticket(request, connection: str, bucket: str):
         check_permission(op, actor_of(request))
         params["metadata"] = _metadata(request.POST.get("metadata", ""))
         data = validate(op, params)
+        # Early, so a refused overwrite is said before the file is sent; storage.upload checks again before writing.
+        check_write(connect(connection), bucket, data.key, data.classification)
     except OpsError as exc:
         return _json_error(exc)
     return JsonResponse({"url": stream_url(issue_ticket(request.user, data))})

@@ -89,9 +89,16 @@ def test_the_web_upload_stream_refuses_an_overwrite_before_writing(storage_conso
     _, base = storage_console
     session = ConsoleSession(base, client, make_user("operator"))
     data = b"overwrite"
-    answer = session.upload(conn.name, bucket, "secret.bin", data, len(data), hashlib.sha256(data).hexdigest(), classification="restricted")
+    fields = {"size": str(len(data)), "sha256": hashlib.sha256(data).hexdigest(), "classification": "restricted"}
+    ticket = session.ticket(conn.name, bucket, key="secret.bin", **fields)  # said before the file is sent
+    assert ticket.status_code == 409 and "is classified restricted" in ticket.json()["error"]
+    # The object appears after the ticket was issued: storage.upload itself refuses before writing.
+    url = session.ticket(conn.name, bucket, key="late.bin", **fields).json()["url"]
+    s3.put_object(Bucket=bucket, Key="late.bin", Body=b"arrived", Tagging="classification=restricted")
+    answer = session.http.put(url, content=data)
     assert answer.status_code == 409 and "is classified restricted" in answer.json()["error"]
     assert state(s3, bucket, "secret.bin") == (b"precious", "restricted", 1)
+    assert state(s3, bucket, "late.bin") == (b"arrived", "restricted", 1)
     assert "Uploads" not in s3.list_multipart_uploads(Bucket=bucket)
 
 

@@ -26,6 +26,8 @@ def test_replicate_copies_only_what_changed(make_user, actor_of, conn, moto_serv
     other = make_connection(moto_server)  # another connection (here: the same server)
     target = f"replica-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=target)
+    # Versioned: a confidential replica is replaced by a newer copy, the old one kept (else the copy is refused).
+    s3.put_bucket_versioning(Bucket=target, VersioningConfiguration={"Status": "Enabled"})
     big = b"".join(blocks(9 * MIB, b"r"))  # multipart on the way: its ETag differs at the destination
     files = {"src/a.txt": b"a", "src/sub/b.txt": b"bb", "src/big.bin": big, "other/skip.txt": b"not in the prefix"}
     for key, body in files.items():
@@ -47,7 +49,7 @@ def test_replicate_copies_only_what_changed(make_user, actor_of, conn, moto_serv
     second = run(actor, "storage.replicate", params)
     assert (second["copied"], second["unchanged"]) == (0, 3)
 
-    s3.put_object(Bucket=bucket, Key="src/sub/b.txt", Body=b"BB")  # same size, other bytes
+    s3.put_object(Bucket=bucket, Key="src/sub/b.txt", Body=b"BB", Tagging="classification=confidential")  # same size, other bytes
     third = run(actor, "storage.replicate", params)
     assert third["copied"] == 1 and third["keys"] == ["src/sub/b.txt"]
     assert s3.get_object(Bucket=target, Key="mirror/sub/b.txt")["Body"].read() == b"BB"
