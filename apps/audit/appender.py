@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 class AppenderServer:
     def __init__(self, path: str):
-        if _answers(path):
+        if answers(path):
             raise RuntimeError(f"an audit appender already listens on {path}")
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)  # the socket file of an appender that died
@@ -153,7 +153,8 @@ def _answer(sock: socket.socket, message: dict) -> None:
         send_frame(sock, message)
 
 
-def _answers(path: str) -> bool:
+def answers(path: str) -> bool:
+    """Whether an appender listens on `path`."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
         try:
             probe.connect(path)

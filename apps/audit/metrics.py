@@ -38,10 +38,11 @@ class StreamLagCollector:
 
 
 def health_checks() -> list[tuple[str, str, str]]:
-    """One /health/ row per sink: a warning while deliveries fail, or when its oldest undelivered
-    event is older than ten beat intervals (no worker drains)."""
+    """The audit appender's row (when one is configured), and one row per sink: a warning while
+    deliveries fail, or when its oldest undelivered event is older than ten beat intervals (no
+    worker drains)."""
     stale = settings.AUDIT_STREAM_SECONDS * 10
-    return [
+    return _appender_rows() + [
         (
             f"audit stream → {row['name']}",
             "warning" if row["failures"] or row["seconds"] > stale else "ok",
@@ -50,3 +51,14 @@ def health_checks() -> list[tuple[str, str, str]]:
         )
         for row in sink_lags()
     ]
+
+
+def _appender_rows() -> list[tuple[str, str, str]]:
+    from .appender import answers
+
+    path = settings.AUDIT_APPENDER_SOCKET
+    if not path:
+        return []
+    if answers(path):
+        return [("audit appender", "ok", f"listening on {path}")]
+    return [("audit appender", "warning", f"nothing listens on {path}: every process appends its own audit events (slower under load)")]

@@ -178,3 +178,17 @@ def test_the_same_append_key_cannot_enter_the_chain_twice(server, socket_path):
     assert "audit_append_key_once" in reply["error"]
     assert AuditEvent.objects.filter(operation="test.appender").count() == 1
     assert append(1).seq == 2 and verify_chain().ok
+
+
+def test_the_health_page_says_when_nothing_listens_on_the_appender_socket(socket_path, settings):
+    from apps.audit.metrics import health_checks
+
+    assert health_checks()[0][:2] == ("audit appender", "warning")
+    settings.AUDIT_APPENDER_SOCKET = ""  # no appender configured: no row
+    assert not [row for row in health_checks() if row[0] == "audit appender"]
+
+
+def test_the_health_page_says_the_appender_listens(server, socket_path):
+    from apps.audit.metrics import health_checks
+
+    assert health_checks()[0] == ("audit appender", "ok", f"listening on {socket_path}")
