@@ -133,7 +133,7 @@ def test_lowering_a_classification_waits_for_someone_else_raising_is_immediate(m
         approvals.vote(outcome.approval.pk, actor_of(requester), "approve")
     client.force_login(make_user("approver"))
     page = client.get(f"/approvals/{outcome.approval.pk}/").content.decode()
-    assert "confidential" in page and "public" in page
+    assert "<td>classification: &quot;confidential&quot;</td>" in page and "<td>classification: &quot;public&quot;</td>" in page
     approvals.vote(outcome.approval.pk, actor_of(make_user("approver")), "approve")
     job = Job.objects.get(approval=outcome.approval)
     run_job(str(job.pk))
