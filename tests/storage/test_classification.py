@@ -81,6 +81,11 @@ def test_a_versioned_bucket_keeps_the_old_version_so_an_overwrite_that_does_not_
     assert upload(operator, conn, bucket, "c.txt", "v2", "confidential").status == "ok"
     assert state(s3, bucket, "c.txt") == (b"v2", "confidential", 2)
     assert s3.get_object(Bucket=bucket, Key="c.txt", VersionId=old)["Body"].read() == b"v1"
+    # Behind a delete marker nothing is current: a new object may take the key; the old versions keep their tags.
+    s3.delete_object(Bucket=bucket, Key="c.txt")
+    assert upload(operator, conn, bucket, "c.txt", "v3", "public").status == "ok"
+    old_tags = s3.get_object_tagging(Bucket=bucket, Key="c.txt", VersionId=old)["TagSet"]
+    assert old_tags == [{"Key": "classification", "Value": "confidential"}]
 
 
 @pytest.mark.django_db(transaction=True)

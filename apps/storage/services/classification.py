@@ -59,11 +59,13 @@ def _name(classification: Classification | None) -> str:
 def check_write(s3: S3, bucket: str, key: str, classification: Classification | None) -> None:
     """Refuse, before any byte is written, a write over `key` that would destroy an object whose deletion
     needs approval (the bucket keeps no versions) or lower its classification."""
+    if s3.optional("head_object", tuple(MISSING), Bucket=bucket, Key=key) is None:
+        return  # nothing there (or only a delete marker, older versions kept): nothing to protect
     try:
         before = classification_of(tags_of(s3, bucket, key))
     except StorageError as exc:
         if exc.code in MISSING:
-            return  # nothing there: nothing to protect
+            return  # deleted meanwhile
         raise
     where = f"{s3.conn.name}:{bucket}/{key}"
     if lowers(before, classification):
