@@ -7,7 +7,7 @@ gateway, durable audit row), next to two bare servers built with the SDK, in one
 
 Each is one uvicorn process (the console also with two), stateless Streamable HTTP with
 SSE responses, driven by the SDK's own client at 1 and 16 concurrent clients; the rows
-alternate peer, console, peer, console so a change of machine load falls on both.
+alternate peer, console, peer, console (--rounds) so a change of machine load falls on both.
 Prints calls/s, p50/p99 latency, the server's CPU per call, the clients' (this process) and how busy
 the whole machine was (every core in use means a second web process has no core to run on), and the ratios.
 Goals: console CPU per call <= 2x the fair peer's; throughput at 16 clients >= 0.8x the
@@ -162,6 +162,7 @@ def gateway_ms(user) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000, help="calls per measurement")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of every side, alternating; ratios of the means")
     parser.add_argument("--mode", default="auto", help="client protocol mode: auto (newest revision) or legacy (initialize)")
     parser.add_argument("--port", type=int, default=0, help="servers on fixed ports from this one up (default: free ports)")
     parser.add_argument("--bare", type=int, help=argparse.SUPPRESS)  # internal: serve the bare server on this port
@@ -214,18 +215,20 @@ def main() -> None:
                 (f"console, {READ_TOOL[0]}", console_url + "/mcp", token, READ_TOOL, console),
                 (f"console x2 processes, {READ_TOOL[0]}", console2_url + "/mcp", token, READ_TOOL, console2),
             ]
-            figures = {}
-            for name, url, auth, tool, server in rows:
-                cpu_before, own_before = cpu_seconds([server.proc.pid]), own_cpu_seconds()
-                busy_before, wall_before = machine_busy_seconds(), time.monotonic()
-                rate, p50, p99 = asyncio.run(drive(url, auth, tool, clients, args.calls, args.mode))
-                done = args.calls + 5 * clients
-                cpu = (cpu_seconds([server.proc.pid]) - cpu_before) / done * 1000
-                own = (own_cpu_seconds() - own_before) / done * 1000
-                busy = (machine_busy_seconds() - busy_before) / (time.monotonic() - wall_before) / psutil.cpu_count() * 100
-                figures[name] = (rate, cpu)
-                print(f"{name:<40} {clients:>7} {rate:>8.0f} {p50:>8.2f} {p99:>8.2f} {cpu:>11.2f} {own:>7.2f} {busy:>4.0f}%")
-            (_, (fair_rate, fair_cpu), (rate, cpu), (rate2, _)) = figures.values()
+            figures = {name: [] for name, *_ in rows}
+            for _ in range(args.rounds):  # peer, console, peer, console ...: a change of load falls on all
+                for name, url, auth, tool, server in rows:
+                    cpu_before, own_before = cpu_seconds([server.proc.pid]), own_cpu_seconds()
+                    busy_before, wall_before = machine_busy_seconds(), time.monotonic()
+                    rate, p50, p99 = asyncio.run(drive(url, auth, tool, clients, args.calls, args.mode))
+                    done = args.calls + 5 * clients
+                    cpu = (cpu_seconds([server.proc.pid]) - cpu_before) / done * 1000
+                    own = (own_cpu_seconds() - own_before) / done * 1000
+                    busy = (machine_busy_seconds() - busy_before) / (time.monotonic() - wall_before) / psutil.cpu_count() * 100
+                    figures[name].append((rate, cpu))
+                    print(f"{name:<40} {clients:>7} {rate:>8.0f} {p50:>8.2f} {p99:>8.2f} {cpu:>11.2f} {own:>7.2f} {busy:>4.0f}%")
+            means = [tuple(statistics.fmean(column) for column in zip(*runs, strict=True)) for runs in figures.values()]
+            (_, (fair_rate, fair_cpu), (rate, cpu), (rate2, _)) = means
             print(
                 f"{'console / fair peer':<40} {clients:>7} {rate / fair_rate:>7.2f}x {'':>8} {'':>8} {cpu / fair_cpu:>10.2f}x"
                 f"   (x2 processes: {rate2 / fair_rate:.2f}x)"

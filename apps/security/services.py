@@ -258,7 +258,9 @@ class TriageInput(BaseModel):
     comment: str = Field("", max_length=4000, description="Why (required to accept a risk or call a false positive).")
 
 
-DISMISSING = (Finding.ACCEPTED, Finding.FALSE_POSITIVE)
+# What takes a finding out of the gate: a person marking it fixed is one of them (a scan that no
+# longer sees it marks it fixed by itself, and one that sees it again reopens it).
+DISMISSING = (Finding.ACCEPTED, Finding.FALSE_POSITIVE, Finding.FIXED)
 
 
 def _guarded(finding: Finding) -> bool:
@@ -267,8 +269,8 @@ def _guarded(finding: Finding) -> bool:
 
 
 def triage_scope(params: TriageInput) -> str | None:
-    """Accepting or dismissing a guarded finding takes a second person, as a critical exception does (else triage
-    would be the way around that guard); every other triage needs no approval."""
+    """Accepting, dismissing or marking fixed a guarded finding takes a second person, as a critical exception does
+    (else triage would be the way around that guard); every other triage needs no approval."""
     finding = Finding.objects.filter(pk=params.finding_id).first()
     return "severity:critical" if finding is not None and params.status in DISMISSING and _guarded(finding) else None
 
@@ -303,7 +305,7 @@ def plan_triage(ctx: Context | None, params: TriageInput) -> dict:
 def triage_finding(ctx: Context, params: TriageInput) -> FindingOut:
     """Triage a finding: set its status (open, triaged, accepted risk with an expiry, false positive, fixed), its
     assignee, and add a comment. Accepted risks reopen by themselves when they expire. Accepting or calling a false
-    positive a critical vulnerability or a secret verified live needs approval (scope severity:critical)."""
+    positive, or marking fixed, a critical vulnerability or a secret verified live needs approval (scope severity:critical)."""
     finding = Finding.objects.filter(pk=params.finding_id).first()
     if finding is None:
         raise ScanError(f"There is no finding #{params.finding_id}.")

@@ -119,7 +119,7 @@ def test_triage_is_no_way_around_the_guard_on_critical_vulnerabilities(project, 
     assert (minimist.severity, requests.severity) == ("critical", "medium")
     until = (timezone.now() + timedelta(days=7)).isoformat()
     accept = {"status": "accepted", "accepted_until": until, "comment": "Only parses our own CLI flags."}
-    for params in (accept, {"status": "false_positive", "comment": "We do not use it."}):
+    for params in (accept, {"status": "false_positive", "comment": "We do not use it."}, {"status": "fixed"}):
         outcome = gateway.invoke("security.triage_finding", actor_of(operator), {"finding_id": minimist.pk, **params}, "web")
         assert outcome.status == "pending" and outcome.approval.scope == "severity:critical"
     assert Finding.objects.get(pk=minimist.pk).status == "open"
