@@ -5,6 +5,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from apps.audit import anchors, tasks
@@ -64,6 +65,8 @@ def test_a_tail_cut_on_an_idle_console_is_still_caught_and_never_anchored(db, be
         tasks.anchor()
     with pytest.raises(AnchorRefused, match="before the newest anchor #5"):
         write_anchor("manual")
+    with pytest.raises(CommandError, match="before the newest anchor #5"):  # the command says why, no traceback
+        call_command("audit_anchor")
     assert [a["seq"] for a in file_anchors()] == [5]
     result = verify_chain()
     assert (result.ok, result.seq) == (False, 5) and "the log ends before anchor #5" in result.problem
