@@ -5,7 +5,8 @@ from .anchors import write_anchor
 
 @shared_task(name="apps.audit.tasks.anchor")
 def anchor() -> dict | None:
-    """Every AUDIT_ANCHOR_SECONDS: sign the chain head and store it off the database, so a cut-off tail is detectable."""
+    """Every AUDIT_ANCHOR_SECONDS: sign the chain head, if it moved since the newest anchor, and store it
+    off the database, so a cut-off tail is detectable (None when nothing was written)."""
     return write_anchor()
 
 

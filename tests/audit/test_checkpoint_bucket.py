@@ -2,15 +2,21 @@
 still catches a cut-off tail when the local anchor file is gone."""
 
 import json
+import random
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
+from apps.audit import anchors, offsite, tasks
 from apps.audit.anchors import anchor_path, newest_anchor, write_anchor
 from apps.audit.offsite import CheckpointError
 from apps.audit.verify import verify_chain
 from apps.audit.writer import record
 from apps.core.resilience import forget_breaker
+from apps.storage.client import S3, connect
 from tests.storage.conftest import make_connection
 from tests.support import processes
 
@@ -119,3 +125,65 @@ def test_an_older_anchor_over_the_newest_or_under_a_later_name_is_refused(settin
     s3.put_object(Bucket=locked, Key=newest_key.replace("000000000006-", "000000000099-"), Body=json.dumps(older).encode())
     with pytest.raises(CommandError, match="does not hold the anchor its name says"):
         call_command("audit_verify")
+
+
+def anchor_keys(s3, bucket):
+    return [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+
+
+def test_an_idle_console_adds_no_anchor_object_until_the_head_moves(remote, s3, monkeypatch):
+    start = timezone.now()
+    periods = iter(range(1, 100))
+    monkeypatch.setattr(anchors, "clock", lambda: start + timedelta(seconds=10 * next(periods)))
+    record_events(3)
+    tasks.anchor()
+    for _ in range(6):  # six beat periods with nothing written since
+        assert tasks.anchor() is None
+    assert len(anchor_keys(s3, remote)) == 1 and len(anchor_path().read_text().splitlines()) == 1
+    record_events(1)
+    tasks.anchor()
+    (_, newest_key) = anchor_keys(s3, remote)
+    assert newest_key.startswith("audit/head/checkpoint-000000000004-")
+    assert len(anchor_path().read_text().splitlines()) == 2
+    anchor_path().unlink()
+    raw("DELETE FROM audit_auditevent WHERE seq = 4")
+    assert "the log ends before anchor #4" in verify_chain().problem
+
+
+def test_an_anchor_the_bucket_lacks_is_copied_by_the_next_idle_beat(remote, s3, settings):
+    record_events(2)
+    place, settings.AUDIT_CHECKPOINT_BUCKET = settings.AUDIT_CHECKPOINT_BUCKET, ""
+    entry = write_anchor()  # the file only (as when the bucket was down)
+    settings.AUDIT_CHECKPOINT_BUCKET = place
+    assert anchor_keys(s3, remote) == [] and tasks.anchor() is None
+    (key,) = anchor_keys(s3, remote)
+    assert json.loads(s3.get_object(Bucket=remote, Key=key)["Body"].read()) == entry
+    assert tasks.anchor() is None and anchor_keys(s3, remote) == [key]
+    assert len(anchor_path().read_text().splitlines()) == 1
+
+
+def test_the_newest_of_many_anchor_objects_is_found_without_listing_them_all(remote, s3, conn, monkeypatch):
+    names = "audit/head/checkpoint-"
+    seqs = sorted(random.Random(7).sample(range(1, 5_000_000), 1500))
+
+    def put(seq, stamp="20260101T000000000000Z"):
+        s3.put_object(Bucket=remote, Key=f"{names}{seq:012d}-{stamp}.json", Body=b"{}")
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(put, seqs))
+    put(seqs[-1], "20260102T000000000000Z")  # the same head anchored again later: that copy is the newest
+    listed = []
+    call = S3.call
+
+    def counting(self, method, **params):
+        page = call(self, method, **params)
+        listed.extend(page.get("Contents", []) if method == "list_objects_v2" else [])
+        return page
+
+    monkeypatch.setattr(S3, "call", counting)
+    s3_conn = connect(conn.name)
+    newest_key = f"{names}{seqs[-1]:012d}-20260102T000000000000Z.json"
+    assert offsite._newest_key(s3_conn, remote, names, 0) == newest_key
+    assert len(listed) < 100  # a listing of every anchor returns 1,501
+    assert offsite._newest_key(s3_conn, remote, names, seqs[700]) == newest_key
+    assert offsite._newest_key(s3_conn, remote, names, seqs[-1]) is None

@@ -1,6 +1,7 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from apps.audit.anchors import write_anchor
+from apps.core.errors import OpsError
 
 
 class Command(BaseCommand):
@@ -10,5 +11,8 @@ class Command(BaseCommand):
         parser.add_argument("--reason", default="manual")
 
     def handle(self, *args, reason, **options):
-        entry = write_anchor(reason)
+        try:
+            entry = write_anchor(reason)
+        except OpsError as exc:  # a log cut before its newest anchor, an unreachable bucket: say so, no traceback
+            raise CommandError(str(exc)) from exc
         self.stdout.write(f"Anchored #{entry['anchor']['seq']}." if entry else "The audit log is empty: nothing to anchor.")
