@@ -55,14 +55,22 @@ def _lock_args(s3, bucket: str, entry: dict) -> dict:
     return {"ObjectLockMode": settings.AUDIT_ANCHOR_LOCK_MODE, "ObjectLockRetainUntilDate": until}
 
 
-def store(entry: dict) -> str | None:
-    """PUT the signed anchor as its own object (the connection's default encryption, locked
-    where the bucket has Object Lock); its key."""
+def _where(entry: dict) -> tuple[str, str, str] | None:
+    """(connection, bucket, key) of an anchor's object, or None when no bucket is set."""
     place = _place()
     if place is None:
         return None
     connection, bucket, prefix = place
-    key = key_for(prefix, entry)
+    return connection, bucket, key_for(prefix, entry)
+
+
+def store(entry: dict) -> str | None:
+    """PUT the signed anchor as its own object (the connection's default encryption, locked
+    where the bucket has Object Lock); its key."""
+    where = _where(entry)
+    if where is None:
+        return None
+    connection, bucket, key = where
     try:
         from apps.storage.client import connect
         from apps.storage.services.common import write_args
@@ -78,11 +86,10 @@ def store(entry: dict) -> str | None:
 def ensure(entry: dict) -> str | None:
     """Copy an anchor of the file to the bucket unless it is there already (its copy failed, or the
     bucket was set since): an idle console checks with one HEAD request instead of a new object."""
-    place = _place()
-    if place is None:
+    where = _where(entry)
+    if where is None:
         return None
-    connection, bucket, prefix = place
-    key = key_for(prefix, entry)
+    connection, bucket, key = where
     try:
         from apps.storage.client import MISSING, connect
 
