@@ -155,6 +155,7 @@ def test_list_mine_names_the_caller_as_requester_without_reading_the_user_table(
     operator = actor_of(make_user("operator"))
     first, second = request_purge(operator), request_purge(operator, days=60)
     request_purge(actor_of(make_user("operator")))  # someone else's: not listed
+    ApprovalRequest.objects.filter(pk=first.pk).update(drifted_plan={**first.plan, "changed": True})
     op = operations.get("approvals.list_mine")
     ctx = jobs.Context(actor=operator, channel="web", operation=op, request_id="t")
     with CaptureQueriesContext(connection) as queries:
@@ -163,3 +164,7 @@ def test_list_mine_names_the_caller_as_requester_without_reading_the_user_table(
     assert {r.requested_by for r in listed.requests} == {operator.user.username}
     requester_reads = [q["sql"] for q in queries if '"approvals_approvalrequest"."requested_by_id" = "auth_user"' in q["sql"]]
     assert queries and not requester_reads
+    # It loads only the columns it shows (_INFO_FIELDS): one read of the requests, no deferred column read per row,
+    # and each listed request is what a full read of it gives.
+    assert len([q for q in queries if 'FROM "approvals_approvalrequest"' in q["sql"]]) == 1
+    assert listed.requests == [services._info(ApprovalRequest.objects.get(pk=pk)) for pk in (second.pk, first.pk)]
