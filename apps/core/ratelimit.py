@@ -13,6 +13,7 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass
+from functools import lru_cache
 
 from django.conf import settings
 from django.core.cache import caches
@@ -39,6 +40,9 @@ def _script(cache):
     return held[1]
 
 
+_rate = lru_cache(maxsize=64)(_split_rate)  # "100/m" -> (100, 60), parsed once per rate
+
+
 # The time source (tests hold it still so that a window cannot end between two calls).
 clock = time.time
 
@@ -63,11 +67,16 @@ class Usage:
         return self.count > self.limit
 
 
+@lru_cache(maxsize=4096)
+def _key(alias: str, group: str, window: int, rate: str, value: str) -> str:
+    """A window's cache key (hashed, prefixed, validated): the same for every call of a caller in one window."""
+    return caches[alias].make_and_validate_key(_make_cache_key(group, window, rate, value, None))
+
+
 def hit(group: str, value: str, rate: str) -> Usage:
     """Count one call of `value` in `group` against `rate` ("100/m") and say whether it is over."""
-    limit, period = _split_rate(rate)
+    limit, period = _rate(rate)
     window = _window(value, period)
-    cache = caches[settings.RATELIMIT_USE_CACHE]
-    key = cache.make_and_validate_key(_make_cache_key(group, window, rate, value, None))
-    count = int(_script(cache)(keys=[key], args=[period + EXPIRATION_FUDGE]))
+    alias = settings.RATELIMIT_USE_CACHE
+    count = int(_script(caches[alias])(keys=[_key(alias, group, window, rate, value)], args=[period + EXPIRATION_FUDGE]))
     return Usage(count=count, limit=limit, time_left=window - int(clock()))
