@@ -10,7 +10,9 @@ SSE responses, driven by the SDK's own client at 1 and 16 concurrent clients; th
 alternate peer, console, peer, console (--rounds) so a change of machine load falls on both.
 Prints calls/s, p50/p99 latency, the server's CPU per call, the clients' (this process) and how busy
 the whole machine was (every core in use means a second web process has no core to run on), and the ratios.
-Goals: console CPU per call <= 2x the fair peer's; throughput at 16 clients >= 0.8x the
+On PostgreSQL the consoles hand their audit events to an audit appender process, as bin/console
+and docker-compose run them (--no-appender: each web process appends itself); the appender's CPU
+counts as the console's. Goals: console CPU per call <= 2x the fair peer's; throughput at 16 clients >= 0.8x the
 fair peer's with one web process, ~2x that with two. Throwaway SQLite database, or
 BENCH_DATABASE_URL (an empty PostgreSQL database); REDIS_URL if set, else an embedded Redis.
 
@@ -165,6 +167,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="rounds of every side, alternating; ratios of the means")
     parser.add_argument("--mode", default="auto", help="client protocol mode: auto (newest revision) or legacy (initialize)")
     parser.add_argument("--port", type=int, default=0, help="servers on fixed ports from this one up (default: free ports)")
+    parser.add_argument("--no-appender", action="store_true", help="PostgreSQL: no audit appender process, each console appends itself")
     parser.add_argument("--bare", type=int, help=argparse.SUPPRESS)  # internal: serve the bare server on this port
     args = parser.parse_args()
     if args.bare:
@@ -183,7 +186,7 @@ def main() -> None:
 
     from apps.accounts.models import ApiToken
     from apps.audit.models import AuditEvent
-    from tests.support.processes import Process, port_open, port_source, start_console
+    from tests.support.processes import Process, console_env, port_open, port_source, start_console
 
     call_command("migrate", verbosity=0)
     with connection.cursor() as cursor:  # the fair peer's table: the audit table's shape, no chain, no trigger
@@ -196,33 +199,42 @@ def main() -> None:
     try:
         # Generous start-up deadlines: on a machine busy with other work, two processes importing Django take a while.
         ports = port_source(args.port)
-        console, console_url = start_console(ports(), OPS_RATE_LIMIT_READ="100000000/m", timeout=120)
-        console2, console2_url = start_console(ports(), OPS_RATE_LIMIT_READ="100000000/m", workers=2, timeout=120)
+        env, helpers = {"OPS_RATE_LIMIT_READ": "100000000/m"}, []  # helpers: processes whose CPU is the consoles'
+        if connection.vendor == "postgresql" and not args.no_appender:
+            env["AUDIT_APPENDER_SOCKET"] = socket = str(workdir / "audit-appender.sock")
+            argv = [sys.executable, "manage.py", "audit_appender", "--socket", socket]
+            appender = Process("audit-appender", argv, console_env(), cwd=ROOT)
+            servers.append(appender)
+            appender.wait_until(lambda: Path(socket).exists(), timeout=120, what="listening")
+            helpers.append(appender.proc.pid)
+        console, console_url = start_console(ports(), timeout=120, **env)
+        console2, console2_url = start_console(ports(), workers=2, timeout=120, **env)
         port = ports()
         bare = Process("bare-mcp", [sys.executable, __file__, "--bare", str(port)], cwd=ROOT)
-        servers = [console, console2, bare]
+        servers += [console, console2, bare]
         bare.wait_until(lambda: port_open(port), timeout=120, what="listening")
         bare_url = f"http://127.0.0.1:{port}/mcp"
         print(f"for reference, the gateway alone: invoke() of {READ_TOOL[0]} in this process, p50 {gateway_ms(user):.2f} ms")
+        print("audit appender process:", "yes (its CPU counts as the consoles')" if helpers else "no")
         print(f"database: {connection.vendor}; tools/call over Streamable HTTP (stateless, SSE), {args.calls} calls per row")
         # cpu ms/call: the server's processes; client: this process (the SDK clients); busy: the whole machine's
         # cores, in use by anything, over the row (100 % = every core busy: a second web process cannot add calls/s).
         print(f"{'server':<40} {'clients':>7} {'calls/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'cpu ms/call':>11} {'client':>7} {'busy':>5}")
         for clients in (1, 16):
             rows = [
-                ("bare SDK server, no-op tool", bare_url, None, ("noop", {}), bare),
-                ("fair peer: SDK server, read + insert", bare_url, None, ("fair", {"limit": 1}), bare),
-                (f"console, {READ_TOOL[0]}", console_url + "/mcp", token, READ_TOOL, console),
-                (f"console x2 processes, {READ_TOOL[0]}", console2_url + "/mcp", token, READ_TOOL, console2),
+                ("bare SDK server, no-op tool", bare_url, None, ("noop", {}), [bare.proc.pid]),
+                ("fair peer: SDK server, read + insert", bare_url, None, ("fair", {"limit": 1}), [bare.proc.pid]),
+                (f"console, {READ_TOOL[0]}", console_url + "/mcp", token, READ_TOOL, [console.proc.pid, *helpers]),
+                (f"console x2 processes, {READ_TOOL[0]}", console2_url + "/mcp", token, READ_TOOL, [console2.proc.pid, *helpers]),
             ]
             figures = {name: [] for name, *_ in rows}
             for _ in range(args.rounds):  # peer, console, peer, console ...: a change of load falls on all
-                for name, url, auth, tool, server in rows:
-                    cpu_before, own_before = cpu_seconds([server.proc.pid]), own_cpu_seconds()
+                for name, url, auth, tool, pids in rows:
+                    cpu_before, own_before = cpu_seconds(pids), own_cpu_seconds()
                     busy_before, wall_before = machine_busy_seconds(), time.monotonic()
                     rate, p50, p99 = asyncio.run(drive(url, auth, tool, clients, args.calls, args.mode))
                     done = args.calls + 5 * clients
-                    cpu = (cpu_seconds([server.proc.pid]) - cpu_before) / done * 1000
+                    cpu = (cpu_seconds(pids) - cpu_before) / done * 1000
                     own = (own_cpu_seconds() - own_before) / done * 1000
                     busy = (machine_busy_seconds() - busy_before) / (time.monotonic() - wall_before) / psutil.cpu_count() * 100
                     figures[name].append((rate, cpu))
@@ -234,7 +246,7 @@ def main() -> None:
                 f"   (x2 processes: {rate2 / fair_rate:.2f}x)"
             )
     finally:
-        for server in servers:
+        for server in reversed(servers):  # the appender last: a console's stop still appends (its anchor)
             server.stop()
         for stopper in stop:
             stopper()
