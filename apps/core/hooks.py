@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.core.exceptions import ImproperlyConfigured
 
 # (ctx, params) -> None, called on the worker once a job is claimed and before its operation runs —
 # once per job: a job resumed after its worker died continues what they admitted (Job.admitted).
@@ -52,3 +55,43 @@ def job_notice(job, op) -> tuple[str, str]:
             return notice
     action = op.name.split(".", 1)[1].replace("_", " ")
     return f"{job.target or op.app} {action} {job.status}".strip(), job.get_absolute_url()
+
+
+# The one-per-console services core calls but does not own, each provided by the app that owns it
+# from its ready(): who an actor is (accounts), how a call is audited (audit), which calls wait for
+# approval (approvals). Looked up on each call, so a missing app is a clear error, not an import cycle.
+_provided: dict[str, object] = {}
+
+
+def provide(service: str, provider: object) -> None:
+    _provided[service] = provider
+
+
+def provided(service: str):
+    try:
+        return _provided[service]
+    except KeyError:
+        raise ImproperlyConfigured(f"Nothing provides {service!r}: the app that owns it is not installed or not ready.") from None
+
+
+def actors():
+    """The actor type (apps.accounts.actors.Actor): `for_user(user, token=None)` and `system()`."""
+    return provided("actors")
+
+
+def record_audit(**fields):
+    """Append one audit event (apps.audit: the writer's `record()`, then the event shown live); the event."""
+    return provided("audit")(**fields)
+
+
+@dataclass(frozen=True)
+class ApprovalGate:
+    """What the gateway asks of the approvals app for a call with an approval scope."""
+
+    policy_for: Callable  # (operation name, scope) -> policy (`.requires_approval`)
+    request: Callable  # (op, data, actor, channel, *, scope, policy, reason) -> the pending request
+    break_glass: Callable  # same arguments -> the request that reviews a run made without approval
+
+
+def approvals() -> ApprovalGate:
+    return provided("approvals")
