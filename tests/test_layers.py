@@ -10,6 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from apps.core import hooks
+
 ROOT = Path(__file__).resolve().parent.parent
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
@@ -38,3 +43,21 @@ def test_the_contract_refuses_core_importing_an_app_above_it(tmp_path):
     assert run.returncode == 1, run.stdout + run.stderr
     assert "apps.core is not allowed to import apps.approvals" in run.stdout
     assert "apps.core.pending -> apps.approvals.models" in run.stdout
+
+
+def test_what_core_calls_but_does_not_own_is_provided_by_the_app_that_owns_it():
+    from apps.accounts.actors import Actor
+    from apps.approvals.breakglass import break_glass
+    from apps.approvals.services import policy_for, request_approval
+    from apps.audit.activity import record_and_show
+    from apps.storage.client import connect
+
+    assert hooks.actors() is Actor
+    assert hooks.provided("audit") is record_and_show
+    assert hooks.approvals() == hooks.ApprovalGate(policy_for=policy_for, request=request_approval, break_glass=break_glass)
+    assert hooks.buckets().connect is connect
+
+
+def test_a_service_nobody_provides_is_a_clear_error():
+    with pytest.raises(ImproperlyConfigured, match="Nothing provides 'weather'"):
+        hooks.provided("weather")
