@@ -57,9 +57,10 @@ def job_notice(job, op) -> tuple[str, str]:
     return f"{job.target or op.app} {action} {job.status}".strip(), job.get_absolute_url()
 
 
-# The one-per-console services core calls but does not own, each provided by the app that owns it
+# The one-per-console services the apps below their owner call, each provided by the app that owns it
 # from its ready(): who an actor is (accounts), how a call is audited (audit), which calls wait for
-# approval (approvals). Looked up on each call, so a missing app is a clear error, not an import cycle.
+# approval (approvals), the S3 connections (storage). Looked up on each call, so a missing app is a
+# clear error, not an import of an app above.
 _provided: dict[str, object] = {}
 
 
