@@ -59,6 +59,8 @@ def test_a_backup_into_a_folder_holding_an_object_it_did_not_write_refuses_and_l
     assert f"{conn.name}:{bucket}/{victim} is in the backup folder vault/b1/ but this backup did not write it" in job.error
     assert state(s3, bucket, victim) == (b'{"precious": true}\n', "confidential", 1)
     assert folder(s3, bucket, "vault/") == [victim]  # nothing else written
+    event = AuditEvent.objects.filter(operation="storage.backup_create").latest("seq")
+    assert event.outcome == "denied" and victim in event.error
 
 
 @pytest.mark.django_db

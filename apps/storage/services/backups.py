@@ -190,17 +190,17 @@ class _Checkpoint:
 
 def _copy_object(src: S3, dst: S3, params: BackupInput, obj: dict, root: str) -> dict | None:
     """Copy one object into the backup; its manifest entry, or None if it vanished meanwhile."""
+    target = data_key(root, obj["Key"])
     try:
-        response, chunks = src.open(params.bucket, obj["Key"])
         tags = tags_of(src, params.bucket, obj["Key"])
+        classification = classification_of(tags)
+        encryption = _encryption(dst, classification in SENSITIVE)
+        extra = _write_args(dst, params.dest_bucket, target, classification, encryption=encryption, content_type="application/octet-stream")
+        response, chunks = src.open(params.bucket, obj["Key"])  # after the check: nothing read for a refused write
     except StorageError as exc:
         if exc.code in ("NoSuchKey", "404"):
             return None
         raise
-    classification = classification_of(tags)
-    target = data_key(root, obj["Key"])
-    encryption = _encryption(dst, classification in SENSITIVE)
-    extra = _write_args(dst, params.dest_bucket, target, classification, encryption=encryption, content_type="application/octet-stream")
     written = write_stream(dst, params.dest_bucket, target, chunks, extra=extra, expected_size=response["ContentLength"])
     return {
         "key": obj["Key"],
