@@ -16,6 +16,10 @@ from apps.approvals import services as approvals
 from apps.audit.models import AuditEvent
 from apps.core.gateway import invoke, run_job
 from apps.core.models import Job
+from apps.storage.client import connect
+from apps.storage.services import backups
+from apps.storage.services.classification import ClassificationGuard
+from apps.storage.services.common import Classification
 from tests.mcp.conftest import mcp_client
 
 from .test_classification import state
@@ -81,6 +85,20 @@ def test_a_backup_resumes_over_its_own_objects_but_not_over_a_copy_of_them(make_
     job = Job.objects.get(pk=outcome.job.pk)
     assert job.status == "failed" and f"{bucket}/{copy} is in the backup folder vault/b2/" in job.error
     assert folder(s3, bucket, "vault/b2/") == [copy]
+
+
+@pytest.mark.django_db
+def test_each_backup_write_asks_check_write_and_replaces_only_its_own_objects(conn, s3, bucket):
+    """What guards an object that appears in the folder after the backup listed it: the check before each write
+    (called directly: the race itself cannot be staged on a real server without a clock in the copy loop)."""
+    dst = connect(conn.name)
+    s3.put_object(Bucket=bucket, Key="vault/b1/data/late", Body=b"precious", Tagging="classification=restricted")
+    with pytest.raises(ClassificationGuard, match="vault/b1/data/late is classified restricted"):
+        backups._write_args(dst, bucket, "vault/b1/data/late", Classification.RESTRICTED)
+    own = backups._write_args(dst, bucket, "vault/b1/data/own", Classification.RESTRICTED)
+    s3.put_object(Bucket=bucket, Key="vault/b1/data/own", Body=b"copied", Metadata=own["Metadata"], Tagging=own["Tagging"])
+    assert backups._write_args(dst, bucket, "vault/b1/data/own", None)["Metadata"] == own["Metadata"]  # its own: replaceable
+    assert state(s3, bucket, "vault/b1/data/late") == (b"precious", "restricted", 1)
 
 
 def _backup_then_change(make_user, actor_of, conn, s3, bucket):
