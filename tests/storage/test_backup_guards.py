@@ -121,7 +121,9 @@ def restore_params(conn, bucket, overwrite):
 
 
 @pytest.mark.django_db
-def test_a_restore_plan_names_the_protected_objects_it_overwrites_and_the_approved_run_restores(make_user, actor_of, conn, s3, bucket):
+def test_a_restore_plan_names_the_protected_objects_it_overwrites_and_the_approved_run_restores(
+    make_user, actor_of, conn, s3, bucket, client
+):
     operator = _backup_then_change(make_user, actor_of, conn, s3, bucket)
     # Without overwrite: nothing is written over, protected or not; only the deleted object comes back.
     kept = invoke("storage.backup_restore", operator, restore_params(conn, bucket, False))
@@ -143,7 +145,11 @@ def test_a_restore_plan_names_the_protected_objects_it_overwrites_and_the_approv
     assert plan["into"]["keeps_versions"] is False and len(plan["overwrite_digest"]) == 64
     assert "creates 1, overwrites 3 holding other content (2 of them protected), 1 already in place" in plan["summary"]
 
-    approvals.vote(outcome.approval.pk, actor_of(make_user("approver")), "approve")
+    approver = make_user("approver")
+    client.force_login(approver)
+    page = client.get(f"/approvals/{outcome.approval.pk}/").content.decode()
+    assert "src/b.txt" in page and "restricted → internal" in page  # what the approver reads before voting
+    approvals.vote(outcome.approval.pk, actor_of(approver), "approve")
     job = Job.objects.get(approval=outcome.approval)
     run_job(str(job.pk))
     assert Job.objects.get(pk=job.pk).status == "succeeded"
