@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.conf import settings
 from django.db.models.signals import post_migrate
 
 
@@ -11,3 +12,7 @@ class AccountsConfig(AppConfig):
         from .roles import sync_roles
 
         post_migrate.connect(sync_roles, dispatch_uid="accounts.sync_roles")
+        if settings.SSO_ENABLED:
+            from .sso import role_map
+
+            role_map()  # a wrong OIDC_ROLE_MAP stops the start, not the first sign-in

@@ -45,6 +45,8 @@ def audit_logout(sender, request, user, **kwargs):
 
 @receiver(user_login_failed)
 def audit_login_failure(sender, credentials, request=None, **kwargs):
+    if "code_verifier" in credentials:  # single sign-on: its view records why (sso_views._refused)
+        return
     username = str(credentials.get("username", ""))[:150]
     record(
         operation="accounts.login",
