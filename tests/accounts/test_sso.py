@@ -153,6 +153,25 @@ def test_a_code_delivered_with_another_sign_ins_state_fails_its_pkce_check(sso):
     assert not SsoIdentity.objects.filter(subject="gina").exists()
 
 
+@pytest.mark.parametrize(
+    ("param", "status", "refusal"),
+    [("nonce", 400, "JWT Nonce verification failed"), ("code_challenge", 403, "the provider did not accept the sign-in")],
+)
+def test_a_nonce_or_pkce_challenge_changed_on_the_way_to_the_provider_is_refused(sso, param, status, refusal):
+    """The browser (or a man in the middle) alters the authorization request: the provider signs the
+    altered nonce into the ID token, or binds the code to the altered challenge; the console refuses."""
+    sso.provider.set_account("hugo", groups=["ops"])
+
+    def tamper(url: httpx.URL) -> httpx.URL:
+        return url.copy_set_param(param, "A" * 43) if url.path == "/auth" else url
+
+    client, page = sso.sign_in("hugo", rewrite=tamper)
+    assert page.status_code == status and refusal in page.text
+    assert client.get(f"{sso.console}/", follow_redirects=False).status_code == 302
+    assert not SsoIdentity.objects.filter(subject="hugo").exists()
+    assert refusal in AuditEvent.objects.get(operation="accounts.login", outcome="denied").error
+
+
 def test_the_callback_of_another_browser_is_refused(sso):
     """Login CSRF: a code and state obtained in the attacker's browser, opened in the victim's."""
     sso.provider.set_account("hank", groups=["ops"])

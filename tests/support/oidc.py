@@ -71,15 +71,15 @@ def submit_form(client: httpx.Client, page: httpx.Response, fields: dict | None 
     return follow(client, client.post(page.url.join(form.group(1)), data={**hidden, **(fields or {})}), **follow_kwargs)
 
 
-def start_sign_in(client: httpx.Client, console_url: str) -> httpx.Response:
+def start_sign_in(client: httpx.Client, console_url: str, rewrite=None) -> httpx.Response:
     """The console's single-sign-on link, followed to the provider: its login form (or, with a live
     provider session, straight back to the console)."""
-    return follow(client, client.get(f"{console_url}/accounts/sso/start/"))
+    return follow(client, client.get(f"{console_url}/accounts/sso/start/"), rewrite)
 
 
 def sign_in(client: httpx.Client, console_url: str, login: str, rewrite: Callable[[httpx.URL], httpx.URL] | None = None) -> httpx.Response:
     """A whole sign-in: the console's link, the provider's login and consent forms, back to the console."""
-    return answer_provider(client, start_sign_in(client, console_url), login, rewrite)
+    return answer_provider(client, start_sign_in(client, console_url, rewrite), login, rewrite)
 
 
 def answer_provider(client: httpx.Client, page: httpx.Response, login: str, rewrite=None) -> httpx.Response:
