@@ -6,25 +6,21 @@ from __future__ import annotations
 import requests
 from django.conf import settings
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import SuspiciousOperation
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
-from apps.audit.writer import record
-from apps.core.middleware import client_ip
-
 from .actors import roles_of
 from .sso import ProviderUnavailable, end_session_url, sso_setting
 
 
 def _refused(request, reason: str, status: int):
-    """One audit row and one plain page for every way a single sign-on can fail."""
-    record(
-        operation="accounts.login", outcome="denied", channel="web", actor_name="", target="single sign-on",
-        error=f"single sign-on: {reason}"[:300], client_ip=client_ip(request), request_id=getattr(request, "request_id", ""),
-    )  # fmt: skip
+    """Every way a single sign-on can fail: one audit event (accounts.signals, as for a wrong password)
+    and one plain page."""
+    user_login_failed.send(sender=__name__, credentials={"single_sign_on": reason}, request=request)
     return render(request, "accounts/sso_refused.html", {"reason": reason}, status=status)
 
 
