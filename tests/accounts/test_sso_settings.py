@@ -4,6 +4,9 @@ library leaves out, discovery's issuer check, the break-glass rule and who may s
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -19,6 +22,8 @@ from apps.audit.models import AuditEvent
 from apps.core.errors import PermissionDenied
 from apps.core.gateway import invoke
 
+from ..support.processes import ROOT
+
 
 def test_sso_is_off_without_oidc_issuer(client):
     assert settings.OIDC_ISSUER == "" and not settings.SSO_ENABLED
@@ -29,6 +34,24 @@ def test_sso_is_off_without_oidc_issuer(client):
         reverse("accounts:sso_start")
     page = client.get("/accounts/login/")
     assert "single sign-on" not in page.content.decode() and 'name="password"' in page.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("env", "refusal"),
+    [
+        ({"OIDC_CLIENT_ID": ""}, "OIDC_CLIENT_ID and OIDC_CLIENT_SECRET are needed"),
+        ({"OIDC_ROLE_MAP": "ops=operatr"}, "OIDC_ROLE_MAP: 'ops=operatr'"),
+        ({}, None),
+    ],
+)
+def test_a_half_or_wrong_sso_configuration_stops_the_start(env, refusal):
+    full = {**os.environ, "OIDC_ISSUER": "https://idp.example", "OIDC_CLIENT_ID": "console", "OIDC_CLIENT_SECRET": "s",
+            "OIDC_ROLE_MAP": "ops=operator", **env}  # fmt: skip
+    done = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=full, capture_output=True, text=True, timeout=120)
+    if refusal is None:  # the provider is not contacted at start-up: an unreachable one does not stop it
+        assert done.returncode == 0, done.stderr
+    else:
+        assert done.returncode != 0 and refusal in done.stderr
 
 
 def test_role_map_allows_a_group_several_roles_and_refuses_unknown_roles():
