@@ -136,7 +136,7 @@ def apply_roles(user, groups: list[str], request) -> None:
 
 # --- the backends ---------------------------------------------------------------------------
 class SsoRefused(SuspiciousOperation):
-    """A sign-in the console refuses; its message goes to the audit log (signals.audit_login_failure)."""
+    """A sign-in the console refuses; its message is shown and audited (sso_views._refused)."""
 
 
 class SsoBackend(OIDCAuthenticationBackend):
@@ -168,10 +168,7 @@ class SsoBackend(OIDCAuthenticationBackend):
 
     def _sign_in(self, access_token, id_token, payload):
         check_issuer_and_audience(payload)
-        userinfo = self.get_userinfo(access_token, id_token, payload)
-        if userinfo.get("sub") != payload["sub"]:  # OpenID Connect Core §5.3.2
-            raise SsoRefused("the userinfo response is about another subject than the ID token")
-        claims = {**userinfo, "iss": payload["iss"], "sub": payload["sub"]}
+        claims = merged_claims(payload, self.get_userinfo(access_token, id_token, payload))
         user = linked_user(claims)
         if not user.is_active:
             raise SsoRefused(f"{user.username} is deactivated")
@@ -196,6 +193,14 @@ def check_issuer_and_audience(payload: dict) -> None:
         raise SsoRefused("ID token authorized for another party (azp)")
     if not payload.get("sub"):
         raise SsoRefused("ID token without a subject")
+
+
+def merged_claims(id_token: dict, userinfo: dict) -> dict:
+    """The ID token's claims completed by the userinfo response (providers put groups in either);
+    the userinfo must be about the same subject, and iss/sub are always the checked ID token's."""
+    if userinfo.get("sub") != id_token["sub"]:  # OpenID Connect Core §5.3.2
+        raise SsoRefused("the userinfo response is about another subject than the ID token")
+    return {**id_token, **userinfo, "iss": id_token["iss"], "sub": id_token["sub"]}
 
 
 def linked_user(claims: dict):

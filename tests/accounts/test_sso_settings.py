@@ -94,6 +94,15 @@ def test_an_id_token_for_another_issuer_client_or_subject_is_refused(settings, c
         sso.check_issuer_and_audience({"iss": ISSUER, "aud": "console", "sub": "s1", **change})
 
 
+def test_claims_come_from_the_id_token_and_userinfo_about_the_same_subject():
+    id_token = {"iss": ISSUER, "sub": "s1", "groups": ["from-id-token"], "email": "old@example.com"}
+    assert sso.merged_claims(id_token, {"sub": "s1", "email": "new@example.com"}) == {**id_token, "email": "new@example.com"}
+    assert sso.merged_claims(id_token, {"sub": "s1", "groups": ["from-userinfo"]})["groups"] == ["from-userinfo"]
+    assert sso.merged_claims(id_token, {"sub": "s1", "iss": "https://evil.example"})["iss"] == ISSUER
+    with pytest.raises(sso.SsoRefused, match="another subject"):
+        sso.merged_claims(id_token, {"sub": "s2"})
+
+
 @pytest.fixture
 def discovery_server():
     """A real HTTP server answering the discovery path with a document naming `issuer`."""
