@@ -8,8 +8,13 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self):
+        from apps.core import hooks
+
         from . import signals  # noqa: F401  (login audit)
+        from .actors import Actor
         from .roles import sync_roles
+
+        hooks.provide("actors", Actor)  # who a user, a token or the console itself is, to core
 
         post_migrate.connect(sync_roles, dispatch_uid="accounts.sync_roles")
         if settings.SSO_ENABLED:
