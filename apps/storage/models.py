@@ -71,6 +71,8 @@ class MultipartUpload(models.Model):
     # upload is left to storage.abort_stale_uploads.
     started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     started_at = models.DateTimeField(default=timezone.now)
+    # A direct upload is alive while its parts are being signed: a large one may outlast STORAGE_STALE_UPLOAD_HOURS.
+    signed_at = models.DateTimeField(null=True, blank=True)
     abort_failed_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
 

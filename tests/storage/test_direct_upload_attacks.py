@@ -3,14 +3,18 @@ signed, and a second user who reaches for someone else's upload. The S3 server o
 does not check signatures, so a client here can alter a presigned URL or drop its signed headers; the
 console's checks on completion are what stops it, as they must on any endpoint."""
 
+from datetime import timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import pytest
+from django.utils import timezone
 
+from apps.accounts.actors import Actor
 from apps.audit.models import AuditEvent
 from apps.core.errors import PermissionDenied
 from apps.core.gateway import invoke
+from apps.storage.models import MultipartUpload
 from apps.storage.services.direct import UnverifiedOverwrite
 from apps.storage.transfer import ChecksumMismatch
 
@@ -72,3 +76,20 @@ def test_an_upload_is_signed_completed_or_aborted_only_by_the_user_who_began_it(
     token, _ = make_token(operator.user)
     invoke("storage.complete_upload", actor_of(operator.user, token), {**ref_of(begun), "parts": declared}, "mcp")
     assert s3.get_object(Bucket=bucket, Key="mine.bin")["Body"].read() == b"m" * 100
+
+
+def test_a_direct_upload_still_being_signed_is_not_taken_for_an_abandoned_one(operator, direct_conn, s3, bucket, settings):
+    """A large upload may outlast STORAGE_STALE_UPLOAD_HOURS: what counts is when its parts were last signed."""
+    begun = begin(operator, direct_conn, bucket, "long.bin", 100)
+    past = timezone.now() - timedelta(hours=settings.STORAGE_STALE_UPLOAD_HOURS + 1)
+    MultipartUpload.objects.update(started_at=past)  # begun long ago
+    declared = put_parts(operator, begun, [b"l" * 100])  # and its parts signed now
+    assert invoke("storage.abort_stale_uploads", Actor.system(), {}, "system").result.aborted == []
+    invoke("storage.complete_upload", operator, {**ref_of(begun), "parts": declared}, "web")
+    assert s3.get_object(Bucket=bucket, Key="long.bin")["Body"].read() == b"l" * 100
+    # One whose parts were last signed that long ago is abandoned.
+    begun = begin(operator, direct_conn, bucket, "left.bin", 100)
+    put_parts(operator, begun, [b"x" * 100])
+    MultipartUpload.objects.update(started_at=past, signed_at=past)
+    assert invoke("storage.abort_stale_uploads", Actor.system(), {}, "system").result.aborted == [f"{direct_conn.name}:{bucket}/left.bin"]
+    assert "Uploads" not in s3.list_multipart_uploads(Bucket=bucket)

@@ -20,6 +20,7 @@ import hashlib
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.utils import timezone
 from pydantic import BaseModel, Field
 
 from apps.core.errors import PermissionDenied
@@ -171,6 +172,7 @@ def sign_parts(ctx: Context, params: SignPartsInput) -> SignPartsOutput:
     if beyond := [p.number for p in params.parts if p.number > count]:
         raise StorageError(f"This upload has {count} parts: there is no part {beyond[0]}.")
     expires = min(PART_URL_SECONDS, settings.STORAGE_PRESIGN_MAX_SECONDS)
+    MultipartUpload.objects.filter(pk=upload.pk).update(signed_at=timezone.now())
     signed = []
     for part in params.parts:
         url, headers = s3.presign_part(upload.bucket, upload.key, upload.upload_id, part.number, part.sha256, expires)
