@@ -170,6 +170,19 @@ def test_a_delete_marker_over_the_newest_anchor_hides_nothing_and_fails_verifica
         call_command("audit_verify")
 
 
+def test_a_delete_marker_over_the_files_newest_anchor_fails_verification_after_the_beat_copies_it_back(remote, s3):
+    """The local file still holds the newest anchor, so nothing is hidden from the check; the marker
+    is tampering all the same. The idle beat's HEAD sees "missing" and puts a copy back over it."""
+    s3.put_bucket_versioning(Bucket=remote, VersioningConfiguration={"Status": "Enabled"})
+    record_events(3)
+    tasks.anchor()
+    (key,) = anchor_keys(s3, remote)
+    s3.delete_object(Bucket=remote, Key=key)
+    assert anchor_keys(s3, remote) == [] and tasks.anchor() is None and anchor_keys(s3, remote) == [key]
+    with pytest.raises(CommandError, match=r"the newest anchor \(#3\), has a delete marker"):
+        call_command("audit_verify")
+
+
 def anchor_keys(s3, bucket):
     return [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
 
