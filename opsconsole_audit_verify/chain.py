@@ -73,7 +73,7 @@ class KeyOrder:
             return ""
         self.left.add(current)
         if key in self.left or self.rank.get(key, len(self.rank)) < self.rank.get(current, -1):
-            return f"is linked with key {key}, which the chain already left for {current}: a retired key never links again"
+            return f"is linked with key {key} after the chain moved on to key {current}: a retired key never links again"
         return ""
 
 
