@@ -161,6 +161,17 @@ def test_a_process_on_an_older_key_ring_never_links_with_its_retired_key(db, set
     assert verify_chain().ok
 
 
+def test_the_retired_key_guard_runs_on_key_change_events_only(db):
+    """Its trigger is conditioned on the operation, so an ordinary append never runs its function."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgname = 'audit_key_forward'")
+        else:
+            cursor.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'audit_key_forward'")
+        (definition,) = cursor.fetchone()
+    assert "BEFORE INSERT ON" in definition and "WHEN" in definition and f"'{KEY_CHANGE}'" in definition
+
+
 def test_legacy_rows_verify_as_before_and_the_switch_over_is_an_event(db):
     prev = GENESIS
     for seq in (1, 2, 3):
