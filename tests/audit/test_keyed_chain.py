@@ -146,6 +146,19 @@ def test_a_leaked_retired_key_cannot_link_new_events(db, settings, leaked):
     )
 
 
+def test_once_the_new_key_is_anchored_a_retired_key_cannot_rewrite_from_the_key_change(db, settings):
+    """The holder of the retired key cuts the log back to before the key change and appends forged
+    events with the retired key (no key change in them): the anchor of the new key's head catches it."""
+    record_events(3)
+    settings.AUDIT_CHAIN_KEY = f"{KEY_1},{KEY_2}"
+    record_events(1, start=3)  # #4 the key change, #5
+    call_command("audit_anchor")
+    raw("DELETE FROM audit_auditevent WHERE seq >= 4")
+    append_forged(KEY_1, *({"operation": "storage.delete", "app": "storage", "target": f"forged{i}"} for i in range(3)))
+    result = verify_chain()
+    assert (result.ok, result.seq) == (False, 5) and "differs from the anchor" in result.problem
+
+
 def test_a_process_on_an_older_key_ring_never_links_with_its_retired_key(db, settings):
     """A process not restarted since the rotation still has the old ring: its key is retired. The
     database refuses its key change back, whichever process writes; the chain stays intact."""
