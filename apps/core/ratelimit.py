@@ -9,11 +9,12 @@ increment and sets the expiry on the window's first hit.
 
 from __future__ import annotations
 
-import threading
+import re
 import time
 import zlib
 from dataclasses import dataclass
 
+import redis
 from django.conf import settings
 from django.core.cache import caches
 from django_ratelimit.core import EXPIRATION_FUDGE, _make_cache_key, _split_rate
@@ -25,18 +26,20 @@ return n
 """
 
 
-_held = threading.local()
+_scripts: dict[tuple[str, str], redis.commands.core.Script] = {}
 
 
-def _script(cache):
-    """The script bound to a client of the cache's own pool (and its timeouts), kept per thread
-    while the pool is the same: Django's `get_client` builds a new client on every call, and
-    the script is sent by its digest (EVALSHA; loaded again by redis-py if the server lost it)."""
-    pool = cache._cache._get_connection_pool(True)
-    held = getattr(_held, "script", None)
-    if held is None or held[0] is not pool:
-        held = _held.script = (pool, cache._cache.get_client(write=True).register_script(_HIT))
-    return held[1]
+def _script(alias: str):
+    """The script, bound to a client of the cache's own server with its options (timeouts, retry), as
+    Django's RedisCache builds its pool: the first server of LOCATION takes writes. One per process
+    (redis-py's pool is thread-safe and starts afresh after a fork); sent by its digest (EVALSHA,
+    loaded again by redis-py if the server lost it). Django's cache has no public raw client."""
+    config = settings.CACHES[alias]
+    held = (alias, config["LOCATION"])
+    if held not in _scripts:
+        server = re.split("[;,]", config["LOCATION"])[0]
+        _scripts[held] = redis.Redis.from_url(server, **config.get("OPTIONS", {})).register_script(_HIT)
+    return _scripts[held]
 
 
 # The time source (tests hold it still so that a window cannot end between two calls).
@@ -67,7 +70,7 @@ def hit(group: str, value: str, rate: str) -> Usage:
     """Count one call of `value` in `group` against `rate` ("100/m") and say whether it is over."""
     limit, period = _split_rate(rate)
     window = _window(value, period)
-    cache = caches[settings.RATELIMIT_USE_CACHE]
-    key = cache.make_and_validate_key(_make_cache_key(group, window, rate, value, None))
-    count = int(_script(cache)(keys=[key], args=[period + EXPIRATION_FUDGE]))
+    alias = settings.RATELIMIT_USE_CACHE
+    key = caches[alias].make_and_validate_key(_make_cache_key(group, window, rate, value, None))
+    count = int(_script(alias)(keys=[key], args=[period + EXPIRATION_FUDGE]))
     return Usage(count=count, limit=limit, time_left=window - int(clock()))
