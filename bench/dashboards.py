@@ -46,6 +46,40 @@ PANELS = [
 ]
 
 
+def history(exporter: str, prometheus: str, seconds: int = 1200) -> str:
+    """The series the panels read, one sample a second for `seconds` up to now, in OpenMetrics
+    text: a 15-minute panel then draws a full range (~225 points per series), as on a
+    Prometheus that has been running for a while, not the minute or two since the bench began."""
+    from tests.monitoring.exporter import TRICKY_ROOMS
+
+    def quoted(value: str) -> str:
+        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+    on = {"job": "exporter", "instance": exporter}
+    jobs = [on, {"job": "prometheus", "instance": prometheus}]
+    counters = {
+        "demo_ticks": [(on, lambda i: i)],
+        "demo_requests": [({**on, "code": "200"}, lambda i: 10 * i), ({**on, "code": "500"}, lambda i: i)],
+    }
+    gauges = {
+        "demo_temperature_celsius": [({**on, "room": room}, lambda i, v=v: v) for room, v in TRICKY_ROOMS.items()],
+        "demo_queue_depth": [(on, lambda i: 7)],
+        "demo_service_up": [({**on, "service": "api"}, lambda i: 1), ({**on, "service": "db"}, lambda i: 0)],
+        "up": [(job, lambda i: 1) for job in jobs],
+        "scrape_duration_seconds": [(job, lambda i: 0.002 + i % 7 / 1000) for job in jobs],
+        "scrape_samples_scraped": [(jobs[0], lambda i: 30), (jobs[1], lambda i: 600)],
+    }
+    families = [(f, "counter", f"{f}_total", s) for f, s in counters.items()] + [(f, "gauge", f, s) for f, s in gauges.items()]
+    now = int(time.time()) - 2
+    lines = []
+    for family, kind, name, series in families:
+        lines.append(f"# TYPE {family} {kind}")
+        for labels, value in series:
+            text = ",".join(f'{k}="{quoted(v)}"' for k, v in labels.items())
+            lines += [f"{name}{{{text}}} {value(i)} {t}" for i, t in enumerate(range(now - seconds, now))]
+    return "\n".join(lines + ["# EOF", ""])
+
+
 def environment(workdir: Path) -> list:
     """Settings for a throwaway console; returns what must be stopped at the end."""
     stop = []
@@ -120,8 +154,10 @@ def report_render_time(board) -> None:
         context = {"data": data, "p": view}
         by_kind.setdefault(view.chart_type, []).append(median_ms(lambda c=context: render_to_string("monitoring/_panel.html", c)))
         sizes.append(len(render_to_string("monitoring/_panel.html", context)))
+    series = [s for panel in data.panels for s in panel.series]
+    per_series = sum(len(s.points) for s in series) / max(1, len(series))
     print("\nserver time per panel (median of 50 renders; query: median of 5 evaluations):")
-    print(f"  Prometheus query (15 min, ~225 points per series): {query:.2f} ms")
+    print(f"  Prometheus query (15 min, {per_series:.0f} points per series): {query:.2f} ms")
     print(f"  chart geometry (Python):                            {geometry:.3f} ms")
     for kind, values in by_kind.items():
         print(f"  template render, {kind:<5} panel:                    {statistics.mean(values):.3f} ms")
@@ -190,9 +226,10 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     ports = port_source(args.port)
-    exporter = peers.start_exporter(ports())
+    exporter, port = peers.start_exporter(ports()), ports()
+    target = f"127.0.0.1:{exporter.port}"
     prometheus = peers.start_prometheus(
-        shutil.which("prometheus"), {"exporter": {"target": f"127.0.0.1:{exporter.port}"}}, rules="", port=ports()
+        shutil.which("prometheus"), {"exporter": {"target": target}}, rules="", port=port, history=history(target, f"127.0.0.1:{port}")
     )
     started = [start_console(ports()) for _ in range(2)]
     webs, servers = [proc for proc, _ in started], [url for _, url in started]
