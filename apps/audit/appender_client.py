@@ -1,6 +1,6 @@
 """A writer's side of the audit appender (apps/audit/appender.py): hand an event over the
-appender's Unix socket, wait for its answer (the event's place in the chain, committed), then
-for the WAL flush that makes it durable.
+appender's Unix socket and wait for its answer: the event's place in the chain, committed and
+durable.
 
 Frames are a 4-byte big-endian length and a JSON object: the event's fields out, its place in
 the chain (id, seq, at, key_id, prev_hash, hash) or {"error": ...} back. Each thread keeps its
@@ -53,9 +53,8 @@ def receive_frame(stream) -> dict | None:
 class AppenderClient:
     """This process's connections to the appender, one per thread."""
 
-    def __init__(self, recover, make_durable):
+    def __init__(self, recover):
         self._recover = recover
-        self._make_durable = make_durable
         self._local = threading.local()
         self._skip_until = 0.0
 
@@ -79,7 +78,6 @@ class AppenderClient:
         for name in PLACED:
             setattr(event, name, reply[name])
         event.pk, event.at = reply["id"], datetime.fromisoformat(reply["at"])
-        self._make_durable()  # the appender committed it asynchronously
         return True
 
     def _connection(self):

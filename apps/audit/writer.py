@@ -325,7 +325,7 @@ class _GroupCommit:
 
 
 _group = _GroupCommit()
-_appender = AppenderClient(_append_unless_appended, _make_durable)
+_appender = AppenderClient(_append_unless_appended)
 
 
 def _fresh_group_after_fork() -> None:
@@ -333,7 +333,7 @@ def _fresh_group_after_fork() -> None:
     (nor its connections to the appender)."""
     global _group, _appender
     _group = _GroupCommit()
-    _appender = AppenderClient(_append_unless_appended, _make_durable)
+    _appender = AppenderClient(_append_unless_appended)
 
 
 os.register_at_fork(after_in_child=_fresh_group_after_fork)

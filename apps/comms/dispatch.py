@@ -93,8 +93,7 @@ def deliver(delivery_id, now: datetime | None = None) -> Delivery | None:
             raise CommsError("Its connector was deleted.")
         delivery.external_id = send(delivery, notes, now)[:200]
     except (CommsError, PeerUnavailable) as exc:
-        if isinstance(exc, SendTimedOut) and exc.outcome_unknown:
-            notes.append(unknown_outcome(delivery.kind))
+        delivery.outcome_unknown |= isinstance(exc, SendTimedOut) and exc.outcome_unknown
         transient = getattr(exc, "transient", True)
         _failed(delivery, exc.message, transient, getattr(exc, "retry_after", None), now)
     except OpsError as exc:
@@ -104,10 +103,10 @@ def deliver(delivery_id, now: datetime | None = None) -> Delivery | None:
         _failed(delivery, f"internal error: {type(exc).__name__}", False, None, now)
     else:
         delivery.status, delivery.sent_at, delivery.error, delivery.next_attempt_at = Delivery.SENT, timezone.now(), "", None
-    if OUTCOME_UNKNOWN in delivery.note and not any(OUTCOME_UNKNOWN in n for n in notes):
-        notes.insert(0, unknown_outcome(delivery.kind))  # a later attempt does not make it known
+    if delivery.outcome_unknown:  # first, so it is never cut off; a later attempt does not make it known
+        notes.insert(0, unknown_outcome(delivery.kind))
     delivery.note = "; ".join(notes)[:300]
-    delivery.save(update_fields=["status", "sent_at", "error", "next_attempt_at", "note", "external_id"])
+    delivery.save(update_fields=["status", "sent_at", "error", "next_attempt_at", "note", "outcome_unknown", "external_id"])
     _record(delivery)
     return delivery
 

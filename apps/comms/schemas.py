@@ -24,6 +24,7 @@ class DeliveryInfo(BaseModel):
     attempts: int
     error: str
     note: str = Field(description="e.g. that a rate limit was waited out.")
+    outcome_unknown: bool = Field(description="An attempt timed out after sending: the peer may have received it (a retry may repeat it).")
     external_id: str = Field(description="Slack channel/ts, Twilio message SID or email Message-ID.")
 
 

@@ -51,7 +51,7 @@ FINAL_DEPLOYMENT = {"succeeded", "failed", "rolled_back", "cancelled"}
 def info(d: Delivery) -> DeliveryInfo:
     return DeliveryInfo(
         id=str(d.pk), target=d.target, kind=d.kind, recipient=d.recipient, status=d.status, attempts=d.attempts,
-        error=d.error, note=d.note, external_id=d.external_id,
+        error=d.error, note=d.note, outcome_unknown=d.outcome_unknown, external_id=d.external_id,
     )  # fmt: skip
 
 

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -39,16 +40,24 @@ def socket_path(tmp_path, settings):
     return path
 
 
-@pytest.fixture
-def server(socket_path):
+@contextmanager
+def serving(socket_path, **options):
     """An appender in this process (a thread), for the tests that stop it at a chosen point."""
-    server = appender.AppenderServer(socket_path)
+    server = appender.AppenderServer(socket_path, **options)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield server
-    server.shutdown()
-    thread.join(timeout=60)  # the loop closes its database connection as it ends
-    server.server_close()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        thread.join(timeout=60)  # the loop closes its database connection as it ends
+        server.server_close()
+
+
+@pytest.fixture
+def server(socket_path):
+    with serving(socket_path) as server:
+        yield server
 
 
 @pytest.fixture
@@ -62,7 +71,7 @@ def other_session():
 @pytest.fixture(autouse=True)
 def fresh_client(monkeypatch):
     """Each test starts with no connection to an appender and no back-off from an earlier one."""
-    monkeypatch.setattr(writer, "_appender", writer.AppenderClient(writer._append_unless_appended, writer._make_durable))
+    monkeypatch.setattr(writer, "_appender", writer.AppenderClient(writer._append_unless_appended))
 
 
 def append(i=0):
@@ -122,6 +131,47 @@ def test_an_event_is_answered_only_once_committed(server, other_session):
         events = [f.result(timeout=60) for f in futures]
     assert count(other_session) == 5  # answered means committed: another session sees every row
     assert sorted(e.seq for e in events) == [2, 3, 4, 5] and all(e.append_key and e.pk for e in events)
+    assert verify_chain().ok
+
+
+class HeldBarrier:
+    """A durability barrier held until released, counting how often it ran."""
+
+    def __init__(self, fail_first=False):
+        self.runs, self.released, self.fail_first = 0, threading.Event(), fail_first
+
+    def __call__(self):
+        self.runs += 1
+        assert self.released.wait(60)
+        if self.fail_first and self.runs == 1:
+            raise OSError("the flush failed")
+        writer._make_durable()
+
+
+def test_an_event_is_answered_only_once_durable_and_batches_committed_meanwhile_share_a_barrier(socket_path, other_session):
+    barrier = HeldBarrier()
+    with serving(socket_path, make_durable=barrier), ThreadPoolExecutor(5) as pool:
+        first = pool.submit(append, 0)
+        wait_for(lambda: barrier.runs == 1, timeout=60, what="the first barrier")
+        assert count(other_session) == 1 and not first.done()  # committed, not yet durable: no answer
+        rest = [pool.submit(append, i) for i in range(1, 5)]
+        wait_for(lambda: count(other_session) == 5, timeout=60, what="the appender to commit the rest")
+        assert not any(f.done() for f in [first, *rest]) and barrier.runs == 1
+        barrier.released.set()
+        events = [f.result(timeout=60) for f in [first, *rest]]
+    assert barrier.runs == 2  # one barrier for the four events committed while the first one ran
+    assert sorted(e.seq for e in events) == [1, 2, 3, 4, 5] and verify_chain().ok
+
+
+def test_a_failed_barrier_leaves_the_writer_to_make_its_committed_event_durable_once(socket_path):
+    barrier = HeldBarrier(fail_first=True)
+    barrier.released.set()
+    with serving(socket_path, make_durable=barrier):
+        event = append(0)
+        assert append(1).seq == 2  # the writer went on appending itself for a while
+    rows = AuditEvent.objects.filter(operation="test.appender")
+    assert barrier.runs == 1 and rows.count() == 2
+    assert rows.get(seq=1).append_key == event.append_key and event.seq == 1
     assert verify_chain().ok
 
 

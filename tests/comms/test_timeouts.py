@@ -28,10 +28,12 @@ def short_timeouts(settings):
 
 def post(actor, run_job, **params) -> Delivery:
     job = run_job(invoke("comms.post_message", actor, {"title": "db-1 restarts", "text": "at 22:00", **params}))
-    return Delivery.objects.get(pk=job.result["delivery"]["id"])
+    delivery = Delivery.objects.get(pk=job.result["delivery"]["id"])
+    assert job.result["delivery"]["outcome_unknown"] is delivery.outcome_unknown  # an agent is told too
+    return delivery
 
 
-def test_a_slack_send_that_timed_out_is_retried_by_the_worker_and_marked_unknown(operator, connectors, slack, run_job):
+def test_a_slack_send_that_timed_out_is_retried_by_the_worker_and_marked_unknown(operator, connectors, slack, run_job, client_as):
     slack.hang_next()
     started = timezone.now()
     delivery = post(operator, run_job, channel_type="slack", recipient="#ops")
@@ -39,7 +41,7 @@ def test_a_slack_send_that_timed_out_is_retried_by_the_worker_and_marked_unknown
     assert len(slack.calls("chat.postMessage")) == 1  # one request: no retry within the attempt
     assert delivery.status == Delivery.RETRYING and delivery.attempts == 1
     assert "did not answer in time (TimeoutError)" in delivery.error
-    assert "may have received it; a retry may repeat it" in delivery.note
+    assert delivery.outcome_unknown and "may have received it; a retry may repeat it" in delivery.note
     assert delivery.next_attempt_at >= started + dispatch.timedelta(seconds=dispatch.BACKOFF[0])
     assert breaker_states()["comms:slack"]["failures"] == 1  # a timeout counts against the breaker
 
@@ -47,7 +49,8 @@ def test_a_slack_send_that_timed_out_is_retried_by_the_worker_and_marked_unknown
     delivery.refresh_from_db()
     assert delivery.status == Delivery.SENT and delivery.attempts == 2
     # Slack has no idempotency key: the message may now be there twice, and the log keeps saying so.
-    assert len(slack.messages) == 2 and "may have received it" in delivery.note
+    assert len(slack.messages) == 2 and delivery.outcome_unknown and "may have received it" in delivery.note
+    assert "outcome unknown" in client_as("viewer").get("/comms/deliveries/?status=sent").content.decode()
 
 
 def test_a_webhook_that_timed_out_is_not_retried_inline_and_its_retry_is_dropped_as_a_repeat(operator, connectors, receiver, run_job):

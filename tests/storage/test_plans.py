@@ -96,4 +96,5 @@ def test_a_restore_plan_names_the_backup_and_where_it_writes(make_user, actor_of
     )
     plan = outcome.approval.plan
     assert (plan["backup"]["id"], plan["backup"]["objects"], plan["backup"]["bytes"]) == ("p", 1, 5) and plan["backup"]["manifest_etag"]
-    assert plan["into"] == {"connection": conn.name, "bucket": bucket, "prefix": "data/"} and plan["overwrite"] is True
+    assert plan["into"] == {"connection": conn.name, "bucket": bucket, "prefix": "data/", "keeps_versions": False}
+    assert plan["overwrite"] is True and plan["objects"] == {"create": 0, "overwrite": 0, "already_in_place": 1}

@@ -119,6 +119,9 @@ class Delivery(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     note = models.CharField(max_length=300, blank=True, help_text="e.g. rate limited and retried.")
+    outcome_unknown = models.BooleanField(
+        default=False, help_text="An attempt timed out after sending: the peer may have it (stays set once set)."
+    )
     external_id = models.CharField(max_length=200, blank=True, help_text="Slack ts, Twilio SID, SMTP Message-ID.")
 
     class Meta:

@@ -1,4 +1,17 @@
 """The storage operations (S3-compatible buckets through boto3), one module per area.
 Importing this package registers them all with the operation registry."""
 
-from . import analysis, backups, classification, compliance, connections, deletes, direct, lifecycle, objects, replication, uploads  # noqa: F401
+from . import (  # noqa: F401
+    analysis,
+    backups,
+    classification,
+    compliance,
+    connections,
+    deletes,
+    direct,
+    lifecycle,
+    objects,
+    replication,
+    restores,
+    uploads,
+)

@@ -6,7 +6,13 @@ A backup lives in `<dest_prefix><backup_id>/`:
   manifest.jsonl             header line, then one line per object: key, size, ETag, sha256,
                              version, content type, metadata, tags — written last
 Running storage.backup_create again with the same backup_id resumes after the last
-checkpoint; storage.backup_restore skips objects already restored, so it resumes too.
+checkpoint; storage.backup_restore (restores.py) skips objects already restored, so it resumes too.
+
+Every object a backup writes carries `opsconsole-backup` metadata: an HMAC, under the console's
+secret key, of where it is. A backup writes only into a folder that is empty or holds nothing but
+objects so marked (an interrupted run's), and each write passes `check_write` first: otherwise a
+write-role caller could pick dest_prefix/backup_id so that a backup object lands on — or its
+checkpoint clean-up deletes — someone's confidential object, without the approved delete.
 """
 
 from __future__ import annotations
@@ -16,17 +22,18 @@ import json
 from collections.abc import Iterator
 
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 from pydantic import BaseModel, Field
 
+from apps.core.errors import OpsError
 from apps.core.jobs import Context
 from apps.core.operations import Risk, operation
 
-from ..client import S3, StorageError, connect
-from ..transfer import ChecksumMismatch, write_stream
+from ..client import MISSING, S3, StorageError, connect
+from ..transfer import write_stream
+from .classification import check_write
 from .common import (
-    CLASSIFICATION_TAG,
     SENSITIVE,
-    SHA256_META,
     BucketName,
     BucketRef,
     ConnectionName,
@@ -38,6 +45,14 @@ from .common import (
 
 FORMAT = "opsconsole-backup/1"
 CHECKPOINT_EVERY = 25
+MARK_META = "opsconsole-backup"
+
+
+class ForeignObject(OpsError):
+    """The backup folder holds an object this backup did not write: the backup would read, replace or delete it."""
+
+    outcome = "denied"
+    status_code = 409
 
 
 def _backup_id() -> str:
@@ -81,6 +96,30 @@ def iter_lines(chunks) -> Iterator[bytes]:
         yield carry
 
 
+def _mark(s3: S3, bucket: str, key: str) -> str:
+    """Bound to the connection, bucket and key, so a copy elsewhere does not carry it and no caller can forge it."""
+    return salted_hmac("storage.backup", f"{s3.conn.pk}:{bucket}/{key}").hexdigest()[:32]
+
+
+def _is_own(s3: S3, bucket: str, key: str, head: dict) -> bool:
+    return constant_time_compare(head.get("Metadata", {}).get(MARK_META, ""), _mark(s3, bucket, key))
+
+
+def _write_args(s3: S3, bucket: str, key: str, classification, **args) -> dict:
+    """Check the write (refused over what it may not replace), then its arguments, which carry the mark."""
+    check_write(s3, bucket, key, classification, replaceable=lambda head: _is_own(s3, bucket, key, head))
+    return write_args(s3, classification=classification, metadata={MARK_META: _mark(s3, bucket, key)}, **args)
+
+
+def _must_be_own(s3: S3, bucket: str, root: str, key: str) -> None:
+    head = s3.optional("head_object", tuple(MISSING), Bucket=bucket, Key=key)
+    if head is not None and not _is_own(s3, bucket, key, head):
+        raise ForeignObject(
+            f"{s3.conn.name}:{bucket}/{key} is in the backup folder {root} but this backup did not write it: "
+            "nothing was written. Back up into an empty folder (another backup_id or dest_prefix)."
+        )
+
+
 def _is_sensitive(entry: dict) -> bool:
     return classification_of(entry.get("tags") or {}) in SENSITIVE
 
@@ -90,25 +129,40 @@ def _encryption(dst: S3, sensitive: bool) -> str:
     return "AES256" if sensitive and not dst.conn.default_encryption else "default"
 
 
-def _listing_args(dst: S3, sensitive: bool) -> dict:
+def _listing_args(dst: S3, bucket: str, key: str, sensitive: bool) -> dict:
     """A manifest (or a part of one) names keys, metadata and tags: it is encrypted like what it lists."""
-    return write_args(dst, classification=None, encryption=_encryption(dst, sensitive), content_type="application/x-ndjson")
+    return _write_args(dst, bucket, key, None, encryption=_encryption(dst, sensitive), content_type="application/x-ndjson")
 
 
 class _Checkpoint:
     """The entries already written to manifest-parts/ (by this run or an interrupted one)."""
 
-    def __init__(self, s3: S3, bucket: str, root: str):
+    def __init__(self, s3: S3, bucket: str, root: str, part_keys: list[str]):
         self.s3, self.bucket, self.parts_prefix = s3, bucket, f"{root}manifest-parts/"
-        self.part_keys = [o["Key"] for o in s3.objects(bucket, self.parts_prefix)]
+        self.part_keys = part_keys
         self.objects = self.bytes = 0
         self.last_key = ""
         self.sensitive = False  # does any entry name a confidential or restricted object?
+        self.data_keys: set[str] = set()
         for entry in self.entries():
             self.objects += 1
             self.bytes += entry["size"]
             self.last_key = entry["key"]
             self.sensitive |= _is_sensitive(entry)
+            self.data_keys.add(entry["data_key"])
+
+    @classmethod
+    def claim(cls, s3: S3, bucket: str, root: str) -> _Checkpoint:
+        """The folder's checkpoint, once everything in the folder is this backup's own: its checkpoint parts
+        (marked), the data they list, and data an interrupted run wrote after its last checkpoint (marked)."""
+        keys = [o["Key"] for o in s3.objects(bucket, root)]
+        parts = [k for k in keys if k.startswith(f"{root}manifest-parts/")]
+        for key in parts:  # before reading them: a checkpoint part is trusted and, at the end, deleted
+            _must_be_own(s3, bucket, root, key)
+        checkpoint = cls(s3, bucket, root, parts)
+        for key in set(keys) - set(parts) - checkpoint.data_keys:
+            _must_be_own(s3, bucket, root, key)
+        return checkpoint
 
     def entries(self) -> Iterator[dict]:
         for part_key in self.part_keys:
@@ -120,7 +174,8 @@ class _Checkpoint:
         part_key = f"{self.parts_prefix}{len(self.part_keys) + 1:06d}.jsonl"
         body = b"".join(json.dumps(e, ensure_ascii=False).encode() + b"\n" for e in entries)
         sensitive = any(_is_sensitive(e) for e in entries)
-        self.s3.call("put_object", Bucket=self.bucket, Key=part_key, Body=body, **_listing_args(self.s3, sensitive))
+        extra = _listing_args(self.s3, self.bucket, part_key, sensitive)
+        self.s3.call("put_object", Bucket=self.bucket, Key=part_key, Body=body, **extra)
         self.sensitive |= sensitive
         self.part_keys.append(part_key)
         self.objects += len(entries)
@@ -135,17 +190,17 @@ class _Checkpoint:
 
 def _copy_object(src: S3, dst: S3, params: BackupInput, obj: dict, root: str) -> dict | None:
     """Copy one object into the backup; its manifest entry, or None if it vanished meanwhile."""
+    target = data_key(root, obj["Key"])
     try:
-        response, chunks = src.open(params.bucket, obj["Key"])
         tags = tags_of(src, params.bucket, obj["Key"])
+        classification = classification_of(tags)
+        encryption = _encryption(dst, classification in SENSITIVE)
+        extra = _write_args(dst, params.dest_bucket, target, classification, encryption=encryption, content_type="application/octet-stream")
+        response, chunks = src.open(params.bucket, obj["Key"])  # after the check: nothing read for a refused write
     except StorageError as exc:
         if exc.code in ("NoSuchKey", "404"):
             return None
         raise
-    classification = classification_of(tags)
-    target = data_key(root, obj["Key"])
-    encryption = _encryption(dst, classification in SENSITIVE)
-    extra = write_args(dst, classification=classification, encryption=encryption, content_type="application/octet-stream")
     written = write_stream(dst, params.dest_bucket, target, chunks, extra=extra, expected_size=response["ContentLength"])
     return {
         "key": obj["Key"],
@@ -183,7 +238,7 @@ def backup_create(ctx: Context, params: BackupInput) -> BackupOutput:
         ctx.log(f"backup {params.backup_id} is already complete")
         return BackupOutput(backup_id=params.backup_id, location=location, manifest_key=manifest_key, objects=existing["objects"],
                             bytes=existing["bytes"], copied=0, resumed_after=existing["objects"])  # fmt: skip
-    checkpoint = _Checkpoint(dst, params.dest_bucket, root)
+    checkpoint = _Checkpoint.claim(dst, params.dest_bucket, root)
     resumed_after = checkpoint.objects
     if resumed_after:
         ctx.log(f"resuming backup {params.backup_id}: {resumed_after} objects already backed up, continuing after {checkpoint.last_key!r}")
@@ -224,7 +279,8 @@ def backup_create(ctx: Context, params: BackupInput) -> BackupOutput:
         for entry in checkpoint.entries():
             yield json.dumps(entry, ensure_ascii=False).encode() + b"\n"
 
-    write_stream(dst, params.dest_bucket, manifest_key, manifest_lines(), extra=_listing_args(dst, checkpoint.sensitive))
+    extra = _listing_args(dst, params.dest_bucket, manifest_key, checkpoint.sensitive)
+    write_stream(dst, params.dest_bucket, manifest_key, manifest_lines(), extra=extra)
     checkpoint.remove()
     ctx.log(f"manifest written: {checkpoint.objects} objects, {checkpoint.bytes} bytes")
     return BackupOutput(backup_id=params.backup_id, location=location, manifest_key=manifest_key, objects=checkpoint.objects,
@@ -238,139 +294,13 @@ def _read_header(s3: S3, bucket: str, manifest_key: str) -> dict | None:
         if exc.code in ("NoSuchKey", "404"):
             return None
         raise
-    header = json.loads(next(iter_lines(chunks)))
-    if header.get("format") != FORMAT:
-        raise StorageError(f"{manifest_key} is not a manifest this console wrote (format {header.get('format')!r}).")
+    try:
+        header = json.loads(next(iter_lines(chunks), b"{}"))
+    except ValueError:
+        header = None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise StorageError(f"{manifest_key} is not a manifest this console wrote (its first line is not a {FORMAT} header).")
     return header
-
-
-# --- storage.backup_restore ---------------------------------------------------------
-
-
-class RestoreInput(BucketRef):
-    backup_prefix: Prefix = Field(description="The backup folder, e.g. `backups/20250101T000000Z/`.")
-    target_connection: ConnectionName | None = Field(None, description="Default: the connection the backup was taken from.")
-    target_bucket: BucketName | None = Field(None, description="Default: the bucket the backup was taken from.")
-    target_prefix: Prefix | None = Field(None, description="Restore under this prefix instead of the original one.")
-    overwrite: bool = Field(False, description="Replace objects that exist with other content (needs approval).")
-
-
-class Mismatch(BaseModel):
-    key: str
-    expected_sha256: str
-    actual_sha256: str
-
-
-class RestoreOutput(BaseModel):
-    restored: int
-    already_in_place: int = Field(description="Objects skipped because they already hold the backed-up bytes (a resumed restore).")
-    bytes: int
-    mismatches: list[Mismatch] = Field(description="Backup objects whose bytes no longer match the manifest: not restored.")
-    conflicts: list[str] = Field(description="Keys holding other content, left alone (overwrite was off).")
-    missing: list[str] = Field(description="Backup objects that are gone.")
-
-
-def plan_restore(ctx: Context, params: RestoreInput) -> dict:
-    """The backup a restore reads (its manifest's id, size and ETag) and where it writes, replacing what differs."""
-    src = connect(params.connection)
-    root = params.backup_prefix if params.backup_prefix.endswith("/") else params.backup_prefix + "/"
-    header = _read_header(src, params.bucket, f"{root}manifest.jsonl")
-    if header is None:
-        raise StorageError(f"There is no complete backup in {params.bucket}/{root}: manifest.jsonl is missing.")
-    manifest = src.call("head_object", Bucket=params.bucket, Key=f"{root}manifest.jsonl")
-    source = header["source"]
-    return {
-        "summary": f"Restore backup {header['backup_id']} ({header['objects']} objects, {header['bytes']} bytes), "
-        + ("overwriting objects that hold other content." if params.overwrite else "leaving objects that hold other content."),
-        "backup": {
-            "id": header["backup_id"],
-            "objects": header["objects"],
-            "bytes": header["bytes"],
-            "manifest_etag": manifest.get("ETag", ""),
-        },
-        "into": {
-            "connection": params.target_connection or source["connection"],
-            "bucket": params.target_bucket or source["bucket"],
-            "prefix": source["prefix"] if params.target_prefix is None else params.target_prefix,
-        },
-        "overwrite": params.overwrite,
-    }
-
-
-@operation(
-    "storage.backup_restore",
-    planner=plan_restore,
-    risk=Risk.RISKY,
-    long=True,
-    resumable=True,
-    approval_scope=lambda p: "" if p.overwrite else None,
-    target=lambda p: f"{p.connection}:{p.bucket}/{p.backup_prefix}",
-)
-def backup_restore(ctx: Context, params: RestoreInput) -> RestoreOutput:
-    """Restore a backup from its manifest, verifying each object's SHA-256: mismatching objects are not
-    restored but reported. Existing objects with other content are left alone unless `overwrite` (which
-    needs approval). Objects already restored are skipped, so running it again resumes it."""
-    src = connect(params.connection)
-    root = params.backup_prefix if params.backup_prefix.endswith("/") else params.backup_prefix + "/"
-    try:
-        _, chunks = src.open(params.bucket, f"{root}manifest.jsonl")
-    except StorageError as exc:
-        if exc.code in ("NoSuchKey", "404"):
-            raise StorageError(
-                f"There is no complete backup in {params.bucket}/{root}: manifest.jsonl is missing. "
-                "An interrupted backup is finished by running storage.backup_create again with its backup_id."
-            ) from None
-        raise
-    lines = iter_lines(chunks)
-    header = json.loads(next(lines))
-    if header.get("format") != FORMAT:
-        raise StorageError(f"{root}manifest.jsonl is not a manifest this console wrote.")
-    source = header["source"]
-    tgt = connect(params.target_connection or source["connection"])
-    bucket = params.target_bucket or source["bucket"]
-    out = RestoreOutput(restored=0, already_in_place=0, bytes=0, mismatches=[], conflicts=[], missing=[])
-    ctx.log(f"restoring {header['objects']} objects of backup {header['backup_id']} into {tgt.conn.name}:{bucket}")
-    for number, line in enumerate(lines, 1):
-        entry = json.loads(line)
-        key = entry["key"] if params.target_prefix is None else params.target_prefix + entry["key"][len(source["prefix"]) :]
-        _restore_one(src, tgt, params, bucket, key, entry, out)
-        if number % 10 == 0 or number == header["objects"]:
-            ctx.progress(100 * number / max(header["objects"], 1), f"{number} of {header['objects']} objects")
-    ctx.log(f"restored {out.restored}, already in place {out.already_in_place}, mismatches {len(out.mismatches)}, "
-            f"conflicts {len(out.conflicts)}, missing {len(out.missing)}")  # fmt: skip
-    return out
-
-
-def _restore_one(src: S3, tgt: S3, params: RestoreInput, bucket: str, key: str, entry: dict, out: RestoreOutput) -> None:
-    existing = tgt.optional("head_object", ("404", "NoSuchKey", "NotFound"), Bucket=bucket, Key=key)
-    if existing is not None:
-        same_bytes = (
-            existing.get("Metadata", {}).get(SHA256_META) == entry["sha256"] or existing.get("ETag", "").strip('"') == entry["etag"]
-        )
-        if existing["ContentLength"] == entry["size"] and same_bytes:
-            out.already_in_place += 1
-            return
-        if not params.overwrite:
-            out.conflicts.append(key)
-            return
-    try:
-        _, chunks = src.open(params.bucket, entry["data_key"])
-    except StorageError as exc:
-        if exc.code in ("NoSuchKey", "404"):
-            out.missing.append(entry["key"])
-            return
-        raise
-    tags = dict(entry.get("tags", {}))
-    classification = tags.pop(CLASSIFICATION_TAG, None)
-    extra = write_args(tgt, classification=classification, metadata={**entry.get("metadata", {}), SHA256_META: entry["sha256"]},
-                       content_type=entry.get("content_type", ""), tags=tags)  # fmt: skip
-    try:
-        write_stream(tgt, bucket, key, chunks, extra=extra, expected_sha256=entry["sha256"], expected_size=entry["size"])
-    except ChecksumMismatch as exc:
-        out.mismatches.append(Mismatch(key=entry["key"], expected_sha256=entry["sha256"], actual_sha256=exc.actual))
-        return
-    out.restored += 1
-    out.bytes += entry["size"]
 
 
 # --- storage.backups ----------------------------------------------------------------

@@ -14,6 +14,7 @@ Raising a classification stays immediate.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 from django.urls import reverse
@@ -56,11 +57,17 @@ def _name(classification: Classification | None) -> str:
     return classification.value if classification else "unclassified"
 
 
-def check_write(s3: S3, bucket: str, key: str, classification: Classification | None) -> None:
+def check_write(
+    s3: S3, bucket: str, key: str, classification: Classification | None, *, replaceable: Callable[[dict], bool] | None = None
+) -> None:
     """Refuse, before any byte is written, a write over `key` that would destroy an object whose deletion
-    needs approval (the bucket keeps no versions) or lower its classification."""
-    if s3.optional("head_object", tuple(MISSING), Bucket=bucket, Key=key) is None:
+    needs approval (the bucket keeps no versions) or lower its classification. `replaceable(head)` says the
+    object there is the caller's own earlier write (a resumed backup's): replacing it takes nothing from anyone."""
+    head = s3.optional("head_object", tuple(MISSING), Bucket=bucket, Key=key)
+    if head is None:
         return  # nothing there (or only a delete marker, older versions kept): nothing to protect
+    if replaceable is not None and replaceable(head):
+        return
     try:
         before = classification_of(tags_of(s3, bucket, key))
     except StorageError as exc:
