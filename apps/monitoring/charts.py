@@ -1,6 +1,7 @@
 """Server-side charts: the geometry of a panel's SVG (paths, axes, thresholds)
-and value formatting. Templates draw the SVG; no chart script runs in the
-browser, so a live refresh is one rendered fragment sent to every viewer."""
+and value formatting. The `chart_svg` tag (templatetags/monitoring_charts.py)
+writes the SVG; no chart script runs in the browser, so a live refresh is one
+rendered fragment sent to every viewer."""
 
 from __future__ import annotations
 
