@@ -7,6 +7,7 @@ from apps.monitoring.metrics import exposition
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("metrics", exposition, name="metrics"),
+    path("", include("apps.console.urls")),
     path("", include("apps.core.urls")),
     path("accounts/", include("apps.accounts.urls")),
     path("audit/", include("apps.audit.urls")),

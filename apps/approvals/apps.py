@@ -10,14 +10,17 @@ class ApprovalsConfig(AppConfig):
 
     def ready(self):
         from apps.audit.panels import register_event_panel
-        from apps.core.hooks import on_job_start
+        from apps.core import hooks
         from apps.core.live import register_topic
 
         from .audit_panel import approval_panel
+        from .breakglass import break_glass
         from .execution import check_job_start
+        from .services import policy_for, request_approval
 
+        hooks.provide("approvals", hooks.ApprovalGate(policy_for=policy_for, request=request_approval, break_glass=break_glass))
         register_topic("approvals", "core.run_read_ops")
-        on_job_start("approvals", check_job_start)
+        hooks.on_job_start("approvals", check_job_start)
         register_event_panel(approval_panel)
         from apps.core.search import on_search
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from apps.audit.redact import redact_text
+from apps.core.redact import redact_text
 
 from . import plans
 from .models import ApprovalRequest

@@ -15,10 +15,10 @@ from django.db.models import Q
 from django.utils import timezone
 from pydantic import BaseModel
 
-from apps.audit.redact import redact_text
 from apps.audit.writer import record
 from apps.core.errors import InvalidInput, PermissionDenied
 from apps.core.notify import notify
+from apps.core.redact import redact_text
 
 from .models import ApprovalRequest, ApprovalVote
 from .services import ApprovalError, Policy, publish, request_approval

@@ -11,7 +11,6 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from pydantic import BaseModel, Field
 
-from apps.audit.redact import redact_model, redact_text
 from apps.audit.writer import record
 from apps.core import jobs
 from apps.core.errors import OpsError, PermissionDenied
@@ -19,6 +18,7 @@ from apps.core.jobs import Context
 from apps.core.live import publish_template
 from apps.core.notify import notify
 from apps.core.operations import Risk, operation
+from apps.core.redact import redact_model, redact_text
 
 from . import plans
 from .models import ApprovalPolicy, ApprovalRequest, ApprovalVote

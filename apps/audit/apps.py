@@ -10,11 +10,17 @@ class AuditConfig(AppConfig):
     def ready(self):
         from celery.signals import worker_shutdown
 
+        from apps.core import hooks
         from apps.core.health import register_check
+        from apps.core.live import register_topic
         from apps.core.metrics import SCRAPE_COLLECTORS
 
+        from .activity import record_and_show
         from .anchors import anchor_at_shutdown
         from .metrics import StreamLagCollector, health_checks
+
+        hooks.provide("audit", record_and_show)  # the gateway's one event per call
+        register_topic("activity", "audit.view_audit_log")
 
         # A worker stopped cleanly (Ctrl-C of bin/console, a deploy) anchors the head it leaves.
         worker_shutdown.connect(anchor_at_shutdown, dispatch_uid="audit.anchor.shutdown", weak=False)

@@ -6,7 +6,7 @@ In a bucket with S3 Object Lock enabled each object is locked (AUDIT_ANCHOR_LOCK
 AUDIT_ANCHOR_LOCK_DAYS): not even the holder of the connection's credentials can delete
 or overwrite it before then. Keys sort by seq, so the newest anchor is found with a few
 one-key listings (S3 lists forward from any key), however many anchors the bucket holds.
-The storage app is optional: it is imported only when a bucket is configured."""
+The S3 connections are the storage app's, above this one: it provides them through core's hooks."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
+from apps.core import hooks
 from apps.core.errors import OperationFailed, OpsError
 
 NAME = "checkpoint-"
@@ -72,11 +73,9 @@ def store(entry: dict) -> str | None:
         return None
     connection, bucket, key = where
     try:
-        from apps.storage.client import connect
-        from apps.storage.services.common import write_args
-
-        s3 = connect(connection)
-        args = write_args(s3, classification=None, content_type="application/json") | _lock_args(s3, bucket, entry)
+        buckets = hooks.buckets()
+        s3 = buckets.connect(connection)
+        args = buckets.write_args(s3, classification=None, content_type="application/json") | _lock_args(s3, bucket, entry)
         s3.call("put_object", Bucket=bucket, Key=key, Body=json.dumps(entry).encode(), **args)
     except OpsError as exc:
         raise CheckpointError(f"Audit anchor #{entry['anchor']['seq']} was not copied to {connection}/{bucket}: {exc.message}") from exc
@@ -91,9 +90,8 @@ def ensure(entry: dict) -> str | None:
         return None
     connection, bucket, key = where
     try:
-        from apps.storage.client import MISSING, connect
-
-        found = connect(connection).optional("head_object", tuple(MISSING), Bucket=bucket, Key=key)
+        buckets = hooks.buckets()
+        found = buckets.connect(connection).optional("head_object", tuple(buckets.missing), Bucket=bucket, Key=key)
     except OpsError as exc:
         raise CheckpointError(f"Audit anchor #{entry['anchor']['seq']} was not checked in {connection}/{bucket}: {exc.message}") from exc
     return key if found else store(entry)
@@ -109,9 +107,7 @@ def newest(after_seq: int = 0) -> dict | None:
     connection, bucket, prefix = place
     names = _key_prefix(prefix)
     try:
-        from apps.storage.client import connect
-
-        s3 = connect(connection)
+        s3 = hooks.buckets().connect(connection)
         key = _newest_key(s3, bucket, names, after_seq)
         if key is None:
             return None

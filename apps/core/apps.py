@@ -30,7 +30,6 @@ class CoreConfig(AppConfig):
 
         register_topic("job", "core.run_read_ops", snapshot=job_snapshot)
         register_topic("jobs", "core.run_read_ops")
-        register_topic("activity", "audit.view_audit_log")
         register_topic("user", lambda actor, topic: topic == f"user.{actor.user_id}")
         # Keep each process's breaker states current in the shared metric files (health page, /metrics).
         request_finished.connect(record_breaker_states, dispatch_uid="core.breakers.request")

@@ -1,8 +1,7 @@
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from apps.accounts.actors import Actor
-
+from . import hooks
 from .live import count_watcher, group_name, may_subscribe, snapshot
 from .metrics import WEBSOCKET_CLIENTS
 
@@ -14,7 +13,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def connect(self):
         self.topic = self.scope["url_route"]["kwargs"]["topic"]
-        actor = await database_sync_to_async(Actor.for_user)(self.scope.get("user"))
+        actor = await database_sync_to_async(hooks.actors().for_user)(self.scope.get("user"))
         allowed = actor.is_authenticated and await database_sync_to_async(may_subscribe)(actor, self.topic)
         if not allowed:
             await self.close(code=4403)

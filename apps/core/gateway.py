@@ -19,14 +19,11 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from pydantic import BaseModel, ValidationError
 
-from apps.audit.redact import redact_model, redact_text
-from apps.audit.writer import record
-
 from . import hooks, jobs, leases, operations, ratelimit
 from .errors import InvalidInput, OperationFailed, OpsError, PermissionDenied, RateLimited
-from .live import publish_template
 from .metrics import JOB_SECONDS, OPERATION_CALLS, OPERATION_SECONDS
 from .models import Job, JobLogLine
+from .redact import redact_model, redact_text
 from .resilience import redis_call
 
 log = logging.getLogger(__name__)
@@ -83,6 +80,16 @@ def check_rate(op: operations.Operation, actor) -> None:
         raise RateLimited(f"Rate limit of {rate} {op.risk.value} operations reached; try again in {wait} s.")
 
 
+def approval_needed(op: operations.Operation, data: BaseModel) -> tuple[object, object] | None:
+    """(scope, policy) of a call that must wait for another person's approval, else None: one with an
+    approval scope whose policy asks for approval, or one that lowers a guard (that always does)."""
+    scope = op.scope_of(data)
+    if scope is None:
+        return None
+    policy = hooks.approvals().policy_for(op.name, scope)
+    return (scope, policy) if policy.requires_approval or op.guard else None
+
+
 def invoke(
     name: str,
     actor,
@@ -107,22 +114,18 @@ def invoke(
         check_rate(op, actor)
         data = validate(op, params)
         audit["target"], audit["params"] = op.target_of(data), redact_model(data)
-        scope = op.scope_of(data)
         review = None  # a break-glass run's review request
-        if scope is not None:
-            from apps.approvals.services import policy_for, request_approval
-
-            policy = policy_for(op.name, scope)
-            needs_approval = policy.requires_approval or op.guard  # lowering a guard always takes another person
-            if needs_approval and reason:  # the why of a request or a break-glass run, in its event
+        waits = approval_needed(op, data)
+        if waits is not None:
+            scope, policy = waits
+            gate = hooks.approvals()
+            if reason:  # the why of a request or a break-glass run, in its event
                 audit["params"] = {**audit["params"], "request_reason": redact_text(reason)}
-            if needs_approval and break_glass:
-                from apps.approvals.breakglass import break_glass as break_the_glass
-
-                review = break_the_glass(op, data, actor, channel, scope=scope, policy=policy, reason=reason)
+            if break_glass:
+                review = gate.break_glass(op, data, actor, channel, scope=scope, policy=policy, reason=reason)
                 audit["approval_id"] = str(review.pk)
-            elif needs_approval:
-                approval = request_approval(op, data, actor, channel, scope=scope, policy=policy, reason=reason)
+            else:
+                approval = gate.request(op, data, actor, channel, scope=scope, policy=policy, reason=reason)
                 event = _audit(audit, started, "pending", approval_id=str(approval.pk))
                 return Outcome("pending", op, approval=approval, audit_seq=event.seq)
         if op.long:
@@ -153,17 +156,14 @@ def _audit(fields: dict, started: float, outcome: str, **extra):
     duration = time.perf_counter() - started
     OPERATION_CALLS.labels(fields["operation"], outcome, fields["channel"]).inc()
     OPERATION_SECONDS.labels(fields["operation"]).observe(duration)
-    event = record(outcome=outcome, duration_ms=duration * 1000, **fields, **extra)
-    publish_template("activity", "audit/_event_live.html", {"events": [event]}, wait=False)
-    return event
+    return hooks.record_audit(outcome=outcome, duration_ms=duration * 1000, **fields, **extra)
 
 
 def _job_actor(job: Job):
-    from apps.accounts.actors import Actor
-
+    actors = hooks.actors()
     # Work the console queued on its own behalf (channel "system", no requester) runs as the system actor.
     is_system = job.channel == "system" and job.requested_by_id is None
-    return Actor.system() if is_system else Actor.for_user(job.requested_by, job.token)
+    return actors.system() if is_system else actors.for_user(job.requested_by, job.token)
 
 
 def run_job(job_id: str) -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.core.exceptions import ImproperlyConfigured
 
 # (ctx, params) -> None, called on the worker once a job is claimed and before its operation runs —
 # once per job: a job resumed after its worker died continues what they admitted (Job.admitted).
@@ -52,3 +55,57 @@ def job_notice(job, op) -> tuple[str, str]:
             return notice
     action = op.name.split(".", 1)[1].replace("_", " ")
     return f"{job.target or op.app} {action} {job.status}".strip(), job.get_absolute_url()
+
+
+# The one-per-console services the apps below their owner call, each provided by the app that owns it
+# from its ready(): who an actor is (accounts), how a call is audited (audit), which calls wait for
+# approval (approvals), the S3 connections (storage). Looked up on each call, so a missing app is a
+# clear error, not an import of an app above.
+_provided: dict[str, object] = {}
+
+
+def provide(service: str, provider: object) -> None:
+    _provided[service] = provider
+
+
+def provided(service: str):
+    try:
+        return _provided[service]
+    except KeyError:
+        raise ImproperlyConfigured(f"Nothing provides {service!r}: the app that owns it is not installed or not ready.") from None
+
+
+def actors():
+    """The actor type (apps.accounts.actors.Actor): `for_user(user, token=None)` and `system()`."""
+    return provided("actors")
+
+
+def record_audit(**fields):
+    """Append one audit event (apps.audit: the writer's `record()`, then the event shown live); the event."""
+    return provided("audit")(**fields)
+
+
+@dataclass(frozen=True)
+class ApprovalGate:
+    """What the gateway asks of the approvals app for a call with an approval scope."""
+
+    policy_for: Callable  # (operation name, scope) -> policy (`.requires_approval`)
+    request: Callable  # (op, data, actor, channel, *, scope, policy, reason) -> the pending request
+    break_glass: Callable  # same arguments -> the request that reviews a run made without approval
+
+
+def approvals() -> ApprovalGate:
+    return provided("approvals")
+
+
+@dataclass(frozen=True)
+class Buckets:
+    """S3 connections by name, from apps.storage, for the apps below it (audit's off-machine anchors)."""
+
+    connect: Callable  # connection name -> its client (`call`, `optional`, `open`, `objects`), raising an OpsError
+    write_args: Callable  # (client, *, classification, content_type) -> a PUT's arguments (the connection's encryption)
+    missing: frozenset[str]  # the error codes of an object or bucket that is not there
+
+
+def buckets() -> Buckets:
+    return provided("buckets")

@@ -12,12 +12,11 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from pydantic import BaseModel
 
-from apps.audit.redact import redact_model
-
 from . import leases
 from .errors import OpsError
 from .live import publish_template
 from .models import Job, JobLogLine
+from .redact import redact_model
 
 
 class JobCancelled(OpsError):

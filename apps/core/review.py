@@ -15,7 +15,7 @@ from django.utils.datastructures import MultiValueDict
 from .errors import InvalidInput
 from .fields import decrypt, encrypt
 from .forms import add_invalid_input
-from .gateway import check_permission, validate
+from .gateway import approval_needed, check_permission, validate
 from .operations import get
 from .web import actor_of, call_from_form, done_or_pending
 
@@ -63,11 +63,11 @@ def changes(before: dict | None, after: dict, labels: dict[str, str]) -> list[Ch
 
 
 def lowers_guard(request, operation: str, params: dict) -> bool:
-    """Whether this call would wait for someone else's approval: the input checked as the gateway
-    will check it (field errors raise InvalidInput), nothing run, nothing written."""
+    """Whether this call would wait for someone else's approval: the input checked and the rule applied
+    as the gateway will (field errors raise InvalidInput), nothing run, nothing written."""
     op = get(operation)
     check_permission(op, actor_of(request))
-    return op.scope_of(validate(op, params)) is not None
+    return approval_needed(op, validate(op, params)) is not None
 
 
 def seal(request, data: MultiValueDict, changed: list[Change]) -> str:

@@ -4,7 +4,6 @@ from . import views
 
 app_name = "core"
 urlpatterns = [
-    path("", views.home, name="home"),
     path("operations/", views.operation_list, name="operations"),
     path("operations/<str:name>/", views.operation_form, name="operation"),
     path("jobs/", views.job_list, name="jobs"),

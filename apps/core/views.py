@@ -8,15 +8,11 @@ from django.core.paginator import Paginator
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from apps.approvals.models import ApprovalRequest
-from apps.audit.models import AuditEvent
-
 from . import jobs, operations
-from .errors import OpsError, PeerUnavailable, UnknownOperation
+from .errors import PeerUnavailable, UnknownOperation
 from .forms import cleaned_params, form_class_for
 from .health import probe
 from .models import Job, Notification
@@ -31,32 +27,6 @@ def healthz(request):
     database, broker = found["database"], found["broker"]
     status = "down" if database != "ok" else "ok" if broker == "ok" else "degraded"
     return JsonResponse({"status": status, "database": database, "redis": broker}, status=503 if status == "down" else 200)
-
-
-@console_view
-def home(request):
-    actor = actor_of(request)
-    health = None
-    if actor.has_perm("core.run_read_ops"):
-        try:
-            health = call(request, "core.health", {"include_workers": False}).result
-        except OpsError as exc:
-            messages.warning(request, exc.message)
-    link_base = ""
-    if actor.has_perm("audit.view_audit_log"):
-        recent, link_base = AuditEvent.objects.all()[:10], reverse("audit:browse")
-    else:
-        recent = AuditEvent.objects.filter(actor_id=request.user.pk)[:10]
-    can_run = actor.has_perm("core.run_read_ops")
-    context = {"health": health, "recent": recent, "link_base": link_base, "can_run": can_run}
-    if can_run:  # the approvals and jobs panels link to pages that need it
-        context |= {
-            "pending": ApprovalRequest.objects.filter(status="pending").select_related("requested_by")[:5],
-            "pending_count": ApprovalRequest.objects.filter(status="pending").count(),
-            "my_pending": ApprovalRequest.objects.filter(status="pending", requested_by=request.user).count(),
-            "running": Job.objects.filter(status__in=[Job.QUEUED, Job.RUNNING]).select_related("requested_by")[:10],
-        }
-    return render(request, "core/home.html", context)
 
 
 @console_view

@@ -9,18 +9,16 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect
 
-from apps.accounts.actors import Actor
-
-from . import gateway
+from . import gateway, hooks
 from .errors import InvalidInput, OpsError
 from .errors_views import error_response
 from .forms import add_invalid_input
 from .middleware import client_ip
 
 
-def actor_of(request) -> Actor:
+def actor_of(request):
     if not hasattr(request, "_actor"):
-        request._actor = Actor.for_user(request.user)
+        request._actor = hooks.actors().for_user(request.user)
     return request._actor
 
 

@@ -13,7 +13,7 @@ import tarfile
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from apps.audit.redact import is_sensitive_name
+from apps.core.redact import is_sensitive_name
 
 from . import owasp
 from .findings import Observation

@@ -15,10 +15,15 @@ class StorageConfig(AppConfig):
     }
 
     def ready(self):
+        from apps.core import hooks
         from apps.core.forms import on_field_choices
 
         from . import bucket_names
+        from .client import MISSING, connect
         from .models import Connection
+        from .services.common import write_args
+
+        hooks.provide("buckets", hooks.Buckets(connect=connect, write_args=write_args, missing=frozenset(MISSING)))
 
         def connections():
             return list(Connection.objects.values_list("name", flat=True))

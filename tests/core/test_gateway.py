@@ -127,7 +127,7 @@ def test_read_result_matches_output_model(make_user, actor_of):
 def test_secret_params_never_reach_the_audit_log(make_user, actor_of):
     from pydantic import BaseModel, SecretStr
 
-    from apps.audit.redact import redact_model
+    from apps.core.redact import redact_model
 
     class Connect(BaseModel):
         url: str

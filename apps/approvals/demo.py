@@ -1,4 +1,6 @@
-from apps.approvals.models import ApprovalPolicy
+"""The demo's default policy: every risky operation waits for one approval, for at most a day."""
+
+from .models import ApprovalPolicy
 
 
 def seed(stdout) -> None:

@@ -6,7 +6,7 @@ import re
 
 from pydantic import BaseModel, SecretBytes, SecretStr
 
-from apps.core.scrub import scrub
+from .scrub import scrub
 
 REDACTED = "[redacted]"
 SENSITIVE_NAME = re.compile(

@@ -1,6 +1,11 @@
+"""What the base template shows on every page: each app's entry in the navigation and the badges."""
+
 from django.apps import apps
 from django.conf import settings
 from django.urls import reverse
+
+from apps.approvals.models import ApprovalRequest
+from apps.core.web import actor_of
 
 
 def nav_items(actor, path: str = "") -> list[dict]:
@@ -37,10 +42,6 @@ def console(request):
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"environment": settings.ENVIRONMENT}
-    from apps.approvals.models import ApprovalRequest
-
-    from .web import actor_of
-
     actor = actor_of(request)
     return {
         "environment": settings.ENVIRONMENT,
