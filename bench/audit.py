@@ -32,9 +32,9 @@ from apps.audit.appender import AppenderServer
 from apps.audit.models import AuditEvent
 from apps.audit.verify import verify_chain
 from apps.audit.writer import _FIELDS, record
+from tests.support.processes import exit_on_sigterm
 
 WRITERS = 8
-APPENDER_SOCKET = os.path.join(tempfile.mkdtemp(prefix="opsconsole-bench-audit-"), "appender.sock")
 PLAIN = "bench_plain_event"
 
 
@@ -61,14 +61,14 @@ def _appender(db_name: str, path: str) -> None:
 
 
 def _writer(args):
-    db_name, side, count, threads = args
+    db_name, side, count, threads, appender_socket = args
     _use(db_name)
     if threads > 1:  # concurrent requests of one web process: record()'s group commit batches them
         with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(_writer, [(db_name, side, count // threads, 1)] * threads))
+            list(pool.map(_writer, [(db_name, side, count // threads, 1, appender_socket)] * threads))
         return
     if side != "plain":
-        with override_settings(AUDIT_APPENDER_SOCKET=APPENDER_SOCKET if side == "appender" else ""):
+        with override_settings(AUDIT_APPENDER_SOCKET=appender_socket if side == "appender" else ""):
             for i in range(count):
                 record(**_event(i))
     else:
@@ -85,13 +85,13 @@ def _cpu(processes: list) -> list[float]:
     return [times[0], sum(times[1:])]
 
 
-def _run(pool, db_name: str, side: str, per: int, threads: int) -> float:
+def _run(pool, db_name: str, side: str, per: int, threads: int, appender_socket: str) -> float:
     start = time.perf_counter()
-    pool.map(_writer, [(db_name, side, per, threads)] * WRITERS)
+    pool.map(_writer, [(db_name, side, per, threads, appender_socket)] * WRITERS)
     return time.perf_counter() - start
 
 
-def bench_writes(db_name: str, total: int, rounds: int, threads: int) -> None:
+def bench_writes(db_name: str, total: int, rounds: int, threads: int, appender_socket: str) -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE TABLE {PLAIN} (LIKE audit_auditevent INCLUDING ALL)")
         cursor.execute(f"CREATE SEQUENCE {PLAIN}_seq")
@@ -100,7 +100,7 @@ def bench_writes(db_name: str, total: int, rounds: int, threads: int) -> None:
     cpu = {side: [0.0, 0.0] for side in seconds}  # CPU seconds: the appender process, the writers
     connections["default"].close()
     fork = multiprocessing.get_context("fork")
-    appender = fork.Process(target=_appender, args=(db_name, APPENDER_SOCKET), daemon=True)
+    appender = fork.Process(target=_appender, args=(db_name, appender_socket), daemon=True)
     appender.start()
     try:
         appender_cpu = psutil.Process(appender.pid)
@@ -109,7 +109,7 @@ def bench_writes(db_name: str, total: int, rounds: int, threads: int) -> None:
             for _ in range(rounds):
                 for side in seconds:
                     before = _cpu([appender_cpu, *writers_cpu])
-                    seconds[side] += _run(pool, db_name, side, per, threads)
+                    seconds[side] += _run(pool, db_name, side, per, threads, appender_socket)
                     after = _cpu([appender_cpu, *writers_cpu])
                     cpu[side] = [cpu[side][i] + after[i] - before[i] for i in (0, 1)]
     finally:
@@ -198,12 +198,14 @@ def main():
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         raise SystemExit("bench/audit.py measures PostgreSQL: set DATABASE_URL=postgres://...")
+    exit_on_sigterm()
+    workdir = tempfile.mkdtemp(prefix="opsconsole-bench-audit-")
     try:
         with scratch_database() as name, override_settings(OPS_RATE_LIMITS={}):
-            bench_writes(name, args.writes, args.rounds, args.threads)
+            bench_writes(name, args.writes, args.rounds, args.threads, os.path.join(workdir, "appender.sock"))
             bench_browse([int(s) for s in args.sizes.split(",") if s], args.repeat)
     finally:
-        shutil.rmtree(os.path.dirname(APPENDER_SOCKET), ignore_errors=True)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

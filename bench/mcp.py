@@ -173,30 +173,32 @@ def main() -> None:
     if args.bare:
         return bare_server(args.bare)
 
+    from tests.support.processes import Process, console_env, exit_on_sigterm, port_open, port_source, start_console
+
+    exit_on_sigterm()
     workdir = Path(tempfile.mkdtemp(prefix="opsconsole-bench-mcp-"))
-    stop = [lambda: shutil.rmtree(workdir, ignore_errors=True), *environment(workdir)]
-    import django
-    import psutil
-
-    django.setup()
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
-    from django.core.management import call_command
-    from django.db import connection
-
-    from apps.accounts.models import ApiToken
-    from apps.audit.models import AuditEvent
-    from tests.support.processes import Process, console_env, port_open, port_source, start_console
-
-    call_command("migrate", verbosity=0)
-    with connection.cursor() as cursor:  # the fair peer's table: the audit table's shape, no chain, no trigger
-        cursor.execute(f"DROP TABLE IF EXISTS {FAIR_TABLE}")
-        cursor.execute(f"CREATE TABLE {FAIR_TABLE} AS SELECT * FROM {AuditEvent._meta.db_table} WHERE 1 = 0")
-    user = get_user_model().objects.create_user("bench-agent")
-    user.groups.add(Group.objects.get(name="viewer"))
-    _, token = ApiToken.issue(user, "bench", ["viewer"])
-    servers = []
+    stop, servers = [lambda: shutil.rmtree(workdir, ignore_errors=True)], []
     try:
+        stop += environment(workdir)
+        import django
+        import psutil
+
+        django.setup()
+        from django.contrib.auth import get_user_model
+        from django.contrib.auth.models import Group
+        from django.core.management import call_command
+        from django.db import connection
+
+        from apps.accounts.models import ApiToken
+        from apps.audit.models import AuditEvent
+
+        call_command("migrate", verbosity=0)
+        with connection.cursor() as cursor:  # the fair peer's table: the audit table's shape, no chain, no trigger
+            cursor.execute(f"DROP TABLE IF EXISTS {FAIR_TABLE}")
+            cursor.execute(f"CREATE TABLE {FAIR_TABLE} AS SELECT * FROM {AuditEvent._meta.db_table} WHERE 1 = 0")
+        user = get_user_model().objects.get_or_create(username="bench-agent")[0]  # BENCH_DATABASE_URL: a second run too
+        user.groups.add(Group.objects.get(name="viewer"))
+        _, token = ApiToken.issue(user, "bench", ["viewer"])
         # Generous start-up deadlines: on a machine busy with other work, two processes importing Django take a while.
         ports = port_source(args.port)
         env, helpers = {"OPS_RATE_LIMIT_READ": "100000000/m"}, []  # helpers: processes whose CPU is the consoles'
@@ -208,10 +210,12 @@ def main() -> None:
             appender.wait_until(lambda: Path(socket).exists(), timeout=120, what="listening")
             helpers.append(appender.proc.pid)
         console, console_url = start_console(ports(), timeout=120, **env)
+        servers.append(console)
         console2, console2_url = start_console(ports(), workers=2, timeout=120, **env)
+        servers.append(console2)
         port = ports()
         bare = Process("bare-mcp", [sys.executable, __file__, "--bare", str(port)], cwd=ROOT)
-        servers += [console, console2, bare]
+        servers.append(bare)
         bare.wait_until(lambda: port_open(port), timeout=120, what="listening")
         bare_url = f"http://127.0.0.1:{port}/mcp"
         print(f"for reference, the gateway alone: invoke() of {READ_TOOL[0]} in this process, p50 {gateway_ms(user):.2f} ms")
@@ -247,8 +251,8 @@ def main() -> None:
             )
     finally:
         for server in reversed(servers):  # the appender last: a console's stop still appends (its anchor)
-            server.stop()
-        for stopper in stop:
+            server.discard()
+        for stopper in reversed(stop):  # Redis before the folder it lives in
             stopper()
 
 

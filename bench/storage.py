@@ -134,10 +134,13 @@ class Browser:
 
 def main():
     args = parse_args()
+    from tests.support.processes import exit_on_sigterm
+
+    exit_on_sigterm()
     workdir = Path(tempfile.mkdtemp(prefix="bench-storage-"))
-    stop = environment(workdir, args)
-    moto = console = None
+    stop, moto, console = [], None, None
     try:
+        stop = environment(workdir, args)
         import boto3
         import django
         import httpx
@@ -206,9 +209,10 @@ def main():
     finally:
         for proc in (console, moto):
             if proc is not None:
-                proc.stop()
+                proc.discard()
         for proc in stop:
             proc.terminate()
+            proc.wait()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -17,7 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="opsconsole_audit_verify", description="Verify a signed audit export bundle offline.")
     parser.add_argument("bundle")
     parser.add_argument("--key", required=True, help="the console's public key (PEM): manage.py audit_public_key, /audit/public-key.pem")
-    parser.add_argument("--chain-key-file", help="the chain key ring (one key a line), to recompute every link too")
+    parser.add_argument(
+        "--chain-key-file", help="the chain key ring (one key a line, oldest first, as the console has it), to recompute every link too"
+    )
     args = parser.parse_args(argv)
     public_key = load_pem_public_key(Path(args.key).read_bytes())
     if not isinstance(public_key, Ed25519PublicKey):

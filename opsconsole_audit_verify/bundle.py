@@ -9,7 +9,7 @@ import json
 import zipfile
 from dataclasses import dataclass
 
-from .chain import key_change_problem, link, signature_ok
+from .chain import KeyOrder, key_change_problem, link, signature_ok
 
 FORMAT = "opsconsole-audit-bundle/1"
 
@@ -53,8 +53,8 @@ def _events(zf: zipfile.ZipFile, manifest: dict) -> list[dict]:
     return events
 
 
-def _check_links(events: list[dict], contiguous: bool, chain_keys: dict[str, bytes] | None) -> None:
-    prev = None
+def _check_links(events: list[dict], contiguous: bool, chain_keys: dict[str, bytes] | None, ring: list[str]) -> None:
+    prev, order = None, KeyOrder(ring)
     for event in events:
         seq = event["seq"]
         if prev is not None and seq <= prev["seq"]:
@@ -67,6 +67,9 @@ def _check_links(events: list[dict], contiguous: bool, chain_keys: dict[str, byt
             problem = key_change_problem(event, prev.get("key_id", ""))
             if problem:
                 raise Rejected(f"event #{seq} {problem}")
+        problem = order.problem(event)
+        if problem:
+            raise Rejected(f"event #{seq} {problem}")
         if chain_keys is not None and event.get("key_id"):
             key = chain_keys.get(event["key_id"])
             if key is None:
@@ -93,7 +96,7 @@ def _check_anchor(zf: zipfile.ZipFile, public_key, events: list[dict]) -> str:
 
 def verify(path: str, public_key, chain_keys: dict[str, bytes] | None = None) -> Report:
     """Raise Rejected, or say what was checked. `public_key`: a cryptography Ed25519PublicKey;
-    `chain_keys`: key id -> chain key, to recompute every keyed link too."""
+    `chain_keys`: key id -> chain key in ring order (oldest first), to recompute every keyed link too."""
     try:
         zf = zipfile.ZipFile(path)
     except (OSError, zipfile.BadZipFile) as exc:
@@ -101,6 +104,8 @@ def verify(path: str, public_key, chain_keys: dict[str, bytes] | None = None) ->
     with zf:
         manifest = _manifest(zf, public_key)
         events = _events(zf, manifest)
-        _check_links(events, bool(manifest.get("contiguous")), chain_keys)
+        # The ring's order: the auditor's chain key file when given, else the one the console signed.
+        ring = list(chain_keys) if chain_keys is not None else manifest.get("chain_key_ids", [])
+        _check_links(events, bool(manifest.get("contiguous")), chain_keys, ring)
         anchor = _check_anchor(zf, public_key, events)
     return Report(len(events), manifest["first_seq"], manifest["last_seq"], chain_keys is not None, anchor)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Iterable
 
 GENESIS = "0" * 64
 # Not part of the linked content: the row id is the database's, the two hashes are the link itself.
@@ -52,6 +53,28 @@ def key_change_problem(values: dict, prev_key_id: str | None) -> str:
     if values.get("operation") != KEY_CHANGE or {k: params.get(k) for k in expected} != expected:
         return f"changes the chain key ({prev_key_id or 'sha256'} → {values.get('key_id')}) without a recorded key change"
     return ""
+
+
+class KeyOrder:
+    """The chain's keys only move forward. Retired keys stay in the ring so their events verify, so
+    whoever holds a leaked retired key could otherwise record a key change back to it and link new
+    events with it. Once the chain has left a key, no later event may be linked with it, nor with a
+    key earlier in the ring (`ring`: key ids oldest first, when known) than one the chain reached.
+    Fed the events in seq order (gaps allowed: a filtered bundle), it says what breaks that rule."""
+
+    def __init__(self, ring: Iterable[str] = (), start: str | None = None):
+        self.rank = {kid: i for i, kid in enumerate(ring)}
+        self.current, self.left = start, set()
+
+    def problem(self, values: dict) -> str:
+        key = values.get("key_id", "")
+        current, self.current = self.current, key
+        if current is None or key == current:
+            return ""
+        self.left.add(current)
+        if key in self.left or self.rank.get(key, len(self.rank)) < self.rank.get(current, -1):
+            return f"is linked with key {key} after the chain moved on to key {current}: a retired key never links again"
+        return ""
 
 
 def signed_message(payload: dict) -> bytes:

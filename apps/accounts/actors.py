@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -64,19 +65,36 @@ class Actor:
 # Who may do what is read on every call and changes rarely. Each process keeps a user's roles
 # for ACTOR_CACHE_SECONDS (1 s by default): a role change is seen by every process within that
 # bound, and at once by the process that made it (accounts.signals clears the cache).
+# An entry is stamped with the time its read began, and a read that a change of this process
+# overtook (forget_actors ran meanwhile) is used once but not kept.
 clock = time.monotonic
 _roles_cache: dict[int, tuple[float, frozenset[str]]] = {}
+_forgotten = 0  # how many times forget_actors ran
+_lock = threading.Lock()
 
 
-def roles_of(user) -> frozenset[str]:
+def _keep(cache: dict, key, entry: tuple, generation: int) -> None:
+    with _lock:
+        if generation == _forgotten:
+            cache[key] = entry
+
+
+def _roles_entry(user) -> tuple[float, frozenset[str]]:
+    """A user's roles, and when they were read."""
     hit = _roles_cache.get(user.pk)
     if hit is not None and clock() - hit[0] < settings.ACTOR_CACHE_SECONDS:
-        return hit[1]
+        return hit
+    read_at, generation = clock(), _forgotten
     roles = set(user.groups.values_list("name", flat=True)) & set(ROLES)
     if user.is_superuser:
         roles.add(ADMIN)
-    _roles_cache[user.pk] = (clock(), frozenset(roles))
-    return frozenset(roles)
+    entry = (read_at, frozenset(roles))
+    _keep(_roles_cache, user.pk, entry, generation)
+    return entry
+
+
+def roles_of(user) -> frozenset[str]:
+    return _roles_entry(user)[1]
 
 
 _tokens: dict[str, tuple[float, Actor]] = {}
@@ -96,14 +114,17 @@ def actor_for_token(raw: str, *, cached_only: bool = False) -> Actor | None:
             return hit[1]
     if cached_only:
         return None
+    read_at, generation = clock(), _forgotten
     token = ApiToken.authenticate(raw)
+    if token is not None:  # the actor is as old as the roles it is built from (they may come from the cache)
+        read_at = min(read_at, _roles_entry(token.user)[0])
     actor = _usable_actor(token)
     if actor is None:
         _tokens.pop(key, None)
         return None
     if len(_tokens) >= _TOKENS_MAX:
         _tokens.clear()
-    _tokens[key] = (clock(), actor)
+    _keep(_tokens, key, (read_at, actor), generation)
     return actor
 
 
@@ -114,8 +135,11 @@ def _usable_actor(token) -> Actor | None:
 
 def forget_actors() -> None:
     """A user, their roles or a token changed in this process: forget what it cached."""
-    _roles_cache.clear()
-    _tokens.clear()
+    global _forgotten
+    with _lock:
+        _forgotten += 1
+        _roles_cache.clear()
+        _tokens.clear()
 
 
 # Role -> permission sets change only when apps.accounts.roles.sync_roles runs

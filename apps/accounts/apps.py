@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.conf import settings
 from django.db.models.signals import post_migrate
 
 
@@ -16,3 +17,7 @@ class AccountsConfig(AppConfig):
         hooks.provide("actors", Actor)  # who a user, a token or the console itself is, to core
 
         post_migrate.connect(sync_roles, dispatch_uid="accounts.sync_roles")
+        if settings.SSO_ENABLED:
+            from .sso import role_map
+
+            role_map()  # a wrong OIDC_ROLE_MAP stops the start, not the first sign-in

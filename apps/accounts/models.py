@@ -89,3 +89,21 @@ class ApiToken(models.Model):
         if self.expires_at and self.expires_at <= timezone.now():
             return "expired"
         return "active"
+
+
+class SsoIdentity(models.Model):
+    """Who a console user is at an OpenID provider: the (issuer, subject) pair of its ID tokens.
+
+    Single sign-on finds the user by this pair and nothing else — never by email or username, which
+    an attacker may be able to register at the provider under a victim's name."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sso_identities")
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["issuer", "subject"], name="accounts_sso_identity_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.subject} at {self.issuer}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Annotated
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -11,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator
 
 from apps.core.errors import InvalidInput, PermissionDenied
 from apps.core.jobs import Context
@@ -47,11 +48,21 @@ def whoami(ctx: Context, params: WhoAmIInput) -> WhoAmI:
     )
 
 
+def _known_roles(value: list[str]) -> list[str]:
+    unknown = sorted(set(value) - set(ROLES))
+    if unknown:
+        raise ValueError(f"no such role: {', '.join(unknown)}")
+    return sorted(set(value))
+
+
+RoleNames = Annotated[list[str], AfterValidator(_known_roles)]
+
+
 class SaveUserInput(BaseModel):
     id: int | None = Field(None, description="The user to change; none creates one.")
     username: str = Field(pattern=r"^[\w.@+-]{1,150}$")
     email: str = ""
-    roles: list[str] = Field(default_factory=list, description=f"Any of: {', '.join(ROLES)}.")
+    roles: RoleNames = Field(default_factory=list, description=f"Any of: {', '.join(ROLES)}.")
     teams: list[str] = Field(default_factory=list, description="Other groups (e.g. sre, security) approval policies may name.")
     password: str = Field("", json_schema_extra={"secret": True}, description="Empty keeps the current one.")
     is_active: bool = True
@@ -65,14 +76,6 @@ class SaveUserInput(BaseModel):
             except ValidationError:
                 raise ValueError("Enter a valid email address.") from None
         return value
-
-    @field_validator("roles")
-    @classmethod
-    def _roles(cls, value: list[str]) -> list[str]:
-        unknown = sorted(set(value) - set(ROLES))
-        if unknown:
-            raise ValueError(f"no such role: {', '.join(unknown)}")
-        return sorted(set(value))
 
     @field_validator("teams")
     @classmethod
@@ -159,6 +162,36 @@ def save_user(ctx: Context, params: SaveUserInput) -> SavedUser:
         groups = [Group.objects.get_or_create(name=name)[0] for name in params.teams]
         user.groups.set([*Group.objects.filter(name__in=params.roles), *groups])
     return SavedUser(id=user.pk, username=user.username, roles=params.roles, teams=params.teams)
+
+
+class ApplySsoRolesInput(BaseModel):
+    user_id: int
+    username: str = Field(description="For the audit log's target.")
+    roles: RoleNames = Field(description=f"The roles the provider's groups map to: any of {', '.join(ROLES)}.")
+    groups: list[str] = Field(default_factory=list, description="The groups claim they were mapped from, for the record.")
+
+
+class AppliedSsoRoles(BaseModel):
+    username: str
+    before: list[str]
+    after: list[str]
+
+
+@operation("accounts.apply_sso_roles", risk=Risk.WRITE, permission="accounts.manage_users", target=lambda p: p.username, exposed=False)
+def apply_sso_roles(ctx: Context, params: ApplySsoRolesInput) -> AppliedSsoRoles:
+    """Set a single-sign-on user's roles to those its provider groups map to (OIDC_ROLE_MAP); other
+    groups stay. Run by the console at each sign-in: the provider, not a person, decides these roles."""
+    if not ctx.actor.is_system:
+        raise PermissionDenied("Roles of single-sign-on users come from the identity provider's groups.")
+    user = User.objects.filter(pk=params.user_id).first()
+    if user is None:
+        raise InvalidInput({"user_id": f"There is no user #{params.user_id}."})
+    with transaction.atomic():
+        before = sorted(user.groups.filter(name__in=ROLES).values_list("name", flat=True))
+        # m2m_changed drops this process's cached actors at once (accounts.signals)
+        user.groups.remove(*Group.objects.filter(name__in=set(before) - set(params.roles)))
+        user.groups.add(*Group.objects.filter(name__in=set(params.roles) - set(before)))
+    return AppliedSsoRoles(username=user.username, before=before, after=params.roles)
 
 
 class CreateTokenInput(BaseModel):

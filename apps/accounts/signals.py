@@ -45,14 +45,17 @@ def audit_logout(sender, request, user, **kwargs):
 
 @receiver(user_login_failed)
 def audit_login_failure(sender, credentials, request=None, **kwargs):
-    username = str(credentials.get("username", ""))[:150]
+    if "code_verifier" in credentials:  # authenticate() in the SSO callback: sso_views sends the refusal with its reason
+        return
+    refusal = credentials.get("single_sign_on")
+    username = "" if refusal else str(credentials.get("username", ""))[:150]
     record(
         operation="accounts.login",
         outcome="denied",
         channel="web",
         actor_name=username,
-        target=username,
-        error="wrong username or password",
+        target=username or "single sign-on",
+        error=f"single sign-on: {refusal}"[:300] if refusal else "wrong username or password",
         **_request_fields(request),
     )
 

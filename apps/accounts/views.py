@@ -27,6 +27,11 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
     form_class = LoginForm
 
+    def get_context_data(self, **kwargs):
+        # OIDC_ONLY shows the password form only on ?local=1: the break-glass admin's way in (docs/sso.md).
+        local = not settings.OIDC_ONLY or self.request.GET.get("local") == "1" or self.request.method == "POST"
+        return {**super().get_context_data(**kwargs), "sso_enabled": settings.SSO_ENABLED, "show_password_form": local}
+
     def post(self, request, *args, **kwargs):
         if self._failures_exceeded(request, count_this_one=False):
             username = request.POST.get("username", "")[:150]

@@ -173,5 +173,7 @@ def _file_newest() -> dict | None:
 def newest_anchor() -> dict | None:
     """The newest anchor (highest seq) of the file and the bucket, signature not yet checked."""
     local = _file_newest()
-    remote = offsite.newest(after_seq=local["anchor"]["seq"] if local else 0)
+    # From the file's newest seq on, not past it: a delete marker or another version over the bucket's
+    # copy of that anchor is tampering too (the bucket's copy of the same head stands in for it).
+    remote = offsite.newest(after_seq=local["anchor"]["seq"] - 1 if local else 0)
     return remote or local

@@ -26,7 +26,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from opsconsole_audit_verify.bundle import FORMAT
-from opsconsole_audit_verify.chain import signed_message
+from opsconsole_audit_verify.chain import KeyOrder, signed_message
 
 from . import anchors, keys
 from .chain import LEGACY, row_values
@@ -79,17 +79,18 @@ class _Vouch:
 
     def __init__(self):
         self.ring, self.prev = keys.chain_ring(), None
+        self.order = KeyOrder(self.ring)
         # A legacy (unkeyed) event after this one would be a downgrade of the chain.
         self.first_keyed = AuditEvent.objects.exclude(key_id=LEGACY).order_by("seq").values_list("seq", flat=True).first()
 
     def problem(self, event) -> str:
         prev, self.prev = self.prev, event
         if prev is not None and event.seq == prev.seq + 1:
-            return link_problem(self.ring, event, prev.hash, prev.key_id)
+            return link_problem(self.ring, self.order, event, prev.hash, prev.key_id)
         if event.key_id == LEGACY and self.first_keyed is not None and event.seq > self.first_keyed:
             return f"event #{event.seq} goes back to the unkeyed chain after keyed events"
         # Its predecessor is not in the bundle: its own link, over its content, must still match.
-        return link_problem(self.ring, event, event.prev_hash, None)
+        return link_problem(self.ring, self.order, event, event.prev_hash, None)
 
 
 def stream(qs: QuerySet, filters: dict) -> Iterator[bytes]:
@@ -123,6 +124,8 @@ def stream(qs: QuerySet, filters: dict) -> Iterator[bytes]:
             "last_seq": last,
             "events_sha256": digest.hexdigest(),
             "signer": keys.public_fingerprint(),
+            # The ring's key ids, oldest first: the verifier holds the chain's keys to this order.
+            "chain_key_ids": list(vouch.ring),
         }
         if refused:
             log.error("audit export not signed: %s", refused)

@@ -160,3 +160,15 @@ class LegalHold(models.Model):
     @classmethod
     def current(cls) -> LegalHold | None:
         return cls.objects.order_by("-id").first()
+
+
+class RetiredChainKey(models.Model):
+    """A chain key the chain has changed away from (the `from` of an audit.chain_key event). A database
+    trigger (migration 0007) fills it and refuses a key change back to any key in it, so a process still
+    running an old key ring never links new events with a retired key. It is a guard for honest writers,
+    not evidence: an insider can empty it, and audit_verify refuses such events on its own."""
+
+    key_id = models.CharField(max_length=16, primary_key=True)
+
+    def __str__(self) -> str:
+        return f"retired chain key {self.key_id}"

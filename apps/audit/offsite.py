@@ -98,9 +98,11 @@ def ensure(entry: dict) -> str | None:
 
 
 def newest(after_seq: int = 0) -> dict | None:
-    """The bucket's newest anchor past `after_seq` (keys sort by seq), or None. An object that does
-    not hold the anchor its name says (an older genuine anchor written over the newest one, or
-    under a later name, to hide a cut tail) fails the check instead of standing in for it."""
+    """The bucket's newest anchor past `after_seq` (keys sort by seq), or None. Versions count, not
+    listings: an anchor hidden behind a delete marker is still found (its locked version stays), and
+    the marker fails the check, as does any version of its object that does not hold the anchor its
+    name says (an older genuine anchor written over the newest one, or under a later name, to hide a
+    cut tail) — the console writes each object once and never deletes one."""
     place = _place()
     if place is None:
         return None
@@ -108,17 +110,57 @@ def newest(after_seq: int = 0) -> dict | None:
     names = _key_prefix(prefix)
     try:
         s3 = hooks.buckets().connect(connection)
-        key = _newest_key(s3, bucket, names, after_seq)
-        if key is None:
+        versions = _newest_versions(s3, bucket, names, after_seq)
+        if not versions:
             return None
-        _, chunks = s3.open(bucket, key)
-        entry = json.loads(b"".join(chunks))
+        key = versions[0]["Key"]
+        held = [b"".join(s3.open(bucket, key, version_id=_version_id(v))[1]) for v in versions if not v["DeleteMarker"]]
     except OpsError as exc:
         raise CheckpointError(f"The audit anchors in {connection}/{bucket} could not be read: {exc.message}") from exc
+    entry = _anchor_in(held[0]) if held else None
     seq = entry.get("anchor", {}).get("seq") if isinstance(entry, dict) else None
-    if not isinstance(seq, int) or key[len(names) : len(names) + 12] != f"{seq:012d}":
+    if any(body != held[0] for body in held) or not isinstance(seq, int) or key[len(names) : len(names) + 12] != f"{seq:012d}":
         raise _tampered(bucket, key)
+    _refuse_delete_markers(bucket, versions, seq)
     return entry
+
+
+def _anchor_in(body: bytes):
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
+
+
+def _version_id(version: dict) -> str | None:
+    """The version to GET ("null" names the one object of a bucket without versioning)."""
+    return None if version["VersionId"] == "null" else version["VersionId"]
+
+
+def _refuse_delete_markers(bucket: str, versions: list[dict], seq: int) -> None:
+    """A delete marker over an anchor fails verification: the console never deletes one, so only someone
+    with the bucket's credentials put it there, to hide the anchor (and the tail it vouches for) from
+    listings. The anchor itself was found behind it; saying "intact" would still hide the tampering."""
+    markers = [v for v in versions if v["DeleteMarker"]]
+    if markers:
+        when = ", ".join(str(m["LastModified"]) for m in markers)
+        raise CheckpointError(
+            f"{bucket}/{markers[0]['Key']}, the newest anchor (#{seq}), has a delete marker (of {when}): someone with "
+            "the bucket's credentials hid it from listings; its locked version stays. The bucket's anchors were "
+            "tampered with: investigate before removing the marker (docs/audit.md, section 2)."
+        )
+
+
+def _newest_versions(s3, bucket: str, names: str, after_seq: int) -> list[dict]:
+    """Every version and delete marker of the newest anchor's key past `after_seq`: the newest key a
+    listing shows, unless keys hidden behind delete markers lie beyond it (only those are listed)."""
+    visible = _newest_key(s3, bucket, names, after_seq)
+    # S3 lists versions past the marker; moto also skips the marker key's newest version: either way
+    # the marker is no candidate, and a hidden key has at least two entries (its version, the marker).
+    marker = visible or f"{names}{after_seq:012d}."
+    hidden = [v["Key"] for v in s3.versions(bucket, names, key_marker=marker)]
+    last = max([*hidden, *([visible] if visible else [])], default=None)
+    return [] if last is None else [v for v in s3.versions(bucket, last) if v["Key"] == last]
 
 
 def _newest_key(s3, bucket: str, names: str, after_seq: int) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from opsconsole_audit_verify.chain import GENESIS, key_change_problem
+from opsconsole_audit_verify.chain import GENESIS, KeyOrder, key_change_problem
 
 from . import anchors, keys
 from .chain import expected_link, row_values
@@ -40,11 +40,13 @@ def _start() -> tuple[int, str, str | None]:
     return anchor["seq"] + 1, anchor["hash"], anchor["key_id"]
 
 
-def link_problem(ring: dict[str, bytes], event: AuditEvent, prev_hash: str, prev_key: str | None) -> str:
-    """Why `event` does not follow a link `prev_hash` of key `prev_key` (None: unknown) in the chain; "" when it does."""
+def link_problem(ring: dict[str, bytes], order: KeyOrder, event: AuditEvent, prev_hash: str, prev_key: str | None) -> str:
+    """Why `event` does not follow a link `prev_hash` of key `prev_key` (None: unknown) in the chain, nor
+    keeps the chain's keys moving forward (`order`, fed every event in seq order); "" when it does."""
     if event.prev_hash != prev_hash:
         return f"event #{event.seq} does not link to the event before it"
-    problem = key_change_problem(row_values(event), prev_key)
+    values = row_values(event)
+    problem = key_change_problem(values, prev_key) or order.problem(values)
     if problem:
         return f"event #{event.seq} {problem}"
     link = expected_link(ring, prev_hash, event)
@@ -59,6 +61,7 @@ def _walk() -> tuple[int, int]:
     """Check every link; (events checked, head seq)."""
     expected_seq, prev_hash, prev_key = _start()
     ring, checked = keys.chain_ring(), 0
+    order = KeyOrder(ring, start=prev_key)
     cursor = expected_seq - 1
     while True:
         batch = list(AuditEvent.objects.filter(seq__gt=cursor).order_by("seq")[:BATCH])
@@ -68,7 +71,7 @@ def _walk() -> tuple[int, int]:
             seq = event.seq
             if seq != expected_seq:
                 raise _Broken(f"missing event(s): expected #{expected_seq}, found #{seq}", expected_seq, checked)
-            problem = link_problem(ring, event, prev_hash, prev_key)
+            problem = link_problem(ring, order, event, prev_hash, prev_key)
             if problem:
                 raise _Broken(problem, seq, checked)
             prev_hash, prev_key, expected_seq, checked = event.hash, event.key_id, seq + 1, checked + 1

@@ -102,7 +102,7 @@ def approvals() -> ApprovalGate:
 class Buckets:
     """S3 connections by name, from apps.storage, for the apps below it (audit's off-machine anchors)."""
 
-    connect: Callable  # connection name -> its client (`call`, `optional`, `open`, `objects`), raising an OpsError
+    connect: Callable  # connection name -> its client (`call`, `optional`, `open`, `objects`, `versions`), raising an OpsError
     write_args: Callable  # (client, *, classification, content_type) -> a PUT's arguments (the connection's encryption)
     missing: frozenset[str]  # the error codes of an object or bucket that is not there
 

@@ -53,8 +53,16 @@ def record_breaker_states(**_signal_kwargs) -> None:
     """
     for name, state in breaker_states().items():
         value = BREAKER_STATES.index(state["state"]) if state["state"] in BREAKER_STATES else 2
-        BREAKER_STATE.labels(name).set(value)
-        BREAKER_FAILURES.labels(name).set(state["failures"])
+        # Only what changed is written: two gauge writes per breaker cost ~35 µs per call otherwise.
+        # Keyed by pid too: a forked worker starts with empty gauge files of its own.
+        key, written = (os.getpid(), name), (value, state["failures"])
+        if _recorded.get(key) != written:
+            BREAKER_STATE.labels(name).set(value)
+            BREAKER_FAILURES.labels(name).set(state["failures"])
+            _recorded[key] = written
+
+
+_recorded: dict[tuple[int, str], tuple[int, int]] = {}  # (pid, connector) -> (state, failures) written to the gauges
 
 
 def shared_breaker_states() -> dict[str, dict]:

@@ -9,12 +9,13 @@ increment and sets the expiry on the window's first hit.
 
 from __future__ import annotations
 
-import threading
+import re
 import time
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 
+import redis
 from django.conf import settings
 from django.core.cache import caches
 from django_ratelimit.core import EXPIRATION_FUDGE, _make_cache_key, _split_rate
@@ -26,18 +27,20 @@ return n
 """
 
 
-_held = threading.local()
+_scripts: dict[tuple[str, str], redis.commands.core.Script] = {}
 
 
-def _script(cache):
-    """The script bound to a client of the cache's own pool (and its timeouts), kept per thread
-    while the pool is the same: Django's `get_client` builds a new client on every call, and
-    the script is sent by its digest (EVALSHA; loaded again by redis-py if the server lost it)."""
-    pool = cache._cache._get_connection_pool(True)
-    held = getattr(_held, "script", None)
-    if held is None or held[0] is not pool:
-        held = _held.script = (pool, cache._cache.get_client(write=True).register_script(_HIT))
-    return held[1]
+def _script(alias: str):
+    """The script, bound to a client of the cache's own server with its options (timeouts, retry), as
+    Django's RedisCache builds its pool: the first server of LOCATION takes writes. One per process
+    (redis-py's pool is thread-safe and starts afresh after a fork); sent by its digest (EVALSHA,
+    loaded again by redis-py if the server lost it). Django's cache has no public raw client."""
+    config = settings.CACHES[alias]
+    held = (alias, config["LOCATION"])
+    if held not in _scripts:
+        server = re.split("[;,]", config["LOCATION"])[0]
+        _scripts[held] = redis.Redis.from_url(server, **config.get("OPTIONS", {})).register_script(_HIT)
+    return _scripts[held]
 
 
 _rate = lru_cache(maxsize=64)(_split_rate)  # "100/m" -> (100, 60), parsed once per rate
@@ -78,5 +81,5 @@ def hit(group: str, value: str, rate: str) -> Usage:
     limit, period = _rate(rate)
     window = _window(value, period)
     alias = settings.RATELIMIT_USE_CACHE
-    count = int(_script(caches[alias])(keys=[_key(alias, group, window, rate, value)], args=[period + EXPIRATION_FUDGE]))
+    count = int(_script(alias)(keys=[_key(alias, group, window, rate, value)], args=[period + EXPIRATION_FUDGE]))
     return Usage(count=count, limit=limit, time_left=window - int(clock()))

@@ -1,6 +1,7 @@
 """Server-side charts: the geometry of a panel's SVG (paths, axes, thresholds)
-and value formatting. Templates draw the SVG; no chart script runs in the
-browser, so a live refresh is one rendered fragment sent to every viewer."""
+and value formatting. The `chart_svg` tag (templatetags/monitoring_charts.py)
+writes the SVG; no chart script runs in the browser, so a live refresh is one
+rendered fragment sent to every viewer."""
 
 from __future__ import annotations
 
@@ -138,22 +139,27 @@ def line_chart(panel, start: datetime, end: datetime) -> Chart:
         chart.x_ticks.append((x(tick), local.strftime(fmt)))
         tick += every
     chart.thresholds = [(y(t), name, format_value(t, panel.unit)) for t, name in thresholds if low <= t <= high]
+    # Each point is formatted once and shared by the line and the area; series on one step grid
+    # share their x coordinates. A page draws thousands of points: this loop is its chart cost.
+    left, bottom, xs = chart.left, chart.bottom, {}
     for index, s in enumerate(panel.series[:MAX_SERIES]):
-        line, runs = [], []
+        runs, run = [], []
         for t, v in s.points:
             if v is None or not math.isfinite(v):
-                if line:
-                    runs.append(line)
-                line = []
+                if run:
+                    runs.append(run)
+                run = []
                 continue
-            line.append((x(t), y(v)))
-        if line:
-            runs.append(line)
+            px = xs.get(t)
+            if px is None:
+                px = xs[t] = f"{left + (t - t0) / (t1 - t0) * span_x:.1f}"
+            run.append(f"{px},{bottom - (v - low) / (high - low) * span_y:.1f}")
+        if run:
+            runs.append(run)
         # A lone point (a gap on both sides) gets a one-unit stroke so that it shows.
-        d = " ".join("M" + " L".join(f"{px},{py}" for px, py in run) + (" l1,0" if len(run) == 1 else "") for run in runs)
+        d = " ".join("M" + " L".join(run) + (" l1,0" if len(run) == 1 else "") for run in runs)
         area = " ".join(
-            f"M{run[0][0]},{chart.bottom} L" + " L".join(f"{px},{py}" for px, py in run) + f" L{run[-1][0]},{chart.bottom} Z"
-            for run in runs
+            f"M{run[0].partition(',')[0]},{bottom} L" + " L".join(run) + f" L{run[-1].partition(',')[0]},{bottom} Z" for run in runs
         )
         last = next((v for _, v in reversed(s.points) if v is not None), None)
         chart.series.append(SeriesPath(series_name(s.labels, panel.legend), index, d, area, format_value(last, panel.unit)))

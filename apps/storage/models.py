@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -65,7 +66,13 @@ class MultipartUpload(models.Model):
     part_size = models.BigIntegerField(null=True, blank=True)
     # The classification it is written with: checked again against the object there when it completes.
     classification = models.CharField(max_length=20, blank=True)
+    # Who began a direct upload: only they sign its parts, complete or abort it (anyone else who learnt its
+    # UploadId could otherwise put their bytes under the uploader's name, or abort it). A deleted user's
+    # upload is left to storage.abort_stale_uploads.
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     started_at = models.DateTimeField(default=timezone.now)
+    # A direct upload is alive while its parts are being signed: a large one may outlast STORAGE_STALE_UPLOAD_HOURS.
+    signed_at = models.DateTimeField(null=True, blank=True)
     abort_failed_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
 

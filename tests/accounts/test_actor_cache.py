@@ -100,3 +100,34 @@ def test_a_session_user_changed_by_this_process_counts_at_once(change, clock, cl
         assert response.status_code == 403
     else:
         assert response["Location"].startswith("/accounts/login/")
+
+
+def test_a_tokens_actor_is_trusted_no_longer_than_the_roles_it_was_built_from(clock, make_user, make_token, actor_of):
+    """The roles a token's actor carries may come from this process's roles cache (a session of the same user read
+    them first): the token's actor must expire with them, not a whole bound after its own read."""
+    bound = actors.settings.ACTOR_CACHE_SECONDS
+    user = make_user("operator", "viewer")
+    token, raw = make_token(user)
+    assert actor_of(user).roles == {"operator", "viewer"}  # the user's roles cached at t0
+    clock.now += 0.5 * bound
+    ELSEWHERE["role taken away"](user, token)  # at t0 + 0.5: within the bound of that read
+    clock.now += 0.4 * bound
+    assert roles_of_token(raw) == {"operator", "viewer"}  # t0 + 0.9: the token read now, its roles from the cache
+    clock.now += 0.6 * bound
+    assert roles_of_token(raw) == {"viewer"}  # t0 + 1.5: a whole bound after the change
+
+
+def test_a_change_made_here_while_this_process_reads_a_token_is_not_forgotten(clock, make_user, make_token, actor_of, monkeypatch):
+    """Another thread of this process revokes the token between this thread's read and its caching of it."""
+    admin = actor_of(make_user("admin"))
+    token, raw = make_token(make_user("operator"))
+    read = ApiToken.authenticate
+
+    def read_then_revoke(raw_token):
+        found = read(raw_token)
+        invoke("accounts.revoke_token", admin, {"id": token.pk})
+        return found
+
+    monkeypatch.setattr(ApiToken, "authenticate", read_then_revoke)
+    assert roles_of_token(raw) == {"operator"}  # read before the revocation
+    assert roles_of_token(raw, cached_only=True) is None  # but not kept past it

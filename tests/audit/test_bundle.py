@@ -13,15 +13,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.core.management import call_command
 
 from apps.audit import keys
+from apps.audit.bundle import _line
 from apps.audit.chain import row_values
 from apps.audit.models import AuditEvent
 from apps.audit.writer import record
-from opsconsole_audit_verify.chain import link, signed_message
+from opsconsole_audit_verify.chain import key_id, link, signed_message
 from tests.support.processes import ROOT
 
 from .test_chain import raw
+from .test_keyed_chain import append_forged, change_back
 
-CHAIN_KEY = "k" * 40
+CHAIN_KEY, NEW_KEY = "k" * 40, "n" * 40
 # Run the verifier as `python -m opsconsole_audit_verify …` with Django made unimportable: it must
 # work on a machine without the console.
 NO_DJANGO = (
@@ -180,6 +182,45 @@ def test_the_console_does_not_sign_a_chain_re_linked_with_the_key_before_its_anc
     result = verifier(path, "--key", public_key(auditor, tmp_path))
     assert result.returncode == 1, result.stdout
     assert "REJECTED: the console refused to sign this bundle: event #6 differs from the anchor" in result.stdout
+
+
+@pytest.fixture
+def relinked_with_a_retired_key(auditor, settings):
+    """The key rotated to NEW_KEY (#8 is the key change, #9 an event); then a holder of the leaked
+    retired key records a key change back (#10) and a forged event (#11)."""
+    settings.AUDIT_CHAIN_KEY = f"{CHAIN_KEY},{NEW_KEY}"
+    record(operation="monitoring.query", outcome="ok", channel="web", target="after rotation")
+    append_forged(CHAIN_KEY, change_back(CHAIN_KEY, NEW_KEY), {"operation": "storage.delete", "app": "storage", "target": "x"})
+    return auditor
+
+
+def test_the_console_does_not_sign_events_linked_with_a_retired_key(relinked_with_a_retired_key, tmp_path):
+    path = download(relinked_with_a_retired_key, tmp_path)
+    assert events_of(path)[-1]["seq"] == 9
+    result = verifier(path, "--key", public_key(relinked_with_a_retired_key, tmp_path))
+    assert result.returncode == 1, result.stdout
+    assert (
+        f"refused to sign this bundle: event #10 is linked with key {key_id(CHAIN_KEY.encode())} after the chain moved on" in result.stdout
+    )
+
+
+@pytest.mark.parametrize("ring", ["signed-in-the-manifest", "not-in-the-manifest", "chain-key-file"])
+def test_the_verifier_rejects_events_linked_with_a_retired_key(relinked_with_a_retired_key, tmp_path, ring):
+    """The same events in a signed bundle (as a console without the rule would sign them): the
+    standalone verifier holds the keys to the ring's order (the chain key file's, or the one the
+    manifest carries) and, without either, never lets the chain go back to a key it left."""
+    client = relinked_with_a_retired_key
+    path, pub = download(client, tmp_path), public_key(client, tmp_path)
+    events = [json.loads(_line(e)) for e in AuditEvent.objects.filter(seq__lte=11).order_by("seq")]
+    changes = {"refused": ""} | ({"chain_key_ids": []} if ring != "signed-in-the-manifest" else {})
+    rewrite(path, events, sign_with=keys.signing_key(), manifest_changes=changes)
+    args = ["--key", pub]
+    if ring == "chain-key-file":
+        (tmp_path / "chain.key").write_text(f"{CHAIN_KEY}\n{NEW_KEY}\n")
+        args += ["--chain-key-file", str(tmp_path / "chain.key")]
+    result = verifier(path, *args)
+    assert result.returncode == 1, result.stdout
+    assert f"REJECTED: event #10 is linked with key {key_id(CHAIN_KEY.encode())} after the chain moved on" in result.stdout
 
 
 def test_public_key_command_prints_the_published_key(db, capsys, client_as):

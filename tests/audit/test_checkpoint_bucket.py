@@ -105,25 +105,81 @@ def test_in_an_object_lock_bucket_each_anchor_is_locked_against_deletion(setting
     assert [v["VersionId"] for v in s3.list_object_versions(Bucket=locked)["Versions"]] == [obj["VersionId"]]
 
 
-def test_an_older_anchor_over_the_newest_or_under_a_later_name_is_refused(settings, conn, s3):
-    """Whoever holds the bucket's credentials puts an older genuine anchor over the newest one, or
-    under a later name, so that a cut tail looks anchored no further: verification refuses."""
+@pytest.fixture
+def cut_after_two_anchors(settings, conn, s3):
+    """An Object Lock bucket holding anchors #3 and #6; then the local anchor file is lost and the
+    tail #5–#6 cut from the database. The attacker holds the bucket's credentials (not the keys)."""
     locked = f"lock-{conn.name}"
     s3.create_bucket(Bucket=locked, ObjectLockEnabledForBucket=True)
     settings.AUDIT_CHECKPOINT_BUCKET = f"{conn.name}/{locked}/anchors"
     record_events(3)
     older = write_anchor()
     record_events(3)
-    write_anchor()
+    newest = write_anchor()
     anchor_path().unlink()
     raw("DELETE FROM audit_auditevent WHERE seq >= 5")
     (_, newest_key) = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=locked)["Contents"])
+    return locked, newest_key, older, newest
+
+
+def test_an_older_anchor_over_the_newest_or_under_a_later_name_is_refused(cut_after_two_anchors, s3):
+    """Whoever holds the bucket's credentials puts an older genuine anchor over the newest one, or
+    under a later name, so that a cut tail looks anchored no further: verification refuses."""
+    locked, newest_key, older, _ = cut_after_two_anchors
     s3.put_object(Bucket=locked, Key=newest_key, Body=json.dumps(older).encode())  # a new version over the locked one
     with pytest.raises(CommandError, match="does not hold the anchor its name says"):
         call_command("audit_verify")
     s3.delete_object(Bucket=locked, Key=newest_key)  # the newest name hidden; the older anchor under a later one
     s3.put_object(Bucket=locked, Key=newest_key.replace("000000000006-", "000000000099-"), Body=json.dumps(older).encode())
     with pytest.raises(CommandError, match="does not hold the anchor its name says"):
+        call_command("audit_verify")
+
+
+@pytest.mark.parametrize("body", [b"not json", "same"], ids=["garbage", "another-anchor-of-the-same-seq"])
+def test_any_other_version_over_the_newest_anchor_is_refused(cut_after_two_anchors, s3, body):
+    """A new version over the newest anchor, whatever it holds (bytes that are no anchor, or another
+    signed anchor of the same head): the console writes each object once, so any other version is tampering."""
+    locked, newest_key, _, newest = cut_after_two_anchors
+    if body == "same":
+        body = json.dumps(anchors.signed(newest["anchor"] | {"reason": "manual"})).encode()
+    s3.put_object(Bucket=locked, Key=newest_key, Body=body)
+    with pytest.raises(CommandError, match="does not hold the anchor its name says"):
+        call_command("audit_verify")
+
+
+def test_a_delete_marker_over_the_newest_anchor_hides_nothing_and_fails_verification(cut_after_two_anchors, s3):
+    """A DELETE without a version id is allowed under Object Lock: it adds a delete marker, and
+    listings (list_objects_v2) no longer show the newest anchor. Verification still finds it, and
+    fails on the marker: before and after a beat re-anchors the cut log, and after the marker is
+    covered by a new copy; once the marker is removed, the cut is caught through the anchor it hid."""
+    locked, newest_key, older, newest = cut_after_two_anchors
+    s3.delete_object(Bucket=locked, Key=newest_key)
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=locked)["Contents"]] == [offsite.key_for("anchors/", older)]
+    hidden = r"the newest anchor \(#6\), has a delete marker .* tampered with"
+    with pytest.raises(CommandError, match=hidden):
+        call_command("audit_verify")
+    write_anchor("manual")  # the file is gone: the cut log (head #4) is anchored anew, in the file and the bucket
+    with pytest.raises(CommandError, match=hidden):
+        call_command("audit_verify")
+    s3.put_object(Bucket=locked, Key=newest_key, Body=json.dumps(newest).encode())  # the copy put back over the marker
+    with pytest.raises(CommandError, match=hidden):
+        call_command("audit_verify")
+    (marker,) = s3.list_object_versions(Bucket=locked, Prefix=newest_key)["DeleteMarkers"]
+    s3.delete_object(Bucket=locked, Key=newest_key, VersionId=marker["VersionId"])  # removed after investigating
+    with pytest.raises(CommandError, match="the log ends before anchor #6"):
+        call_command("audit_verify")
+
+
+def test_a_delete_marker_over_the_files_newest_anchor_fails_verification_after_the_beat_copies_it_back(remote, s3):
+    """The local file still holds the newest anchor, so nothing is hidden from the check; the marker
+    is tampering all the same. The idle beat's HEAD sees "missing" and puts a copy back over it."""
+    s3.put_bucket_versioning(Bucket=remote, VersioningConfiguration={"Status": "Enabled"})
+    record_events(3)
+    tasks.anchor()
+    (key,) = anchor_keys(s3, remote)
+    s3.delete_object(Bucket=remote, Key=key)
+    assert anchor_keys(s3, remote) == [] and tasks.anchor() is None and anchor_keys(s3, remote) == [key]
+    with pytest.raises(CommandError, match=r"the newest anchor \(#3\), has a delete marker"):
         call_command("audit_verify")
 
 
@@ -177,7 +233,7 @@ def test_the_newest_of_many_anchor_objects_is_found_without_listing_them_all(rem
 
     def counting(self, method, **params):
         page = call(self, method, **params)
-        listed.extend(page.get("Contents", []) if method == "list_objects_v2" else [])
+        listed.extend(page.get("Contents", []) + page.get("Versions", []) + page.get("DeleteMarkers", []))
         return page
 
     monkeypatch.setattr(S3, "call", counting)
@@ -187,3 +243,6 @@ def test_the_newest_of_many_anchor_objects_is_found_without_listing_them_all(rem
     assert len(listed) < 100  # a listing of every anchor returns 1,501
     assert offsite._newest_key(s3_conn, remote, names, seqs[700]) == newest_key
     assert offsite._newest_key(s3_conn, remote, names, seqs[-1]) is None
+    listed.clear()  # the versions of the newest key, and of any hidden beyond it (none): as few entries
+    assert [v["Key"] for v in offsite._newest_versions(s3_conn, remote, names, 0)] == [newest_key]
+    assert len(listed) < 100

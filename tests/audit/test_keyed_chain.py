@@ -6,7 +6,8 @@ import hmac
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
 
 from apps.audit.anchors import write_anchor
 from apps.audit.chain import legacy_hash, row_values
@@ -46,6 +47,26 @@ def rewrite_from(seq, relink, outcome=None, as_key=None):
             "UPDATE audit_auditevent SET outcome = %s, key_id = %s, prev_hash = %s, hash = %s WHERE seq = %s",
             [event.outcome, event.key_id, event.prev_hash, event.hash, event.seq],
         )
+
+
+def append_forged(key: str, *rows: dict) -> None:
+    """The insider holding a leaked chain key appends events linked with it after the head. The
+    database's guard of retired keys only stops honest writers: they empty it, before and after."""
+    head = AuditEvent.objects.order_by("-seq").first()
+    prev, seq = head.hash, head.seq
+    raw("DELETE FROM audit_retiredchainkey")
+    for fields in rows:
+        seq += 1
+        event = AuditEvent(
+            seq=seq, at=timezone.now(), key_id=key_id(key.encode()), prev_hash=prev, channel="system", outcome="ok", **fields
+        )
+        event.hash = prev = link(key.encode(), prev, row_values(event))
+        event.save()
+    raw("DELETE FROM audit_retiredchainkey")
+
+
+def change_back(to: str, from_: str) -> dict:
+    return {"operation": KEY_CHANGE, "app": "audit", "params": {"from": key_id(from_.encode()), "to": key_id(to.encode())}}
 
 
 def test_every_event_records_the_key_that_links_it(db):
@@ -106,6 +127,62 @@ def test_rotation_is_recorded_in_the_chain_and_old_keys_still_verify(db, setting
     settings.AUDIT_CHAIN_KEY = KEY_2  # the retired key dropped from the ring: its events can no longer be vouched for
     result = verify_chain()
     assert (result.ok, result.seq) == (False, 1) and "not in the chain key ring" in result.problem
+
+
+@pytest.mark.parametrize("leaked", [KEY_1, WRONG], ids=["a-key-the-chain-left", "an-earlier-key-of-the-ring"])
+def test_a_leaked_retired_key_cannot_link_new_events(db, settings, leaked):
+    """Retired keys stay in the ring so their events verify. Whoever holds one (leaked) records a key
+    change back to it and appends forged events with it: verification refuses the first of them,
+    whether the chain used that key before or not (key ids only move forward in ring order)."""
+    settings.AUDIT_CHAIN_KEY = f"{WRONG},{KEY_1}"
+    record_events(3)
+    settings.AUDIT_CHAIN_KEY = f"{WRONG},{KEY_1},{KEY_2}"
+    record_events(2, start=3)  # #4 is the key change to KEY_2
+    append_forged(leaked, change_back(leaked, KEY_2), {"operation": "storage.delete", "app": "storage", "target": "evidence"})
+    result = verify_chain()
+    assert (result.ok, result.seq, result.checked) == (False, 7, 6)
+    assert (
+        f"event #7 is linked with key {key_id(leaked.encode())} after the chain moved on to key {key_id(KEY_2.encode())}" in result.problem
+    )
+
+
+def test_once_the_new_key_is_anchored_a_retired_key_cannot_rewrite_from_the_key_change(db, settings):
+    """The holder of the retired key cuts the log back to before the key change and appends forged
+    events with the retired key (no key change in them): the anchor of the new key's head catches it."""
+    record_events(3)
+    settings.AUDIT_CHAIN_KEY = f"{KEY_1},{KEY_2}"
+    record_events(1, start=3)  # #4 the key change, #5
+    call_command("audit_anchor")
+    raw("DELETE FROM audit_auditevent WHERE seq >= 4")
+    append_forged(KEY_1, *({"operation": "storage.delete", "app": "storage", "target": f"forged{i}"} for i in range(3)))
+    result = verify_chain()
+    assert (result.ok, result.seq) == (False, 5) and "differs from the anchor" in result.problem
+
+
+def test_a_process_on_an_older_key_ring_never_links_with_its_retired_key(db, settings):
+    """A process not restarted since the rotation still has the old ring: its key is retired. The
+    database refuses its key change back, whichever process writes; the chain stays intact."""
+    record_events(3)
+    settings.AUDIT_CHAIN_KEY = f"{KEY_1},{KEY_2}"
+    record_events(2, start=3)
+    settings.AUDIT_CHAIN_KEY = KEY_1  # the stale process
+    with pytest.raises(DatabaseError, match="a key change back to a retired audit chain key is refused"), transaction.atomic():
+        record_events(1, start=5)
+    assert AuditEvent.objects.count() == 6 and AuditEvent.objects.exclude(key_id=key_id(KEY_1.encode())).count() == 3
+    settings.AUDIT_CHAIN_KEY = f"{KEY_1},{KEY_2}"  # restarted with the current ring
+    record_events(1, start=5)
+    assert verify_chain().ok
+
+
+def test_the_retired_key_guard_runs_on_key_change_events_only(db):
+    """Its trigger is conditioned on the operation, so an ordinary append never runs its function."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT pg_get_triggerdef(oid) FROM pg_trigger WHERE tgname = 'audit_key_forward'")
+        else:
+            cursor.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = 'audit_key_forward'")
+        (definition,) = cursor.fetchone()
+    assert "BEFORE INSERT ON" in definition and "WHEN" in definition and f"'{KEY_CHANGE}'" in definition
 
 
 def test_legacy_rows_verify_as_before_and_the_switch_over_is_an_event(db):

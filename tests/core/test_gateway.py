@@ -1,6 +1,9 @@
 """The gateway: roles, rate limits, validation, approvals, audit — through invoke()
 and through the web form, as a user would call it."""
 
+import secrets
+from types import SimpleNamespace
+
 import pytest
 
 from apps.approvals.models import ApprovalRequest
@@ -162,3 +165,22 @@ def test_a_read_call_makes_at_most_three_round_trips(caller, make_user, make_tok
     assert outcome.result.roles == ["viewer"] and (outcome.result.token is not None) == (caller == "token")
     assert trips.redis == 1, trips.redis  # the rate limit, one script
     assert trips.total <= 3, (trips.sql, trips.redis)  # in a transaction the audit append is 2: head under the lock, INSERT
+
+
+def test_the_gateways_rate_limit_counts_in_django_ratelimits_own_keys(monkeypatch):
+    """One script instead of django-ratelimit's three commands, with its semantics: the same key for the
+    same group, value, rate and window, so django-ratelimit itself reads the count the gateway made."""
+    import django_ratelimit.core
+    from django_ratelimit.core import get_usage
+
+    from apps.core import ratelimit
+
+    now = 1_700_000_000.0 + secrets.randbelow(10**6)  # a window of this run only
+    monkeypatch.setattr(ratelimit, "clock", lambda: now)
+    monkeypatch.setattr(django_ratelimit.core, "time", SimpleNamespace(time=lambda: now))
+    for n in range(1, 4):
+        usage = ratelimit.hit("ops.read", "user:rl-probe", "3/m")
+        assert (usage.count, usage.should_limit) == (n, False)
+    theirs = get_usage(None, group="ops.read", key=lambda _g, _r: "user:rl-probe", rate="3/m")
+    assert (theirs["count"], theirs["should_limit"], theirs["time_left"]) == (3, False, usage.time_left)
+    assert ratelimit.hit("ops.read", "user:rl-probe", "3/m").should_limit

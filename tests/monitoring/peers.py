@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -134,11 +135,19 @@ def start_prometheus(
     basic_auth: tuple[str, str] | None = None,
     rules: str = RULES,
     port: int = 0,
+    history: str = "",
 ) -> Peer:
     """`scrape`: job name -> {"target": "host:port", "bearer": token (optional)}. With
-    `basic_auth` (user, password) Prometheus' own web server requires it."""
+    `basic_auth` (user, password) Prometheus' own web server requires it. `history`: samples
+    in OpenMetrics text, written as blocks (promtool) before it starts, so that ranges
+    reaching back before its start have data."""
     port = port or free_port()
     workdir = Path(tempfile.mkdtemp(prefix="opsconsole-prometheus-"))
+    if history:
+        (workdir / "history.om").write_text(history)
+        promtool = str(Path(binary).with_name("promtool"))
+        argv = [promtool, "tsdb", "create-blocks-from", "openmetrics", str(workdir / "history.om"), str(workdir / "data")]
+        subprocess.run(argv, check=True, capture_output=True)
     (workdir / "rules.yml").write_text(rules)
     jobs = []
     for job, spec in {"prometheus": {"target": f"127.0.0.1:{port}"}, **scrape}.items():

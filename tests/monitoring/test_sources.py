@@ -111,9 +111,11 @@ class BearerGate(peers.Gate):
 
     token = ""
     seen: list[str] = []
+    encodings: list[str] = []
 
     def admit(self) -> bool:
         type(self).seen.append(self.headers.get("Authorization", ""))
+        type(self).encodings.append(self.headers.get("Accept-Encoding", ""))
         if self.headers.get("Authorization") == f"Bearer {self.token}":
             return True
         self.send_response(401)
@@ -125,7 +127,7 @@ class BearerGate(peers.Gate):
 
 @pytest.fixture
 def bearer_prometheus(prometheus):
-    BearerGate.token, BearerGate.upstream, BearerGate.seen = "tok-" + "x" * 20, prometheus.url, []
+    BearerGate.token, BearerGate.upstream, BearerGate.seen, BearerGate.encodings = "tok-" + "x" * 20, prometheus.url, [], []
     url, server = peers.serve_gate(BearerGate)
     yield url
     server.shutdown()
@@ -143,3 +145,13 @@ def test_bearer_token_auth(db, bearer_prometheus, viewer):
     with pytest.raises(MonitoringError, match=r"refused the console's credentials \(HTTP 401\)"):
         invoke("monitoring.query", viewer, {"source": "gated", "query": "vector(3)"})
     assert BearerGate.token not in str(list(AuditEvent.objects.values_list("params", flat=True)))
+
+
+def test_queries_ask_for_uncompressed_answers(db, bearer_prometheus, viewer):
+    """gzip costs Prometheus more CPU than a dashboard panel's query itself (docs/monitoring.md)."""
+    from apps.core.resilience import forget_breaker
+
+    forget_breaker("prometheus:gated")
+    PrometheusSource.objects.create(name="gated", base_url=bearer_prometheus, auth_type="bearer", secret=BearerGate.token)
+    assert invoke("monitoring.query", viewer, {"source": "gated", "query": "vector(3)"}).result.series[0].value == 3.0
+    assert BearerGate.encodings == ["identity"]

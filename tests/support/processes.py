@@ -29,6 +29,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def exit_on_sigterm() -> None:
+    """A bench stopped by SIGTERM (kill, timeout(1)) unwinds like one stopped by Ctrl-C: its `finally`
+    stops the servers it started (each in a session of its own, out of the signal's reach) and removes
+    its temp folder. Without this the servers outlive it."""
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
+
+
 def port_source(first: int = 0) -> Callable[[], int]:
     """Ports for a run's servers, one per call: free ones, or from `first` up (a bench's --port, for a firewall)."""
     return itertools.count(first).__next__ if first else free_port
@@ -116,6 +123,11 @@ class Process:
                 self.proc.wait()
         self._end_its_database_sessions()
 
+    def discard(self) -> None:
+        """Stop it and remove its log: a bench leaves nothing in the temp folder."""
+        self.stop()
+        Path(self.log.name).unlink(missing_ok=True)
+
     def _end_its_database_sessions(self) -> None:
         """A killed client's PostgreSQL backend lives on while it waits for a lock, holding
         the ones it has: the next test's TRUNCATE would then deadlock against a dead process."""
@@ -139,7 +151,11 @@ def start_console(port: int | None = None, *, workers: int = 1, timeout: float =
     argv = [sys.executable, "-m", "uvicorn", "opsconsole.asgi:application", "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
             "--workers", str(workers), "--timeout-graceful-shutdown", "10"]  # fmt: skip
     proc = Process("web", argv, console_env(CONSOLE_BASE_URL=f"http://127.0.0.1:{port}", **env))
-    proc.wait_until(lambda: port_open(port), timeout=timeout, what="listening")
+    try:
+        proc.wait_until(lambda: port_open(port), timeout=timeout, what="listening")
+    except BaseException:  # not listening in time (its log's tail is in the error): not left running either
+        proc.stop()
+        raise
     return proc, f"http://127.0.0.1:{port}"
 
 

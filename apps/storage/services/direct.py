@@ -8,9 +8,9 @@ parts whose SHA-256 the browser computed, binding each checksum into the signatu
 storage.complete_upload checks again the object it would write over, verifies the
 parts the endpoint holds (count, sizes, checksums) against what was announced and
 only then completes — otherwise it aborts, and nothing stays behind; storage.abort_upload
-gives up. An upload left unfinished is aborted by storage.abort_stale_uploads. The
-presigned URLs are only ever in the result: never in the audit log (params only) or
-the logs.
+gives up. Only the user who began an upload signs, completes or aborts it. An upload
+left unfinished is aborted by storage.abort_stale_uploads. The presigned URLs are only
+ever in the result: never in the audit log (params only) or the logs.
 """
 
 from __future__ import annotations
@@ -20,16 +20,19 @@ import hashlib
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.utils import timezone
 from pydantic import BaseModel, Field
 
+from apps.core.errors import PermissionDenied
 from apps.core.jobs import Context
 from apps.core.operations import Risk, operation
 
-from ..client import S3, StorageError, connect
+from ..client import MISSING, S3, StorageError, connect
 from ..models import MultipartUpload
 from ..transfer import MAX_PARTS, ChecksumMismatch, abort, abort_recorded, part_size_for
 from .classification import ClassificationGuard, check_write
 from .common import BucketRef, Classification, ObjectKey, UploadSize, object_target
+from .objects import versioning_of
 from .uploads import UploadTarget
 
 PART_URL_SECONDS = 900
@@ -108,7 +111,7 @@ def endpoint_origin(connection: str, bucket: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _recorded(s3: S3, params: UploadRef) -> MultipartUpload:
+def _recorded(s3: S3, params: UploadRef, ctx: Context) -> MultipartUpload:
     upload = MultipartUpload.objects.filter(
         connection=s3.conn, bucket=params.bucket, key=params.key, upload_id=params.upload_id, size__isnull=False
     ).first()
@@ -116,6 +119,11 @@ def _recorded(s3: S3, params: UploadRef) -> MultipartUpload:
         raise StorageError(
             f"There is no direct upload {params.upload_id[:12]}… of {params.bucket}/{params.key} in progress: start it again.",
             code="NoSuchUpload",
+        )
+    if upload.started_by_id is None or upload.started_by_id != ctx.actor.user_id:
+        raise PermissionDenied(
+            f"The upload {params.upload_id[:12]}… of {params.bucket}/{params.key} was begun by someone else: "
+            f"only they sign its parts, complete or abort it."
         )
     return upload
 
@@ -141,7 +149,8 @@ def begin_upload(ctx: Context, params: BeginUploadInput) -> BeginUploadOutput:
     args = params.write_args(s3, ctx.actor.name)
     created = s3.call("create_multipart_upload", Bucket=params.bucket, Key=params.key, ChecksumAlgorithm="SHA256", **args)
     upload = MultipartUpload.objects.create(connection=s3.conn, bucket=params.bucket, key=params.key, upload_id=created["UploadId"],
-                                            size=params.size, part_size=part_size, classification=params.classification)  # fmt: skip
+                                            size=params.size, part_size=part_size, classification=params.classification,
+                                            started_by=ctx.actor.user)  # fmt: skip
     return BeginUploadOutput(
         connection=params.connection,
         bucket=params.bucket,
@@ -158,11 +167,12 @@ def sign_parts(ctx: Context, params: SignPartsInput) -> SignPartsOutput:
     """Presign up to 100 parts of a direct upload, each bound to the SHA-256 the browser computed for it.
     The URLs are credentials for those parts: use them, never log them."""
     s3 = _direct_connection(params.connection)
-    upload = _recorded(s3, params)
+    upload = _recorded(s3, params, ctx)
     count = _part_count(upload)
     if beyond := [p.number for p in params.parts if p.number > count]:
         raise StorageError(f"This upload has {count} parts: there is no part {beyond[0]}.")
     expires = min(PART_URL_SECONDS, settings.STORAGE_PRESIGN_MAX_SECONDS)
+    MultipartUpload.objects.filter(pk=upload.pk).update(signed_at=timezone.now())
     signed = []
     for part in params.parts:
         url, headers = s3.presign_part(upload.bucket, upload.key, upload.upload_id, part.number, part.sha256, expires)
@@ -203,16 +213,18 @@ def complete_upload(ctx: Context, params: CompleteUploadInput) -> CompleteUpload
     """Finish a direct upload: the parts on the endpoint must be all there, of the announced sizes, with the
     SHA-256 the browser declared; otherwise the upload is aborted (nothing is stored) and the error says why."""
     s3 = _direct_connection(params.connection)
-    upload = _recorded(s3, params)
+    upload = _recorded(s3, params, ctx)
     declared = {p.number: p.sha256 for p in params.parts}
     expected = composite_sha256([declared[n] for n in sorted(declared)])
     try:
         # The object may have appeared (or been reclassified) since storage.begin_upload checked.
         check_write(s3, upload.bucket, upload.key, Classification(upload.classification) if upload.classification else None)
         parts, reported = _verify_parts(s3, upload, declared)
+        if not reported:
+            _refuse_unverified_overwrite(s3, upload)
         done = s3.call("complete_multipart_upload", Bucket=upload.bucket, Key=upload.key, UploadId=upload.upload_id,
                        MultipartUpload={"Parts": parts})  # fmt: skip
-    except (ChecksumMismatch, ClassificationGuard) as exc:
+    except (ChecksumMismatch, ClassificationGuard, UnverifiedOverwrite) as exc:
         abort(s3, upload, exc)
         raise
     except StorageError as exc:
@@ -234,6 +246,27 @@ def complete_upload(ctx: Context, params: CompleteUploadInput) -> CompleteUpload
     )
 
 
+class UnverifiedOverwrite(StorageError):
+    """A completion that could only be checked after it had replaced an object no version keeps."""
+
+    status_code = 409
+
+
+def _refuse_unverified_overwrite(s3: S3, upload: MultipartUpload) -> None:
+    """An endpoint whose ListParts does not report part checksums lets the bytes be checked only once the
+    object is complete, and a mismatch then removes it: harmless for a new key, or where the bucket keeps
+    the version it replaced; fatal to the object replaced in a bucket without versions. Refused there."""
+    if s3.optional("head_object", tuple(MISSING), Bucket=upload.bucket, Key=upload.key) is None:
+        return
+    if versioning_of(s3, upload.bucket) == "Enabled":
+        return
+    raise UnverifiedOverwrite(
+        f"{s3.conn.name} does not report the parts' SHA-256 before completion, and {upload.bucket}/{upload.key} exists in a "
+        f"bucket that keeps no versions: a mismatch found afterwards would cost that object. Upload through the console "
+        f"(it checks the bytes before completing), or under another key."
+    )
+
+
 def _verify_object(s3: S3, upload: MultipartUpload, version_id: str | None, expected: str) -> None:
     """For endpoints whose ListParts does not report part checksums: the object's composite checksum,
     computed by the endpoint from the bytes it holds, must be the declared one; else the object is removed."""
@@ -251,5 +284,5 @@ def _verify_object(s3: S3, upload: MultipartUpload, version_id: str | None, expe
 def abort_upload(ctx: Context, params: UploadRef) -> AbortUploadOutput:
     """Give up a direct upload: the endpoint drops the parts already sent."""
     s3 = _direct_connection(params.connection)
-    abort_recorded(s3, _recorded(s3, params))
+    abort_recorded(s3, _recorded(s3, params, ctx))
     return AbortUploadOutput(aborted=True)

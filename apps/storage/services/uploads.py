@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from django.conf import settings
 from django.db.models import Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from pydantic import AfterValidator, BaseModel, Field, PrivateAttr
 
@@ -165,7 +166,9 @@ def abort_stale_uploads(ctx: Context, params: AbortStaleInput) -> AbortStaleOutp
     outlived their process, so no orphaned parts stay on the endpoint. Runs on a schedule too."""
     hours = settings.STORAGE_STALE_UPLOAD_HOURS if params.older_than_hours is None else params.older_than_hours
     cutoff = timezone.now() - timedelta(hours=hours)
-    stale = MultipartUpload.objects.filter(Q(abort_failed_at__isnull=False) | Q(started_at__lt=cutoff)).select_related("connection")
+    last_alive = Coalesce("signed_at", "started_at")  # a direct upload lives while its parts are signed
+    stale = MultipartUpload.objects.annotate(last_alive=last_alive).filter(Q(abort_failed_at__isnull=False) | Q(last_alive__lt=cutoff))
+    stale = stale.select_related("connection")
     aborted, failed = [], []
     for upload in stale:
         name = f"{upload.connection.name}:{upload.bucket}/{upload.key}"
