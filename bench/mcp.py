@@ -13,7 +13,9 @@ the whole machine was (every core in use means a second web process has no core 
 On PostgreSQL the consoles hand their audit events to an audit appender process, as bin/console
 and docker-compose run them (--no-appender: each web process appends itself); the appender's CPU
 counts as the console's. Goals: console CPU per call <= 2x the fair peer's; throughput at 16 clients >= 0.8x the
-fair peer's with one web process, ~2x that with two. Throwaway SQLite database, or
+fair peer's with one web process, ~2x that with two. The last rows show that scale-out with
+each web process held to the same CPU budget (--cap-cores, a cgroup quota; needs root), since
+uncapped a second process has no idle core here. Throwaway SQLite database, or
 BENCH_DATABASE_URL (an empty PostgreSQL database); REDIS_URL if set, else an embedded Redis.
 
     BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_mcp .venv/bin/python bench/mcp.py [--calls 2000] [--port N]
@@ -30,6 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import cpucap  # isort: skip
 from dashboards import ROOT, environment  # isort: skip
 
 # This file is named mcp.py: drop its directory from the path so `import mcp` finds the SDK.
@@ -90,14 +93,18 @@ def bare_server(port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-async def drive(url: str, token: str | None, tool: tuple[str, dict], clients: int, calls: int, mode: str):
+async def drive(url: str | list[str], token: str | None, tool: tuple[str, dict], clients: int, calls: int, mode: str):
+    """Calls/s, p50 and p99 ms of `clients` concurrent SDK clients; given several URLs, client i
+    talks to the i-th one round the list (a balancer spreading connections over web processes)."""
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
     from mcp.shared._httpx_utils import create_mcp_http_client
 
     latencies: list[float] = []
 
-    async def one_client(n: int) -> None:
+    urls = [url] if isinstance(url, str) else url
+
+    async def one_client(n: int, url: str) -> None:
         http = create_mcp_http_client(headers={"Authorization": f"Bearer {token}"} if token else None)
         async with http, Client(streamable_http_client(url, http_client=http), mode=mode) as client:
             await client.list_tools()
@@ -110,7 +117,7 @@ async def drive(url: str, token: str | None, tool: tuple[str, dict], clients: in
                 assert not result.is_error, result.content
 
     started = time.perf_counter()
-    await asyncio.gather(*(one_client(calls // clients) for _ in range(clients)))
+    await asyncio.gather(*(one_client(calls // clients, urls[i % len(urls)]) for i in range(clients)))
     elapsed = time.perf_counter() - started
     ordered = sorted(latencies)
     return len(ordered) / elapsed, statistics.median(ordered), ordered[int(0.99 * (len(ordered) - 1))]
@@ -161,12 +168,46 @@ def gateway_ms(user) -> float:
     return statistics.median(samples)
 
 
+def scale_out(consoles: list, token: str, cores: float, args) -> None:
+    """One web process against two, each held to the same CPU budget (a cgroup quota, as a container's
+    `cpus:` limit) and the clients' connections spread over them as a balancer would: stateless
+    scale-out shown on a machine whose cores the clients and the database also use. Uncapped, one
+    process takes whatever core is idle and a second has none left to run on; capped, each is a fixed
+    slice, as on a host of its own, and two should serve about twice the calls. (uvicorn --workers 2
+    is not used here: its workers share one listening socket and one of them takes most connections.)
+    `consoles`: two (Process, url) of single-process consoles."""
+    if not cpucap.available():
+        print(f"scale-out with {cores} cores a process: skipped (needs a writable cgroup file system: root)")
+        return
+    caps = [cpucap.CpuCap(f"web-{n}", cores) for n in range(len(consoles))]
+    try:
+        for cap, (proc, _) in zip(caps, consoles, strict=True):
+            cap.add(proc.proc.pid)
+        rows = [("console, 1 process", consoles[:1]), ("console, 2 processes", consoles)]
+        rates = {name: [] for name, _ in rows}
+        print(f"scale-out: each web process capped at {cores} cores, 16 clients; cpu: each process's cores in use")
+        for _ in range(args.rounds):  # one, two, one, two ...
+            for name, pair in rows:
+                before, started = [cpu_seconds([proc.proc.pid]) for proc, _ in pair], time.monotonic()
+                rate, p50, p99 = asyncio.run(drive([url + "/mcp" for _, url in pair], token, READ_TOOL, 16, args.calls, args.mode))
+                elapsed = time.monotonic() - started
+                used = [(cpu_seconds([proc.proc.pid]) - b) / elapsed for (proc, _), b in zip(pair, before, strict=True)]
+                rates[name].append(rate)
+                print(f"{name + ' (capped)':<40} {16:>7} {rate:>8.0f} {p50:>8.2f} {p99:>8.2f}   cpu {' + '.join(f'{u:.2f}' for u in used)}")
+        ratio = statistics.fmean(rates["console, 2 processes"]) / statistics.fmean(rates["console, 1 process"])
+        print(f"{'2 processes / 1 process (capped)':<40} {16:>7} {ratio:>7.2f}x  (goal ~2x)")
+    finally:
+        for cap in caps:
+            cap.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000, help="calls per measurement")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of every side, alternating; ratios of the means")
     parser.add_argument("--mode", default="auto", help="client protocol mode: auto (newest revision) or legacy (initialize)")
     parser.add_argument("--port", type=int, default=0, help="servers on fixed ports from this one up (default: free ports)")
+    parser.add_argument("--cap-cores", type=float, default=0.3, help="scale-out rows: CPU of each web process (0: no such rows)")
     parser.add_argument("--no-appender", action="store_true", help="PostgreSQL: no audit appender process, each console appends itself")
     parser.add_argument("--bare", type=int, help=argparse.SUPPRESS)  # internal: serve the bare server on this port
     args = parser.parse_args()
@@ -249,6 +290,10 @@ def main() -> None:
                 f"{'console / fair peer':<40} {clients:>7} {rate / fair_rate:>7.2f}x {'':>8} {'':>8} {cpu / fair_cpu:>10.2f}x"
                 f"   (x2 processes: {rate2 / fair_rate:.2f}x)"
             )
+        if args.cap_cores:
+            another, another_url = start_console(ports(), timeout=120, **env)
+            servers.insert(len(helpers), another)  # stopped before the appender
+            scale_out([(console, console_url), (another, another_url)], token, args.cap_cores, args)
     finally:
         for server in reversed(servers):  # the appender last: a console's stop still appends (its anchor)
             server.discard()
