@@ -124,7 +124,7 @@ async def drive(url: str | list[str], token: str | None, tool: tuple[str, dict],
 
 
 def cpu_seconds(pids: list[int]) -> float:
-    """CPU used so far by server processes and their children (uvicorn's workers)."""
+    """CPU used so far by server processes and their children."""
     import psutil
 
     total = 0.0
@@ -173,8 +173,7 @@ def scale_out(consoles: list, token: str, cores: float, args) -> None:
     `cpus:` limit) and the clients' connections spread over them as a balancer would: stateless
     scale-out shown on a machine whose cores the clients and the database also use. Uncapped, one
     process takes whatever core is idle and a second has none left to run on; capped, each is a fixed
-    slice, as on a host of its own, and two should serve about twice the calls. (uvicorn --workers 2
-    is not used here: its workers share one listening socket and one of them takes most connections.)
+    slice, as on a host of its own, and two should serve about twice the calls.
     `consoles`: two (Process, url) of single-process consoles."""
     if not cpucap.available():
         print(f"scale-out with {cores} cores a process: skipped (needs a writable cgroup file system: root)")
@@ -252,7 +251,9 @@ def main() -> None:
             helpers.append(appender.proc.pid)
         console, console_url = start_console(ports(), timeout=120, **env)
         servers.append(console)
-        console2, console2_url = start_console(ports(), workers=2, timeout=120, **env)
+        # A second single-process console; the clients' connections are spread over both, as a balancer
+        # does (uvicorn --workers 2 shares one listening socket and one worker takes most connections).
+        console2, console2_url = start_console(ports(), timeout=120, **env)
         servers.append(console2)
         port = ports()
         bare = Process("bare-mcp", [sys.executable, __file__, "--bare", str(port)], cwd=ROOT)
@@ -270,7 +271,13 @@ def main() -> None:
                 ("bare SDK server, no-op tool", bare_url, None, ("noop", {}), [bare.proc.pid]),
                 ("fair peer: SDK server, read + insert", bare_url, None, ("fair", {"limit": 1}), [bare.proc.pid]),
                 (f"console, {READ_TOOL[0]}", console_url + "/mcp", token, READ_TOOL, [console.proc.pid, *helpers]),
-                (f"console x2 processes, {READ_TOOL[0]}", console2_url + "/mcp", token, READ_TOOL, [console2.proc.pid, *helpers]),
+                (
+                    f"console x2 processes, {READ_TOOL[0]}",
+                    [console_url + "/mcp", console2_url + "/mcp"],
+                    token,
+                    READ_TOOL,
+                    [console.proc.pid, console2.proc.pid, *helpers],
+                ),
             ]
             figures = {name: [] for name, *_ in rows}
             for _ in range(args.rounds):  # peer, console, peer, console ...: a change of load falls on all
@@ -291,9 +298,7 @@ def main() -> None:
                 f"   (x2 processes: {rate2 / fair_rate:.2f}x)"
             )
         if args.cap_cores:
-            another, another_url = start_console(ports(), timeout=120, **env)
-            servers.insert(len(helpers), another)  # stopped before the appender
-            scale_out([(console, console_url), (another, another_url)], token, args.cap_cores, args)
+            scale_out([(console, console_url), (console2, console2_url)], token, args.cap_cores, args)
     finally:
         for server in reversed(servers):  # the appender last: a console's stop still appends (its anchor)
             server.discard()
