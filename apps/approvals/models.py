@@ -103,6 +103,9 @@ class ApprovalRequest(models.Model):
 
     @property
     def job(self):
+        """The newest job of this request (a list prefetches them, newest first)."""
+        if "jobs" in getattr(self, "_prefetched_objects_cache", {}):
+            return next(iter(self.jobs.all()), None)
         return self.jobs.order_by("-created_at").first()
 
 

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Prefetch
 from django.utils import timezone
 from pydantic import BaseModel, Field
 
@@ -16,6 +17,7 @@ from apps.core import jobs
 from apps.core.errors import OpsError, PermissionDenied
 from apps.core.jobs import Context
 from apps.core.live import publish_template
+from apps.core.models import Job
 from apps.core.notify import notify
 from apps.core.operations import Risk, operation
 from apps.core.redact import redact_model, redact_text
@@ -252,11 +254,20 @@ _INFO_FIELDS = ("operation", "target", "status", "quorum", "requested_by", "crea
                 "drifted_plan", "break_glass")  # fmt: skip
 
 
+def _with_details(requests):
+    """What _info reads of each request beyond its row (votes with their voters, jobs newest first),
+    in one query each for any number of requests."""
+    return requests.prefetch_related(
+        Prefetch("votes", queryset=ApprovalVote.objects.select_related("voter")),
+        Prefetch("jobs", queryset=Job.objects.order_by("-created_at")),
+    )
+
+
 def _info(approval: ApprovalRequest) -> ApprovalInfo:
     job = approval.job
     votes = [
         {"voter": v.voter.username, "decision": v.decision, "comment": v.comment, "at": v.created_at.isoformat(), "plan_hash": v.plan_hash}
-        for v in approval.votes.select_related("voter")
+        for v in approval.votes.all()
     ]
     return ApprovalInfo(
         request_id=approval.pk,
@@ -285,7 +296,7 @@ def _info(approval: ApprovalRequest) -> ApprovalInfo:
 def status(ctx: Context, params: ApprovalStatusInput) -> ApprovalInfo:
     """Follow one approval request you made: its status, the plan approvers vote on (and its hash), the votes
     and — once approved — the job's status and result. `drifted` means what would run changed: nothing ran."""
-    approval = ApprovalRequest.objects.filter(pk=params.request_id).select_related("requested_by").first()
+    approval = _with_details(ApprovalRequest.objects.filter(pk=params.request_id).select_related("requested_by")).first()
     may_see_all = ctx.actor.has_perm("approvals.approve_requests") or ctx.actor.is_system
     if approval is None or (approval.requested_by_id != ctx.actor.user_id and not may_see_all):
         raise ApprovalError(f"No approval request #{params.request_id} of yours.")
@@ -307,7 +318,7 @@ class ApprovalList(BaseModel):
 @operation("approvals.list_mine", risk=Risk.READ)
 def list_mine(ctx: Context, params: ListMineInput) -> ApprovalList:
     """List the approval requests you made, newest first."""
-    qs = ApprovalRequest.objects.filter(requested_by_id=ctx.actor.user_id).only(*_INFO_FIELDS)
+    qs = _with_details(ApprovalRequest.objects.filter(requested_by_id=ctx.actor.user_id).only(*_INFO_FIELDS))
     if params.status:
         qs = qs.filter(status=params.status)
     mine = list(qs[: params.limit])

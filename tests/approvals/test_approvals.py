@@ -168,3 +168,28 @@ def test_list_mine_names_the_caller_as_requester_without_reading_the_user_table(
     # and each listed request is what a full read of it gives.
     assert len([q for q in queries if 'FROM "approvals_approvalrequest"' in q["sql"]]) == 1
     assert listed.requests == [services._info(ApprovalRequest.objects.get(pk=pk)) for pk in (second.pk, first.pk)]
+
+
+def test_list_mine_reads_votes_and_jobs_in_a_fixed_number_of_queries(make_user, actor_of):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.core import jobs, operations
+
+    operator, approver = actor_of(make_user("operator")), actor_of(make_user("approver"))
+    ctx = jobs.Context(actor=operator, channel="web", operation=operations.get("approvals.list_mine"), request_id="t")
+
+    def listed_with_queries():
+        with CaptureQueriesContext(connection) as queries:
+            listed = services.list_mine(ctx, services.ListMineInput())
+        return listed, len(queries)
+
+    for days in (30, 40):
+        services.vote(request_purge(operator, days=days).pk, approver, "approve")  # approved: a vote and a job each
+    few, queries_for_two = listed_with_queries()
+    for days in (50, 60, 70):
+        services.vote(request_purge(operator, days=days).pk, approver, "approve")
+    many, queries_for_five = listed_with_queries()
+    assert len(few.requests) == 2 and len(many.requests) == 5
+    assert all(r.votes and r.job_id for r in many.requests)
+    assert queries_for_five == queries_for_two  # no query per listed request
