@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import threading
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import httpx
@@ -34,7 +34,7 @@ class _Peer:
     needs none of them (it sends its credentials as a header and follows no redirect)."""
 
     base_url: str
-    headers: dict[str, str]
+    headers: dict[str, str] = field(repr=False)  # the credential: never in a repr, a log or a traceback
     timeout: dict[str, float]
     transport: httpx.BaseTransport
 
