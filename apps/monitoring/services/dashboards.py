@@ -108,15 +108,8 @@ def _query_panels(dashboard: Dashboard, range_: str, end: datetime, *, live: boo
     step = auto_step(span.total_seconds())
     client = PrometheusClient(source)
     panels = list(dashboard.panels.all())
-
-    def query(panel) -> tuple[PanelData, str]:
-        return _query_panel(client, panel, start, end, step)
-
     # Panels are queried side by side (bounded per process): a render costs about its slowest panel.
-    # The calling thread queries the first one itself instead of waiting idle (a one-panel dashboard
-    # then crosses no thread at all).
-    others = [_panel_threads.submit(query, panel) for panel in panels[1:]]
-    results = [query(panel) for panel in panels[:1]] + [future.result() for future in others]
+    results = list(_panel_threads.map(lambda panel: _query_panel(client, panel, start, end, step), panels))
     problem = next((p for _, p in results if p), "")
     panels = [data for data, _ in results]
     return DashboardData(
