@@ -2,7 +2,8 @@
 would (plus the time a busier Prometheus there takes to start answering). Each chunk is released
 `delay` ms after it arrived, in order, so back-to-back chunks of one request are not delayed twice.
 It only copies bytes (asyncio, no HTTP parsing): its CPU stays small next to the sides it sits
-between. Run in its own process; prints its port, then serves until killed.
+between. Run in its own process; prints its port, then serves until killed or until its standard
+input closes (its parent, the bench, ended however it ended).
 
     .venv/bin/python bench/latency.py UPSTREAM_HOST UPSTREAM_PORT DELAY_MS [LISTEN_PORT]
 """
@@ -11,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 
@@ -56,10 +59,11 @@ async def serve(upstream: tuple[str, int], delay_ms: float, port: int) -> None:
 def start(upstream: tuple[str, int], delay_ms: float, port: int = 0) -> tuple[int, subprocess.Popen]:
     """The proxy in a process of its own: (its port, the process to terminate)."""
     args = [sys.executable, str(Path(__file__).resolve()), upstream[0], str(upstream[1]), str(delay_ms), str(port)]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     return int(proc.stdout.readline()), proc
 
 
 if __name__ == "__main__":
+    threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
     host, upstream_port, delay = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
     asyncio.run(serve((host, upstream_port), delay, int(sys.argv[4]) if len(sys.argv) > 4 else 0))
