@@ -103,8 +103,23 @@ def test_the_scrubber_removes_credentials_and_credential_headers():
     assert clean.startswith("bad request:")
 
 
-def test_each_checked_address_is_tried_in_turn():
-    """A name whose first address does not answer (an IPv6 ::1 the peer does not listen on) still connects."""
+def _get_httpx(url: str) -> int:
+    return httpx.Client(transport=Guard(LOOPBACK).httpx_transport()).get(url).status_code
+
+
+def _get_http_client(url: str) -> int:
+    connection = Guard(LOOPBACK).http_connection(url, connect_timeout=5, timeout=5)
+    try:
+        connection.request("GET", "/")
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("get", [_get_httpx, _get_http_client], ids=["httpx", "http.client"])
+def test_each_checked_address_is_tried_in_turn(get):
+    """A name whose first address does not answer (an IPv6 ::1 the peer does not listen on) still connects;
+    a name with a refused address is not dialled at all."""
 
     class Quiet(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
@@ -116,10 +131,13 @@ def test_each_checked_address_is_tried_in_turn():
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    answers = {"two.test": ["::1", "127.0.0.1"], "inside.test": ["127.0.0.1", "10.1.2.3"]}
     try:
-        with use_resolver(lambda host, port: ["::1", "127.0.0.1"] if host == "two.test" else []):
-            client = httpx.Client(transport=Guard(LOOPBACK).httpx_transport())
-            assert client.get(f"http://two.test:{server.server_address[1]}/").status_code == 204
+        with use_resolver(lambda host, port: answers.get(host, [])):
+            assert get(f"http://two.test:{port}/") == 204
+            with pytest.raises(OutboundRefused, match=r"10\.1\.2\.3"):
+                get(f"http://inside.test:{port}/")
     finally:
         server.shutdown()
         server.server_close()
