@@ -17,7 +17,7 @@ def _reversed(url_name: str, urlconf: str, prefix: str) -> str:
 
 def url_of(url_name: str) -> str:
     """A menu entry's URL (one without arguments): reversed once per URLconf and script prefix, not
-    on every page — the menus reverse some twenty names a page, ~1 ms of CPU."""
+    on every page (the menus name some twenty URLs a page: ~0.3 ms of CPU)."""
     return _reversed(url_name, get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
 
 
