@@ -21,6 +21,7 @@ The resolver is injectable (`use_resolver`), so tests can change the DNS answer 
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.client
 import ipaddress
 import socket
@@ -177,9 +178,7 @@ class Guard:
         of CPU per request on loopback, ~0.9 ms through httpx and httpcore (bench/dashboards.py)."""
         parts = urlsplit(url)
         if parts.scheme == "https":
-            context = verify if isinstance(verify, ssl.SSLContext) else ssl.create_default_context()
-            if verify is False:
-                context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+            context = verify if isinstance(verify, ssl.SSLContext) else _tls_context(verify)
             connection = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout, context=context)
         else:
             connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
@@ -271,6 +270,12 @@ class _PinnedConnection:
             return _first_that_connects(self.guard.addresses(name, self.port), connect, (NewConnectionError, ConnectTimeoutError))
         finally:
             self._dns_host = name
+
+
+@functools.cache
+def _tls_context(verify: bool) -> ssl.SSLContext:
+    """The same trust as `httpx_transport` (certifi's roots, no environment), built once: loading them costs ms."""
+    return httpx.create_ssl_context(verify=verify, trust_env=False)
 
 
 def _first_that_connects(addresses: list[str], connect: Callable, errors: tuple):
