@@ -33,7 +33,7 @@ def allowed(actor, policy: Policy) -> bool:
 
 def break_glass(op, params: BaseModel, actor, channel: str, *, scope: str, policy: Policy, reason: str) -> ApprovalRequest:
     """Record the break-glass review (with the plan of what runs) and raise the alarm; the caller then runs it."""
-    if op.guard:  # break-glass runs the risky thing itself; lowering a guard for good always takes another person
+    if op.lowers_guard(params):  # break-glass runs the risky thing itself; lowering a guard for good always takes another person
         raise PermissionDenied(f"{op.name} lowers a guard: break-glass does not apply, another person must approve it.")
     if not reason.strip():
         raise InvalidInput({"reason": "Breaking glass needs a reason: say what is on fire."})

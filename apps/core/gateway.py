@@ -87,7 +87,7 @@ def approval_needed(op: operations.Operation, data: BaseModel) -> tuple[object, 
     if scope is None:
         return None
     policy = hooks.approvals().policy_for(op.name, scope)
-    return (scope, policy) if policy.requires_approval or op.guard else None
+    return (scope, policy) if policy.requires_approval or op.lowers_guard(data) else None
 
 
 def invoke(
