@@ -114,6 +114,8 @@ def invoke(
         check_rate(op, actor)
         data = validate(op, params)
         audit["target"], audit["params"] = op.target_of(data), redact_model(data)
+        if op.approval is not None:
+            audit["approval_id"] = str(op.approval(data))
         review = None  # a break-glass run's review request
         waits = approval_needed(op, data)
         if waits is not None:

@@ -62,6 +62,9 @@ class Operation:
     # For long operations: running the function again for the same job continues the work (it reads
     # where it got to from recorded state), so a job whose worker died is resumed rather than failed.
     resumable: bool = False
+    # For a call about an approval request (a vote, an acknowledgement): params -> that request's id, named
+    # on the call's audit event so the request's flow shows it.
+    approval: Callable[[BaseModel], int | str] | None = None
 
     @property
     def app(self) -> str:
@@ -111,6 +114,7 @@ def operation(
     planner: Callable[..., dict] | None = None,
     guard: bool | Callable[[BaseModel], bool] = False,
     resumable: bool = False,
+    approval: Callable[[BaseModel], int | str] | None = None,
 ):
     """Register `func(ctx, params: InputModel) -> OutputModel` as an operation.
 
@@ -156,6 +160,7 @@ def operation(
             planner=planner,
             guard=guard,
             resumable=resumable,
+            approval=approval,
         )
         return func
 
