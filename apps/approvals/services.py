@@ -12,7 +12,6 @@ from django.db.models import Prefetch
 from django.utils import timezone
 from pydantic import BaseModel, Field
 
-from apps.audit.writer import record
 from apps.core import jobs
 from apps.core.errors import OpsError, PermissionDenied
 from apps.core.jobs import Context
@@ -202,30 +201,46 @@ def _requester_actor(approval: ApprovalRequest):
     return Actor.for_user(approval.requested_by, approval.token)
 
 
-def expire_if_due(approval: ApprovalRequest, now: datetime | None = None) -> bool:
-    """Expiry is final: an expired request never runs and can't be voted on."""
-    now = now or timezone.now()
-    if approval.status != ApprovalRequest.PENDING or approval.expires_at > now:
+def expire_if_due(approval: ApprovalRequest) -> bool:
+    """Expiry is final: an expired request never runs and can't be voted on. A due request is expired by the
+    console itself, through the gateway (`approvals.expire`, as the system)."""
+    if approval.status != ApprovalRequest.PENDING or approval.expires_at > timezone.now():
         return False
-    _decide(approval, ApprovalRequest.EXPIRED)
-    record(operation="approvals.expire", outcome="ok", channel="system", target=approval.operation, approval_id=str(approval.pk))
-    notify(
-        approval.requested_by,
-        f"Your request #{approval.pk} ({approval.operation}) expired without a decision.",
-        approval.get_absolute_url(),
-    )
+    from apps.core import hooks
+    from apps.core.gateway import invoke
+
+    outcome = invoke("approvals.expire", hooks.actors().system(), {"request_id": approval.pk}, "system")
+    approval.refresh_from_db(fields=["status", "decided_at"])
+    return outcome.result.expired
+
+
+def expire_due() -> int:
+    """Expire every pending request whose time ran out (the beat tick); how many."""
+    due = ApprovalRequest.objects.filter(status=ApprovalRequest.PENDING, expires_at__lte=timezone.now())
+    return sum(expire_if_due(approval) for approval in due)
+
+
+class RequestRef(BaseModel):
+    request_id: int = Field(description="The approval request.")
+
+
+class ExpireOutput(BaseModel):
+    expired: bool
+
+
+@operation("approvals.expire", risk=Risk.WRITE, permission="approvals.approve_requests", exposed=False,
+           target=request_target, approval=lambda p: p.request_id)  # fmt: skip
+def expire(ctx: Context, params: RequestRef) -> ExpireOutput:
+    """Expire a pending request whose time ran out (the console does it on its own: never one that is not due)."""
+    with transaction.atomic():
+        approval = ApprovalRequest.objects.select_for_update().filter(pk=params.request_id).first()
+        if approval is None or approval.status != ApprovalRequest.PENDING or approval.expires_at > timezone.now():
+            return ExpireOutput(expired=False)
+        _decide(approval, ApprovalRequest.EXPIRED)
+    notify(approval.requested_by, f"Your request #{approval.pk} ({approval.operation}) expired without a decision.",
+           approval.get_absolute_url())  # fmt: skip
     publish(approval)
-    return True
-
-
-def expire_due(now: datetime | None = None) -> int:
-    now = now or timezone.now()
-    count = 0
-    for approval in ApprovalRequest.objects.filter(status=ApprovalRequest.PENDING, expires_at__lte=now):
-        with transaction.atomic():
-            locked = ApprovalRequest.objects.select_for_update().get(pk=approval.pk)
-            count += expire_if_due(locked, now)
-    return count
+    return ExpireOutput(expired=True)
 
 
 def publish(approval: ApprovalRequest) -> None:

@@ -124,7 +124,12 @@ def test_expiry_is_final_and_notifies_the_requester(make_user, actor_of):
     with pytest.raises(services.ApprovalError, match="expired"):
         services.vote(approval.pk, actor_of(make_user("approver")), "approve")
     assert requester.notifications.filter(text__contains="expired").exists()
-    assert AuditEvent.objects.filter(operation="approvals.expire", approval_id=str(approval.pk)).exists()
+    expired = AuditEvent.objects.get(operation="approvals.expire", approval_id=str(approval.pk))
+    assert (expired.actor, expired.channel, expired.outcome, expired.target) == ("system", "system", "ok", RISKY)  # the gateway's
+    # An expiry is the console's: one that is not due changes nothing, whoever asks.
+    young = request_purge(actor_of(requester))
+    assert not invoke("approvals.expire", actor_of(make_user("approver")), {"request_id": young.pk}).result.expired
+    assert ApprovalRequest.objects.get(pk=young.pk).status == "pending"
 
 
 def test_policy_scope_and_wildcard_precedence(db):
