@@ -299,6 +299,7 @@ def plan_triage(ctx: Context | None, params: TriageInput) -> dict:
     risk=Risk.RISKY,
     permission="security.triage_findings",
     approval_scope=triage_scope,
+    guard=True,  # dismissing a guarded finding lowers the gate: someone else approves it whatever the policy rows say
     planner=plan_triage,
     target=lambda p: f"finding {p.finding_id}",
 )
