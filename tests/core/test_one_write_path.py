@@ -103,6 +103,14 @@ def test_no_state_change_writes_the_audit_log_around_the_gateway():
     assert found == RECORDS_AROUND_THE_GATEWAY
 
 
+def test_no_consumer_middleware_signal_or_mcp_module_writes_a_row():
+    """The other front doors (websocket consumers, middleware, signal receivers, the MCP endpoint) change no row
+    themselves: they call the gateway (their audit-only events are listed above)."""
+    paths = [*APPS.glob("*/consumers.py"), *APPS.glob("*/middleware.py"), *APPS.glob("*/signals.py"), *(APPS / "mcp").glob("*.py")]
+    offenders = [str(p.relative_to(APPS)) for p in paths if WRITES.search(re.sub(r"\brecord\(", "", p.read_text()))]
+    assert offenders == []
+
+
 @pytest.fixture
 def connector(db):
     return Connector.objects.create(name="mail", kind="email", url="", options={}, enabled=True)
