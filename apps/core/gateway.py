@@ -87,7 +87,7 @@ def approval_needed(op: operations.Operation, data: BaseModel) -> tuple[object, 
     if scope is None:
         return None
     policy = hooks.approvals().policy_for(op.name, scope)
-    return (scope, policy) if policy.requires_approval or op.guard else None
+    return (scope, policy) if policy.requires_approval or op.lowers_guard(data) else None
 
 
 def invoke(
@@ -114,6 +114,8 @@ def invoke(
         check_rate(op, actor)
         data = validate(op, params)
         audit["target"], audit["params"] = op.target_of(data), redact_model(data)
+        if op.approval is not None:
+            audit["approval_id"] = str(op.approval(data))
         review = None  # a break-glass run's review request
         waits = approval_needed(op, data)
         if waits is not None:
