@@ -104,6 +104,21 @@ def invoke(
     """Call an operation as `actor`. Raises an OpsError subclass on denial,
     invalid input or failure — each already audited. `break_glass` (with a
     `reason`) runs a call that needs approval without it, where the scope allows."""
+    with jobs.hand_over_after():  # the jobs it queues reach a worker after its audit event
+        return _invoke(name, actor, params, channel, client_ip=client_ip, request_id=request_id, reason=reason, break_glass=break_glass)
+
+
+def _invoke(
+    name: str,
+    actor,
+    params: dict | BaseModel | None,
+    channel: str,
+    *,
+    client_ip: str | None,
+    request_id: str,
+    reason: str,
+    break_glass: bool,
+) -> Outcome:
     op = operations.get(name)
     request_id = request_id or uuid.uuid4().hex
     started = time.perf_counter()

@@ -67,6 +67,27 @@ def test_votes_and_acknowledgements_are_operations_through_the_gateway(make_user
     assert AuditEvent.objects.get(operation="approvals.reject").outcome == "denied"
 
 
+def test_a_job_reaches_the_broker_only_after_the_event_of_the_call_that_queued_it(transactional_db, make_user, actor_of):
+    """The audit log tells the story in order: the vote that approved a job, then the job's own events, however
+    fast a worker takes it. Celery's publish signal looks at the log the moment the job goes to the broker
+    (real commits: the job is handed over when its transaction commits)."""
+    from celery.signals import before_task_publish
+
+    seen = []
+
+    def published(**kwargs):
+        events = AuditEvent.objects.filter(operation__in=["approvals.approve", RISKY])
+        seen.append(list(events.order_by("seq").values_list("operation", "outcome")))
+
+    approval = request_purge(actor_of(make_user("operator")))
+    before_task_publish.connect(published, weak=False)
+    try:
+        services.vote(approval.pk, actor_of(make_user("approver")), "approve")
+    finally:
+        before_task_publish.disconnect(published)
+    assert seen == [[("core.purge_jobs", "pending"), ("approvals.approve", "ok")]]
+
+
 def test_the_wait_timer_holds_an_approved_job_until_it_is_due(make_user, actor_of):
     ApprovalPolicy.objects.create(operation=RISKY, quorum=1, wait_minutes=5)
     approval = request_purge(actor_of(make_user("operator")))
