@@ -8,8 +8,8 @@ signed while the parts of one upload; PUT the parts to the endpoint with as many
 as begin answers; POST storage.complete_upload — through a real uvicorn console process,
 whose RSS is sampled during each upload. boto3 uses the same part size and concurrency
 (those the console hands the browser). The sides alternate (boto3, console, boto3,
-console ...) so that a change of machine load falls on both; each round's ratio pairs
-neighbours. Prints throughputs, the ratio's median and spread, and the web process's RSS
+console ..., boto3) so that a change of machine load falls on both; each console upload is
+compared with the mean of the boto3 uploads on either side. Prints throughputs, the ratio's median and spread, and the web process's RSS
 growth against the 10 MB bound; never asserts.
 
     .venv/bin/python bench/storage.py [--size-mib 1024] [--rounds 6] [--part-mib N] [--threads N]
@@ -225,12 +225,15 @@ def main():
         warm_browser.upload("warm-console.bin")
 
         boto_times, console_times, growth, completing, load = [], [], [], [], [os.getloadavg()[0]]
-        for _ in range(args.rounds):
+
+        def boto3_round():
             started = time.perf_counter()
             boto3_upload(source, "boto3.bin")
             boto_times.append(time.perf_counter() - started)
             s3.delete_object(Bucket="bench", Key="boto3.bin")
 
+        for _ in range(args.rounds):
+            boto3_round()
             rss = PeakRss(console.proc.pid)
             rss.start()
             started = time.perf_counter()
@@ -240,16 +243,22 @@ def main():
             completing.append(browser.completing)
             s3.delete_object(Bucket="bench", Key="console.bin")
             load.append(os.getloadavg()[0])
+        boto3_round()  # closes the sequence: every console upload has a boto3 one on either side
 
         mibs = lambda seconds: size / MIB / seconds  # noqa: E731
         print(f"payload {size / MIB:.0f} MiB; both sides {plan['part_size'] // MIB} MiB parts, {plan['concurrency']} in flight "
               f"(console: presigned {plan['sign_batch']} per request); boto3 checksum: {args.boto3_checksum}; "
-              f"{args.rounds} rounds, sides alternating (boto3, console, ...); load average {min(load):.1f}..{max(load):.1f}")  # fmt: skip
-        print("round  boto3 MiB/s  console MiB/s  console/boto3  web RSS growth  console's complete step")
-        ratios = [b / c for b, c in zip(boto_times, console_times, strict=True)]
-        for n, row in enumerate(zip(boto_times, console_times, ratios, growth, completing, strict=True), 1):
+              f"{args.rounds} rounds, sides alternating (boto3, console, ..., boto3); "
+              f"load average {min(load):.1f}..{max(load):.1f}")  # fmt: skip
+        print("round  boto3 MiB/s  console MiB/s  console/boto3  web RSS growth  console's complete step  (ratio: console vs "
+              "the boto3 uploads before and after it)")  # fmt: skip
+        # Each console upload against the mean of the boto3 uploads just before and just after it: a load that
+        # rises or falls steadily across the pair falls on both sides alike.
+        ratios = [(boto_times[n] + boto_times[n + 1]) / 2 / c for n, c in enumerate(console_times)]
+        for n, row in enumerate(zip(boto_times[:-1], console_times, ratios, growth, completing, strict=True), 1):
             b, c, r, g, done = row
             print(f"{n:5}  {mibs(b):11.1f}  {mibs(c):13.1f}  {r:12.2f}x  {g / 1e6:+11.1f} MB  {done:20.2f} s")
+        print(f"  end  {mibs(boto_times[-1]):11.1f}  (the boto3 upload after the last console one)")
         print(f"ratio console/boto3 per round: {spread(ratios)} over {args.rounds} rounds; "
               f"of the median times: {statistics.median(boto_times) / statistics.median(console_times):.2f}x")  # fmt: skip
         verdict = "within" if max(growth) < RSS_BOUND else "OVER"
