@@ -221,6 +221,11 @@ def main():
                                   max_concurrency=plan["concurrency"])  # fmt: skip
         extra = {"ChecksumAlgorithm": "SHA256"} if args.boto3_checksum == "SHA256" else {}
         boto3_upload = lambda path, key: s3.upload_file(str(path), "bench", key, Config=transfer, ExtraArgs=extra)  # noqa: E731
+        boto3_completing = []  # CompleteMultipartUpload's time on the boto3 side (moto joins the parts: both sides wait for it)
+        s3.meta.events.register("before-call.s3.CompleteMultipartUpload", lambda **_: boto3_completing.append(-time.perf_counter()))
+        s3.meta.events.register(
+            "after-call.s3.CompleteMultipartUpload", lambda **_: boto3_completing.append(boto3_completing.pop() + time.perf_counter())
+        )
         boto3_upload(warm, "warm-boto3.bin")  # both sides once, untimed: connections, imports, moto's first allocations
         warm_browser.upload("warm-console.bin")
 
@@ -250,14 +255,14 @@ def main():
               f"(console: presigned {plan['sign_batch']} per request); boto3 checksum: {args.boto3_checksum}; "
               f"{args.rounds} rounds, sides alternating (boto3, console, ..., boto3); "
               f"load average {min(load):.1f}..{max(load):.1f}")  # fmt: skip
-        print("round  boto3 MiB/s  console MiB/s  console/boto3  web RSS growth  console's complete step  (ratio: console vs "
+        print("round  boto3 MiB/s  console MiB/s  console/boto3  web RSS growth  complete: boto3, console  (ratio: console vs "
               "the boto3 uploads before and after it)")  # fmt: skip
         # Each console upload against the mean of the boto3 uploads just before and just after it: a load that
         # rises or falls steadily across the pair falls on both sides alike.
         ratios = [(boto_times[n] + boto_times[n + 1]) / 2 / c for n, c in enumerate(console_times)]
         for n, row in enumerate(zip(boto_times[:-1], console_times, ratios, growth, completing, strict=True), 1):
             b, c, r, g, done = row
-            print(f"{n:5}  {mibs(b):11.1f}  {mibs(c):13.1f}  {r:12.2f}x  {g / 1e6:+11.1f} MB  {done:20.2f} s")
+            print(f"{n:5}  {mibs(b):11.1f}  {mibs(c):13.1f}  {r:12.2f}x  {g / 1e6:+11.1f} MB  {boto3_completing[n]:11.2f} s, {done:5.2f} s")
         print(f"  end  {mibs(boto_times[-1]):11.1f}  (the boto3 upload after the last console one)")
         print(f"ratio console/boto3 per round: {spread(ratios)} over {args.rounds} rounds; "
               f"of the median times: {statistics.median(boto_times) / statistics.median(console_times):.2f}x")  # fmt: skip
