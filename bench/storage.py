@@ -8,9 +8,10 @@ signed while the parts of one upload; PUT the parts to the endpoint with as many
 as begin answers; POST storage.complete_upload — through a real uvicorn console process,
 whose RSS is sampled during each upload. boto3 uses the same part size and concurrency
 (those the console hands the browser). The sides alternate (boto3, console, boto3,
-console ..., boto3) so that a change of machine load falls on both; each console upload is
-compared with the mean of the boto3 uploads on either side. Prints throughputs, the ratio's median and spread, and the web process's RSS
-growth against the 10 MB bound; never asserts.
+console ..., boto3) so that a change of machine load falls on both; each console upload
+is compared with the mean of the boto3 uploads on either side. Prints throughputs, the
+ratio's median and spread, and the web process's RSS growth against the 10 MB bound;
+never asserts.
 
     .venv/bin/python bench/storage.py [--size-mib 1024] [--rounds 6] [--part-mib N] [--threads N]
                                       [--boto3-checksum default|SHA256] [--moto-port N] [--console-port N]
@@ -119,10 +120,14 @@ class Browser:
         self.lock, self.next = threading.Lock(), 1
         try:
             with ThreadPoolExecutor(1) as self.signer, ThreadPoolExecutor(self.begun["concurrency"]) as workers:
-                for worker in [workers.submit(self.worker) for _ in range(self.begun["concurrency"])]:
-                    worker.result()
+                running = [workers.submit(self.worker) for _ in range(self.begun["concurrency"])]
+                try:
+                    for worker in running:
+                        worker.result()
+                except BaseException:
+                    self.next = self.begun["parts"] + 1  # the other workers stop after their part
+                    raise
         except BaseException:
-            self.next = self.begun["parts"] + 1
             self.step("abort", self.ref)
             raise
         parts = [{"number": n, "sha256": self.declared[n]} for n in sorted(self.declared)]

@@ -26,7 +26,7 @@
     var ref = {key: begun.key, upload_id: begun.upload_id};
     // Parts hashed and presigned per request to the console, in batches of begun.sign_batch (at least as
     // many as go at once; at most ~50 requests per upload, each a rate-limited write operation). While the
-    // parts of one batch upload, the next is hashed and signed, so a PUT never waits for its URL.
+    // parts of one batch upload, the next is hashed and signed, so the PUTs seldom wait for their URLs.
     var BATCH = begun.sign_batch, declared = [], batches = {}, next = 1, sent = 0;
     function slice(n) { return file.slice((n - 1) * begun.part_size, Math.min(n * begun.part_size, file.size)); }
 
