@@ -99,7 +99,7 @@ class ApiTokenVerifier:
         # The read starts after the cached actor ran out, so what it answers is no older than the 1-s rule allows.
         key = hash_token(token)
         read = self._reads.get(key)
-        if read is None:
+        if read is None or read.get_loop() is not asyncio.get_running_loop():  # (a loop that ended mid-read: tests)
             read = self._reads[key] = asyncio.ensure_future(in_thread(_verify)(token))
             read.add_done_callback(lambda _: self._reads.pop(key, None))
         return await asyncio.shield(read)  # a request that goes away does not cancel the others' read
