@@ -12,6 +12,7 @@ from functools import cache
 from typing import Literal
 
 import mcp_types as types
+from mcp.shared.inbound import x_mcp_header_map
 from pydantic import BaseModel, Field, TypeAdapter
 
 from apps.core import operations
@@ -82,9 +83,17 @@ def operation_of_tool(name: str) -> Operation | None:
 
 
 def input_schema_of(name: str) -> dict | None:
-    """For the SDK's Mcp-Param header check on 2026-07-28 calls (else it runs tools/list per call)."""
+    """For the SDK's Mcp-Param header check on 2026-07-28 calls (else it runs tools/list per call).
+    None for a tool whose schema declares no header (`x-mcp-header`; none of ours does): the check
+    compares only declared headers with their arguments, so it can reject nothing there, and None
+    spares the walk of the whole schema it makes on every call."""
     op = operation_of_tool(name)
-    return tool_of(op).input_schema if op else None
+    return tool_of(op).input_schema if op and _declares_headers(op) else None
+
+
+@cache
+def _declares_headers(op: Operation) -> bool:
+    return bool(x_mcp_header_map(tool_of(op).input_schema))
 
 
 def _text(prefix: str, data: dict) -> types.TextContent:
