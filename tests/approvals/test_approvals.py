@@ -217,32 +217,6 @@ def test_list_mine_names_the_caller_as_requester_without_reading_the_user_table(
     assert listed.requests == [services._info(ApprovalRequest.objects.get(pk=pk)) for pk in (second.pk, first.pk)]
 
 
-def test_list_mine_by_status_and_limit_lists_what_the_orm_query_does_without_compiling_it_again(make_user, actor_of):
-    """Its SQL is compiled once per shape (a hot read; Django compiles a queryset per call): the results
-    are those of the ORM query, for each shape, and a second call compiles nothing."""
-    from unittest import mock
-
-    from django.db.models.sql.compiler import SQLCompiler
-
-    from apps.core import jobs, operations
-
-    operator = actor_of(make_user("operator"))
-    made = [request_purge(operator, days=days) for days in (30, 40, 50)]
-    ApprovalRequest.objects.filter(pk=made[1].pk).update(status=ApprovalRequest.EXPIRED)
-    request_purge(actor_of(make_user("operator")))  # someone else's: never listed
-    ctx = jobs.Context(actor=operator, channel="web", operation=operations.get("approvals.list_mine"), request_id="t")
-    mine = ApprovalRequest.objects.filter(requested_by_id=operator.user_id)
-    for status, limit in [(None, 20), (None, 2), ("pending", 20), ("pending", 1), ("expired", 5), ("rejected", 5)]:
-        expected = list((mine.filter(status=status) if status else mine).values_list("pk", flat=True)[:limit])
-        listed = services.list_mine(ctx, services.ListMineInput(status=status, limit=limit))
-        assert [r.request_id for r in listed.requests] == expected, (status, limit)
-        with mock.patch.object(SQLCompiler, "as_sql", autospec=True, side_effect=SQLCompiler.as_sql) as compiled:
-            again = services.list_mine(ctx, services.ListMineInput(status=status, limit=limit))
-        assert again == listed
-        # Only the prefetches of listed requests (votes, jobs) are compiled; the list itself is not.
-        assert compiled.call_count == (2 if expected else 0), (status, limit)
-
-
 def test_list_mine_reads_votes_and_jobs_in_a_fixed_number_of_queries(make_user, actor_of):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
