@@ -63,12 +63,21 @@ def authorize_agent(ctx: Context, params: AuthorizeAgentInput) -> AuthorizedAgen
     granted = consentable(params.scopes, ctx.actor.roles)
     if not granted:
         raise InvalidInput({"scopes": "None of the scopes asked is a role of yours."})
-    query = {"client_id": params.client_id, "redirect_uri": params.redirect_uri, "response_type": "code", "state": params.state,
-             "code_challenge": params.code_challenge, "code_challenge_method": params.code_challenge_method}  # fmt: skip
+    query = {
+        "client_id": params.client_id,
+        "redirect_uri": params.redirect_uri,
+        "response_type": "code",
+        "state": params.state,
+        "code_challenge": params.code_challenge,
+        "code_challenge_method": params.code_challenge_method,
+    }
     credentials = {**query, "user": ctx.user, "resource": [params.resource]}
     try:
         headers, _body, _status = get_oauthlib_core().server.create_authorization_response(
-            uri=f"{settings.CONSOLE_BASE_URL.rstrip('/')}/oauth/authorize/?{urlencode(query)}", http_method="GET", scopes=granted, credentials=credentials
+            uri=f"{settings.CONSOLE_BASE_URL.rstrip('/')}/oauth/authorize/?{urlencode(query)}",
+            http_method="GET",
+            scopes=granted,
+            credentials=credentials,
         )
     except FatalClientError as exc:  # a redirect URI not registered: never redirect there
         raise InvalidInput({"redirect_uri": exc.description or exc.error}) from None
@@ -91,8 +100,13 @@ class RevokedAgent(BaseModel):
     tokens: int = Field(description="Access tokens deleted.")
 
 
-@operation("accounts.revoke_agent", risk=Risk.WRITE, permission="accounts.use_api_tokens",
-           target=lambda p: f"agent {p.application_id}", exposed=False)  # fmt: skip
+@operation(
+    "accounts.revoke_agent",
+    risk=Risk.WRITE,
+    permission="accounts.use_api_tokens",
+    target=lambda p: f"agent {p.application_id}",
+    exposed=False,
+)
 def revoke_agent(ctx: Context, params: RevokeAgentInput) -> RevokedAgent:
     """Revoke what you authorized an OAuth agent to do: its access and refresh tokens and pending codes
     stop counting at once (other web processes within ACTOR_CACHE_SECONDS)."""

@@ -37,21 +37,37 @@ class ConsentView(AuthorizationView):
         context = super().get_context_data(**kwargs)
         asked = list(context.get("scopes") or [])
         granted = consentable(asked, actor_of(self.request).roles)
-        return {**context, "granted": granted, "not_held": sorted(set(asked) - set(granted)),
-                "resource_ok": context.get("resource") == settings.MCP_RESOURCE_URL, "mcp_resource": settings.MCP_RESOURCE_URL}  # fmt: skip
+        return {
+            **context,
+            "granted": granted,
+            "not_held": sorted(set(asked) - set(granted)),
+            "resource_ok": context.get("resource") == settings.MCP_RESOURCE_URL,
+            "mcp_resource": settings.MCP_RESOURCE_URL,
+        }
 
     def form_valid(self, form):
         data = form.cleaned_data
         application = get_application_model().objects.filter(client_id=data["client_id"]).first()
-        shown = {"application": application, "scopes": data["scope"].split(), "redirect_uri": data["redirect_uri"], "resource": data.get("resource")}
+        shown = {
+            "application": application,
+            "scopes": data["scope"].split(),
+            "redirect_uri": data["redirect_uri"],
+            "resource": data.get("resource"),
+        }
         if application is None or not application.redirect_uri_allowed(data["redirect_uri"]):
             form.add_error(None, "This client does not use that redirect URI.")
             return self.render_to_response(self.get_context_data(form=form, **shown), status=400)
         if not data.get("allow"):  # refused: the client hears access_denied, nothing is stored
             return self.redirect(_with_query(data["redirect_uri"], error="access_denied", state=data.get("state") or ""), application)
-        params = {"client_id": data["client_id"], "redirect_uri": data["redirect_uri"], "scopes": data["scope"].split(),
-                  "resource": data.get("resource") or "", "state": data.get("state") or "",
-                  "code_challenge": data.get("code_challenge") or "", "code_challenge_method": data.get("code_challenge_method") or ""}  # fmt: skip
+        params = {
+            "client_id": data["client_id"],
+            "redirect_uri": data["redirect_uri"],
+            "scopes": data["scope"].split(),
+            "resource": data.get("resource") or "",
+            "state": data.get("state") or "",
+            "code_challenge": data.get("code_challenge") or "",
+            "code_challenge_method": data.get("code_challenge_method") or "",
+        }
         outcome, status = call_from_form(self.request, form, "accounts.authorize_agent", params)
         if outcome is None:
             return self.render_to_response(self.get_context_data(form=form, **shown), status=status)
@@ -67,7 +83,9 @@ class RegistrationView(DynamicClientRegistrationView):
     clients of the authorization code grant. A registered client can do nothing until a user consents."""
 
     def post(self, request, *args, **kwargs):
-        usage = get_usage(request, group="oauth.register", key="ip", rate=settings.OAUTH_REGISTRATION_RATE_LIMIT, method="POST", increment=True)
+        usage = get_usage(
+            request, group="oauth.register", key="ip", rate=settings.OAUTH_REGISTRATION_RATE_LIMIT, method="POST", increment=True
+        )
         if usage is not None and usage["should_limit"]:
             return JsonResponse({"error": "slow_down", "error_description": "Too many client registrations from this address."}, status=429)
         try:
@@ -76,14 +94,22 @@ class RegistrationView(DynamicClientRegistrationView):
             data = None
         if isinstance(data, dict):
             if set(data.get("grant_types") or ["authorization_code"]) - {"authorization_code", "refresh_token"}:
-                return JsonResponse({"error": "invalid_client_metadata", "error_description": "Only the authorization_code grant."}, status=400)
+                return JsonResponse(
+                    {"error": "invalid_client_metadata", "error_description": "Only the authorization_code grant."}, status=400
+                )
             # RFC 7591 §3.2.1 lets the server replace metadata: every client here is public (PKCE, no secret).
             request._body = json.dumps({**data, "token_endpoint_auth_method": "none"}).encode()
         response = super().post(request, *args, **kwargs)
         if response.status_code == 201:
             client = json.loads(response.content)
-            record(operation="accounts.register_agent", outcome="ok", channel="oauth", actor_name="",
-                   target=f"{client.get('client_name', '')} ({client['client_id']})"[:300], client_ip=client_ip(request))  # fmt: skip
+            record(
+                operation="accounts.register_agent",
+                outcome="ok",
+                channel="oauth",
+                actor_name="",
+                target=f"{client.get('client_name', '')} ({client['client_id']})"[:300],
+                client_ip=client_ip(request),
+            )
         return response
 
 
@@ -102,8 +128,10 @@ def agent_list(request):
         tokens = tokens.filter(user=request.user)
     agents: dict[tuple[int, int], dict] = {}
     for token in tokens.order_by("-created")[:500]:
-        agent = agents.setdefault((token.user_id, token.application_id), {"application": token.application, "user": token.user,
-                                                                            "scopes": set(), "last": token.created, "expires": token.expires})  # fmt: skip
+        agent = agents.setdefault(
+            (token.user_id, token.application_id),
+            {"application": token.application, "user": token.user, "scopes": set(), "last": token.created, "expires": token.expires},
+        )
         agent["scopes"] |= set(token.scope.split())
         agent["expires"] = max(agent["expires"], token.expires)
     rows = [{**a, "scopes": sorted(a["scopes"])} for a in agents.values()]

@@ -32,6 +32,8 @@ session_manager = StreamableHTTPSessionManager(
 # A 401 names the protected resource metadata (RFC 9728), where an OAuth client learns which
 # authorization server issues tokens for /mcp (docs/oauth.md); the backend refuses a token of another resource.
 mcp_app = AuthenticationMiddleware(
-    RequireAuthMiddleware(StreamableHTTPASGIApp(session_manager), required_scopes=[], resource_metadata_url=PROTECTED_RESOURCE_METADATA_URL),
+    RequireAuthMiddleware(
+        StreamableHTTPASGIApp(session_manager), required_scopes=[], resource_metadata_url=PROTECTED_RESOURCE_METADATA_URL
+    ),
     backend=BearerAuthBackend(ApiTokenVerifier(), resource_server_url=settings.MCP_RESOURCE_URL),
 )

@@ -120,8 +120,14 @@ def test_an_oauth_token_cannot_issue_api_tokens_or_authorize_agents(make_user):
     actor = actors.actor_for_token(raw)
     with pytest.raises(Exception, match="cannot issue tokens"):
         invoke("accounts.create_token", actor, {"name": "x", "scopes": ["operator"], "expires_in_days": 1})
-    params = {"client_id": "x", "redirect_uri": "http://127.0.0.1:9/cb", "scopes": ["operator"], "resource": "http://x/mcp",
-              "code_challenge": "a" * 43, "code_challenge_method": "S256"}  # fmt: skip
+    params = {
+        "client_id": "x",
+        "redirect_uri": "http://127.0.0.1:9/cb",
+        "scopes": ["operator"],
+        "resource": "http://x/mcp",
+        "code_challenge": "a" * 43,
+        "code_challenge_method": "S256",
+    }
     with pytest.raises(Exception, match="signed-in person"):
         invoke("accounts.authorize_agent", actor, params)
 

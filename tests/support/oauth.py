@@ -49,7 +49,11 @@ class Browser:
 
     async def login(self, user) -> None:
         page = await self.http.get("/accounts/login/")
-        form = {"csrfmiddlewaretoken": hidden_inputs(page.text)["csrfmiddlewaretoken"], "username": user.username, "password": user.raw_password}
+        form = {
+            "csrfmiddlewaretoken": hidden_inputs(page.text)["csrfmiddlewaretoken"],
+            "username": user.username,
+            "password": user.raw_password,
+        }
         response = await self.http.post("/accounts/login/", data=form)
         assert response.status_code == 302, response.text[:500]
 
@@ -100,14 +104,21 @@ def issue_oauth_token(user, scopes: list[str], *, resource: list[str] | None = N
     from oauth2_provider.models import get_access_token_model, get_application_model, set_token_value
 
     application = get_application_model().objects.create(
-        name=name, client_id=secrets.token_urlsafe(16), client_type="public", authorization_grant_type="authorization-code",
-        redirect_uris=REDIRECT_URI, client_secret="",
-    )  # fmt: skip
+        name=name,
+        client_id=secrets.token_urlsafe(16),
+        client_type="public",
+        authorization_grant_type="authorization-code",
+        redirect_uris=REDIRECT_URI,
+        client_secret="",
+    )
     raw = new_access_token()
     token = get_access_token_model()(
-        user=user, application=application, scope=" ".join(scopes), expires=timezone.now() + timedelta(seconds=expires_in),
+        user=user,
+        application=application,
+        scope=" ".join(scopes),
+        expires=timezone.now() + timedelta(seconds=expires_in),
         resource=[settings.MCP_RESOURCE_URL] if resource is None else resource,
-    )  # fmt: skip
+    )
     set_token_value(token, raw)
     token.save()
     return token, raw
