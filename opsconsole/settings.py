@@ -532,6 +532,9 @@ MCP_ALLOWED_ORIGINS = env_list("MCP_ALLOWED_ORIGINS") or [
 MCP_RESOURCE_URL = CONSOLE_BASE_URL.rstrip("/") + "/mcp"
 # Dynamic client registration is open (MCP clients register themselves): at most this many per address.
 OAUTH_REGISTRATION_RATE_LIMIT = env("OAUTH_REGISTRATION_RATE_LIMIT", "10/h")
+# Both log requests, codes and tokens at DEBUG: never below WARNING here, whatever the root level.
+LOGGING["loggers"]["oauthlib"] = {"level": "WARNING"}
+LOGGING["loggers"]["oauth2_provider"] = {"level": "WARNING"}
 OAUTH2_PROVIDER = {
     "OIDC_ISS_ENDPOINT": CONSOLE_BASE_URL.rstrip("/"),
     "OAUTH2_PROTECTED_RESOURCE_IDENTIFIER": MCP_RESOURCE_URL,
