@@ -561,8 +561,7 @@ OAUTH2_PROVIDER = {
     "REFRESH_TOKEN_REUSE_PROTECTION": True,
     "PKCE_REQUIRED": True,
     "REQUEST_APPROVAL_PROMPT": "force",  # every authorization shows the consent page
-    "DCR_ENABLED": True,
-    "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth2_provider.dcr.AllowAllDCRPermission",),  # rate-limited in accounts.oauth_views
+    "DCR_ENABLED": True,  # advertised; served by accounts.oauth_views.register (rate-limited, public clients only)
     # RFC 9700 (security BCP): no implicit, no password grant, no "plain" PKCE, tokens stored as SHA-256 only.
     "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
     "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,

@@ -1,6 +1,6 @@
-"""Operations about the OAuth agents a user authorized (docs/oauth.md): consenting to one (which issues
-the one-time authorization code) and revoking one. The consent page and the authorized-agents page
-write through them."""
+"""Operations about OAuth agents (docs/oauth.md): a client registering itself, a person consenting to one
+(which issues the one-time authorization code) and revoking one. The registration endpoint, the consent
+page and the authorized-agents page write through them."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Literal
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from oauth2_provider.models import get_access_token_model, get_application_model, get_grant_model, get_refresh_token_model
 from oauth2_provider.oauth2_backends import get_oauthlib_core
@@ -21,6 +22,45 @@ from apps.core.operations import Risk, operation
 from .oauth_server import is_public_code_client
 
 OAUTH_SCOPES = tuple(settings.OAUTH2_PROVIDER["SCOPES"])
+
+
+class RegisterAgentInput(BaseModel):
+    client_name: str = Field("", max_length=100)
+    redirect_uris: list[str] = Field(min_length=1, max_length=5)
+
+
+class RegisteredAgent(BaseModel):
+    client_id: str
+    client_name: str
+    redirect_uris: list[str]
+    grant_types: list[str] = ["authorization_code", "refresh_token"]
+    response_types: list[str] = ["code"]
+    token_endpoint_auth_method: str = "none"
+    client_id_issued_at: int
+
+
+@operation("accounts.register_agent", risk=Risk.WRITE, permission="accounts.manage_users", target=lambda p: p.client_name, exposed=False)
+def register_agent(ctx: Context, params: RegisterAgentInput) -> RegisteredAgent:
+    """Register an OAuth client (RFC 7591) for the console's own registration endpoint, which runs it as the
+    system: a public client of the authorization code grant, no user, no secret — it can do nothing until
+    a person consents."""
+    if not ctx.actor.is_system:
+        raise PermissionDenied("Clients register themselves at the registration endpoint.")
+    Application = get_application_model()
+    application = Application(
+        name=params.client_name, redirect_uris=" ".join(params.redirect_uris), client_type=Application.CLIENT_PUBLIC,
+        authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE, registration_source=Application.RegistrationSource.DCR,
+        client_secret="", hash_client_secret=False,
+    )  # fmt: skip
+    try:
+        application.full_clean()
+    except ValidationError as exc:
+        raise InvalidInput({"redirect_uris": "; ".join(exc.messages)}) from None
+    application.save()
+    return RegisteredAgent(
+        client_id=application.client_id, client_name=application.name, redirect_uris=params.redirect_uris,
+        client_id_issued_at=int(application.created.timestamp()),
+    )  # fmt: skip
 
 
 def consentable(scopes, roles) -> list[str]:

@@ -12,6 +12,5 @@ urlpatterns = [
     path(".well-known/oauth-authorization-server", dot.OAuthServerMetadataView.as_view(), name="oauth-server-metadata"),
     path("oauth/authorize/", oauth_views.ConsentView.as_view(), name="authorize"),
     path("oauth/token/", dot.TokenView.as_view(), name="token"),
-    path("oauth/register/", oauth_views.RegistrationView.as_view(), name="dcr-register"),
-    path("oauth/register/<str:client_id>/", oauth_views.registration_management, name="dcr-register-management"),
+    path("oauth/register/", oauth_views.register, name="dcr-register"),
 ]

@@ -10,15 +10,18 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from django_ratelimit.core import get_usage
 from oauth2_provider.models import get_access_token_model, get_application_model
-from oauth2_provider.views import AuthorizationView, DynamicClientRegistrationView
+from oauth2_provider.views import AuthorizationView
 
-from apps.audit.writer import record
+from apps.core.errors import InvalidInput
+from apps.core.gateway import invoke
 from apps.core.middleware import client_ip
 from apps.core.web import actor_of, call, call_from_form, console_view
 
+from .actors import Actor
 from .agent_services import consentable
 
 
@@ -78,44 +81,37 @@ def _with_query(uri: str, **params) -> str:
     return uri + ("&" if "?" in uri else "?") + urlencode({k: v for k, v in params.items() if v})
 
 
-class RegistrationView(DynamicClientRegistrationView):
+@csrf_exempt  # an API endpoint called without cookies: no session to forge
+@require_POST
+def register(request):
     """RFC 7591 registration, open to any MCP client but rate-limited per address, and only for public
-    clients of the authorization code grant. A registered client can do nothing until a user consents."""
-
-    def post(self, request, *args, **kwargs):
-        usage = get_usage(
-            request, group="oauth.register", key="ip", rate=settings.OAUTH_REGISTRATION_RATE_LIMIT, method="POST", increment=True
-        )
-        if usage is not None and usage["should_limit"]:
-            return JsonResponse({"error": "slow_down", "error_description": "Too many client registrations from this address."}, status=429)
-        try:
-            data = json.loads(request.body)
-        except ValueError:
-            data = None
-        if isinstance(data, dict):
-            if set(data.get("grant_types") or ["authorization_code"]) - {"authorization_code", "refresh_token"}:
-                return JsonResponse(
-                    {"error": "invalid_client_metadata", "error_description": "Only the authorization_code grant."}, status=400
-                )
-            # RFC 7591 §3.2.1 lets the server replace metadata: every client here is public (PKCE, no secret).
-            request._body = json.dumps({**data, "token_endpoint_auth_method": "none"}).encode()
-        response = super().post(request, *args, **kwargs)
-        if response.status_code == 201:
-            client = json.loads(response.content)
-            record(
-                operation="accounts.register_agent",
-                outcome="ok",
-                channel="oauth",
-                actor_name="",
-                target=f"{client.get('client_name', '')} ({client['client_id']})"[:300],
-                client_ip=client_ip(request),
-            )
-        return response
+    clients of the authorization code grant (RFC 7591 §3.2.1 lets the server replace what a client asks,
+    so every client is public: PKCE, no secret). Runs `accounts.register_agent` as the system."""
+    usage = get_usage(request, group="oauth.register", key="ip", rate=settings.OAUTH_REGISTRATION_RATE_LIMIT, method="POST", increment=True)
+    if usage is not None and usage["should_limit"]:
+        return _refused("slow_down", "Too many client registrations from this address.", status=429)
+    try:
+        data = json.loads(request.body)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        return _refused("invalid_client_metadata", "The body must be a JSON object.")
+    if set(data.get("grant_types") or ["authorization_code"]) - {"authorization_code", "refresh_token"}:
+        return _refused("invalid_client_metadata", "Only the authorization_code grant (and refresh_token).")
+    if set(data.get("response_types") or ["code"]) != {"code"}:
+        return _refused("invalid_client_metadata", "Only the code response type.")
+    params = {"client_name": str(data.get("client_name") or "")[:100], "redirect_uris": data.get("redirect_uris")}
+    try:
+        outcome = invoke("accounts.register_agent", Actor.system(), params, "web",
+                         client_ip=client_ip(request), request_id=getattr(request, "request_id", ""))  # fmt: skip
+    except InvalidInput as exc:
+        error = "invalid_redirect_uri" if any(k.startswith("redirect_uris") for k in exc.errors) else "invalid_client_metadata"
+        return _refused(error, "; ".join(f"{k}: {v}" for k, v in exc.errors.items()))
+    return JsonResponse(outcome.result.model_dump(), status=201)
 
 
-def registration_management(request, client_id: str):
-    """RFC 7592 (reading or changing a registration) is not offered: a client registers anew."""
-    return JsonResponse({"error": "unsupported", "error_description": "Client registrations cannot be read or changed."}, status=405)
+def _refused(error: str, description: str, status: int = 400) -> JsonResponse:
+    return JsonResponse({"error": error, "error_description": description}, status=status)
 
 
 @console_view
