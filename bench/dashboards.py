@@ -8,13 +8,14 @@ and render). Then the render ratio (goal <= 1.5x): the dashboard's evaluation
 (every panel's query) against its slowest panel queried alone, and its page
 through uvicorn against that query and against the slowest panel's own page (a
 one-panel dashboard: the same path, session to HTML), the sides alternating
-round by round. Prometheus starts with 20 minutes of backfilled history of the
+round by round; then the same with the source on another host (--remote-ms: a proxy delays each
+query, bench/latency.py). Prometheus starts with 20 minutes of backfilled history of the
 series the panels read, so a 15-minute panel draws a full range. Starts its own
 Prometheus, test exporter and console web processes (on free ports, or from
 --port up) on a throwaway SQLite database; uses REDIS_URL if set, else an
 embedded Redis. Prints figures; asserts nothing about time.
 
-    .venv/bin/python bench/dashboards.py [--intervals 5] [--refresh 2] [--rounds 20] [--port N]
+    .venv/bin/python bench/dashboards.py [--intervals 5] [--refresh 2] [--rounds 20] [--port N] [--remote-ms 25]
 """
 
 from __future__ import annotations
@@ -254,12 +255,56 @@ def report_render_ratio(board, page_url: str, cookie: str, rounds: int, promethe
           f"{dearest:.1f} ms = {whole / dearest:.2f}x")  # fmt: skip
 
 
+def report_remote_ratio(board, prometheus_url: str, delay_ms: float, rounds: int) -> None:
+    """The same ratio with the source on another host: a proxy (bench/latency.py, its own process)
+    delays each request by `delay_ms`, as the network and a busier Prometheus there would. The
+    panels' waits then overlap and the console's own CPU per panel is what is left to add up."""
+    import latency
+    from django.utils import timezone
+
+    from apps.monitoring.client import PrometheusClient
+    from apps.monitoring.models import Dashboard, Panel, PrometheusSource
+    from apps.monitoring.promql import parse_duration
+    from apps.monitoring.services.dashboards import _query_panel, evaluate
+    from apps.monitoring.services.queries import auto_step
+
+    host, port = prometheus_url.removeprefix("http://").split(":")
+    proxy_port, proxy = latency.start((host, int(port)), delay_ms)
+    try:
+        source = PrometheusSource.objects.create(name="remote", base_url=f"http://127.0.0.1:{proxy_port}", timeout_seconds=30)
+        remote = Dashboard.objects.create(slug=f"{board.slug}-remote", title=board.title, source=source)
+        Panel.objects.bulk_create(Panel(dashboard=remote, position=p.position, title=p.title, query=p.query, chart=p.chart)
+                                  for p in board.panels.all())  # fmt: skip
+        end = timezone.now().replace(second=0, microsecond=0)
+        span = parse_duration("15m")
+        client, step, panels = PrometheusClient(source), auto_step(span.total_seconds()), list(remote.panels.all())
+        alone: dict[str, list[float]] = {p.title: [] for p in panels}
+        evaluations = []
+        for _ in range(rounds + 1):  # the first round opens the connections and is dropped
+            for panel in panels:
+                started = time.perf_counter()
+                _query_panel(client, panel, end - span, end, step)
+                alone[panel.title].append(time.perf_counter() - started)
+            started = time.perf_counter()
+            evaluate(remote, "15m", end=end)
+            evaluations.append(time.perf_counter() - started)
+    finally:
+        proxy.terminate()
+        proxy.wait()
+    title, slowest = max(((t, statistics.median(times[1:]) * 1000) for t, times in alone.items()), key=lambda t: t[1])
+    evaluation = statistics.median(evaluations[1:]) * 1000
+    print(f"\nthe source {delay_ms:g} ms away (a delaying proxy; medians of {rounds} alternating rounds):")
+    print(f"  slowest panel's query alone ({title}): {slowest:.2f} ms; evaluation, every panel: {evaluation:.2f} ms "
+          f"= {evaluation / slowest:.2f}x (goal <= 1.5x)")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--intervals", type=int, default=5, help="refresh intervals measured per viewer count")
     parser.add_argument("--refresh", type=int, default=2, help="the dashboard's refresh interval in seconds")
     parser.add_argument("--rounds", type=int, default=20, help="alternating rounds of the render ratio")
     parser.add_argument("--port", type=int, default=0, help="servers on fixed ports from this one up (default: free ports)")
+    parser.add_argument("--remote-ms", type=float, default=25, help="the delay of the source-on-another-host rows (0: skip them)")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="opsconsole-bench-"))
     stop = environment(workdir)
@@ -317,6 +362,8 @@ def main() -> None:
 
         report_render_time(board)
         report_render_ratio(board, servers[0], cookie, args.rounds, prometheus.process.proc.pid, webs[0].proc.pid)
+        if args.remote_ms:
+            report_remote_ratio(board, prometheus.url, args.remote_ms, args.rounds)
     finally:
         for web in webs:
             web.stop()

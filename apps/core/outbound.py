@@ -14,14 +14,18 @@ another address (DNS rebinding) — for the first request and every redirect
 alike. TLS still verifies the certificate against the host *name*.
 - httpx: `Guard.httpx_transport()`, an httpcore network backend that dials the checked address.
 - urllib3 (botocore; requests for docker): `Guard.pool_classes()` / `Guard.requests_adapter()`, connections that dial it.
+- http.client (the dashboards' hot path): `Guard.http_connection()`, a connection whose socket dials it.
 The resolver is injectable (`use_resolver`), so tests can change the DNS answer between two lookups.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import http.client
 import ipaddress
 import socket
+import ssl
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -165,6 +169,33 @@ class Guard:
     def httpx_transport(self, *, verify: bool = True, limits: httpx.Limits | None = None) -> httpx.BaseTransport:
         return _PinnedTransport(self, verify=verify, limits=limits or httpx.Limits())
 
+    def http_connection(
+        self, url: str, *, verify: bool | ssl.SSLContext = True, connect_timeout: float, timeout: float
+    ) -> http.client.HTTPConnection:
+        """A plain http.client connection to `url`'s host and port: one request at a time, no redirects,
+        no pool (the caller keeps one). Its socket dials a checked address, when it opens; the Host
+        header, SNI and the certificate check keep the name. The lean client for a hot path: ~0.3 ms
+        of CPU per request on loopback, ~0.9 ms through httpx and httpcore (bench/dashboards.py)."""
+        parts = urlsplit(url)
+        if parts.scheme == "https":
+            context = verify if isinstance(verify, ssl.SSLContext) else _tls_context(verify)
+            connection = http.client.HTTPSConnection(parts.hostname, parts.port, timeout=timeout, context=context)
+        else:
+            connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+
+        def dial(address: tuple[str, int], _timeout=None, source_address=None) -> socket.socket:
+            host, port = address
+
+            def connect(ip: str) -> socket.socket:
+                sock = socket.create_connection((ip, port), connect_timeout, source_address)
+                sock.settimeout(timeout)  # then each read may wait this long
+                return sock
+
+            return _first_that_connects(self.addresses(host, port), connect, (OSError,))
+
+        connection._create_connection = dial  # http.client's own seam: how connect() opens its socket (TLS wraps it after)
+        return connection
+
     def requests_adapter(self):
         """A requests transport adapter whose connections dial the checked address (docker's tcp:// engines)."""
         import requests.adapters
@@ -239,6 +270,12 @@ class _PinnedConnection:
             return _first_that_connects(self.guard.addresses(name, self.port), connect, (NewConnectionError, ConnectTimeoutError))
         finally:
             self._dns_host = name
+
+
+@functools.cache
+def _tls_context(verify: bool) -> ssl.SSLContext:
+    """The same trust as `httpx_transport` (certifi's roots, no environment), built once: loading them costs ms."""
+    return httpx.create_ssl_context(verify=verify, trust_env=False)
 
 
 def _first_that_connects(addresses: list[str], connect: Callable, errors: tuple):

@@ -60,7 +60,7 @@ PanelFormSet = forms.inlineformset_factory(
     widgets={"query": forms.Textarea(attrs={"rows": 2, "class": "mono"})},
     extra=2,
     can_delete=True,
-    max_num=24,
+    max_num=Dashboard.MAX_PANELS,
     validate_max=True,
 )
 

@@ -77,6 +77,7 @@ class PrometheusSource(models.Model):
 
 class Dashboard(models.Model):
     RANGES = ("5m", "15m", "1h", "6h", "24h", "7d")
+    MAX_PANELS = 24  # the editor refuses more; a render queries them all at once (services/dashboards.py)
 
     slug = models.SlugField(max_length=60, unique=True)
     title = models.CharField(max_length=120)

@@ -103,23 +103,81 @@ def test_the_scrubber_removes_credentials_and_credential_headers():
     assert clean.startswith("bad request:")
 
 
-def test_each_checked_address_is_tried_in_turn():
-    """A name whose first address does not answer (an IPv6 ::1 the peer does not listen on) still connects."""
+class _NoContent(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(204)
+        self.end_headers()
 
-    class Quiet(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(204)
-            self.end_headers()
+    def log_message(self, *args):
+        pass
 
-        def log_message(self, *args):
-            pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+def _get_httpx(url: str) -> int:
+    return httpx.Client(transport=Guard(LOOPBACK).httpx_transport()).get(url).status_code
+
+
+def _get_http_client(url: str) -> int:
+    connection = Guard(LOOPBACK).http_connection(url, connect_timeout=5, timeout=5)
     try:
-        with use_resolver(lambda host, port: ["::1", "127.0.0.1"] if host == "two.test" else []):
-            client = httpx.Client(transport=Guard(LOOPBACK).httpx_transport())
-            assert client.get(f"http://two.test:{server.server_address[1]}/").status_code == 204
+        connection.request("GET", "/")
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("get", [_get_httpx, _get_http_client], ids=["httpx", "http.client"])
+def test_each_checked_address_is_tried_in_turn(get):
+    """A name whose first address does not answer (an IPv6 ::1 the peer does not listen on) still connects;
+    a name with a refused address is not dialled at all."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NoContent)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    answers = {"two.test": ["::1", "127.0.0.1"], "inside.test": ["127.0.0.1", "10.1.2.3"]}
+    try:
+        with use_resolver(lambda host, port: answers.get(host, [])):
+            assert get(f"http://two.test:{port}/") == 204
+            with pytest.raises(OutboundRefused, match=r"10\.1\.2\.3"):
+                get(f"http://inside.test:{port}/")
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_http_client_connection_checks_the_certificate_against_the_name_it_pinned(tmp_path):
+    """The socket dials the checked address; TLS still verifies the certificate against the URL's name:
+    a certificate for that name passes, the same server reached as another name does not, an unknown
+    issuer does not (the default trust is certifi's, as with httpx), and verify=False skips the check."""
+    import ssl
+
+    from tests.audit.siem import self_signed
+
+    cert, key = self_signed("tls.test")
+    (tmp_path / "cert.pem").write_bytes(cert)
+    (tmp_path / "key.pem").write_bytes(key)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NoContent)
+    served = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    served.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    server.socket = served.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port, guard = server.server_address[1], Guard(LOOPBACK)
+    trusting = ssl.create_default_context(cafile=tmp_path / "cert.pem")
+
+    def get(name: str, verify) -> int:
+        connection = guard.http_connection(f"https://{name}:{port}/", verify=verify, connect_timeout=5, timeout=5)
+        try:
+            connection.request("GET", "/")
+            return connection.getresponse().status
+        finally:
+            connection.close()
+
+    try:
+        with use_resolver(lambda host, port: ["127.0.0.1"] if host.endswith(".test") else []):
+            assert get("tls.test", trusting) == 204
+            with pytest.raises(ssl.SSLCertVerificationError, match=r"match"):
+                get("other.test", trusting)
+            with pytest.raises(ssl.SSLCertVerificationError):
+                get("tls.test", True)
+            assert get("other.test", False) == 204
     finally:
         server.shutdown()
         server.server_close()

@@ -158,3 +158,37 @@ def test_queries_ask_for_uncompressed_answers(db, bearer_prometheus, viewer):
     from apps.monitoring.client import _peers
 
     assert _peers and not any(BearerGate.token in repr(peer) for peer in _peers.values())  # the credential is not shown
+
+
+class KeepAliveGate(peers.Gate):
+    """Keeps connections open between requests (HTTP/1.1) and remembers them, so the test can hang up
+    on the idle ones as a proxy's idle timeout or a restarted peer would."""
+
+    protocol_version = "HTTP/1.1"
+    connections: list = []
+
+    def setup(self):
+        super().setup()
+        type(self).connections.append(self.connection)
+
+
+def test_a_connection_the_peer_closed_while_idle_is_not_an_error(db, prometheus, viewer):
+    import socket
+
+    from apps.core.resilience import breaker_states, forget_breaker
+
+    KeepAliveGate.upstream, KeepAliveGate.connections = prometheus.url, []
+    url, server = peers.serve_gate(KeepAliveGate)
+    forget_breaker("prometheus:kept")
+    try:
+        PrometheusSource.objects.create(name="kept", base_url=url)
+        for _ in range(2):
+            assert invoke("monitoring.query", viewer, {"source": "kept", "query": "vector(1)"}).result.series[0].value == 1.0
+        assert len(KeepAliveGate.connections) == 1  # kept alive: the second query reused the connection
+        KeepAliveGate.connections[0].shutdown(socket.SHUT_RDWR)  # the peer hangs up on the idle connection
+        assert invoke("monitoring.query", viewer, {"source": "kept", "query": "vector(2)"}).result.series[0].value == 2.0
+        assert len(KeepAliveGate.connections) == 2  # a new one
+        assert breaker_states()["prometheus:kept"]["failures"] == 0
+    finally:
+        server.shutdown()
+        server.server_close()

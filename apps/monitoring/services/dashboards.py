@@ -128,7 +128,11 @@ def _query_panels(dashboard: Dashboard, range_: str, end: datetime, *, live: boo
     )
 
 
-PANEL_THREADS = 8  # per process, shared by every dashboard it evaluates
+# Per process, shared by every dashboard it evaluates: as many as the largest dashboard has panels, so a
+# render waits for its slowest panel once, not once per wave of panels (8 threads made a 12-panel board
+# two waves: ~2x its slowest panel when the source is slow). The threads wait on the network; Prometheus
+# queues what exceeds its own --query.max-concurrency (20 by default).
+PANEL_THREADS = Dashboard.MAX_PANELS
 _panel_threads = ThreadPoolExecutor(max_workers=PANEL_THREADS, thread_name_prefix="panel")
 
 
