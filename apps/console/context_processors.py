@@ -1,11 +1,24 @@
 """What the base template shows on every page: each app's entry in the navigation and the badges."""
 
+from functools import lru_cache
+
 from django.apps import apps
 from django.conf import settings
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 
 from apps.approvals.models import ApprovalRequest
 from apps.core.web import actor_of
+
+
+@lru_cache(maxsize=256)
+def _reversed(url_name: str, urlconf: str, prefix: str) -> str:
+    return reverse(url_name, urlconf=urlconf)
+
+
+def url_of(url_name: str) -> str:
+    """A menu entry's URL (one without arguments): reversed once per URLconf and script prefix, not
+    on every page (the menus name some twenty URLs a page: ~0.3 ms of CPU)."""
+    return _reversed(url_name, get_urlconf() or settings.ROOT_URLCONF, get_script_prefix())
 
 
 def nav_items(actor, path: str = "") -> list[dict]:
@@ -15,7 +28,7 @@ def nav_items(actor, path: str = "") -> list[dict]:
     for config in apps.get_app_configs():
         for position, label, url_name, perm in getattr(config, "nav", ()):
             if actor.has_perm(perm):
-                url = reverse(url_name)
+                url = url_of(url_name)
                 items.append({"position": position, "label": label, "url": url, "app": config.label, "active": path.startswith(url)})
     return sorted(items, key=lambda item: item["position"])
 
@@ -32,7 +45,7 @@ def subnav_items(actor, request) -> list[dict]:
     items = []
     for label, url_name, perm in getattr(config, "subnav", ()):
         if actor.has_perm(perm):
-            url = reverse(url_name)
+            url = url_of(url_name)
             items.append({"label": label, "url": url + (f"?{kept}" if kept else ""), "active": request.path == url})
     return items
 

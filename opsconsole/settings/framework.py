@@ -25,12 +25,15 @@ INSTALLED_APPS = [
     "oauth2_provider",  # django-oauth-toolkit: the authorization server of MCP clients (docs/oauth.md)
 ]
 
+# The last (innermost) one is sync-only: under ASGI Django then runs the whole chain in the request's
+# thread, leaving the event loop once. Stacked under a sync-only one, every async-capable middleware
+# would run in the event loop and send each of its hooks to that thread and back (~2 ms CPU a page).
+# tests/core/test_middleware_chain.py keeps it so.
 MIDDLEWARE = [
     "apps.monitoring.metrics.RequestMetricsMiddleware",  # first: it times every request, even one a later middleware answers
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
-    "apps.core.middleware.UnavailableMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -39,6 +42,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "apps.core.middleware.UnavailableMiddleware",  # sync-only, innermost: see above
 ]
 
 ROOT_URLCONF = "opsconsole.urls"
