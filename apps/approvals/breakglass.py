@@ -17,11 +17,13 @@ from pydantic import BaseModel
 
 from apps.audit.writer import record
 from apps.core.errors import InvalidInput, PermissionDenied
+from apps.core.jobs import Context
 from apps.core.notify import notify
+from apps.core.operations import Risk, operation
 from apps.core.redact import redact_text
 
 from .models import ApprovalRequest, ApprovalVote
-from .services import ApprovalError, Policy, publish, request_approval
+from .services import Policy, VoteInput, VoteOutput, VoteRefused, publish, request_approval, request_target
 
 
 def allowed(actor, policy: Policy) -> bool:
@@ -33,7 +35,7 @@ def allowed(actor, policy: Policy) -> bool:
 
 def break_glass(op, params: BaseModel, actor, channel: str, *, scope: str, policy: Policy, reason: str) -> ApprovalRequest:
     """Record the break-glass review (with the plan of what runs) and raise the alarm; the caller then runs it."""
-    if op.guard:  # break-glass runs the risky thing itself; lowering a guard for good always takes another person
+    if op.lowers_guard(params):  # break-glass runs the risky thing itself; lowering a guard for good always takes another person
         raise PermissionDenied(f"{op.name} lowers a guard: break-glass does not apply, another person must approve it.")
     if not reason.strip():
         raise InvalidInput({"reason": "Breaking glass needs a reason: say what is on fire."})
@@ -64,39 +66,42 @@ def approvers():
 
 
 def acknowledge(approval_id: int, actor, comment: str = "", *, client_ip=None, request_id="") -> ApprovalRequest:
-    """One person acknowledges a break-glass run; the second acknowledgement closes the review."""
-    outcome, error = "ok", ""
-    try:
-        with transaction.atomic():
-            review = ApprovalRequest.objects.select_for_update().filter(pk=approval_id, break_glass=True).first()
-            _check_can_acknowledge(review, actor)
-            try:
-                with transaction.atomic():
-                    ApprovalVote.objects.create(
-                        request=review, voter=actor.user, decision=ApprovalVote.ACKNOWLEDGE,
-                        comment=comment[:2000], plan_hash=review.plan_hash,
-                    )  # fmt: skip
-            except IntegrityError:
-                raise ApprovalError("You have already acknowledged this break-glass run.") from None
-            if review.votes.filter(decision=ApprovalVote.ACKNOWLEDGE).count() >= ApprovalRequest.REVIEW_ACKS:
-                review.status, review.decided_at = ApprovalRequest.REVIEWED, timezone.now()
-                review.save(update_fields=["status", "decided_at"])
-    except (ApprovalError, PermissionDenied) as exc:
-        outcome, error = exc.outcome if isinstance(exc, PermissionDenied) else "denied", exc.message
-        raise
-    finally:
-        record(
-            operation="approvals.acknowledge", outcome=outcome, channel="web", actor=actor,
-            params={"request": approval_id, **({"comment": redact_text(comment)} if comment else {})},
-            error=error, client_ip=client_ip, request_id=request_id, approval_id=str(approval_id),
-        )  # fmt: skip
+    """One person acknowledges a break-glass run, through the gateway (`approvals.acknowledge`)."""
+    from apps.core.gateway import invoke
+
+    params = {"request_id": approval_id, "comment": comment}
+    invoke("approvals.acknowledge", actor, params, "web", client_ip=client_ip, request_id=request_id)
+    return ApprovalRequest.objects.get(pk=approval_id)
+
+
+# Approvers and admins acknowledge (checked below: the gateway checks one permission, every role's floor);
+# people only, in the web UI.
+@operation("approvals.acknowledge", risk=Risk.WRITE, permission="core.run_read_ops", idempotent=False, exposed=False,
+           target=request_target, approval=lambda p: p.request_id)  # fmt: skip
+def acknowledge_review(ctx: Context, params: VoteInput) -> VoteOutput:
+    """Acknowledge another person's break-glass run; the second acknowledgement closes its review."""
+    actor = ctx.actor
+    with transaction.atomic():
+        review = ApprovalRequest.objects.select_for_update().filter(pk=params.request_id, break_glass=True).first()
+        _check_can_acknowledge(review, actor)
+        try:
+            with transaction.atomic():
+                ApprovalVote.objects.create(
+                    request=review, voter=actor.user, decision=ApprovalVote.ACKNOWLEDGE,
+                    comment=params.comment, plan_hash=review.plan_hash,
+                )  # fmt: skip
+        except IntegrityError:
+            raise VoteRefused("You have already acknowledged this break-glass run.") from None
+        if review.votes.filter(decision=ApprovalVote.ACKNOWLEDGE).count() >= ApprovalRequest.REVIEW_ACKS:
+            review.status, review.decided_at = ApprovalRequest.REVIEWED, timezone.now()
+            review.save(update_fields=["status", "decided_at"])
     publish(review)
-    return review
+    return VoteOutput(request_id=review.pk, status=review.status)
 
 
 def _check_can_acknowledge(review: ApprovalRequest | None, actor) -> None:
     if review is None:
-        raise ApprovalError("No such break-glass review.")
+        raise VoteRefused("No such break-glass review.")
     if actor.token is not None:
         raise PermissionDenied("Reviews are for people: an acknowledgement through an API token is refused.")
     if not (actor.has_perm("approvals.approve_requests") or actor.has_perm("approvals.break_glass")):
@@ -104,4 +109,4 @@ def _check_can_acknowledge(review: ApprovalRequest | None, actor) -> None:
     if actor.user_id == review.requested_by_id:
         raise PermissionDenied("You broke the glass: two other people must acknowledge it.")
     if review.status != ApprovalRequest.REVIEW:
-        raise ApprovalError(f"This review is already {review.status}.")
+        raise VoteRefused(f"This review is already {review.status}.")

@@ -121,11 +121,15 @@ def _weakenings(before: list[dict], after: list[dict]) -> list[dict]:
     out = []
     for op in sorted(ops):
         guard = getattr(operations.find(op), "guard", False)
+        # An operation only some of whose calls lower a guard (a restore over protected objects) is read both ways.
+        readings = (False, True) if callable(guard) else (guard,)
         for scope in sorted(scopes):
-            old, new = _effective(before, op, scope, guard), _effective(after, op, scope, guard)
-            why = weakened(old, new)
-            if why:
-                out.append({"operation": op, "scope": scope, "before": asdict(old), "after": asdict(new), "why": why})
+            for as_guard in readings:
+                old, new = _effective(before, op, scope, as_guard), _effective(after, op, scope, as_guard)
+                why = weakened(old, new)
+                if why:
+                    out.append({"operation": op, "scope": scope, "before": asdict(old), "after": asdict(new), "why": why})
+                    break
     return out
 
 

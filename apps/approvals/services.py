@@ -12,7 +12,6 @@ from django.db.models import Prefetch
 from django.utils import timezone
 from pydantic import BaseModel, Field
 
-from apps.audit.writer import record
 from apps.core import jobs
 from apps.core.errors import OpsError, PermissionDenied
 from apps.core.jobs import Context
@@ -20,7 +19,7 @@ from apps.core.live import publish_template
 from apps.core.models import Job
 from apps.core.notify import notify
 from apps.core.operations import Risk, operation
-from apps.core.redact import redact_model, redact_text
+from apps.core.redact import redact_model
 
 from . import plans
 from .models import ApprovalPolicy, ApprovalRequest, ApprovalVote
@@ -87,55 +86,91 @@ def request_approval(op, params: BaseModel, actor, channel: str, *, scope: str, 
     return approval
 
 
+class VoteRefused(ApprovalError):
+    """A vote or acknowledgement that the rules refuse (already voted, another plan, decided, not found)."""
+
+    outcome = "denied"
+
+
 def vote(
     approval_id: int, voter, decision: str, comment: str = "", *, client_ip=None, request_id="", plan_hash: str | None = None
 ) -> ApprovalRequest:
-    """Record one person's vote on the request's plan hash. One rejection rejects; the quorum of approvals runs the job.
+    """Record one person's vote on the request's plan hash, through the gateway (`approvals.approve` or
+    `approvals.reject`: role check, rate limit, one audit event). One rejection rejects; the quorum of
+    approvals runs the job.
 
     `voter` is an Actor from a web session: votes through API tokens are refused. `plan_hash` is the hash of the
     plan the voter was shown (the web form always sends it): a vote on another plan, or on none, is refused.
     """
-    started = timezone.now()
-    current = ApprovalRequest.objects.filter(pk=approval_id).first()
-    if current is not None:
-        expire_if_due(current)
-    try:
-        with transaction.atomic():
-            approval = ApprovalRequest.objects.select_for_update().get(pk=approval_id)
-            _check_can_vote(approval, voter, decision)
-            if plan_hash is not None and plan_hash != approval.plan_hash:
-                raise ApprovalError("The plan you were shown is not this request's plan: reload the page and review it again.")
-            try:
-                with transaction.atomic():
-                    ApprovalVote.objects.create(
-                        request=approval, voter=voter.user, decision=decision, comment=comment[:2000], plan_hash=approval.plan_hash
-                    )
-            except IntegrityError:
-                raise ApprovalError("You have already voted on this request.") from None
-            if decision == ApprovalVote.REJECT:
-                _decide(approval, ApprovalRequest.REJECTED)
-            elif quorum_reached(approval):
-                _decide(approval, ApprovalRequest.APPROVED)
-                from apps.core import operations
+    from apps.core.gateway import invoke
 
-                op = operations.get(approval.operation)
-                requester = _requester_actor(approval)
-                jobs.enqueue(
-                    op,
-                    op.input.model_validate(approval.params),
-                    actor=requester,
-                    channel=approval.channel,
-                    request_id=request_id,
-                    approval=approval,
-                    delay_minutes=approval.wait_minutes,
+    if decision not in (ApprovalVote.APPROVE, ApprovalVote.REJECT):
+        raise VoteRefused("A vote is approve or reject.")
+    params = {"request_id": approval_id, "comment": comment, "plan_hash": plan_hash}
+    invoke(f"approvals.{decision}", voter, params, "web", client_ip=client_ip, request_id=request_id)
+    return ApprovalRequest.objects.get(pk=approval_id)
+
+
+class VoteInput(BaseModel):
+    request_id: int = Field(description="The approval request voted on.")
+    comment: str = Field("", max_length=2000, json_schema_extra={"audit": "text"})
+    plan_hash: str | None = Field(None, description="The plan hash the voter was shown: a vote on another plan is refused.")
+
+
+class VoteOutput(BaseModel):
+    request_id: int
+    status: str
+
+
+def request_target(params) -> str:
+    """What a call about a request acts on, for the audit log: the requested operation."""
+    return ApprovalRequest.objects.filter(pk=params.request_id).values_list("operation", flat=True).first() or ""
+
+
+# People vote in the web UI only: not exposed to agents (a token's vote is refused anyway).
+_VOTE = dict(risk=Risk.WRITE, permission="approvals.approve_requests", idempotent=False, exposed=False, target=request_target,
+             approval=lambda p: p.request_id)  # fmt: skip
+
+
+@operation("approvals.approve", **_VOTE)
+def approve(ctx: Context, params: VoteInput) -> VoteOutput:
+    """Approve another person's request, on the plan you were shown; the quorum of approvals runs it."""
+    return _cast(ctx, params, ApprovalVote.APPROVE)
+
+
+@operation("approvals.reject", **_VOTE)
+def reject(ctx: Context, params: VoteInput) -> VoteOutput:
+    """Reject another person's request: one rejection rejects it."""
+    return _cast(ctx, params, ApprovalVote.REJECT)
+
+
+def _cast(ctx: Context, params: VoteInput, decision: str) -> VoteOutput:
+    voter = ctx.actor
+    current = ApprovalRequest.objects.filter(pk=params.request_id).first()
+    if current is None:
+        raise VoteRefused("No such approval request.")
+    expire_if_due(current)
+    with transaction.atomic():
+        approval = ApprovalRequest.objects.select_for_update().get(pk=params.request_id)
+        _check_can_vote(approval, voter)
+        if params.plan_hash is not None and params.plan_hash != approval.plan_hash:
+            raise VoteRefused("The plan you were shown is not this request's plan: reload the page and review it again.")
+        try:
+            with transaction.atomic():
+                ApprovalVote.objects.create(
+                    request=approval, voter=voter.user, decision=decision, comment=params.comment, plan_hash=approval.plan_hash
                 )
-    except (ApprovalError, PermissionDenied, ApprovalRequest.DoesNotExist) as exc:
-        message = getattr(exc, "message", "No such approval request.")
-        _audit_vote(approval_id, voter, decision, "denied", message, started, client_ip, request_id, comment=comment)
-        if isinstance(exc, ApprovalRequest.DoesNotExist):
-            raise ApprovalError(message) from None
-        raise
-    _audit_vote(approval_id, voter, decision, "ok", "", started, client_ip, request_id, target=approval.operation, comment=comment)
+        except IntegrityError:
+            raise VoteRefused("You have already voted on this request.") from None
+        if decision == ApprovalVote.REJECT:
+            _decide(approval, ApprovalRequest.REJECTED)
+        elif quorum_reached(approval):
+            _decide(approval, ApprovalRequest.APPROVED)
+            from apps.core import operations
+
+            op = operations.get(approval.operation)
+            jobs.enqueue(op, op.input.model_validate(approval.params), actor=_requester_actor(approval), channel=approval.channel,
+                         request_id=ctx.request_id, approval=approval, delay_minutes=approval.wait_minutes)  # fmt: skip
     verb = {ApprovalVote.APPROVE: "approved", ApprovalVote.REJECT: "rejected"}[decision]
     notify(
         approval.requested_by,
@@ -143,20 +178,16 @@ def vote(
         approval.get_absolute_url(),
     )
     publish(approval)
-    return approval
+    return VoteOutput(request_id=approval.pk, status=approval.status)
 
 
-def _check_can_vote(approval: ApprovalRequest, voter, decision: str) -> None:
-    if decision not in (ApprovalVote.APPROVE, ApprovalVote.REJECT):
-        raise ApprovalError("A vote is approve or reject.")
+def _check_can_vote(approval: ApprovalRequest, voter) -> None:
     if voter.token is not None:
         raise PermissionDenied("Approvals are for people: a vote through an API token is refused.")
-    if not voter.has_perm("approvals.approve_requests"):
-        raise PermissionDenied(f"{voter.name} is not an approver.")
     if voter.user_id == approval.requested_by_id:
         raise PermissionDenied("You cannot vote on your own request.")
     if approval.status != ApprovalRequest.PENDING:
-        raise ApprovalError(f"This request is already {approval.status}; its decision is final.")
+        raise VoteRefused(f"This request is already {approval.status}; its decision is final.")
 
 
 def _decide(approval: ApprovalRequest, status: str) -> None:
@@ -170,46 +201,46 @@ def _requester_actor(approval: ApprovalRequest):
     return Actor.for_user(approval.requested_by, approval.token)
 
 
-def expire_if_due(approval: ApprovalRequest, now: datetime | None = None) -> bool:
-    """Expiry is final: an expired request never runs and can't be voted on."""
-    now = now or timezone.now()
-    if approval.status != ApprovalRequest.PENDING or approval.expires_at > now:
+def expire_if_due(approval: ApprovalRequest) -> bool:
+    """Expiry is final: an expired request never runs and can't be voted on. A due request is expired by the
+    console itself, through the gateway (`approvals.expire`, as the system)."""
+    if approval.status != ApprovalRequest.PENDING or approval.expires_at > timezone.now():
         return False
-    _decide(approval, ApprovalRequest.EXPIRED)
-    record(operation="approvals.expire", outcome="ok", channel="system", target=approval.operation, approval_id=str(approval.pk))
-    notify(
-        approval.requested_by,
-        f"Your request #{approval.pk} ({approval.operation}) expired without a decision.",
-        approval.get_absolute_url(),
-    )
+    from apps.core import hooks
+    from apps.core.gateway import invoke
+
+    outcome = invoke("approvals.expire", hooks.actors().system(), {"request_id": approval.pk}, "system")
+    approval.refresh_from_db(fields=["status", "decided_at"])
+    return outcome.result.expired
+
+
+def expire_due() -> int:
+    """Expire every pending request whose time ran out (the beat tick); how many."""
+    due = ApprovalRequest.objects.filter(status=ApprovalRequest.PENDING, expires_at__lte=timezone.now())
+    return sum(expire_if_due(approval) for approval in due)
+
+
+class RequestRef(BaseModel):
+    request_id: int = Field(description="The approval request.")
+
+
+class ExpireOutput(BaseModel):
+    expired: bool
+
+
+@operation("approvals.expire", risk=Risk.WRITE, permission="approvals.approve_requests", exposed=False,
+           target=request_target, approval=lambda p: p.request_id)  # fmt: skip
+def expire(ctx: Context, params: RequestRef) -> ExpireOutput:
+    """Expire a pending request whose time ran out (the console does it on its own: never one that is not due)."""
+    with transaction.atomic():
+        approval = ApprovalRequest.objects.select_for_update().filter(pk=params.request_id).first()
+        if approval is None or approval.status != ApprovalRequest.PENDING or approval.expires_at > timezone.now():
+            return ExpireOutput(expired=False)
+        _decide(approval, ApprovalRequest.EXPIRED)
+    notify(approval.requested_by, f"Your request #{approval.pk} ({approval.operation}) expired without a decision.",
+           approval.get_absolute_url())  # fmt: skip
     publish(approval)
-    return True
-
-
-def expire_due(now: datetime | None = None) -> int:
-    now = now or timezone.now()
-    count = 0
-    for approval in ApprovalRequest.objects.filter(status=ApprovalRequest.PENDING, expires_at__lte=now):
-        with transaction.atomic():
-            locked = ApprovalRequest.objects.select_for_update().get(pk=approval.pk)
-            count += expire_if_due(locked, now)
-    return count
-
-
-def _audit_vote(approval_id, voter, decision, outcome, error, started, client_ip, request_id, target="", comment=""):
-    record(
-        operation=f"approvals.{decision if decision in ('approve', 'reject') else 'vote'}",
-        outcome=outcome,
-        channel="web",
-        actor=voter,
-        target=target,
-        params={"request": approval_id, "decision": decision, **({"comment": redact_text(comment)} if comment else {})},
-        error=error,
-        duration_ms=(timezone.now() - started).total_seconds() * 1000,
-        client_ip=client_ip,
-        request_id=request_id,
-        approval_id=str(approval_id),
-    )
+    return ExpireOutput(expired=True)
 
 
 def publish(approval: ApprovalRequest) -> None:

@@ -147,9 +147,18 @@ def plan_legal_hold(ctx, params: LegalHoldInput) -> dict:
     return {"legal_hold": {"before": bool(hold and hold.active), "after": params.active}, "reason": params.reason}
 
 
-@operation("audit.legal_hold", risk=Risk.RISKY, permission=PERMISSION, target=lambda p: "audit retention", planner=plan_legal_hold)
+def _lift_scope(params: LegalHoldInput) -> str | None:
+    """Lifting a hold that holds lowers a guard (pruning becomes possible): someone else approves it, whatever the
+    policy rows say. Placing one (or keeping it as it is) raises or keeps the guard: at once."""
+    hold = _hold()
+    return "" if hold and hold.active and not params.active else None
+
+
+@operation("audit.legal_hold", risk=Risk.RISKY, permission=PERMISSION, target=lambda p: "audit retention", planner=plan_legal_hold,
+           guard=True, approval_scope=_lift_scope)  # fmt: skip
 def legal_hold(ctx, params: LegalHoldInput) -> LegalHoldOutput:
-    """Place (active=true) or lift (active=false) a legal hold on the audit log: while it holds, nothing is pruned."""
+    """Place (active=true) or lift (active=false) a legal hold on the audit log: while it holds, nothing is pruned.
+    Placing it is immediate; lifting it waits for someone else's approval."""
     LegalHold.objects.create(active=params.active, reason=params.reason, at=timezone.now(), by=ctx.actor.name)
     return LegalHoldOutput(active=params.active)
 

@@ -87,7 +87,7 @@ def approval_needed(op: operations.Operation, data: BaseModel) -> tuple[object, 
     if scope is None:
         return None
     policy = hooks.approvals().policy_for(op.name, scope)
-    return (scope, policy) if policy.requires_approval or op.guard else None
+    return (scope, policy) if policy.requires_approval or op.lowers_guard(data) else None
 
 
 def invoke(
@@ -104,6 +104,21 @@ def invoke(
     """Call an operation as `actor`. Raises an OpsError subclass on denial,
     invalid input or failure — each already audited. `break_glass` (with a
     `reason`) runs a call that needs approval without it, where the scope allows."""
+    with jobs.hand_over_after():  # the jobs it queues reach a worker after its audit event
+        return _invoke(name, actor, params, channel, client_ip=client_ip, request_id=request_id, reason=reason, break_glass=break_glass)
+
+
+def _invoke(
+    name: str,
+    actor,
+    params: dict | BaseModel | None,
+    channel: str,
+    *,
+    client_ip: str | None,
+    request_id: str,
+    reason: str,
+    break_glass: bool,
+) -> Outcome:
     op = operations.get(name)
     request_id = request_id or uuid.uuid4().hex
     started = time.perf_counter()
@@ -114,6 +129,8 @@ def invoke(
         check_rate(op, actor)
         data = validate(op, params)
         audit["target"], audit["params"] = op.target_of(data), redact_model(data)
+        if op.approval is not None:
+            audit["approval_id"] = str(op.approval(data))
         review = None  # a break-glass run's review request
         waits = approval_needed(op, data)
         if waits is not None:

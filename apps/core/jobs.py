@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -30,6 +32,35 @@ class LeaseLost(BaseException):
     e.g. a deploy restoring the previous revision) must not run — the job is someone else's now."""
 
 
+_held: ContextVar[list | None] = ContextVar("held_hand_overs", default=None)
+
+
+@contextlib.contextmanager
+def hand_over_after():
+    """Jobs queued inside this block go to a worker when it ends, not at their commit. The gateway ends it
+    after the call's audit event: a job's own events (started, done) never come before the event of the
+    call that queued it (the vote that approved it, the call queued as a job), however fast the worker."""
+    held: list = []
+    token = _held.set(held)
+    try:
+        yield
+    finally:
+        _held.reset(token)
+        for send in held:
+            send()
+
+
+def _hand_over(job_id: str, countdown: int) -> None:
+    from .tasks import run_job
+
+    held = _held.get()
+    send = lambda: run_job.apply_async(args=[job_id], countdown=countdown)  # noqa: E731
+    if held is None:
+        send()
+    else:
+        held.append(send)
+
+
 def enqueue(
     op,
     params: BaseModel,
@@ -40,9 +71,7 @@ def enqueue(
     approval=None,
     delay_minutes: int = 0,
 ) -> Job:
-    """Store the job and hand it to a worker once the transaction commits."""
-    from .tasks import run_job
-
+    """Store the job and hand it to a worker once the transaction commits (and the call's audit event is written)."""
     not_before = timezone.now() + timedelta(minutes=delay_minutes) if delay_minutes else None
     job = Job.objects.create(
         operation=op.name,
@@ -58,7 +87,7 @@ def enqueue(
         message="waiting for the wait timer" if not_before else "queued",
     )
     countdown = delay_minutes * 60
-    transaction.on_commit(lambda: run_job.apply_async(args=[str(job.pk)], countdown=countdown))
+    transaction.on_commit(lambda: _hand_over(str(job.pk), countdown))
     publish_job(job)
     return job
 

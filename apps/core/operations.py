@@ -56,11 +56,15 @@ class Operation:
     planner: Callable[..., dict] | None = None
     # A guard change (protection, policy, risk flag, what a protected operation runs): when its
     # approval_scope says it lowers a guard, someone else approves it even where the scope's policy
-    # exempts other operations from approval.
-    guard: bool = False
+    # exempts other operations from approval. A callable (params -> bool) says which calls with an
+    # approval scope lower a guard (the others follow the scope's policy): `lowers_guard`.
+    guard: bool | Callable[[BaseModel], bool] = False
     # For long operations: running the function again for the same job continues the work (it reads
     # where it got to from recorded state), so a job whose worker died is resumed rather than failed.
     resumable: bool = False
+    # For a call about an approval request (a vote, an acknowledgement): params -> that request's id, named
+    # on the call's audit event so the request's flow shows it.
+    approval: Callable[[BaseModel], int | str] | None = None
 
     @property
     def app(self) -> str:
@@ -78,6 +82,11 @@ class Operation:
             return str(self.target(params))[:300]
         except (AttributeError, KeyError, TypeError):
             return ""
+
+    def lowers_guard(self, params: BaseModel) -> bool:
+        """Whether this call (one with an approval scope) lowers a guard: then someone else approves it,
+        whatever the scope's policy says, and break-glass does not apply."""
+        return bool(self.guard(params)) if callable(self.guard) else self.guard
 
     def scope_of(self, params: BaseModel) -> str | None:
         """The approval scope of this call, or None when it needs no approval."""
@@ -103,8 +112,9 @@ def operation(
     target: Callable[[BaseModel], str] | None = None,
     exposed: bool = True,
     planner: Callable[..., dict] | None = None,
-    guard: bool = False,
+    guard: bool | Callable[[BaseModel], bool] = False,
     resumable: bool = False,
+    approval: Callable[[BaseModel], int | str] | None = None,
 ):
     """Register `func(ctx, params: InputModel) -> OutputModel` as an operation.
 
@@ -150,6 +160,7 @@ def operation(
             planner=planner,
             guard=guard,
             resumable=resumable,
+            approval=approval,
         )
         return func
 

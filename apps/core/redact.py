@@ -38,21 +38,27 @@ def redact_model(params: BaseModel) -> dict:
     when it is declared `Field(json_schema_extra={"secret": True})`; a field
     declared `{"audit": "show"}` stays visible despite its name (an S3 object
     `key` is not a credential). A mapping field declared `{"secret_keys": [...]}`
-    hides those keys' values whatever their names (a form's password inputs).
+    hides those keys' values whatever their names (a form's password inputs). A free-text
+    field declared `{"audit": "text"}` (a vote's comment) is kept through `redact_text`.
     """
-    hidden, visible, keyed = set(), set(), {}
+    hidden, visible, keyed, texts = set(), set(), {}, set()
     for name, info in type(params).model_fields.items():
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
         if extra.get("secret") or info.annotation in (SecretStr, SecretBytes):
             hidden.add(name)
         elif extra.get("audit") == "show":
             visible.add(name)
+        elif extra.get("audit") == "text":
+            texts.add(name)
         if extra.get("secret_keys"):
             keyed[name] = set(extra["secret_keys"])
     data = params.model_dump(mode="json")
     for name in hidden:
         if data.get(name) not in (None, ""):
             data[name] = REDACTED
+    for name in texts:
+        if isinstance(data.get(name), str):
+            data[name] = redact_text(data[name])
     for name, keys in keyed.items():
         if isinstance(data.get(name), dict):
             data[name] = {k: REDACTED if k in keys else v for k, v in data[name].items()}

@@ -194,6 +194,7 @@ def critical_scope(params: AddExceptionInput) -> str | None:
     risk=Risk.RISKY,
     permission="security.triage_findings",
     approval_scope=critical_scope,
+    guard=True,  # a critical one lowers the gate: someone else approves it whatever the policy rows say
     planner=plan_exception,
     target=lambda p: f"{p.vulnerability} in {p.package}",
 )

@@ -65,9 +65,21 @@ def fingerprint(target: str, obs: Observation) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
+# A critical vulnerability, or a secret its provider said is live: the findings a gate fails on by default.
+# Taking one out of the gate takes a second person (security.triage_finding, security.add_exception).
+GUARDED = Q(kind="dependencies", severity="critical") | Q(verification="live")
+
+
+def guarded(finding: Finding) -> bool:
+    """The GUARDED rule for one finding in memory."""
+    return (finding.kind == "dependencies" and finding.severity == "critical") or finding.verification == "live"
+
+
 @transaction.atomic
-def record(scan: Scan, observations: list[Observation], now: datetime) -> dict[str, int]:
-    """Merge a complete scan's observations into the findings of its target."""
+def record(scan: Scan, observations: list[Observation], now: datetime, *, narrowed: bool = False) -> dict[str, int]:
+    """Merge a complete scan's observations into the findings of its target. A `narrowed` scan (the caller's own
+    allow-lists) fixes no guarded finding it does not see: else one scan call would be the way around the second
+    person that taking it out of the gate needs."""
     unique: dict[str, Observation] = {}
     for obs in observations:
         unique.setdefault(fingerprint(scan.target, obs), obs)
@@ -99,7 +111,7 @@ def record(scan: Scan, observations: list[Observation], now: datetime) -> dict[s
     # what an exception accepted is fixed too when it goes (a manually accepted risk stays as the person left it)
     covered = Q(status=Finding.ACCEPTED, exception__isnull=False)
     current = Finding.objects.filter(target=scan.target, kind=scan.kind).filter(Q(status__in=Finding.ACTIVE) | covered)
-    gone = list(current.exclude(fingerprint__in=list(unique)))
+    gone = [f for f in current.exclude(fingerprint__in=list(unique)) if not (narrowed and guarded(f))]
     for finding in gone:
         comments.append(
             FindingComment(finding=finding, text=f"Not seen in scan {scan.pk}: fixed.", status_from=finding.status, status_to="fixed")

@@ -141,13 +141,18 @@ def scan_secrets(ctx: Context, params: ScanSecretsInput) -> ScanOutput:
         def work(tree: Tree, progress):
             return scanning.secrets_in_history(tree.base, scanning.make_scanner(params.allow_paths, params.allow_patterns), progress)
 
-        return run_scan(ctx, "secrets", history_target, work)
+        return run_scan(ctx, "secrets", history_target, work, narrowed=_narrowed(params))
 
     def work(tree: Tree, progress):
         scanner = scanning.make_scanner(params.allow_paths, params.allow_patterns, scanning.tree_baseline(tree))
         return scanning.secrets_in_tree(tree, scanner, progress)
 
-    return run_scan(ctx, "secrets", _tree(params), work)
+    return run_scan(ctx, "secrets", _tree(params), work, narrowed=_narrowed(params))
+
+
+def _narrowed(params) -> bool:
+    """The caller gave allow-lists of their own: the scan does not say a guarded finding is gone."""
+    return bool(params.allow_paths or params.allow_patterns)
 
 
 @operation("security.audit_dependencies", risk=Risk.WRITE, long=True, target=lambda p: p.describe())
@@ -223,7 +228,7 @@ def scan_bucket(ctx: Context, params: ScanBucketInput) -> ScanOutput:
         scanner = scanning.make_scanner(params.allow_paths, params.allow_patterns)
         return peers.secrets_in_bucket(s3, params.bucket, params.prefix, scanner, progress)
 
-    return run_scan(ctx, "secrets", lambda scratch: Tree(scratch, f"s3:{params.describe()}"), work)
+    return run_scan(ctx, "secrets", lambda scratch: Tree(scratch, f"s3:{params.describe()}"), work, narrowed=_narrowed(params))
 
 
 # --- findings --------------------------------------------------------------------------
@@ -263,16 +268,11 @@ class TriageInput(BaseModel):
 DISMISSING = (Finding.ACCEPTED, Finding.FALSE_POSITIVE, Finding.FIXED)
 
 
-def _guarded(finding: Finding) -> bool:
-    """A critical vulnerability, or a secret its provider said is live: the findings a gate fails on by default."""
-    return (finding.kind == "dependencies" and finding.severity == "critical") or finding.verification == scanning.LIVE
-
-
 def triage_scope(params: TriageInput) -> str | None:
     """Accepting, dismissing or marking fixed a guarded finding takes a second person, as a critical exception does
     (else triage would be the way around that guard); every other triage needs no approval."""
     finding = Finding.objects.filter(pk=params.finding_id).first()
-    return "severity:critical" if finding is not None and params.status in DISMISSING and _guarded(finding) else None
+    return "severity:critical" if finding is not None and params.status in DISMISSING and findings.guarded(finding) else None
 
 
 def plan_triage(ctx: Context | None, params: TriageInput) -> dict:
@@ -299,6 +299,7 @@ def plan_triage(ctx: Context | None, params: TriageInput) -> dict:
     risk=Risk.RISKY,
     permission="security.triage_findings",
     approval_scope=triage_scope,
+    guard=True,  # dismissing a guarded finding lowers the gate: someone else approves it whatever the policy rows say
     planner=plan_triage,
     target=lambda p: f"finding {p.finding_id}",
 )

@@ -76,10 +76,11 @@ def parts_of(chunks: Iterable[bytes], part_size: int) -> Iterator[bytearray]:
         yield part
 
 
-def part_size_for(size: int | None) -> int:
-    """STORAGE_PART_SIZE, or bigger (whole MiB) when the size is known and would need more than S3's 10,000 parts."""
+def part_size_for(size: int | None, floor: int | None = None) -> int:
+    """`floor` (STORAGE_PART_SIZE by default), or bigger (whole MiB) when the size is known and would need
+    more than S3's 10,000 parts."""
     needed = -(-size // MAX_PARTS) if size else 0
-    return max(settings.STORAGE_PART_SIZE, -(-needed // MIB) * MIB)
+    return max(floor or settings.STORAGE_PART_SIZE, -(-needed // MIB) * MIB)
 
 
 def write_stream(

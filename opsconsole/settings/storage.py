@@ -6,6 +6,11 @@ from .environment import env, env_list
 # 5 MiB) and one upload holds at most STORAGE_UPLOAD_CONCURRENCY + 1 parts in memory.
 STORAGE_PART_SIZE = max(5 * 1024 * 1024, int(env("STORAGE_PART_SIZE", str(5 * 1024 * 1024))))
 STORAGE_UPLOAD_CONCURRENCY = max(1, int(env("STORAGE_UPLOAD_CONCURRENCY", "4")))
+# Uploads straight to the bucket (connections with direct_uploads) hold no part in a web process, so
+# their parts are bigger and more go at once: 8 MiB (boto3 TransferManager's part size), 6 in flight
+# (a browser opens at most 6 HTTP/1.1 connections to one host; S3 endpoints speak HTTP/1.1).
+STORAGE_DIRECT_PART_SIZE = max(5 * 1024 * 1024, int(env("STORAGE_DIRECT_PART_SIZE", str(8 * 1024 * 1024))))
+STORAGE_DIRECT_UPLOAD_CONCURRENCY = max(1, int(env("STORAGE_DIRECT_UPLOAD_CONCURRENCY", "6")))
 # What an upload (streamed or direct) may be: at most this many bytes (S3's own limit is 5 TiB), and a
 # content type matching one of these patterns (e.g. "image/*,text/csv"; empty = any).
 STORAGE_UPLOAD_MAX_BYTES = int(env("STORAGE_UPLOAD_MAX_BYTES", str(5 * 1024**4)))

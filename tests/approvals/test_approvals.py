@@ -9,7 +9,8 @@ from django.utils import timezone
 from apps.approvals import services
 from apps.approvals.models import ApprovalPolicy, ApprovalRequest
 from apps.audit.models import AuditEvent
-from apps.core.errors import PermissionDenied
+from apps.core import operations
+from apps.core.errors import PermissionDenied, RateLimited
 from apps.core.gateway import invoke, run_job
 from apps.core.models import Job
 from tests.support.waiting import wait_for
@@ -42,8 +43,49 @@ def test_a_token_cannot_vote(make_user, make_token, actor_of):
 
 def test_non_approver_cannot_vote(make_user, actor_of):
     approval = request_purge(actor_of(make_user("operator")))
-    with pytest.raises(PermissionDenied, match="not an approver"):
+    with pytest.raises(PermissionDenied, match="approve_requests permission"):
         services.vote(approval.pk, actor_of(make_user("operator")), "approve")
+
+
+def test_votes_and_acknowledgements_are_operations_through_the_gateway(make_user, actor_of, settings):
+    """A vote changes a request's status: it is an operation (role check, rate limit, one audit event naming the
+    request, the comment redacted), offered to people in the web UI only, never to agents."""
+    for name in ("approvals.approve", "approvals.reject", "approvals.acknowledge"):
+        op = operations.get(name)
+        assert op.risk == "write" and not op.exposed, name
+    assert operations.get("approvals.approve").permission == "approvals.approve_requests"
+    settings.OPS_RATE_LIMITS = {**settings.OPS_RATE_LIMITS, "write": "1/m"}
+    operator = actor_of(make_user("operator"))
+    first, second = request_purge(operator), request_purge(operator, days=60)
+    approver = actor_of(make_user("approver"))
+    services.vote(first.pk, approver, "approve", "fine, password=hunter2")
+    with pytest.raises(RateLimited):
+        services.vote(second.pk, approver, "reject")
+    assert ApprovalRequest.objects.get(pk=second.pk).status == "pending" and not second.votes.exists()
+    ok = AuditEvent.objects.get(operation="approvals.approve")
+    assert (ok.outcome, ok.approval_id, ok.target, ok.params["comment"]) == ("ok", str(first.pk), RISKY, "fine, password=[redacted]")
+    assert AuditEvent.objects.get(operation="approvals.reject").outcome == "denied"
+
+
+def test_a_job_reaches_the_broker_only_after_the_event_of_the_call_that_queued_it(transactional_db, make_user, actor_of):
+    """The audit log tells the story in order: the vote that approved a job, then the job's own events, however
+    fast a worker takes it. Celery's publish signal looks at the log the moment the job goes to the broker
+    (real commits: the job is handed over when its transaction commits)."""
+    from celery.signals import before_task_publish
+
+    seen = []
+
+    def published(**kwargs):
+        events = AuditEvent.objects.filter(operation__in=["approvals.approve", RISKY])
+        seen.append(list(events.order_by("seq").values_list("operation", "outcome")))
+
+    approval = request_purge(actor_of(make_user("operator")))
+    before_task_publish.connect(published, weak=False)
+    try:
+        services.vote(approval.pk, actor_of(make_user("approver")), "approve")
+    finally:
+        before_task_publish.disconnect(published)
+    assert seen == [[("core.purge_jobs", "pending"), ("approvals.approve", "ok")]]
 
 
 def test_the_wait_timer_holds_an_approved_job_until_it_is_due(make_user, actor_of):
@@ -103,7 +145,12 @@ def test_expiry_is_final_and_notifies_the_requester(make_user, actor_of):
     with pytest.raises(services.ApprovalError, match="expired"):
         services.vote(approval.pk, actor_of(make_user("approver")), "approve")
     assert requester.notifications.filter(text__contains="expired").exists()
-    assert AuditEvent.objects.filter(operation="approvals.expire", approval_id=str(approval.pk)).exists()
+    expired = AuditEvent.objects.get(operation="approvals.expire", approval_id=str(approval.pk))
+    assert (expired.actor, expired.channel, expired.outcome, expired.target) == ("system", "system", "ok", RISKY)  # the gateway's
+    # An expiry is the console's: one that is not due changes nothing, whoever asks.
+    young = request_purge(actor_of(requester))
+    assert not invoke("approvals.expire", actor_of(make_user("approver")), {"request_id": young.pk}).result.expired
+    assert ApprovalRequest.objects.get(pk=young.pk).status == "pending"
 
 
 def test_policy_scope_and_wildcard_precedence(db):

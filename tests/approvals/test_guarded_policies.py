@@ -109,6 +109,17 @@ def test_an_exempting_policys_quorum_still_guards_guard_changes_so_lowering_it_w
     assert invoke("approvals.save_policy", admin, {**row, "id": policy.pk, "quorum": 3}).status == "ok"  # stricter: at once
 
 
+def test_a_restore_policy_is_read_both_ways_so_weakening_either_side_waits(admin):
+    """storage.backup_restore lowers a guard only when it writes over protected objects: its other calls follow
+    the row's `requires_approval`, the guard ones its quorum even under an exempting row. Weakening either waits."""
+    row = {"operation": "storage.backup_restore", "scope": "", "requires_approval": True, "quorum": 2}
+    policy = ApprovalPolicy.objects.create(**row)
+    assert invoke("approvals.save_policy", admin, {**row, "id": policy.pk, "requires_approval": False}).status == "pending"
+    ApprovalPolicy.objects.filter(pk=policy.pk).update(requires_approval=False)  # arranged: an exempting row of quorum 2
+    assert invoke("approvals.save_policy", admin, {**row, "id": policy.pk, "requires_approval": False, "quorum": 1}).status == "pending"
+    assert ApprovalPolicy.objects.get(pk=policy.pk).quorum == 2
+
+
 def test_bad_policy_input_is_a_field_error_and_changes_nothing(admin):
     with pytest.raises(InvalidInput) as exc:
         invoke("approvals.save_policy", admin, {"operation": "core.echo_job", "group_quorum": {"nobody": 1}})

@@ -13,8 +13,9 @@ from apps.audit.anchors import write_anchor
 from apps.audit.models import AuditEvent, AuditSink, Prune
 from apps.audit.services import RetentionError
 from apps.audit.verify import verify_chain
-from apps.core.errors import InvalidInput
+from apps.core.errors import InvalidInput, PermissionDenied
 from apps.core.gateway import invoke
+from tests.support.approving import approve_and_run
 
 
 @pytest.fixture(autouse=True)
@@ -51,7 +52,7 @@ def test_prune_and_legal_hold_are_guarded_operations_that_wait_for_approval(hist
     write_anchor()
     outcome = invoke("audit.prune", admin, {"through_seq": 5}, "web")
     assert outcome.status == "pending" and outcome.approval.operation == "audit.prune"
-    assert invoke("audit.legal_hold", admin, {"active": True, "reason": "case 42"}, "web").status == "pending"
+    assert invoke("audit.legal_hold", admin, {"active": True, "reason": "case 42"}, "web").status == "ok"  # raising: at once
     assert AuditEvent.objects.filter(seq=1).exists()
 
 
@@ -99,13 +100,21 @@ def test_nothing_an_enabled_sink_has_not_received_is_pruned(history, admin, ungu
     assert invoke("audit.prune", admin, {"through_seq": 5}, "web").result.removed == 5
 
 
-def test_a_legal_hold_stops_pruning_until_lifted(history, admin, unguarded):
+def test_a_legal_hold_stops_pruning_until_lifted(history, admin, unguarded, make_user, actor_of):
+    """Lifting a hold lowers a guard: it waits for someone else even where a policy lets an admin prune alone
+    (`unguarded`), and break-glass does not lift it; placing one is immediate."""
     write_anchor()
-    invoke("audit.legal_hold", admin, {"active": True, "reason": "matter 2026-17"}, "web")
+    assert invoke("audit.legal_hold", admin, {"active": True, "reason": "matter 2026-17"}, "web").status == "ok"
     with pytest.raises(RetentionError, match="legal hold is active \\(matter 2026-17\\)"):
         invoke("audit.prune", admin, {"through_seq": 5}, "web")
     assert AuditEvent.objects.filter(seq=1).exists()
-    invoke("audit.legal_hold", admin, {"active": False, "reason": "matter closed"}, "web")
+    lift = invoke("audit.legal_hold", admin, {"active": False, "reason": "matter closed"}, "web")
+    assert lift.status == "pending" and lift.approval.plan["legal_hold"] == {"before": True, "after": False}
+    with pytest.raises(PermissionDenied, match="lowers a guard"):
+        invoke("audit.legal_hold", admin, {"active": False, "reason": "now"}, "web", reason="fire", break_glass=True)
+    with pytest.raises(RetentionError, match="legal hold is active"):
+        invoke("audit.prune", admin, {"through_seq": 5}, "web")
+    approve_and_run(lift.approval, actor_of(make_user("approver")))
     assert invoke("audit.prune", admin, {"through_seq": 5}, "web").result.removed == 5
 
 

@@ -3,8 +3,10 @@ the gateway (role check, audit event), and the Django admin changes nothing."""
 
 from __future__ import annotations
 
+import ast
 import inspect
 import re
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -47,6 +49,66 @@ def test_no_console_view_writes_around_the_gateway():
             offenders.append(f"{route} -> {name}")
     # Marking one's own notifications read is the one write left: a person's reading state, not configuration.
     assert offenders == ["notifications/read/ -> notifications_read"], offenders
+
+
+APPS = Path(__file__).resolve().parents[2] / "apps"
+# The audit writer called around the gateway, by module and function. Each is an event that changes nothing
+# else (or, marked so, is inside a gateway call): a state change is an operation, audited by the gateway.
+RECORDS_AROUND_THE_GATEWAY = {
+    "accounts/signals.py": {"audit_login", "audit_login_failure", "audit_logout"},  # a sign-in, refused or not; a sign-out
+    "accounts/views.py": {"LoginView.post"},  # a sign-in refused by the rate limit
+    "mcp/auth.py": {"_audit_refused"},  # a refused API token
+    "audit/views.py": {"_audit_access"},  # who read or exported the log
+    "audit/anchors.py": {"_to_stream"},  # the chain's own anchor
+    "audit/activity.py": {"record_and_show"},  # the gateway's audit hook itself
+    "approvals/breakglass.py": {"break_glass"},  # the alarm of a break-glass call: inside the gateway's call
+    "approvals/execution.py": {"_drifted"},  # a drifted plan: inside the approved job's start (gateway.run_job)
+    # The clock's escalation of an unacknowledged incident: the escalation rule of comms.escalate_incident
+    # (incidents.escalate), audited under that operation's name as the system, at a time the tick is given.
+    "comms/incidents.py": {"escalate_due"},
+}
+
+
+def _is_audit_write(node) -> bool:
+    func = node.func if isinstance(node, ast.Call) else None
+    if isinstance(func, ast.Name):
+        return func.id == "record"
+    return isinstance(func, ast.Attribute) and func.attr == "record" and getattr(func.value, "id", "") == "writer"
+
+
+def _functions_writing_audit(node, where=()) -> set[str]:
+    found = set()
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            found |= _functions_writing_audit(child, (*where, child.name))
+            continue
+        if _is_audit_write(child):
+            found.add(".".join(where))
+        found |= _functions_writing_audit(child, where)
+    return found
+
+
+def test_no_state_change_writes_the_audit_log_around_the_gateway():
+    """Every call of the audit writer (`record(...)`) in the console's code, by function. A vote, an
+    acknowledgement, an expiry change a request: they are operations (approvals.approve, .reject, .acknowledge,
+    .expire), not a state change followed by a hand-written event. What still writes the log by itself is listed
+    above with why; a new call of the writer fails here until it is an operation or earns its line."""
+    found = {}
+    for path in sorted(APPS.rglob("*.py")):
+        if "migrations" in path.parts or path == APPS / "audit" / "writer.py":
+            continue
+        functions = _functions_writing_audit(ast.parse(path.read_text()))
+        if functions:
+            found[str(path.relative_to(APPS))] = functions
+    assert found == RECORDS_AROUND_THE_GATEWAY
+
+
+def test_no_consumer_middleware_signal_or_mcp_module_writes_a_row():
+    """The other front doors (websocket consumers, middleware, signal receivers, the MCP endpoint) change no row
+    themselves: they call the gateway (their audit-only events are listed above)."""
+    paths = [*APPS.glob("*/consumers.py"), *APPS.glob("*/middleware.py"), *APPS.glob("*/signals.py"), *(APPS / "mcp").glob("*.py")]
+    offenders = [str(p.relative_to(APPS)) for p in paths if WRITES.search(re.sub(r"\brecord\(", "", p.read_text()))]
+    assert offenders == []
 
 
 @pytest.fixture

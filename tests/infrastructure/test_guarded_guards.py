@@ -207,7 +207,8 @@ def test_every_guard_operation_is_risky_with_a_scope_and_a_planner():
     guards = {op.name for op in all_operations() if op.guard}
     assert guards == {"approvals.save_policy", "approvals.delete_policy", "infrastructure.save_environment",
                       "infrastructure.save_runbook", "infrastructure.save_service", "accounts.save_user",
-                      "audit.save_sink", "audit.disable_sink", "storage.reclassify"}  # fmt: skip
+                      "audit.save_sink", "audit.disable_sink", "storage.reclassify", "storage.backup_restore",
+                      "audit.legal_hold", "security.add_exception", "security.triage_finding"}  # fmt: skip
     assert all(op.risk is Risk.RISKY and op.planner and op.approval_scope for op in all_operations() if op.guard)
     with pytest.raises(TypeError, match="guard change is risky"):
         operation("test.sneaky_guard", risk=Risk.WRITE, guard=True)

@@ -54,7 +54,7 @@ def test_protected_deploy_waits_for_a_quorum_of_other_people(admin, operator, ma
         assert outcome.approval.scope == f"environment:{env_name}" and outcome.approval.quorum == 2
         assert not Job.objects.exists()
 
-        with pytest.raises(PermissionDenied, match="not an approver"):
+        with pytest.raises(PermissionDenied, match="approve_requests permission"):
             approvals.vote(outcome.approval.pk, operator, "approve")
         first, second = make_user("approver"), make_user("approver")
         approvals.vote(outcome.approval.pk, actor_of(first), "approve", "looks fine")

@@ -67,6 +67,14 @@ def test_query_range_returns_points_every_step(source, viewer):
     assert [round(b - a) for (a, _), (b, _) in zip(series.points, series.points[1:], strict=False)] == [1, 1, 1, 1]
 
 
+def test_query_range_points_keep_infinities_and_have_no_value_for_nan(source, viewer):
+    end = timezone.now()
+    params = {"start": (end - timedelta(seconds=2)).isoformat(), "end": end.isoformat(), "step_seconds": 1}
+    for query, expected in (("vector(0) / 0", None), ("vector(1) / 0", float("inf")), ("vector(-1) / 0", float("-inf"))):
+        (series,) = invoke("monitoring.query_range", viewer, {**params, "query": query}).result.series
+        assert [value for _, value in series.points] == [expected] * 3
+
+
 def test_query_range_refuses_too_many_points_before_asking(source, viewer):
     end = timezone.now()
     params = {"query": "up", "start": (end - timedelta(hours=4)).isoformat(), "end": end.isoformat(), "step_seconds": 1}

@@ -12,9 +12,10 @@ import pytest
 from django.utils import timezone
 
 from apps.approvals import services as approvals
+from apps.approvals.models import ApprovalPolicy
 from apps.audit.models import AuditEvent
 from apps.core import gateway, operations
-from apps.core.errors import OpsError
+from apps.core.errors import OpsError, PermissionDenied
 from apps.core.models import Job
 from apps.security import findings
 from apps.security.models import AdvisoryException, Finding
@@ -110,6 +111,24 @@ def test_a_critical_exception_waits_for_approval_of_its_plan(project, actor_of, 
     gateway.run_job(str(Job.objects.get(operation="security.add_exception").pk))
     assert Finding.objects.get(package="minimist").status == "accepted"
     assert AdvisoryException.objects.get().created_by == operator
+
+
+def test_an_exempting_policy_does_not_let_one_person_take_a_critical_finding_out_of_the_gate(project, actor_of, make_user):
+    """Accepting a critical vulnerability, or dismissing it in triage, lowers the gate: a guard call, approved by
+    someone else even under a row that exempts the scope (or everything); break-glass does not apply."""
+    _, operator, audit = project
+    minimist = audit()["minimist"]
+    for row in ({"operation": "*"}, {"operation": "*", "scope": "severity:critical"}):
+        ApprovalPolicy.objects.create(**row, requires_approval=False)
+    until = (timezone.now() + timedelta(days=7)).isoformat()
+    exception = {"vulnerability": "CVE-2021-44906", "package": "minimist", "ecosystem": "npm", "reason": "Only parses our own CLI flags.",
+                 "expires_at": until}  # fmt: skip
+    assert gateway.invoke("security.add_exception", actor_of(operator), exception, "mcp").status == "pending"
+    triage = {"finding_id": minimist.pk, "status": "false_positive", "comment": "We do not use it."}
+    assert gateway.invoke("security.triage_finding", actor_of(operator), triage, "web").status == "pending"
+    with pytest.raises(PermissionDenied, match="lowers a guard"):
+        gateway.invoke("security.triage_finding", actor_of(make_user("admin")), triage, "web", reason="fire", break_glass=True)
+    assert Finding.objects.get(pk=minimist.pk).status == "open" and not AdvisoryException.objects.exists()
 
 
 def test_triage_is_no_way_around_the_guard_on_critical_vulnerabilities(project, actor_of, make_user, client):

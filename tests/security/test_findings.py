@@ -10,7 +10,7 @@ from apps.audit.models import AuditEvent
 from apps.core.errors import OpsError, PermissionDenied
 from apps.core.gateway import invoke
 from apps.security import findings
-from apps.security.models import Finding
+from apps.security.models import Finding, ScanRoot
 
 from .samples import ALNUM, Gen
 
@@ -47,6 +47,21 @@ def test_a_finding_is_the_same_finding_in_the_next_scan(scanned):
     gl = Finding.objects.get(rule="gitlab-pat")
     assert (third.stats["reopened"], gl.status) == (1, "open")
     assert [c.status_to for c in gl.comments.all()] == ["fixed", "open"]
+
+
+def test_a_scan_with_the_callers_own_allow_lists_takes_no_guarded_finding_out_of_the_gate(scanned, run_scan):
+    """A secret verified live may leave the gate only through an approved triage (or a scan that no longer sees it
+    with no allow-lists of the caller's): a rescan allow-listing everything does not fix it. An unguarded one it does."""
+    operator, _, rescan = scanned
+    Finding.objects.filter(rule="github-pat").update(verification="live", severity="critical")  # the provider said so
+    root = ScanRoot.objects.get().name
+    for allow in ({"allow_patterns": [".*"]}, {"allow_paths": ["*"]}):
+        _, scan = run_scan(operator, "security.scan_secrets", {"root": root, "path": "app", **allow})
+        assert (scan.stats["total"], scan.stats["gate"]) == (0, "fail"), allow  # hidden from this scan, not gone
+        assert Finding.objects.get(rule="github-pat").status == "open", allow
+    assert Finding.objects.get(rule="gitlab-pat").status == "fixed"  # not guarded: an allow-list may say it is gone
+    rescan("# both removed\n")  # gone for real, with no allow-list: fixed
+    assert Finding.objects.get(rule="github-pat").status == "fixed"
 
 
 def test_triage_status_assignee_and_comment_are_audited(scanned, make_user, actor_of):

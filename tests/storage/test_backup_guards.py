@@ -3,8 +3,10 @@ storage.backup_create (a plain write) refuses a folder that holds anything it di
 confidential object where a data object, a checkpoint or the manifest would go stays as it was and
 nothing else is written; storage.backup_restore with overwrite names the protected objects it would
 replace (classification now → restored) and digests every object it overwrites, so one that changes
-after the vote — bytes or only its classification — ends the approved request drifted. The agent
-path (MCP) gets the same answers."""
+after the vote — bytes or only its classification — ends the approved request drifted. Overwriting a
+protected object is a guard call: someone else approves it whatever the policy rows say (web form, gateway
+and MCP alike), and a run that no one else approved leaves what is protected when it gets there alone.
+The agent path (MCP) gets the same answers."""
 
 import hashlib
 
@@ -13,7 +15,9 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 
 from apps.approvals import services as approvals
+from apps.approvals.models import ApprovalPolicy, ApprovalRequest
 from apps.audit.models import AuditEvent
+from apps.core.errors import PermissionDenied
 from apps.core.gateway import invoke, run_job
 from apps.core.models import Job
 from apps.storage.client import connect
@@ -177,6 +181,58 @@ def test_an_overwritten_object_changed_after_approval_ends_the_restore_drifted(m
     assert any("overwrite_digest" in line for line in drifted.params["changed"])
 
 
+EXEMPTING = [{"operation": "*", "requires_approval": False}, {"operation": "storage.backup_restore", "requires_approval": False}]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("row", EXEMPTING, ids=["every-operation", "restores"])
+def test_an_exempting_policy_does_not_let_a_restore_over_protected_objects_run_without_another_person(
+    make_user, actor_of, conn, s3, bucket, client, row
+):
+    ApprovalPolicy.objects.create(**row)
+    _backup_then_change(make_user, actor_of, conn, s3, bucket)
+    requester = make_user("admin", "approver")  # an admin who approves: still not their own restore
+    client.force_login(requester)
+    form = {**restore_params(conn, bucket, True), "overwrite": "on", "approval_reason": "roll back the bad import"}
+    client.post("/operations/storage.backup_restore/", form)
+    approval = AuditEvent.objects.get(operation="storage.backup_restore")
+    restores = Job.objects.filter(operation="storage.backup_restore")
+    assert approval.outcome == "pending" and not restores.exists()  # the web form: waits, nothing queued
+    pending = ApprovalRequest.objects.get(pk=approval.approval_id)
+    with pytest.raises(PermissionDenied, match="own request"):
+        approvals.vote(pending.pk, actor_of(requester), "approve")
+    with pytest.raises(PermissionDenied, match="lowers a guard"):  # break-glass does not lower a guard either
+        invoke("storage.backup_restore", actor_of(requester), restore_params(conn, bucket, True), reason="fire", break_glass=True)
+    assert not restores.exists()
+    assert state(s3, bucket, "src/b.txt") == (b"b v2", "restricted", 1)
+
+    approvals.vote(pending.pk, actor_of(make_user("approver")), "approve")
+    run_job(str(Job.objects.get(approval=pending).pk))
+    assert state(s3, bucket, "src/b.txt") == (b"b v1", "internal", 1)  # approved by someone else: restored
+
+
+@pytest.mark.django_db
+def test_under_an_exempting_policy_a_restore_over_unprotected_objects_runs_but_leaves_one_protected_meanwhile(
+    make_user, actor_of, conn, s3, bucket
+):
+    ApprovalPolicy.objects.create(operation="storage.backup_restore", requires_approval=False)
+    for name in "cf":
+        s3.put_object(Bucket=bucket, Key=f"src/{name}.txt", Body=f"{name} v1".encode(), Tagging="classification=public")
+    operator = actor_of(make_user("operator"))
+    run_job(str(invoke("storage.backup_create", operator, backup_params(conn, bucket)).job.pk))
+    for name in "cf":
+        s3.put_object(Bucket=bucket, Key=f"src/{name}.txt", Body=f"{name} v2".encode(), Tagging="classification=public")
+    outcome = invoke("storage.backup_restore", operator, restore_params(conn, bucket, True), "mcp")
+    assert outcome.status == "queued"  # nothing protected: the exempting row applies
+    # Between the call and the run, f becomes restricted: the unapproved run may not write over it.
+    s3.put_object_tagging(Bucket=bucket, Key="src/f.txt", Tagging={"TagSet": [{"Key": "classification", "Value": "restricted"}]})
+    run_job(str(outcome.job.pk))
+    job = Job.objects.get(pk=outcome.job.pk)
+    assert (job.status, job.result["restored"], job.result["conflicts"]) == ("succeeded", 1, ["src/f.txt"])
+    assert state(s3, bucket, "src/c.txt") == (b"c v1", "public", 1)
+    assert state(s3, bucket, "src/f.txt") == (b"f v2", "restricted", 1)
+
+
 @pytest.fixture
 def mcp_url(console_server) -> str:
     return console_server + "/mcp"
@@ -187,6 +243,7 @@ async def test_an_agent_gets_the_same_refusal_and_the_same_plan(mcp_url, make_us
     victim = f"vault/b1/data/{sha('src/a.txt')}"
     s3.put_object(Bucket=bucket, Key="src/a.txt", Body=b"a v1", Tagging="classification=public")
     s3.put_object(Bucket=bucket, Key=victim, Body=b"precious", Tagging="classification=confidential")
+    await sync_to_async(ApprovalPolicy.objects.create)(operation="*", requires_approval=False)  # exempts nothing here
     _, raw = await sync_to_async(make_token)(await sync_to_async(make_user)("operator"))
     async with mcp_client(mcp_url, raw) as agent:
         refused = await agent.call_tool("storage_backup_create", backup_params(conn, bucket))

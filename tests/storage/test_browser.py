@@ -52,7 +52,7 @@ def test_browser_uploads_straight_to_the_bucket(login_page, make_user, console_s
     from .conftest import make_connection
 
     conn = make_connection(moto_server, direct_uploads=True)  # moto's server answers CORS preflights for any origin
-    data = b"".join(blocks(11 * MIB + 5, b"direct"))  # three parts of 5 MiB
+    data = b"".join(blocks(64 * MIB + 5, b"direct"))  # nine parts of 8 MiB (STORAGE_DIRECT_PART_SIZE): two signing batches of 8
     path = tmp_path / "straight ü.bin"
     path.write_bytes(data)
     page = login_page(make_user("operator"))
@@ -68,8 +68,9 @@ def test_browser_uploads_straight_to_the_bucket(login_page, make_user, console_s
     stored = s3.get_object(Bucket=bucket, Key="in/straight ü.bin", ChecksumMode="ENABLED")
     assert stored["Body"].read() == data and stored["Metadata"]["owner"] == "finance"
     assert stored["ChecksumSHA256"] in page.inner_text("#upload-result")  # the endpoint's checksum of the bytes = the browser's
-    # The bytes went to the bucket (three part PUTs), none to the console: no streamed storage.upload ran.
-    assert puts == [True] * 3
+    # The bytes went to the bucket (nine part PUTs), none to the console: no streamed storage.upload ran.
+    assert puts == [True] * 9
+    assert AuditEvent.objects.filter(operation="storage.sign_parts", outcome="ok").count() == 2  # parts 1-8, then 9
     assert not AuditEvent.objects.filter(operation="storage.upload").exists()
     assert AuditEvent.objects.filter(operation="storage.complete_upload", outcome="ok").count() == 1
     page.click("#uploaded-object")

@@ -22,11 +22,12 @@ from .conftest import blocks, make_connection
 
 pytestmark = [pytest.mark.peer, pytest.mark.django_db(transaction=True)]
 MIB = 1024 * 1024
-PART = 5 * MIB  # STORAGE_PART_SIZE of the tests
+PART = 5 * MIB  # STORAGE_DIRECT_PART_SIZE of these tests
 
 
 @pytest.fixture
-def direct_conn(db, moto_server):
+def direct_conn(db, moto_server, settings):
+    settings.STORAGE_DIRECT_PART_SIZE = PART
     return make_connection(moto_server, direct_uploads=True)
 
 
@@ -160,6 +161,30 @@ def test_signing_is_limited_to_the_announced_parts_and_an_abort_drops_them(opera
     nothing_left(s3, bucket)
     with pytest.raises(StorageError, match="no direct upload"):
         invoke("storage.sign_parts", operator, {**ref_of(begun), "parts": [{"number": 1, "sha256": checksum(b"x")}]}, "web")
+
+
+def test_begin_hands_the_browser_the_direct_part_size_and_concurrency_not_the_streamed_paths(operator, direct_conn, s3, bucket,
+                                                                                            settings):  # fmt: skip
+    """No part sits in a web process on this path, so it has settings of its own (bigger parts, more at once
+    than the streamed path's memory-bound ones), and each signing request covers at least a round of PUTs."""
+    settings.STORAGE_PART_SIZE, settings.STORAGE_UPLOAD_CONCURRENCY = 5 * MIB, 2
+    settings.STORAGE_DIRECT_PART_SIZE, settings.STORAGE_DIRECT_UPLOAD_CONCURRENCY = 16 * MIB, 12
+    begun = begin(operator, direct_conn, bucket, "big.bin", 1024 * MIB)
+    assert (begun.part_size, begun.parts, begun.concurrency, begun.sign_batch) == (16 * MIB, 64, 12, 12)
+    assert MultipartUpload.objects.get(upload_id=begun.upload_id).part_size == 16 * MIB  # completion checks sizes against it
+    # Batches grow so that an upload takes ~50 signing requests (each an audited write), up to 100 parts a request.
+    settings.STORAGE_DIRECT_UPLOAD_CONCURRENCY = 4
+    assert begin(operator, direct_conn, bucket, "mid.bin", 600 * 16 * MIB).sign_batch == 12
+    huge = begin(operator, direct_conn, bucket, "huge.bin", 10_000 * 16 * MIB + 1)  # past 10,000 parts: bigger ones
+    assert (huge.part_size, huge.parts, huge.sign_batch) == (17 * MIB, 9412, 100)
+    batch = [{"number": n, "sha256": checksum(b"x")} for n in range(1, 102)]
+    assert len(invoke("storage.sign_parts", operator, {**ref_of(huge), "parts": batch[:100]}, "web").result.parts) == 100
+    with pytest.raises(InvalidInput):
+        invoke("storage.sign_parts", operator, {**ref_of(huge), "parts": batch}, "web")
+    for upload in MultipartUpload.objects.all():
+        invoke("storage.abort_upload", operator, {"connection": direct_conn.name, "bucket": bucket, "key": upload.key,
+                                                  "upload_id": upload.upload_id}, "web")  # fmt: skip
+    nothing_left(s3, bucket)
 
 
 def test_a_direct_upload_over_a_confidential_object_is_refused_at_begin_and_again_at_completion(operator, direct_conn, s3, bucket):

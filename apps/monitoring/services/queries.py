@@ -120,10 +120,12 @@ def range_series(data: dict) -> list[RangeSeries]:
     and a dashboard holds thousands of points (validation was most of its parsing time)."""
     if data["resultType"] != "matrix":
         raise MonitoringError(f"Prometheus returned a {data['resultType']} for a range query.", 502)
-    return [
-        RangeSeries.model_construct(labels=item["metric"], points=[(float(t), sample_value(v)) for t, v in item["values"]])
-        for item in data["result"]
-    ]
+    return [RangeSeries.model_construct(labels=item["metric"], points=_points(item["values"])) for item in data["result"]]
+
+
+def _points(values: list) -> list[tuple[float, float | None]]:
+    """sample_value inlined (NaN is the one float unequal to itself): a call per point was a fifth of a panel's CPU."""
+    return [(float(t), x if (x := float(v)) == x else None) for t, v in values]
 
 
 @operation("monitoring.query_range", risk=Risk.READ, target=lambda p: f"{p.source}: {p.query[:200]}")

@@ -53,6 +53,7 @@ class BeginUploadOutput(UploadRef):
     part_size: int = Field(description="Every part but the last is exactly this many bytes.")
     parts: int = Field(description="How many parts the file makes.")
     concurrency: int = Field(description="How many parts to send at once.")
+    sign_batch: int = Field(description="How many parts to have presigned per storage.sign_parts request.")
 
 
 class PartChecksum(BaseModel):
@@ -136,6 +137,13 @@ def _expected_size(upload: MultipartUpload, number: int) -> int:
     return upload.part_size if number < _part_count(upload) else upload.size - upload.part_size * (_part_count(upload) - 1)
 
 
+def sign_batch(parts: int, concurrency: int) -> int:
+    """Parts presigned per storage.sign_parts request: at least as many as go at once (a round of PUTs never
+    waits on two signing requests), yet at most ~50 requests per upload (each is an audited, rate-limited
+    write), and at most SIGN_BATCH."""
+    return min(SIGN_BATCH, max(8, concurrency, -(-parts // 50)))
+
+
 @operation("storage.begin_upload", risk=Risk.WRITE, target=object_target)
 def begin_upload(ctx: Context, params: BeginUploadInput) -> BeginUploadOutput:
     """Start an upload that the browser sends straight to the bucket (connections with direct_uploads on):
@@ -144,7 +152,7 @@ def begin_upload(ctx: Context, params: BeginUploadInput) -> BeginUploadOutput:
     the bucket keeps versions), or lowering an object's classification, is refused here and again on
     completion. Next: storage.sign_parts, storage.complete_upload."""
     s3 = _direct_connection(params.connection)
-    part_size = part_size_for(params.size)
+    part_size = part_size_for(params.size, settings.STORAGE_DIRECT_PART_SIZE)
     check_write(s3, params.bucket, params.key, params.classification)
     args = params.write_args(s3, ctx.actor.name)
     created = s3.call("create_multipart_upload", Bucket=params.bucket, Key=params.key, ChecksumAlgorithm="SHA256", **args)
@@ -158,7 +166,8 @@ def begin_upload(ctx: Context, params: BeginUploadInput) -> BeginUploadOutput:
         upload_id=upload.upload_id,
         part_size=part_size,
         parts=_part_count(upload),
-        concurrency=settings.STORAGE_UPLOAD_CONCURRENCY,
+        concurrency=settings.STORAGE_DIRECT_UPLOAD_CONCURRENCY,
+        sign_batch=sign_batch(_part_count(upload), settings.STORAGE_DIRECT_UPLOAD_CONCURRENCY),
     )
 
 

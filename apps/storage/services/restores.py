@@ -8,6 +8,11 @@ restored; and a digest of every object it overwrites (key, ETag, version, classi
 that changes between the vote and the run changes the plan: the approved job ends drifted.
 Without `overwrite` nothing is written over: objects with other content are left alone, and each write
 asks `check_write` first, so one that appeared meanwhile is not destroyed or downgraded either.
+
+Overwriting a protected object lowers a guard (as storage.reclassify does), so such a restore is a guard
+call: someone other than the requester approves it whatever the storage policy's rows say, and break-glass
+does not apply. A run that no one else approved (an exempting policy, a break-glass run) leaves every
+object that is protected when it gets there alone, as a conflict.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from collections.abc import Iterator
 
 from pydantic import BaseModel, Field
 
+from apps.core.errors import OpsError
 from apps.core.jobs import Context
 from apps.core.operations import Risk, operation
 
@@ -113,6 +119,37 @@ def _name(classification: Classification | None) -> str:
     return classification.value if classification else "unclassified"
 
 
+def _protected(now: Classification | None, restored: Classification | None) -> bool:
+    """Writing over it takes a guard away: deleting it needs approval, or the restore lowers its classification."""
+    return deletion_needs_approval(now) or lowers(now, restored)
+
+
+def _overwrites(backup: _Backup, key: str, entry: dict) -> tuple[Classification | None, Classification | None]:
+    """An overwritten object's classification now and the one the restore writes."""
+    return classification_of(tags_of(backup.tgt, backup.bucket, key)), _restored_classification(entry)
+
+
+def overwrites_protected(params: RestoreInput) -> bool:
+    """Does this restore write over a protected object (a guard-lowering call)? One that cannot be read counts."""
+    if not params.overwrite:
+        return False
+    try:
+        backup = _Backup(params)
+        return any(
+            _protected(*_overwrites(backup, key, entry))
+            for key, entry, existing in backup.entries()
+            if existing is not None and not _in_place(existing, entry)
+        )
+    except OpsError:
+        return True  # cannot tell: be safe (the request's plan then says why)
+
+
+def _approved_by_another(ctx: Context) -> bool:
+    """The run carries another person's approval of its plan (not a break-glass review, not an exempting policy)."""
+    approval = ctx.job.approval if ctx.job is not None else None
+    return approval is not None and not approval.break_glass
+
+
 def plan_restore(ctx: Context, params: RestoreInput) -> dict:
     """The backup a restore reads, where it writes, and what it would write over (see the module docstring)."""
     backup = _Backup(params)
@@ -128,9 +165,9 @@ def plan_restore(ctx: Context, params: RestoreInput) -> dict:
             counts["already_in_place"] += 1
             continue
         counts["overwrite"] += 1
-        now, restored = classification_of(tags_of(backup.tgt, backup.bucket, key)), _restored_classification(entry)
+        now, restored = _overwrites(backup, key, entry)
         digest.update(json.dumps([key, existing.get("ETag", ""), existing.get("VersionId"), _name(now), _name(restored)]).encode() + b"\n")
-        if deletion_needs_approval(now) or lowers(now, restored):
+        if _protected(now, restored):
             protected_count += 1
             if len(protected) < PLAN_LISTED:
                 protected.append({"key": key, "classification": f"{_name(now)} → {_name(restored)}"})
@@ -168,6 +205,7 @@ def plan_restore(ctx: Context, params: RestoreInput) -> dict:
     "storage.backup_restore",
     planner=plan_restore,
     risk=Risk.RISKY,
+    guard=overwrites_protected,
     long=True,
     resumable=True,
     approval_scope=lambda p: "" if p.overwrite else None,
@@ -176,14 +214,16 @@ def plan_restore(ctx: Context, params: RestoreInput) -> dict:
 def backup_restore(ctx: Context, params: RestoreInput) -> RestoreOutput:
     """Restore a backup from its manifest, verifying each object's SHA-256: mismatching objects are not
     restored but reported. Existing objects with other content are left alone unless `overwrite` (which
-    needs approval; its plan names the protected objects it would replace). Objects already restored are
-    skipped, so running it again resumes it."""
+    needs approval; its plan names the protected objects it would replace, and replacing a confidential or
+    restricted object, or lowering a classification, always needs someone else's approval). Objects already
+    restored are skipped, so running it again resumes it."""
     backup = _Backup(params)
+    approved = _approved_by_another(ctx)
     total = backup.header["objects"]
     out = RestoreOutput(restored=0, already_in_place=0, bytes=0, mismatches=[], conflicts=[], missing=[])
     ctx.log(f"restoring {total} objects of backup {backup.header['backup_id']} into {backup.tgt.conn.name}:{backup.bucket}")
     for number, (key, entry, existing) in enumerate(backup.entries(), 1):
-        _restore_one(ctx, backup, params, key, entry, existing, out)
+        _restore_one(ctx, backup, params, key, entry, existing, out, approved=approved)
         if number % 10 == 0 or number == total:
             ctx.progress(100 * number / max(total, 1), f"{number} of {total} objects")
     ctx.log(f"restored {out.restored}, already in place {out.already_in_place}, mismatches {len(out.mismatches)}, "
@@ -192,7 +232,15 @@ def backup_restore(ctx: Context, params: RestoreInput) -> RestoreOutput:
 
 
 def _restore_one(
-    ctx: Context, backup: _Backup, params: RestoreInput, key: str, entry: dict, existing: dict | None, out: RestoreOutput
+    ctx: Context,
+    backup: _Backup,
+    params: RestoreInput,
+    key: str,
+    entry: dict,
+    existing: dict | None,
+    out: RestoreOutput,
+    *,
+    approved: bool,
 ) -> None:
     tgt, bucket = backup.tgt, backup.bucket
     classification = _restored_classification(entry)
@@ -200,6 +248,10 @@ def _restore_one(
         out.already_in_place += 1
         return
     if existing is not None and not params.overwrite:
+        out.conflicts.append(key)
+        return
+    if existing is not None and not approved and _protected(*_overwrites(backup, key, entry)):
+        ctx.log(f"{key} is protected (or would be downgraded): overwriting it needs someone else's approval; left alone", level="warning")
         out.conflicts.append(key)
         return
     if existing is None:  # not in the approved plan's overwrite list: may not destroy or downgrade what appeared since

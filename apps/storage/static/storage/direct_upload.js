@@ -24,14 +24,14 @@
     var post = stepper(options.url, options.csrf);
     var begun = await post("begin", Object.assign({}, fields, {size: file.size}));
     var ref = {key: begun.key, upload_id: begun.upload_id};
-    // Parts hashed and presigned per request to the console: small, so the first PUT starts soon, yet at most
-    // ~50 requests per upload (each is a rate-limited write operation); the console signs up to 100 at once.
-    var BATCH = Math.min(100, Math.max(8, Math.ceil(begun.parts / 50)));
-    var declared = [], batches = {}, next = 1, sent = 0;
+    // Parts hashed and presigned per request to the console, in batches of begun.sign_batch (at least as
+    // many as go at once; at most ~50 requests per upload, each a rate-limited write operation). While the
+    // parts of one batch upload, the next is hashed and signed, so the PUTs seldom wait for their URLs.
+    var BATCH = begun.sign_batch, declared = [], batches = {}, next = 1, sent = 0;
     function slice(n) { return file.slice((n - 1) * begun.part_size, Math.min(n * begun.part_size, file.size)); }
 
     // Hash a batch of parts (read, digest, drop: the PUT reads the file again) and have them presigned.
-    function signed(index) {
+    function batch(index) {
       if (!batches[index]) {
         batches[index] = (async function () {
           var parts = [];
@@ -49,11 +49,19 @@
       return batches[index];
     }
 
+    // The batch holding part n; once it is signed, the next one is hashed and signed (one at a time).
+    function signed(n) {
+      var index = Math.floor((n - 1) / BATCH), current = batch(index);
+      if ((index + 1) * BATCH < begun.parts && !batches[index + 1]) {
+        current.then(function () { batch(index + 1).catch(function () { /* its own worker reports it */ }); }, function () {});
+      }
+      return current;
+    }
+
     async function worker() {
       while (next <= begun.parts) {
-        var n = next++, index = Math.floor((n - 1) / BATCH);
-        var part = (await signed(index))[n];
-        if ((n - 1) % BATCH === 0 && (index + 1) * BATCH < begun.parts) { signed(index + 1); }  // sign ahead
+        var n = next++;
+        var part = (await signed(n))[n];
         var answer = await fetch(part.url, {method: "PUT", headers: part.headers, body: slice(n)});
         if (!answer.ok) { throw new Error("The bucket refused part " + n + " (" + answer.status + ")."); }
         sent += slice(n).size;
