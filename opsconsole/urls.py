@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from apps.core.views import healthz
+from apps.mcp.oauth_metadata import McpResourceMetadataView
 from apps.monitoring.metrics import exposition
 
 urlpatterns = [
@@ -19,6 +20,10 @@ urlpatterns = [
     path("comms/", include("apps.comms.urls")),
     path("agents/", include("apps.mcp.urls")),
     path("django-admin/", admin.site.urls),
+    # OAuth 2.1 for MCP clients (docs/oauth.md): the authorization server, and /mcp's RFC 9728 metadata.
+    path("", include("apps.accounts.oauth_urls")),
+    path(".well-known/oauth-protected-resource/mcp", McpResourceMetadataView.as_view(), name="mcp-resource-metadata"),
+    path(".well-known/oauth-protected-resource", McpResourceMetadataView.as_view()),
 ]
 
 handler404 = "apps.core.errors_views.not_found"

@@ -1,4 +1,4 @@
-"""Who is calling: a user, possibly through one of their API tokens."""
+"""Who is calling: a user, possibly through one of their API tokens or an agent's OAuth access token."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from .roles import ADMIN, ROLES
 @dataclass(frozen=True)
 class Actor:
     user: object | None  # a User; None only for the system actor
-    token: object | None = None  # the ApiToken the call came through
+    token: object | None = None  # the ApiToken, or OAuth AgentGrant (accounts.oauth_server), the call came through
     roles: frozenset[str] = frozenset()
     perms: frozenset[str] = field(default=frozenset(), repr=False)
 
@@ -50,6 +50,11 @@ class Actor:
     @property
     def user_id(self) -> int | None:
         return getattr(self.user, "pk", None)
+
+    @property
+    def api_token(self):
+        """The ApiToken row the call came through, if any (an OAuth grant is no row jobs or approvals point to)."""
+        return self.token if getattr(self.token, "kind", None) == "api" else None
 
     @property
     def rate_key(self) -> str:
@@ -102,8 +107,9 @@ _TOKENS_MAX = 10_000  # only usable tokens are kept; a bound all the same
 
 
 def actor_for_token(raw: str, *, cached_only: bool = False) -> Actor | None:
-    """The actor of a raw API token, or None when the token is not usable (then refused).
+    """The actor of a raw API token or OAuth access token, or None when the token is not usable (then refused).
     With cached_only, None also means "not known to this process yet": no database read."""
+    from . import oauth_server
     from .models import ApiToken, hash_token
 
     key = hash_token(raw)
@@ -115,7 +121,7 @@ def actor_for_token(raw: str, *, cached_only: bool = False) -> Actor | None:
     if cached_only:
         return None
     read_at, generation = clock(), _forgotten
-    token = ApiToken.authenticate(raw)
+    token = oauth_server.authenticate(raw) if raw.startswith(oauth_server.ACCESS_PREFIX) else ApiToken.authenticate(raw)
     if token is not None:  # the actor is as old as the roles it is built from (they may come from the cache)
         read_at = min(read_at, _roles_entry(token.user)[0])
     actor = _usable_actor(token)

@@ -41,6 +41,7 @@ class ApiToken(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     objects = ApiTokenQuerySet.as_manager()
+    kind = "api"  # an OAuth access token is an oauth_server.AgentGrant
 
     class Meta:
         ordering = ["-created_at"]
@@ -81,6 +82,10 @@ class ApiToken(models.Model):
         if not raw.startswith(TOKEN_PREFIX) or raw.count("_") < 2:
             return None
         return raw[len(TOKEN_PREFIX) :].split("_", 1)[0]
+
+    @property
+    def public_id(self) -> str:
+        return f"{TOKEN_PREFIX}{self.lookup}"
 
     @property
     def state(self) -> str:

@@ -31,7 +31,7 @@ class WhoAmIInput(BaseModel):
 class WhoAmI(BaseModel):
     user: str
     roles: list[str] = Field(description="The roles this call has: the user's, narrowed by the token's scopes.")
-    token: str | None = Field(None, description="The public part of the API token the call came through.")
+    token: str | None = Field(None, description="The public part of the API token (or the OAuth grant) the call came through.")
     token_expires_at: datetime | None = None
 
 
@@ -43,7 +43,7 @@ def whoami(ctx: Context, params: WhoAmIInput) -> WhoAmI:
     return WhoAmI(
         user=ctx.actor.name,
         roles=sorted(ctx.actor.roles),
-        token=f"opc_{token.lookup}" if token is not None else None,
+        token=token.public_id if token is not None else None,
         token_expires_at=token.expires_at if token is not None else None,
     )
 

@@ -62,8 +62,10 @@ def audit_login_failure(sender, credentials, request=None, **kwargs):
 
 @receiver([post_save, post_delete], sender=settings.AUTH_USER_MODEL)
 @receiver([post_save, post_delete], sender="accounts.ApiToken")
+@receiver([post_save, post_delete], sender="oauth2_provider.AccessToken")
+@receiver(post_delete, sender="oauth2_provider.Application")
 @receiver(m2m_changed, sender=get_user_model().groups.through)
 def forget_cached_actors(sender, **kwargs):
-    """A revoked token, a deactivated user or a changed role stops counting in this process at once
+    """A revoked token (API or OAuth), a deactivated user or a changed role stops counting in this process at once
     (other processes within ACTOR_CACHE_SECONDS)."""
     forget_actors()

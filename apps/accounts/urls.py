@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import views
+from . import oauth_views, views
 
 if settings.SSO_ENABLED:
     from . import sso_views
@@ -21,6 +21,8 @@ urlpatterns = [
     path("tokens/", views.token_list, name="tokens"),
     path("tokens/new/", views.token_create, name="token_create"),
     path("tokens/<int:pk>/revoke/", views.token_revoke, name="token_revoke"),
+    path("agents/", oauth_views.agent_list, name="agents"),
+    path("agents/<int:pk>/revoke/", oauth_views.agent_revoke, name="agent_revoke"),
 ]
 
 if settings.SSO_ENABLED:  # docs/sso.md; without OIDC_ISSUER none of these exist

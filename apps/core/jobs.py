@@ -79,7 +79,7 @@ def enqueue(
         params_redacted=redact_model(params),
         target=op.target_of(params),
         requested_by=actor.user,
-        token=actor.token,
+        token=actor.api_token,
         channel=channel,
         approval=approval,
         request_id=request_id,

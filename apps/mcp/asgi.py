@@ -14,6 +14,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.middleware.authentication import AuthenticationMiddleware
 
 from .auth import ApiTokenVerifier
+from .oauth_metadata import PROTECTED_RESOURCE_METADATA_URL
 from .server import server
 
 session_manager = StreamableHTTPSessionManager(
@@ -28,7 +29,11 @@ session_manager = StreamableHTTPSessionManager(
     ),
 )
 
+# A 401 names the protected resource metadata (RFC 9728), where an OAuth client learns which
+# authorization server issues tokens for /mcp (docs/oauth.md); the backend refuses a token of another resource.
 mcp_app = AuthenticationMiddleware(
-    RequireAuthMiddleware(StreamableHTTPASGIApp(session_manager), required_scopes=[]),
-    backend=BearerAuthBackend(ApiTokenVerifier()),
+    RequireAuthMiddleware(
+        StreamableHTTPASGIApp(session_manager), required_scopes=[], resource_metadata_url=PROTECTED_RESOURCE_METADATA_URL
+    ),
+    backend=BearerAuthBackend(ApiTokenVerifier(), resource_server_url=settings.MCP_RESOURCE_URL),
 )

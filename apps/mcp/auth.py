@@ -1,4 +1,4 @@
-"""Bearer authentication of MCP requests with the console's own API tokens.
+"""Bearer authentication of MCP requests with the console's own API tokens or OAuth access tokens (docs/oauth.md).
 
 The SDK's `BearerAuthBackend` calls `verify_token`; a request without a usable
 token never reaches the MCP server: `RequireAuthMiddleware` answers 401 with
@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from django.conf import settings
 from django_ratelimit.core import get_usage
 from mcp.server.auth.provider import AccessToken
 from pydantic import Field
 
 from apps.accounts.actors import Actor, actor_for_token
-from apps.accounts.models import TOKEN_PREFIX, ApiToken, hash_token
+from apps.accounts.models import ApiToken, hash_token
 from apps.audit.writer import record
 
 from .context import in_thread
@@ -57,11 +58,12 @@ def _access_token(actor: Actor) -> ConsoleAccessToken:
 def _new_access_token(actor: Actor) -> ConsoleAccessToken:
     token = actor.token
     return ConsoleAccessToken(
-        token=f"{TOKEN_PREFIX}{token.lookup}",  # never the secret part
-        client_id=f"{TOKEN_PREFIX}{token.lookup}",
+        token=token.public_id,  # never the secret part
+        client_id=token.public_id,
         subject=str(token.user_id),
         scopes=sorted(actor.roles),
         expires_at=int(token.expires_at.timestamp()) if token.expires_at else None,
+        resource=settings.MCP_RESOURCE_URL,  # both kinds of token are for /mcp (an OAuth one checked in accounts.oauth_server)
         actor=actor,
     )
 

@@ -24,4 +24,5 @@ from .infrastructure import *
 from .storage import *
 from .comms import *
 from .mcp import *
+from .oauth import *
 from .jobs import *

@@ -22,6 +22,7 @@ INSTALLED_APPS = [
     "apps.comms",
     "apps.mcp",
     "apps.console",
+    "oauth2_provider",  # django-oauth-toolkit: the authorization server of MCP clients (docs/oauth.md)
 ]
 
 # The last (innermost) one is sync-only: under ASGI Django then runs the whole chain in the request's
@@ -90,5 +91,8 @@ LOGGING = {
         "django.channels.server": {"level": "WARNING"},
         # httpx logs every request's full URL at INFO, and webhook URLs (Teams) embed their key.
         "httpx": {"level": "WARNING"},
+        # Both log requests, authorization codes and tokens at DEBUG (OAuth for agents, docs/oauth.md).
+        "oauthlib": {"level": "WARNING"},
+        "oauth2_provider": {"level": "WARNING"},
     },
 }

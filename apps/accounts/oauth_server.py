@@ -1,0 +1,106 @@
+"""The console as an OAuth 2.1 authorization server for MCP clients (django-oauth-toolkit), and what an
+OAuth access token is to the rest of the console: an `AgentGrant`, which the Actor treats like an API
+token (its scopes narrow its user's roles). docs/oauth.md.
+
+Only the authorization code grant with PKCE S256 for public clients; access tokens are bound to
+the /mcp resource (RFC 8707) and stored as their SHA-256 only (COMPLIANT_BCP_RFC9700_TOKEN_STORAGE).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.utils import timezone
+from oauth2_provider.models import AbstractApplication, get_access_token_model
+from oauth2_provider.oauth2_validators import OAuth2Validator
+
+from .roles import ROLES
+
+ACCESS_PREFIX = "opa_"  # an OAuth access token; API tokens start with opc_
+REFRESH_PREFIX = "opr_"
+
+
+def new_access_token(_request=None, *_args) -> str:
+    return ACCESS_PREFIX + secrets.token_urlsafe(32)
+
+
+def new_refresh_token(_request=None, *_args) -> str:
+    return REFRESH_PREFIX + secrets.token_urlsafe(32)
+
+
+class ConsoleOAuth2Validator(OAuth2Validator):
+    """DOT's validator, narrowed: the authorization code grant (and its refresh) only, for active users."""
+
+    def validate_grant_type(self, client_id, grant_type, client, request, *args, **kwargs):
+        if grant_type not in ("authorization_code", "refresh_token"):
+            return False
+        return super().validate_grant_type(client_id, grant_type, client, request, *args, **kwargs)
+
+    def validate_response_type(self, client_id, response_type, client, request, *args, **kwargs):
+        return response_type == "code" and super().validate_response_type(client_id, response_type, client, request, *args, **kwargs)
+
+    def validate_code(self, client_id, code, client, request, *args, **kwargs):
+        return super().validate_code(client_id, code, client, request, *args, **kwargs) and request.user.is_active
+
+
+@dataclass(frozen=True)
+class AgentGrant:
+    """An OAuth access token as the Actor sees a token: whose, which scopes, until when.
+    Not an ApiToken row, so jobs, approvals and audit rows keep no foreign key to it (Actor.api_token)."""
+
+    access_token_id: int
+    application_id: int
+    client_name: str
+    user: object = field(repr=False)
+    scopes: tuple[str, ...]
+    expires_at: datetime
+    kind = "oauth"
+    pk = None
+
+    @property
+    def user_id(self) -> int:
+        return self.user.pk
+
+    @property
+    def lookup(self) -> str:
+        """Rate limits count per token (Actor.rate_key)."""
+        return f"oauth{self.access_token_id}"
+
+    @property
+    def public_id(self) -> str:
+        return f"oauth:{self.application_id}/{self.access_token_id}"
+
+    def __str__(self) -> str:
+        return f"{self.client_name} (OAuth agent #{self.application_id})"
+
+
+def authenticate(raw: str) -> AgentGrant | None:
+    """The usable grant of a raw OAuth access token, or None: unknown, expired, another resource's,
+    its client gone, or its user inactive."""
+    if not raw.startswith(ACCESS_PREFIX):
+        return None
+    checksum = hashlib.sha256(raw.encode()).hexdigest()
+    token = get_access_token_model().objects.select_related("user", "application").filter(token_checksum=checksum).first()
+    if token is None or token.user is None or token.application is None or not token.user.is_active:
+        return None
+    if token.expires <= timezone.now() or settings.MCP_RESOURCE_URL not in (token.resource or []):
+        return None  # an unrestricted token (no resource) is not for /mcp either
+    return AgentGrant(
+        access_token_id=token.pk,
+        application_id=token.application_id,
+        client_name=token.application.name or token.application.client_id,
+        user=token.user,
+        scopes=tuple(s for s in token.scope.split() if s in ROLES),
+        expires_at=token.expires,
+    )
+
+
+def is_public_code_client(application) -> bool:
+    return (
+        application.client_type == AbstractApplication.CLIENT_PUBLIC
+        and application.authorization_grant_type == AbstractApplication.GRANT_AUTHORIZATION_CODE
+    )

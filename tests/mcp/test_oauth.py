@@ -1,0 +1,214 @@
+"""OAuth for agents against the console's real ASGI server (uvicorn), docs/oauth.md: the SDK's own client
+with its OAuth provider (mcp.client.auth.OAuthClientProvider) discovers the console from a 401, registers
+itself, sends a person's browser to the consent page — answered here like a browser: a signed-in session,
+the form posted with its CSRF token — and calls tools with the token it gets; revoking the agent on the
+console's page stops it. The authorization server's refusals are in tests/accounts/test_oauth_server.py."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx2
+import pytest
+from asgiref.sync import sync_to_async
+from django.contrib.auth import get_user_model
+from mcp import Client
+from mcp.client.auth import OAuthClientProvider
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared.auth import AuthorizationCodeResult, OAuthClientMetadata
+
+from apps.audit.models import AuditEvent
+from tests.support import processes
+from tests.support.oauth import REDIRECT_URI, Browser, MemoryStorage, issue_oauth_token, query_of
+from tests.support.waiting import wait_for
+
+from .conftest import post_raw
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PING = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
+VERSION = {"MCP-Protocol-Version": "2025-11-25"}
+User = get_user_model()
+AGENT_OPERATIONS = ["accounts.authorize_agent", "accounts.revoke_agent"]
+
+
+@pytest.fixture(scope="module")
+def console(django_db_setup, django_db_blocker):
+    """A console of this module's own: its registration rate limit raised, as the tests register many clients."""
+    with django_db_blocker.unblock():
+        proc, url = processes.start_console(OAUTH_REGISTRATION_RATE_LIMIT="1000/m")
+    yield url
+    proc.stop()
+
+
+class Agent:
+    """The SDK's MCP client with its OAuth provider; its browser step is a person's `Browser`."""
+
+    def __init__(self, console: str, browser: Browser, *, name: str = "Test agent"):
+        self.browser, self.storage, self.authorized = browser, MemoryStorage(), 0
+        self.may_authorize = True
+        self._location = ""
+        metadata = OAuthClientMetadata(
+            client_name=name,
+            redirect_uris=[REDIRECT_URI],
+            grant_types=["authorization_code", "refresh_token"],
+            response_types=["code"],
+            token_endpoint_auth_method="none",
+        )
+        self.provider = OAuthClientProvider(
+            console + "/mcp", metadata, self.storage, redirect_handler=self._open, callback_handler=self._callback
+        )
+        self.url = console + "/mcp"
+
+    async def _open(self, authorization_url: str) -> None:
+        if not self.may_authorize:
+            raise PermissionError("the person will not authorize this agent again")
+        response = await self.browser.consent(authorization_url)
+        assert response.status_code == 302, response.text[:2000]
+        self._location = response.headers["location"]
+        self.authorized += 1
+
+    async def _callback(self) -> AuthorizationCodeResult:
+        query = query_of(self._location)
+        return AuthorizationCodeResult(code=query["code"], state=query.get("state"))
+
+    async def call(self, tool: str, arguments: dict):
+        http = create_mcp_http_client(auth=self.provider)
+        async with http, Client(streamable_http_client(self.url, http_client=http)) as client:
+            return await client.call_tool(tool, arguments)
+
+
+async def signed_in(console: str, *roles: str):
+    user = await sync_to_async(lambda: _user(roles))()
+    browser = Browser(console)
+    await browser.login(user)
+    return user, browser
+
+
+def _user(roles):
+    import secrets
+
+    from django.contrib.auth.models import Group
+
+    password = secrets.token_urlsafe(12)
+    user = User.objects.create_user(username=f"{'-'.join(roles)}-{secrets.token_hex(3)}", password=password)
+    user.groups.set(Group.objects.filter(name__in=roles))
+    user.raw_password = password
+    return user
+
+
+async def wait_until_refused(url: str, raw: str, what: str) -> httpx2.Response:
+    """The console's web process trusts what it verified for ACTOR_CACHE_SECONDS (1 s): wait on the refusal."""
+    deadline = time.monotonic() + 30
+    while (response := await asyncio.to_thread(post_raw, url, PING, Authorization=f"Bearer {raw}", **VERSION)).status_code == 200:
+        assert time.monotonic() < deadline, f"{what}: the token still worked after 30 s"
+        await asyncio.sleep(0.2)
+    return response
+
+
+def test_metadata_and_the_401_that_points_to_it(console):
+    with httpx2.Client(base_url=console, timeout=10) as http:
+        resource = http.get("/.well-known/oauth-protected-resource/mcp").json()
+        assert resource["resource"] == console + "/mcp" and resource["authorization_servers"] == [console]
+        assert http.get("/.well-known/oauth-protected-resource").json() == resource
+        server = http.get("/.well-known/oauth-authorization-server").json()
+    assert server["issuer"] == console
+    assert server["authorization_endpoint"] == console + "/oauth/authorize/" and server["token_endpoint"] == console + "/oauth/token/"
+    assert server["registration_endpoint"] == console + "/oauth/register/"
+    assert server["response_types_supported"] == ["code"]
+    assert server["grant_types_supported"] == ["authorization_code", "refresh_token"]
+    assert server["code_challenge_methods_supported"] == ["S256"]  # no "plain"
+    assert server["token_endpoint_auth_methods_supported"] == ["none"]  # public clients
+    assert set(server["scopes_supported"]) == {"viewer", "operator", "auditor", "admin"}
+    refused = post_raw(console + "/mcp", PING, **VERSION)
+    assert refused.status_code == 401
+    assert f'resource_metadata="{console}/.well-known/oauth-protected-resource/mcp"' in refused.headers["WWW-Authenticate"]
+
+
+async def test_the_sdk_client_is_authorized_by_a_person_calls_tools_and_stops_when_revoked(console):
+    user, browser = await signed_in(console, "operator", "viewer")
+    agent = Agent(console, browser, name="Claude on a laptop")
+    try:
+        result = await agent.call("accounts_whoami", {})
+        assert not result.is_error, result.content
+        assert result.structured_content["user"] == user.username
+        assert sorted(result.structured_content["roles"]) == ["operator", "viewer"]  # asked all four; holds two
+        assert result.structured_content["token"].startswith("oauth:")
+        assert agent.authorized == 1 and agent.storage.tokens.scope.split() == ["operator", "viewer"]
+        assert not (await agent.call("core_health", {"include_workers": False})).is_error
+        assert agent.authorized == 1  # the stored token serves the next session: no second consent
+        raw = agent.storage.tokens.access_token
+
+        page = await browser.http.get("/accounts/agents/")
+        assert page.status_code == 200 and "Claude on a laptop" in page.text
+        application_id = agent.storage.client.client_id
+        pk = await sync_to_async(lambda: _application_pk(application_id))()
+        revoked = await browser.post_form(f"/accounts/agents/{pk}/revoke/", "/accounts/agents/")
+        assert revoked.status_code == 302
+
+        assert (await wait_until_refused(agent.url, raw, "revoked")).status_code == 401
+        agent.may_authorize = False  # the next call meets a 401, and the person does not consent again
+        with pytest.raises(Exception):
+            await agent.call("core_health", {"include_workers": False})
+        events = await sync_to_async(lambda: list(AuditEvent.objects.filter(operation__in=AGENT_OPERATIONS)))()
+        assert sorted((e.operation, e.outcome, e.channel) for e in events) == [
+            ("accounts.authorize_agent", "ok", "web"),
+            ("accounts.revoke_agent", "ok", "web"),
+        ]
+        everything = await sync_to_async(lambda: [str(vars(e)) for e in AuditEvent.objects.all()])()
+        assert not any(raw in row or "opa_" in row or "opr_" in row for row in everything)  # no token in the audit log
+    finally:
+        await browser.aclose()
+
+
+def _application_pk(client_id: str) -> int:
+    from oauth2_provider.models import Application
+
+    return Application.objects.get(client_id=client_id).pk
+
+
+async def test_a_viewers_agent_cannot_call_an_operator_tool(console):
+    _, browser = await signed_in(console, "viewer")
+    agent = Agent(console, browser)
+    try:
+        assert not (await agent.call("core_health", {"include_workers": False})).is_error
+        assert agent.storage.tokens.scope == "viewer"  # asked viewer operator auditor admin: got what the viewer holds
+        result = await agent.call("core_echo_job", {"steps": 1})
+        assert result.is_error and "may not run core.echo_job" in result.content[0].text
+    finally:
+        await browser.aclose()
+
+
+def test_deactivating_the_user_stops_the_agent(console, make_user):
+    user = make_user("operator", "viewer")
+    _, raw = issue_oauth_token(user, ["operator"], resource=[console + "/mcp"])
+    assert post_raw(console + "/mcp", PING, Authorization=f"Bearer {raw}", **VERSION).status_code == 200
+    User.objects.filter(pk=user.pk).update(is_active=False)
+    assert asyncio.run(wait_until_refused(console + "/mcp", raw, "deactivated")).status_code == 401
+
+
+def test_taking_a_role_away_takes_its_tools_from_the_agent(console, make_user):
+    user = make_user("operator", "viewer")
+    _, raw = issue_oauth_token(user, ["operator", "viewer"], resource=[console + "/mcp"])
+
+    def tools() -> str:
+        response = post_raw(console + "/mcp", PING, Authorization=f"Bearer {raw}", **VERSION)
+        assert response.status_code == 200
+        return response.text
+
+    assert "core_echo_job" in tools()
+    User.groups.through.objects.filter(user=user, group__name="operator").delete()
+    wait_for(lambda: "core_echo_job" not in tools(), timeout=30, what="the operator tools leaving the agent's list")
+    assert "core_health" in tools()  # still a viewer
+
+
+def test_a_token_for_another_resource_or_none_is_refused(console, make_user):
+    user = make_user("operator")
+    for resource in ([], ["https://elsewhere.example/mcp"], [console + "/other"]):
+        _, raw = issue_oauth_token(user, ["operator"], resource=resource)
+        refused = post_raw(console + "/mcp", PING, Authorization=f"Bearer {raw}", **VERSION)
+        assert refused.status_code == 401, resource
+    _, raw = issue_oauth_token(user, ["operator"], resource=[console + "/mcp"])
+    assert post_raw(console + "/mcp", PING, Authorization=f"Bearer {raw}", **VERSION).status_code == 200

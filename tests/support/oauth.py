@@ -1,0 +1,124 @@
+"""OAuth for agents in tests (docs/oauth.md): a person's browser that signs in and answers the consent
+page like a browser would, the SDK client's token storage, and a token issued straight into the
+database (for the cache tests, which need no authorization round trip)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from html.parser import HTMLParser
+from urllib.parse import parse_qs, urlsplit
+
+import httpx2
+from django.conf import settings
+from django.utils import timezone
+from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
+
+from apps.accounts.oauth_server import new_access_token
+
+REDIRECT_URI = "http://127.0.0.1:9/callback"  # the agent's loopback listener; never reached (the code is read off the redirect)
+
+
+class _Inputs(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.fields: dict[str, str] = {}
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "input" and attrs.get("type") == "hidden" and attrs.get("name"):
+            self.fields[attrs["name"]] = attrs.get("value") or ""
+
+
+def hidden_inputs(html: str) -> dict[str, str]:
+    parser = _Inputs()
+    parser.feed(html)
+    return parser.fields
+
+
+def query_of(location: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+class Browser:
+    """A person at the console: a session cookie, pages read, forms posted with their CSRF token."""
+
+    def __init__(self, base_url: str):
+        self.http = httpx2.AsyncClient(base_url=base_url, follow_redirects=False, timeout=30)
+        self.consents = 0
+
+    async def login(self, user) -> None:
+        page = await self.http.get("/accounts/login/")
+        form = {
+            "csrfmiddlewaretoken": hidden_inputs(page.text)["csrfmiddlewaretoken"],
+            "username": user.username,
+            "password": user.raw_password,
+        }
+        response = await self.http.post("/accounts/login/", data=form)
+        assert response.status_code == 302, response.text[:500]
+
+    async def consent_page(self, authorize_url: str) -> httpx2.Response:
+        return await self.http.get(authorize_url)
+
+    async def consent(self, authorize_url: str, *, allow: bool = True, **tampered: str) -> httpx2.Response:
+        """GET the authorize URL, then submit its form as shown (allow or deny), some hidden fields changed."""
+        page = await self.consent_page(authorize_url)
+        assert page.status_code == 200, page.text[:2000]
+        form = {**hidden_inputs(page.text), **tampered}
+        if allow:
+            form["allow"] = "1"
+        self.consents += 1
+        return await self.http.post(authorize_url, data=form)
+
+    async def post_form(self, path: str, page_path: str, **data: str) -> httpx2.Response:
+        """Submit a form of `page_path` (its CSRF token) to `path`."""
+        page = await self.http.get(page_path)
+        return await self.http.post(path, data={"csrfmiddlewaretoken": hidden_inputs(page.text)["csrfmiddlewaretoken"], **data})
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+class MemoryStorage:
+    """The SDK's TokenStorage, in memory."""
+
+    def __init__(self):
+        self.tokens: OAuthToken | None = None
+        self.client: OAuthClientInformationFull | None = None
+
+    async def get_tokens(self):
+        return self.tokens
+
+    async def set_tokens(self, tokens):
+        self.tokens = tokens
+
+    async def get_client_info(self):
+        return self.client
+
+    async def set_client_info(self, client_info):
+        self.client = client_info
+
+
+def issue_oauth_token(user, scopes: list[str], *, resource: list[str] | None = None, name: str = "test agent", expires_in: int = 3600):
+    """An OAuth access token of a public client, as if the user had consented: (AccessToken row, raw token)."""
+    from oauth2_provider.models import get_access_token_model, get_application_model, set_token_value
+
+    application = get_application_model().objects.create(
+        name=name,
+        client_id=secrets.token_urlsafe(16),
+        client_type="public",
+        authorization_grant_type="authorization-code",
+        redirect_uris=REDIRECT_URI,
+        client_secret="",
+    )
+    raw = new_access_token()
+    token = get_access_token_model()(
+        user=user,
+        application=application,
+        scope=" ".join(scopes),
+        expires=timezone.now() + timedelta(seconds=expires_in),
+        resource=[settings.MCP_RESOURCE_URL] if resource is None else resource,
+    )
+    set_token_value(token, raw)
+    token.save()
+    return token, raw
