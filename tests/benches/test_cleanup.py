@@ -47,7 +47,7 @@ def test_the_audit_bench_refusing_sqlite_leaves_no_temp_folder(tmp_path):
 
 
 def test_the_mcp_bench_failing_in_its_set_up_leaves_no_temp_folder(tmp_path):
-    proc, temp = start("mcp", tmp_path, BENCH_DATABASE_URL="postgres://postgres@127.0.0.1:5432/opsconsole_no_such_database")
+    proc, temp = start("mcp_calls", tmp_path, BENCH_DATABASE_URL="postgres://postgres@127.0.0.1:5432/opsconsole_no_such_database")
     assert proc.wait(timeout=120) != 0
     assert "opsconsole_no_such_database" in output(tmp_path)
     assert list(temp.iterdir()) == []
@@ -55,7 +55,7 @@ def test_the_mcp_bench_failing_in_its_set_up_leaves_no_temp_folder(tmp_path):
 
 @pytest.mark.peer
 def test_the_mcp_bench_stopped_by_sigterm_stops_its_servers_and_removes_its_files(tmp_path):
-    proc, temp = start("mcp", tmp_path, "--calls", "100000000", "--rounds", "1")
+    proc, temp = start("mcp_calls", tmp_path, "--calls", "100000000", "--rounds", "1")
     deadline = time.monotonic() + 240
     while "tools/call over Streamable HTTP" not in output(tmp_path):  # its three servers are up
         assert proc.poll() is None and time.monotonic() < deadline, output(tmp_path)

@@ -18,7 +18,7 @@ each web process held to the same CPU budget (--cap-cores, a cgroup quota; needs
 uncapped a second process has no idle core here. Throwaway SQLite database, or
 BENCH_DATABASE_URL (an empty PostgreSQL database); REDIS_URL if set, else an embedded Redis.
 
-    BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_mcp .venv/bin/python bench/mcp.py [--calls 2000] [--port N]
+    BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_mcp .venv/bin/python bench/mcp_calls.py [--calls 2000] [--port N]
 """
 
 from __future__ import annotations
@@ -35,8 +35,6 @@ from pathlib import Path
 import cpucap  # isort: skip
 from dashboards import ROOT, environment  # isort: skip
 
-# This file is named mcp.py: drop its directory from the path so `import mcp` finds the SDK.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 READ_TOOL = ("approvals_list_mine", {"limit": 1})
 
 
