@@ -5,7 +5,7 @@ page and the authorized-agents page write through them."""
 from __future__ import annotations
 
 from typing import Literal
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -39,6 +39,10 @@ class RegisteredAgent(BaseModel):
     client_id_issued_at: int
 
 
+# A native client's redirect may be plain http only to its own machine (RFC 8252 §7.3; MCP clients listen there).
+LOOPBACK_NAMES = ("127.0.0.1", "::1", "localhost")
+
+
 @operation("accounts.register_agent", risk=Risk.WRITE, permission="accounts.manage_users", target=lambda p: p.client_name, exposed=False)
 def register_agent(ctx: Context, params: RegisterAgentInput) -> RegisteredAgent:
     """Register an OAuth client (RFC 7591) for the console's own registration endpoint, which runs it as the
@@ -46,6 +50,10 @@ def register_agent(ctx: Context, params: RegisterAgentInput) -> RegisteredAgent:
     a person consents."""
     if not ctx.actor.is_system:
         raise PermissionDenied("Clients register themselves at the registration endpoint.")
+    for uri in params.redirect_uris:
+        parts = urlsplit(uri)
+        if not (parts.scheme == "https" and parts.hostname) and not (parts.scheme == "http" and parts.hostname in LOOPBACK_NAMES):
+            raise InvalidInput({"redirect_uris": f"{uri[:100]!r} is neither https nor http on the client's own loopback (RFC 8252)."})
     Application = get_application_model()
     application = Application(
         name=params.client_name, redirect_uris=" ".join(params.redirect_uris), client_type=Application.CLIENT_PUBLIC,

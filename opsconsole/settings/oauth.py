@@ -43,3 +43,10 @@ OAUTH2_PROVIDER = {
     "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
     "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
 }
+# Two of DOT's RFC 9700 deploy warnings, answered here rather than by its switches:
+# W008 (plain http redirect URIs allowed): only to the client's own loopback, which RFC 8252 asks for
+# native clients (MCP clients listen there); accounts.register_agent refuses http anywhere else.
+# W005 (no RFC 9207 `iss` on the authorization response): the MCP SDK compares it against the issuer
+# with a trailing slash that DOT's value lacks, and refuses every authorization; `iss` defends a client
+# that talks to several authorization servers against mixing them up, and /mcp has this one only.
+OAUTH_SILENCED_CHECKS = ["oauth2_provider.W005", "oauth2_provider.W008"]

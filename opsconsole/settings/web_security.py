@@ -4,6 +4,9 @@ without them, cookies, HTTPS and the security headers (CSP)."""
 from django.core.exceptions import ImproperlyConfigured
 
 from .environment import PRODUCTION, env, env_bool, env_list
+from .oauth import OAUTH_SILENCED_CHECKS
+
+SILENCED_SYSTEM_CHECKS = [*OAUTH_SILENCED_CHECKS]  # each with its reason where it is named
 
 DEV_SECRET_KEY = "insecure-development-key-do-not-use-in-production"
 SECRET_KEY = env("SECRET_KEY", DEV_SECRET_KEY)
@@ -40,7 +43,7 @@ if PRODUCTION:
     # Preloading is hard to undo, so it is a deliberate opt-in rather than a deploy-check failure.
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
     if not SECURE_HSTS_PRELOAD:
-        SILENCED_SYSTEM_CHECKS = ["security.W021"]
+        SILENCED_SYSTEM_CHECKS.append("security.W021")
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 CONTENT_SECURITY_POLICY = {

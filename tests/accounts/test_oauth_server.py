@@ -130,7 +130,11 @@ def test_registration_issues_no_management_token(db):
     assert not AccessToken.objects.exists()
 
 
-@pytest.mark.parametrize("uris", [[], ["javascript:alert(1)"], ["not a url"]], ids=["none", "javascript", "not a URL"])
+@pytest.mark.parametrize(
+    "uris",
+    [[], ["javascript:alert(1)"], ["not a url"], ["http://attacker.example/cb"], ["http://127.0.0.1:9/cb", "http://10.0.0.5/cb"]],
+    ids=["none", "javascript", "not a URL", "plain http elsewhere", "one of them plain http elsewhere"],
+)
 def test_registration_refuses_unusable_redirect_uris(uris, db):
     status, body = register(Client(), redirect_uris=uris)
     assert status == 400 and body["error"] in ("invalid_redirect_uri", "invalid_client_metadata")
