@@ -13,6 +13,7 @@ from django.utils import timezone
 from apps.accounts import actors
 from apps.accounts.models import ApiToken
 from apps.core.gateway import invoke
+from tests.support.actors import roles_of_token
 
 User = get_user_model()
 
@@ -23,26 +24,6 @@ ELSEWHERE = {
     "deactivated": lambda user, token: User.objects.filter(pk=user.pk).update(is_active=False),
 }
 TOKEN_ROLES_AFTER = {"revoked": None, "role taken away": {"viewer"}, "deactivated": None}
-
-
-@pytest.fixture
-def clock(monkeypatch, settings):
-    """The cache's clock, held still; `clock.pass_the_bound()` moves it by ACTOR_CACHE_SECONDS."""
-
-    class Clock:
-        now = 1000.0
-
-        def pass_the_bound(self):
-            self.now += settings.ACTOR_CACHE_SECONDS
-
-    held = Clock()
-    monkeypatch.setattr(actors, "clock", lambda: held.now)
-    return held
-
-
-def roles_of_token(raw: str, **kwargs) -> set[str] | None:
-    actor = actors.actor_for_token(raw, **kwargs)
-    return None if actor is None else set(actor.roles)
 
 
 @pytest.mark.parametrize("change", ELSEWHERE)

@@ -14,6 +14,7 @@ from apps.accounts import actors
 from apps.accounts.oauth_server import AgentGrant
 from apps.audit.models import AuditEvent
 from apps.core.gateway import invoke
+from tests.support.actors import roles_of_token
 from tests.support.oauth import issue_oauth_token
 
 User = get_user_model()
@@ -24,24 +25,6 @@ ELSEWHERE = {
     "deactivated": lambda user, token: User.objects.filter(pk=user.pk).update(is_active=False),
 }
 ROLES_AFTER = {"revoked": None, "role taken away": {"viewer"}, "deactivated": None}
-
-
-@pytest.fixture
-def clock(monkeypatch, settings):
-    class Clock:
-        now = 1000.0
-
-        def pass_the_bound(self):
-            self.now += settings.ACTOR_CACHE_SECONDS
-
-    held = Clock()
-    monkeypatch.setattr(actors, "clock", lambda: held.now)
-    return held
-
-
-def roles_of_token(raw: str, **kwargs) -> set[str] | None:
-    actor = actors.actor_for_token(raw, **kwargs)
-    return None if actor is None else set(actor.roles)
 
 
 def test_an_oauth_token_is_an_actor_with_its_users_roles_and_its_scopes(make_user):
