@@ -166,8 +166,8 @@ class Guard:
 
     # --- pinned clients ------------------------------------------------------------------
 
-    def httpx_transport(self, *, verify: bool = True, limits: httpx.Limits | None = None) -> httpx.BaseTransport:
-        return _PinnedTransport(self, verify=verify, limits=limits or httpx.Limits())
+    def httpx_transport(self, *, verify: bool | ssl.SSLContext = True) -> httpx.BaseTransport:
+        return _PinnedTransport(self, verify=verify)
 
     def http_connection(
         self, url: str, *, verify: bool | ssl.SSLContext = True, connect_timeout: float, timeout: float
@@ -243,9 +243,10 @@ class _PinnedTransport(httpx.HTTPTransport):
     """httpx's own transport with a connection pool that dials through the guard.
     Environment proxies are not used: a proxy would resolve the name itself."""
 
-    def __init__(self, guard: Guard, *, verify: bool, limits: httpx.Limits):
+    def __init__(self, guard: Guard, *, verify: bool | ssl.SSLContext):
+        limits = httpx.Limits()
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
+            ssl_context=verify if isinstance(verify, ssl.SSLContext) else _tls_context(verify),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
@@ -274,7 +275,7 @@ class _PinnedConnection:
 
 @functools.cache
 def _tls_context(verify: bool) -> ssl.SSLContext:
-    """The same trust as `httpx_transport` (certifi's roots, no environment), built once: loading them costs ms."""
+    """The trust of both pinned clients (certifi's roots, not the environment's), built once per flag: loading it costs ms."""
     return httpx.create_ssl_context(verify=verify, trust_env=False)
 
 
