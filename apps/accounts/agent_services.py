@@ -27,6 +27,8 @@ OAUTH_SCOPES = tuple(settings.OAUTH2_PROVIDER["SCOPES"])
 class RegisterAgentInput(BaseModel):
     client_name: str = Field("", max_length=100)
     redirect_uris: list[str] = Field(min_length=1, max_length=5)
+    grant_types: list[str] = Field(["authorization_code"], description="Only authorization_code (and refresh_token).")
+    response_types: list[str] = Field(["code"], description="Only code.")
 
 
 class RegisteredAgent(BaseModel):
@@ -50,6 +52,10 @@ def register_agent(ctx: Context, params: RegisterAgentInput) -> RegisteredAgent:
     a person consents."""
     if not ctx.actor.is_system:
         raise PermissionDenied("Clients register themselves at the registration endpoint.")
+    if set(params.grant_types or ["authorization_code"]) - {"authorization_code", "refresh_token"}:
+        raise InvalidInput({"grant_types": "Only the authorization_code grant (and refresh_token)."})
+    if set(params.response_types or ["code"]) != {"code"}:
+        raise InvalidInput({"response_types": "Only the code response type."})
     for uri in params.redirect_uris:
         parts = urlsplit(uri)
         if not (parts.scheme == "https" and parts.hostname) and not (parts.scheme == "http" and parts.hostname in LOOPBACK_NAMES):

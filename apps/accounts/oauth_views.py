@@ -96,11 +96,8 @@ def register(request):
         data = None
     if not isinstance(data, dict):
         return _refused("invalid_client_metadata", "The body must be a JSON object.")
-    if set(data.get("grant_types") or ["authorization_code"]) - {"authorization_code", "refresh_token"}:
-        return _refused("invalid_client_metadata", "Only the authorization_code grant (and refresh_token).")
-    if set(data.get("response_types") or ["code"]) != {"code"}:
-        return _refused("invalid_client_metadata", "Only the code response type.")
     params = {"client_name": str(data.get("client_name") or "")[:100], "redirect_uris": data.get("redirect_uris")}
+    params |= {key: data[key] for key in ("grant_types", "response_types") if data.get(key)}
     try:
         outcome = invoke("accounts.register_agent", Actor.system(), params, "web",
                          client_ip=client_ip(request), request_id=getattr(request, "request_id", ""))  # fmt: skip
