@@ -70,11 +70,6 @@ def fingerprint(target: str, obs: Observation) -> str:
 GUARDED = Q(kind="dependencies", severity="critical") | Q(verification="live")
 
 
-def guarded(finding: Finding) -> bool:
-    """The GUARDED rule for one finding in memory."""
-    return (finding.kind == "dependencies" and finding.severity == "critical") or finding.verification == "live"
-
-
 @transaction.atomic
 def record(scan: Scan, observations: list[Observation], now: datetime, *, narrowed: bool = False) -> dict[str, int]:
     """Merge a complete scan's observations into the findings of its target. A `narrowed` scan (the caller's own
@@ -111,7 +106,8 @@ def record(scan: Scan, observations: list[Observation], now: datetime, *, narrow
     # what an exception accepted is fixed too when it goes (a manually accepted risk stays as the person left it)
     covered = Q(status=Finding.ACCEPTED, exception__isnull=False)
     current = Finding.objects.filter(target=scan.target, kind=scan.kind).filter(Q(status__in=Finding.ACTIVE) | covered)
-    gone = [f for f in current.exclude(fingerprint__in=list(unique)) if not (narrowed and guarded(f))]
+    gone = current.exclude(fingerprint__in=list(unique))
+    gone = list(gone.exclude(GUARDED) if narrowed else gone)
     for finding in gone:
         comments.append(
             FindingComment(finding=finding, text=f"Not seen in scan {scan.pk}: fixed.", status_from=finding.status, status_to="fixed")

@@ -271,8 +271,8 @@ DISMISSING = (Finding.ACCEPTED, Finding.FALSE_POSITIVE, Finding.FIXED)
 def triage_scope(params: TriageInput) -> str | None:
     """Accepting, dismissing or marking fixed a guarded finding takes a second person, as a critical exception does
     (else triage would be the way around that guard); every other triage needs no approval."""
-    finding = Finding.objects.filter(pk=params.finding_id).first()
-    return "severity:critical" if finding is not None and params.status in DISMISSING and findings.guarded(finding) else None
+    guarded = Finding.objects.filter(findings.GUARDED, pk=params.finding_id).exists()
+    return "severity:critical" if params.status in DISMISSING and guarded else None
 
 
 def plan_triage(ctx: Context | None, params: TriageInput) -> dict:
