@@ -125,16 +125,18 @@ def is_public_code_client(application) -> bool:
 
 def stored_grant(user, application_id: int) -> AgentGrant:
     """The agent a job or an approval request was asked by, as it stands now: revoked unless the client
-    still exists and the user still has a live authorization of it — an unexpired access token for /mcp,
-    or a refresh token that can still mint one (not revoked, within REFRESH_TOKEN_EXPIRE_SECONDS, as DOT
-    checks it). Its scopes are those the live tokens grant. `accounts.revoke_agent` deletes them all."""
+    still exists and the user still has a live authorization of it — an unexpired access token, or a
+    refresh token that can still mint one (not revoked, within REFRESH_TOKEN_EXPIRE_SECONDS, as DOT checks
+    a refresh). Its scopes are those the live tokens grant. `accounts.revoke_agent` deletes them all.
+    (The resource a token is bound to is not checked again: only /mcp tokens are issued, and the worker
+    that asks need not know the address the web process serves.)"""
     application = get_application_model().objects.filter(pk=application_id).first()
     now = timezone.now()
     refreshable = Q(refresh_token__isnull=False, refresh_token__revoked__isnull=True)
     if expiry := refresh_token_expire_timedelta():
         refreshable &= Q(expires__gt=now - expiry)
     tokens = get_access_token_model().objects.filter(user=user, application=application).filter(Q(expires__gt=now) | refreshable)
-    live = [t for t in tokens if settings.MCP_RESOURCE_URL in (t.resource or [])] if application is not None else []
+    live = list(tokens) if application is not None else []
     return AgentGrant(
         access_token_id=None,
         application_id=application_id,
