@@ -16,7 +16,7 @@ from .roles import ADMIN, ROLES
 @dataclass(frozen=True)
 class Actor:
     user: object | None  # a User; None only for the system actor
-    token: object | None = None  # the ApiToken, or OAuth AgentGrant (accounts.oauth_server), the call came through
+    token: object | None = None  # what the call came through: an ApiToken, an OAuth AgentGrant, a GoneCredential (credentials.py)
     roles: frozenset[str] = frozenset()
     perms: frozenset[str] = field(default=frozenset(), repr=False)
 
@@ -37,7 +37,7 @@ class Actor:
         """The actor of work stored earlier (a job, an approval request) with the `credential` and `scopes` of
         the actor that asked: the user's roles now, narrowed by those scopes and by what the credential still
         grants. A revoked credential still names itself (audit), and `refusal()` then says why it may not act."""
-        if not credential:
+        if not credential or user is None:  # a person's session; a deleted user, whom for_user refuses
             return cls.for_user(user)
         from .credentials import resolve
 
