@@ -10,7 +10,6 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -40,10 +39,10 @@ def socket_path(tmp_path, settings):
     return path
 
 
-@contextmanager
-def serving(socket_path, **options):
-    """An appender in this process (a thread), for the tests that stop it at a chosen point."""
-    server = appender.AppenderServer(socket_path, **options)
+@pytest.fixture
+def server(socket_path):
+    """An appender in this process (a thread), for the tests that watch or break it at a chosen point."""
+    server = appender.AppenderServer(socket_path)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -52,12 +51,6 @@ def serving(socket_path, **options):
         server.shutdown()
         thread.join(timeout=60)  # the loop closes its database connection as it ends
         server.server_close()
-
-
-@pytest.fixture
-def server(socket_path):
-    with serving(socket_path) as server:
-        yield server
 
 
 @pytest.fixture
