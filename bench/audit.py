@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import random
 import shutil
+import signal
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -55,7 +56,14 @@ def _use(db_name: str) -> None:
     connections["default"].close()
 
 
+def _default_sigterm() -> None:
+    """A forked child dies of SIGTERM at once: the bench's own handler (exit_on_sigterm, for its
+    clean-up) unwinding a pool worker blocked on the pool's queue lock can hang Pool.terminate."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _appender(db_name: str, path: str) -> None:
+    _default_sigterm()
     _use(db_name)
     AppenderServer(path).serve_forever()
 
@@ -82,7 +90,8 @@ def _writer(args):
 
 def _cpu(processes: list) -> list[float]:
     times = [sum(p.cpu_times()[:2]) for p in processes]
-    return [times[0], sum(times[1:])]
+    machine = psutil.cpu_times()
+    return [times[0], sum(times[1:]), sum(machine) - machine.idle - machine.iowait]
 
 
 def _run(pool, db_name: str, side: str, per: int, threads: int, appender_socket: str) -> float:
@@ -97,21 +106,21 @@ def bench_writes(db_name: str, total: int, rounds: int, threads: int, appender_s
         cursor.execute(f"CREATE SEQUENCE {PLAIN}_seq")
     per = total // WRITERS
     seconds = {"plain": 0.0, "chain": 0.0, "appender": 0.0}
-    cpu = {side: [0.0, 0.0] for side in seconds}  # CPU seconds: the appender process, the writers
+    cpu = {side: [0.0, 0.0, 0.0] for side in seconds}  # CPU seconds: the appender process, the writers, the machine
     connections["default"].close()
     fork = multiprocessing.get_context("fork")
     appender = fork.Process(target=_appender, args=(db_name, appender_socket), daemon=True)
     appender.start()
     try:
         appender_cpu = psutil.Process(appender.pid)
-        with fork.Pool(WRITERS) as pool:
+        with fork.Pool(WRITERS, initializer=_default_sigterm) as pool:
             writers_cpu = [psutil.Process(child.pid) for child in multiprocessing.active_children() if child.pid != appender.pid]
             for _ in range(rounds):
                 for side in seconds:
                     before = _cpu([appender_cpu, *writers_cpu])
                     seconds[side] += _run(pool, db_name, side, per, threads, appender_socket)
                     after = _cpu([appender_cpu, *writers_cpu])
-                    cpu[side] = [cpu[side][i] + after[i] - before[i] for i in (0, 1)]
+                    cpu[side] = [cpu[side][i] + after[i] - before[i] for i in (0, 1, 2)]
     finally:
         appender.terminate()
         appender.join()
@@ -127,8 +136,11 @@ def bench_writes(db_name: str, total: int, rounds: int, threads: int, appender_s
     appender_ratio = rate["appender"] / rate["plain"]
     print(f"  chain appends, appender process {rate['appender']:,.0f} events/s   ratio {appender_ratio:.2f}x  (goal >= 0.8x)")
     print(f"  events per appender batch: {per_batch:.1f}")
-    for side, (appender_s, writers_s) in cpu.items():
-        print(f"  CPU ms per event, {side:<8}: writers {writers_s / events * 1000:.3f}, appender process {appender_s / events * 1000:.3f}")
+    for side, (appender_s, writers_s, machine_s) in cpu.items():
+        print(
+            f"  CPU ms per event, {side:<8}: writers {writers_s / events * 1000:.3f}, appender process {appender_s / events * 1000:.3f},"
+            f" whole machine {machine_s / events * 1000:.3f} (PostgreSQL, kernel, anything else running)"
+        )
     print(f"  chain intact: {result.ok} ({result.checked} events)")
 
 

@@ -6,14 +6,12 @@ client round trip. Concurrent callers of one process share a batch (writer._Grou
 processes that serve one request at a time (Celery workers, a web process at low concurrency)
 cannot share anything, and eight of them queue on the lock one append after another. Here
 they hand their events over a Unix socket to one process whose single loop reads every
-writer's socket and writes whatever arrived during its last batch as the next batch: one lock
-hold and one statement for all of them, committed asynchronously, so the chain lock is free
-again at once. A second thread makes what was committed durable: one durability barrier (a
-synchronous commit on its own connection, writer.DURABILITY_BARRIER) covers every batch
-committed before it, so the batches that arrive while one barrier waits for the WAL flush share
-the next. Only then does it answer each writer with its event's place in the chain, and the
-writer returns to its caller: the answer means durable, and no writer pays for a flush of its
-own.
+writer's socket and writes whatever arrived during its last batch as the next batch: one
+statement (prepared once), one lock hold and one synchronous commit for all of them, then it
+answers each writer with its event's place in the chain. The answer means durable, and no
+writer pays for a commit of its own. The appender is the only writer that normally takes the
+chain lock, so holding it over the WAL flush costs nobody a wait; the events that arrive
+meanwhile are the next batch.
 
 `manage.py audit_appender` runs it; writers use it when AUDIT_APPENDER_SOCKET names its socket.
 The socket is created owner-only (0600): whoever can connect can append events. What happens
@@ -26,23 +24,21 @@ import contextlib
 import json
 import logging
 import os
-import queue
 import selectors
 import socket
-import threading
 import time
 
 from django.db import connection
 
 from .appender_client import HEADER, PLACED, SENT, send_frame
 from .models import AuditEvent
-from .writer import MAX_BATCH, _append_after, _append_pipelined, _make_durable, _Row
+from .writer import MAX_BATCH, _append_after, _append_pipelined, _Row
 
 log = logging.getLogger(__name__)
 
 
 class AppenderServer:
-    def __init__(self, path: str, make_durable=_make_durable):
+    def __init__(self, path: str):
         if answers(path):
             raise RuntimeError(f"an audit appender already listens on {path}")
         with contextlib.suppress(FileNotFoundError):
@@ -61,29 +57,34 @@ class AppenderServer:
         self._selector.register(self._wake_reader, selectors.EVENT_READ)
         self._buffers: dict[socket.socket, bytearray] = {}
         self._running = True
-        self._make_durable = make_durable
-        # What the loop appended (or failed to), in order, for the flusher to answer: (items, error).
-        self._appended: queue.SimpleQueue = queue.SimpleQueue()
 
     def serve_forever(self) -> None:
         """Read what writers sent; append it as one batch; repeat (until `shutdown`)."""
-        flusher = threading.Thread(target=self._flush_forever, name="audit-appender-flusher")
-        flusher.start()
         head = None  # the head this loop wrote last: while nobody else appends, still the head
         queued: list = []
         try:
             while self._running or queued:
-                for key, _ in self._selector.select(timeout=0 if queued else None):
-                    if key.fileobj is self._listener:
-                        self._accept()
-                    elif key.fileobj is not self._wake_reader:
-                        queued += self._read(key.fileobj)
+                queued += self._gather(wait=not queued)
                 batch, queued = self._unexpired(queued[:MAX_BATCH]), queued[MAX_BATCH:]
                 head = self._append(batch, head)
         finally:
-            self._appended.put(None)  # the flusher answers what is left, then ends
-            flusher.join()
             connection.close()
+
+    def _gather(self, wait: bool) -> list:
+        """Everything sent so far (waiting for something if `wait`): until nothing more is ready, so
+        a writer that connected meanwhile (accepted in one round, read in the next) is in it too."""
+        taken: list = []
+        timeout = None if wait else 0
+        while len(taken) < MAX_BATCH and (ready := self._selector.select(timeout)):
+            timeout = 0
+            for key, _ in ready:
+                if key.fileobj is self._listener:
+                    self._accept()
+                elif key.fileobj is self._wake_reader:
+                    self._wake_reader.recv(64)  # `shutdown` woke the loop
+                else:
+                    taken += self._read(key.fileobj)
+        return taken
 
     def shutdown(self) -> None:
         """Stop taking events; what was read is still appended and answered."""
@@ -135,11 +136,13 @@ class AppenderServer:
         rows = [row for row, *_ in batch]
         try:
             if not (head and _append_after(rows, head)):
-                _append_pipelined(rows, durable=False)
-        except Exception as exc:
-            self._appended.put((batch, exc))
+                _append_pipelined(rows)
+        except Exception as exc:  # not appended, or committed without the answer: the writers recover
+            _answer_failed(batch, exc)
             return None
-        self._appended.put((batch, None))
+        for row, sock, _ in batch:
+            event = row.event
+            _answer(sock, {"id": event.pk, "at": event.at.isoformat(), **{name: getattr(event, name) for name in PLACED}})
         last = rows[-1].event
         return (last.seq, last.hash, last.key_id)
 
@@ -148,40 +151,8 @@ class AppenderServer:
         now = time.time()
         expired = [item for item in items if item[2] <= now]
         if expired:
-            self._appended.put((expired, TimeoutError("the writer stopped waiting")))
+            _answer_failed(expired, TimeoutError("the writer stopped waiting"))
         return [item for item in items if item[2] > now]
-
-    def _flush_forever(self) -> None:
-        """Answer the writers of what the loop appended once it is durable: take every batch
-        committed so far, run one barrier for all of them, answer; repeat until the loop ends.
-        The one thread that writes to writers' sockets."""
-        done = False
-        try:
-            while not done:
-                taken = [self._appended.get()]
-                with contextlib.suppress(queue.Empty):
-                    while True:
-                        taken.append(self._appended.get_nowait())
-                done = None in taken
-                self._answer_durable([item for item in taken if item is not None])
-        finally:
-            connection.close()
-
-    def _answer_durable(self, taken: list) -> None:
-        flushed = None
-        if any(error is None for _, error in taken):
-            try:
-                self._make_durable()
-            except Exception as exc:  # committed, but not known to be durable: the writers recover
-                connection.close()
-                flushed = exc
-        for items, error in taken:
-            if error or flushed:
-                _answer_failed(items, error or flushed)
-                continue
-            for row, sock, _ in items:
-                event = row.event
-                _answer(sock, {"id": event.pk, "at": event.at.isoformat(), **{name: getattr(event, name) for name in PLACED}})
 
 
 def _answer_failed(items: list, exc: Exception) -> None:

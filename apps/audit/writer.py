@@ -22,9 +22,9 @@ from __future__ import annotations
 import json
 import os
 import threading
-import weakref
 from functools import cache
 
+import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -236,24 +236,18 @@ def _insert_after_sql() -> str:
     )
 
 
-# Connections whose session commits asynchronously (the appender's own, see _append_after).
-_asynchronous = weakref.WeakSet()
-
-
 def _append_after(rows: list[_Row], head: tuple) -> bool:
     """Append `rows` linked after `head` (seq, hash, key id), which this process believes is the
-    chain's head, in one statement (its own transaction); False (nothing written) when another
-    writer moved the head. Commits asynchronously: the caller makes it durable (the barrier)
-    before anyone is told. Only for a connection that does nothing else (the appender's loop)."""
+    chain's head, in one statement (its own transaction, committed durably); False (nothing
+    written) when another writer moved the head. For a connection that does nothing else (the
+    appender's loop): the statement is prepared on it."""
     connection.ensure_connection()
     linked = _link(rows, head)
     body = json.dumps([{**row.values, "prev_hash": row.event.prev_hash, "hash": row.event.hash} for row in linked], separators=(",", ":"))
     try:
-        with connection.cursor() as cursor:
-            if connection.connection not in _asynchronous:
-                cursor.execute("SET synchronous_commit = off")
-                _asynchronous.add(connection.connection)
-            cursor.execute(_insert_after_sql(), [body, head[1]])
+        # Bound on the server and prepared once: the statement's text is the same for any batch.
+        with psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(_insert_after_sql(), [body, head[1]], prepare=True)
             inserted = cursor.fetchall()
     except BaseException:
         connection.close()
@@ -265,9 +259,8 @@ def _append_after(rows: list[_Row], head: tuple) -> bool:
     return True
 
 
-def _append_pipelined(rows: list[_Row], durable: bool = True) -> None:
-    """Append `rows` in two round trips; not `durable`: committed, but the caller still has to make
-    sure the commit is flushed (the durability barrier) before anyone is told it is done."""
+def _append_pipelined(rows: list[_Row]) -> None:
+    """Append `rows` in two round trips, durably."""
     connection.ensure_connection()
     pg = connection.connection
     try:
@@ -281,8 +274,7 @@ def _append_pipelined(rows: list[_Row], durable: bool = True) -> None:
                 linked = _link(rows, _head(head_cursor))  # fetching the head syncs the pipeline: round trip 1
                 _insert(cursor, linked)
                 head_cursor.execute("COMMIT")
-                if durable:
-                    head_cursor.execute(DURABILITY_BARRIER)
+                head_cursor.execute(DURABILITY_BARRIER)
             _set_ids(cursor, linked)  # the pipeline's exit: round trip 2, the flush
     except BaseException:
         # A failed statement leaves the transaction aborted (or the link broken): start clean.

@@ -10,13 +10,12 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
 import psycopg
 import pytest
 from django.db import close_old_connections, connection
 
-from apps.audit import appender, writer
+from apps.audit import appender, appender_client, writer
 from apps.audit.appender_client import SENT, receive_frame, send_frame
 from apps.audit.models import AuditEvent
 from apps.audit.verify import verify_chain
@@ -40,10 +39,10 @@ def socket_path(tmp_path, settings):
     return path
 
 
-@contextmanager
-def serving(socket_path, **options):
-    """An appender in this process (a thread), for the tests that stop it at a chosen point."""
-    server = appender.AppenderServer(socket_path, **options)
+@pytest.fixture
+def server(socket_path):
+    """An appender in this process (a thread), for the tests that watch or break it at a chosen point."""
+    server = appender.AppenderServer(socket_path)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -52,12 +51,6 @@ def serving(socket_path, **options):
         server.shutdown()
         thread.join(timeout=60)  # the loop closes its database connection as it ends
         server.server_close()
-
-
-@pytest.fixture
-def server(socket_path):
-    with serving(socket_path) as server:
-        yield server
 
 
 @pytest.fixture
@@ -134,44 +127,45 @@ def test_an_event_is_answered_only_once_committed(server, other_session):
     assert verify_chain().ok
 
 
-class HeldBarrier:
-    """A durability barrier held until released, counting how often it ran."""
+def test_events_sent_while_a_batch_commits_are_the_next_batch(server, other_session, monkeypatch):
+    sent = []
+    real_receive = appender_client.receive_frame
 
-    def __init__(self, fail_first=False):
-        self.runs, self.released, self.fail_first = 0, threading.Event(), fail_first
+    def receive_after_sending(stream):
+        sent.append(1)
+        return real_receive(stream)
 
-    def __call__(self):
-        self.runs += 1
-        assert self.released.wait(60)
-        if self.fail_first and self.runs == 1:
-            raise OSError("the flush failed")
-        writer._make_durable()
-
-
-def test_an_event_is_answered_only_once_durable_and_batches_committed_meanwhile_share_a_barrier(socket_path, other_session):
-    barrier = HeldBarrier()
-    with serving(socket_path, make_durable=barrier), ThreadPoolExecutor(5) as pool:
-        first = pool.submit(append, 0)
-        wait_for(lambda: barrier.runs == 1, timeout=60, what="the first barrier")
-        assert count(other_session) == 1 and not first.done()  # committed, not yet durable: no answer
-        rest = [pool.submit(append, i) for i in range(1, 5)]
-        wait_for(lambda: count(other_session) == 5, timeout=60, what="the appender to commit the rest")
-        assert not any(f.done() for f in [first, *rest]) and barrier.runs == 1
-        barrier.released.set()
+    monkeypatch.setattr(appender_client, "receive_frame", receive_after_sending)
+    append(0)
+    holder = other_session.transaction()
+    holder.__enter__()
+    other_session.execute("SELECT pg_advisory_xact_lock(%s)", [writer.CHAIN_LOCK_ID])
+    with ThreadPoolExecutor(4) as pool:
+        first = pool.submit(append, 1)
+        waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        wait_for(
+            lambda: other_session.execute(waiting).fetchone()[0] > 0, timeout=60, what="the appender's batch waiting for the chain lock"
+        )
+        rest = [pool.submit(append, i) for i in range(2, 5)]
+        wait_for(lambda: len(sent) == 5, timeout=60, what="the other three events sent")
+        holder.__exit__(None, None, None)
         events = [f.result(timeout=60) for f in [first, *rest]]
-    assert barrier.runs == 2  # one barrier for the four events committed while the first one ran
-    assert sorted(e.seq for e in events) == [1, 2, 3, 4, 5] and verify_chain().ok
+    assert [e.seq for e in events[:1]] == [2] and sorted(e.seq for e in events[1:]) == [3, 4, 5]
+    assert len({e.at for e in events[1:]}) == 1 and events[0].at < events[1].at  # one batch, after the first
+    assert verify_chain().ok
 
 
-def test_a_failed_barrier_leaves_the_writer_to_make_its_committed_event_durable_once(socket_path):
-    barrier = HeldBarrier(fail_first=True)
-    barrier.released.set()
-    with serving(socket_path, make_durable=barrier):
-        event = append(0)
-        assert append(1).seq == 2  # the writer went on appending itself for a while
+def test_an_append_committed_but_not_answered_is_recovered_by_its_writer_once(server, monkeypatch):
+    def commit_then_fail(rows):
+        real_append(rows)
+        raise OSError("the connection was lost after the commit")
+
+    real_append = appender._append_pipelined
+    monkeypatch.setattr(appender, "_append_pipelined", commit_then_fail)
+    event = append(0)
+    assert append(1).seq == 2  # the writer went on appending itself for a while
     rows = AuditEvent.objects.filter(operation="test.appender")
-    assert barrier.runs == 1 and rows.count() == 2
-    assert rows.get(seq=1).append_key == event.append_key and event.seq == 1
+    assert rows.count() == 2 and rows.get(seq=1).append_key == event.append_key and event.seq == 1
     assert verify_chain().ok
 
 
