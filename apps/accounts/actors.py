@@ -16,19 +16,32 @@ from .roles import ADMIN, ROLES
 @dataclass(frozen=True)
 class Actor:
     user: object | None  # a User; None only for the system actor
-    token: object | None = None  # the ApiToken, or OAuth AgentGrant (accounts.oauth_server), the call came through
+    token: object | None = None  # what the call came through: an ApiToken, an OAuth AgentGrant, a GoneCredential (credentials.py)
     roles: frozenset[str] = frozenset()
     perms: frozenset[str] = field(default=frozenset(), repr=False)
 
     @classmethod
-    def for_user(cls, user, token=None) -> Actor:
-        """The actor's roles are the user's groups, narrowed by the token's scopes."""
+    def for_user(cls, user, token=None, scopes=None) -> Actor:
+        """The actor's roles are the user's groups, narrowed by the token's scopes (and by `scopes`, if given)."""
         if user is None or not user.is_authenticated or not user.is_active:
             return cls(user=None, token=None)
         roles = set(roles_of(user))
         if token is not None:
             roles &= set(token.scopes)
+        if scopes is not None:
+            roles &= set(scopes)
         return cls(user=user, token=token, roles=frozenset(roles), perms=permissions_of(frozenset(roles)))
+
+    @classmethod
+    def for_credential(cls, user, credential: str, scopes) -> Actor:
+        """The actor of work stored earlier (a job, an approval request) with the `credential` and `scopes` of
+        the actor that asked: the user's roles now, narrowed by those scopes and by what the credential still
+        grants. A revoked credential still names itself (audit), and `refusal()` then says why it may not act."""
+        if not credential or user is None:  # a person's session; a deleted user, whom for_user refuses
+            return cls.for_user(user)
+        from .credentials import resolve
+
+        return cls.for_user(user, resolve(user, credential), scopes=scopes)
 
     @classmethod
     def system(cls) -> Actor:
@@ -52,9 +65,18 @@ class Actor:
         return getattr(self.user, "pk", None)
 
     @property
-    def api_token(self):
-        """The ApiToken row the call came through, if any (an OAuth grant is no row jobs or approvals point to)."""
-        return self.token if getattr(self.token, "kind", None) == "api" else None
+    def credential(self) -> str:
+        """The credential the call came through, as work it starts stores it (accounts.credentials): "" for none."""
+        return self.token.credential if self.token is not None else ""
+
+    @property
+    def scopes(self) -> list[str]:
+        """What that credential lets this actor do, stored beside it: its roles now (never more than it was granted)."""
+        return sorted(self.roles) if self.token is not None else []
+
+    def refusal(self) -> str:
+        """Why the credential this actor acts through may no longer act; "" when it may (or there is none)."""
+        return self.token.refusal() if self.token is not None else ""
 
     @property
     def rate_key(self) -> str:

@@ -88,6 +88,17 @@ class ApiToken(models.Model):
         return f"{TOKEN_PREFIX}{self.lookup}"
 
     @property
+    def credential(self) -> str:
+        """How jobs and approval requests name this token, to act through it later (Actor.for_credential)."""
+        return f"api:{self.pk}"
+
+    def refusal(self) -> str:
+        """Why the token may no longer act ("" when it may)."""
+        if ApiToken.objects.usable().filter(pk=self.pk).exists():
+            return ""
+        return f"The API token {self} that requested this job was revoked or has expired. Nothing ran."
+
+    @property
     def state(self) -> str:
         if self.revoked_at:
             return "revoked"

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
-from oauth2_provider.models import AbstractApplication, get_access_token_model
+from oauth2_provider.models import AbstractApplication, get_access_token_model, get_application_model, refresh_token_expire_timedelta
 from oauth2_provider.oauth2_validators import OAuth2Validator
 
 from .roles import ROLES
@@ -49,17 +50,19 @@ class ConsoleOAuth2Validator(OAuth2Validator):
 
 @dataclass(frozen=True)
 class AgentGrant:
-    """An OAuth access token as the Actor sees a token: whose, which scopes, until when.
-    Not an ApiToken row, so jobs, approvals and audit rows keep no foreign key to it (Actor.api_token)."""
+    """An OAuth agent as the Actor sees a token: whose, which scopes, until when. From an access token
+    (`authenticate`), or — for work it started, run later — from the reference jobs and approval requests
+    keep of it (`Actor.credential`, "oauth:<application id>"; `stored_grant`)."""
 
-    access_token_id: int
+    access_token_id: int | None  # None: rebuilt from a stored reference, not from a presented token
     application_id: int
     client_name: str
     user: object = field(repr=False)
     scopes: tuple[str, ...]
-    expires_at: datetime
+    expires_at: datetime | None
+    revoked: bool = False  # the user's authorization of the agent is gone (stored_grant)
     kind = "oauth"
-    pk = None
+    pk = None  # no ApiToken row: audit events name an agent by its text (str), not token_id
 
     @property
     def user_id(self) -> int:
@@ -67,12 +70,26 @@ class AgentGrant:
 
     @property
     def lookup(self) -> str:
-        """Rate limits count per token (Actor.rate_key)."""
-        return f"oauth{self.access_token_id}"
+        """Rate limits count per token (Actor.rate_key): per agent and user, however often its tokens rotate."""
+        return f"oauth{self.application_id}.{self.user_id}"
+
+    @property
+    def credential(self) -> str:
+        return f"oauth:{self.application_id}"
 
     @property
     def public_id(self) -> str:
-        return f"oauth:{self.application_id}/{self.access_token_id}"
+        return f"oauth:{self.application_id}/{self.access_token_id}" if self.access_token_id else self.credential
+
+    def refusal(self) -> str:
+        """Why the agent may no longer act for its user ("" when it may)."""
+        if not self.revoked:
+            return ""
+        return (
+            f"The OAuth agent {self.client_name} (#{self.application_id}) that requested this job was revoked: "
+            f"{self.user} no longer authorizes it "
+            "(its tokens were revoked or the client was deleted). Nothing ran."
+        )
 
     def __str__(self) -> str:
         return f"{self.client_name} (OAuth agent #{self.application_id})"
@@ -103,4 +120,29 @@ def is_public_code_client(application) -> bool:
     return (
         application.client_type == AbstractApplication.CLIENT_PUBLIC
         and application.authorization_grant_type == AbstractApplication.GRANT_AUTHORIZATION_CODE
+    )
+
+
+def stored_grant(user, application_id: int) -> AgentGrant:
+    """The agent a job or an approval request was asked by, as it stands now: revoked unless the client
+    still exists and the user still has a live authorization of it — an unexpired access token, or a
+    refresh token that can still mint one (not revoked, within REFRESH_TOKEN_EXPIRE_SECONDS, as DOT checks
+    a refresh). Its scopes are those the live tokens grant. `accounts.revoke_agent` deletes them all.
+    (The resource a token is bound to is not checked again: only /mcp tokens are issued, and the worker
+    that asks need not know the address the web process serves.)"""
+    application = get_application_model().objects.filter(pk=application_id).first()
+    now = timezone.now()
+    refreshable = Q(refresh_token__isnull=False, refresh_token__revoked__isnull=True)
+    if expiry := refresh_token_expire_timedelta():
+        refreshable &= Q(expires__gt=now - expiry)
+    tokens = get_access_token_model().objects.filter(user=user, application=application).filter(Q(expires__gt=now) | refreshable)
+    live = list(tokens) if application is not None else []
+    return AgentGrant(
+        access_token_id=None,
+        application_id=application_id,
+        client_name=(application.name or application.client_id) if application is not None else "a deleted client",
+        user=user,
+        scopes=tuple(sorted({s for t in live for s in t.scope.split() if s in ROLES})),
+        expires_at=None,
+        revoked=not live,
     )

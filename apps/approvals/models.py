@@ -62,7 +62,10 @@ class ApprovalRequest(models.Model):
     scope = models.CharField(max_length=200, blank=True)
     reason = models.TextField(blank=True)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="approval_requests")
-    token = models.ForeignKey("accounts.ApiToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # What the requester called through and its scopes (Actor.credential, Actor.scopes): the approved job runs
+    # through it, with no more, and not at all once it is revoked.
+    credential = models.CharField(max_length=40, blank=True)
+    scopes = models.JSONField(default=list, blank=True)
     channel = models.CharField(max_length=10)
     quorum = models.PositiveSmallIntegerField(default=1)
     group_quorum = models.JSONField(default=dict, blank=True, help_text="Copied from the policy when requested.")

@@ -72,7 +72,8 @@ def request_approval(op, params: BaseModel, actor, channel: str, *, scope: str, 
         scope=scope,
         reason=reason[:2000],
         requested_by=actor.user,
-        token=actor.api_token,
+        credential=actor.credential,
+        scopes=actor.scopes,
         channel=channel,
         quorum=policy.quorum,
         group_quorum=policy.group_quorum or {},
@@ -196,9 +197,10 @@ def _decide(approval: ApprovalRequest, status: str) -> None:
 
 
 def _requester_actor(approval: ApprovalRequest):
+    """The requester through what they asked with: the job keeps it, and refuses to start once it is revoked."""
     from apps.accounts.actors import Actor
 
-    return Actor.for_user(approval.requested_by, approval.token)
+    return Actor.for_credential(approval.requested_by, approval.credential, approval.scopes)
 
 
 def expire_if_due(approval: ApprovalRequest) -> bool:

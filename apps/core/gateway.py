@@ -180,16 +180,17 @@ def _job_actor(job: Job):
     actors = hooks.actors()
     # Work the console queued on its own behalf (channel "system", no requester) runs as the system actor.
     is_system = job.channel == "system" and job.requested_by_id is None
-    return actors.system() if is_system else actors.for_user(job.requested_by, job.token)
+    return actors.system() if is_system else actors.for_credential(job.requested_by, job.credential, job.scopes)
 
 
 def run_job(job_id: str) -> None:
-    """Run a queued job on a worker, as the user who requested it.
+    """Run a queued job on a worker, as the user who requested it, through the credential they called through
+    (an API token, an OAuth agent): with no more than its scopes then, and not at all once it is revoked.
 
     Delivered again (acks late: a worker died, a visibility timeout passed), it does nothing to a
     job that is finished or whose lease is alive; a job whose worker is gone is recovered
     (resumed or failed), never run again from the start."""
-    job = Job.objects.select_related("requested_by", "token", "approval").filter(pk=job_id).first()
+    job = Job.objects.select_related("requested_by", "approval").filter(pk=job_id).first()
     if job is not None and leases.is_lost(job):
         recover_job(job)
         return
@@ -214,8 +215,8 @@ def run_job(job_id: str) -> None:
     jobs.publish_job(job)
     ctx = jobs.Context(actor=actor, channel="worker", operation=op, request_id=job.request_id, job=job)
     try:
-        if job.token is not None and not type(job.token).objects.usable().filter(pk=job.token.pk).exists():
-            raise PermissionDenied("The API token that requested this job was revoked or has expired.")
+        if refusal := actor.refusal():
+            raise PermissionDenied(refusal)
         check_permission(op, actor)
         params = validate(op, job.params)
         # The start checks admit a job once (an approval's at-most-once claim, its plan): a resumed job of a

@@ -76,7 +76,9 @@ def provided(service: str):
 
 
 def actors():
-    """The actor type (apps.accounts.actors.Actor): `for_user(user, token=None)` and `system()`."""
+    """The actor type (apps.accounts.actors.Actor): `for_user(user, token=None)`, `system()`, and
+    `for_credential(user, credential, scopes)`: the actor of work stored with an actor's `credential` and
+    `scopes` (opaque to core), whose `refusal()` says why it may no longer act."""
     return provided("actors")
 
 

@@ -23,7 +23,10 @@ class Job(models.Model):
     params_redacted = models.JSONField(default=dict, help_text="What people may see of the params.")
     target = models.CharField(max_length=300, blank=True)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
-    token = models.ForeignKey("accounts.ApiToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # What the requester called through (an API token, an OAuth agent), as accounts names it (Actor.credential;
+    # opaque here), and the scopes it had: the job runs with no more, and not at all once it is revoked.
+    credential = models.CharField(max_length=40, blank=True)
+    scopes = models.JSONField(default=list, blank=True)
     channel = models.CharField(max_length=10)
     approval = models.ForeignKey("approvals.ApprovalRequest", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
     request_id = models.CharField(max_length=64, blank=True)

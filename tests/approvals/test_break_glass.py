@@ -91,7 +91,7 @@ def test_tokens_break_glass_only_where_the_scope_allows_it(make_user, make_token
     ApprovalPolicy.objects.create(operation="core.purge_jobs", break_glass_tokens=True)
     outcome = invoke("core.purge_jobs", as_token, {"older_than_days": 30}, channel="mcp", reason="fire", break_glass=True)
     assert outcome.status == "ok" and outcome.result.deleted == 1
-    assert ApprovalRequest.objects.get().token == token
+    assert ApprovalRequest.objects.get().credential == f"api:{token.pk}"
 
 
 def test_without_a_reason_nothing_runs(make_user, actor_of, old_job):

@@ -19,7 +19,10 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientMetadata
 
+from apps.accounts import actors
+from apps.approvals.services import vote
 from apps.audit.models import AuditEvent
+from apps.core.models import Job
 from tests.support import processes
 from tests.support.oauth import REDIRECT_URI, Browser, MemoryStorage, issue_oauth_token, query_of
 from tests.support.waiting import wait_for
@@ -212,3 +215,34 @@ def test_a_token_for_another_resource_or_none_is_refused(console, make_user):
         assert refused.status_code == 401, resource
     _, raw = issue_oauth_token(user, ["operator"], resource=[console + "/mcp"])
     assert post_raw(console + "/mcp", PING, Authorization=f"Bearer {raw}", **VERSION).status_code == 200
+
+
+def _approve_and_wait(request_id: int) -> Job:
+    """Another person approves in the web UI; the approved job runs on the real worker: the job once finished."""
+    approver = _user(("approver",))
+    vote(request_id, actors.Actor.for_user(approver), "approve")
+    return wait_for(lambda: Job.objects.filter(approval_id=request_id, status__in=Job.FINISHED).first(), timeout=60,
+                    what="the approved job to end on the worker")  # fmt: skip
+
+
+async def test_an_agents_approved_request_runs_on_the_worker_as_the_agent_and_not_once_it_is_revoked(console, celery_worker):
+    """The whole path: the SDK agent requests a risky call; approved, the worker runs it in the agent's name. A second
+    request, approved after the person revoked the agent on the console's page, is refused by the worker: nothing runs."""
+    _, browser = await signed_in(console, "operator")
+    agent = Agent(console, browser, name="Claude on a laptop")
+    try:
+        first = await agent.call("core_purge_jobs", {"older_than_days": 30})
+        second = await agent.call("core_purge_jobs", {"older_than_days": 60})
+        assert first.structured_content["status"] == second.structured_content["status"] == "pending_approval"
+        ran = await sync_to_async(_approve_and_wait)(first.structured_content["approval_request_id"])
+        assert ran.status == Job.SUCCEEDED, ran.error
+
+        pk = await sync_to_async(lambda: _application_pk(agent.storage.client.client_id))()
+        assert (await browser.post_form(f"/accounts/agents/{pk}/revoke/", "/accounts/agents/")).status_code == 302
+        refused = await sync_to_async(_approve_and_wait)(second.structured_content["approval_request_id"])
+    finally:
+        await browser.aclose()
+    assert refused.status == Job.FAILED and f"OAuth agent Claude on a laptop (#{pk}) that requested this job was revoked" in refused.error
+    events = await sync_to_async(lambda: list(AuditEvent.objects.filter(operation="core.purge_jobs", channel="worker").order_by("seq")))()
+    agent_named = f"Claude on a laptop (OAuth agent #{pk})"
+    assert [(e.outcome, e.token) for e in events] == [("ok", agent_named), ("denied", agent_named)]

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.utils import timezone
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 
-from apps.accounts.oauth_server import new_access_token
+from apps.accounts.oauth_server import new_access_token, new_refresh_token
 
 REDIRECT_URI = "http://127.0.0.1:9/callback"  # the agent's loopback listener; never reached (the code is read off the redirect)
 
@@ -99,18 +99,30 @@ class MemoryStorage:
         self.client = client_info
 
 
-def issue_oauth_token(user, scopes: list[str], *, resource: list[str] | None = None, name: str = "test agent", expires_in: int = 3600):
-    """An OAuth access token of a public client, as if the user had consented: (AccessToken row, raw token)."""
-    from oauth2_provider.models import get_access_token_model, get_application_model, set_token_value
+def issue_oauth_token(
+    user,
+    scopes: list[str],
+    *,
+    resource: list[str] | None = None,
+    name: str = "test agent",
+    expires_in: int = 3600,
+    application=None,
+    refresh: bool = False,
+):
+    """An OAuth access token of a public client, as if the user had consented: (AccessToken row, raw token).
+    A new client unless `application` is given (the same agent authorized again); with `refresh`, the refresh
+    token the token endpoint issues beside it too."""
+    from oauth2_provider.models import get_access_token_model, get_application_model, get_refresh_token_model, set_token_value
 
-    application = get_application_model().objects.create(
-        name=name,
-        client_id=secrets.token_urlsafe(16),
-        client_type="public",
-        authorization_grant_type="authorization-code",
-        redirect_uris=REDIRECT_URI,
-        client_secret="",
-    )
+    if application is None:
+        application = get_application_model().objects.create(
+            name=name,
+            client_id=secrets.token_urlsafe(16),
+            client_type="public",
+            authorization_grant_type="authorization-code",
+            redirect_uris=REDIRECT_URI,
+            client_secret="",
+        )
     raw = new_access_token()
     token = get_access_token_model()(
         user=user,
@@ -121,4 +133,8 @@ def issue_oauth_token(user, scopes: list[str], *, resource: list[str] | None = N
     )
     set_token_value(token, raw)
     token.save()
+    if refresh:
+        refresh_token = get_refresh_token_model()(user=user, application=application, access_token=token, resource=token.resource)
+        set_token_value(refresh_token, new_refresh_token())
+        refresh_token.save()
     return token, raw

@@ -1,0 +1,168 @@
+"""Work an OAuth agent starts — a queued job, an approval request — runs later as that agent, not as its user
+(docs/oauth.md, "Work an agent leaves behind"): with no more than the scopes it had and the user's authorization
+of it still gives, not at all once the agent is revoked, and audited in its name. The job runs here on the
+worker's code path (gateway.run_job), as in tests/support/approving.py."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from oauth2_provider.models import Application, RefreshToken, revoke_access_token
+
+from apps.accounts import actors
+from apps.approvals import services as approvals
+from apps.audit.models import AuditEvent
+from apps.core.gateway import invoke, run_job
+from apps.core.models import Job, JobLogLine
+from tests.support.oauth import issue_oauth_token
+
+ECHO = {"steps": 2, "step_seconds": 0, "message": "ran"}
+
+
+def agent_of(user, scopes, **kwargs):
+    """An agent the user authorized with `scopes`: (its access token row, its actor at /mcp)."""
+    token, raw = issue_oauth_token(user, scopes, name="Claude at home", **kwargs)
+    return token, actors.actor_for_token(raw)
+
+
+def queue_echo(actor) -> Job:
+    outcome = invoke("core.echo_job", actor, ECHO, channel="mcp")
+    assert outcome.status == "queued"
+    return outcome.job
+
+
+def run(job: Job) -> Job:
+    run_job(str(job.pk))
+    job.refresh_from_db()
+    return job
+
+
+def run_event(job: Job) -> AuditEvent:
+    return AuditEvent.objects.get(channel="worker", request_id=job.request_id, operation=job.operation)
+
+
+def test_an_agents_job_runs_in_the_agents_name(make_user):
+    user = make_user("operator")
+    token, agent = agent_of(user, ["operator"])
+    job = queue_echo(agent)
+    assert (job.credential, job.scopes) == (f"oauth:{token.application_id}", ["operator"])
+    assert run(job).status == Job.SUCCEEDED, job.error
+    event = run_event(job)
+    assert (event.outcome, event.actor, event.token) == ("ok", user.username, f"Claude at home (OAuth agent #{token.application_id})")
+
+
+def test_an_agents_job_runs_with_what_the_agent_is_granted_not_with_its_users_roles(make_user, actor_of):
+    """The user withdraws the operator scope (revokes, then authorizes the agent again as a viewer) while its
+    job waits: it starts with viewer only, so its write is refused — not run with the user's operator role."""
+    user = make_user("operator", "viewer")
+    token, agent = agent_of(user, ["operator", "viewer"])
+    job = queue_echo(agent)
+    invoke("accounts.revoke_agent", actor_of(user), {"application_id": token.application_id})
+    issue_oauth_token(user, ["viewer"], application=token.application)
+    job = run(job)
+    assert job.status == Job.FAILED and "may not run core.echo_job" in job.error
+    assert not JobLogLine.objects.filter(job=job).exists()  # nothing ran
+    event = run_event(job)
+    assert (event.outcome, event.token) == ("denied", f"Claude at home (OAuth agent #{token.application_id})")
+
+
+REVOKED = {
+    "revoked on the authorized-agents page": lambda user, token, admin: invoke(
+        "accounts.revoke_agent", admin, {"application_id": token.application_id, "user_id": user.pk}
+    ),
+    "its client deleted": lambda user, token, admin: Application.objects.filter(pk=token.application_id).delete(),
+    "its tokens revoked as DOT revokes them (RFC 7009)": lambda user, token, admin: revoke_access_token(token),
+}
+
+
+@pytest.mark.parametrize("revoke", REVOKED)
+def test_an_agents_queued_job_does_not_run_once_the_agent_is_revoked(revoke, make_user, actor_of):
+    user = make_user("operator")
+    token, agent = agent_of(user, ["operator"], refresh=True)
+    job = queue_echo(agent)
+    REVOKED[revoke](user, token, actor_of(make_user("admin")))
+    job = run(job)
+    client = "a deleted client" if revoke == "its client deleted" else "Claude at home"
+    assert job.status == Job.FAILED
+    assert job.error.startswith(f"The OAuth agent {client} (#{token.application_id}) that requested this job was revoked")
+    assert not JobLogLine.objects.filter(job=job).exists()  # nothing ran
+    event = run_event(job)
+    assert (event.outcome, event.actor, event.error) == ("denied", user.username, job.error)
+    assert event.token == f"{client} (OAuth agent #{token.application_id})"
+
+
+def test_an_agent_whose_access_token_expired_but_can_still_refresh_is_not_revoked(make_user):
+    """Access tokens live an hour; the authorization lives in the refresh token: an agent's job waiting longer
+    than its access token still runs while the agent could refresh — and not once that refresh token is revoked."""
+    user = make_user("operator")
+    token, agent = agent_of(user, ["operator"], refresh=True)
+    first, second = queue_echo(agent), queue_echo(agent)
+    type(token).objects.filter(pk=token.pk).update(expires=timezone.now() - timedelta(minutes=5))
+    assert run(first).status == Job.SUCCEEDED, first.error
+    RefreshToken.objects.get(access_token=token).revoke()
+    assert run(second).status == Job.FAILED and "was revoked" in second.error
+
+
+@pytest.mark.parametrize("when", ["before the vote", "after the vote"])
+def test_an_agents_approved_request_does_not_run_once_the_agent_is_revoked(when, make_user, actor_of):
+    user, approver = make_user("operator"), actor_of(make_user("approver"))
+    token, agent = agent_of(user, ["operator"])
+    old = Job.objects.create(operation="core.echo_job", params={}, channel="web", status=Job.SUCCEEDED,
+                             created_at=timezone.now() - timedelta(days=90))  # fmt: skip
+    outcome = invoke("core.purge_jobs", agent, {"older_than_days": 30}, channel="mcp")
+    approval = outcome.approval
+    assert outcome.status == "pending" and approval.credential == f"oauth:{token.application_id}"
+    revoke = lambda: invoke("accounts.revoke_agent", actor_of(user), {"application_id": token.application_id})  # noqa: E731
+    if when == "before the vote":
+        revoke()
+    approvals.vote(approval.pk, approver, "approve")
+    if when == "after the vote":
+        revoke()
+    job = run(Job.objects.get(approval=approval))
+    assert job.status == Job.FAILED and "that requested this job was revoked" in job.error
+    assert Job.objects.filter(pk=old.pk).exists()  # nothing purged
+    approval.refresh_from_db()
+    assert approval.executed_at is None
+    assert run_event(job).outcome == "denied"
+
+
+def test_an_agents_approved_request_runs_as_the_agent_while_it_is_authorized(make_user, actor_of):
+    user, approver = make_user("operator", "admin"), actor_of(make_user("approver"))
+    token, agent = agent_of(user, ["operator"])
+    approval = invoke("core.purge_jobs", agent, {"older_than_days": 30}, channel="mcp").approval
+    approvals.vote(approval.pk, approver, "approve")
+    job = run(Job.objects.get(approval=approval))
+    assert job.status == Job.SUCCEEDED, job.error
+    assert (job.credential, job.scopes) == (approval.credential, ["operator"])  # not the user's admin role
+    assert run_event(job).token == f"Claude at home (OAuth agent #{token.application_id})"
+
+
+def test_an_api_tokens_job_runs_through_the_token_and_not_once_it_is_revoked(make_user, make_token, actor_of):
+    user = make_user("operator", "admin")
+    token, raw = make_token(user, ["operator"])
+    actor = actors.actor_for_token(raw)
+    done, waiting = queue_echo(actor), queue_echo(actor)
+    assert (done.credential, done.scopes) == (f"api:{token.pk}", ["operator"])
+    assert run(done).status == Job.SUCCEEDED, done.error
+    event = run_event(done)
+    assert (event.token_id, event.token) == (token.pk, str(token))
+    invoke("accounts.revoke_token", actor_of(user), {"id": token.pk})
+    assert run(waiting).status == Job.FAILED
+    assert waiting.error == f"The API token {token} that requested this job was revoked or has expired. Nothing ran."
+    assert not JobLogLine.objects.filter(job=waiting).exists()
+    assert (run_event(waiting).outcome, run_event(waiting).token_id) == ("denied", token.pk)
+
+
+def test_a_persons_job_runs_with_their_roles_now(make_user, actor_of):
+    user = make_user("operator")
+    job = queue_echo(actor_of(user))
+    assert (job.credential, job.scopes) == ("", [])
+    assert run(job).status == Job.SUCCEEDED, job.error
+    assert run_event(job).token == ""
+
+
+def test_a_stored_reference_to_a_credential_that_is_gone_is_refused(make_user):
+    user = make_user("operator")
+    job = Job.objects.create(operation="core.echo_job", params=ECHO, channel="mcp", requested_by=user, credential="api:999999",
+                             scopes=["operator"])  # fmt: skip
+    assert run(job).status == Job.FAILED and "api:999999 that requested this job no longer exists" in job.error
