@@ -214,7 +214,7 @@ def _append_unless_appended(event: AuditEvent) -> None:
             _set_ids(cursor, linked)
             return
         event.pk, event.seq, event.at, event.key_id, event.prev_hash, event.hash = found
-    _make_durable()  # the appender commits asynchronously
+    _make_durable()  # found visible, not known flushed: an append of _append_pipelined commits asynchronously
 
 
 def _make_durable() -> None:
