@@ -8,6 +8,7 @@ from typing import Literal
 from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from oauth2_provider.models import get_access_token_model, get_application_model, get_grant_model, get_refresh_token_model
@@ -15,6 +16,7 @@ from oauth2_provider.oauth2_backends import get_oauthlib_core
 from oauthlib.oauth2 import FatalClientError, OAuth2Error
 from pydantic import BaseModel, Field
 
+from apps.core import hooks
 from apps.core.errors import InvalidInput, PermissionDenied
 from apps.core.jobs import Context
 from apps.core.operations import Risk, operation
@@ -152,6 +154,8 @@ class RevokedAgent(BaseModel):
     client: str
     user_id: int
     tokens: int = Field(description="Access tokens deleted.")
+    jobs_cancelled: int = Field(0, description="Jobs the agent queued for the user that had not started: cancelled.")
+    requests_withdrawn: int = Field(0, description="The agent's approval requests for the user still pending: withdrawn.")
 
 
 @operation(
@@ -163,14 +167,20 @@ class RevokedAgent(BaseModel):
 )
 def revoke_agent(ctx: Context, params: RevokeAgentInput) -> RevokedAgent:
     """Revoke what you authorized an OAuth agent to do: its access and refresh tokens and pending codes
-    stop counting at once (other web processes within ACTOR_CACHE_SECONDS)."""
+    stop counting at once (other web processes within ACTOR_CACHE_SECONDS), and the work it left waiting
+    for you ends — its queued jobs are cancelled, its pending approval requests withdrawn — so that
+    authorizing the same client again does not revive them."""
     user_id = params.user_id or ctx.actor.user_id
     if user_id != ctx.actor.user_id and not ctx.actor.has_perm("accounts.manage_users"):
         raise PermissionDenied("You may revoke your own agents only.")
     application = get_application_model().objects.filter(pk=params.application_id).first()
     if application is None:
         raise InvalidInput({"application_id": f"There is no agent #{params.application_id}."})
-    mine = {"user_id": user_id, "application": application}
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if user is None:
+        raise InvalidInput({"user_id": f"There is no user #{user_id}."})
+    client = application.name or application.client_id
+    mine = {"user": user, "application": application}
     with transaction.atomic():
         get_refresh_token_model().objects.filter(**mine).delete()
         get_grant_model().objects.filter(**mine).delete()
@@ -178,4 +188,8 @@ def revoke_agent(ctx: Context, params: RevokeAgentInput) -> RevokedAgent:
         tokens = list(get_access_token_model().objects.filter(**mine))
         for token in tokens:
             token.delete()
-    return RevokedAgent(client=application.name or application.client_id, user_id=user_id, tokens=len(tokens))
+        why = f"The OAuth agent {client} (#{application.pk}) that requested it was revoked by {ctx.actor.name}."
+        ended = hooks.credential_revoked(user, f"oauth:{application.pk}", why)
+    counts = {"tokens": len(tokens), "jobs_cancelled": ended.get("jobs", 0), "requests_withdrawn": ended.get("approval_requests", 0)}
+    ctx.note_in_audit(**counts)
+    return RevokedAgent(client=client, user_id=user_id, **counts)

@@ -136,5 +136,7 @@ def agent_list(request):
 def agent_revoke(request, pk: int):
     user_id = request.POST.get("user")
     outcome = call(request, "accounts.revoke_agent", {"application_id": pk, "user_id": int(user_id) if user_id else None})
-    messages.success(request, f"Revoked {outcome.result.client}: it can no longer act as that user.")
+    revoked = outcome.result
+    ended = f"{revoked.jobs_cancelled} queued job(s) cancelled, {revoked.requests_withdrawn} approval request(s) withdrawn"
+    messages.success(request, f"Revoked {revoked.client}: it can no longer act as that user; {ended}.")
     return redirect("accounts:agents")

@@ -49,9 +49,11 @@ class ApprovalRequestQuerySet(models.QuerySet):
 
 class ApprovalRequest(models.Model):
     PENDING, APPROVED, REJECTED, EXPIRED, DRIFTED = "pending", "approved", "rejected", "expired", "drifted"
+    # The credential that asked (an OAuth agent) was revoked before a decision: nobody voted it down, no time ran out.
+    WITHDRAWN = "withdrawn"
     # A break-glass run: it ran without approval; the review stays open until two other people acknowledge it.
     REVIEW, REVIEWED = "review", "reviewed"
-    STATUSES = [(s, s) for s in (PENDING, APPROVED, REJECTED, EXPIRED, DRIFTED, REVIEW, REVIEWED)]
+    STATUSES = [(s, s) for s in (PENDING, APPROVED, REJECTED, EXPIRED, DRIFTED, WITHDRAWN, REVIEW, REVIEWED)]
     OPEN = (PENDING, REVIEW)
     REVIEW_ACKS = 2
 

@@ -245,6 +245,20 @@ def expire(ctx: Context, params: RequestRef) -> ExpireOutput:
     return ExpireOutput(expired=True)
 
 
+def withdraw_requests_of(user, credential: str, why: str) -> int:
+    """The hooks.on_credential_revoked of approvals: withdraw the requests `user` made through `credential` that
+    still wait for a decision; how many. Inside the revoking operation, which audits it. A break-glass review
+    stays open: what it reviews already ran, and people still acknowledge it."""
+    withdrawn = 0
+    waiting = ApprovalRequest.objects.select_for_update().filter(requested_by=user, credential=credential, status=ApprovalRequest.PENDING)
+    for approval in waiting:
+        _decide(approval, ApprovalRequest.WITHDRAWN)
+        notify(user, f"Your request #{approval.pk} ({approval.operation}) was withdrawn: {why}", approval.get_absolute_url())
+        publish(approval)
+        withdrawn += 1
+    return withdrawn
+
+
 def publish(approval: ApprovalRequest) -> None:
     pending = ApprovalRequest.objects.filter(status__in=ApprovalRequest.OPEN).count()  # break-glass reviews wait for people too
     publish_template("approvals", "approvals/_live.html", {"approval": approval, "pending": pending})
@@ -263,7 +277,7 @@ class ApprovalInfo(BaseModel):
     target: str
     status: str = Field(
         description="pending, approved, rejected, expired, drifted (what would run changed after the request: nothing ran), "
-        "or review / reviewed for a break-glass run."
+        "withdrawn (the agent that asked was revoked before a decision), or review / reviewed for a break-glass run."
     )
     approvals: int
     quorum: int
@@ -339,7 +353,7 @@ def status(ctx: Context, params: ApprovalStatusInput) -> ApprovalInfo:
 
 class ListMineInput(BaseModel):
     status: str | None = Field(
-        None, pattern="^(pending|approved|rejected|expired|drifted|review|reviewed)$", description="Only requests in this status."
+        None, pattern="^(pending|approved|rejected|expired|drifted|withdrawn|review|reviewed)$", description="Only requests in this status."
     )
     limit: int = Field(20, ge=1, le=100)
 

@@ -25,9 +25,10 @@ class CoreConfig(AppConfig):
 
         # Every app's operations register themselves when its services module loads.
         autodiscover_modules("services")
-        from . import search  # noqa: F401 - registers core.search
-        from .jobs import job_snapshot
+        from . import hooks, search  # noqa: F401 - search registers core.search
+        from .jobs import cancel_queued_work, job_snapshot
 
+        hooks.on_credential_revoked("jobs", cancel_queued_work)
         register_topic("job", "core.run_read_ops", snapshot=job_snapshot)
         register_topic("jobs", "core.run_read_ops")
         register_topic("user", lambda actor, topic: topic == f"user.{actor.user_id}")

@@ -152,6 +152,7 @@ def _invoke(
             return Outcome("queued", op, job=job, audit_seq=event.seq)
         ctx = jobs.Context(actor=actor, channel=channel, operation=op, request_id=request_id)
         result = _checked_output(op, op.func(ctx, data))
+        audit["params"] = {**audit["params"], **ctx.audit_notes}
     except OpsError as exc:
         _audit(audit, started, exc.outcome, error=exc.message)
         raise

@@ -57,6 +57,21 @@ def job_notice(job, op) -> tuple[str, str]:
     return f"{job.target or op.app} {action} {job.status}".strip(), job.get_absolute_url()
 
 
+# (user, credential, why) -> how many: an app ends the waiting work `user` left behind through a `credential`
+# (Actor.credential, opaque here) that was just revoked — core its queued jobs, approvals its pending requests —
+# so that authorizing the same credential again does not revive it. Called inside the revoking operation.
+_credential_revoked: dict[str, Callable] = {}
+
+
+def on_credential_revoked(name: str, hook: Callable) -> None:
+    _credential_revoked[name] = hook
+
+
+def credential_revoked(user, credential: str, why: str) -> dict[str, int]:
+    """End the waiting work of `credential` for `user`: how many of each kind ({"jobs": 2, "approval_requests": 1})."""
+    return {name: hook(user, credential, why) for name, hook in _credential_revoked.items()}
+
+
 # The one-per-console services the apps below their owner call, each provided by the app that owns it
 # from its ready(): who an actor is (accounts), how a call is audited (audit), which calls wait for
 # approval (approvals), the S3 connections (storage). Looked up on each call, so a missing app is a

@@ -121,11 +121,17 @@ class Context:
     operation: object
     request_id: str = ""
     job: Job | None = None
+    # What a call run at once did, added to its audit event's params beside what it was asked (note_in_audit).
+    audit_notes: dict = field(default_factory=dict)
     _last_beat: float = field(default=0.0, repr=False)
 
     @property
     def user(self):
         return self.actor.user
+
+    def note_in_audit(self, **facts) -> None:
+        """Record what the call did (counts, not secrets) in its audit event: a revocation's cancelled jobs."""
+        self.audit_notes.update(facts)
 
     def log(self, text: str, level: str = "info") -> None:
         if self.job is None:
@@ -165,13 +171,14 @@ class Context:
         self.job.heartbeat_at, self._last_beat = now, time.monotonic()
 
 
-def cancel(job: Job) -> None:
+def cancel(job: Job, why: str = "") -> None:
     """End a job: a queued job never starts; a running one stops at its next progress report;
-    one whose worker is gone ends at once."""
+    one whose worker is gone ends at once. Called inside an operation (core.cancel_job, accounts.revoke_agent),
+    whose audit event records it."""
     Job.objects.filter(pk=job.pk).update(cancel_requested=True)
     if job.status == Job.QUEUED:
         Job.objects.filter(pk=job.pk, status=Job.QUEUED).update(
-            status=Job.CANCELLED, finished_at=timezone.now(), message="cancelled before it started"
+            status=Job.CANCELLED, finished_at=timezone.now(), message="cancelled before it started", error=why
         )
     job.refresh_from_db()
     if leases.is_lost(job):
@@ -180,3 +187,12 @@ def cancel(job: Job) -> None:
         recover_job(job)
         job.refresh_from_db()
     publish_job(job)
+
+
+def cancel_queued_work(user, credential: str, why: str) -> int:
+    """The hooks.on_credential_revoked of jobs: cancel the jobs `user` queued through `credential` that have not
+    started (or wait to resume); how many. A running one goes on: it was started while the credential counted."""
+    waiting = list(Job.objects.filter(requested_by=user, credential=credential, status=Job.QUEUED))
+    for job in waiting:
+        cancel(job, why)
+    return len(waiting)

@@ -4,9 +4,12 @@ exercises the whole path (gateway -> worker -> live progress -> audit)."""
 from __future__ import annotations
 
 import time
+import uuid
 
 from pydantic import BaseModel, Field
 
+from . import jobs
+from .errors import InvalidInput, OpsError
 from .health import app_checks, probe
 from .jobs import Context
 from .metrics import shared_breaker_states
@@ -122,3 +125,33 @@ def purge_jobs(ctx: Context, params: PurgeJobsInput) -> PurgeJobsOutput:
     count = old.count()
     old.delete()
     return PurgeJobsOutput(deleted=count)
+
+
+class JobRef(BaseModel):
+    job_id: uuid.UUID = Field(description="The job (its id, as a long tool's deferred answer or the job page gives it).")
+
+
+class CancelledJob(BaseModel):
+    job_id: uuid.UUID
+    status: str = Field(description="cancelled, or running until its next progress report (then cancelled).")
+
+
+class JobFinished(OpsError):
+    """Cancel of a job that already ended: nothing to do, nothing changed."""
+
+    status_code = 409
+
+
+@operation("core.cancel_job", risk=Risk.WRITE, target=lambda p: f"job {p.job_id}")
+def cancel_job(ctx: Context, params: JobRef) -> CancelledJob:
+    """Cancel a job: a queued one never starts; a running one stops at its next progress report; one whose
+    worker is gone ends at once. A job that already ended is refused and left as it is."""
+    from .models import Job
+
+    job = Job.objects.filter(pk=params.job_id).first()
+    if job is None:
+        raise InvalidInput({"job_id": f"There is no job {params.job_id}."})
+    if job.finished:
+        raise JobFinished(f"The job had already {'been ' if job.status == Job.CANCELLED else ''}{job.status}: nothing to cancel.")
+    jobs.cancel(job)
+    return CancelledJob(job_id=job.pk, status=job.status)

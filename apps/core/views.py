@@ -11,12 +11,12 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from . import jobs, operations
+from . import operations
 from .errors import PeerUnavailable, UnknownOperation
 from .forms import cleaned_params, form_class_for
 from .health import probe
 from .models import Job, Notification
-from .services import health_report
+from .services import JobFinished, health_report
 from .web import actor_of, call, call_from_form, console_view, require_perm
 
 
@@ -98,13 +98,14 @@ def job_detail(request, pk):
 @console_view
 @require_POST
 def job_cancel(request, pk):
-    require_perm(request, "core.run_write_ops")
     job = get_object_or_404(Job, pk=pk)
-    if job.finished:
-        messages.info(request, "The job had already finished.")
+    try:
+        cancelled = call(request, "core.cancel_job", {"job_id": job.pk}).result
+    except JobFinished as exc:
+        messages.info(request, exc.message)
     else:
-        jobs.cancel(job)
-        messages.success(request, "Cancellation requested.")
+        stopping = "Cancellation requested: it stops at its next progress report."
+        messages.success(request, "Cancelled." if cancelled.status == Job.CANCELLED else stopping)
     return redirect(job)
 
 

@@ -136,7 +136,7 @@ def approval_saved(sender, instance: ApprovalRequest, created: bool, **kwargs) -
     if created:
         plan(instance.operation, instance.params, instance.requested_by, approval=instance)
         return
-    if instance.status in (ApprovalRequest.REJECTED, ApprovalRequest.EXPIRED, ApprovalRequest.DRIFTED):
+    if instance.status in (ApprovalRequest.REJECTED, ApprovalRequest.EXPIRED, ApprovalRequest.DRIFTED, ApprovalRequest.WITHDRAWN):
         # A drifted request was approved (its deployment queued) but never started: nothing ran on the engine.
         drifted = instance.status == ApprovalRequest.DRIFTED
         waiting = (Deployment.PENDING_APPROVAL, Deployment.QUEUED) if drifted else (Deployment.PENDING_APPROVAL,)
@@ -145,6 +145,7 @@ def approval_saved(sender, instance: ApprovalRequest, created: bool, **kwargs) -
             why = {
                 ApprovalRequest.REJECTED: f"rejected by {rejected_by}",
                 ApprovalRequest.EXPIRED: "expired without a decision",
+                ApprovalRequest.WITHDRAWN: "withdrawn: the agent that asked was revoked",
                 ApprovalRequest.DRIFTED: "drifted: what would deploy changed after approval, so nothing was deployed",
             }[instance.status]
             deployment.status, deployment.reason, deployment.finished_at = (

@@ -6,6 +6,7 @@ web UI: role, per-token rate limit, validation, approval, audit.
 
 from __future__ import annotations
 
+import logging
 import time
 
 import anyio
@@ -14,7 +15,6 @@ from django.conf import settings
 from mcp.server.lowlevel import Server
 from mcp.shared.exceptions import MCPError
 
-from apps.core import jobs
 from apps.core.errors import OpsError
 from apps.core.models import Job
 
@@ -22,6 +22,7 @@ from . import resources, tools
 from .context import actor_of, call, in_thread
 from .tools import Deferred
 
+log = logging.getLogger(__name__)
 POLL_SECONDS = 0.25
 REASON_META, BREAK_GLASS_META = "opsconsole/reason", "opsconsole/break_glass"
 
@@ -50,6 +51,15 @@ async def call_tool(ctx, params: types.CallToolRequestParams) -> types.CallToolR
     if outcome.status == "queued":
         return await _follow(ctx, op, outcome.job)
     return tools.success(op, outcome.result)
+
+
+async def _cancel(ctx, job: Job) -> None:
+    """The agent cancelled its call: cancel the job as it would with the core_cancel_job tool (role-checked,
+    audited). A refusal (its role may not cancel, the job ended meanwhile) is audited; the call ends either way."""
+    try:
+        await call(ctx, "core.cancel_job", {"job_id": str(job.pk)})
+    except OpsError as exc:
+        log.info("cancelled MCP call left job %s as it was: %s", job.pk, exc.message)
 
 
 def _pending(approval) -> Deferred:
@@ -84,7 +94,7 @@ async def _follow(ctx, op, job: Job) -> types.CallToolResult:
             await anyio.sleep(POLL_SECONDS)
     except anyio.get_cancelled_exc_class():
         with anyio.CancelScope(shield=True):
-            await in_thread(jobs.cancel)(job)
+            await _cancel(ctx, job)
         raise
     if job.status == Job.SUCCEEDED:
         return tools.success(op, op.output.model_validate(job.result))

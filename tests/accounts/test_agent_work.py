@@ -52,12 +52,13 @@ def test_an_agents_job_runs_in_the_agents_name(make_user):
 
 
 def test_an_agents_job_runs_with_what_the_agent_is_granted_not_with_its_users_roles(make_user, actor_of):
-    """The user withdraws the operator scope (revokes, then authorizes the agent again as a viewer) while its
-    job waits: it starts with viewer only, so its write is refused — not run with the user's operator role."""
+    """The agent's operator consent ends (its token revoked as DOT revokes it, RFC 7009; not on the agents page,
+    which would cancel the job) and the user authorizes it again as a viewer while its job waits: it starts with
+    viewer only, so its write is refused — not run with the user's operator role."""
     user = make_user("operator", "viewer")
     token, agent = agent_of(user, ["operator", "viewer"])
     job = queue_echo(agent)
-    invoke("accounts.revoke_agent", actor_of(user), {"application_id": token.application_id})
+    revoke_access_token(token)
     issue_oauth_token(user, ["viewer"], application=token.application)
     job = run(job)
     assert job.status == Job.FAILED and "may not run core.echo_job" in job.error
@@ -66,10 +67,8 @@ def test_an_agents_job_runs_with_what_the_agent_is_granted_not_with_its_users_ro
     assert (event.outcome, event.token) == ("denied", f"Claude at home (OAuth agent #{token.application_id})")
 
 
+# Revoked around the agents page (accounts.revoke_agent cancels the waiting job at once: test_revoking_an_agent_ends_...).
 REVOKED = {
-    "revoked on the authorized-agents page": lambda user, token, admin: invoke(
-        "accounts.revoke_agent", admin, {"application_id": token.application_id, "user_id": user.pk}
-    ),
     "its client deleted": lambda user, token, admin: Application.objects.filter(pk=token.application_id).delete(),
     "its tokens revoked as DOT revokes them (RFC 7009)": lambda user, token, admin: revoke_access_token(token),
 }
@@ -104,7 +103,7 @@ def test_an_agent_whose_access_token_expired_but_can_still_refresh_is_not_revoke
 
 
 @pytest.mark.parametrize("when", ["before the vote", "after the vote"])
-def test_an_agents_approved_request_does_not_run_once_the_agent_is_revoked(when, make_user, actor_of):
+def test_an_agents_approved_request_does_not_run_once_the_agent_is_revoked_on_the_agents_page(when, make_user, actor_of):
     user, approver = make_user("operator"), actor_of(make_user("approver"))
     token, agent = agent_of(user, ["operator"])
     old = Job.objects.create(operation="core.echo_job", params={}, channel="web", status=Job.SUCCEEDED,
@@ -115,15 +114,18 @@ def test_an_agents_approved_request_does_not_run_once_the_agent_is_revoked(when,
     revoke = lambda: invoke("accounts.revoke_agent", actor_of(user), {"application_id": token.application_id})  # noqa: E731
     if when == "before the vote":
         revoke()
-    approvals.vote(approval.pk, approver, "approve")
-    if when == "after the vote":
+        with pytest.raises(approvals.VoteRefused, match="already withdrawn"):
+            approvals.vote(approval.pk, approver, "approve")
+        assert not Job.objects.filter(approval=approval).exists()
+    else:
+        approvals.vote(approval.pk, approver, "approve")
         revoke()
-    job = run(Job.objects.get(approval=approval))
-    assert job.status == Job.FAILED and "that requested this job was revoked" in job.error
+        job = run(Job.objects.get(approval=approval))
+        assert job.status == Job.CANCELLED and "that requested it was revoked" in job.error
+        assert not AuditEvent.objects.filter(channel="worker", operation="core.purge_jobs").exists()  # never started
     assert Job.objects.filter(pk=old.pk).exists()  # nothing purged
     approval.refresh_from_db()
     assert approval.executed_at is None
-    assert run_event(job).outcome == "denied"
 
 
 def test_an_agents_approved_request_runs_as_the_agent_while_it_is_authorized(make_user, actor_of):
@@ -166,3 +168,39 @@ def test_a_stored_reference_to_a_credential_that_is_gone_is_refused(make_user):
     job = Job.objects.create(operation="core.echo_job", params=ECHO, channel="mcp", requested_by=user, credential="api:999999",
                              scopes=["operator"])  # fmt: skip
     assert run(job).status == Job.FAILED and "api:999999 that requested this job no longer exists" in job.error
+
+
+def test_revoking_an_agent_on_the_agents_page_ends_the_work_it_left_waiting(client, make_user, make_token, actor_of):
+    """Its queued job is cancelled and its pending request withdrawn, for that user only: authorizing the same
+    client again does not revive them. What the user queued themselves, another agent's work and another user's
+    work with the same client go on. The counts are on the page and in the revocation's audit event."""
+    user, other = make_user("operator"), make_user("operator")
+    token, agent = agent_of(user, ["operator"])
+    job, approval = queue_echo(agent), invoke("core.purge_jobs", agent, {"older_than_days": 30}, channel="mcp").approval
+    _, others_agent = agent_of(other, ["operator"], application=token.application)
+    second_agent = actors.actor_for_token(issue_oauth_token(user, ["operator"], name="Another agent")[1])
+    untouched = [queue_echo(actor_of(user)), queue_echo(others_agent), queue_echo(second_agent)]
+    running = queue_echo(agent)
+    Job.objects.filter(pk=running.pk).update(status=Job.RUNNING, worker="elsewhere:1", heartbeat_at=timezone.now())
+
+    client.force_login(user)
+    page = client.post(f"/accounts/agents/{token.application_id}/revoke/", follow=True).content.decode()
+    assert "1 queued job(s) cancelled, 1 approval request(s) withdrawn" in page
+    job.refresh_from_db()
+    approval.refresh_from_db()
+    revoked_by = f"The OAuth agent Claude at home (#{token.application_id}) that requested it was revoked by {user.username}."
+    assert (job.status, job.error) == (Job.CANCELLED, revoked_by)
+    assert (approval.status, approval.executed_at) == (approval.WITHDRAWN, None)
+    assert approval.requested_by.notifications.filter(text__contains=f"#{approval.pk} (core.purge_jobs) was withdrawn").exists()
+    assert [Job.objects.get(pk=j.pk).status for j in untouched] == [Job.QUEUED] * 3
+    assert Job.objects.get(pk=running.pk).status == Job.RUNNING  # started while the agent counted: it goes on
+    event = AuditEvent.objects.get(operation="accounts.revoke_agent")
+    assert (event.outcome, event.actor, event.channel) == ("ok", user.username, "web")
+    assert event.params == {"application_id": token.application_id, "user_id": None, "tokens": 1,
+                            "jobs_cancelled": 1, "requests_withdrawn": 1}  # fmt: skip
+
+    issue_oauth_token(user, ["operator"], application=token.application)  # the same client, authorized again
+    assert run(job).status == Job.CANCELLED and not JobLogLine.objects.filter(job=job).exists()
+    with pytest.raises(approvals.VoteRefused, match="already withdrawn"):
+        approvals.vote(approval.pk, actor_of(make_user("approver")), "approve")
+    assert not Job.objects.filter(approval=approval).exists()

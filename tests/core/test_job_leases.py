@@ -103,7 +103,7 @@ def test_a_redelivered_task_of_a_lost_job_fails_it_instead_of_running_it_again(o
 
 def test_cancel_ends_a_job_whose_worker_is_gone_at_once(operator):
     job = running(operator, worker=f"{leases._host()}:{dead_pid()}", heartbeat=T.replace(year=2999))
-    jobs.cancel(job)
+    assert invoke("core.cancel_job", operator, {"job_id": job.pk}).result.status == "cancelled"
     job.refresh_from_db()
     assert job.status == "cancelled" and "worker lost at 40 %" in job.error
     assert AuditEvent.objects.get(request_id=job.request_id, channel="worker").outcome == "failed"
@@ -111,7 +111,7 @@ def test_cancel_ends_a_job_whose_worker_is_gone_at_once(operator):
 
 def test_cancel_of_a_silent_job_within_its_lease_ends_it_when_the_lease_is_over(operator):
     job = running(operator, heartbeat=T.replace(year=2999))
-    jobs.cancel(job)
+    assert invoke("core.cancel_job", operator, {"job_id": job.pk}).result.status == "running"
     assert Job.objects.get(pk=job.pk).status == "running", "its worker may live: it stops at its next progress report"
     Job.objects.filter(pk=job.pk).update(heartbeat_at=T)
     reap_jobs(now=T + LEASE + timedelta(seconds=1))

@@ -4,8 +4,10 @@ the gateway (role check, audit event), and the Django admin changes nothing."""
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
 import re
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from apps.accounts.models import ApiToken
 from apps.approvals.models import ApprovalPolicy
 from apps.audit.models import AuditEvent
 from apps.comms.models import AllowedNetwork, Connector, DeliveryPreference, Target
+from apps.core import operations
 from apps.monitoring.models import PrometheusSource
 
 WRITES = re.compile(r"\.save\(|\.delete\(|objects\.create\(|\.update\(|update_or_create\(|get_or_create\(|\brecord\(")
@@ -49,6 +52,64 @@ def test_no_console_view_writes_around_the_gateway():
             offenders.append(f"{route} -> {name}")
     # Marking one's own notifications read is the one write left: a person's reading state, not configuration.
     assert offenders == ["notifications/read/ -> notifications_read"], offenders
+
+
+def _writes_rows(func) -> bool:
+    """Whether a function's own body saves, deletes, creates or updates rows: a model's save() or delete(), a
+    manager's or queryset's create() or update() (`X.objects.create(`, `X.objects.filter(...).update(`), not a
+    dict's or a hash's update()."""
+    try:
+        source = textwrap.dedent(inspect.getsource(func))
+    except OSError:  # made at run time (a form operation's function): no source to read
+        return False
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        attr, receiver = node.func.attr, node.func.value
+        if attr in ("save", "delete", "bulk_create", "bulk_update", "update_or_create", "get_or_create"):
+            return True
+        if attr in ("create", "update") and (isinstance(receiver, ast.Call) or getattr(receiver, "attr", "") == "objects"):
+            return True
+    return False
+
+
+def _helpers_called(module) -> set[str]:
+    """The console's functions of other modules a module uses (`f` imported, or `module.f`) that write rows
+    themselves or are an operation's function: a write one call away from a view, around the gateway."""
+    found = set()
+    functions = {op.func for op in operations.all_operations()}
+    for node in ast.walk(ast.parse(inspect.getsource(module))):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            owner = getattr(module, node.value.id, None)
+            name, obj = f"{node.value.id}.{node.attr}", getattr(owner, node.attr, None) if inspect.ismodule(owner) else None
+        elif isinstance(node, ast.Name):
+            name, obj = node.id, getattr(module, node.id, None)
+        else:
+            continue
+        if not inspect.isfunction(obj) or not obj.__module__.startswith("apps.") or obj.__module__ == module.__name__:
+            continue
+        if obj in functions or _writes_rows(obj):
+            found.add(name)
+    return found
+
+
+# Helpers the front doors call that write by themselves, each with why it is not an operation (yet).
+# (The audit writer's own calls are listed by module and function in RECORDS_AROUND_THE_GATEWAY below.)
+HELPERS_AROUND_THE_GATEWAY = {
+    # An uploaded file staged (a row and the file on disk) for the scan the view then calls through the gateway,
+    # which audits it with the upload's id. Not an operation: a file has no place in an operation's input model.
+    "apps.security.views": {"uploads.store"},
+}
+
+
+def test_no_view_or_mcp_module_calls_a_helper_that_writes_around_the_gateway():
+    """One call away: a view (or the MCP endpoint) that calls a helper which changes rows writes around the gateway
+    as surely as one that saves itself — the job page's Cancel did (`jobs.cancel`) until it became core.cancel_job."""
+    names = {callback.__module__ for _, callback in _views(get_resolver().url_patterns)}
+    names |= {f"apps.mcp.{p.stem}" for p in (APPS / "mcp").glob("*.py") if p.stem != "__init__"}
+    modules = [importlib.import_module(name) for name in sorted(names) if name.startswith("apps.")]
+    found = {module.__name__: helpers for module in modules if (helpers := _helpers_called(module))}
+    assert found == HELPERS_AROUND_THE_GATEWAY
 
 
 APPS = Path(__file__).resolve().parents[2] / "apps"

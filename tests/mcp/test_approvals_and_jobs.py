@@ -91,7 +91,7 @@ async def test_a_failing_job_is_a_tool_error(mcp_url, make_user, make_token, cel
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_cancelling_the_call_cancels_the_job(mcp_url, make_user, make_token, celery_worker, mode):
-    _, raw = await sync_to_async(make_token)(await sync_to_async(make_user)("operator"))
+    token, raw = await sync_to_async(make_token)(await sync_to_async(make_user)("operator"))
     running = anyio.Event()
 
     async def on_progress(done, total, message):
@@ -105,9 +105,36 @@ async def test_cancelling_the_call_cancels_the_job(mcp_url, make_user, make_toke
         tg.cancel_scope.cancel()
 
     job = await sync_to_async(Job.objects.get)(operation="core.echo_job")
+    cancels = AuditEvent.objects.filter(operation="core.cancel_job", target=f"job {job.pk}")
     for _ in range(50):
-        if job.status in Job.FINISHED:
+        if job.status in Job.FINISHED and await cancels.aexists():
             break
         await asyncio.sleep(0.2)
         await sync_to_async(job.refresh_from_db)()
     assert job.cancel_requested and job.status == Job.CANCELLED and job.progress < 100
+    cancelled = await cancels.aget()  # the agent's cancel is the operation, audited as the page's is
+    assert (cancelled.outcome, cancelled.channel, cancelled.token_id) == ("ok", "mcp", token.pk)
+
+
+async def test_an_agent_cancels_a_job_with_the_cancel_tool_if_its_role_may(mcp_url, make_user, make_token):
+    owner = await sync_to_async(make_user)("operator")
+    job = await Job.objects.acreate(operation="core.echo_job", params={"steps": 1}, channel="web", requested_by=owner)
+    viewer_token, viewer_raw = await sync_to_async(make_token)(await sync_to_async(make_user)("viewer"))
+    token, raw = await sync_to_async(make_token)(await sync_to_async(make_user)("operator"))
+    async with mcp_client(mcp_url, viewer_raw) as agent:
+        refused = await agent.call_tool("core_cancel_job", {"job_id": str(job.pk)})
+    assert refused.is_error and "needs the core.run_write_ops permission" in refused.content[0].text
+    assert (await Job.objects.aget(pk=job.pk)).status == Job.QUEUED
+    async with mcp_client(mcp_url, raw) as agent:
+        tools = {t.name for t in (await agent.list_tools()).tools}
+        done = await agent.call_tool("core_cancel_job", {"job_id": str(job.pk)})
+        again = await agent.call_tool("core_cancel_job", {"job_id": str(job.pk)})
+    assert "core_cancel_job" in tools
+    assert not done.is_error and done.structured_content == {"job_id": str(job.pk), "status": "cancelled"}
+    assert again.is_error and "already been cancelled: nothing to cancel" in again.content[0].text
+    assert (await Job.objects.aget(pk=job.pk)).status == Job.CANCELLED
+    events = [e async for e in AuditEvent.objects.filter(operation="core.cancel_job").order_by("seq")]
+    assert [(e.outcome, e.channel, e.token_id, e.target) for e in events] == [
+        ("denied", "mcp", viewer_token.pk, ""),  # refused before its params are read
+        ("ok", "mcp", token.pk, f"job {job.pk}"), ("failed", "mcp", token.pk, f"job {job.pk}"),
+    ]  # fmt: skip

@@ -20,7 +20,8 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientMetadata
 
 from apps.accounts import actors
-from apps.approvals.services import vote
+from apps.approvals.models import ApprovalRequest
+from apps.approvals.services import VoteRefused, vote
 from apps.audit.models import AuditEvent
 from apps.core.models import Job
 from tests.support import processes
@@ -225,9 +226,10 @@ def _approve_and_wait(request_id: int) -> Job:
                     what="the approved job to end on the worker")  # fmt: skip
 
 
-async def test_an_agents_approved_request_runs_on_the_worker_as_the_agent_and_not_once_it_is_revoked(console, celery_worker):
+async def test_an_agents_approved_request_runs_on_the_worker_as_the_agent_and_is_withdrawn_when_it_is_revoked(console, celery_worker):
     """The whole path: the SDK agent requests a risky call; approved, the worker runs it in the agent's name. A second
-    request, approved after the person revoked the agent on the console's page, is refused by the worker: nothing runs."""
+    request still waits when the person revokes the agent on the console's page: it is withdrawn, no vote can
+    approve it any more, nothing runs."""
     _, browser = await signed_in(console, "operator")
     agent = Agent(console, browser, name="Claude on a laptop")
     try:
@@ -239,10 +241,15 @@ async def test_an_agents_approved_request_runs_on_the_worker_as_the_agent_and_no
 
         pk = await sync_to_async(lambda: _application_pk(agent.storage.client.client_id))()
         assert (await browser.post_form(f"/accounts/agents/{pk}/revoke/", "/accounts/agents/")).status_code == 302
-        refused = await sync_to_async(_approve_and_wait)(second.structured_content["approval_request_id"])
     finally:
         await browser.aclose()
-    assert refused.status == Job.FAILED and f"OAuth agent Claude on a laptop (#{pk}) that requested this job was revoked" in refused.error
+    withdrawn = await ApprovalRequest.objects.aget(pk=second.structured_content["approval_request_id"])
+    assert withdrawn.status == ApprovalRequest.WITHDRAWN
+    with pytest.raises(VoteRefused, match="already withdrawn"):
+        await sync_to_async(_approve_and_wait)(withdrawn.pk)
+    revoked = await AuditEvent.objects.aget(operation="accounts.revoke_agent")
+    assert (revoked.params["requests_withdrawn"], revoked.params["jobs_cancelled"]) == (1, 0)
     events = await sync_to_async(lambda: list(AuditEvent.objects.filter(operation="core.purge_jobs", channel="worker").order_by("seq")))()
     agent_named = f"Claude on a laptop (OAuth agent #{pk})"
-    assert [(e.outcome, e.token) for e in events] == [("ok", agent_named), ("denied", agent_named)]
+    assert [(e.outcome, e.token) for e in events] == [("ok", agent_named)]
+    assert not await Job.objects.filter(approval_id=withdrawn.pk).aexists()
