@@ -257,6 +257,7 @@ def _finish_job(job: Job, op, actor, status: str, error: str, outcome: str, dura
             return
         _audit(audit, time.perf_counter() - duration, outcome, error=error)
     JOB_SECONDS.labels(op.name, status).observe(duration)
+    hooks.job_ended(job)
     jobs.publish_job(job)
     if job.approval_id:
         from .notify import notify

@@ -57,6 +57,20 @@ def job_notice(job, op) -> tuple[str, str]:
     return f"{job.target or op.app} {action} {job.status}".strip(), job.get_absolute_url()
 
 
+# job -> None: an app settles what it keeps about a job that ended (finished, failed, cancelled, refused at
+# its start checks, its worker lost), e.g. a deployment row whose job never started its rollout.
+_job_ended: dict[str, Callable] = {}
+
+
+def on_job_ended(name: str, hook: Callable) -> None:
+    _job_ended[name] = hook
+
+
+def job_ended(job) -> None:
+    for hook in _job_ended.values():
+        hook(job)
+
+
 # (user, credential, why) -> how many: an app ends the waiting work `user` left behind through a `credential`
 # (Actor.credential, opaque here) that was just revoked — core its queued jobs, approvals its pending requests —
 # so that authorizing the same credential again does not revive it. Called inside the revoking operation.

@@ -14,7 +14,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from pydantic import BaseModel
 
-from . import leases
+from . import hooks, leases
 from .errors import OpsError
 from .live import publish_template
 from .models import Job, JobLogLine
@@ -176,11 +176,12 @@ def cancel(job: Job, why: str = "") -> None:
     one whose worker is gone ends at once. Called inside an operation (core.cancel_job, accounts.revoke_agent),
     whose audit event records it."""
     Job.objects.filter(pk=job.pk).update(cancel_requested=True)
-    if job.status == Job.QUEUED:
-        Job.objects.filter(pk=job.pk, status=Job.QUEUED).update(
-            status=Job.CANCELLED, finished_at=timezone.now(), message="cancelled before it started", error=why
-        )
+    ended = job.status == Job.QUEUED and Job.objects.filter(pk=job.pk, status=Job.QUEUED).update(
+        status=Job.CANCELLED, finished_at=timezone.now(), message="cancelled before it started", error=why
+    )
     job.refresh_from_db()
+    if ended:
+        hooks.job_ended(job)
     if leases.is_lost(job):
         from .gateway import recover_job
 

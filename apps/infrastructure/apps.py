@@ -19,13 +19,14 @@ class InfrastructureConfig(AppConfig):
         from apps.core.live import register_topic
 
         from . import deployments  # noqa: F401 - connects the receivers that plan deployments
-        from .deployments import deployment_link, deployment_snapshot, job_notice
+        from .deployments import deployment_link, deployment_snapshot, job_ended, job_notice
 
         register_topic("deployment", "core.run_read_ops", snapshot=deployment_snapshot)
         register_topic("deployments", "core.run_read_ops")
-        from apps.core.hooks import on_approval_links, on_job_notice
+        from apps.core.hooks import on_approval_links, on_job_ended, on_job_notice
 
         on_job_notice("infrastructure", job_notice)
+        on_job_ended("infrastructure", job_ended)
         on_approval_links("infrastructure", deployment_link)
         from apps.core.forms import on_field_choices
 

@@ -174,6 +174,20 @@ def job_saved(sender, instance: Job, created: bool, **kwargs) -> None:
     publish_deployment(deployment)
 
 
+def job_ended(job: Job) -> None:
+    """A deploy, rollback or restart job that ended before its rollout started (cancelled while queued,
+    refused at its start checks: a revoked credential, a lost permission) leaves its deployment queued:
+    it is aborted, saying why; nothing ran on the engine. One whose rollout ran recorded its own end."""
+    if job.operation not in PLANNED_OPERATIONS:
+        return
+    for deployment in Deployment.objects.filter(job=job, status=Deployment.QUEUED):
+        deployment.status, deployment.finished_at = Deployment.ABORTED, job.finished_at
+        deployment.reason = f"job {job.status} before it started: {job.error or job.message or job.status}"
+        deployment.save(update_fields=["status", "reason", "finished_at"])
+        log_line(deployment, f"not deployed: {deployment.reason}", "warning")
+        publish_deployment(deployment)
+
+
 def deployment_link(approval: ApprovalRequest) -> dict[str, str]:
     """The deployment a deploy request planned, for its approval page."""
     deployment = Deployment.objects.filter(approval=approval).only("pk").first() if approval.operation in PLANNED_OPERATIONS else None
