@@ -62,3 +62,11 @@ def test_a_finished_job_is_left_as_it_is(client_as, status):
 def test_cancel_of_a_job_that_does_not_exist_is_a_not_found_page(client_as):
     client = client_as("operator")
     assert client.post("/jobs/00000000-0000-0000-0000-000000000000/cancel/").status_code == 404
+
+
+@pytest.mark.parametrize(("role", "offered"), [("operator", True), ("viewer", False)])
+def test_the_cancel_button_is_offered_to_whom_the_operation_allows(client_as, role, offered):
+    client = client_as(role)
+    job = queued(client.user)
+    page = client.get(f"/jobs/{job.pk}/").content.decode()
+    assert (f"/jobs/{job.pk}/cancel/" in page) is offered
