@@ -9,15 +9,23 @@ which kills the process's receive loop and closes every websocket of the
 process (seen every 5-21 s on idle live pages). Here the socket timeout is
 always the block time plus a margin, so an idle wait ends on the server's
 answer, and a Redis that hangs still surfaces within `block + margin` seconds.
+
+One late answer is read again once (on a new connection) before the loop gives up: a process
+starved for a moment on a busy host (seen at load 8) must not close every websocket it serves;
+a Redis that hangs still surfaces, within twice `block + margin` seconds.
 """
 
 from __future__ import annotations
+
+import logging
 
 import redis
 from channels_redis.core import RedisChannelLayer as _RedisChannelLayer
 from channels_redis.utils import decode_hosts
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+
+log = logging.getLogger(__name__)
 
 
 class RedisChannelLayer(_RedisChannelLayer):
@@ -43,3 +51,10 @@ class RedisChannelLayer(_RedisChannelLayer):
         }
         super().__init__(hosts=[{**host, **options} for host in decode_hosts(hosts)], **kwargs)
         self.brpop_timeout = block_seconds
+
+    async def _brpop_with_clean(self, index, channel, timeout):
+        try:
+            return await super()._brpop_with_clean(index, channel, timeout)
+        except redis.TimeoutError:  # redis-py dropped that connection: the next read takes a new one
+            log.warning("channel layer: Redis answered a blocking read late; reading again once")
+            return await super()._brpop_with_clean(index, channel, timeout)

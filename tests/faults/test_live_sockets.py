@@ -25,6 +25,7 @@ from opsconsole.asgi import application
 from tests.support.processes import start_console
 from tests.support.waiting import wait_for
 
+from .redis_peer import RedisServer
 from .test_redis_faults import run_health
 
 BLOCK = 1  # seconds each blocking read waits on the server (production: 2)
@@ -44,6 +45,37 @@ async def test_a_socket_timeout_within_the_blocking_read_kills_an_idle_receiver(
     with pytest.raises(redis.TimeoutError):
         await stock.receive(channel)
     await stock.flush()
+
+
+async def _logged(caplog, text: str) -> None:
+    for _ in range(6000):  # up to 60 s on a busy machine; usually within one blocking read
+        if text in caplog.text:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never logged: {text}")
+
+
+async def test_one_late_answer_is_read_again_and_a_hung_redis_still_surfaces(caplog):
+    server = RedisServer()
+    try:
+        # Each read gives Redis its block plus 3 s: time enough for the test to resume it after the first read's timeout.
+        console = RedisChannelLayer(hosts=[server.url], prefix="faults-late", block_seconds=0.5, socket_timeout=3)
+        channel = await console.new_channel()
+        receiver = asyncio.ensure_future(console.receive(channel))
+        server.pause()  # nothing answers: the read in flight (or the next) times out
+        await _logged(caplog, "answered a blocking read late")
+        server.resume()  # the second read finds Redis again: the receiver lives on
+        await console.send(channel, {"type": "hello"})
+        assert (await asyncio.wait_for(receiver, timeout=60))["type"] == "hello"
+
+        receiver = asyncio.ensure_future(console.receive(channel))
+        caplog.clear()
+        server.pause()  # and stays stopped: the second late answer is the receiver's end
+        await _logged(caplog, "answered a blocking read late")
+        with pytest.raises(redis.TimeoutError):
+            await asyncio.wait_for(receiver, timeout=60)
+    finally:
+        server.shutdown()
 
 
 async def test_the_console_layer_waits_idle_through_many_blocking_reads():
