@@ -180,7 +180,8 @@ def job_ended(job: Job) -> None:
     it is aborted, saying why; nothing ran on the engine. One whose rollout ran recorded its own end."""
     if job.operation not in PLANNED_OPERATIONS:
         return
-    for deployment in Deployment.objects.filter(job=job, status=Deployment.QUEUED):
+    # Admitted (its start checks passed, as stored): its rollout ran, or a promote queued the deployment again meanwhile.
+    for deployment in Deployment.objects.filter(job=job, job__admitted=False, status=Deployment.QUEUED):
         deployment.status, deployment.finished_at = Deployment.ABORTED, job.finished_at
         deployment.reason = f"job {job.status} before it started: {job.error or job.message or job.status}"
         deployment.save(update_fields=["status", "reason", "finished_at"])

@@ -43,3 +43,13 @@ def test_a_deploy_refused_at_its_start_is_aborted_saying_why(operator, environme
     assert deployment.status == Deployment.ABORTED
     assert deployment.reason.startswith("job failed before it started: ") and "permission" in deployment.reason.lower()
     assert labelled(podman, environment) == []
+
+
+def test_a_job_that_passed_its_start_checks_leaves_its_deployment_to_the_rollout(operator, environment, images, podman):
+    """Once admitted, the rollout (or a promote queuing the deployment again) owns the deployment's status."""
+    web_service(operator, environment, images, replicas=1)
+    deployment = queue_deploy(operator, environment)
+    Job.objects.filter(pk=deployment.job_id).update(admitted=True)  # e.g. a resumable deploy waiting to resume
+    invoke("core.cancel_job", operator, {"job_id": str(deployment.job_id)})
+    deployment.refresh_from_db()
+    assert Job.objects.get(pk=deployment.job_id).status == Job.CANCELLED and deployment.status == Deployment.QUEUED
