@@ -21,7 +21,7 @@ from apps.core.errors import InvalidInput, PermissionDenied
 from apps.core.jobs import Context
 from apps.core.operations import Risk, operation
 
-from .oauth_server import is_public_code_client
+from .oauth_server import agent_credential, is_public_code_client
 
 OAUTH_SCOPES = tuple(settings.OAUTH2_PROVIDER["SCOPES"])
 
@@ -189,7 +189,7 @@ def revoke_agent(ctx: Context, params: RevokeAgentInput) -> RevokedAgent:
         for token in tokens:
             token.delete()
         why = f"The OAuth agent {client} (#{application.pk}) that requested it was revoked by {ctx.actor.name}."
-        ended = hooks.credential_revoked(user, f"oauth:{application.pk}", why)
+        ended = hooks.credential_revoked(user, agent_credential(application.pk), why)
     counts = {"tokens": len(tokens), "jobs_cancelled": ended.get("jobs", 0), "requests_withdrawn": ended.get("approval_requests", 0)}
     ctx.note_in_audit(**counts)
     return RevokedAgent(client=client, user_id=user_id, **counts)

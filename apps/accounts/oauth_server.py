@@ -75,7 +75,7 @@ class AgentGrant:
 
     @property
     def credential(self) -> str:
-        return f"oauth:{self.application_id}"
+        return agent_credential(self.application_id)
 
     @property
     def public_id(self) -> str:
@@ -93,6 +93,11 @@ class AgentGrant:
 
     def __str__(self) -> str:
         return f"{self.client_name} (OAuth agent #{self.application_id})"
+
+
+def agent_credential(application_id: int) -> str:
+    """How jobs and approval requests name an OAuth agent, to act through it later (accounts.credentials)."""
+    return f"oauth:{application_id}"
 
 
 def authenticate(raw: str) -> AgentGrant | None:

@@ -148,14 +148,7 @@ def approval_saved(sender, instance: ApprovalRequest, created: bool, **kwargs) -
                 ApprovalRequest.WITHDRAWN: "withdrawn: the agent that asked was revoked",
                 ApprovalRequest.DRIFTED: "drifted: what would deploy changed after approval, so nothing was deployed",
             }[instance.status]
-            deployment.status, deployment.reason, deployment.finished_at = (
-                Deployment.ABORTED,
-                f"approval request #{instance.pk} {why}",
-                timezone.now(),
-            )
-            deployment.save(update_fields=["status", "reason", "finished_at"])
-            log_line(deployment, f"not deployed: {deployment.reason}", "warning")
-            publish_deployment(deployment)
+            _not_deployed(deployment, f"approval request #{instance.pk} {why}", timezone.now())
 
 
 @receiver(post_save, sender=Job, dispatch_uid="infrastructure.job_saved")
@@ -182,11 +175,15 @@ def job_ended(job: Job) -> None:
         return
     # Admitted (its start checks passed, as stored): its rollout ran, or a promote queued the deployment again meanwhile.
     for deployment in Deployment.objects.filter(job=job, job__admitted=False, status=Deployment.QUEUED):
-        deployment.status, deployment.finished_at = Deployment.ABORTED, job.finished_at
-        deployment.reason = f"job {job.status} before it started: {job.error or job.message or job.status}"
-        deployment.save(update_fields=["status", "reason", "finished_at"])
-        log_line(deployment, f"not deployed: {deployment.reason}", "warning")
-        publish_deployment(deployment)
+        _not_deployed(deployment, f"job {job.status} before it started: {job.error or job.message or job.status}", job.finished_at)
+
+
+def _not_deployed(deployment: Deployment, reason: str, at) -> None:
+    """A deployment that never reached the engine ends aborted, saying why."""
+    deployment.status, deployment.reason, deployment.finished_at = Deployment.ABORTED, reason, at
+    deployment.save(update_fields=["status", "reason", "finished_at"])
+    log_line(deployment, f"not deployed: {reason}", "warning")
+    publish_deployment(deployment)
 
 
 def deployment_link(approval: ApprovalRequest) -> dict[str, str]:
