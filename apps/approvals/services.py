@@ -19,6 +19,7 @@ from apps.core.live import publish_template
 from apps.core.models import Job
 from apps.core.notify import notify
 from apps.core.operations import Risk, operation
+from apps.core.prepared import PreparedQuery
 from apps.core.redact import redact_model
 
 from . import plans
@@ -362,13 +363,19 @@ class ApprovalList(BaseModel):
     requests: list[ApprovalInfo]
 
 
+def _build_mine(user: int, status: str | None, limit: int):
+    mine = ApprovalRequest.objects.filter(requested_by_id=user).only(*_INFO_FIELDS)
+    return _with_details(mine.filter(status=status) if status else mine)[:limit]
+
+
+# Agents poll this one ("is my request decided yet?"): its SQL is built once per shape.
+_mine = PreparedQuery(_build_mine, values=("user", "status"))
+
+
 @operation("approvals.list_mine", risk=Risk.READ)
 def list_mine(ctx: Context, params: ListMineInput) -> ApprovalList:
     """List the approval requests you made, newest first."""
-    qs = _with_details(ApprovalRequest.objects.filter(requested_by_id=ctx.actor.user_id).only(*_INFO_FIELDS))
-    if params.status:
-        qs = qs.filter(status=params.status)
-    mine = list(qs[: params.limit])
+    mine = list(_mine(user=ctx.actor.user_id, status=params.status, limit=params.limit))
     for approval in mine:  # the requester is the caller, already at hand: no join to the user table
         approval.requested_by = ctx.actor.user
     return ApprovalList(requests=[_info(a) for a in mine])
