@@ -15,11 +15,12 @@ class ApprovalsConfig(AppConfig):
 
         from .audit_panel import approval_panel
         from .breakglass import break_glass
-        from .execution import check_job_start
+        from .execution import check_job_start, record_run
         from .services import policy_for, request_approval, withdraw_requests_of
 
         hooks.provide("approvals", hooks.ApprovalGate(policy_for=policy_for, request=request_approval, break_glass=break_glass))
         register_topic("approvals", "core.run_read_ops")
+        hooks.on_job_queued("approvals", record_run)
         hooks.on_job_start("approvals", check_job_start)
         hooks.on_credential_revoked("approval_requests", withdraw_requests_of)
         register_event_panel(approval_panel)

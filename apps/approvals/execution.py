@@ -1,6 +1,6 @@
 """What runs is what was approved, at most once: the check every approved job passes as it starts.
 
-Registered as core's job-start hook (apps.approvals.apps): core knows no app above it.
+Registered as core's job-queued and job-start hooks (apps.approvals.apps): core knows no app above it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from apps.core.errors import OpsError
 from apps.core.notify import notify
 
 from . import plans
-from .models import ApprovalRequest
+from .hooks import request_not_run
+from .models import ApprovalRequest, ApprovalRun
 
 DRIFT_LINES_IN_NOTE = 4
 
@@ -21,6 +22,12 @@ class NotRunnable(OpsError):
     """The approved job may not run: its approval already ran, or what it would do is not what was approved."""
 
     outcome = "denied"
+
+
+def record_run(job) -> None:
+    """Core's job-queued hook: a job queued under a request is one of its runs (core keeps only the request's number)."""
+    if job.approval_id:
+        ApprovalRun.objects.create(request_id=job.approval_id, job=job)
 
 
 def check_job_start(ctx, params) -> None:
@@ -50,6 +57,7 @@ def _drifted(approval: ApprovalRequest, current: dict, actor) -> None:
     current_hash = plans.plan_hash(current)
     approval.status, approval.drifted_plan = ApprovalRequest.DRIFTED, current
     approval.save(update_fields=["status", "drifted_plan"])
+    request_not_run(approval)
     changed = [f"{sign} {line}" for sign, line in plans.drift(approval.plan, current)]
     record(
         operation="approvals.drifted", outcome="denied", channel="worker", actor=actor, target=approval.operation,

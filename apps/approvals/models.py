@@ -55,6 +55,7 @@ class ApprovalRequest(models.Model):
     REVIEW, REVIEWED = "review", "reviewed"
     STATUSES = [(s, s) for s in (PENDING, APPROVED, REJECTED, EXPIRED, DRIFTED, WITHDRAWN, REVIEW, REVIEWED)]
     OPEN = (PENDING, REVIEW)
+    NOT_RUN = (REJECTED, EXPIRED, WITHDRAWN, DRIFTED)  # ended, and its job never ran
     REVIEW_ACKS = 2
 
     operation = models.CharField(max_length=100, db_index=True)
@@ -82,6 +83,8 @@ class ApprovalRequest(models.Model):
     executed_at = models.DateTimeField(null=True, blank=True)
     drifted_plan = models.JSONField(null=True, blank=True, help_text="The plan when the approved job started, if it differed.")
     break_glass = models.BooleanField(default=False)
+    # The jobs that execute it (core's jobs know only its number): one as a rule; a second is refused at its start.
+    jobs = models.ManyToManyField("core.Job", through="ApprovalRun", related_name="+")
 
     objects = ApprovalRequestQuerySet.as_manager()
 
@@ -112,6 +115,16 @@ class ApprovalRequest(models.Model):
         if "jobs" in getattr(self, "_prefetched_objects_cache", {}):
             return next(iter(self.jobs.all()), None)
         return self.jobs.order_by("-created_at").first()
+
+
+class ApprovalRun(models.Model):
+    """A job queued to execute a request (approved, or a break-glass run under review): recorded as it is queued."""
+
+    request = models.ForeignKey(ApprovalRequest, on_delete=models.CASCADE, related_name="runs")
+    job = models.OneToOneField("core.Job", on_delete=models.CASCADE, related_name="+")
+
+    def __str__(self) -> str:
+        return f"#{self.request_id} run by job {self.job_id}"
 
 
 class ApprovalVote(models.Model):

@@ -23,6 +23,7 @@ from apps.core.prepared import PreparedQuery
 from apps.core.redact import redact_model
 
 from . import plans
+from .hooks import request_not_run, request_recorded
 from .models import ApprovalPolicy, ApprovalRequest, ApprovalVote
 from .policies import quorum_reached
 
@@ -84,6 +85,7 @@ def request_approval(op, params: BaseModel, actor, channel: str, *, scope: str, 
         plan_hash=plans.plan_hash(plan),
     )
     approval = ApprovalRequest.objects.create(**{**fields, **extra})
+    request_recorded(approval)
     publish(approval)
     return approval
 
@@ -195,6 +197,8 @@ def _check_can_vote(approval: ApprovalRequest, voter) -> None:
 def _decide(approval: ApprovalRequest, status: str) -> None:
     approval.status, approval.decided_at = status, timezone.now()
     approval.save(update_fields=["status", "decided_at"])
+    if status in ApprovalRequest.NOT_RUN:
+        request_not_run(approval)
 
 
 def _requester_actor(approval: ApprovalRequest):

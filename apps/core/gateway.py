@@ -191,7 +191,7 @@ def run_job(job_id: str) -> None:
     Delivered again (acks late: a worker died, a visibility timeout passed), it does nothing to a
     job that is finished or whose lease is alive; a job whose worker is gone is recovered
     (resumed or failed), never run again from the start."""
-    job = Job.objects.select_related("requested_by", "approval").filter(pk=job_id).first()
+    job = Job.objects.select_related("requested_by").filter(pk=job_id).first()
     if job is not None and leases.is_lost(job):
         recover_job(job)
         return

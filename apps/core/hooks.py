@@ -57,6 +57,20 @@ def job_notice(job, op) -> tuple[str, str]:
     return f"{job.target or op.app} {action} {job.status}".strip(), job.get_absolute_url()
 
 
+# job -> None: an app records what it keeps about a job just queued, in the transaction that stores it
+# (approvals: the run of the request it executes; infrastructure: the deployment it carries out).
+_job_queued: dict[str, Callable] = {}
+
+
+def on_job_queued(name: str, hook: Callable) -> None:
+    _job_queued[name] = hook
+
+
+def job_queued(job) -> None:
+    for hook in _job_queued.values():
+        hook(job)
+
+
 # job -> None: an app settles what it keeps about a job that ended (finished, failed, cancelled, refused at
 # its start checks, its worker lost), e.g. a deployment row whose job never started its rollout.
 _job_ended: dict[str, Callable] = {}

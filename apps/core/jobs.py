@@ -71,7 +71,8 @@ def enqueue(
     approval=None,
     delay_minutes: int = 0,
 ) -> Job:
-    """Store the job and hand it to a worker once the transaction commits (and the call's audit event is written)."""
+    """Store the job and hand it to a worker once the transaction commits (and the call's audit event is written).
+    `approval` is the request it runs under (approvals'): the job keeps its number only."""
     not_before = timezone.now() + timedelta(minutes=delay_minutes) if delay_minutes else None
     job = Job.objects.create(
         operation=op.name,
@@ -82,11 +83,12 @@ def enqueue(
         credential=actor.credential,
         scopes=actor.scopes,
         channel=channel,
-        approval=approval,
+        approval_id=approval.pk if approval is not None else None,
         request_id=request_id,
         not_before=not_before,
         message="waiting for the wait timer" if not_before else "queued",
     )
+    hooks.job_queued(job)
     countdown = delay_minutes * 60
     transaction.on_commit(lambda: _hand_over(str(job.pk), countdown))
     publish_job(job)

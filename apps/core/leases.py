@@ -79,7 +79,7 @@ def is_lost(job: Job, now: datetime | None = None) -> bool:
 def lost_jobs(now: datetime | None = None) -> list[Job]:
     """Running jobs whose worker is gone (the reaper's work list)."""
     stale = (now or timezone.now()) - timedelta(seconds=settings.JOB_LEASE_SECONDS)
-    running = Job.objects.filter(status=Job.RUNNING).select_related("requested_by", "approval")
+    running = Job.objects.filter(status=Job.RUNNING).select_related("requested_by")
     candidates = running.filter(Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True) | Q(worker__startswith=_host() + ":"))
     return [job for job in candidates if is_lost(job, now)]
 

@@ -28,7 +28,9 @@ class Job(models.Model):
     credential = models.CharField(max_length=40, blank=True)
     scopes = models.JSONField(default=list, blank=True)
     channel = models.CharField(max_length=10)
-    approval = models.ForeignKey("approvals.ApprovalRequest", null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
+    # The approval request it runs under, as approvals numbers it (opaque here: core shows it and audits the run with
+    # it, never joins on it); approvals keeps its own link from a request to its jobs (apps.approvals.models.ApprovalRun).
+    approval_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     request_id = models.CharField(max_length=64, blank=True)
     status = models.CharField(max_length=10, choices=STATUSES, default=QUEUED, db_index=True)
     progress = models.PositiveSmallIntegerField(default=0)

@@ -90,7 +90,7 @@ def job_list(request):
 @console_view
 def job_detail(request, pk):
     require_perm(request, "core.run_read_ops")
-    job = get_object_or_404(Job.objects.select_related("requested_by", "approval"), pk=pk)
+    job = get_object_or_404(Job.objects.select_related("requested_by"), pk=pk)
     lines = list(job.log_lines.all()[:2000])
     # Only offered to whom core.cancel_job would let do it (the operation decides; this hides a button that would 403).
     can_cancel = actor_of(request).has_perm(operations.get("core.cancel_job").permission)

@@ -16,15 +16,19 @@ class InfrastructureConfig(AppConfig):
     role_permissions = {"admin": ["infrastructure.manage_environments", "infrastructure.manage_runbooks"]}
 
     def ready(self):
+        from apps.approvals.hooks import on_request_not_run, on_request_recorded
+        from apps.core.hooks import on_approval_links, on_job_ended, on_job_notice, on_job_queued
         from apps.core.live import register_topic
 
-        from . import deployments  # noqa: F401 - connects the receivers that plan deployments
-        from .deployments import deployment_link, deployment_snapshot, job_ended, job_notice
+        from .deployments import deployment_link, deployment_snapshot, job_ended, job_notice, job_queued, request_not_run, request_recorded
 
         register_topic("deployment", "core.run_read_ops", snapshot=deployment_snapshot)
         register_topic("deployments", "core.run_read_ops")
-        from apps.core.hooks import on_approval_links, on_job_ended, on_job_notice
 
+        # Deployments are planned where requests and jobs change (no signals on other apps' models).
+        on_request_recorded("infrastructure", request_recorded)
+        on_request_not_run("infrastructure", request_not_run)
+        on_job_queued("infrastructure", job_queued)
         on_job_notice("infrastructure", job_notice)
         on_job_ended("infrastructure", job_ended)
         on_approval_links("infrastructure", deployment_link)

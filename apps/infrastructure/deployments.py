@@ -3,15 +3,15 @@ waiting for approval is a deployment in status "pending approval", with its
 revision pinned), followed live, and told apart from the work that runs them.
 
 The gateway creates an ApprovalRequest (protected environment) or a Job (the
-rest) for `infrastructure.deploy` / `.rollback`; the receivers below turn those
-into Deployment rows, so every front door (web, MCP, worker) gets the same record.
+rest) for `infrastructure.deploy` / `.rollback` / `.restart`; the hooks below
+(approvals' request_recorded / request_not_run, core's job_queued / job_ended,
+registered in apps.py) turn those into Deployment rows, so every front door
+(web, MCP, worker) gets the same record.
 """
 
 from __future__ import annotations
 
 from django.db.models import Exists, OuterRef
-from django.db.models.signals import post_save
-from django.dispatch import receiver
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -129,38 +129,41 @@ def plan(operation: str, params: dict, user, *, job: Job | None = None, approval
     return deployment
 
 
-@receiver(post_save, sender=ApprovalRequest, dispatch_uid="infrastructure.approval_saved")
-def approval_saved(sender, instance: ApprovalRequest, created: bool, **kwargs) -> None:
-    if instance.operation not in PLANNED_OPERATIONS:
-        return
-    if created:
-        plan(instance.operation, instance.params, instance.requested_by, approval=instance)
-        return
-    if instance.status in (ApprovalRequest.REJECTED, ApprovalRequest.EXPIRED, ApprovalRequest.DRIFTED, ApprovalRequest.WITHDRAWN):
-        # A drifted request was approved (its deployment queued) but never started: nothing ran on the engine.
-        drifted = instance.status == ApprovalRequest.DRIFTED
-        waiting = (Deployment.PENDING_APPROVAL, Deployment.QUEUED) if drifted else (Deployment.PENDING_APPROVAL,)
-        for deployment in Deployment.objects.filter(approval=instance, status__in=waiting):
-            rejected_by = ", ".join(v.voter.username for v in instance.votes.filter(decision=ApprovalVote.REJECT).select_related("voter"))
-            why = {
-                ApprovalRequest.REJECTED: f"rejected by {rejected_by}",
-                ApprovalRequest.EXPIRED: "expired without a decision",
-                ApprovalRequest.WITHDRAWN: "withdrawn: the agent that asked was revoked",
-                ApprovalRequest.DRIFTED: "drifted: what would deploy changed after approval, so nothing was deployed",
-            }[instance.status]
-            _not_deployed(deployment, f"approval request #{instance.pk} {why}", timezone.now())
+def request_recorded(approval: ApprovalRequest) -> None:
+    """Approvals' request-recorded hook: a deploy waiting for approval is a deployment "pending approval" at once."""
+    if approval.operation in PLANNED_OPERATIONS:
+        plan(approval.operation, approval.params, approval.requested_by, approval=approval)
 
 
-@receiver(post_save, sender=Job, dispatch_uid="infrastructure.job_saved")
-def job_saved(sender, instance: Job, created: bool, **kwargs) -> None:
-    if not created or instance.operation not in PLANNED_OPERATIONS:
+def request_not_run(approval: ApprovalRequest) -> None:
+    """Approvals' request-not-run hook (rejected, expired, withdrawn, drifted): its deployment is aborted, saying why."""
+    if approval.operation not in PLANNED_OPERATIONS:
         return
-    deployment = Deployment.objects.filter(approval_id=instance.approval_id).first() if instance.approval_id else None
+    # A drifted request was approved (its deployment queued) but never started: nothing ran on the engine.
+    drifted = approval.status == ApprovalRequest.DRIFTED
+    waiting = (Deployment.PENDING_APPROVAL, Deployment.QUEUED) if drifted else (Deployment.PENDING_APPROVAL,)
+    for deployment in Deployment.objects.filter(approval=approval, status__in=waiting):
+        rejected_by = ", ".join(v.voter.username for v in approval.votes.filter(decision=ApprovalVote.REJECT).select_related("voter"))
+        why = {
+            ApprovalRequest.REJECTED: f"rejected by {rejected_by}",
+            ApprovalRequest.EXPIRED: "expired without a decision",
+            ApprovalRequest.WITHDRAWN: "withdrawn: the agent that asked was revoked",
+            ApprovalRequest.DRIFTED: "drifted: what would deploy changed after approval, so nothing was deployed",
+        }[approval.status]
+        _not_deployed(deployment, f"approval request #{approval.pk} {why}", timezone.now())
+
+
+def job_queued(job: Job) -> None:
+    """Core's job-queued hook: an approved request's job queues the deployment it planned; any other deploy,
+    rollback or restart job plans its deployment now."""
+    if job.operation not in PLANNED_OPERATIONS:
+        return
+    deployment = Deployment.objects.filter(approval_id=job.approval_id).first() if job.approval_id else None
     if deployment is None:
-        plan(instance.operation, instance.params, instance.requested_by, job=instance)
+        plan(job.operation, job.params, job.requested_by, job=job)
         return
-    approvers = instance.approval.votes.filter(decision=ApprovalVote.APPROVE).select_related("voter")
-    deployment.job, deployment.status = instance, Deployment.QUEUED
+    approvers = ApprovalVote.objects.filter(request_id=job.approval_id, decision=ApprovalVote.APPROVE).select_related("voter")
+    deployment.job, deployment.status = job, Deployment.QUEUED
     deployment.approved_by = ", ".join(v.voter.username for v in approvers)[:300]
     deployment.save(update_fields=["job", "status", "approved_by"])
     log_line(deployment, f"approved by {deployment.approved_by}; queued")

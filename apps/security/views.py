@@ -82,7 +82,7 @@ def new_scan(request):
 
 def _scan_state(request, pk) -> dict:
     require_perm(request, "core.run_read_ops")
-    job = Job.objects.filter(pk=pk).select_related("requested_by", "approval").first()
+    job = Job.objects.filter(pk=pk).select_related("requested_by").first()
     scan = Scan.objects.filter(pk=pk).first()
     if job is None and scan is None:
         raise Http404("There is no such scan.")

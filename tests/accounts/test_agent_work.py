@@ -116,11 +116,11 @@ def test_an_agents_approved_request_does_not_run_once_the_agent_is_revoked_on_th
         revoke()
         with pytest.raises(approvals.VoteRefused, match="already withdrawn"):
             approvals.vote(approval.pk, approver, "approve")
-        assert not Job.objects.filter(approval=approval).exists()
+        assert not Job.objects.filter(approval_id=approval.pk).exists()
     else:
         approvals.vote(approval.pk, approver, "approve")
         revoke()
-        job = run(Job.objects.get(approval=approval))
+        job = run(Job.objects.get(approval_id=approval.pk))
         assert job.status == Job.CANCELLED and "that requested it was revoked" in job.error
         assert not AuditEvent.objects.filter(channel="worker", operation="core.purge_jobs").exists()  # never started
     assert Job.objects.filter(pk=old.pk).exists()  # nothing purged
@@ -133,7 +133,7 @@ def test_an_agents_approved_request_runs_as_the_agent_while_it_is_authorized(mak
     token, agent = agent_of(user, ["operator"])
     approval = invoke("core.purge_jobs", agent, {"older_than_days": 30}, channel="mcp").approval
     approvals.vote(approval.pk, approver, "approve")
-    job = run(Job.objects.get(approval=approval))
+    job = run(Job.objects.get(approval_id=approval.pk))
     assert job.status == Job.SUCCEEDED, job.error
     assert (job.credential, job.scopes) == (approval.credential, ["operator"])  # not the user's admin role
     assert run_event(job).token == f"Claude at home (OAuth agent #{token.application_id})"
@@ -203,4 +203,4 @@ def test_revoking_an_agent_on_the_agents_page_ends_the_work_it_left_waiting(clie
     assert run(job).status == Job.CANCELLED and not JobLogLine.objects.filter(job=job).exists()
     with pytest.raises(approvals.VoteRefused, match="already withdrawn"):
         approvals.vote(approval.pk, actor_of(make_user("approver")), "approve")
-    assert not Job.objects.filter(approval=approval).exists()
+    assert not Job.objects.filter(approval_id=approval.pk).exists()

@@ -92,7 +92,7 @@ def test_the_wait_timer_holds_an_approved_job_until_it_is_due(make_user, actor_o
     ApprovalPolicy.objects.create(operation=RISKY, quorum=1, wait_minutes=5)
     approval = request_purge(actor_of(make_user("operator")))
     services.vote(approval.pk, actor_of(make_user("approver")), "approve")
-    job = Job.objects.get(approval=approval)
+    job = Job.objects.get(approval_id=approval.pk)
     assert job.status == "queued" and job.message == "waiting for the wait timer"
     assert timedelta(minutes=4, seconds=50) < job.not_before - timezone.now() <= timedelta(minutes=5)
     run_job(str(job.pk))  # a worker that gets it early leaves it queued
@@ -179,7 +179,7 @@ def test_approval_by_another_approver_runs_the_job_on_a_worker(make_user, actor_
     approver = make_user("approver")
     services.vote(approval.pk, actor_of(approver), "approve", "ok by me")
 
-    job = Job.objects.get(approval=approval)
+    job = Job.objects.get(approval_id=approval.pk)
     assert wait_for(lambda: Job.objects.get(pk=job.pk).finished), celery_worker.tail()
     job.refresh_from_db()
     assert (job.status, job.result, job.requested_by) == ("succeeded", {"deleted": 1}, requester)

@@ -82,7 +82,7 @@ def test_deleting_a_policy_waits_and_a_more_specific_weaker_one_too(admin, make_
     assert not ApprovalPolicy.objects.filter(operation=RISKY).exists()
     # The change is approved under the scope's own policy: two other people for production.
     services.vote(deleted.approval.pk, actor_of(make_user("approver")), "approve")
-    assert not Job.objects.filter(approval=deleted.approval).exists()
+    assert not Job.objects.filter(approval_id=deleted.approval.pk).exists()
     approve_and_run(deleted.approval, actor_of(make_user("approver")))
     assert not ApprovalPolicy.objects.filter(pk=strict.pk).exists()
 
@@ -152,11 +152,11 @@ def test_one_sre_and_one_security_approver_two_sres_are_not_enough(admin, make_u
     client.force_login(make_user("approver", "security"))
     page = client.get(f"/approvals/{approval.pk}/").content.decode()
     assert "2 of 2 approval(s), including 1 from security and 1 from sre" in page
-    assert not Job.objects.filter(approval=approval).exists()
+    assert not Job.objects.filter(approval_id=approval.pk).exists()
 
     services.vote(approval.pk, actor_of(make_user("approver", "security")), "approve")
     assert ApprovalRequest.objects.get(pk=approval.pk).status == "approved"
-    assert Job.objects.filter(approval=approval).count() == 1
+    assert Job.objects.filter(approval_id=approval.pk).count() == 1
 
 
 def test_one_person_in_both_groups_fills_one_seat_only(admin, make_user, actor_of):

@@ -80,7 +80,7 @@ def test_state_changed_after_approval_ends_drifted_and_nothing_runs(make_user, a
     approval = invoke("core.purge_jobs", actor_of(requester), {"older_than_days": 30}).approval  # plan: 0 jobs
     services.vote(approval.pk, actor_of(make_user("approver")), "approve")
     kept = old_finished_job()  # after approval, the purge would now delete a job nobody approved deleting
-    job = Job.objects.get(approval=approval)
+    job = Job.objects.get(approval_id=approval.pk)
     run_job(str(job.pk))
 
     job.refresh_from_db()
@@ -115,7 +115,7 @@ def runbook(tmp_path, make_user, actor_of):
         outcome = invoke("infrastructure.save_runbook", admin, params)
         if outcome.status == "pending":  # a risky runbook's new argv is a guard change: another person approves it
             services.vote(outcome.approval.pk, actor_of(make_user("approver")), "approve")
-            run_job(str(Job.objects.get(approval=outcome.approval).pk))
+            run_job(str(Job.objects.get(approval_id=outcome.approval.pk).pk))
 
     save("echo ran >> ran.log")
     save.log = Path(tmp_path) / "ran.log"
@@ -128,7 +128,7 @@ def test_runbook_argv_changed_after_the_request_ends_drifted_and_nothing_runs(ru
     assert approval.plan["argv"] == ["/bin/sh", "-c", "echo ran >> ran.log"]
     runbook("echo ran >> ran.log; touch pwned")  # changed while the request waits
     services.vote(approval.pk, actor_of(make_user("approver")), "approve")
-    job = Job.objects.get(approval=approval)
+    job = Job.objects.get(approval_id=approval.pk)
     run_job(str(job.pk))
 
     approval.refresh_from_db()
@@ -142,7 +142,7 @@ def test_a_redelivered_or_second_job_never_runs_an_approval_twice(runbook, make_
     requester = actor_of(make_user("operator"))
     approval = invoke("infrastructure.run_runbook", requester, {"runbook": "append"}).approval
     services.vote(approval.pk, actor_of(make_user("approver")), "approve")
-    first = Job.objects.get(approval=approval)
+    first = Job.objects.get(approval_id=approval.pk)
     assert wait_for(lambda: Job.objects.get(pk=first.pk).finished), celery_worker.tail()
     assert Job.objects.get(pk=first.pk).status == "succeeded" and runbook.log.read_text() == "ran\n"
 
@@ -153,6 +153,7 @@ def test_a_redelivered_or_second_job_never_runs_an_approval_twice(runbook, make_
     task.apply_async(args=[str(first.pk)])
     op = operations.get("infrastructure.run_runbook")
     second = jobs.enqueue(op, op.input.model_validate(approval.params), actor=requester, channel="web", approval=approval)
+    assert set(approval.jobs.values_list("pk", flat=True)) == {first.pk, second.pk}  # both are runs of the request
     assert wait_for(lambda: all(Job.objects.get(pk=j.pk).finished for j in (first, second))), celery_worker.tail()
 
     assert runbook.log.read_text() == "ran\n"  # ran once, whatever was delivered
@@ -164,7 +165,7 @@ def test_a_redelivered_or_second_job_never_runs_an_approval_twice(runbook, make_
 def test_a_break_glass_job_acknowledged_before_a_worker_took_it_still_runs_once(runbook, make_user, actor_of):
     admin = actor_of(make_user("admin"))
     outcome = invoke("infrastructure.run_runbook", admin, {"runbook": "append"}, reason="queue on fire", break_glass=True)
-    review = outcome.job.approval
+    review = ApprovalRequest.objects.get(jobs=outcome.job)  # approvals' link to the job that runs it
     for _ in range(2):  # a busy queue: both acknowledgements land before the job starts
         breakglass.acknowledge(review.pk, actor_of(make_user("approver")))
     assert ApprovalRequest.objects.get(pk=review.pk).status == "reviewed"

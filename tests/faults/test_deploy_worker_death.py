@@ -44,7 +44,7 @@ def test_an_approved_deploy_whose_worker_is_killed_resumes_from_its_step(operato
     request = invoke("infrastructure.deploy", operator, {"environment": environment.name, "service": "web", "image": images.web["v2"]})
     assert request.status == "pending"
     approvals.vote(request.approval.pk, actor_of(make_user("approver")), "approve")
-    job = Job.objects.get(approval=request.approval)
+    job = Job.objects.get(approval_id=request.approval.pk)
     canary = Deployment.objects.get(job=job)
     pause_reached = canary.log_lines.filter(text="step 2/3: pause 3600 s")
     wait_for(lambda: pause_reached.count() == 1, what="the canary's pause")

@@ -56,9 +56,9 @@ def test_a_spec_changed_after_the_request_ends_drifted_and_no_container_changes(
     web_service(operator, environment, images, version="v1", replicas=2, env={"DEBUG": "1"})
     spec_change = ApprovalRequest.objects.get(operation="infrastructure.save_service", status="pending")
     approvals.vote(spec_change.pk, actor_of(make_user("approver")), "approve")
-    run_job(str(Job.objects.get(approval=spec_change).pk))
+    run_job(str(Job.objects.get(approval_id=spec_change.pk).pk))
     approvals.vote(outcome.approval.pk, actor_of(make_user("approver")), "approve")
-    job = Job.objects.get(approval=outcome.approval)
+    job = Job.objects.get(approval_id=outcome.approval.pk)
     run_job(str(job.pk))
 
     outcome.approval.refresh_from_db()
@@ -96,7 +96,7 @@ def test_a_tag_moved_after_the_approval_never_reaches_a_restart(operator, enviro
         outcome = invoke("infrastructure.deploy", operator, {"environment": environment.name, "service": "web"})
         assert outcome.approval.plan["after"]["image_id"] == approved_id
         approvals.vote(outcome.approval.pk, actor_of(make_user("approver")), "approve")
-        run_job(str(Job.objects.get(approval=outcome.approval).pk))
+        run_job(str(Job.objects.get(approval_id=outcome.approval.pk).pk))
         deployment = Deployment.objects.select_related("revision").get(approval=outcome.approval)
         assert deployment.status == "succeeded" and deployment.revision.image_id == approved_id
 

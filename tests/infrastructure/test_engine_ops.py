@@ -93,7 +93,7 @@ def test_rolling_restart_replaces_every_replica_without_a_failed_request(operato
 def approve_and_run(outcome, make_user, actor_of) -> Job:
     assert outcome.status == "pending"
     approvals.vote(outcome.approval.pk, actor_of(make_user("approver")), "approve")
-    job = Job.objects.get(approval=outcome.approval)
+    job = Job.objects.get(approval_id=outcome.approval.pk)
     run_job(str(job.pk))
     job.refresh_from_db()
     return job

@@ -30,7 +30,7 @@ def save_env(actor, **fields):
 
 def approve_and_run(outcome, approver) -> Job:
     approvals.vote(outcome.approval.pk, approver, "approve")
-    job = Job.objects.get(approval=outcome.approval)
+    job = Job.objects.get(approval_id=outcome.approval.pk)
     run_job(str(job.pk))
     job.refresh_from_db()
     assert job.status == "succeeded", job.error

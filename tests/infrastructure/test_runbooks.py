@@ -191,7 +191,7 @@ def test_risky_runbook_needs_approval(define, operator, make_user, actor_of, tmp
     assert outcome.status == "pending" and outcome.approval.scope == "runbook:wipe-cache"
     assert not (tmp_path / "cache.txt").exists()
     approvals.vote(outcome.approval.pk, actor_of(make_user("approver")), "approve")
-    job = Job.objects.get(approval=outcome.approval)
+    job = Job.objects.get(approval_id=outcome.approval.pk)
     run_job(str(job.pk))
     job.refresh_from_db()
     assert job.status == "succeeded" and Path(tmp_path / "cache.txt").read_text() == "wiped\n"

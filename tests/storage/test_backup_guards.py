@@ -154,7 +154,7 @@ def test_a_restore_plan_names_the_protected_objects_it_overwrites_and_the_approv
     page = client.get(f"/approvals/{outcome.approval.pk}/").content.decode()
     assert "src/b.txt" in page and "restricted → internal" in page  # what the approver reads before voting
     approvals.vote(outcome.approval.pk, actor_of(approver), "approve")
-    job = Job.objects.get(approval=outcome.approval)
+    job = Job.objects.get(approval_id=outcome.approval.pk)
     run_job(str(job.pk))
     assert Job.objects.get(pk=job.pk).status == "succeeded"
     assert state(s3, bucket, "src/a.txt") == (b"a v1", "confidential", 1)
@@ -172,7 +172,7 @@ def test_an_overwritten_object_changed_after_approval_ends_the_restore_drifted(m
     else:  # only the tag: the ETag stays, the plan does not
         s3.put_object_tagging(Bucket=bucket, Key="src/c.txt", Tagging={"TagSet": [{"Key": "classification", "Value": "restricted"}]})
     before = {k: state(s3, bucket, f"src/{k}.txt") for k in "abc"}
-    job = Job.objects.get(approval=outcome.approval)
+    job = Job.objects.get(approval_id=outcome.approval.pk)
     run_job(str(job.pk))
     outcome.approval.refresh_from_db()
     assert outcome.approval.status == "drifted" and Job.objects.get(pk=job.pk).status == "failed"
@@ -207,7 +207,7 @@ def test_an_exempting_policy_does_not_let_a_restore_over_protected_objects_run_w
     assert state(s3, bucket, "src/b.txt") == (b"b v2", "restricted", 1)
 
     approvals.vote(pending.pk, actor_of(make_user("approver")), "approve")
-    run_job(str(Job.objects.get(approval=pending).pk))
+    run_job(str(Job.objects.get(approval_id=pending.pk).pk))
     assert state(s3, bucket, "src/b.txt") == (b"b v1", "internal", 1)  # approved by someone else: restored
 
 

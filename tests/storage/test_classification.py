@@ -140,7 +140,7 @@ def test_lowering_a_classification_waits_for_someone_else_raising_is_immediate(m
     page = client.get(f"/approvals/{outcome.approval.pk}/").content.decode()
     assert "<td>classification: &quot;confidential&quot;</td>" in page and "<td>classification: &quot;public&quot;</td>" in page
     approvals.vote(outcome.approval.pk, actor_of(make_user("approver")), "approve")
-    job = Job.objects.get(approval=outcome.approval)
+    job = Job.objects.get(approval_id=outcome.approval.pk)
     run_job(str(job.pk))
     assert Job.objects.get(pk=job.pk).status == "succeeded"
     tags = {t["Key"]: t["Value"] for t in s3.get_object_tagging(Bucket=bucket, Key="plan.pdf")["TagSet"]}
@@ -158,7 +158,7 @@ def test_a_reclassification_of_an_object_replaced_after_approval_drifts(make_use
                      {"connection": conn.name, "bucket": bucket, "key": "memo.txt", "classification": "internal"})  # fmt: skip
     approvals.vote(outcome.approval.pk, actor_of(make_user("approver")), "approve")
     s3.put_object(Bucket=bucket, Key="memo.txt", Body=b"other bytes", Tagging="classification=restricted")
-    run_job(str(Job.objects.get(approval=outcome.approval).pk))
+    run_job(str(Job.objects.get(approval_id=outcome.approval.pk).pk))
     outcome.approval.refresh_from_db()
     assert outcome.approval.status == "drifted"
     assert state(s3, bucket, "memo.txt") == (b"other bytes", "restricted", 1)

@@ -38,7 +38,7 @@ def test_an_object_added_after_approval_ends_the_delete_drifted(make_user, actor
     outcome = invoke("storage.delete", actor_of(make_user("operator")), {"connection": conn.name, "bucket": bucket, "prefix": "tmp/"})
     approvals.vote(outcome.approval.pk, actor_of(make_user("approver")), "approve")
     s3.put_object(Bucket=bucket, Key="tmp/new-and-precious.txt", Body=b"new")
-    job = Job.objects.get(approval=outcome.approval)
+    job = Job.objects.get(approval_id=outcome.approval.pk)
     run_job(str(job.pk))
 
     outcome.approval.refresh_from_db()
@@ -68,7 +68,7 @@ def test_a_lifecycle_change_shows_before_and_after_and_drifts_if_the_rules_chang
 
     s3.delete_bucket_lifecycle(Bucket=bucket)  # someone changes the rules while the request waits
     approvals.vote(outcome.approval.pk, actor_of(make_user("approver")), "approve")
-    run_job(str(Job.objects.get(approval=outcome.approval).pk))
+    run_job(str(Job.objects.get(approval_id=outcome.approval.pk).pk))
     outcome.approval.refresh_from_db()
     assert outcome.approval.status == "drifted"
     assert not _has_rules(s3, bucket)  # the approved rule set was not applied over the changed one

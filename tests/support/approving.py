@@ -9,7 +9,7 @@ from apps.core.models import Job
 
 def approve_and_run(approval, approver) -> Job:
     services.vote(approval.pk, approver, "approve")
-    job = Job.objects.get(approval=approval)
+    job = Job.objects.get(approval_id=approval.pk)
     run_job(str(job.pk))
     job.refresh_from_db()
     assert job.status == "succeeded", job.error

@@ -23,6 +23,7 @@ from collections.abc import Iterator
 
 from pydantic import BaseModel, Field
 
+from apps.approvals.models import ApprovalRequest
 from apps.core.errors import OpsError
 from apps.core.jobs import Context
 from apps.core.operations import Risk, operation
@@ -146,8 +147,9 @@ def overwrites_protected(params: RestoreInput) -> bool:
 
 def _approved_by_another(ctx: Context) -> bool:
     """The run carries another person's approval of its plan (not a break-glass review, not an exempting policy)."""
-    approval = ctx.job.approval if ctx.job is not None else None
-    return approval is not None and not approval.break_glass
+    if ctx.job is None or not ctx.job.approval_id:
+        return False
+    return ApprovalRequest.objects.filter(pk=ctx.job.approval_id, break_glass=False).exists()
 
 
 def plan_restore(ctx: Context, params: RestoreInput) -> dict:
