@@ -32,7 +32,7 @@ class OAuthEndpointRequest(BaseModel):
     """An OAuth client's POST to a token endpoint, as DOT's OAuthLibCore extracts it for oauthlib."""
 
     client_id: str = Field("", max_length=200, description="The client the request names (body, or HTTP Basic user).")
-    uri: str = Field(max_length=2000)
+    uri: str = Field(max_length=2000, description="The path posted to, with any query (where a careless client may put a code).", **RAW)
     body: str = Field(max_length=20_000, description="The form posted: codes, tokens, verifiers, secrets.", **RAW)
     headers: dict[str, str] = Field(default_factory=dict, description="The request's headers (DOT's META form).", **RAW)
 
@@ -45,7 +45,9 @@ class TokenRequest(OAuthEndpointRequest):
 
 
 class RevocationRequest(OAuthEndpointRequest):
-    token_type_hint: str = Field("", max_length=100, description="access_token or refresh_token (RFC 7009 §2.1).")
+    token_type_hint: str = Field(
+        "", max_length=100, description="access_token or refresh_token (RFC 7009 §2.1).", json_schema_extra={"audit": "show"}
+    )
 
 
 class OAuthAnswer(BaseModel):
