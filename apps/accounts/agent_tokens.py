@@ -169,11 +169,11 @@ def revoke_agent_token(ctx: Context, params: RevocationRequest) -> OAuthAnswer:
     if status != 200:
         raise _refused(answer)
     if token is None:
-        ctx.note_in_audit(revoked="none: an unknown, expired or already revoked token")
+        ctx.note_in_audit(revoked="none: an unknown or already revoked token")
         return answer
     _note_who(ctx, None, token.user)
     if application is None or token.application_id != application.pk:
-        owner = token.application.name or token.application.client_id
-        raise OAuthRefused(answer, f"The token is another client's ({owner}, #{token.application_id}): nothing was revoked.", "denied")
+        owner = f"{token.application.name or token.application.client_id}, #{token.application_id}" if token.application else "no client"
+        raise OAuthRefused(answer, f"The token is another client's ({owner}): nothing was revoked.", "denied")
     ctx.note_in_audit(revoked=kind)
     return answer
