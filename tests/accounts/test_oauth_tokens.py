@@ -10,6 +10,7 @@ from oauth2_provider.models import AccessToken, Grant, RefreshToken
 
 from apps.accounts import actors
 from apps.audit.models import AuditEvent
+from apps.core.errors import PermissionDenied
 from apps.core.gateway import invoke, run_job
 from apps.core.models import Job, JobLogLine
 from tests.support.oauth import Flow, pkce
@@ -228,3 +229,14 @@ def test_giving_back_the_refresh_token_refuses_the_agents_queued_job_at_its_star
     assert not JobLogLine.objects.filter(job=job).exists()  # nothing ran
     refused = AuditEvent.objects.get(channel="worker", request_id=job.request_id, operation="core.echo_job")
     assert (refused.outcome, refused.actor) == ("denied", started.browser.user.username)
+
+
+@pytest.mark.parametrize("operation", [ISSUE, REVOKE])
+def test_only_the_endpoints_run_the_token_operations(operation, make_user, actor_of):
+    """A person — an admin too — or an agent cannot call them: they are the endpoints', run as the system."""
+    params = {"client_id": "x", "uri": "/oauth/token/", "body": "grant_type=authorization_code&code=abc"}
+    for actor in (actor_of(make_user("admin")), actor_of(make_user("operator"))):
+        with pytest.raises(PermissionDenied):
+            invoke(operation, actor, params)
+    assert not AccessToken.objects.exists()
+    assert [e.outcome for e in AuditEvent.objects.filter(operation=operation)] == ["denied", "denied"]
