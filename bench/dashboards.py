@@ -204,12 +204,6 @@ def report_render_ratio(board, page_url: str, cookie: str, rounds: int, promethe
     query = f"?range=15m&end={end:%Y-%m-%dT%H:%M}"
     load = os.getloadavg()[0]
 
-    def page(web, url: str, panels: int):
-        """GET a dashboard page; it must show its panels (a refusal or an error page is 200 too)."""
-        response = web.get(url)
-        shown = response.text.count('<section class="panel chart-panel')
-        assert response.status_code == 200 and shown == panels, f"{url}: {response.status_code}, {shown} of {panels} panels"
-
     with httpx.Client(base_url=page_url, headers={"Cookie": cookie}, timeout=60) as web:
         for _ in range(rounds + 1):  # the first round warms every side up and is dropped
             for panel in panels:
@@ -217,22 +211,17 @@ def report_render_ratio(board, page_url: str, cookie: str, rounds: int, promethe
                 _query_panel(client, panel, end - span, end, step)
                 alone[panel.title].append(time.perf_counter() - started)
                 alone_cpu[panel.title].append((time.process_time() - cpu, cpu_seconds(prometheus_pid) - peer_cpu))
-                started, web_cpu = time.perf_counter(), cpu_seconds(web_pid)
-                page(web, solo[panel.title] + query, 1)
-                alone_pages[panel.title].append(time.perf_counter() - started)
+                web_cpu = cpu_seconds(web_pid)
+                alone_pages[panel.title].append(_timed_page(web, solo[panel.title] + query, 1))
                 alone_page_cpu[panel.title].append(cpu_seconds(web_pid) - web_cpu)
             started, cpu, peer_cpu = time.perf_counter(), time.process_time(), cpu_seconds(prometheus_pid)
             evaluate(board, "15m", end=end)
             evaluations.append(time.perf_counter() - started)
             console_cpu.append(time.process_time() - cpu)
             prometheus_cpu.append(cpu_seconds(prometheus_pid) - peer_cpu)
-            started, web_cpu = time.perf_counter(), cpu_seconds(web_pid)
-            page(web, board.get_absolute_url() + query, len(panels))
-            pages.append(time.perf_counter() - started)
+            web_cpu = cpu_seconds(web_pid)
+            pages.append(_timed_page(web, board.get_absolute_url() + query, len(panels)))
             page_cpu.append(cpu_seconds(web_pid) - web_cpu)
-
-    def slowest_of(sides: dict[str, list[float]]) -> tuple[str, float]:
-        return max(((title, statistics.median(times[1:]) * 1000) for title, times in sides.items()), key=lambda t: t[1])
 
     slowest_title, slowest = slowest_of(alone)
     slowest_page_title, slowest_page = slowest_of(alone_pages)
@@ -256,16 +245,19 @@ def report_render_ratio(board, page_url: str, cookie: str, rounds: int, promethe
           f"console {mine:.1f} ms (one GIL) + Prometheus {peer:.1f} ms")  # fmt: skip
     print(f"  so on {cores} cores, however idle, the evaluation takes at least {floor:.1f} ms "
           f"= {floor / costliest:.2f}x the costliest panel alone")  # fmt: skip
+    print(f"  Prometheus alone spends {peer:.1f} ms of CPU on the 12 queries: on {cores} cores at least {peer / cores:.1f} ms "
+          f"= {peer / cores / slowest:.2f}x the slowest panel's query, whatever the console does")  # fmt: skip
     dearest_title, dearest = max(((t, statistics.mean(c[1:]) * 1000) for t, c in alone_page_cpu.items()), key=lambda t: t[1])
     whole = statistics.mean(page_cpu[1:]) * 1000
     print(f"  web process CPU per page: the dashboard {whole:.1f} ms, the costliest one-panel page ({dearest_title}) "
           f"{dearest:.1f} ms = {whole / dearest:.2f}x")  # fmt: skip
 
 
-def report_remote_ratio(board, prometheus_url: str, delay_ms: float, rounds: int) -> None:
-    """The same ratio with the source on another host: a proxy (bench/latency.py, its own process)
+def report_remote_ratio(board, prometheus_url: str, delay_ms: float, rounds: int, page_url: str, cookie: str) -> None:
+    """The same ratios with the source on another host: a proxy (bench/latency.py, its own process)
     delays each request by `delay_ms`, as the network and a busier Prometheus there would. The
     panels' waits then overlap and the console's own CPU per panel is what is left to add up."""
+    import httpx
     import latency
     from django.utils import timezone
 
@@ -285,24 +277,52 @@ def report_remote_ratio(board, prometheus_url: str, delay_ms: float, rounds: int
         end = timezone.now().replace(second=0, microsecond=0)
         span = parse_duration("15m")
         client, step, panels = PrometheusClient(source), auto_step(span.total_seconds()), list(remote.panels.all())
+        solo = {}
+        for panel in panels:
+            one = Dashboard.objects.create(slug=f"{remote.slug}-solo-{panel.position}", title=panel.title, source=source)
+            Panel.objects.create(dashboard=one, position=0, title=panel.title, query=panel.query, chart=panel.chart)
+            solo[panel.title] = one.get_absolute_url()
         alone: dict[str, list[float]] = {p.title: [] for p in panels}
-        evaluations = []
-        for _ in range(rounds + 1):  # the first round opens the connections and is dropped
-            for panel in panels:
+        alone_pages: dict[str, list[float]] = {p.title: [] for p in panels}
+        evaluations, pages = [], []
+        query = f"?range=15m&end={end:%Y-%m-%dT%H:%M}"
+        with httpx.Client(base_url=page_url, headers={"Cookie": cookie}, timeout=60) as web:
+            for _ in range(rounds + 1):  # the first round opens the connections and is dropped
+                for panel in panels:
+                    started = time.perf_counter()
+                    _query_panel(client, panel, end - span, end, step)
+                    alone[panel.title].append(time.perf_counter() - started)
+                    alone_pages[panel.title].append(_timed_page(web, solo[panel.title] + query, 1))
                 started = time.perf_counter()
-                _query_panel(client, panel, end - span, end, step)
-                alone[panel.title].append(time.perf_counter() - started)
-            started = time.perf_counter()
-            evaluate(remote, "15m", end=end)
-            evaluations.append(time.perf_counter() - started)
+                evaluate(remote, "15m", end=end)
+                evaluations.append(time.perf_counter() - started)
+                pages.append(_timed_page(web, remote.get_absolute_url() + query, len(panels)))
     finally:
         proxy.terminate()
         proxy.wait()
-    title, slowest = max(((t, statistics.median(times[1:]) * 1000) for t, times in alone.items()), key=lambda t: t[1])
-    evaluation = statistics.median(evaluations[1:]) * 1000
+
+    (title, slowest), (page_title, slowest_page) = slowest_of(alone), slowest_of(alone_pages)
+    evaluation, page = statistics.median(evaluations[1:]) * 1000, statistics.median(pages[1:]) * 1000
     print(f"\nthe source {delay_ms:g} ms away (a delaying proxy; medians of {rounds} alternating rounds):")
     print(f"  slowest panel's query alone ({title}): {slowest:.2f} ms; evaluation, every panel: {evaluation:.2f} ms "
           f"= {evaluation / slowest:.2f}x (goal <= 1.5x)")  # fmt: skip
+    print(f"  slowest panel's page alone ({page_title}): {slowest_page:.2f} ms; the dashboard's page through uvicorn: {page:.2f} ms "
+          f"= {page / slowest_page:.2f}x (goal <= 1.5x)")  # fmt: skip
+
+
+def slowest_of(sides: dict[str, list[float]]) -> tuple[str, float]:
+    """The side with the largest median (the first round dropped: it warms up), in ms."""
+    return max(((title, statistics.median(times[1:]) * 1000) for title, times in sides.items()), key=lambda t: t[1])
+
+
+def _timed_page(web, url: str, panels: int) -> float:
+    """Seconds to GET a dashboard page, which must show its panels (a refusal or an error page is 200 too)."""
+    started = time.perf_counter()
+    response = web.get(url)
+    elapsed = time.perf_counter() - started
+    shown = response.text.count('<section class="panel chart-panel')
+    assert response.status_code == 200 and shown == panels, f"{url}: {response.status_code}, {shown} of {panels} panels"
+    return elapsed
 
 
 def main() -> None:
@@ -372,7 +392,7 @@ def main() -> None:
         report_render_time(board)
         report_render_ratio(board, servers[0], cookie, args.rounds, prometheus.process.proc.pid, webs[0].proc.pid)
         if args.remote_ms:
-            report_remote_ratio(board, prometheus.url, args.remote_ms, args.rounds)
+            report_remote_ratio(board, prometheus.url, args.remote_ms, args.rounds, servers[0], cookie)
     finally:
         for web in webs:
             web.stop()

@@ -10,7 +10,7 @@ class AccountsConfig(AppConfig):
     def ready(self):
         from apps.core import hooks
 
-        from . import agent_services, signals  # noqa: F401  (OAuth agent operations; login audit)
+        from . import agent_services, agent_tokens, signals  # noqa: F401  (OAuth agent operations; login audit)
         from .actors import Actor
         from .roles import sync_roles
 

@@ -8,21 +8,23 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from django_ratelimit.core import get_usage
 from oauth2_provider.models import get_access_token_model, get_application_model
+from oauth2_provider.oauth2_backends import get_oauthlib_core
 from oauth2_provider.views import AuthorizationView
 
-from apps.core.errors import InvalidInput
+from apps.core.errors import InvalidInput, OpsError
 from apps.core.gateway import invoke
 from apps.core.middleware import client_ip
 from apps.core.web import actor_of, call, call_from_form, console_view
 
 from .actors import Actor
 from .agent_services import consentable
+from .agent_tokens import OAuthRefused, client_id_of
 
 
 class ConsentView(AuthorizationView):
@@ -107,8 +109,53 @@ def register(request):
     return JsonResponse(outcome.result.model_dump(), status=201)
 
 
-def _refused(error: str, description: str, status: int = 400) -> JsonResponse:
-    return JsonResponse({"error": error, "error_description": description}, status=status)
+def _refused(error: str, description: str, status: int = 400, **headers: str) -> JsonResponse:
+    return JsonResponse({"error": error, "error_description": description}, status=status, headers=headers)
+
+
+@csrf_exempt  # called by OAuth clients, without cookies
+@require_POST
+def token(request):
+    """The token endpoint: a code or a refresh token exchanged (`accounts.issue_agent_token`), DOT's answer sent."""
+    return _token_endpoint(request, "accounts.issue_agent_token", grant_type=request.POST.get("grant_type", "")[:100])
+
+
+@csrf_exempt
+@require_POST
+def revoke_token(request):
+    """RFC 7009 revocation: a client gives back one of its tokens (`accounts.revoke_agent_token`), DOT's answer sent."""
+    return _token_endpoint(request, "accounts.revoke_agent_token", token_type_hint=request.POST.get("token_type_hint", "")[:100])
+
+
+def _token_endpoint(request, name: str, **shown: str) -> HttpResponse:
+    """Runs a token endpoint's operation as the system for the calling client, with the request as DOT's
+    OAuthLibCore hands it to oauthlib (the code, tokens and secrets in it are never audited), and answers
+    exactly as DOT's TokenView / RevokeTokenView would: oauthlib's status, headers and body."""
+    uri, _method, body, headers = get_oauthlib_core()._extract_params(request)
+    params = {
+        "client_id": client_id_of(request.POST, request.META.get("HTTP_AUTHORIZATION", ""))[:200],
+        "uri": uri,
+        "body": body,
+        "headers": {key: value for key, value in headers.items() if isinstance(value, str)},
+        **shown,
+    }
+    try:
+        answer = invoke(
+            name, Actor.system(), params, "web", client_ip=client_ip(request), request_id=getattr(request, "request_id", "")
+        ).result
+    except OAuthRefused as exc:
+        answer = exc.answer
+    except InvalidInput as exc:
+        return _refused("invalid_request", "; ".join(f"{k}: {v}" for k, v in exc.errors.items()), **NO_STORE)
+    except OpsError as exc:  # already audited; the client hears a server error in OAuth's form
+        return _refused("server_error", exc.message, status=max(exc.status_code, 500), **NO_STORE)
+    response = HttpResponse(content=answer.body, status=answer.status)
+    for key, value in answer.headers.items():
+        response[key] = value
+    return response
+
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 @console_view

@@ -2,8 +2,10 @@
 appender's Unix socket and wait for its answer: the event's place in the chain, committed and
 durable.
 
-Frames are a 4-byte big-endian length and a JSON object: the event's fields out, its place in
-the chain (id, seq, at, key_id, prev_hash, hash) or {"error": ...} back. Each thread keeps its
+An event goes out as a 4-byte big-endian length, the 8-byte time its writer stops waiting, and
+the JSON object of its linked values (chain.row_values, but for those placed under the lock):
+what the appender links and stores as it is. Back comes a length and a JSON object: the event's
+place in the chain (id, seq, at, key_id, prev_hash, hash) or {"error": ...}. Each thread keeps its
 own connection. An appender that cannot be reached is skipped for a while (the caller appends
 itself); one lost after the event was sent (killed, restarted, silent past the timeout) leaves
 the outcome unknown, so the event goes to `recover`, which appends it unless it is already in.
@@ -22,13 +24,21 @@ from datetime import datetime
 
 from django.conf import settings
 
+from .chain import row_values
 from .models import AuditEvent
 
 log = logging.getLogger(__name__)
 HEADER = struct.Struct(">I")
+EVENT = struct.Struct(">Id")  # length, expiry
 # The fields a writer sends: what it knows before the chain head (the rest is placed under the lock).
 PLACED = ("seq", "key_id", "prev_hash", "hash")
 SENT = [f.attname for f in AuditEvent._meta.concrete_fields if f.attname not in {"id", "at", *PLACED}]
+
+
+def send_event(sock: socket.socket, event: AuditEvent, expires: float) -> None:
+    values = row_values(event)
+    body = json.dumps({name: values[name] for name in SENT}, separators=(",", ":")).encode()
+    sock.sendall(EVENT.pack(len(body), expires) + body)
 
 
 def send_frame(sock: socket.socket, message: dict) -> None:
@@ -67,7 +77,7 @@ class AppenderClient:
         # The appender drops an event it gets to after this writer stopped waiting (and appended it).
         expires = time.time() + settings.AUDIT_APPENDER_TIMEOUT
         try:
-            send_frame(conn[0], {"event": {name: getattr(event, name) for name in SENT}, "expires": expires})
+            send_event(conn[0], event, expires)
             reply = receive_frame(conn[1])
         except (OSError, ValueError) as exc:
             reply = {"error": f"{type(exc).__name__}: {exc}"}

@@ -24,7 +24,6 @@ import os
 import threading
 from functools import cache
 
-import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -117,32 +116,43 @@ def record(
 
 class _Row:
     """An event with all that does not depend on the chain head computed before the lock is
-    taken (its linked values and, if `prepare`, its database parameters), so the lock is held
-    for little work."""
+    taken (its linked values and its database parameters), so the lock is held for little work."""
 
     __slots__ = ("_params", "event", "values")
 
-    def __init__(self, event: AuditEvent, prepare: bool = True):
+    def __init__(self, event: AuditEvent):
         self.event = event
         self.values = row_values(event)
-        self._params = self._unplaced() if prepare else None
+        self._params = [None if f.attname in _PLACED else f.get_db_prep_save(getattr(event, f.attname), connection) for f in _FIELDS]
 
-    def _unplaced(self) -> list:
-        return [None if f.attname in _PLACED else f.get_db_prep_save(getattr(self.event, f.attname), connection) for f in _FIELDS]
+    def place(self, seq: int, at, key_id: str, prev_hash: str, hash_: str) -> None:
+        event = self.event
+        event.seq, event.at, event.key_id, event.prev_hash, event.hash = seq, at, key_id, prev_hash, hash_
 
     @property
     def params(self) -> list:
         """The row's INSERT parameters, as linked."""
-        if self._params is None:
-            self._params = self._unplaced()
         for i, f in _PLACED_AT:
             self._params[i] = f.get_db_prep_save(getattr(self.event, f.attname), connection)
         return self._params
 
+    def as_json(self) -> str:
+        """The row as linked, in JSON (what the database is to store: what the link was computed over)."""
+        return json.dumps({**self.values, "prev_hash": self.event.prev_hash, "hash": self.event.hash}, separators=(",", ":"))
 
-def _link(rows: list[_Row], head: tuple | None) -> list[_Row]:
-    """Number, time-stamp and link `rows` after `head` (seq, hash, key id); a change of
-    key (or the switch from the legacy chain) is recorded first, as its own event."""
+    @property
+    def pk(self) -> int:
+        return self.event.pk
+
+    @pk.setter
+    def pk(self, pk: int) -> None:
+        self.event.pk = pk
+
+
+def _link(rows: list, head: tuple | None) -> list:
+    """Number, time-stamp and link `rows` (each a _Row, or anything with its `values` and `place`)
+    after `head` (seq, hash, key id); a change of key (or the switch from the legacy chain) is
+    recorded first, as its own event."""
     key_id, key = current_chain_key()
     seq, prev_hash, prev_key = head if head else (0, GENESIS, key_id)
     if prev_key != key_id:
@@ -152,10 +162,10 @@ def _link(rows: list[_Row], head: tuple | None) -> list[_Row]:
     at = stamp(now)
     for row in rows:
         seq += 1
-        event = row.event
-        event.seq, event.at, event.key_id, event.prev_hash = seq, now, key_id, prev_hash
         row.values.update(seq=seq, at=at, key_id=key_id)
-        event.hash = prev_hash = link(key, prev_hash, row.values)
+        hash_ = link(key, prev_hash, row.values)
+        row.place(seq, now, key_id, prev_hash, hash_)
+        prev_hash = hash_
     return rows
 
 
@@ -189,7 +199,7 @@ def _insert(cursor, rows: list[_Row]) -> None:
 
 def _set_ids(cursor, rows: list[_Row]) -> None:
     for row, (pk,) in zip(rows, cursor.fetchall(), strict=True):
-        row.event.pk = pk
+        row.pk = pk
 
 
 def _append_in_transaction(rows: list[_Row]) -> None:
@@ -221,42 +231,6 @@ def _make_durable() -> None:
     """Return once every commit so far is flushed (a synchronous commit of a WAL record)."""
     with connection.cursor() as cursor:
         cursor.execute(DURABILITY_BARRIER)
-
-
-@cache
-def _insert_after_sql() -> str:
-    """The batch's INSERT, made conditional: it takes the chain lock and inserts only if the head is
-    the one the rows were linked to. The rows come as one JSON array of their linked values (what
-    the link was computed over, so the database stores exactly that): one parameter, one text."""
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in _FIELDS)
-    return (
-        f"INSERT INTO {TABLE} ({columns}) SELECT {columns} FROM json_populate_recordset(NULL::{TABLE}, %s::json)"  # noqa: S608
-        f" WHERE (SELECT head_hash FROM audit_chain_head({CHAIN_LOCK_ID})) = %s RETURNING {quote('id')}"
-    )
-
-
-def _append_after(rows: list[_Row], head: tuple) -> bool:
-    """Append `rows` linked after `head` (seq, hash, key id), which this process believes is the
-    chain's head, in one statement (its own transaction, committed durably); False (nothing
-    written) when another writer moved the head. For a connection that does nothing else (the
-    appender's loop): the statement is prepared on it."""
-    connection.ensure_connection()
-    linked = _link(rows, head)
-    body = json.dumps([{**row.values, "prev_hash": row.event.prev_hash, "hash": row.event.hash} for row in linked], separators=(",", ":"))
-    try:
-        # Bound on the server and prepared once: the statement's text is the same for any batch.
-        with psycopg.Cursor(connection.connection) as cursor:
-            cursor.execute(_insert_after_sql(), [body, head[1]], prepare=True)
-            inserted = cursor.fetchall()
-    except BaseException:
-        connection.close()
-        raise
-    if not inserted:
-        return False
-    for row, (pk,) in zip(linked, inserted, strict=True):
-        row.event.pk = pk
-    return True
 
 
 def _append_pipelined(rows: list[_Row]) -> None:

@@ -123,7 +123,7 @@ def _invoke(
     request_id = request_id or uuid.uuid4().hex
     started = time.perf_counter()
     audit = {"operation": op.name, "channel": channel, "actor": actor, "client_ip": client_ip, "request_id": request_id}
-    data = None
+    data = ctx = None
     try:
         check_permission(op, actor)
         check_rate(op, actor)
@@ -154,6 +154,8 @@ def _invoke(
         result = _checked_output(op, op.func(ctx, data))
         audit["params"] = {**audit["params"], **ctx.audit_notes}
     except OpsError as exc:
+        if ctx is not None:  # what it noted before it was refused (an OAuth exchange: whose code it was)
+            audit["params"] = {**audit["params"], **ctx.audit_notes}
         _audit(audit, started, exc.outcome, error=exc.message)
         raise
     except Exception as exc:

@@ -4,8 +4,6 @@ The end-to-end flow with the SDK's client against a running console is tests/mcp
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import secrets
 from urllib.parse import urlencode
@@ -15,74 +13,12 @@ from django.test import Client
 from oauth2_provider.models import AccessToken, Application, Grant, RefreshToken
 
 from apps.audit.models import AuditEvent
-from tests.support.oauth import REDIRECT_URI, hidden_inputs, issue_oauth_token, query_of
-
-FORM = "application/x-www-form-urlencoded"
+from tests.support.oauth import FORM, REDIRECT_URI, Flow, hidden_inputs, issue_oauth_token, pkce, query_of, register
 
 
 @pytest.fixture(autouse=True)
 def registration_limit(settings):
     settings.OAUTH_REGISTRATION_RATE_LIMIT = "1000/m"  # this module registers many clients; one test lowers it
-
-
-def pkce() -> tuple[str, str]:
-    verifier = secrets.token_urlsafe(48)
-    return verifier, base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
-
-
-def register(client: Client, **metadata) -> tuple[int, dict]:
-    body = {"client_name": "Test agent", "redirect_uris": [REDIRECT_URI], "grant_types": ["authorization_code", "refresh_token"],
-            "token_endpoint_auth_method": "none", **metadata}  # fmt: skip
-    remote = metadata.pop("remote_addr", None) or "127.0.0.1"
-    body.pop("remote_addr", None)
-    response = Client().post("/oauth/register/", json.dumps(body), content_type="application/json", REMOTE_ADDR=remote)
-    return response.status_code, response.json()
-
-
-class Flow:
-    """One authorization: a registered client, a PKCE pair, and the person's signed-in browser."""
-
-    def __init__(self, browser: Client, scope: str = "viewer operator"):
-        from django.conf import settings
-
-        self.browser = browser
-        status, self.registration = register(browser)
-        assert status == 201, self.registration
-        self.client_id = self.registration["client_id"]
-        self.verifier, challenge = pkce()
-        self.query = {"response_type": "code", "client_id": self.client_id, "redirect_uri": REDIRECT_URI, "scope": scope,
-                      "state": "st4te", "code_challenge": challenge, "code_challenge_method": "S256",
-                      "resource": settings.MCP_RESOURCE_URL}  # fmt: skip
-
-    def url(self, **changed) -> str:
-        return "/oauth/authorize/?" + urlencode({**self.query, **changed})
-
-    def consent(self, *, allow: bool = True, query: dict | None = None, **tampered):
-        url = self.url(**(query or {}))
-        page = self.browser.get(url)
-        assert page.status_code == 200, page.content[:2000]
-        form = {**hidden_inputs(page.content.decode()), **tampered}
-        if allow:
-            form["allow"] = "1"
-        return self.browser.post(url, form)
-
-    def code(self, **tampered) -> str:
-        response = self.consent(**tampered)
-        assert response.status_code == 302, response.content[:2000]
-        query = query_of(response["Location"])
-        assert query["state"] == "st4te"
-        return query["code"]
-
-    def token(self, code: str, **changed):
-        from django.conf import settings
-
-        data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI, "client_id": self.client_id,
-                "code_verifier": self.verifier, "resource": settings.MCP_RESOURCE_URL, **changed}  # fmt: skip
-        return Client().post("/oauth/token/", urlencode(data), content_type=FORM)
-
-    def refresh(self, refresh_token: str, **changed):
-        data = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": self.client_id, **changed}
-        return Client().post("/oauth/token/", urlencode(data), content_type=FORM)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ back numbered only once durable; a writer that cannot reach it, or loses it mid-
 before or after its commit, stopped past the timeout), still has its event in the chain exactly
 once, and the chain verifies."""
 
+import json
 import os
 import signal
 import socket
@@ -16,7 +17,7 @@ import pytest
 from django.db import close_old_connections, connection
 
 from apps.audit import appender, appender_client, writer
-from apps.audit.appender_client import SENT, receive_frame, send_frame
+from apps.audit.appender_client import receive_frame, send_event
 from apps.audit.models import AuditEvent
 from apps.audit.verify import verify_chain
 from tests.support.processes import Process, console_env
@@ -183,7 +184,7 @@ def test_appender_dies_after_committing_the_event_is_not_appended_twice(server, 
 
 
 def test_appender_dies_before_appending_the_writer_appends_it(server, monkeypatch):
-    def die_on_receipt(self, sock, message):
+    def die_on_receipt(self, sock, *sent):
         sock.shutdown(socket.SHUT_RDWR)
         raise KeyError("killed")
 
@@ -214,10 +215,9 @@ def test_a_stopped_appender_costs_one_timeout_and_never_appends_what_the_writer_
 
 def test_the_same_append_key_cannot_enter_the_chain_twice(server, socket_path):
     first = append()
-    again = {name: getattr(first, name) for name in SENT}
     with socket.socket(socket.AF_UNIX) as sock:
         sock.connect(socket_path)
-        send_frame(sock, {"event": again, "expires": time.time() + 600})
+        send_event(sock, first, time.time() + 600)
         reply = receive_frame(sock.makefile("rb"))
     assert "audit_append_key_once" in reply["error"]
     assert AuditEvent.objects.filter(operation="test.appender").count() == 1
@@ -236,3 +236,38 @@ def test_the_health_page_says_the_appender_listens(server, socket_path):
     from apps.audit.metrics import health_checks
 
     assert health_checks()[0] == ("audit appender", "ok", f"listening on {socket_path}")
+
+
+def test_what_a_writer_sent_is_stored_as_it_was_linked_whatever_its_text(server):
+    awkward = {"quote": 'say "hi"\\', "unicode": "café ☃ 𝄞", "nested": {"list": [1, 2.5, None, True], "empty": {}}, "newline": "a\nb"}
+    append(0)  # the appender's first batch links after a head it read; the next ones after its own
+    events = [writer.record(operation="test.appender", outcome="ok", channel="mcp", params=awkward, target=f"t{i}", duration_ms=1.23456,
+                            client_ip="2001:db8::1", actor_name="agent ☃") for i in range(3)]  # fmt: skip
+    close_old_connections()
+    stored = AuditEvent.objects.filter(operation="test.appender", channel="mcp").order_by("seq")
+    assert [(e.pk, e.seq, e.hash) for e in stored] == [(e.pk, e.seq, e.hash) for e in events]
+    assert all(e.params == awkward and e.duration_ms == 1.235 and e.client_ip == "2001:db8::1" and e.actor == "agent ☃" for e in stored)
+    assert all(e.append_key for e in stored) and verify_chain().ok
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        b"not json",
+        b"[1, 2]",
+        b'{"operation": "test.forged"}',  # fields missing
+        "extra",  # an event's fields and one it may not set: its own hash
+    ],
+)
+def test_a_frame_that_is_not_an_event_drops_its_connection_and_changes_nothing(server, socket_path, sent):
+    append(0)
+    if sent == "extra":
+        forged = AuditEvent(operation="test.forged", app="test", channel="system", outcome="ok", append_key="k" * 32)
+        values = {name: value for name, value in appender_client.row_values(forged).items() if name in appender_client.SENT}
+        sent = json.dumps({**values, "hash": "0" * 64}).encode()
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.connect(socket_path)
+        sock.sendall(appender_client.EVENT.pack(len(sent), time.time() + 600) + sent)
+        assert sock.makefile("rb").read() == b""  # closed, no answer
+    assert append(1).seq == 2  # the appender still serves everyone else
+    assert not AuditEvent.objects.filter(operation="test.forged").exists() and verify_chain().ok

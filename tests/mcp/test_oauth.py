@@ -35,7 +35,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 PING = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}}
 VERSION = {"MCP-Protocol-Version": "2025-11-25"}
 User = get_user_model()
-AGENT_OPERATIONS = ["accounts.authorize_agent", "accounts.revoke_agent"]
+AGENT_OPERATIONS = ["accounts.authorize_agent", "accounts.issue_agent_token", "accounts.revoke_agent"]
+TOKEN_OPERATIONS = ["accounts.issue_agent_token", "accounts.revoke_agent_token"]
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +126,9 @@ def test_metadata_and_the_401_that_points_to_it(console):
     assert server["grant_types_supported"] == ["authorization_code", "refresh_token"]
     assert server["code_challenge_methods_supported"] == ["S256"]  # no "plain"
     assert server["token_endpoint_auth_methods_supported"] == ["none"]  # public clients
+    assert server["revocation_endpoint"] == console + "/oauth/revoke/"  # RFC 7009
+    assert server["revocation_endpoint_auth_methods_supported"] == ["none"]
+    assert "introspection_endpoint" not in server
     assert set(server["scopes_supported"]) == {"viewer", "operator", "auditor", "admin"}
     refused = post_raw(console + "/mcp", PING, **VERSION)
     assert refused.status_code == 401
@@ -159,10 +163,47 @@ async def test_the_sdk_client_is_authorized_by_a_person_calls_tools_and_stops_wh
         events = await sync_to_async(lambda: list(AuditEvent.objects.filter(operation__in=AGENT_OPERATIONS)))()
         assert sorted((e.operation, e.outcome, e.channel) for e in events) == [
             ("accounts.authorize_agent", "ok", "web"),
+            ("accounts.issue_agent_token", "ok", "web"),  # the SDK's exchange of its code
             ("accounts.revoke_agent", "ok", "web"),
         ]
         everything = await sync_to_async(lambda: [str(vars(e)) for e in AuditEvent.objects.all()])()
         assert not any(raw in row or "opa_" in row or "opr_" in row for row in everything)  # no token in the audit log
+    finally:
+        await browser.aclose()
+
+
+async def test_the_sdk_client_refreshes_and_gives_its_token_back_each_audited_once(console):
+    """The SDK refreshes when its access token's time is over, at the token endpoint; then the agent gives its
+    refresh token back at the metadata's revocation_endpoint (RFC 7009; the SDK has no call for it): its access
+    token stops working too. Each exchange and the revocation is one audit event, holding no token."""
+    user, browser = await signed_in(console, "operator")
+    agent = Agent(console, browser, name="Refreshing agent")
+    try:
+        assert not (await agent.call("accounts_whoami", {})).is_error
+        first = agent.storage.tokens
+        agent.provider.context.token_expiry_time = time.time() - 1  # as if its hour had passed
+        assert not (await agent.call("accounts_whoami", {})).is_error
+        second = agent.storage.tokens
+        assert agent.authorized == 1 and (second.access_token, second.refresh_token) != (first.access_token, first.refresh_token)
+        async with httpx2.AsyncClient(timeout=10) as http:
+            endpoint = (await http.get(console + "/.well-known/oauth-authorization-server")).json()["revocation_endpoint"]
+            form = {"token": second.refresh_token, "token_type_hint": "refresh_token", "client_id": agent.storage.client.client_id}
+            given_back = await http.post(endpoint, data=form)
+        assert given_back.status_code == 200, given_back.text
+        assert (await wait_until_refused(agent.url, second.access_token, "given back")).status_code == 401
+
+        def events():
+            return [(e.operation, e.outcome, e.params.get("grant_type") or e.params.get("revoked"), e.params["user"], str(vars(e)))
+                    for e in AuditEvent.objects.filter(operation__in=TOKEN_OPERATIONS).order_by("seq")]  # fmt: skip
+
+        found = await sync_to_async(events)()
+        assert [row[:4] for row in found] == [
+            ("accounts.issue_agent_token", "ok", "authorization_code", user.username),
+            ("accounts.issue_agent_token", "ok", "refresh_token", user.username),
+            ("accounts.revoke_agent_token", "ok", "refresh_token", user.username),
+        ]
+        tokens = (first.access_token, first.refresh_token, second.access_token, second.refresh_token)
+        assert not any(raw in row[4] for raw in tokens for row in found)
     finally:
         await browser.aclose()
 

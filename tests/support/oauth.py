@@ -1,16 +1,21 @@
 """OAuth for agents in tests (docs/oauth.md): a person's browser that signs in and answers the consent
-page like a browser would, the SDK client's token storage, and a token issued straight into the
-database (for the cache tests, which need no authorization round trip)."""
+page like a browser would, the SDK client's token storage, a token issued straight into the
+database (for the cache tests, which need no authorization round trip), and one authorization through
+the endpoints in this process (`Flow`: register, consent, exchange, refresh, revoke)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import secrets
 from datetime import timedelta
 from html.parser import HTMLParser
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx2
 from django.conf import settings
+from django.test import Client
 from django.utils import timezone
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 
@@ -138,3 +143,70 @@ def issue_oauth_token(
         set_token_value(refresh_token, new_refresh_token())
         refresh_token.save()
     return token, raw
+
+
+# --- one authorization through the endpoints in this process (the Django test client) ---
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def pkce() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    return verifier, base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+
+
+def register(client: Client, **metadata) -> tuple[int, dict]:
+    body = {"client_name": "Test agent", "redirect_uris": [REDIRECT_URI], "grant_types": ["authorization_code", "refresh_token"],
+            "token_endpoint_auth_method": "none", **metadata}  # fmt: skip
+    remote = metadata.pop("remote_addr", None) or "127.0.0.1"
+    body.pop("remote_addr", None)
+    response = Client().post("/oauth/register/", json.dumps(body), content_type="application/json", REMOTE_ADDR=remote)
+    return response.status_code, response.json()
+
+
+class Flow:
+    """One authorization: a registered client, a PKCE pair, and the person's signed-in browser."""
+
+    def __init__(self, browser: Client, scope: str = "viewer operator"):
+
+        self.browser = browser
+        status, self.registration = register(browser)
+        assert status == 201, self.registration
+        self.client_id = self.registration["client_id"]
+        self.verifier, challenge = pkce()
+        self.query = {"response_type": "code", "client_id": self.client_id, "redirect_uri": REDIRECT_URI, "scope": scope,
+                      "state": "st4te", "code_challenge": challenge, "code_challenge_method": "S256",
+                      "resource": settings.MCP_RESOURCE_URL}  # fmt: skip
+
+    def url(self, **changed) -> str:
+        return "/oauth/authorize/?" + urlencode({**self.query, **changed})
+
+    def consent(self, *, allow: bool = True, query: dict | None = None, **tampered):
+        url = self.url(**(query or {}))
+        page = self.browser.get(url)
+        assert page.status_code == 200, page.content[:2000]
+        form = {**hidden_inputs(page.content.decode()), **tampered}
+        if allow:
+            form["allow"] = "1"
+        return self.browser.post(url, form)
+
+    def code(self, **tampered) -> str:
+        response = self.consent(**tampered)
+        assert response.status_code == 302, response.content[:2000]
+        query = query_of(response["Location"])
+        assert query["state"] == "st4te"
+        return query["code"]
+
+    def token(self, code: str, **changed):
+        data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI, "client_id": self.client_id,
+                "code_verifier": self.verifier, "resource": settings.MCP_RESOURCE_URL, **changed}  # fmt: skip
+        return Client().post("/oauth/token/", urlencode(data), content_type=FORM)
+
+    def refresh(self, refresh_token: str, **changed):
+        data = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": self.client_id, **changed}
+        return Client().post("/oauth/token/", urlencode(data), content_type=FORM)
+
+    def revoke(self, token: str, **changed):
+        """RFC 7009: the client gives a token back (a public client: its client_id, no secret)."""
+        data = {"token": token, "client_id": self.client_id, **changed}
+        return Client().post("/oauth/revoke/", urlencode(data), content_type=FORM)
