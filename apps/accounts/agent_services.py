@@ -188,8 +188,17 @@ def revoke_agent(ctx: Context, params: RevokeAgentInput) -> RevokedAgent:
         tokens = list(get_access_token_model().objects.filter(**mine))
         for token in tokens:
             token.delete()
+        ctx.note_in_audit(tokens=len(tokens))
         why = f"The OAuth agent {client} (#{application.pk}) that requested it was revoked by {ctx.actor.name}."
-        ended = hooks.credential_revoked(user, agent_credential(application.pk), why)
-    counts = {"tokens": len(tokens), "jobs_cancelled": ended.get("jobs", 0), "requests_withdrawn": ended.get("approval_requests", 0)}
+        ended = end_waiting_work(ctx, user, agent_credential(application.pk), why)  # every authorization of the client
+    return RevokedAgent(client=client, user_id=user_id, tokens=len(tokens), **ended)
+
+
+def end_waiting_work(ctx: Context, user, credential: str, why: str) -> dict[str, int]:
+    """End the work an agent left waiting for `user` under a revoked `credential` (the client, or one authorization
+    of it), in the revoking operation's transaction: its jobs not started are cancelled, its pending approval
+    requests withdrawn (core and approvals, through hooks.credential_revoked). How many, also in the audit event."""
+    ended = hooks.credential_revoked(user, credential, why)
+    counts = {"jobs_cancelled": ended.get("jobs", 0), "requests_withdrawn": ended.get("approval_requests", 0)}
     ctx.note_in_audit(**counts)
-    return RevokedAgent(client=client, user_id=user_id, **counts)
+    return counts

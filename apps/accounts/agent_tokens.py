@@ -13,6 +13,7 @@ import hashlib
 import json
 from urllib.parse import parse_qsl
 
+from django.db import transaction
 from django.db.models import F
 from oauth2_provider.models import get_access_token_model, get_application_model, get_grant_model, get_refresh_token_model
 from oauth2_provider.oauth2_backends import get_oauthlib_core
@@ -23,6 +24,9 @@ from apps.core.errors import OpsError, PermissionDenied
 from apps.core.jobs import Context
 from apps.core.operations import Risk, operation
 from apps.core.redact import redact_text
+
+from .agent_services import end_waiting_work
+from .oauth_server import agent_credential, family_of, stored_grant
 
 # The raw request is handed to oauthlib but never dumped: not into the audit event, not anywhere.
 RAW = {"exclude": True, "repr": False, "json_schema_extra": {"secret": True}}
@@ -112,11 +116,13 @@ def _system_only(ctx: Context) -> None:
 def issue_agent_token(ctx: Context, params: TokenRequest) -> OAuthAnswer:
     """The token endpoint (/oauth/token/): an OAuth client exchanges the one-time code a person's consent gave
     it (with its PKCE verifier), or its refresh token, for an access token and a new refresh token.
-    A refused exchange issues nothing and is audited with its OAuth error code (invalid_grant, ...)."""
+    A refused exchange issues nothing and is audited with its OAuth error code (invalid_grant, ...). A refresh
+    token already rotated, presented again, makes DOT revoke its whole family (reuse protection): the work the
+    agent left waiting under that authorization then ends, as when it gives a token back."""
     _system_only(ctx)
     form = params.form()
     application = get_application_model().objects.filter(client_id=params.client_id).first() if params.client_id else None
-    user = None
+    user = found = None
     if params.grant_type == "authorization_code" and form.get("code") and application is not None:
         grant = get_grant_model().objects.select_related("user").filter(code=form["code"], application=application).first()
         user = grant.user if grant is not None else None
@@ -126,12 +132,17 @@ def issue_agent_token(ctx: Context, params: TokenRequest) -> OAuthAnswer:
         user = found.user if found is not None else None
     _note_who(ctx, application, user)
     ctx.note_in_audit(grant_type=params.grant_type)
+    presented = found if found is not None and found.token_family else None  # a refresh token of one authorization
+    family_was_live = presented is not None and not stored_grant(found.user, found.application_id, found.token_family).revoked
     try:  # as OAuthLibCore.create_token_response
         headers, body, status = get_oauthlib_core().server.create_token_response(params.uri, "POST", params.body, params.headers, None)
     except OAuth2Error as exc:
         headers, body, status = exc.headers, exc.json, exc.status_code
     answer = OAuthAnswer(status=status, headers=dict(headers), body=body or "")
     if status != 200:
+        if family_was_live:  # DOT's reuse protection revoked the family of a rotated refresh token presented again
+            with transaction.atomic():
+                _end_work_of_family(ctx, presented, presented.token_family, "presented an already used refresh token")
         raise _refused(answer)
     issued = (
         get_access_token_model()
@@ -146,8 +157,10 @@ def issue_agent_token(ctx: Context, params: TokenRequest) -> OAuthAnswer:
 @operation("accounts.revoke_agent_token", risk=Risk.WRITE, permission="accounts.manage_users", target=lambda p: p.client_id, exposed=False)
 def revoke_agent_token(ctx: Context, params: RevocationRequest) -> OAuthAnswer:
     """The revocation endpoint (/oauth/revoke/, RFC 7009): an OAuth client gives back one of its own tokens.
-    Revoking the access token revokes its refresh token too, and the other way round; an agent left with no
-    live token is revoked for its user (its queued work is refused when it starts). Another client's token
+    Revoking the access token revokes its refresh token too, and the other way round: the authorization they
+    belong to (their token family) is then revoked, and the work the agent left waiting under it ends — its
+    jobs not started are cancelled, its pending approval requests withdrawn (counts in the audit event);
+    a later consent to the same client does not revive it. Another client's token
     is not revoked (the answer is 200 all the same, as RFC 7009 §2.2 asks; the event says denied)."""
     _system_only(ctx)
     form = params.form()
@@ -163,8 +176,14 @@ def revoke_agent_token(ctx: Context, params: RevocationRequest) -> OAuthAnswer:
         if token is not None:
             break
     _note_who(ctx, application, None)
-    # as OAuthLibCore.create_revocation_response (oauthlib answers its own errors here)
-    headers, body, status = get_oauthlib_core().server.create_revocation_response(params.uri, "POST", params.body, params.headers)
+    own = token is not None and application is not None and token.application_id == application.pk
+    # read before DOT revokes: revoking deletes the access token, and with it its link to its refresh token
+    family = (token.token_family if kind == "refresh_token" else family_of(token)) if own else None
+    with transaction.atomic():  # the authorization and the work it left waiting end together
+        # as OAuthLibCore.create_revocation_response (oauthlib answers its own errors here)
+        headers, body, status = get_oauthlib_core().server.create_revocation_response(params.uri, "POST", params.body, params.headers)
+        if status == 200 and family is not None:
+            _end_work_of_family(ctx, token, family, "gave its token back (RFC 7009)")
     answer = OAuthAnswer(status=status, headers=dict(headers), body=body or "")
     if status != 200:
         raise _refused(answer)
@@ -172,8 +191,19 @@ def revoke_agent_token(ctx: Context, params: RevocationRequest) -> OAuthAnswer:
         ctx.note_in_audit(revoked="none: an unknown or already revoked token")
         return answer
     _note_who(ctx, None, token.user)
-    if application is None or token.application_id != application.pk:
+    if not own:
         owner = f"{token.application.name or token.application.client_id}, #{token.application_id}" if token.application else "no client"
         raise OAuthRefused(answer, f"The token is another client's ({owner}): nothing was revoked.", "denied")
     ctx.note_in_audit(revoked=kind)
     return answer
+
+
+def _end_work_of_family(ctx: Context, token, family, how: str) -> None:
+    """One authorization of an agent (a token family) was revoked at a token endpoint — the client gave a token
+    back, or DOT's reuse protection revoked the family: once no token of it is live, the work the agent left
+    waiting under it ends as on the agents page (accounts.revoke_agent), for that authorization alone."""
+    if token.user is None or not stored_grant(token.user, token.application_id, family).revoked:
+        return
+    client = token.application.name or token.application.client_id
+    why = f"The OAuth agent {client} (#{token.application_id}) that requested it {how}: the authorization it asked under is revoked."
+    end_waiting_work(ctx, token.user, agent_credential(token.application_id, family), why)

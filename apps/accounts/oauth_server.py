@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -52,7 +53,11 @@ class ConsoleOAuth2Validator(OAuth2Validator):
 class AgentGrant:
     """An OAuth agent as the Actor sees a token: whose, which scopes, until when. From an access token
     (`authenticate`), or — for work it started, run later — from the reference jobs and approval requests
-    keep of it (`Actor.credential`, "oauth:<application id>"; `stored_grant`)."""
+    keep of it (`Actor.credential`, "oauth:<application id>:<token family>"; `stored_grant`).
+
+    `family` is the authorization the token belongs to: one person's consent to the client, the
+    `token_family` DOT gives the refresh token a code exchange issues and every rotation of it inherits.
+    Work names it, so that a later consent to the same client (a new family) does not make it live again."""
 
     access_token_id: int | None  # None: rebuilt from a stored reference, not from a presented token
     application_id: int
@@ -61,6 +66,7 @@ class AgentGrant:
     scopes: tuple[str, ...]
     expires_at: datetime | None
     revoked: bool = False  # the user's authorization of the agent is gone (stored_grant)
+    family: str | None = None  # None: a token DOT issued no family (a refresh token older than families), or an old reference
     kind = "oauth"
     pk = None  # no ApiToken row: audit events name an agent by its text (str), not token_id
 
@@ -75,7 +81,7 @@ class AgentGrant:
 
     @property
     def credential(self) -> str:
-        return agent_credential(self.application_id)
+        return agent_credential(self.application_id, self.family)
 
     @property
     def public_id(self) -> str:
@@ -88,16 +94,29 @@ class AgentGrant:
         return (
             f"The OAuth agent {self.client_name} (#{self.application_id}) that requested this job was revoked: "
             f"{self.user} no longer authorizes it "
-            "(its tokens were revoked or the client was deleted). Nothing ran."
+            "(the authorization it asked under was revoked or expired, or the client was deleted; "
+            "a later authorization of the same client does not carry it). Nothing ran."
         )
 
     def __str__(self) -> str:
         return f"{self.client_name} (OAuth agent #{self.application_id})"
 
 
-def agent_credential(application_id: int) -> str:
-    """How jobs and approval requests name an OAuth agent, to act through it later (accounts.credentials)."""
-    return f"oauth:{application_id}"
+def agent_credential(application_id: int, family: uuid.UUID | str | None = None) -> str:
+    """How jobs and approval requests name an OAuth agent, to act through it later (accounts.credentials):
+    "oauth:<application id>:<token family>", the one authorization the call came through. Without a family,
+    "oauth:<application id>": the client as a whole (`accounts.revoke_agent` ends the work of all its
+    authorizations; work queued before families were named; a token without one)."""
+    return f"oauth:{application_id}:{family}" if family else f"oauth:{application_id}"
+
+
+def family_of(access_token) -> uuid.UUID | None:
+    """The token family of an access token: its refresh token's (rotation keeps it), or — its refresh token
+    deleted out of band — that of the refresh token it was minted from."""
+    for refresh in (getattr(access_token, "refresh_token", None), access_token.source_refresh_token):
+        if refresh is not None and refresh.token_family:
+            return refresh.token_family
+    return None
 
 
 def authenticate(raw: str) -> AgentGrant | None:
@@ -106,7 +125,12 @@ def authenticate(raw: str) -> AgentGrant | None:
     if not raw.startswith(ACCESS_PREFIX):
         return None
     checksum = hashlib.sha256(raw.encode()).hexdigest()
-    token = get_access_token_model().objects.select_related("user", "application").filter(token_checksum=checksum).first()
+    token = (
+        get_access_token_model()
+        .objects.select_related("user", "application", "refresh_token", "source_refresh_token")
+        .filter(token_checksum=checksum)
+        .first()
+    )
     if token is None or token.user is None or token.application is None or not token.user.is_active:
         return None
     if token.expires <= timezone.now() or settings.MCP_RESOURCE_URL not in (token.resource or []):
@@ -118,6 +142,7 @@ def authenticate(raw: str) -> AgentGrant | None:
         user=token.user,
         scopes=tuple(s for s in token.scope.split() if s in ROLES),
         expires_at=token.expires,
+        family=str(family) if (family := family_of(token)) else None,
     )
 
 
@@ -128,11 +153,14 @@ def is_public_code_client(application) -> bool:
     )
 
 
-def stored_grant(user, application_id: int) -> AgentGrant:
+def stored_grant(user, application_id: int, family: uuid.UUID | None = None) -> AgentGrant:
     """The agent a job or an approval request was asked by, as it stands now: revoked unless the client
-    still exists and the user still has a live authorization of it — an unexpired access token, or a
-    refresh token that can still mint one (not revoked, within REFRESH_TOKEN_EXPIRE_SECONDS, as DOT checks
-    a refresh). Its scopes are those the live tokens grant. `accounts.revoke_agent` deletes them all.
+    still exists and the user's authorization of it is still live — an unexpired access token, or a refresh
+    token that can still mint one (not revoked, within REFRESH_TOKEN_EXPIRE_SECONDS of its access token's
+    expiry, as DOT checks a refresh). With a `family`, only that authorization's tokens count (those of the
+    token family): a later consent to the same client is another family. Without one (an old reference),
+    any of the user's tokens of the client. Its scopes are those the live tokens grant.
+    `accounts.revoke_agent` deletes them all.
     (The resource a token is bound to is not checked again: only /mcp tokens are issued, and the worker
     that asks need not know the address the web process serves.)"""
     application = get_application_model().objects.filter(pk=application_id).first()
@@ -141,6 +169,8 @@ def stored_grant(user, application_id: int) -> AgentGrant:
     if expiry := refresh_token_expire_timedelta():
         refreshable &= Q(expires__gt=now - expiry)
     tokens = get_access_token_model().objects.filter(user=user, application=application).filter(Q(expires__gt=now) | refreshable)
+    if family is not None:
+        tokens = tokens.filter(Q(refresh_token__token_family=family) | Q(source_refresh_token__token_family=family))
     live = list(tokens) if application is not None else []
     return AgentGrant(
         access_token_id=None,
@@ -150,4 +180,5 @@ def stored_grant(user, application_id: int) -> AgentGrant:
         scopes=tuple(sorted({s for t in live for s in t.scope.split() if s in ROLES})),
         expires_at=None,
         revoked=not live,
+        family=str(family) if family is not None else None,
     )

@@ -67,7 +67,7 @@ class ApprovalRequest(models.Model):
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="approval_requests")
     # What the requester called through and its scopes (Actor.credential, Actor.scopes): the approved job runs
     # through it, with no more, and not at all once it is revoked.
-    credential = models.CharField(max_length=40, blank=True)
+    credential = models.CharField(max_length=100, blank=True)
     scopes = models.JSONField(default=list, blank=True)
     channel = models.CharField(max_length=10)
     quorum = models.PositiveSmallIntegerField(default=1)

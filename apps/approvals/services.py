@@ -12,7 +12,7 @@ from django.db.models import Prefetch
 from django.utils import timezone
 from pydantic import BaseModel, Field
 
-from apps.core import jobs
+from apps.core import hooks, jobs
 from apps.core.errors import OpsError, PermissionDenied
 from apps.core.jobs import Context
 from apps.core.live import publish_template
@@ -213,7 +213,6 @@ def expire_if_due(approval: ApprovalRequest) -> bool:
     console itself, through the gateway (`approvals.expire`, as the system)."""
     if approval.status != ApprovalRequest.PENDING or approval.expires_at > timezone.now():
         return False
-    from apps.core import hooks
     from apps.core.gateway import invoke
 
     outcome = invoke("approvals.expire", hooks.actors().system(), {"request_id": approval.pk}, "system")
@@ -251,11 +250,13 @@ def expire(ctx: Context, params: RequestRef) -> ExpireOutput:
 
 
 def withdraw_requests_of(user, credential: str, why: str) -> int:
-    """The hooks.on_credential_revoked of approvals: withdraw the requests `user` made through `credential` that
+    """The hooks.on_credential_revoked of approvals: withdraw the requests `user` made through `credential` (or one under it) that
     still wait for a decision; how many. Inside the revoking operation, which audits it. A break-glass review
     stays open: what it reviews already ran, and people still acknowledge it."""
     withdrawn = 0
-    waiting = ApprovalRequest.objects.select_for_update().filter(requested_by=user, credential=credential, status=ApprovalRequest.PENDING)
+    waiting = ApprovalRequest.objects.select_for_update().filter(
+        hooks.revoked_references(credential), requested_by=user, status=ApprovalRequest.PENDING
+    )
     for approval in waiting:
         _decide(approval, ApprovalRequest.WITHDRAWN)
         notify(user, f"Your request #{approval.pk} ({approval.operation}) was withdrawn: {why}", approval.get_absolute_url())

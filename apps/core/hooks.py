@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db.models import Q
 
 # (ctx, params) -> None, called on the worker once a job is claimed and before its operation runs —
 # once per job: a job resumed after its worker died continues what they admitted (Job.admitted).
@@ -88,11 +89,21 @@ def job_ended(job) -> None:
 # (user, credential, why) -> how many: an app ends the waiting work `user` left behind through a `credential`
 # (Actor.credential, opaque here) that was just revoked — core its queued jobs, approvals its pending requests —
 # so that authorizing the same credential again does not revive it. Called inside the revoking operation.
+# A revoked credential covers the references under it (`revoked_references`): accounts revoking an OAuth client
+# ("oauth:<app>") ends the work of each of its authorizations ("oauth:<app>:<family>") too.
 _credential_revoked: dict[str, Callable] = {}
 
 
 def on_credential_revoked(name: str, hook: Callable) -> None:
     _credential_revoked[name] = hook
+
+
+def revoked_references(credential: str) -> Q:
+    """The stored references (a model's `credential` field) a revoked `credential` covers: itself, and the
+    references under it ("<credential>:..."). Nothing for "" (a person's session is no credential)."""
+    if not credential:
+        return Q(pk__in=[])
+    return Q(credential=credential) | Q(credential__startswith=f"{credential}:")
 
 
 def credential_revoked(user, credential: str, why: str) -> dict[str, int]:

@@ -193,9 +193,9 @@ def cancel(job: Job, why: str = "") -> None:
 
 
 def cancel_queued_work(user, credential: str, why: str) -> int:
-    """The hooks.on_credential_revoked of jobs: cancel the jobs `user` queued through `credential` that have not
+    """The hooks.on_credential_revoked of jobs: cancel the jobs `user` queued through `credential` (or one under it) that have not
     started (or wait to resume); how many. A running one goes on: it was started while the credential counted."""
-    waiting = list(Job.objects.filter(requested_by=user, credential=credential, status=Job.QUEUED))
+    waiting = list(Job.objects.filter(hooks.revoked_references(credential), requested_by=user, status=Job.QUEUED))
     for job in waiting:
         cancel(job, why)
     return len(waiting)

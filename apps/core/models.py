@@ -25,7 +25,7 @@ class Job(models.Model):
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     # What the requester called through (an API token, an OAuth agent), as accounts names it (Actor.credential;
     # opaque here), and the scopes it had: the job runs with no more, and not at all once it is revoked.
-    credential = models.CharField(max_length=40, blank=True)
+    credential = models.CharField(max_length=100, blank=True)
     scopes = models.JSONField(default=list, blank=True)
     channel = models.CharField(max_length=10)
     # The approval request it runs under, as approvals numbers it (opaque here: core shows it and audits the run with

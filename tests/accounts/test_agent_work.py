@@ -7,22 +7,34 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from oauth2_provider.models import Application, RefreshToken, revoke_access_token
+from oauth2_provider.models import AccessToken, Application, RefreshToken, revoke_access_token
 
 from apps.accounts import actors
 from apps.approvals import services as approvals
 from apps.audit.models import AuditEvent
 from apps.core.gateway import invoke, run_job
 from apps.core.models import Job, JobLogLine
-from tests.support.oauth import issue_oauth_token
+from tests.support.oauth import Flow, issue_oauth_token
 
 ECHO = {"steps": 2, "step_seconds": 0, "message": "ran"}
 
 
+@pytest.fixture(autouse=True)
+def registration_limit(settings):
+    settings.OAUTH_REGISTRATION_RATE_LIMIT = "1000/m"
+
+
 def agent_of(user, scopes, **kwargs):
-    """An agent the user authorized with `scopes`: (its access token row, its actor at /mcp)."""
+    """An agent the user authorized with `scopes` (its refresh token too, unless refresh=False): (its access token row,
+    its actor at /mcp)."""
+    kwargs.setdefault("refresh", True)
     token, raw = issue_oauth_token(user, scopes, name="Claude at home", **kwargs)
     return token, actors.actor_for_token(raw)
+
+
+def credential_of(token) -> str:
+    """How work names the authorization `token` belongs to: its client and its token family."""
+    return f"oauth:{token.application_id}:{RefreshToken.objects.get(access_token=token).token_family}"
 
 
 def queue_echo(actor) -> Job:
@@ -45,26 +57,26 @@ def test_an_agents_job_runs_in_the_agents_name(make_user):
     user = make_user("operator")
     token, agent = agent_of(user, ["operator"])
     job = queue_echo(agent)
-    assert (job.credential, job.scopes) == (f"oauth:{token.application_id}", ["operator"])
+    assert (job.credential, job.scopes) == (credential_of(token), ["operator"])
     assert run(job).status == Job.SUCCEEDED, job.error
     event = run_event(job)
     assert (event.outcome, event.actor, event.token) == ("ok", user.username, f"Claude at home (OAuth agent #{token.application_id})")
 
 
-def test_an_agents_job_runs_with_what_the_agent_is_granted_not_with_its_users_roles(make_user, actor_of):
-    """The agent's operator consent ends (its token revoked as DOT revokes it, RFC 7009; not on the agents page,
-    which would cancel the job) and the user authorizes it again as a viewer while its job waits: it starts with
-    viewer only, so its write is refused — not run with the user's operator role."""
-    user = make_user("operator", "viewer")
-    token, agent = agent_of(user, ["operator", "viewer"])
-    job = queue_echo(agent)
-    revoke_access_token(token)
-    issue_oauth_token(user, ["viewer"], application=token.application)
+def test_an_agents_job_runs_with_what_its_authorization_grants_now_not_with_its_users_roles(client_as):
+    """The agent refreshes its token asking for viewer only (the same authorization, narrowed) while its job waits:
+    the job starts with viewer only, so its write is refused — not run with the user's operator role."""
+    started = Flow(client_as("operator", "viewer"), scope="viewer operator")
+    body = started.token(started.code()).json()
+    job = queue_echo(actors.actor_for_token(body["access_token"]))
+    narrowed = started.refresh(body["refresh_token"], scope="viewer")
+    assert narrowed.status_code == 200 and narrowed.json()["scope"] == "viewer", narrowed.content
     job = run(job)
     assert job.status == Job.FAILED and "may not run core.echo_job" in job.error
     assert not JobLogLine.objects.filter(job=job).exists()  # nothing ran
     event = run_event(job)
-    assert (event.outcome, event.token) == ("denied", f"Claude at home (OAuth agent #{token.application_id})")
+    agent_id = Application.objects.get(client_id=started.client_id).pk
+    assert (event.outcome, event.token) == ("denied", f"Test agent (OAuth agent #{agent_id})")
 
 
 # Revoked around the agents page (accounts.revoke_agent cancels the waiting job at once: test_revoking_an_agent_ends_...).
@@ -110,7 +122,7 @@ def test_an_agents_approved_request_does_not_run_once_the_agent_is_revoked_on_th
                              created_at=timezone.now() - timedelta(days=90))  # fmt: skip
     outcome = invoke("core.purge_jobs", agent, {"older_than_days": 30}, channel="mcp")
     approval = outcome.approval
-    assert outcome.status == "pending" and approval.credential == f"oauth:{token.application_id}"
+    assert outcome.status == "pending" and approval.credential == credential_of(token)
     revoke = lambda: invoke("accounts.revoke_agent", actor_of(user), {"application_id": token.application_id})  # noqa: E731
     if when == "before the vote":
         revoke()
@@ -163,11 +175,12 @@ def test_a_persons_job_runs_with_their_roles_now(make_user, actor_of):
     assert run_event(job).token == ""
 
 
-def test_a_stored_reference_to_a_credential_that_is_gone_is_refused(make_user):
+@pytest.mark.parametrize("credential", ["api:999999", "oauth:7:not-a-token-family", "oauth:x"])
+def test_a_stored_reference_to_a_credential_that_is_gone_is_refused(credential, make_user):
     user = make_user("operator")
-    job = Job.objects.create(operation="core.echo_job", params=ECHO, channel="mcp", requested_by=user, credential="api:999999",
+    job = Job.objects.create(operation="core.echo_job", params=ECHO, channel="mcp", requested_by=user, credential=credential,
                              scopes=["operator"])  # fmt: skip
-    assert run(job).status == Job.FAILED and "api:999999 that requested this job no longer exists" in job.error
+    assert run(job).status == Job.FAILED and f"{credential} that requested this job no longer exists" in job.error
 
 
 def test_revoking_an_agent_on_the_agents_page_ends_the_work_it_left_waiting(client, make_user, make_token, actor_of):
@@ -204,3 +217,56 @@ def test_revoking_an_agent_on_the_agents_page_ends_the_work_it_left_waiting(clie
     with pytest.raises(approvals.VoteRefused, match="already withdrawn"):
         approvals.vote(approval.pk, actor_of(make_user("approver")), "approve")
     assert not Job.objects.filter(approval_id=approval.pk).exists()
+
+
+# An authorization ended around the console's operations: its work is refused at its start, whatever came after.
+ENDED = {
+    "its tokens revoked as DOT revokes them (admin, RFC 7009)": lambda token: revoke_access_token(token),
+    "its refresh token expired": lambda token: AccessToken.objects.filter(pk=token.pk).update(
+        expires=timezone.now() - timedelta(days=31)  # REFRESH_TOKEN_EXPIRE_SECONDS after its access token's expiry
+    ),
+    "its tokens deleted": lambda token: (RefreshToken.objects.filter(access_token=token).delete(), token.delete()),
+}
+
+
+@pytest.mark.parametrize("end", ENDED)
+def test_authorizing_the_same_client_again_does_not_revive_the_work_of_an_ended_authorization(end, make_user, actor_of):
+    """The work names the authorization it was asked under (its token family), not the client: a new consent to the
+    same client is another authorization, under which the old job and the old request are refused at their start
+    — while the new authorization's own work runs."""
+    user, approver = make_user("operator"), actor_of(make_user("approver"))
+    token, agent = agent_of(user, ["operator"])
+    job, approval = queue_echo(agent), invoke("core.purge_jobs", agent, {"older_than_days": 30}, channel="mcp").approval
+    ENDED[end](token)
+    again, new_agent = agent_of(user, ["operator"], application=token.application)  # the same client, authorized again
+    assert credential_of(again) != job.credential
+
+    job = run(job)
+    assert job.status == Job.FAILED and job.error.startswith(f"The OAuth agent Claude at home (#{token.application_id}) that requested")
+    assert "was revoked" in job.error and not JobLogLine.objects.filter(job=job).exists()
+    assert run_event(job).outcome == "denied"
+    approvals.vote(approval.pk, approver, "approve")  # (ended around the console: nothing withdrew it)
+    approved = run(Job.objects.get(approval_id=approval.pk))
+    assert approved.status == Job.FAILED and "was revoked" in approved.error
+    assert not AuditEvent.objects.filter(channel="worker", operation="core.purge_jobs", outcome="ok").exists()
+
+    new_job = queue_echo(new_agent)
+    assert run(new_job).status == Job.SUCCEEDED, new_job.error
+    assert new_job.credential == credential_of(again)
+
+
+def test_a_reference_queued_before_authorizations_were_named_still_resolves_by_its_client(make_user):
+    """Work queued before this console named the token family keeps "oauth:<client>": it runs while the user holds
+    a live token of that client — any authorization of it — and is refused once none is left."""
+    user = make_user("operator")
+    token, _ = agent_of(user, ["operator"])
+
+    def old_job():
+        return Job.objects.create(operation="core.echo_job", params=ECHO, channel="mcp", requested_by=user,
+                                  credential=f"oauth:{token.application_id}", scopes=["operator"])  # fmt: skip
+
+    first, second = old_job(), old_job()
+    assert run(first).status == Job.SUCCEEDED, first.error
+    assert run_event(first).token == f"Claude at home (OAuth agent #{token.application_id})"
+    revoke_access_token(token)
+    assert run(second).status == Job.FAILED and "was revoked" in second.error

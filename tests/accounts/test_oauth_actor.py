@@ -29,12 +29,13 @@ ROLES_AFTER = {"revoked": None, "role taken away": {"viewer"}, "deactivated": No
 
 def test_an_oauth_token_is_an_actor_with_its_users_roles_and_its_scopes(make_user):
     user = make_user("operator", "viewer")
-    token, raw = issue_oauth_token(user, ["viewer", "admin"])  # admin consented but not held: nothing
+    token, raw = issue_oauth_token(user, ["viewer", "admin"], refresh=True)  # admin consented but not held: nothing
     actor = actors.actor_for_token(raw)
     assert isinstance(actor.token, AgentGrant) and actor.user == user
     assert actor.roles == {"viewer"}
     assert actor.has_perm("core.run_read_ops") and not actor.has_perm("core.run_write_ops")
-    assert actor.credential == f"oauth:{token.application_id}"  # what jobs and approval requests it starts keep
+    # what jobs and approval requests it starts keep: the client and the authorization (the token family)
+    assert actor.credential == f"oauth:{token.application_id}:{token.refresh_token.token_family}"
     assert actor.rate_key == f"token:oauth{token.application_id}.{user.pk}"
 
 

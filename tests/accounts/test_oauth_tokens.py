@@ -5,10 +5,14 @@ sent as DOT sends it. The same with the SDK's client against a running console: 
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from oauth2_provider.models import AccessToken, Grant, RefreshToken
 
 from apps.accounts import actors
+from apps.approvals import services as approvals
+from apps.approvals.models import ApprovalRequest
 from apps.audit.models import AuditEvent
 from apps.core.errors import PermissionDenied
 from apps.core.gateway import invoke, run_job
@@ -214,21 +218,82 @@ def test_revocation_refuses_an_unknown_client_and_a_request_without_a_token(flow
         assert_holds_none_of(event, body["access_token"])
 
 
-def test_giving_back_the_refresh_token_refuses_the_agents_queued_job_at_its_start(flow):
-    """An agent with no live access token and no usable refresh token is revoked for its user (oauth_server.stored_grant):
-    the job it queued is refused when the worker starts it, as for tokens revoked on the agents page or expired."""
+ECHO = {"steps": 2, "step_seconds": 0, "message": "ran"}
+
+
+def leave_work(access_token: str) -> tuple[Job, ApprovalRequest]:
+    """What an agent leaves waiting through `access_token`: a queued job and an approval request."""
+    agent = actors.actor_for_token(access_token)
+    job = invoke("core.echo_job", agent, ECHO, channel="mcp").job
+    approval = invoke("core.purge_jobs", agent, {"older_than_days": 30}, channel="mcp").approval
+    assert job.status == Job.QUEUED and approval.status == ApprovalRequest.PENDING
+    return job, approval
+
+
+def family_of(body: dict) -> str:
+    return str(RefreshToken.objects.get(token_checksum=hashlib.sha256(body["refresh_token"].encode()).hexdigest()).token_family)
+
+
+def assert_ended_and_not_revived(job: Job, approval: ApprovalRequest, started: Flow, approver) -> None:
+    """The job was cancelled and the request withdrawn; the same client authorized again revives neither."""
+    job.refresh_from_db()
+    approval.refresh_from_db()
+    assert job.status == Job.CANCELLED and "the authorization it asked under is revoked" in job.error, job.error
+    assert approval.status == ApprovalRequest.WITHDRAWN
+    again = tokens_of(started)  # a new consent: another authorization of the same client
+    run_job(str(job.pk))
+    job.refresh_from_db()
+    assert job.status == Job.CANCELLED and not JobLogLine.objects.filter(job=job).exists()
+    with pytest.raises(approvals.VoteRefused, match="already withdrawn"):
+        approvals.vote(approval.pk, approver, "approve")
+    assert not Job.objects.filter(approval_id=approval.pk).exists()
+    new_job = invoke("core.echo_job", actors.actor_for_token(again["access_token"]), ECHO, channel="mcp").job  # its own work runs
+    run_job(str(new_job.pk))
+    new_job.refresh_from_db()
+    assert new_job.status == Job.SUCCEEDED and new_job.credential.endswith(family_of(again)), new_job.error
+
+
+@pytest.mark.parametrize("which", ["refresh_token", "access_token"])
+def test_giving_a_token_back_ends_the_work_of_that_authorization_and_a_new_consent_revives_none(which, flow, make_user, actor_of):
+    """RFC 7009 at /oauth/revoke/: the authorization the token belongs to (its token family) is revoked, and the work
+    the agent left waiting under it ends as on the agents page — its job cancelled, its pending request withdrawn,
+    the counts in the revocation's event — while another live authorization of the same client keeps its own."""
+    started = flow("operator")
+    body, other = tokens_of(started), tokens_of(started)  # two consents to one client (two of the agent's sessions)
+    job, approval = leave_work(body["access_token"])
+    others_job, others_approval = leave_work(other["access_token"])
+    app = AccessToken.objects.get(token_checksum=hashlib.sha256(body["access_token"].encode()).hexdigest()).application_id
+    assert job.credential == approval.credential == f"oauth:{app}:{family_of(body)}" != others_job.credential
+
+    assert started.revoke(body[which], token_type_hint=which).status_code == 200
+    event = only_event(REVOKE)
+    assert (event.outcome, event.params["revoked"]) == ("ok", which)
+    assert (event.params["jobs_cancelled"], event.params["requests_withdrawn"]) == (1, 1)
+    others_job.refresh_from_db()
+    others_approval.refresh_from_db()
+    assert (others_job.status, others_approval.status) == (Job.QUEUED, ApprovalRequest.PENDING)
+    assert_ended_and_not_revived(job, approval, started, actor_of(make_user("approver")))
+
+
+def test_a_rotated_refresh_token_presented_again_ends_the_work_of_its_authorization(flow, make_user, actor_of):
+    """Rotation keeps the authorization (the family): work queued before a refresh runs after it. Presenting the
+    rotated refresh token again makes DOT's reuse protection revoke the whole family: its waiting work ends too."""
     started = flow("operator")
     body = tokens_of(started)
-    agent = actors.actor_for_token(body["access_token"])
-    outcome = invoke("core.echo_job", agent, {"steps": 2, "step_seconds": 0, "message": "ran"}, channel="mcp")
-    assert outcome.status == "queued"
-    assert started.revoke(body["refresh_token"], token_type_hint="refresh_token").status_code == 200
-    run_job(str(outcome.job.pk))
-    job = Job.objects.get(pk=outcome.job.pk)
-    assert job.status == Job.FAILED and "that requested this job was revoked" in job.error, job.error
-    assert not JobLogLine.objects.filter(job=job).exists()  # nothing ran
-    refused = AuditEvent.objects.get(channel="worker", request_id=job.request_id, operation="core.echo_job")
-    assert (refused.outcome, refused.actor) == ("denied", started.browser.user.username)
+    job, approval = leave_work(body["access_token"])
+    earlier = invoke("core.echo_job", actors.actor_for_token(body["access_token"]), ECHO, channel="mcp").job
+    rotated = started.refresh(body["refresh_token"])
+    assert rotated.status_code == 200 and family_of(rotated.json()) == family_of(body)
+    run_job(str(earlier.pk))
+    assert Job.objects.get(pk=earlier.pk).status == Job.SUCCEEDED
+
+    replayed = started.refresh(body["refresh_token"])
+    assert replayed.status_code == 400 and replayed.json()["error"] == "invalid_grant"
+    assert actors.actor_for_token(rotated.json()["access_token"]) is None  # the whole family is revoked
+    event = AuditEvent.objects.filter(operation=ISSUE).latest("seq")
+    assert (event.outcome, event.params["jobs_cancelled"], event.params["requests_withdrawn"]) == ("failed", 1, 1)
+    assert_holds_none_of(event, body["refresh_token"], rotated.json()["refresh_token"])
+    assert_ended_and_not_revived(job, approval, started, actor_of(make_user("approver")))
 
 
 @pytest.mark.parametrize("operation", [ISSUE, REVOKE])

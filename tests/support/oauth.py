@@ -9,6 +9,7 @@ import base64
 import hashlib
 import json
 import secrets
+import uuid
 from datetime import timedelta
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -115,8 +116,8 @@ def issue_oauth_token(
     refresh: bool = False,
 ):
     """An OAuth access token of a public client, as if the user had consented: (AccessToken row, raw token).
-    A new client unless `application` is given (the same agent authorized again); with `refresh`, the refresh
-    token the token endpoint issues beside it too."""
+    A new client unless `application` is given (the same agent authorized again: another authorization, another
+    token family); with `refresh`, the refresh token the token endpoint issues beside it too (its family)."""
     from oauth2_provider.models import get_access_token_model, get_application_model, get_refresh_token_model, set_token_value
 
     if application is None:
@@ -139,7 +140,9 @@ def issue_oauth_token(
     set_token_value(token, raw)
     token.save()
     if refresh:
-        refresh_token = get_refresh_token_model()(user=user, application=application, access_token=token, resource=token.resource)
+        refresh_token = get_refresh_token_model()(
+            user=user, application=application, access_token=token, resource=token.resource, token_family=uuid.uuid4()
+        )  # a consent's own token family, as the token endpoint gives one to the refresh token of a code exchange
         set_token_value(refresh_token, new_refresh_token())
         refresh_token.save()
     return token, raw
