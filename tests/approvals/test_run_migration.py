@@ -4,9 +4,9 @@
 from datetime import timedelta
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
+
+from tests.support.migrations import at_state, migrate
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -14,18 +14,10 @@ BEFORE = [("core", "0004_credential"), ("approvals", "0005_withdrawn")]
 AFTER = [("core", "0005_job_approval_number"), ("approvals", "0006_approval_run")]
 
 
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
-
-
 @pytest.fixture
 def at_the_approval_foreign_key():
     """The schema before the migrations; the latest one again after the test."""
-    apps = migrate(BEFORE)
-    yield apps
-    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+    yield from at_state(BEFORE)
 
 
 def test_a_jobs_approval_becomes_a_run_of_the_request_and_back(at_the_approval_foreign_key, make_user):

@@ -4,9 +4,9 @@ credential reference ("api:<pk>") and its scopes, and back (apps/core/migrations
 from datetime import timedelta
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
+
+from tests.support.migrations import at_state, migrate
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -14,18 +14,10 @@ BEFORE = [("core", "0003_search_permission"), ("approvals", "0003_group_quorum")
 AFTER = [("core", "0004_credential"), ("approvals", "0004_credential")]
 
 
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
-
-
 @pytest.fixture
 def at_the_token_foreign_key():
     """The schema before the migrations; the latest one again after the test."""
-    apps = migrate(BEFORE)
-    yield apps
-    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+    yield from at_state(BEFORE)
 
 
 def test_a_token_foreign_key_becomes_its_credential_reference_and_back(at_the_token_foreign_key, make_user):
