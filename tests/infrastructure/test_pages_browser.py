@@ -45,7 +45,8 @@ NOT_PAGES = {
     "storage:download", "storage:delete", "storage:upload_ticket", "storage:upload_direct", "storage:connection_test",
     "comms:incident_action", "comms:resend", "comms:alertmanager", "comms:setup_delete",
     "accounts:agent_revoke", "mcp-resource-metadata",  # OAuth (docs/oauth.md): JSON, and the consent page an agent opens
-    "oauth2_provider:oauth-server-metadata", "oauth2_provider:authorize", "oauth2_provider:token", "oauth2_provider:dcr-register",
+    "oauth2_provider:oauth-server-metadata", "oauth2_provider:authorize", "oauth2_provider:token", "oauth2_provider:revoke-token",
+    "oauth2_provider:dcr-register",
 }  # fmt: skip
 # bin/screenshots (OPSCONSOLE_SCREENSHOTS=docs): one page per app, as the admin sees it on the demo.
 SCREENSHOTS = {
