@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import shutil
 import statistics
 import sys
@@ -45,6 +46,7 @@ def bare_server(port: int) -> None:
     """The SDK's low-level server, as its own documentation builds it, with a no-op tool and the
     fair tool: the console's read (the caller's latest approval request, the same query) plus a committed insert
     of an audit-shaped row, on one worker thread per call like any sync database code."""
+    import gc
     import json
     import uuid
 
@@ -55,32 +57,40 @@ def bare_server(port: int) -> None:
     from mcp.server.lowlevel import Server
 
     django.setup()
+    from django.contrib.auth import get_user_model
     from django.db import connection
     from django.utils import timezone
 
     from apps.approvals import services as approval_services
     from apps.audit.models import AuditEvent
+    from apps.core import operations
+    from apps.mcp.tools import tool_of
 
     columns = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
     insert = (
         f"INSERT INTO {FAIR_TABLE} ({', '.join(connection.ops.quote_name(f.column) for f in columns)}) "
         f"VALUES ({', '.join(['%s'] * len(columns))})"
     )
+    # The fair tool declares the console tool's output schema: the SDK's client validates every result
+    # against it, on the same cores (a bare {"type": "object"} spared the peer's clients ~0.4 ms a call).
+    agent = get_user_model().objects.get(username="bench-agent").pk  # the console's caller: the same rows
+    console_tool = tool_of(operations.find(READ_TOOL[0].replace("_", ".", 1)))
     tools = [
-        types.Tool(name=name, description=name, input_schema={"type": "object"}, output_schema={"type": "object"})
-        for name in ("noop", "fair")
+        types.Tool(name="noop", description="noop", input_schema={"type": "object"}, output_schema={"type": "object"}),
+        types.Tool(name="fair", description="fair", input_schema={"type": "object"}, output_schema=console_tool.output_schema),
     ]
 
     def fair(arguments: dict) -> dict:
-        # The console's very read (its SQL built once per shape, apps/core/prepared.py), so the ratio measures
-        # what the console adds — auth, gateway, rate limit, chained audit — not a cheaper or dearer query.
-        found = [{"pk": a.pk, "status": a.status} for a in approval_services._mine(user=1, status=None, limit=1)]
+        # The console's very read (its SQL built once per shape, apps/core/prepared.py) and result, so the ratio
+        # measures what the console adds — auth, gateway, rate limit, chained audit — not a cheaper or dearer query.
+        mine = approval_services._mine(user=agent, status=None, limit=1)
+        found = approval_services.ApprovalList(requests=[approval_services._info(a) for a in mine]).model_dump(mode="json")
         row = AuditEvent(seq=0, at=timezone.now(), operation="approvals.list_mine", app="approvals", channel="mcp",
                          actor="bench-agent", params=arguments, outcome="ok", request_id=uuid.uuid4().hex,
                          prev_hash="0" * 64, hash="0" * 64)  # fmt: skip
         with connection.cursor() as cursor:  # autocommit: durable when it returns
             cursor.execute(insert, [f.get_db_prep_save(getattr(row, f.attname), connection) for f in columns])
-        return {"requests": found}
+        return found
 
     async def list_tools(ctx, params):
         return types.ListToolsResult(tools=tools)
@@ -90,37 +100,48 @@ def bare_server(port: int) -> None:
         return types.CallToolResult(content=[types.TextContent(type="text", text=json.dumps(data))], structured_content=data)
 
     app = Server("bare", on_list_tools=list_tools, on_call_tool=call_tool).streamable_http_app(stateless_http=True)
+    # Django is loaded here too (the same read): its start-up heap frozen as the console's web process
+    # freezes its own (opsconsole/asgi.py), so neither pays for collecting it over and over.
+    gc.freeze()
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-async def drive(url: str | list[str], token: str | None, tool: tuple[str, dict], clients: int, calls: int, mode: str):
-    """Calls/s, p50 and p99 ms of `clients` concurrent SDK clients; given several URLs, client i
-    talks to the i-th one round the list (a balancer spreading connections over web processes)."""
+async def drive(url: str | list[str], token: str | None, tool: tuple[str, dict], clients: int, calls: int, mode: str, meter=None):
+    """Calls/s, p50 and p99 ms of `clients` concurrent SDK clients in their steady state: each connects,
+    lists the tools and makes 5 warm-up calls, and the clock (and `meter()`, e.g. a CPU reading, taken
+    again when the last call returns: both readings are returned) starts once every client is ready.
+    Given several URLs, client i talks to the i-th one round the list (a balancer spreading connections
+    over web processes)."""
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
     from mcp.shared._httpx_utils import create_mcp_http_client
 
     latencies: list[float] = []
-
     urls = [url] if isinstance(url, str) else url
+    meter = meter or (lambda: None)
+    ready, go, window = asyncio.Barrier(clients), asyncio.Event(), {}
 
     async def one_client(n: int, url: str) -> None:
         http = create_mcp_http_client(headers={"Authorization": f"Bearer {token}"} if token else None)
         async with http, Client(streamable_http_client(url, http_client=http), mode=mode) as client:
             await client.list_tools()
-            for _ in range(5):  # warm-up
+            for _ in range(5):  # warm-up: connections open, output schemas compiled
                 await client.call_tool(*tool)
+            if await ready.wait() == 0:  # all are ready: one of them starts the clock for all
+                window.update(meter=meter(), started=time.perf_counter())
+                go.set()
+            await go.wait()
             for _ in range(n):
                 started = time.perf_counter()
                 result = await client.call_tool(*tool)
                 latencies.append((time.perf_counter() - started) * 1000)
                 assert not result.is_error, result.content
+            window["ended"], window["after"] = time.perf_counter(), meter()  # the last client to finish writes last
 
-    started = time.perf_counter()
     await asyncio.gather(*(one_client(calls // clients, urls[i % len(urls)]) for i in range(clients)))
-    elapsed = time.perf_counter() - started
     ordered = sorted(latencies)
-    return len(ordered) / elapsed, statistics.median(ordered), ordered[int(0.99 * (len(ordered) - 1))]
+    rate = len(ordered) / (window["ended"] - window["started"])
+    return rate, statistics.median(ordered), ordered[int(0.99 * (len(ordered) - 1))], window["meter"], window["after"]
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -150,6 +171,16 @@ def machine_busy_seconds() -> float:
 
     times = psutil.cpu_times()
     return times.user + times.nice + times.system + getattr(times, "irq", 0) + getattr(times, "softirq", 0)
+
+
+def readings(pids: list[int]) -> tuple[float, float, float, float]:
+    """The servers' CPU, the clients', the whole machine's busy core-seconds, the clock."""
+    return cpu_seconds(pids), own_cpu_seconds(), machine_busy_seconds(), time.monotonic()
+
+
+def each_process_cpu(pids: list[int]) -> tuple[float, list[float]]:
+    """The clock and each process's CPU."""
+    return time.monotonic(), [cpu_seconds([pid]) for pid in pids]
 
 
 def gateway_ms(user) -> float:
@@ -187,10 +218,11 @@ def scale_out(consoles: list, token: str, cores: float, args) -> None:
         print(f"scale-out: each web process capped at {cores} cores, 16 clients; cpu: each process's cores in use")
         for _ in range(args.rounds):  # one, two, one, two ...
             for name, pair in rows:
-                before, started = [cpu_seconds([proc.proc.pid]) for proc, _ in pair], time.monotonic()
-                rate, p50, p99 = asyncio.run(drive([url + "/mcp" for _, url in pair], token, READ_TOOL, 16, args.calls, args.mode))
-                elapsed = time.monotonic() - started
-                used = [(cpu_seconds([proc.proc.pid]) - b) / elapsed for (proc, _), b in zip(pair, before, strict=True)]
+                meter = functools.partial(each_process_cpu, [proc.proc.pid for proc, _ in pair])
+                rate, p50, p99, (started, before), (ended, after) = asyncio.run(
+                    drive([url + "/mcp" for _, url in pair], token, READ_TOOL, 16, args.calls, args.mode, meter)
+                )
+                used = [(a - b) / (ended - started) for a, b in zip(after, before, strict=True)]
                 rates[name].append(rate)
                 print(f"{name + ' (capped)':<40} {16:>7} {rate:>8.0f} {p50:>8.2f} {p99:>8.2f}   cpu {' + '.join(f'{u:.2f}' for u in used)}")
         ratio = statistics.fmean(rates["console, 2 processes"]) / statistics.fmean(rates["console, 1 process"])
@@ -282,13 +314,11 @@ def main() -> None:
             figures = {name: [] for name, *_ in rows}
             for _ in range(args.rounds):  # peer, console, peer, console ...: a change of load falls on all
                 for name, url, auth, tool, pids in rows:
-                    cpu_before, own_before = cpu_seconds(pids), own_cpu_seconds()
-                    busy_before, wall_before = machine_busy_seconds(), time.monotonic()
-                    rate, p50, p99 = asyncio.run(drive(url, auth, tool, clients, args.calls, args.mode))
-                    done = args.calls + 5 * clients
-                    cpu = (cpu_seconds(pids) - cpu_before) / done * 1000
-                    own = (own_cpu_seconds() - own_before) / done * 1000
-                    busy = (machine_busy_seconds() - busy_before) / (time.monotonic() - wall_before) / psutil.cpu_count() * 100
+                    meter = functools.partial(readings, pids)
+                    rate, p50, p99, before, after = asyncio.run(drive(url, auth, tool, clients, args.calls, args.mode, meter))
+                    done = args.calls // clients * clients
+                    cpu, own, busy, wall = (b - a for a, b in zip(before, after, strict=True))
+                    cpu, own, busy = cpu / done * 1000, own / done * 1000, busy / wall / psutil.cpu_count() * 100
                     figures[name].append((rate, cpu))
                     print(f"{name:<40} {clients:>7} {rate:>8.0f} {p50:>8.2f} {p99:>8.2f} {cpu:>11.2f} {own:>7.2f} {busy:>4.0f}%")
             means = [tuple(statistics.fmean(column) for column in zip(*runs, strict=True)) for runs in figures.values()]
