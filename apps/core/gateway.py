@@ -2,7 +2,7 @@
 nothing else calls an operation function.
 
 Order: authenticate -> role -> rate limit -> validate -> approval policy ->
-run (or queue as a job) -> audit -> live event.
+run (or admit what the call brings and queue it as a job) -> audit -> live event.
 """
 
 from __future__ import annotations
@@ -147,7 +147,12 @@ def _invoke(
                 return Outcome("pending", op, approval=approval, audit_seq=event.seq)
         if op.long:
             with transaction.atomic():
+                if op.admit is not None:  # what only the call brings (a staged file) is taken now, as the caller
+                    ctx = jobs.Context(actor=actor, channel=channel, operation=op, request_id=request_id)
+                    data = validate(op, op.admit(ctx, data).model_dump(mode="json"))
                 job = jobs.enqueue(op, data, actor=actor, channel=channel, request_id=request_id, approval=review)
+            if ctx is not None:
+                audit["params"] = {**audit["params"], **ctx.audit_notes}
             event = _audit(audit, started, "ok")
             return Outcome("queued", op, job=job, audit_seq=event.seq)
         ctx = jobs.Context(actor=actor, channel=channel, operation=op, request_id=request_id)

@@ -65,6 +65,10 @@ class Operation:
     # For a call about an approval request (a vote, an acknowledgement): params -> that request's id, named
     # on the call's audit event so the request's flow shows it.
     approval: Callable[[BaseModel], int | str] | None = None
+    # For long operations: (ctx, params) -> params, run by the gateway at the call, as the caller, before the
+    # job is queued and in the same transaction. It takes what only the call can bring (a file the web page
+    # staged) and refuses the call with an OpsError (audited as the call's outcome); the job gets what it returns.
+    admit: Callable[..., BaseModel] | None = None
 
     @property
     def app(self) -> str:
@@ -115,6 +119,7 @@ def operation(
     guard: bool | Callable[[BaseModel], bool] = False,
     resumable: bool = False,
     approval: Callable[[BaseModel], int | str] | None = None,
+    admit: Callable[..., BaseModel] | None = None,
 ):
     """Register `func(ctx, params: InputModel) -> OutputModel` as an operation.
 
@@ -126,6 +131,8 @@ def operation(
         raise TypeError(f"operation {name}: a guard change is risky, with an approval_scope and a planner")
     if resumable and not long:
         raise TypeError(f"operation {name}: only a long operation (a job) can be resumable")
+    if admit is not None and (not long or risk is Risk.RISKY):
+        raise TypeError(f"operation {name}: admit is for a long operation that needs no approval (a short one admits in its function)")
 
     def register(func: Callable[..., BaseModel]) -> Callable[..., BaseModel]:
         hints = typing.get_type_hints(func)
@@ -161,6 +168,7 @@ def operation(
             guard=guard,
             resumable=resumable,
             approval=approval,
+            admit=admit,
         )
         return func
 

@@ -74,13 +74,14 @@ class NewScanForm(forms.Form):
     def needs_upload(self) -> bool:
         return self.cleaned_data["kind"] in (*UPLOAD_OR_ROOT, "image") and bool(self.cleaned_data.get("file"))
 
-    def params(self, upload_id) -> dict:
+    def params(self, staged: dict | None) -> dict:
+        """The scan operation's input; `staged`: the file the page staged (uploads.Staged.as_input())."""
         data = self.cleaned_data
         kind = data["kind"]
         if kind == "engine_image":
             return {"environment": data["environment"], "reference": data["reference"]}
         if kind == "image":
-            return {"upload_id": upload_id, "reference": data["reference"]}
+            return {"staged": staged, "reference": data["reference"]}
         if kind == "bucket":
             return {
                 "connection": data["connection"],
@@ -88,7 +89,7 @@ class NewScanForm(forms.Form):
                 "prefix": data["prefix"],
                 "allow_paths": _lines(data["allow_paths"]),
             }
-        params = {"upload_id": upload_id} if upload_id else {"root": data["root"], "path": data["path"]}
+        params = {"staged": staged} if staged else {"root": data["root"], "path": data["path"]}
         if kind in ("secrets", "history"):
             params["history"] = kind == "history"
             params["allow_paths"] = _lines(data["allow_paths"])

@@ -12,6 +12,7 @@ from uuid import UUID
 from django.conf import settings
 from django.utils import timezone
 from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from apps.core.jobs import Context
 from apps.core.operations import Risk, operation
@@ -25,6 +26,7 @@ from .models import Finding, ScanRoot, Upload
 from .queries import FindingFilter, FindingOut, filtered
 from .runs import ScanOutput, run_scan
 from .sources import Tree, clean_relative, resolve_in_root, root_tree, upload_tree
+from .upload_services import STAGED_DESCRIPTION, StagedUpload, admit_upload
 
 SCAN_OPERATIONS = (
     "security.scan_secrets",
@@ -35,15 +37,20 @@ SCAN_OPERATIONS = (
 )
 
 
+# Set by the console only (admit_upload claims `staged` into it; a caller's own is refused), hidden from agents.
+UploadId = SkipJsonSchema[UUID | None]
+
+
 class SourceInput(BaseModel):
-    upload_id: UUID | None = Field(None, description="An upload (file, .zip or .tar.gz) made on the Security → New scan page.")
+    staged: StagedUpload | None = Field(None, description=f"{STAGED_DESCRIPTION} A file, .zip or .tar.gz.")
+    upload_id: UploadId = None
     root: str = Field("", max_length=60, description="Name of an admin-configured scan root (a directory on the console's server).")
     path: str = Field("", max_length=500, description="Path inside the scan root ('' = the whole root). Relative; '..' is refused.")
 
     @model_validator(mode="after")
     def one_source(self):
-        if bool(self.upload_id) == bool(self.root):
-            raise ValueError("Give either upload_id or root (with an optional path), not both or neither.")
+        if bool(self.staged or self.upload_id) == bool(self.root):
+            raise ValueError("Give either staged (an uploaded file) or root (with an optional path), not both or neither.")
         try:
             clean_relative(self.path)
         except ScanError as exc:
@@ -51,7 +58,7 @@ class SourceInput(BaseModel):
         return self
 
     def describe(self) -> str:
-        return f"upload {self.upload_id}" if self.upload_id else f"{self.root}:{self.path or '/'}"
+        return f"{self.root}:{self.path or '/'}" if self.root else f"upload {self.staged.name if self.staged else self.upload_id}"
 
 
 class AllowLists(BaseModel):
@@ -74,6 +81,12 @@ class ScanSecretsInput(AllowLists, SourceInput):
         False, description="Scan every blob of the git history (root/path must be a git repository) instead of the files."
     )
 
+    @model_validator(mode="after")
+    def history_of_a_root(self):  # refused at the call, before an upload is claimed for nothing
+        if self.history and not self.root:
+            raise ValueError("History scans read a repository under a scan root: give root (and path), not an upload.")
+        return self
+
 
 class BucketSource(BucketRef):
     prefix: Prefix = ""
@@ -89,7 +102,8 @@ class AuditDependenciesInput(SourceInput):
 
 
 class ScanImageInput(BaseModel):
-    upload_id: UUID | None = Field(None, description="An uploaded `docker save` archive or container export tar (.tar or .tar.gz).")
+    staged: StagedUpload | None = Field(None, description=f"{STAGED_DESCRIPTION} A `docker save` archive or container export tar.")
+    upload_id: UploadId = None
     environment: str = Field(
         "", max_length=40, description="Or an infrastructure environment (see infrastructure.environments): read the image from its engine."
     )
@@ -97,13 +111,13 @@ class ScanImageInput(BaseModel):
         "",
         max_length=300,
         description="With environment: the image to scan (repository:tag, repository@sha256:digest or an image id). "
-        "With upload_id: the reference the archive came from, e.g. registry/app:1.4 (checked for 'latest').",
+        "With staged: the reference the archive came from, e.g. registry/app:1.4 (checked for 'latest').",
     )
 
     @model_validator(mode="after")
     def one_source(self):
-        if bool(self.upload_id) == bool(self.environment):
-            raise ValueError("Give either upload_id (an uploaded archive) or environment and reference (an image on its engine).")
+        if bool(self.staged or self.upload_id) == bool(self.environment):
+            raise ValueError("Give either staged (an uploaded archive) or environment and reference (an image on its engine).")
         if self.environment and not re.match(IMAGE_REF_RE, self.reference):
             raise ValueError("Give the image to read from the environment's engine as reference: repository:tag, @sha256 digest or id.")
         return self
@@ -111,17 +125,17 @@ class ScanImageInput(BaseModel):
     def describe(self) -> str:
         if self.environment:
             return f"{self.environment}/{self.reference}"
-        return self.reference or f"upload {self.upload_id}"
+        return self.reference or f"upload {self.staged.name if self.staged else self.upload_id}"
 
 
-def _tree(params: SourceInput):
+def _tree(ctx: Context, params: SourceInput):
     def target_of(scratch: Path) -> Tree:
-        return upload_tree(params.upload_id, scratch) if params.upload_id else root_tree(params.root, params.path)
+        return upload_tree(params.upload_id, ctx.user, scratch) if params.upload_id else root_tree(params.root, params.path)
 
     return target_of
 
 
-@operation("security.scan_secrets", risk=Risk.WRITE, long=True, target=lambda p: p.describe())
+@operation("security.scan_secrets", risk=Risk.WRITE, long=True, admit=admit_upload, target=lambda p: p.describe())
 def scan_secrets(ctx: Context, params: ScanSecretsInput) -> ScanOutput:
     """Scan files for secrets (98 rules: cloud keys, tokens, private keys, JWTs, database URLs, passwords, high-entropy strings).
 
@@ -131,8 +145,6 @@ def scan_secrets(ctx: Context, params: ScanSecretsInput) -> ScanOutput:
     and entries of a `.security-baseline.json` at the top of the tree are not reported. Runs as a job.
     """
     if params.history:
-        if not params.root:
-            raise ScanError("History scans read a repository under a scan root: give root (and path), not an upload.")
 
         def history_target(scratch: Path) -> Tree:
             root, repo = resolve_in_root(params.root, params.path)
@@ -147,7 +159,7 @@ def scan_secrets(ctx: Context, params: ScanSecretsInput) -> ScanOutput:
         scanner = scanning.make_scanner(params.allow_paths, params.allow_patterns, scanning.tree_baseline(tree))
         return scanning.secrets_in_tree(tree, scanner, progress)
 
-    return run_scan(ctx, "secrets", _tree(params), work, narrowed=_narrowed(params))
+    return run_scan(ctx, "secrets", _tree(ctx, params), work, narrowed=_narrowed(params))
 
 
 def _narrowed(params) -> bool:
@@ -155,7 +167,7 @@ def _narrowed(params) -> bool:
     return bool(params.allow_paths or params.allow_patterns)
 
 
-@operation("security.audit_dependencies", risk=Risk.WRITE, long=True, target=lambda p: p.describe())
+@operation("security.audit_dependencies", risk=Risk.WRITE, long=True, admit=admit_upload, target=lambda p: p.describe())
 def audit_dependencies(ctx: Context, params: AuditDependenciesInput) -> ScanOutput:
     """Check the locked dependencies against the local OSV advisory set (PyPI and npm).
 
@@ -165,27 +177,26 @@ def audit_dependencies(ctx: Context, params: AuditDependenciesInput) -> ScanOutp
     severity from its CVSS v2/v3/v4 vector or the database's rating, and the version that fixes it. Advisories ship with
     the console and are refreshed by security.sync_advisories. Scoped exceptions (security.add_exception) apply. Runs as a job.
     """
-    return run_scan(
-        ctx, "dependencies", _tree(params), lambda tree, progress: scanning.dependencies_in_tree(tree, set(params.ecosystems), progress)
-    )
+    work = lambda tree, progress: scanning.dependencies_in_tree(tree, set(params.ecosystems), progress)  # noqa: E731
+    return run_scan(ctx, "dependencies", _tree(ctx, params), work)
 
 
-@operation("security.scan_source", risk=Risk.WRITE, long=True, target=lambda p: p.describe())
+@operation("security.scan_source", risk=Risk.WRITE, long=True, admit=admit_upload, target=lambda p: p.describe())
 def scan_source(ctx: Context, params: SourceInput) -> ScanOutput:
     """Static checks of Python source: bandit plus Django deployment checks (DEBUG on, wildcard ALLOWED_HOSTS,
     hard-coded SECRET_KEY, insecure cookies, csrf_exempt, raw SQL built with string formatting), each with its
     OWASP Top 10 (2021) category. Nothing from the scanned code is imported or run. Runs as a job."""
-    return run_scan(ctx, "source", _tree(params), scanning.source_in_tree)
+    return run_scan(ctx, "source", _tree(ctx, params), scanning.source_in_tree)
 
 
-@operation("security.scan_image", risk=Risk.WRITE, long=True, target=lambda p: p.describe())
+@operation("security.scan_image", risk=Risk.WRITE, long=True, admit=admit_upload, target=lambda p: p.describe())
 def scan_image(ctx: Context, params: ScanImageInput) -> ScanOutput:
     """Check a container image: its config (runs as root, 'latest' tag, secrets in ENV or labels, no healthcheck,
     privileged ports) and every file of every layer for secrets (a secret deleted by a later layer is still reported).
 
     Source: an image on an infrastructure environment's engine (environment + reference; inspected through
     infrastructure.image, so the infrastructure permissions apply, then exported by id and streamed), or an
-    uploaded `docker save` archive / container export (upload_id). Nothing is unpacked to disk. Runs as a job."""
+    uploaded `docker save` archive / container export (staged). Nothing is unpacked to disk. Runs as a job."""
     if params.environment:
         info = peers.inspect_image(ctx, params.environment, params.reference)
 
@@ -196,7 +207,7 @@ def scan_image(ctx: Context, params: ScanImageInput) -> ScanOutput:
 
         return run_scan(ctx, "image", lambda scratch: Tree(scratch, f"image:{params.describe()}"), engine_work)
 
-    upload = Upload.objects.filter(pk=params.upload_id).first()
+    upload = Upload.objects.filter(pk=params.upload_id, uploaded_by=ctx.user).first() if ctx.user else None
     if upload is None or not upload.stored_path.exists():
         raise ScanError("That upload does not exist any more: upload the image archive again.")
 

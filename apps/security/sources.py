@@ -188,12 +188,17 @@ def _is_tar(path: Path) -> bool:
         return False
 
 
-def upload_tree(upload_id, scratch: Path) -> Tree:
-    upload = Upload.objects.filter(pk=upload_id).first()
+def upload_tree(upload_id, user, scratch: Path) -> Tree:
+    """The upload `user` made (claimed by their call), unpacked into `scratch`."""
+    upload = Upload.objects.filter(pk=upload_id, uploaded_by=user).first() if user is not None else None
     if upload is None or not upload.stored_path.exists():
         raise ScanError("That upload does not exist any more: upload the file again.")
     tree = Tree(scratch, f"upload:{upload.name}", upload=upload)
-    tree.notes = unpack(upload.stored_path, scratch, upload.name)
+    try:
+        tree.notes = unpack(upload.stored_path, scratch, upload.name)
+    except BaseException:  # an archive that cannot be unpacked is not kept either (its name, size and hash stay)
+        upload.stored_path.unlink(missing_ok=True)
+        raise
     return tree
 
 

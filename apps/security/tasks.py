@@ -10,3 +10,12 @@ def sync_advisories() -> None:
     from apps.core.gateway import invoke
 
     invoke("security.sync_advisories", Actor.system(), {}, "system")
+
+
+@shared_task(name="apps.security.tasks.sweep_staged_uploads", ignore_result=True)
+def sweep_staged_uploads() -> None:
+    """Scheduled (every 15 minutes): remove staged uploads no scan claimed within SECURITY_UPLOAD_STAGED_MINUTES."""
+    from apps.accounts.actors import Actor
+    from apps.core.gateway import invoke
+
+    invoke("security.sweep_staged_uploads", Actor.system(), {}, "system")

@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from apps.core.errors import InvalidInput, OpsError
+from apps.core.errors import OpsError
 from apps.core.models import Job
 from apps.core.web import actor_of, call, call_from_form, console_view, require_perm
 
@@ -63,13 +63,13 @@ def new_scan(request):
     status = 200
     if request.method == "POST":
         if form.is_valid():
+            staged = None  # the file's bytes on disk, no row: the scan operation claims it inside the gateway
             try:
-                upload = uploads.store(form.cleaned_data["file"], request.user) if form.needs_upload else None
-                outcome = call(request, OPERATION_OF[form.cleaned_data["kind"]], form.params(upload.pk if upload else None))
-            except InvalidInput as exc:
-                form.add_error(None, exc.message)
-                status = 422
+                staged = uploads.stage(form.cleaned_data["file"], actor_of(request)) if form.needs_upload else None
+                outcome = call(request, OPERATION_OF[form.cleaned_data["kind"]], form.params(staged.as_input() if staged else None))
             except OpsError as exc:
+                if staged is not None:  # refused: what it staged is of no use (a claimed file is gone already)
+                    uploads.discard(actor_of(request), staged)
                 form.add_error(None, exc.message)
                 status = exc.status_code
             else:

@@ -59,4 +59,9 @@ CELERY_BEAT_SCHEDULE["storage-abort-stale-uploads"] = {
     "task": "apps.storage.tasks.abort_stale_uploads",
     "schedule": timedelta(minutes=int(env("STORAGE_CLEANUP_MINUTES", "15"))),
 }
+# Staged security uploads nobody claimed: security.py (SECURITY_UPLOAD_STAGED_MINUTES).
+CELERY_BEAT_SCHEDULE["security-sweep-staged-uploads"] = {
+    "task": "apps.security.tasks.sweep_staged_uploads",
+    "schedule": timedelta(minutes=15),
+}
 CELERY_BEAT_SCHEDULE["comms-tick"] = {"task": "apps.comms.tasks.tick", "schedule": timedelta(seconds=COMMS_TICK_SECONDS)}

@@ -6,6 +6,8 @@ from .environment import DATA_DIR, env, env_list
 # Uploaded files and archives for scanning, and the limits that keep them safe to unpack.
 SECURITY_UPLOAD_DIR = env("SECURITY_UPLOAD_DIR", str(DATA_DIR / "security-uploads"))
 SECURITY_UPLOAD_MAX_MB = int(env("SECURITY_UPLOAD_MAX_MB", "200"))
+# A file the New scan page staged waits this long for its scan to claim it; the sweep removes it after.
+SECURITY_UPLOAD_STAGED_MINUTES = int(env("SECURITY_UPLOAD_STAGED_MINUTES", "60"))
 SECURITY_UNPACK_MAX_MB = int(env("SECURITY_UNPACK_MAX_MB", "1024"))  # total uncompressed size of an archive
 SECURITY_UNPACK_MAX_FILES = int(env("SECURITY_UNPACK_MAX_FILES", "100000"))
 # Files above this size are skipped by the secret scanner (generated or data files).

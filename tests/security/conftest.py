@@ -8,9 +8,11 @@ import secrets
 import subprocess
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from apps.core import gateway
 from apps.core.models import Job
+from apps.security import uploads
 from apps.security.deps import osv
 from apps.security.deps.feeds import SHIPPED
 from apps.security.models import Scan, ScanRoot
@@ -41,6 +43,16 @@ def scan_root(db, tmp_path):
 def advisories(db):
     """The few GHSA records shipped beside the PyPA snapshot (PyPI and npm): quick to load in every test."""
     return osv.import_records(itertools.chain.from_iterable(osv.read_records(p) for p in sorted(SHIPPED.glob("GHSA-*.json"))))
+
+
+@pytest.fixture
+def stage(actor_of):
+    """stage(user, "name.zip", data) -> the `staged` input of a scan: the file staged as the New scan page does."""
+
+    def make(user, name: str, data: bytes, actor=None) -> dict:
+        return uploads.stage(SimpleUploadedFile(name, data), actor or actor_of(user)).as_input()
+
+    return make
 
 
 @pytest.fixture

@@ -105,7 +105,7 @@ def test_risky_image_on_the_engine_reports_config_and_files(environment, risky_i
     assert inspected.target == f"{environment.name}/{risky_image}" and inspected.request_id == job.request_id
     scans = AuditEvent.objects.filter(operation="security.scan_image").order_by("seq")
     assert [(e.channel, e.outcome) for e in scans] == [("web", "ok"), ("worker", "ok")]
-    assert scans[0].params == {"upload_id": None, "environment": environment.name, "reference": risky_image}
+    assert scans[0].params == {"staged": None, "upload_id": None, "environment": environment.name, "reference": risky_image}
 
 
 def test_clean_image_on_the_engine_reports_nothing(environment, clean_image, make_user, run_scan):

@@ -7,9 +7,7 @@ import io
 import json
 import tarfile
 
-from django.core.files.uploadedfile import SimpleUploadedFile
-
-from apps.security import images, uploads
+from apps.security import images
 from apps.security.models import Finding
 from apps.security.scanning import make_scanner
 
@@ -122,10 +120,10 @@ def test_container_export_stream():
     assert result.config is None and result.config_issues == []
 
 
-def test_scan_image_operation_records_findings_without_secrets(make_user, run_scan):
+def test_scan_image_operation_records_findings_without_secrets(make_user, run_scan, stage):
     user = make_user("operator")
-    upload = uploads.store(SimpleUploadedFile("web.tar", docker_save(SAVED_CONFIG, ["web:latest"])), user)
-    job, scan = run_scan(user, "security.scan_image", {"upload_id": str(upload.pk), "reference": "web:latest"})
+    staged = stage(user, "web.tar", docker_save(SAVED_CONFIG, ["web:latest"]))
+    job, scan = run_scan(user, "security.scan_image", {"staged": staged, "reference": "web:latest"})
     assert job.status == "succeeded", job.error
     assert scan.target == "image:web:latest"
     findings = Finding.objects.filter(target=scan.target)

@@ -5,11 +5,9 @@ import io
 import re
 import tarfile
 
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 
 from apps.core.gateway import invoke
-from apps.security import uploads
 from apps.security.models import Finding
 
 from .conftest import git
@@ -27,7 +25,7 @@ def all_database_text() -> str:
     return "\n".join(chunks)
 
 
-def test_secrets_never_stored_exported_or_rendered_in_full(scan_root, make_user, run_scan, actor_of, client):
+def test_secrets_never_stored_exported_or_rendered_in_full(scan_root, make_user, run_scan, actor_of, client, stage):
     planted = {
         "github": "ghp_" + g(ALNUM, 36),
         "aws": g(B64, 40),
@@ -70,8 +68,7 @@ def test_secrets_never_stored_exported_or_rendered_in_full(scan_root, make_user,
         info = tarfile.TarInfo("app/.env")
         info.size = len(data)
         tf.addfile(info, io.BytesIO(data))
-    upload = uploads.store(SimpleUploadedFile("export.tar", buf.getvalue()), user)
-    job, _ = run_scan(user, "security.scan_image", {"upload_id": str(upload.pk)})
+    job, _ = run_scan(user, "security.scan_image", {"staged": stage(user, "export.tar", buf.getvalue())})
     assert job.status == "succeeded", job.error
 
     found = set(Finding.objects.values_list("rule", flat=True))

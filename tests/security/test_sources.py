@@ -114,5 +114,5 @@ def test_the_gateway_refuses_escaping_paths_as_invalid_input(make_user, actor_of
 
     with pytest.raises(InvalidInput, match=r"contains '\.\.'"):
         invoke("security.scan_secrets", actor_of(make_user("operator")), {"root": "repos", "path": "../../etc"})
-    with pytest.raises(InvalidInput, match="either upload_id or root"):
+    with pytest.raises(InvalidInput, match=r"either staged \(an uploaded file\) or root"):
         invoke("security.scan_source", actor_of(make_user("operator")), {})

@@ -99,10 +99,17 @@ def test_new_scan_of_a_bucket_and_of_an_image_on_an_engine(client_as, conn, buck
     response = client.post("/security/scans/new/", {"kind": "engine_image", "environment": "staging", "reference": "app:1.4"})
     assert response.status_code == 302
     job = Job.objects.get(pk=response["Location"].rstrip("/").rsplit("/", 1)[1])
-    assert (job.operation, job.params) == ("security.scan_image", {"upload_id": None, "environment": "staging", "reference": "app:1.4"})
+    assert (job.operation, job.params) == (
+        "security.scan_image",
+        {"staged": None, "upload_id": None, "environment": "staging", "reference": "app:1.4"},
+    )
 
 
-def test_an_upload_past_the_size_cap_is_refused_and_nothing_is_stored(client_as, settings, tmp_path):
+def files_under(path) -> list:
+    return [p for p in path.rglob("*") if p.is_file()]
+
+
+def test_an_upload_past_the_size_cap_is_refused_and_nothing_is_stored(client_as, settings, tmp_path, actor_of):
     settings.SECURITY_UPLOAD_MAX_MB = 1
     settings.SECURITY_UPLOAD_DIR = str(tmp_path / "uploads")
     client = client_as("operator")
@@ -111,16 +118,20 @@ def test_an_upload_past_the_size_cap_is_refused_and_nothing_is_stored(client_as,
     assert response.status_code == 400
     assert "The upload is larger than 1 MB (SECURITY_UPLOAD_MAX_MB)." in response.content.decode()
     assert not Upload.objects.exists() and not Job.objects.exists() and not Scan.objects.exists()
-    assert not any((tmp_path / "uploads").rglob("*"))
+    assert files_under(tmp_path / "uploads") == []
     # A file whose size is only known while it streams in is cut off at the cap too, and its partial copy removed.
     streamed = SimpleUploadedFile("streamed.txt", b"b" * ((1 << 20) + 1))
     streamed.size = None
     with pytest.raises(ScanError, match="larger than 1 MB"):
-        uploads.store(streamed, User.objects.get())
-    assert not Upload.objects.exists() and not any((tmp_path / "uploads").rglob("*"))
-    # At the cap exactly, the upload is taken and scanned.
+        uploads.stage(streamed, actor_of(User.objects.get()))
+    assert not Upload.objects.exists() and files_under(tmp_path / "uploads") == []
+    # At the cap exactly, the upload is staged, then claimed by the scan's call (audited): no staged file is left.
     response = client.post("/security/scans/new/", {"kind": "secrets", "file": SimpleUploadedFile("ok.txt", b"c" * (1 << 20))})
-    assert response.status_code == 302 and Upload.objects.get().size == 1 << 20
+    upload = Upload.objects.get()
+    assert response.status_code == 302 and upload.size == 1 << 20
+    assert files_under(tmp_path / "uploads") == [upload.stored_path]
+    event = AuditEvent.objects.get(operation="security.scan_secrets")
+    assert (event.outcome, event.params["upload_id"], event.params["staged"]["token"]) == ("ok", str(upload.pk), "[redacted]")
 
 
 def test_admin_manages_scan_roots(client_as, tmp_path):
