@@ -205,3 +205,13 @@ def test_the_rate_limit_survives_a_lost_script_and_a_killed_connection(monkeypat
     admin = redis.Redis.from_url(settings.REDIS_URL)
     assert admin.client_kill_filter(_id=held.read_response()) == 1  # this thread's connection only
     assert ratelimit.hit("ops.read", "user:rl-lost", "5/m").count == 3
+
+
+def test_admit_is_only_for_long_operations_without_approval():
+    """A short operation admits in its own function; an approved job starts long after its call, so a risky one cannot."""
+    from apps.core.operations import operation
+
+    with pytest.raises(TypeError, match="admit is for a long operation"):
+        operation("testing.admit_short", admit=lambda ctx, params: params)
+    with pytest.raises(TypeError, match="admit is for a long operation"):
+        operation("testing.admit_risky", risk="risky", long=True, planner=lambda ctx, params: {}, admit=lambda ctx, params: params)
