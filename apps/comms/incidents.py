@@ -7,6 +7,7 @@ Every function takes `now` so tests (and the beat tick) drive the clock.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -14,13 +15,17 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apps.audit.writer import record
+from apps.accounts.actors import Actor
+from apps.core.errors import OpsError
+from apps.core.gateway import invoke
 
 from . import dispatch, routing, timeline
 from .errors import CommsError
 from .models import Alert, EscalationPolicy, Incident
 from .models.events import SEVERITY_RANK
 from .render import Message
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -198,19 +203,40 @@ def escalate(incident: Incident, actor: str, now: datetime | None = None, reason
     return incident
 
 
+def escalate_if_due(incident_id: int, level: int, now: datetime, actor: str) -> tuple[Incident | None, str]:
+    """The clock's escalation of one incident (inside comms.escalate_due_incident): lock it, and escalate it from
+    `level` if it is still open, still at that level and due at `now`. The incident (or None) and, when nothing
+    changed, why: acknowledged, resolved or escalated meanwhile (by another tick or by hand), or not due yet."""
+    with transaction.atomic():
+        incident = Incident.objects.select_for_update(of=("self",)).select_related("policy").filter(pk=incident_id).first()
+        if incident is None:
+            return None, f"no incident #{incident_id}"
+        if incident.status != Incident.OPEN:
+            return incident, f"it is {incident.status}"
+        if incident.escalation_level != level:
+            return incident, f"it is at level {incident.escalation_level}, not {level}"
+        if incident.next_escalation_at is None or incident.next_escalation_at > now:
+            return incident, "its next level is not due"
+        return escalate(incident, actor, now, "not acknowledged in time"), ""
+
+
 def escalate_due(now: datetime | None = None) -> list[Incident]:
-    """Escalate every open incident whose next level is due. Run by the beat tick: the
-    schedule is `next_escalation_at` in the database, so a restarted worker picks it up."""
+    """Escalate every open incident whose next level is due. Run by the beat tick: the schedule is
+    `next_escalation_at` in the database, so a restarted worker picks it up. Each due incident is one gateway call
+    (comms.escalate_due_incident, as the system, audited) which re-checks under a lock that it is still due; one that
+    fails is logged (and audited by the gateway) and the others still escalate. The incidents escalated."""
     now = now or timezone.now()
-    done = []
-    for pk in Incident.objects.filter(status=Incident.OPEN, next_escalation_at__lte=now).values_list("pk", flat=True):
-        with transaction.atomic():
-            incident = Incident.objects.select_for_update(of=("self",)).select_related("policy").get(pk=pk)
-            if incident.status == Incident.OPEN and incident.next_escalation_at and incident.next_escalation_at <= now:
-                done.append(escalate(incident, "system", now, "not acknowledged in time"))
-                record(operation="comms.escalate_incident", outcome="ok", channel="system", target=f"incident {pk}",
-                       params={"incident_id": pk, "level": incident.escalation_level})  # fmt: skip
-    return done
+    due = Incident.objects.filter(status=Incident.OPEN, next_escalation_at__lte=now).order_by("pk")
+    escalated = []
+    for pk, level in due.values_list("pk", "escalation_level"):
+        try:
+            outcome = invoke("comms.escalate_due_incident", Actor.system(), {"incident_id": pk, "level": level, "at": now}, "system")
+        except OpsError as exc:
+            log.warning("escalating incident #%s failed: %s", pk, exc.message)
+            continue
+        if outcome.result.escalated:
+            escalated.append(pk)
+    return list(Incident.objects.filter(pk__in=escalated).order_by("pk"))
 
 
 def acknowledge(incident: Incident, actor: str, user=None, now: datetime | None = None, comment: str = "") -> Incident:
