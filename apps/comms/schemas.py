@@ -180,7 +180,10 @@ class EscalateDueInput(BaseModel):
 
 class EscalateDueOutput(BaseModel):
     incident_id: int
-    escalated: bool = Field(description="False when it was no longer due: acknowledged, resolved or escalated meanwhile.")
+    escalated: bool = Field(
+        description="False when it was no longer due (acknowledged, resolved or escalated meanwhile), or when its policy "
+        "has no next level: then its schedule ends."
+    )
     level: int = Field(description="The incident's escalation level after the call.")
     why: str = Field("", description="Why nothing changed, when nothing did.")
 

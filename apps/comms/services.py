@@ -265,7 +265,11 @@ def escalate_due_incident(ctx: Context, params: EscalateDueInput) -> EscalateDue
     anything early: it may not be ahead of the console's clock (a few seconds' skew), and a time before now only
     finds due what was already due then, which still is (only an escalation, an acknowledgement or a resolution
     moves an open incident's schedule, and each is seen under the lock). Its permission is that of escalating by
-    hand (comms.escalate_incident), so it gives no caller more than they have."""
+    hand (comms.escalate_incident), so it gives no caller more than they have.
+
+    Due but with no next level in its policy (the policy was shortened below its level, or deleted): it does not
+    fail, it ends the schedule — one timeline entry, the people paged so far told — and says why (escalated false);
+    the incident is never due again, so the next ticks do not call for it."""
     at = params.at or timezone.now()
     incident, why = incidents.escalate_if_due(params.incident_id, params.level, at, ctx.actor.name)
     level = incident.escalation_level if incident else 0
