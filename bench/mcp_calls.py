@@ -103,7 +103,8 @@ def bare_server(port: int) -> None:
     # Django is loaded here too (the same read): its start-up heap frozen as the console's web process
     # freezes its own (opsconsole/asgi.py), so neither pays for collecting it over and over.
     gc.freeze()
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    # A stop does not wait on the connections of a bench stopped mid-run (a console stops within 10 s alike).
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
 
 
 async def drive(url: str | list[str], token: str | None, tool: tuple[str, dict], clients: int, calls: int, mode: str, meter=None):
