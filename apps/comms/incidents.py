@@ -7,6 +7,7 @@ Every function takes `now` so tests (and the beat tick) drive the clock.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -14,13 +15,17 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from apps.audit.writer import record
+from apps.accounts.actors import Actor
+from apps.core.errors import OpsError
+from apps.core.gateway import invoke
 
 from . import dispatch, routing, timeline
 from .errors import CommsError
 from .models import Alert, EscalationPolicy, Incident
 from .models.events import SEVERITY_RANK
 from .render import Message
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -173,7 +178,7 @@ def flush_due(now: datetime | None = None) -> int:
 
 
 def _next_escalation(policy: EscalationPolicy, level: int, now: datetime) -> datetime | None:
-    """When level+1 is due, or None after the last level."""
+    """When level+1 is due, or None at (or past) the last level: an incident there is never due again."""
     if level >= len(policy.levels):
         return None
     return now + timedelta(minutes=policy.levels[level]["after_minutes"])
@@ -198,19 +203,89 @@ def escalate(incident: Incident, actor: str, now: datetime | None = None, reason
     return incident
 
 
-def escalate_due(now: datetime | None = None) -> list[Incident]:
-    """Escalate every open incident whose next level is due. Run by the beat tick: the
-    schedule is `next_escalation_at` in the database, so a restarted worker picks it up."""
-    now = now or timezone.now()
-    done = []
-    for pk in Incident.objects.filter(status=Incident.OPEN, next_escalation_at__lte=now).values_list("pk", flat=True):
+def escalate_if_due(incident_id: int, level: int, now: datetime, actor: str) -> tuple[Incident | None, str]:
+    """The clock's escalation of one incident (inside comms.escalate_due_incident): lock it, and escalate it from
+    `level` if it is still open, still at that level and due at `now`. The incident (or None) and, when nothing
+    changed, why: acknowledged, resolved or escalated meanwhile (by another tick or by hand), or not due yet. Due
+    with no next level in its policy (shortened or deleted since it was scheduled), its schedule ends instead."""
+    with transaction.atomic():
+        incident = Incident.objects.select_for_update(of=("self",)).select_related("policy").filter(pk=incident_id).first()
+        if incident is None:
+            return None, f"no incident #{incident_id}"
+        if incident.status != Incident.OPEN:
+            return incident, f"it is {incident.status}"
+        if incident.escalation_level != level:
+            return incident, f"it is at level {incident.escalation_level}, not {level}"
+        if incident.next_escalation_at is None or incident.next_escalation_at > now:
+            return incident, "its next level is not due"
+        if stopped := _no_next_level(incident):  # its policy changed (or went) since it was scheduled
+            stop_escalation(incident, stopped, actor, now)
+            return incident, stopped
+        return escalate(incident, actor, now, "not acknowledged in time"), ""
+
+
+def _no_next_level(incident: Incident) -> str:
+    """Why an incident cannot escalate past its level (its policy has no next one, or it has no policy), or ""."""
+    level = incident.escalation_level
+    if incident.policy is None:
+        return f"escalation stopped at level {level}: the incident has no escalation policy (any more)"
+    if level >= len(incident.policy.levels):
+        return f"escalation stopped at level {level}: policy {incident.policy} has no level {level + 1}"
+    return ""
+
+
+def stop_escalation(incident: Incident, why: str, actor: str, now: datetime) -> None:
+    """End a schedule that cannot be honoured (no next level): the incident is never due again. One timeline entry,
+    and whoever it paged so far is told (best effort: a target that is gone does not undo the stop). The caller
+    holds the incident's lock, in its transaction."""
+    incident.next_escalation_at = None
+    incident.save(update_fields=["next_escalation_at"])
+    timeline.add(incident, "escalation", why[:1].upper() + why[1:], actor, now)
+    targets = _paged_targets(incident)
+    if not targets:
+        return
+    title = f"Escalation stopped (level {incident.escalation_level}): incident #{incident.pk} {incident.title}"
+    message = message_for(incident, title, f"{why[:1].upper() + why[1:]}. Nobody has acknowledged it yet.", "incident.escalation_stopped")
+    try:
         with transaction.atomic():
-            incident = Incident.objects.select_for_update(of=("self",)).select_related("policy").get(pk=pk)
-            if incident.status == Incident.OPEN and incident.next_escalation_at and incident.next_escalation_at <= now:
-                done.append(escalate(incident, "system", now, "not acknowledged in time"))
-                record(operation="comms.escalate_incident", outcome="ok", channel="system", target=f"incident {pk}",
-                       params={"incident_id": pk, "level": incident.escalation_level})  # fmt: skip
-    return done
+            notify(incident, targets, message, "escalation")
+    except CommsError as exc:
+        log.warning("incident #%s: could not tell that its escalation stopped: %s", incident.pk, exc.message)
+
+
+def end_unreachable_schedules(policy: EscalationPolicy, actor: str, now: datetime | None = None) -> int:
+    """A policy about to be saved with `policy.levels`: its open incidents already at (or past) its last level have a
+    next escalation it cannot honour; end each (stop_escalation) in the caller's transaction. How many."""
+    now = now or timezone.now()
+    stale = Incident.objects.select_for_update().filter(
+        policy_id=policy.pk, status=Incident.OPEN, next_escalation_at__isnull=False, escalation_level__gte=len(policy.levels)
+    )
+    count = 0
+    for incident in stale.order_by("pk"):
+        incident.policy = policy  # its levels as they are being saved
+        stop_escalation(incident, _no_next_level(incident), actor, now)
+        count += 1
+    return count
+
+
+def escalate_due(now: datetime | None = None) -> list[Incident]:
+    """Escalate every open incident whose next level is due. Run by the beat tick: the schedule is
+    `next_escalation_at` in the database, so a restarted worker picks it up. Each due incident is one gateway call
+    (comms.escalate_due_incident, as the system, audited) which re-checks under a lock that it is still due; one whose
+    policy has no next level has its schedule ended (once: it is not due again); one that fails is logged (and
+    audited by the gateway) and the others still escalate. The incidents escalated."""
+    now = now or timezone.now()
+    due = Incident.objects.filter(status=Incident.OPEN, next_escalation_at__lte=now).order_by("pk")
+    escalated = []
+    for pk, level in due.values_list("pk", "escalation_level"):
+        try:
+            outcome = invoke("comms.escalate_due_incident", Actor.system(), {"incident_id": pk, "level": level, "at": now}, "system")
+        except OpsError as exc:
+            log.warning("escalating incident #%s failed: %s", pk, exc.message)
+            continue
+        if outcome.result.escalated:
+            escalated.append(pk)
+    return list(Incident.objects.filter(pk__in=escalated).order_by("pk"))
 
 
 def acknowledge(incident: Incident, actor: str, user=None, now: datetime | None = None, comment: str = "") -> Incident:
@@ -235,8 +310,7 @@ def resolve(incident: Incident, actor: str, now: datetime | None = None, comment
     incident.save(update_fields=["status", "resolved_at", "resolved_by", "next_escalation_at", "notify_due_at"])
     incident.alerts.filter(status=Alert.FIRING).update(status=Alert.RESOLVED, ends_at=now)
     timeline.add(incident, "resolve", f"Resolved by {actor}{': ' + comment if comment else ''}", actor, now)
-    paged = incident.policy.levels[: incident.escalation_level] if incident.policy else []
-    targets = list(dict.fromkeys(list(incident.targets) + [t for level in paged for t in level["targets"]]))
+    targets = _paged_targets(incident)
     if targets:
         notify(
             incident,
@@ -245,6 +319,12 @@ def resolve(incident: Incident, actor: str, now: datetime | None = None, comment
             "comms.resolve_incident",
         )
     return incident
+
+
+def _paged_targets(incident: Incident) -> list[str]:
+    """The incident's routed targets and those of every level of its policy paged so far."""
+    paged = incident.policy.levels[: incident.escalation_level] if incident.policy else []
+    return list(dict.fromkeys(list(incident.targets) + [t for level in paged for t in level["targets"]]))
 
 
 def comment(incident: Incident, actor: str, text: str, now: datetime | None = None) -> None:

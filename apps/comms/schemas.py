@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from django.utils import timezone
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
 Severity = Literal["info", "warning", "critical"]
 Priority = Literal["low", "normal", "high", "urgent"]
@@ -152,6 +152,40 @@ class IncidentRef(BaseModel):
 class EscalateInput(BaseModel):
     incident_id: int
     reason: str = Field("", max_length=500)
+
+
+# How far a tick's time may be ahead of the clock of the process that runs the escalation: none in the tick
+# itself (it reads the clock, then calls), a little for clocks of two hosts.
+TICK_SKEW = timedelta(seconds=10)
+
+
+class EscalateDueInput(BaseModel):
+    incident_id: int
+    level: int = Field(ge=0, description="The level the incident was at when the tick found it due: it escalates from this level only.")
+    at: AwareDatetime | None = Field(None, description="The tick's time (default: now); never ahead of the console's clock.")
+
+    @field_validator("at")
+    @classmethod
+    def _not_ahead_of_the_clock(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        try:
+            value = value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("not a time the console can store") from None
+        if value > timezone.now() + TICK_SKEW:
+            raise ValueError("the tick's time may not be ahead of the console's clock (nothing escalates before it is due)")
+        return value
+
+
+class EscalateDueOutput(BaseModel):
+    incident_id: int
+    escalated: bool = Field(
+        description="False when it was no longer due (acknowledged, resolved or escalated meanwhile), or when its policy "
+        "has no next level: then its schedule ends."
+    )
+    level: int = Field(description="The incident's escalation level after the call.")
+    why: str = Field("", description="Why nothing changed, when nothing did.")
 
 
 class CommentInput(BaseModel):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from apps.core.jobs import Context
 from apps.core.operations import Risk, operation
@@ -24,6 +25,8 @@ from .schemas import (
     DeliveryInfo,
     DeploymentInput,
     DeploymentOutput,
+    EscalateDueInput,
+    EscalateDueOutput,
     EscalateInput,
     IncidentId,
     IncidentInfo,
@@ -249,6 +252,28 @@ def escalate_incident(ctx: Context, params: EscalateInput) -> IncidentInfo:
     """Page the next level of an open incident's escalation policy now (it also happens by itself when a level's
     delay passes without an acknowledgement)."""
     return incident_info(incidents.escalate(_incident(params.incident_id), ctx.actor.name, reason=params.reason))
+
+
+@operation("comms.escalate_due_incident", risk=Risk.WRITE, idempotent=True, exposed=False, target=lambda p: f"incident {p.incident_id}")
+def escalate_due_incident(ctx: Context, params: EscalateDueInput) -> EscalateDueOutput:
+    """The clock's escalation of one unacknowledged incident (the beat tick calls it as the system, one call per due
+    incident): page the next level if the incident is still open, still at `level` and due at `at`; otherwise change
+    nothing and say why (escalated false). Idempotent: the same call again finds it no longer at `level`.
+
+    The tick's time `at` is an input so that tests drive the clock as the tick does (the gateway has no clock of its
+    own); it is the time the escalation is recorded at and the next level is scheduled from. It cannot escalate
+    anything early: it may not be ahead of the console's clock (a few seconds' skew), and a time before now only
+    finds due what was already due then, which still is (only an escalation, an acknowledgement or a resolution
+    moves an open incident's schedule, and each is seen under the lock). Its permission is that of escalating by
+    hand (comms.escalate_incident), so it gives no caller more than they have.
+
+    Due but with no next level in its policy (the policy was shortened below its level, or deleted): it does not
+    fail, it ends the schedule — one timeline entry, the people paged so far told — and says why (escalated false);
+    the incident is never due again, so the next ticks do not call for it."""
+    at = params.at or timezone.now()
+    incident, why = incidents.escalate_if_due(params.incident_id, params.level, at, ctx.actor.name)
+    level = incident.escalation_level if incident else 0
+    return EscalateDueOutput(incident_id=params.incident_id, escalated=not why, level=level, why=why)
 
 
 @operation("comms.ack_incident", risk=Risk.WRITE, target=lambda p: f"incident {p.incident_id}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from apps.core.form_operations import form_operations
 from apps.core.resilience import forget_breaker
 
-from . import forms
+from . import forms, incidents
 from .models import AllowedNetwork, Connector, DeliveryPreference, EscalationPolicy, InhibitRule, RoutingRule, Target
 
 MANAGE = "core.manage_connectors"
@@ -30,11 +30,18 @@ def _added_by(ctx, network: AllowedNetwork) -> None:
     network.created_by = network.created_by or ctx.actor.name
 
 
+def _levels_saving(ctx, policy: EscalationPolicy) -> None:
+    """A policy shortened below an open incident's level: that incident's next escalation cannot happen; end it
+    now (in the save's transaction, with a timeline entry by whoever saved) rather than leave it due forever."""
+    if policy.pk is not None:
+        incidents.end_unreachable_schedules(policy, ctx.actor.name)
+
+
 def _own(ctx, preference: DeliveryPreference) -> None:
     preference.user = ctx.user
 
 
-HOOKS = {"connectors": {"saved": _connector_saved}, "networks": {"prepare": _added_by}}
+HOOKS = {"connectors": {"saved": _connector_saved}, "networks": {"prepare": _added_by}, "policies": {"prepare": _levels_saving}}
 for section, (noun, model, form) in SECTIONS.items():
     form_operations(f"comms.{noun}", model, form, permission=MANAGE, **HOOKS.get(section, {}))
 

@@ -116,7 +116,7 @@ def test_escalation_walks_two_levels_and_stops_on_ack(operator, connectors, slac
         ],
     )
     RoutingRule.objects.create(name="api", services=["api"], targets=[], escalation_policy=policy)
-    t0 = timezone.now()
+    t0 = timezone.now() - timedelta(hours=3)  # the tick's time is never ahead of the clock
     opened = incidents.receive_alert(alert(severity="critical"), "t", now=t0)
     incident = Incident.objects.get(pk=opened.incident.pk)
     assert incident.escalation_level == 1 and incident.next_escalation_at == t0 + timedelta(minutes=5)
@@ -129,7 +129,8 @@ def test_escalation_walks_two_levels_and_stops_on_ack(operator, connectors, slac
     assert twilio.calls("Messages.json")[0]["form"]["Body"].startswith("🔴 [CRITICAL] Escalated (level 2)")
     incident.refresh_from_db()
     assert incident.escalation_level == 2 and incident.next_escalation_at == t0 + timedelta(minutes=15)
-    assert AuditEvent.objects.get(operation="comms.escalate_incident").channel == "system"
+    event = AuditEvent.objects.get(operation="comms.escalate_due_incident")
+    assert (event.channel, event.actor, event.outcome) == ("system", "system", "ok")
 
     acked = invoke("comms.ack_incident", operator, {"incident_id": incident.pk, "comment": "on it"}).result
     assert acked.status == "acknowledged" and acked.next_escalation_at is None and acked.assignee == operator.name

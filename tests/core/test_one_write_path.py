@@ -124,9 +124,6 @@ RECORDS_AROUND_THE_GATEWAY = {
     "audit/activity.py": {"record_and_show"},  # the gateway's audit hook itself
     "approvals/breakglass.py": {"break_glass"},  # the alarm of a break-glass call: inside the gateway's call
     "approvals/execution.py": {"_drifted"},  # a drifted plan: inside the approved job's start (gateway.run_job)
-    # The clock's escalation of an unacknowledged incident: the escalation rule of comms.escalate_incident
-    # (incidents.escalate), audited under that operation's name as the system, at a time the tick is given.
-    "comms/incidents.py": {"escalate_due"},
 }
 
 
