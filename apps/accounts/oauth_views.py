@@ -22,6 +22,7 @@ from apps.core.gateway import invoke
 from apps.core.middleware import client_ip
 from apps.core.web import actor_of, call, call_from_form, console_view
 
+from . import oauth_limits
 from .actors import Actor
 from .agent_services import consentable
 from .agent_tokens import OAuthRefused, client_id_of
@@ -116,24 +117,30 @@ def _refused(error: str, description: str, status: int = 400, **headers: str) ->
 @csrf_exempt  # called by OAuth clients, without cookies
 @require_POST
 def token(request):
-    """The token endpoint: a code or a refresh token exchanged (`accounts.issue_agent_token`), DOT's answer sent."""
-    return _token_endpoint(request, "accounts.issue_agent_token", grant_type=request.POST.get("grant_type", "")[:100])
+    """The token endpoint: a code or a refresh token exchanged (`accounts.issue_agent_token`), DOT's answer sent;
+    limited per client address and per client_id (`oauth_limits`)."""
+    return _token_endpoint(request, "token", "accounts.issue_agent_token", grant_type=request.POST.get("grant_type", "")[:100])
 
 
 @csrf_exempt
 @require_POST
 def revoke_token(request):
-    """RFC 7009 revocation: a client gives back one of its tokens (`accounts.revoke_agent_token`), DOT's answer sent."""
-    return _token_endpoint(request, "accounts.revoke_agent_token", token_type_hint=request.POST.get("token_type_hint", "")[:100])
+    """RFC 7009 revocation: a client gives back one of its tokens (`accounts.revoke_agent_token`), DOT's answer sent;
+    limited per client address (`oauth_limits`)."""
+    return _token_endpoint(request, "revoke", "accounts.revoke_agent_token", token_type_hint=request.POST.get("token_type_hint", "")[:100])
 
 
-def _token_endpoint(request, name: str, **shown: str) -> HttpResponse:
+def _token_endpoint(request, endpoint: str, name: str, **shown: str) -> HttpResponse:
     """Runs a token endpoint's operation as the system for the calling client, with the request as DOT's
     OAuthLibCore hands it to oauthlib (the code, tokens and secrets in it are never audited), and answers
-    exactly as DOT's TokenView / RevokeTokenView would: oauthlib's status, headers and body."""
+    exactly as DOT's TokenView / RevokeTokenView would: oauthlib's status, headers and body. A request over
+    the endpoint's rate limits is answered 429 before anything runs."""
+    client_id = client_id_of(request.POST, request.META.get("HTTP_AUTHORIZATION", ""))[:200]
+    if (limited := oauth_limits.refusal(request, endpoint, client_id)) is not None:
+        return limited
     uri, _method, body, headers = get_oauthlib_core()._extract_params(request)
     params = {
-        "client_id": client_id_of(request.POST, request.META.get("HTTP_AUTHORIZATION", ""))[:200],
+        "client_id": client_id,
         "uri": uri,
         "body": body,
         "headers": {key: value for key, value in headers.items() if isinstance(value, str)},

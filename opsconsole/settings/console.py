@@ -24,6 +24,8 @@ APPROVAL_DEFAULT_EXPIRY_HOURS = int(env("APPROVAL_DEFAULT_EXPIRY_HOURS", "24"))
 FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY")
 # Behind a trusted proxy, the META key holding the client address (e.g. HTTP_X_FORWARDED_FOR).
 CLIENT_IP_HEADER = env("CLIENT_IP_HEADER")
+# The views' per-address rate limits (login, OAuth endpoints) count that address too, not the proxy's.
+RATELIMIT_IP_META_KEY = "apps.core.middleware.rate_limit_address"
 CONSOLE_BASE_URL = env("CONSOLE_BASE_URL", "http://127.0.0.1:8000")
 # The outbound guard (apps/core/outbound.py) never calls link-local or metadata addresses, and calls
 # loopback, private and other internal addresses only when the connector's allow-list (CIDRs) names

@@ -7,6 +7,12 @@ from .environment import env
 MCP_RESOURCE_URL = CONSOLE_BASE_URL.rstrip("/") + "/mcp"
 # Dynamic client registration is open (MCP clients register themselves): at most this many per address.
 OAUTH_REGISTRATION_RATE_LIMIT = env("OAUTH_REGISTRATION_RATE_LIMIT", "10/h")
+# The token and revocation endpoints (accounts.oauth_limits): requests per client address at each, and at the
+# token endpoint per client_id too (whatever the addresses), so that codes, verifiers and refresh tokens cannot
+# be guessed at speed. A refused request gets 429 slow_down with Retry-After; one audit event per key and window.
+OAUTH_TOKEN_RATE_LIMIT = env("OAUTH_TOKEN_RATE_LIMIT", "30/m")
+OAUTH_TOKEN_CLIENT_RATE_LIMIT = env("OAUTH_TOKEN_CLIENT_RATE_LIMIT", "60/m")
+OAUTH_REVOKE_RATE_LIMIT = env("OAUTH_REVOKE_RATE_LIMIT", "30/m")
 OAUTH2_PROVIDER = {
     "OIDC_ISS_ENDPOINT": CONSOLE_BASE_URL.rstrip("/"),
     "OAUTH2_PROTECTED_RESOURCE_IDENTIFIER": MCP_RESOURCE_URL,

@@ -18,3 +18,17 @@ def clock(monkeypatch, settings):
     held = Clock()
     monkeypatch.setattr(actors, "clock", lambda: held.now)
     return held
+
+
+@pytest.fixture
+def window(monkeypatch):
+    """django-ratelimit's clock (the views' limits: sign-in, OAuth endpoints), held still in a window of this test
+    alone: no window ends between two requests of a test, whatever the real clock does."""
+    import secrets
+    from types import SimpleNamespace
+
+    import django_ratelimit.core
+
+    now = 1_700_000_000.0 + secrets.randbelow(10**7)
+    monkeypatch.setattr(django_ratelimit.core, "time", SimpleNamespace(time=lambda: now))
+    return now

@@ -1,5 +1,6 @@
 """Login (audited, rate-limited), roles, user management and API tokens."""
 
+import secrets
 from datetime import timedelta
 
 import pytest
@@ -46,6 +47,20 @@ def test_failed_logins_are_rate_limited(client, make_user, settings):
     assert response.status_code == 429 and "Too many login attempts" in response.content.decode()
     assert checked == [] and after_right == before + 1 and AuditEvent.objects.count() == before + 2
     assert AuditEvent.objects.filter(operation="accounts.login", error="too many login attempts").count() == 3
+
+
+def test_behind_a_proxy_failed_logins_count_per_forwarded_client(client, make_user, settings, window):
+    """CLIENT_IP_HEADER set: the limit counts the client the proxy names (RATELIMIT_IP_META_KEY), not the proxy."""
+    settings.LOGIN_RATE_LIMIT, settings.CLIENT_IP_HEADER = "2/m", "HTTP_X_FORWARDED_FOR"
+    proxy, first, second = f"2001:db8:{secrets.token_hex(2)}::7", "192.0.2.10", "192.0.2.11"
+    users = [make_user("viewer"), make_user("viewer")]
+
+    def fail(user, forwarded: str) -> int:
+        form = {"username": user.username, "password": "nope"}
+        return client.post("/accounts/login/", form, REMOTE_ADDR=proxy, HTTP_X_FORWARDED_FOR=f"{forwarded}, {proxy}").status_code
+
+    assert [fail(users[0], first), fail(users[0], first), fail(users[1], first)] == [200, 200, 429]
+    assert fail(users[1], second) == 200  # another client behind the same proxy is not held back
 
 
 def test_successful_logins_do_not_count_against_the_limit(client, make_user, settings):

@@ -41,9 +41,11 @@ TOKEN_OPERATIONS = ["accounts.issue_agent_token", "accounts.revoke_agent_token"]
 
 @pytest.fixture(scope="module")
 def console(django_db_setup, django_db_blocker):
-    """A console of this module's own: its registration rate limit raised, as the tests register many clients."""
+    """A console of this module's own: its per-address limits raised, as the tests register many clients and every
+    agent calls the token endpoints from 127.0.0.1 (the limits themselves: tests/accounts/test_oauth_limits.py)."""
+    raised = {"OAUTH_REGISTRATION_RATE_LIMIT": "1000/m", "OAUTH_TOKEN_RATE_LIMIT": "1000/m", "OAUTH_REVOKE_RATE_LIMIT": "1000/m"}
     with django_db_blocker.unblock():
-        proc, url = processes.start_console(OAUTH_REGISTRATION_RATE_LIMIT="1000/m")
+        proc, url = processes.start_console(**raised)
     yield url
     proc.stop()
 

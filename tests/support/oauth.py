@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import json
 import secrets
 import uuid
@@ -167,12 +168,20 @@ def register(client: Client, **metadata) -> tuple[int, dict]:
     return response.status_code, response.json()
 
 
-class Flow:
-    """One authorization: a registered client, a PKCE pair, and the person's signed-in browser."""
+def new_address() -> str:
+    """A client address of its own (a /64 of the IPv6 documentation range): the endpoints' per-address limits
+    count each test's client apart from every other's in the same window (Redis is not emptied between tests)."""
+    return str(ipaddress.ip_address(f"2001:db8:{secrets.token_hex(2)}:{secrets.token_hex(2)}::1"))  # as the audit writes it
 
-    def __init__(self, browser: Client, scope: str = "viewer operator"):
+
+class Flow:
+    """One authorization: a registered client, a PKCE pair, and the person's signed-in browser; the client calls
+    the token endpoints from `address` (one of its own unless given)."""
+
+    def __init__(self, browser: Client, scope: str = "viewer operator", address: str | None = None):
 
         self.browser = browser
+        self.address = address or new_address()
         status, self.registration = register(browser)
         assert status == 201, self.registration
         self.client_id = self.registration["client_id"]
@@ -203,13 +212,13 @@ class Flow:
     def token(self, code: str, **changed):
         data = {"grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT_URI, "client_id": self.client_id,
                 "code_verifier": self.verifier, "resource": settings.MCP_RESOURCE_URL, **changed}  # fmt: skip
-        return Client().post("/oauth/token/", urlencode(data), content_type=FORM)
+        return Client().post("/oauth/token/", urlencode(data), content_type=FORM, REMOTE_ADDR=self.address)
 
     def refresh(self, refresh_token: str, **changed):
         data = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": self.client_id, **changed}
-        return Client().post("/oauth/token/", urlencode(data), content_type=FORM)
+        return Client().post("/oauth/token/", urlencode(data), content_type=FORM, REMOTE_ADDR=self.address)
 
     def revoke(self, token: str, **changed):
         """RFC 7009: the client gives a token back (a public client: its client_id, no secret)."""
         data = {"token": token, "client_id": self.client_id, **changed}
-        return Client().post("/oauth/revoke/", urlencode(data), content_type=FORM)
+        return Client().post("/oauth/revoke/", urlencode(data), content_type=FORM, REMOTE_ADDR=self.address)
