@@ -12,23 +12,29 @@ log = logging.getLogger(__name__)
 
 
 def client_ip(request) -> str | None:
-    """The caller's address; behind a proxy, the header named by CLIENT_IP_HEADER."""
+    """The caller's address; behind a proxy, the first one of the header named by CLIENT_IP_HEADER. What is no IP
+    address there (a client's forgery, a proxy's odd form) is no address: None — never stored in the audit log's
+    address column, never matched against an allow-list."""
     header = getattr(settings, "CLIENT_IP_HEADER", "")
     if header and header in request.META:
-        return request.META[header].split(",")[0].strip() or None
-    return request.META.get("REMOTE_ADDR") or None
+        return ip_or_none(request.META[header].split(",")[0])
+    return ip_or_none(request.META.get("REMOTE_ADDR"))
+
+
+def ip_or_none(value: str | None) -> str | None:
+    """`value` as a normalised IP address (a zone index dropped), or None when it is none."""
+    try:
+        return str(ipaddress.ip_address((value or "").strip().split("%")[0]))
+    except ValueError:
+        return None
 
 
 def rate_limit_address(request) -> str:
     """The address the views' rate limits count per (django-ratelimit's RATELIMIT_IP_META_KEY): `client_ip`, so
     that behind a proxy each client counts on its own and not the proxy for all. A header value that is no IP
     address (forged, or a proxy's odd form) counts as the connection's own address, never as a key of its own."""
-    for candidate in (client_ip(request), request.META.get("REMOTE_ADDR")):
-        try:
-            return str(ipaddress.ip_address((candidate or "").strip().split("%")[0]))
-        except ValueError:
-            continue
-    return "0.0.0.0"  # noqa: S104 (a key, not a bind): no address at all (a unix socket, no proxy header), one bucket
+    # "0.0.0.0": a key, not a bind — no address at all (a unix socket, no proxy header), one bucket
+    return client_ip(request) or ip_or_none(request.META.get("REMOTE_ADDR")) or "0.0.0.0"  # noqa: S104
 
 
 class RequestIdMiddleware:

@@ -63,6 +63,21 @@ def test_behind_a_proxy_failed_logins_count_per_forwarded_client(client, make_us
     assert fail(users[1], second) == 200  # another client behind the same proxy is not held back
 
 
+def test_a_forwarded_address_that_is_no_address_is_audited_as_none_and_breaks_nothing(client, make_user, settings):
+    """CLIENT_IP_HEADER set and a client (or an odd proxy) putting text in it: that is no address — the sign-in is
+    audited without one (the log's address column holds addresses only) and still refused or let in as it should."""
+    settings.CLIENT_IP_HEADER = "HTTP_X_FORWARDED_FOR"
+    user = make_user("viewer")
+    form = {"username": user.username, "password": "nope"}
+    for forged in ("not-an-address", "1.2.3.4:5678", "<script>", "::1; drop"):
+        assert client.post("/accounts/login/", form, REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=forged).status_code == 200
+    refused = AuditEvent.objects.filter(operation="accounts.login", outcome="denied", actor=user.username)
+    assert refused.count() == 4 and set(refused.values_list("client_ip", flat=True)) == {None}
+    form["password"] = user.raw_password
+    assert client.post("/accounts/login/", form, REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR=" 2001:DB8::1 , 10.0.0.1").status_code == 302
+    assert AuditEvent.objects.filter(operation="accounts.login", outcome="ok").latest("seq").client_ip == "2001:db8::1"
+
+
 def test_successful_logins_do_not_count_against_the_limit(client, make_user, settings):
     settings.LOGIN_RATE_LIMIT = "2/m"
     user = make_user("viewer")
