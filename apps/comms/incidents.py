@@ -207,7 +207,8 @@ def escalate_if_due(incident_id: int, level: int, now: datetime, actor: str) -> 
     """The clock's escalation of one incident (inside comms.escalate_due_incident): lock it, and escalate it from
     `level` if it is still open, still at that level and due at `now`. The incident (or None) and, when nothing
     changed, why: acknowledged, resolved or escalated meanwhile (by another tick or by hand), or not due yet. Due
-    with no next level in its policy (shortened or deleted since it was scheduled), its schedule ends instead."""
+    with no next level in its policy (shortened or deleted since it was scheduled), its schedule ends instead. One
+    whose page fails keeps its level and is retried later (back_off), not on every tick."""
     with transaction.atomic():
         incident = Incident.objects.select_for_update(of=("self",)).select_related("policy").filter(pk=incident_id).first()
         if incident is None:
@@ -221,7 +222,31 @@ def escalate_if_due(incident_id: int, level: int, now: datetime, actor: str) -> 
         if stopped := _no_next_level(incident):  # its policy changed (or went) since it was scheduled
             stop_escalation(incident, stopped, actor, now)
             return incident, stopped
-        return escalate(incident, actor, now, "not acknowledged in time"), ""
+        try:
+            with transaction.atomic():  # a savepoint: a page that fails undoes the level it saved
+                return escalate(incident, actor, now, "not acknowledged in time"), ""
+        except OpsError as exc:  # a target gone, a connector misconfigured: its message is meant for a person
+            error = exc.message
+        except Exception as exc:
+            log.exception("incident #%s: escalating to level %s failed", incident.pk, level + 1)
+            error = f"internal error: {type(exc).__name__}"  # as the gateway words it: no text that may hold a secret
+        incident.refresh_from_db(fields=["escalation_level", "next_escalation_at"])
+        return incident, back_off(incident, error, actor, now)
+
+
+def back_off(incident: Incident, error: str, actor: str, now: datetime) -> str:
+    """The clock could not page the next level: keep the level, try again COMMS_ESCALATION_RETRY_MINUTES from now
+    (not every tick), one timeline entry, and whoever it paged so far told (best effort). Why, for the caller. The
+    caller holds the incident's lock, in its transaction."""
+    level = incident.escalation_level + 1
+    incident.next_escalation_at = now + timedelta(minutes=settings.COMMS_ESCALATION_RETRY_MINUTES)
+    incident.save(update_fields=["next_escalation_at"])
+    retry = timezone.localtime(incident.next_escalation_at).strftime("%H:%M")
+    why = f"escalation to level {level} failed: {error} — retrying at {retry}"
+    timeline.add(incident, "escalation", why[:1].upper() + why[1:], actor, now)
+    title = f"Escalation to level {level} failed: incident #{incident.pk} {incident.title}"
+    _tell_paged(incident, title, f"{error}\nRetrying at {retry}. Nobody has acknowledged it yet.", "incident.escalation_failed")
+    return why
 
 
 def _no_next_level(incident: Incident) -> str:
@@ -241,16 +266,21 @@ def stop_escalation(incident: Incident, why: str, actor: str, now: datetime) -> 
     incident.next_escalation_at = None
     incident.save(update_fields=["next_escalation_at"])
     timeline.add(incident, "escalation", why[:1].upper() + why[1:], actor, now)
+    title = f"Escalation stopped (level {incident.escalation_level}): incident #{incident.pk} {incident.title}"
+    _tell_paged(incident, title, f"{why[:1].upper() + why[1:]}. Nobody has acknowledged it yet.", "incident.escalation_stopped")
+
+
+def _tell_paged(incident: Incident, title: str, text: str, event: str) -> None:
+    """Tell the targets paged so far about the incident's escalation, best effort: a target that is gone is logged
+    and does not undo what the caller recorded."""
     targets = _paged_targets(incident)
     if not targets:
         return
-    title = f"Escalation stopped (level {incident.escalation_level}): incident #{incident.pk} {incident.title}"
-    message = message_for(incident, title, f"{why[:1].upper() + why[1:]}. Nobody has acknowledged it yet.", "incident.escalation_stopped")
     try:
         with transaction.atomic():
-            notify(incident, targets, message, "escalation")
+            notify(incident, targets, message_for(incident, title, text, event), "escalation")
     except CommsError as exc:
-        log.warning("incident #%s: could not tell that its escalation stopped: %s", incident.pk, exc.message)
+        log.warning("incident #%s: could not tell its paged targets (%s): %s", incident.pk, event, exc.message)
 
 
 def end_unreachable_schedules(policy: EscalationPolicy, actor: str, now: datetime | None = None) -> int:
@@ -272,7 +302,8 @@ def escalate_due(now: datetime | None = None) -> list[Incident]:
     """Escalate every open incident whose next level is due. Run by the beat tick: the schedule is
     `next_escalation_at` in the database, so a restarted worker picks it up. Each due incident is one gateway call
     (comms.escalate_due_incident, as the system, audited) which re-checks under a lock that it is still due; one whose
-    policy has no next level has its schedule ended (once: it is not due again); one that fails is logged (and
+    policy has no next level has its schedule ended (once: it is not due again); one whose page fails is backed off
+    (due again COMMS_ESCALATION_RETRY_MINUTES later, one timeline entry); a call that fails even so is logged (and
     audited by the gateway) and the others still escalate. The incidents escalated."""
     now = now or timezone.now()
     due = Incident.objects.filter(status=Incident.OPEN, next_escalation_at__lte=now).order_by("pk")

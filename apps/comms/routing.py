@@ -86,6 +86,18 @@ def destinations(target_names: list[str]) -> list[Destination]:
     return [Destination(found[n].connector, found[n].recipient, n) for n in dict.fromkeys(target_names)]
 
 
+def naming(target_name: str) -> list[str]:
+    """The escalation policies (with their levels) and routing rules that name a target, e.g.
+    ["escalation policy api-oncall (level 2)", "routing rule api"]: what would fail to page it if it went."""
+    found = []
+    for policy in EscalationPolicy.objects.order_by("name"):
+        levels = [str(i) for i, level in enumerate(policy.levels or [], 1) if target_name in (level.get("targets") or [])]
+        if levels:
+            found.append(f"escalation policy {policy.name} (level{'s' if len(levels) > 1 else ''} {', '.join(levels)})")
+    rules = RoutingRule.objects.filter(targets__contains=[target_name]).order_by("position", "id")
+    return found + [f"routing rule {rule.name}" for rule in rules]
+
+
 def fingerprint(alert_type: str, labels: dict[str, str], key: str = "") -> str:
     """A given dedup key, or the alert type plus its sorted labels."""
     basis = key or json.dumps([alert_type, sorted(labels.items())], separators=(",", ":"))

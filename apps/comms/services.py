@@ -269,7 +269,10 @@ def escalate_due_incident(ctx: Context, params: EscalateDueInput) -> EscalateDue
 
     Due but with no next level in its policy (the policy was shortened below its level, or deleted): it does not
     fail, it ends the schedule — one timeline entry, the people paged so far told — and says why (escalated false);
-    the incident is never due again, so the next ticks do not call for it."""
+    the incident is never due again, so the next ticks do not call for it. Due but its page fails (the next level
+    names a target that is gone, a connector refuses): it does not fail either; it keeps its level, is due again
+    COMMS_ESCALATION_RETRY_MINUTES later — one timeline entry "Escalation to level N failed: … — retrying at HH:MM",
+    the people paged so far told — and says why (escalated false)."""
     at = params.at or timezone.now()
     incident, why = incidents.escalate_if_due(params.incident_id, params.level, at, ctx.actor.name)
     level = incident.escalation_level if incident else 0

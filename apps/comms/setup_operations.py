@@ -6,7 +6,8 @@ from __future__ import annotations
 from apps.core.form_operations import form_operations
 from apps.core.resilience import forget_breaker
 
-from . import forms, incidents
+from . import forms, incidents, routing
+from .errors import CommsError
 from .models import AllowedNetwork, Connector, DeliveryPreference, EscalationPolicy, InhibitRule, RoutingRule, Target
 
 MANAGE = "core.manage_connectors"
@@ -37,11 +38,23 @@ def _levels_saving(ctx, policy: EscalationPolicy) -> None:
         incidents.end_unreachable_schedules(policy, ctx.actor.name)
 
 
+def _target_unused(ctx, target: Target) -> None:
+    """Policies and rules name targets by value (no foreign key): deleting one they still name would leave an
+    escalation or a route that fails to page anyone. Refused, naming them, so they are changed first."""
+    if users := routing.naming(target.name):
+        raise CommsError(f"Target {target.name} is still named by {', '.join(users)}; remove it there first.")
+
+
 def _own(ctx, preference: DeliveryPreference) -> None:
     preference.user = ctx.user
 
 
-HOOKS = {"connectors": {"saved": _connector_saved}, "networks": {"prepare": _added_by}, "policies": {"prepare": _levels_saving}}
+HOOKS = {
+    "connectors": {"saved": _connector_saved},
+    "targets": {"deleting": _target_unused},
+    "networks": {"prepare": _added_by},
+    "policies": {"prepare": _levels_saving},
+}
 for section, (noun, model, form) in SECTIONS.items():
     form_operations(f"comms.{noun}", model, form, permission=MANAGE, **HOOKS.get(section, {}))
 

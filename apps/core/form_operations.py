@@ -63,6 +63,7 @@ def form_operations(
     prepare: Callable[[Context, models.Model], None] | None = None,
     saved: Callable[[models.Model, models.Model | None], None] | None = None,
     formset: type[forms.BaseInlineFormSet] | None = None,
+    deleting: Callable[[Context, models.Model], None] | None = None,
 ) -> None:
     """Register `<app>.save_<noun>` and `<app>.delete_<noun>` for `name` = "<app>.<noun>".
 
@@ -70,6 +71,8 @@ def form_operations(
     prepare(ctx, obj): fills what the form does not (who created it) before the row is saved.
     saved(obj, old): after the save, with a copy of the row as it was (None when created).
     formset: an inline formset saved with the row (a dashboard's panels).
+    deleting(ctx, obj): before a delete, in its transaction; raises an OpsError to refuse it — a
+    row that others name by value (in JSON, where no foreign key protects it).
     """
     app, noun = name.split(".", 1)
     # The form's write-only inputs are secrets: the audit log and job params never show their values.
@@ -114,12 +117,15 @@ def form_operations(
         return FormSaved(id=obj.pk, name=str(obj))
 
     def delete(ctx: Context, params: FormDelete) -> FormSaved:
-        row = lookup(ctx, params.id)
-        text = str(row)
-        try:
-            row.delete()
-        except ProtectedError:
-            raise OpsError(f"{text} is still in use; remove what refers to it first.") from None
+        with transaction.atomic():
+            row = lookup(ctx, params.id)
+            text = str(row)
+            if deleting:
+                deleting(ctx, row)
+            try:
+                row.delete()
+            except ProtectedError:
+                raise OpsError(f"{text} is still in use; remove what refers to it first.") from None
         return FormSaved(id=None, name=text)
 
     save.__annotations__["params"] = write_input  # the input model, with this form's secret keys

@@ -31,3 +31,5 @@ COMMS_MAX_ATTEMPTS = int(env("COMMS_MAX_ATTEMPTS", "5"))
 # A rate limit asking to wait up to this long is waited out in the same attempt; longer waits reschedule.
 COMMS_MAX_INLINE_WAIT_SECONDS = float(env("COMMS_MAX_INLINE_WAIT_SECONDS", "5"))
 COMMS_TICK_SECONDS = int(env("COMMS_TICK_SECONDS", "15"))
+# The clock could not page an incident's next level (a target gone, a connector refused): it tries again this much later.
+COMMS_ESCALATION_RETRY_MINUTES = int(env("COMMS_ESCALATION_RETRY_MINUTES", "5"))

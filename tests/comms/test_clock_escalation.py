@@ -3,7 +3,8 @@ comms.escalate_due_incident as the system (audited, role-checked), which re-chec
 under the incident's lock that it is still due — so a second tick, an acknowledgement
 that landed first, or a failing incident never escalates twice, early, or stops the others.
 A due incident whose policy has no next level (shortened or deleted since it was scheduled)
-has its schedule ended once, by the first tick, and is never due again.
+has its schedule ended once, by the first tick, and is never due again; one whose page fails
+(a target gone) keeps its level and is retried after a backoff, not on every tick.
 A driven clock (the tick's time, in the past), real PostgreSQL, the loopback peers."""
 
 from datetime import timedelta
@@ -16,7 +17,7 @@ from apps.audit.models import AuditEvent
 from apps.comms import incidents
 from apps.comms.errors import CommsError
 from apps.comms.incidents import AlertIn
-from apps.comms.models import Delivery, EscalationPolicy, Incident, RoutingRule
+from apps.comms.models import Delivery, EscalationPolicy, Incident, RoutingRule, Target
 from apps.core.errors import InvalidInput, PermissionDenied
 from apps.core.gateway import invoke
 
@@ -105,20 +106,94 @@ def test_a_viewer_may_not_run_the_clocks_escalation(opened, t0, make_user, actor
     assert opened.escalation_level == 1
 
 
+def failures(incident: Incident) -> list[str]:
+    return list(incident.timeline.filter(kind="escalation", text__startswith="Escalation to level").values_list("text", flat=True))
+
+
+def at(moment) -> str:
+    return timezone.localtime(moment).strftime("%H:%M")
+
+
 def test_one_failing_incident_does_not_stop_the_others(opened, t0, send_queued):
     data = AlertIn(type="DbDown", severity="critical", title="db down", service="db", policy="api-oncall")
     other = incidents.receive_alert(data, "t", now=t0).incident
     assert other.pk > opened.pk and other.next_escalation_at == t0 + timedelta(minutes=5)
-    # The first one's level 2 pages a target that is gone (a row written around the form): escalating it fails;
-    # the tick goes on to the next.
+    # The first one's level 2 pages a target that is gone (a row written around the form): its page fails and is
+    # backed off, in an ok call; the tick goes on to the next.
     broken = EscalationPolicy.objects.create(name="broken", levels=[LEVELS[0], {"after_minutes": 5, "targets": ["gone-pager"]}])
     Incident.objects.filter(pk=opened.pk).update(policy=broken)
-    assert [i.pk for i in incidents.escalate_due(now=t0 + timedelta(minutes=5))] == [other.pk]
-    failed, ok = AuditEvent.objects.filter(operation=OP).order_by("seq")
-    assert (failed.outcome, failed.target, ok.outcome, ok.target) == ("failed", f"incident {opened.pk}", "ok", f"incident {other.pk}")
-    assert "No target named gone-pager" in failed.error
-    assert Incident.objects.get(pk=opened.pk).escalation_level == 1
+    due = t0 + timedelta(minutes=5)
+    assert [i.pk for i in incidents.escalate_due(now=due)] == [other.pk]
+    first, second = AuditEvent.objects.filter(operation=OP).order_by("seq")
+    assert (first.outcome, first.target, first.error, second.outcome, second.target) == (
+        "ok", f"incident {opened.pk}", "", "ok", f"incident {other.pk}"
+    )  # fmt: skip
+    opened.refresh_from_db()
+    assert (opened.escalation_level, opened.next_escalation_at) == (1, due + timedelta(minutes=5))
+    assert failures(opened) == [
+        f"Escalation to level 2 failed: No target named gone-pager; see the Comms setup page for the configured targets. "
+        f"— retrying at {at(due + timedelta(minutes=5))}"
+    ]
     assert Incident.objects.get(pk=other.pk).escalation_level == 2
+
+
+def test_a_page_that_fails_is_retried_after_the_backoff_not_every_tick(opened, t0, connectors, slack, send_queued):
+    """The next level's target was deleted behind the delete guard's back (old data, a race): the first attempt
+    keeps the level (the level it saved before the page failed is rolled back), moves the schedule by
+    COMMS_ESCALATION_RETRY_MINUTES and says why; ticks before then do not call for it; after it, it tries again."""
+    EscalationPolicy.objects.create(name="db-oncall", levels=[LEVELS[0], {"after_minutes": 5, "targets": ["oncall-email"]}])
+    data = AlertIn(type="DbDown", severity="critical", title="db down", service="db", policy="db-oncall")
+    other = incidents.receive_alert(data, "t", now=t0 + timedelta(minutes=1)).incident
+    sms = Target.objects.get(name="oncall-sms")
+    Target.objects.filter(pk=sms.pk).delete()  # not through comms.delete_target, which would refuse
+    send_queued()
+    slack.reset()
+
+    due = t0 + timedelta(minutes=5)
+    first = invoke(OP, Actor.system(), {"incident_id": opened.pk, "level": 1, "at": due}, "system").result
+    retry = due + timedelta(minutes=5)
+    gone = "No target named oncall-sms; see the Comms setup page for the configured targets."
+    why = f"escalation to level 2 failed: {gone} — retrying at {at(retry)}"
+    assert (first.escalated, first.level, first.why) == (False, 1, why)
+    opened.refresh_from_db()
+    assert (opened.escalation_level, opened.next_escalation_at) == (1, retry)
+    assert failures(opened) == [why[:1].upper() + why[1:]]
+    assert escalations(opened) == 1  # no "Escalated to level 2" entry: that was rolled back with the level
+    assert AuditEvent.objects.get(operation=OP).outcome == "ok"
+    send_queued()
+    told = [c["json"]["text"] for c in slack.calls("chat.postMessage")]  # level 1 (ops-slack) hears the page failed
+    assert len(told) == 1 and f"Escalation to level 2 failed: incident #{opened.pk}" in told[0]
+
+    # Ticks before the backoff: `other` escalates on its own schedule, `opened` is not called for.
+    assert [i.pk for i in incidents.escalate_due(now=due + timedelta(minutes=1))] == [other.pk]
+    assert incidents.escalate_due(now=retry - timedelta(seconds=15)) == []
+    assert AuditEvent.objects.filter(operation=OP, target=f"incident {opened.pk}").count() == 1
+    assert len(failures(opened)) == 1
+
+    # After it: tried again (still failing: one more entry, backed off again); once the target is back, it pages.
+    assert incidents.escalate_due(now=retry) == []
+    opened.refresh_from_db()
+    assert (opened.escalation_level, opened.next_escalation_at, len(failures(opened))) == (1, retry + timedelta(minutes=5), 2)
+    Target.objects.create(name="oncall-sms", connector=connectors["sms"], recipient="+15550001234")
+    assert [i.pk for i in incidents.escalate_due(now=retry + timedelta(minutes=5))] == [opened.pk]
+    opened.refresh_from_db()
+    assert opened.escalation_level == 2
+    outcomes = AuditEvent.objects.filter(operation=OP, target=f"incident {opened.pk}").values_list("outcome", "error")
+    assert list(outcomes) == [("ok", "")] * 3
+
+
+def test_an_internal_error_while_paging_is_backed_off_without_its_text(opened, t0):
+    """A level written around the form without targets: escalate() fails with a KeyError. The clock backs off as
+    for any failed page, naming the error's kind only (an exception's text may carry anything)."""
+    EscalationPolicy.objects.filter(name="api-oncall").update(levels=[LEVELS[0], {"after_minutes": 5}])
+    due = t0 + timedelta(minutes=5)
+    assert incidents.escalate_due(now=due) == []
+    opened.refresh_from_db()
+    assert (opened.escalation_level, opened.next_escalation_at) == (1, due + timedelta(minutes=5))
+    assert failures(opened) == [f"Escalation to level 2 failed: internal error: KeyError — retrying at {at(due + timedelta(minutes=5))}"]
+    assert AuditEvent.objects.get(operation=OP).outcome == "ok"
+    assert incidents.escalate_due(now=due + timedelta(minutes=4)) == []
+    assert AuditEvent.objects.filter(operation=OP).count() == 1
 
 
 def stops(incident: Incident) -> list[str]:

@@ -1,0 +1,62 @@
+"""Policies and routing rules name targets by value (JSON, no foreign key): comms.delete_target refuses to delete one
+they still name, saying which (through the gateway: audited as failed, nothing deleted); once nobody names it, it
+goes. The form operations' `deleting` hook does the refusing, in the delete's transaction."""
+
+import pytest
+
+from apps.audit.models import AuditEvent
+from apps.comms.errors import CommsError
+from apps.comms.models import EscalationPolicy, RoutingRule, Target
+from apps.core.gateway import invoke
+
+OP = "comms.delete_target"
+
+
+@pytest.fixture
+def named(connectors):
+    """oncall-sms named by two levels of one policy, one level of another, and a routing rule."""
+    EscalationPolicy.objects.create(
+        name="api-oncall",
+        levels=[
+            {"after_minutes": 0, "targets": ["ops-slack"]},
+            {"after_minutes": 5, "targets": ["oncall-sms", "oncall-email"]},
+            {"after_minutes": 10, "targets": ["oncall-sms"]},
+        ],
+    )
+    EscalationPolicy.objects.create(name="db-oncall", levels=[{"after_minutes": 0, "targets": ["oncall-sms"]}])
+    RoutingRule.objects.create(name="payments", services=["payments"], targets=["ops-slack", "oncall-sms"])
+    RoutingRule.objects.create(name="api", services=["api"], targets=["ops-slack"])
+    return Target.objects.get(name="oncall-sms")
+
+
+def test_a_target_still_named_is_not_deleted_and_the_error_says_by_what(named, make_user, actor_of):
+    admin = actor_of(make_user("admin"))
+    with pytest.raises(CommsError) as refused:
+        invoke(OP, admin, {"id": named.pk})
+    assert refused.value.message == (
+        "Target oncall-sms is still named by escalation policy api-oncall (levels 2, 3), escalation policy db-oncall "
+        "(level 1), routing rule payments; remove it there first."
+    )
+    assert Target.objects.filter(pk=named.pk).exists()
+    event = AuditEvent.objects.get(operation=OP)
+    assert (event.outcome, event.target, event.error) == ("failed", str(named.pk), refused.value.message)
+
+    # Nobody names ops-teams: it goes at once. Once the policies and the rule no longer name oncall-sms, so does it.
+    invoke(OP, admin, {"id": Target.objects.get(name="ops-teams").pk})
+    assert not Target.objects.filter(name="ops-teams").exists()
+    EscalationPolicy.objects.filter(name="db-oncall").delete()
+    EscalationPolicy.objects.filter(name="api-oncall").update(levels=[{"after_minutes": 0, "targets": ["ops-slack"]}])
+    with pytest.raises(CommsError, match=r"still named by routing rule payments;"):
+        invoke(OP, admin, {"id": named.pk})
+    RoutingRule.objects.filter(name="payments").update(targets=["ops-slack"])
+    assert invoke(OP, admin, {"id": named.pk}).result.name.startswith("oncall-sms")
+    assert not Target.objects.filter(pk=named.pk).exists()
+    outcomes = list(AuditEvent.objects.filter(operation=OP).order_by("seq").values_list("outcome", flat=True))
+    assert outcomes == ["failed", "ok", "failed", "ok"]
+
+
+def test_the_setup_page_shows_why_a_target_stays(named, client_as):
+    response = client_as("admin").post(f"/comms/setup/targets/{named.pk}/delete/", follow=True)
+    assert "Target oncall-sms is still named by escalation policy api-oncall (levels 2, 3)" in response.content.decode()
+    assert Target.objects.filter(pk=named.pk).exists()
+    assert AuditEvent.objects.get(operation=OP).outcome == "failed"
