@@ -115,6 +115,7 @@ APPS = Path(__file__).resolve().parents[2] / "apps"
 RECORDS_AROUND_THE_GATEWAY = {
     "accounts/signals.py": {"audit_login", "audit_login_failure", "audit_logout"},  # a sign-in, refused or not; a sign-out
     "accounts/views.py": {"LoginView.post"},  # a sign-in refused by the rate limit
+    "accounts/oauth_limits.py": {"_audit_first"},  # a token or revocation request refused by the rate limit
     "mcp/auth.py": {"_audit_refused"},  # a refused API token
     "audit/views.py": {"_audit_access"},  # who read or exported the log
     "audit/anchors.py": {"_to_stream"},  # the chain's own anchor
