@@ -207,6 +207,8 @@ def scale_out(consoles: list, token: str, cores: float, args) -> None:
     process takes whatever core is idle and a second has none left to run on; capped, each is a fixed
     slice, as on a host of its own, and two should serve about twice the calls.
     `consoles`: two (Process, url) of single-process consoles."""
+    from tests.support.processes import run_stoppable
+
     if not cpucap.available():
         print(f"scale-out with {cores} cores a process: skipped (needs a writable cgroup file system: root)")
         return
@@ -220,7 +222,7 @@ def scale_out(consoles: list, token: str, cores: float, args) -> None:
         for _ in range(args.rounds):  # one, two, one, two ...
             for name, pair in rows:
                 meter = functools.partial(each_process_cpu, [proc.proc.pid for proc, _ in pair])
-                rate, p50, p99, (started, before), (ended, after) = asyncio.run(
+                rate, p50, p99, (started, before), (ended, after) = run_stoppable(
                     drive([url + "/mcp" for _, url in pair], token, READ_TOOL, 16, args.calls, args.mode, meter)
                 )
                 used = [(a - b) / (ended - started) for a, b in zip(after, before, strict=True)]
@@ -246,7 +248,7 @@ def main() -> None:
     if args.bare:
         return bare_server(args.bare)
 
-    from tests.support.processes import Process, console_env, exit_on_sigterm, port_open, port_source, start_console
+    from tests.support.processes import Process, console_env, exit_on_sigterm, port_open, port_source, run_stoppable, start_console
 
     exit_on_sigterm()
     workdir = Path(tempfile.mkdtemp(prefix="opsconsole-bench-mcp-"))
@@ -316,7 +318,7 @@ def main() -> None:
             for _ in range(args.rounds):  # peer, console, peer, console ...: a change of load falls on all
                 for name, url, auth, tool, pids in rows:
                     meter = functools.partial(readings, pids)
-                    rate, p50, p99, before, after = asyncio.run(drive(url, auth, tool, clients, args.calls, args.mode, meter))
+                    rate, p50, p99, before, after = run_stoppable(drive(url, auth, tool, clients, args.calls, args.mode, meter))
                     done = args.calls // clients * clients
                     cpu, own, busy, wall = (b - a for a, b in zip(before, after, strict=True))
                     cpu, own, busy = cpu / done * 1000, own / done * 1000, busy / wall / psutil.cpu_count() * 100

@@ -36,6 +36,29 @@ def exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
 
 
+def run_stoppable(coro):
+    """asyncio.run(coro) for a bench that called exit_on_sigterm: while the loop runs, SIGTERM is the loop's to
+    handle (it cancels `coro`, then SystemExit as before). The plain handler raises wherever the main thread is,
+    and where that is a finalizer (a weakref callback, a __del__), Python prints the SystemExit and drops it: the
+    bench ran on, its clients still calling (tests/benches/test_cleanup.py timed out so)."""
+    import asyncio
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, asyncio.current_task().cancel)
+        try:
+            return await coro
+        except asyncio.CancelledError:
+            raise SystemExit(128 + signal.SIGTERM) from None
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)  # (which restores the default action: exit_on_sigterm again below)
+
+    try:
+        return asyncio.run(main())
+    finally:
+        exit_on_sigterm()
+
+
 def port_source(first: int = 0) -> Callable[[], int]:
     """Ports for a run's servers, one per call: free ones, or from `first` up (a bench's --port, for a firewall)."""
     return itertools.count(first).__next__ if first else free_port
