@@ -196,7 +196,8 @@ def upload_tree(upload_id, user, scratch: Path) -> Tree:
     tree = Tree(scratch, f"upload:{upload.name}", upload=upload)
     try:
         tree.notes = unpack(upload.stored_path, scratch, upload.name)
-    except BaseException:  # an archive that cannot be unpacked is not kept either (its name, size and hash stay)
+    except ScanError:  # an archive that cannot be unpacked is not kept either (its name, size and hash stay); a job
+        # stopped mid-unpack (a worker's shutdown) keeps it for its retry
         upload.stored_path.unlink(missing_ok=True)
         raise
     return tree
