@@ -1,5 +1,5 @@
 """Rate limits of the endpoints an OAuth client calls without a session (docs/oauth.md, "Rate limits"): the token
-endpoint per client address and per client_id, the revocation endpoint per client address. Without them, client
+endpoint per client address and per client_id, the revocation and registration endpoints per client address. Without them, client
 secrets, codes, PKCE verifiers and refresh tokens could be guessed at full speed, and every guess is an audit event.
 
 django-ratelimit's fixed windows in the console's Redis cache, as the sign-in page's limit: the address is the one
@@ -28,9 +28,10 @@ from .actors import Actor
 LIMITS = {
     "token": (("address", "OAUTH_TOKEN_RATE_LIMIT"), ("client_id", "OAUTH_TOKEN_CLIENT_RATE_LIMIT")),
     "revoke": (("address", "OAUTH_REVOKE_RATE_LIMIT"),),
+    "register": (("address", "OAUTH_REGISTRATION_RATE_LIMIT"),),
 }
-OPERATIONS = {"token": "accounts.issue_agent_token", "revoke": "accounts.revoke_agent_token"}
-WHAT = {"token": "token requests", "revoke": "revocation requests"}
+OPERATIONS = {"token": "accounts.issue_agent_token", "revoke": "accounts.revoke_agent_token", "register": "accounts.register_agent"}
+WHAT = {"token": "token requests", "revoke": "revocation requests", "register": "client registrations"}
 WHOSE = {"address": "from this address", "client_id": "for this client"}
 
 

@@ -12,7 +12,6 @@ from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
-from django_ratelimit.core import get_usage
 from oauth2_provider.models import get_access_token_model, get_application_model
 from oauth2_provider.oauth2_backends import get_oauthlib_core
 from oauth2_provider.views import AuthorizationView
@@ -90,9 +89,8 @@ def register(request):
     """RFC 7591 registration, open to any MCP client but rate-limited per address, and only for public
     clients of the authorization code grant (RFC 7591 §3.2.1 lets the server replace what a client asks,
     so every client is public: PKCE, no secret). Runs `accounts.register_agent` as the system."""
-    usage = get_usage(request, group="oauth.register", key="ip", rate=settings.OAUTH_REGISTRATION_RATE_LIMIT, method="POST", increment=True)
-    if usage is not None and usage["should_limit"]:
-        return _refused("slow_down", "Too many client registrations from this address.", status=429)
+    if (limited := oauth_limits.refusal(request, "register", "")) is not None:
+        return limited
     try:
         data = json.loads(request.body)
     except ValueError:

@@ -53,6 +53,8 @@ def test_registration_is_rate_limited_per_address(db, settings):
     settings.OAUTH_REGISTRATION_RATE_LIMIT = "2/h"
     address = f"2001:db8:{secrets.token_hex(2)}:{secrets.token_hex(2)}::1"  # a /64 of this test alone
     assert [register(Client(), remote_addr=address)[0] for _ in range(3)] == [201, 201, 429]
+    refused = AuditEvent.objects.filter(operation="accounts.register_agent", outcome="denied")
+    assert refused.count() == 1 and refused.get().params["limited_by"] == "address"  # as the token endpoint's (oauth_limits)
     assert (
         register(Client(), remote_addr=f"2001:db8:{secrets.token_hex(2)}:{secrets.token_hex(2)}::1")[0] == 201
     )  # another address is not held back
