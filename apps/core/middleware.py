@@ -16,9 +16,14 @@ def client_ip(request) -> str | None:
     address there (a client's forgery, a proxy's odd form) is no address: None — never stored in the audit log's
     address column, never matched against an allow-list."""
     header = getattr(settings, "CLIENT_IP_HEADER", "")
-    if header and header in request.META:
-        return ip_or_none(request.META[header].split(",")[0])
-    return ip_or_none(request.META.get("REMOTE_ADDR"))
+    return address_of(request.META.get(header) if header else None, request.META.get("REMOTE_ADDR"))
+
+
+def address_of(forwarded: str | None, peer: str | None) -> str | None:
+    """The caller's address, for the web and MCP alike: the first one of the proxy's header when it came with
+    one (`forwarded`: its value, None when CLIENT_IP_HEADER is unset or the request has none), else the
+    connection's (`peer`); what is no IP address is None."""
+    return ip_or_none(forwarded.split(",")[0] if forwarded else peer)
 
 
 def ip_or_none(value: str | None) -> str | None:

@@ -14,7 +14,7 @@ from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 
 from apps.accounts.actors import Actor
 from apps.core.gateway import Outcome, invoke
-from apps.core.middleware import ip_or_none
+from apps.core.middleware import address_of
 
 # Gateway calls run on these threads. Each keeps its database connection and its
 # cache client from call to call, as a Celery worker thread does: run through
@@ -51,11 +51,8 @@ def client_ip(ctx) -> str | None:
     """As the web's (apps.core.middleware.client_ip): what is no IP address is None."""
     request = ctx.request
     header = settings.CLIENT_IP_HEADER  # a META name, e.g. HTTP_X_FORWARDED_FOR
-    if header.startswith("HTTP_"):
-        forwarded = request.headers.get(header[5:].replace("_", "-"), "")
-        if forwarded:
-            return ip_or_none(forwarded.split(",")[0])
-    return ip_or_none(request.client.host) if request.client else None
+    forwarded = request.headers.get(header[5:].replace("_", "-")) if header.startswith("HTTP_") else None
+    return address_of(forwarded, request.client.host if request.client else None)
 
 
 def request_id(ctx) -> str:
