@@ -26,7 +26,7 @@ def report_render_ratio(board, page_url: str, cookie: str, rounds: int, promethe
 
     from apps.monitoring.client import PrometheusClient
     from apps.monitoring.promql import parse_duration
-    from apps.monitoring.services.dashboards import _query_panel, evaluate
+    from apps.monitoring.services.dashboards import evaluate, panel_results
     from apps.monitoring.services.queries import auto_step
 
     end = timezone.now().replace(second=0, microsecond=0)
@@ -46,7 +46,7 @@ def report_render_ratio(board, page_url: str, cookie: str, rounds: int, promethe
         for _ in range(rounds + 1):  # the first round warms every side up and is dropped
             for panel in panels:
                 started, cpu, peer_cpu = time.perf_counter(), time.process_time(), cpu_seconds(prometheus_pid)
-                _query_panel(client, panel, end - span, end, step)
+                panel_results(client, [panel], end - span, end, step)
                 alone[panel.title].append(time.perf_counter() - started)
                 alone_cpu[panel.title].append((time.process_time() - cpu, cpu_seconds(prometheus_pid) - peer_cpu))
                 web_cpu = cpu_seconds(web_pid)
@@ -102,7 +102,7 @@ def report_remote_ratio(board, prometheus_url: str, delay_ms: float, rounds: int
     from apps.monitoring.client import PrometheusClient
     from apps.monitoring.models import Dashboard, Panel, PrometheusSource
     from apps.monitoring.promql import parse_duration
-    from apps.monitoring.services.dashboards import _query_panel, evaluate
+    from apps.monitoring.services.dashboards import evaluate, panel_results
     from apps.monitoring.services.queries import auto_step
 
     host, port = prometheus_url.removeprefix("http://").split(":")
@@ -124,7 +124,7 @@ def report_remote_ratio(board, prometheus_url: str, delay_ms: float, rounds: int
             for _ in range(rounds + 1):  # the first round opens the connections and is dropped
                 for panel in panels:
                     started = time.perf_counter()
-                    _query_panel(client, panel, end - span, end, step)
+                    panel_results(client, [panel], end - span, end, step)
                     alone[panel.title].append(time.perf_counter() - started)
                     alone_pages[panel.title].append(_timed_page(web, solo[panel.title] + query, 1))
                 started = time.perf_counter()

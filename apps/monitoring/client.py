@@ -1,139 +1,33 @@
-"""Connectors to one source's Prometheus HTTP API and Alertmanager API v2:
-http.client through the outbound guard with timeouts, the core circuit breaker (one per peer), retries for
-reads, and every error mapped to MonitoringError or PeerUnavailable."""
+"""Connectors to one source's Prometheus HTTP API and Alertmanager API v2, over the source's transport
+(transport.py: keep-alive http.client connections through the outbound guard, with timeouts): the core
+circuit breaker (one per peer), retries for reads, and every error mapped to MonitoringError or PeerUnavailable."""
 
 from __future__ import annotations
 
-import base64
 import http.client
-import json as _json
-import select
-import threading
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
 from datetime import datetime
-from urllib.parse import urlencode, urlsplit
 
+import pybreaker
+
+from apps.core.errors import OpsError
 from apps.core.metrics import record_breaker_states
 from apps.core.resilience import breaker_for, call_through
 from apps.core.scrub import scrub, scrubbed
 
 from .errors import MonitoringError
 from .metrics import PEER_REQUESTS
-from .models import PrometheusSource, outbound_guard
+from .models import PrometheusSource
 from .promql import format_seconds
+from .transport import Answer, peer_for, side_by_side
 
 
 class PeerHTTPError(Exception):
     """The peer (or a proxy in front of it) failed with a 5xx that is not an API error: counts against the breaker."""
 
 
-@dataclass(frozen=True)
-class Answer:
-    """A peer's HTTP answer, read whole."""
-
-    status_code: int
-    headers: dict[str, str]  # names in lower case
-    content: bytes
-
-    @property
-    def text(self) -> str:
-        return self.content.decode("utf-8", "replace")
-
-    def json(self):
-        return _json.loads(self.content)
-
-
-@dataclass(frozen=True, eq=False)
-class _Peer:
-    """A source's base URL, headers and idle keep-alive connections (http.client, dialled through the
-    outbound guard). A dashboard render makes a dozen requests side by side: httpx and httpcore cost
-    ~0.6 ms more CPU per request than http.client (`Guard.http_connection`), the most of what a panel
-    costs the console, and this connector needs none of their layers (it sends its credentials as a
-    header, follows no redirect, and reads every answer whole)."""
-
-    base_url: str
-    headers: dict[str, str] = field(repr=False)  # the credential: never in a repr, a log or a traceback
-    verify: bool
-    connect_timeout: float
-    timeout: float
-    idle: list[http.client.HTTPConnection] = field(default_factory=list, repr=False)
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def request(self, method: str, path: str, *, params=None, data: dict | None = None, json: dict | None = None) -> Answer:
-        target = urlsplit(self.base_url).path + path + (f"?{urlencode(params, doseq=True)}" if params else "")
-        headers, body = self.headers, None
-        if data is not None:
-            headers, body = {**headers, "Content-Type": "application/x-www-form-urlencoded"}, urlencode(data, doseq=True).encode()
-        elif json is not None:
-            headers, body = {**headers, "Content-Type": "application/json"}, _json.dumps(json).encode()
-        connection = self._take()
-        try:
-            connection.request(method, target, body=body, headers=headers)
-            response = connection.getresponse()
-            answer = Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
-        except BaseException:
-            connection.close()
-            raise
-        if response.will_close:
-            connection.close()
-        else:
-            self._give(connection)
-        return answer
-
-    def _take(self) -> http.client.HTTPConnection:
-        """An idle connection the peer has not closed meanwhile (readable while idle: it hung up), or a new one."""
-        with self.lock:
-            while self.idle:
-                connection = self.idle.pop()
-                if connection.sock is not None and not select.select([connection.sock], [], [], 0)[0]:
-                    return connection
-                connection.close()
-        guard = outbound_guard()
-        return guard.http_connection(self.base_url, verify=self.verify, connect_timeout=self.connect_timeout, timeout=self.timeout)
-
-    def _give(self, connection: http.client.HTTPConnection) -> None:
-        with self.lock:
-            if len(self.idle) < IDLE_CONNECTIONS:
-                self.idle.append(connection)
-                return
-        connection.close()
-
-    def close(self) -> None:
-        with self.lock:
-            idle, self.idle[:] = list(self.idle), []
-        for connection in idle:
-            connection.close()
-
-
-IDLE_CONNECTIONS = 32  # per source and process: more than a dashboard's panels in flight at once
-_peers: dict[tuple, _Peer] = {}
-_peers_lock = threading.Lock()
-
-
-def _peer(source: PrometheusSource, base_url: str) -> _Peer:
-    """One peer (its idle connections) per source, URL and version of its settings, per process."""
-    key = (source.pk, base_url, source.updated_at)
-    with _peers_lock:
-        peer = _peers.get(key)
-        if peer is None:
-            for old in [k for k in _peers if k[:2] == key[:2]]:
-                _peers.pop(old).close()
-            # Uncompressed answers: gzip cost Prometheus ~0.9 ms of CPU per query and the console ~0.3 ms
-            # (bench/dashboards.py's 8 KB panels), more than the query itself; sources sit on the same
-            # network as the console, where the bytes are cheaper than the CPU.
-            headers = {"User-Agent": "opsconsole", "Accept-Encoding": "identity"}
-            if source.auth_type == PrometheusSource.AUTH_BASIC:
-                pair = f"{source.username}:{source.credential()}".encode()
-                headers["Authorization"] = f"Basic {base64.b64encode(pair).decode()}"
-            elif source.auth_type == PrometheusSource.AUTH_BEARER:
-                headers["Authorization"] = f"Bearer {source.credential()}"
-            # A little longer than the query timeout sent to Prometheus, so its own clear message wins.
-            # A peer that hangs costs one such wait per call (timeouts are not retried, see call_through).
-            wait = source.timeout_seconds
-            connect, read = min(5.0, max(1.0, wait)), wait + max(0.5, min(2.0, wait))
-            peer = _peers[key] = _Peer(base_url.rstrip("/"), headers, source.verify_tls, connect_timeout=connect, timeout=read)
-        return peer
+def _present(params: dict | None) -> dict:
+    return {k: v for k, v in (params or {}).items() if v is not None}
 
 
 def _timestamp(value: datetime | None) -> str | None:
@@ -145,17 +39,25 @@ class _Connector(ABC):
 
     def __init__(self, source: PrometheusSource, base_url: str):
         self.source = source
-        self.http = _peer(source, base_url)
+        self.http = peer_for(source, base_url)
         self.breaker = breaker_for(f"{self.kind.lower()}:{source.name}")
         self.describe = f"{self.kind} of source {source.name!r} ({base_url})"
 
-    def request(self, method: str, path: str, *, endpoint: str, retry: bool, **kwargs) -> Answer:
-        """One call through the breaker; `retry` only for idempotent requests."""
+    def request(self, method: str, path: str, *, endpoint: str, retry: bool, sent: Answer | Exception | None = None, **kwargs) -> Answer:
+        """One call through the breaker; `retry` only for idempotent requests. `sent`: what this request
+        met when it was already made (post_many), which then counts as its first attempt."""
 
         def send() -> Answer:
+            nonlocal sent
             outcome = "error"
             try:
-                response = self.http.request(method, path, **kwargs)
+                if sent is None:
+                    response = self.http.request(method, path, **kwargs)
+                elif isinstance(sent, Exception):
+                    sent, error = None, sent
+                    raise error
+                else:
+                    response, sent = sent, None
                 outcome = str(response.status_code)
                 if response.status_code >= 500 and not self.is_api_error(response):
                     raise PeerHTTPError(f"HTTP {response.status_code} {scrub(response.text, self.source.secrets())[:200].strip()}")
@@ -180,6 +82,25 @@ class _Connector(ABC):
             )
         return response
 
+    def post_many(self, forms: list[tuple[str, str, dict]], *, retry: bool) -> list[Answer | OpsError]:
+        """Form POSTs (path, endpoint, data) in flight at once, each then settled through the breaker as
+        `request` settles one; returns, in order, each one's Answer or the error a person reads. Not sent
+        ahead while the breaker is not closed: each then waits its turn as a trial call or is refused."""
+        closed = self.breaker.current_state == pybreaker.STATE_CLOSED
+        sent = self.http.post_many([(path, data) for path, _, data in forms]) if closed else [None] * len(forms)
+
+        def settle(form: tuple[str, str, dict], outcome: Answer | Exception | None) -> Answer | OpsError:
+            path, endpoint, data = form
+            try:
+                return self.request("POST", path, endpoint=endpoint, retry=retry, sent=outcome, data=data)
+            except OpsError as exc:
+                return exc
+
+        if all(isinstance(outcome, Answer) for outcome in sent):
+            return [settle(form, outcome) for form, outcome in zip(forms, sent, strict=True)]
+        # Failures are retried after a backoff: side by side, so a peer that is down costs one backoff, not one per request.
+        return list(side_by_side.map(settle, forms, sent))
+
     @abstractmethod
     def is_api_error(self, response: Answer) -> bool:
         """A 5xx that is the API's own error answer (the peer is up and said why)."""
@@ -200,12 +121,28 @@ class PrometheusClient(_Connector):
             return self._api(endpoint, params, form=form)
 
     def _api(self, endpoint: str, params: dict | None, *, form: bool):
-        params = {k: v for k, v in (params or {}).items() if v is not None}
+        params = _present(params)
         path = f"/api/v1/{endpoint}"
         if form:
             response = self.request("POST", path, endpoint=endpoint, retry=True, data=params)
         else:
             response = self.request("GET", path, endpoint=endpoint, retry=True, params=params)
+        return self._data_of(response)
+
+    def api_many(self, calls: list[tuple[str, dict]]) -> list:
+        """Several (endpoint, params) form POSTs in flight at once (a dashboard's panels); returns, in
+        order, each one's `data` or the OpsError it met (MonitoringError, PeerUnavailable)."""
+        with scrubbed(*self.source.secrets()):
+            answers = self.post_many([(f"/api/v1/{endpoint}", endpoint, _present(params)) for endpoint, params in calls], retry=True)
+            results = []
+            for answer in answers:
+                try:
+                    results.append(answer if isinstance(answer, OpsError) else self._data_of(answer))
+                except MonitoringError as exc:
+                    results.append(exc)
+            return results
+
+    def _data_of(self, response: Answer):
         try:
             body = response.json()
         except ValueError:
@@ -217,11 +154,19 @@ class PrometheusClient(_Connector):
         return body.get("data")
 
     def query(self, query: str, time: datetime | None = None):
-        return self.api("query", {"query": query, "time": _timestamp(time), "timeout": self.query_timeout}, form=True)
+        return self.api(*self.instant(query, time), form=True)
 
     def query_range(self, query: str, start: datetime, end: datetime, step: float):
+        return self.api(*self.ranged(query, start, end, step), form=True)
+
+    def instant(self, query: str, time: datetime | None) -> tuple[str, dict]:
+        """An instant query as (endpoint, params), for `api` or `api_many`."""
+        return "query", {"query": query, "time": _timestamp(time), "timeout": self.query_timeout}
+
+    def ranged(self, query: str, start: datetime, end: datetime, step: float) -> tuple[str, dict]:
+        """A range query as (endpoint, params), for `api` or `api_many`."""
         params = {"query": query, "start": _timestamp(start), "end": _timestamp(end), "step": f"{step:g}", "timeout": self.query_timeout}
-        return self.api("query_range", params, form=True)
+        return "query_range", params
 
     @property
     def query_timeout(self) -> str:

@@ -11,7 +11,7 @@ from apps.core.gateway import invoke
 from apps.monitoring import builtin
 from apps.monitoring.charts import format_value, level, line_chart
 from apps.monitoring.models import Dashboard, Panel, PrometheusSource
-from apps.monitoring.services.dashboards import PANEL_THREADS, PanelData
+from apps.monitoring.services.dashboards import PanelData
 from apps.monitoring.services.queries import RangeSeries
 
 from . import peers
@@ -143,7 +143,7 @@ class HoldingGate(peers.Gate):
     in flight at once (until each is answered upstream). Queries made one after another never fill it:
     after 20 s it stops holding."""
 
-    together = PANEL_THREADS
+    together = Dashboard.MAX_PANELS
     in_flight = most = 0
     opened = False
     changed = threading.Condition()
@@ -182,4 +182,4 @@ def test_every_panel_of_the_largest_dashboard_is_queried_at_once(db, prometheus,
     finally:
         server.shutdown()
     assert [p.error for p in data.panels] == [""] * Dashboard.MAX_PANELS
-    assert HoldingGate.most == PANEL_THREADS == Dashboard.MAX_PANELS
+    assert HoldingGate.most == Dashboard.MAX_PANELS

@@ -155,7 +155,7 @@ def test_queries_ask_for_uncompressed_answers(db, bearer_prometheus, viewer):
     PrometheusSource.objects.create(name="gated", base_url=bearer_prometheus, auth_type="bearer", secret=BearerGate.token)
     assert invoke("monitoring.query", viewer, {"source": "gated", "query": "vector(3)"}).result.series[0].value == 3.0
     assert BearerGate.encodings == ["identity"]
-    from apps.monitoring.client import _peers
+    from apps.monitoring.transport import _peers
 
     assert _peers and not any(BearerGate.token in repr(peer) for peer in _peers.values())  # the credential is not shown
 

@@ -9,7 +9,6 @@ Prometheus answers each panel's query once.
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -108,8 +107,8 @@ def _query_panels(dashboard: Dashboard, range_: str, end: datetime, *, live: boo
     step = auto_step(span.total_seconds())
     client = PrometheusClient(source)
     panels = list(dashboard.panels.all())
-    # Panels are queried side by side (bounded per process): a render costs about its slowest panel.
-    results = list(_panel_threads.map(lambda panel: _query_panel(client, panel, start, end, step), panels))
+    # Every panel's query in flight at once (one thread, post_many): a render costs about its slowest panel.
+    results = panel_results(client, panels, start, end, step)
     problem = next((p for _, p in results if p), "")
     panels = [data for data, _ in results]
     return DashboardData(
@@ -128,16 +127,13 @@ def _query_panels(dashboard: Dashboard, range_: str, end: datetime, *, live: boo
     )
 
 
-# Per process, shared by every dashboard it evaluates: as many as the largest dashboard has panels, so a
-# render waits for its slowest panel once, not once per wave of panels (8 threads made a 12-panel board
-# two waves: ~2x its slowest panel when the source is slow). The threads wait on the network; Prometheus
-# queues what exceeds its own --query.max-concurrency (20 by default).
-PANEL_THREADS = Dashboard.MAX_PANELS
-_panel_threads = ThreadPoolExecutor(max_workers=PANEL_THREADS, thread_name_prefix="panel")
+def panel_results(client: PrometheusClient, panels: list, start: datetime, end: datetime, step: float) -> list[tuple[PanelData, str]]:
+    """Each panel's data, and the source's problem when it is down (then every panel says so)."""
+    calls = [client.instant(p.query, end) if p.instant else client.ranged(p.query, start, end, step) for p in panels]
+    return [_panel(panel, result) for panel, result in zip(panels, client.api_many(calls), strict=True)]
 
 
-def _query_panel(client: PrometheusClient, panel, start: datetime, end: datetime, step: float) -> tuple[PanelData, str]:
-    """One panel's data, and the source's problem when it is down (then every panel says so)."""
+def _panel(panel, result) -> tuple[PanelData, str]:
     data = PanelData(
         id=panel.pk,
         title=panel.title,
@@ -148,11 +144,12 @@ def _query_panel(client: PrometheusClient, panel, start: datetime, end: datetime
         legend=[name.strip() for name in panel.legend.split(",") if name.strip()],
     )
     try:
+        if isinstance(result, Exception):
+            raise result
         if panel.instant:
-            result = client.query(panel.query, end)
             data.values = instant_series(result["resultType"], result["result"])
         else:
-            data.series = range_series(client.query_range(panel.query, start, end, step))
+            data.series = range_series(result)
     except PeerUnavailable as exc:
         data.error = "Not queried: the source is down."
         return data, exc.message
