@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 
 from .errors import CommsError
-from .models import Alert, Connector, EscalationPolicy, InhibitRule, RoutingRule, Target
+from .models import Alert, Connector, EscalationPolicy, Incident, InhibitRule, RoutingRule, Target
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,14 @@ def naming(target_name: str) -> list[str]:
             found.append(f"escalation policy {policy.name} (level{'s' if len(levels) > 1 else ''} {', '.join(levels)})")
     rules = RoutingRule.objects.filter(targets__contains=[target_name]).order_by("position", "id")
     return found + [f"routing rule {rule.name}" for rule in rules]
+
+
+def incidents_naming(target_name: str) -> list[str]:
+    """The unresolved incidents routed to a target, e.g. ["incident #12 (open)", "incident #13 (acknowledged)"]: their
+    later notifications (a new alert of the group, the resolution) go to it, and would fail if it went — resolving
+    one would. Filtered here, not by a JSON lookup SQLite lacks; the unresolved incidents are few."""
+    unresolved = Incident.objects.exclude(status=Incident.RESOLVED).order_by("pk").values_list("pk", "status", "targets")
+    return [f"incident #{pk} ({status})" for pk, status, targets in unresolved if target_name in (targets or [])]
 
 
 def fingerprint(alert_type: str, labels: dict[str, str], key: str = "") -> str:
