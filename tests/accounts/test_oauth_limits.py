@@ -165,14 +165,16 @@ def test_a_normal_flow_is_not_held_back_by_the_default_limits(flow, limits):
 
 
 def test_behind_a_proxy_each_forwarded_client_counts_apart(flow, limits):
-    """With CLIENT_IP_HEADER set, the address counted and audited is the forwarded one, not the proxy's; a header
-    that is no address counts as the proxy's own, never as a key of its own."""
+    """With CLIENT_IP_HEADER set, the address counted and audited is the one the proxy appended, not the proxy's,
+    and not one the client wrote in front of it (a new forged one per guess gains it nothing); a header that is no
+    address counts as the proxy's own, never as a key of its own."""
     limits.OAUTH_TOKEN_RATE_LIMIT, limits.CLIENT_IP_HEADER = "2/m", "HTTP_X_FORWARDED_FOR"
     started = flow("operator")
     proxy, one, two = new_address(), "192.0.2.7", "198.51.100.8"
 
     def via_proxy(forwarded: str | None):
-        return guess(started, proxy, **({"HTTP_X_FORWARDED_FOR": f"{forwarded}, {proxy}"} if forwarded else {}))
+        # The client's own X-Forwarded-For (a fresh address each time), then what the proxy appended.
+        return guess(started, proxy, **({"HTTP_X_FORWARDED_FOR": f"{new_address()}, {forwarded}"} if forwarded else {}))
 
     assert [via_proxy(one).status_code for _ in range(3)] == [400, 400, 429]
     assert via_proxy(two).status_code == 400  # another client behind the same proxy
