@@ -65,13 +65,15 @@ class _Connector(ABC):
             finally:
                 PEER_REQUESTS.labels(self.kind.lower(), self.source.name, endpoint, outcome).inc()
 
+        # An answer already in hand that is no 5xx is not retried: no retry policy is built for it (one per panel).
+        answered = isinstance(sent, Answer) and sent.status_code < 500
         try:
             response = call_through(
                 self.breaker,
                 send,
                 errors=(OSError, http.client.HTTPException, PeerHTTPError),
                 timeouts=(TimeoutError,),
-                retry=retry,
+                retry=retry and not answered,
                 describe=self.describe,
             )
         finally:
