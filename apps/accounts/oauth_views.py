@@ -151,9 +151,13 @@ def _token_endpoint(request, endpoint: str, name: str, **shown: str) -> HttpResp
     except OAuthRefused as exc:
         answer = exc.answer
     except InvalidInput as exc:
+        if endpoint == "token":
+            oauth_limits.count_failure(request, client_id)
         return _refused("invalid_request", "; ".join(f"{k}: {v}" for k, v in exc.errors.items()), **NO_STORE)
     except OpsError as exc:  # already audited; the client hears a server error in OAuth's form
         return _refused("server_error", exc.message, status=max(exc.status_code, 500), **NO_STORE)
+    if endpoint == "token" and answer.status >= 400:  # oauthlib refused it: a wrong code, secret, verifier or token
+        oauth_limits.count_failure(request, client_id)
     response = HttpResponse(content=answer.body, status=answer.status)
     for key, value in answer.headers.items():
         response[key] = value

@@ -236,17 +236,23 @@ def escalate_if_due(incident_id: int, level: int, now: datetime, actor: str) -> 
 
 def back_off(incident: Incident, error: str, actor: str, now: datetime) -> str:
     """The clock could not page the next level: keep the level, try again COMMS_ESCALATION_RETRY_MINUTES from now
-    (not every tick), one timeline entry, and whoever it paged so far told (best effort). Why, for the caller. The
-    caller holds the incident's lock, in its transaction."""
+    (not every tick). A level's first failure, or one for a new reason, gets a timeline entry and whoever it paged so
+    far is told (best effort); a retry failing as the last one did is only rescheduled (the gateway audits each call),
+    so a lasting fault does not page anyone at every retry. The incident's last escalation entry is what they were
+    last told: this failure, an earlier one, or a page or stop since (after which a failure is news again). Why, for
+    the caller. The caller holds the incident's lock, in its transaction."""
     level = incident.escalation_level + 1
     incident.next_escalation_at = now + timedelta(minutes=settings.COMMS_ESCALATION_RETRY_MINUTES)
     incident.save(update_fields=["next_escalation_at"])
     retry = timezone.localtime(incident.next_escalation_at).strftime("%H:%M")
-    why = f"escalation to level {level} failed: {error} — retrying at {retry}"
-    timeline.add(incident, "escalation", why[:1].upper() + why[1:], actor, now)
+    failed = f"to level {level} failed: {error} — retrying at "
+    last = incident.timeline.filter(kind="escalation").order_by("id").last()
+    if last is not None and last.text.startswith(f"Escalation {failed}"):
+        return f"escalation {failed}{retry} (as before: nobody told again)"
+    timeline.add(incident, "escalation", f"Escalation {failed}{retry}", actor, now)
     title = f"Escalation to level {level} failed: incident #{incident.pk} {incident.title}"
     _tell_paged(incident, title, f"{error}\nRetrying at {retry}. Nobody has acknowledged it yet.", "incident.escalation_failed")
-    return why
+    return f"escalation {failed}{retry}"
 
 
 def _no_next_level(incident: Incident) -> str:
@@ -303,7 +309,8 @@ def escalate_due(now: datetime | None = None) -> list[Incident]:
     `next_escalation_at` in the database, so a restarted worker picks it up. Each due incident is one gateway call
     (comms.escalate_due_incident, as the system, audited) which re-checks under a lock that it is still due; one whose
     policy has no next level has its schedule ended (once: it is not due again); one whose page fails is backed off
-    (due again COMMS_ESCALATION_RETRY_MINUTES later, one timeline entry); a call that fails even so is logged (and
+    (due again COMMS_ESCALATION_RETRY_MINUTES later; a timeline entry when the failure is new or its reason changed);
+    a call that fails even so is logged (and
     audited by the gateway) and the others still escalate. The incidents escalated."""
     now = now or timezone.now()
     due = Incident.objects.filter(status=Incident.OPEN, next_escalation_at__lte=now).order_by("pk")

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 
 from .errors import CommsError
-from .models import Alert, Connector, EscalationPolicy, InhibitRule, RoutingRule, Target
+from .models import Alert, Connector, EscalationPolicy, Incident, InhibitRule, RoutingRule, Target
 
 
 @dataclass(frozen=True)
@@ -88,14 +88,23 @@ def destinations(target_names: list[str]) -> list[Destination]:
 
 def naming(target_name: str) -> list[str]:
     """The escalation policies (with their levels) and routing rules that name a target, e.g.
-    ["escalation policy api-oncall (level 2)", "routing rule api"]: what would fail to page it if it went."""
+    ["escalation policy api-oncall (level 2)", "routing rule api"]: what would fail to page it if it went. Read and
+    filtered here: SQLite (the embedded default) has no JSON "contains" lookup."""
     found = []
     for policy in EscalationPolicy.objects.order_by("name"):
         levels = [str(i) for i, level in enumerate(policy.levels or [], 1) if target_name in (level.get("targets") or [])]
         if levels:
             found.append(f"escalation policy {policy.name} (level{'s' if len(levels) > 1 else ''} {', '.join(levels)})")
-    rules = RoutingRule.objects.filter(targets__contains=[target_name]).order_by("position", "id")
-    return found + [f"routing rule {rule.name}" for rule in rules]
+    rules = RoutingRule.objects.order_by("position", "id").values_list("name", "targets")
+    return found + [f"routing rule {name}" for name, targets in rules if target_name in (targets or [])]
+
+
+def incidents_naming(target_name: str) -> list[str]:
+    """The unresolved incidents routed to a target, e.g. ["incident #12 (open)", "incident #13 (acknowledged)"]: their
+    later notifications (a new alert of the group, the resolution) go to it, and would fail if it went — resolving
+    one would. Filtered here as in naming(); the unresolved incidents are few."""
+    unresolved = Incident.objects.exclude(status=Incident.RESOLVED).order_by("pk").values_list("pk", "status", "targets")
+    return [f"incident #{pk} ({status})" for pk, status, targets in unresolved if target_name in (targets or [])]
 
 
 def fingerprint(alert_type: str, labels: dict[str, str], key: str = "") -> str:

@@ -271,8 +271,9 @@ def escalate_due_incident(ctx: Context, params: EscalateDueInput) -> EscalateDue
     fail, it ends the schedule — one timeline entry, the people paged so far told — and says why (escalated false);
     the incident is never due again, so the next ticks do not call for it. Due but its page fails (the next level
     names a target that is gone, a connector refuses): it does not fail either; it keeps its level, is due again
-    COMMS_ESCALATION_RETRY_MINUTES later — one timeline entry "Escalation to level N failed: … — retrying at HH:MM",
-    the people paged so far told — and says why (escalated false)."""
+    COMMS_ESCALATION_RETRY_MINUTES later and says why (escalated false). The first failure of a level, and one whose
+    reason differs from the last, get a timeline entry "Escalation to level N failed: … — retrying at HH:MM" and the
+    people paged so far are told; a retry failing for the same reason is only rescheduled (and audited)."""
     at = params.at or timezone.now()
     incident, why = incidents.escalate_if_due(params.incident_id, params.level, at, ctx.actor.name)
     level = incident.escalation_level if incident else 0

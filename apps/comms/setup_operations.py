@@ -39,10 +39,17 @@ def _levels_saving(ctx, policy: EscalationPolicy) -> None:
 
 
 def _target_unused(ctx, target: Target) -> None:
-    """Policies and rules name targets by value (no foreign key): deleting one they still name would leave an
-    escalation or a route that fails to page anyone. Refused, naming them, so they are changed first."""
+    """Policies, rules and unresolved incidents name targets by value (no foreign key): deleting one they still name
+    would leave an escalation or a route that fails to page anyone, or an incident whose updates (and resolution)
+    fail. Refused, naming them, so they are changed (or resolved) first."""
+    refusals = []
     if users := routing.naming(target.name):
-        raise CommsError(f"Target {target.name} is still named by {', '.join(users)}; remove it there first.")
+        refusals.append(f"still named by {', '.join(users)}; remove it there first")
+    if live := routing.incidents_naming(target.name):
+        whose = "whose later updates (new alerts, the resolution) go to it"
+        refusals.append(f"still notified about {', '.join(live)}, {whose}; resolve {'them' if len(live) > 1 else 'it'} first")
+    if refusals:
+        raise CommsError(f"Target {target.name} is {'. It is '.join(refusals)}.")
 
 
 def _own(ctx, preference: DeliveryPreference) -> None:

@@ -12,18 +12,23 @@ log = logging.getLogger(__name__)
 
 
 def client_ip(request) -> str | None:
-    """The caller's address; behind a proxy, the first one of the header named by CLIENT_IP_HEADER. What is no IP
-    address there (a client's forgery, a proxy's odd form) is no address: None — never stored in the audit log's
-    address column, never matched against an allow-list."""
+    """The caller's address; behind a proxy, the one the proxies put in the header named by CLIENT_IP_HEADER
+    (`address_of`). What is no IP address there is no address: None — never stored in the audit log's address
+    column, never matched against an allow-list."""
     header = getattr(settings, "CLIENT_IP_HEADER", "")
     return address_of(request.META.get(header) if header else None, request.META.get("REMOTE_ADDR"))
 
 
 def address_of(forwarded: str | None, peer: str | None) -> str | None:
-    """The caller's address, for the web and MCP alike: the first one of the proxy's header when it came with
-    one (`forwarded`: its value, None when CLIENT_IP_HEADER is unset or the request has none), else the
-    connection's (`peer`); what is no IP address is None."""
-    return ip_or_none(forwarded.split(",")[0] if forwarded else peer)
+    """The caller's address, for the web and MCP alike. Behind proxies (`forwarded`: the header's value, None when
+    CLIENT_IP_HEADER is unset or the request has none), the one CLIENT_IP_PROXIES from the header's right end: each
+    proxy appends the address it was called from (X-Forwarded-For), so what stands further left came from the client
+    and may be forged — taking the first one let a client choose its own address (its rate limits, the audit log).
+    A header with fewer addresses than proxies did not come through them all: the connection's (`peer`) counts.
+    What is no IP address is None."""
+    hops = forwarded.split(",") if forwarded else []
+    count = max(1, settings.CLIENT_IP_PROXIES)
+    return ip_or_none(hops[-count] if len(hops) >= count else peer)
 
 
 def ip_or_none(value: str | None) -> str | None:

@@ -22,8 +22,11 @@ APPROVAL_DEFAULT_EXPIRY_HOURS = int(env("APPROVAL_DEFAULT_EXPIRY_HOURS", "24"))
 # Key for values stored encrypted (connector credentials, service secrets).
 # Defaults to one derived from SECRET_KEY; set FIELD_ENCRYPTION_KEY to rotate separately.
 FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY")
-# Behind a trusted proxy, the META key holding the client address (e.g. HTTP_X_FORWARDED_FOR).
+# Behind a trusted proxy, the META key holding the client address (e.g. HTTP_X_FORWARDED_FOR)...
 CLIENT_IP_HEADER = env("CLIENT_IP_HEADER")
+# ...and how many proxies in front of the console each append the address they were called from: the client's is
+# that many from the right end of the header; what stands left of it, the client may have written itself.
+CLIENT_IP_PROXIES = int(env("CLIENT_IP_PROXIES", "1"))
 # The views' per-address rate limits (login, OAuth endpoints) count that address too, not the proxy's.
 RATELIMIT_IP_META_KEY = "apps.core.middleware.rate_limit_address"
 CONSOLE_BASE_URL = env("CONSOLE_BASE_URL", "http://127.0.0.1:8000")

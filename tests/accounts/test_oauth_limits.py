@@ -79,20 +79,30 @@ def test_the_n_plus_first_token_request_from_one_address_is_refused_and_nothing_
     assert actors.actor_for_token(moved.json()["access_token"]) is not None
 
 
-def test_the_per_client_limit_trips_across_addresses(flow, limits):
+def test_a_clients_spent_failures_hold_back_the_addresses_that_failed_never_its_agents(flow, limits):
+    """The per-client limit counts failed token requests only; once they are spent it refuses the addresses that
+    failed for the client in the window (each gets one wrong guess), never one that did not: whoever knows a
+    client_id (it is no secret) cannot lock the client's agents out of their tokens."""
     limits.OAUTH_TOKEN_CLIENT_RATE_LIMIT = "3/m"
     started = flow("operator")
-    assert [guess(started, new_address()).status_code for _ in range(3)] == [400, 400, 400]
+    assert tokens_of(started)["access_token"]
+    one, two, fresh = new_address(), new_address(), new_address()
+    # The success spent nothing: the third failure (again from `one`) is still answered, and spends the last.
+    assert [guess(started, one).status_code, guess(started, two).status_code, guess(started, one).status_code] == [400, 400, 400]
     code = started.code()
     before = token_rows()
 
-    assert_slowed_down(guess(started, new_address()), "for this client")
-    assert_slowed_down(started.token(code), "for this client")  # its own fresh address, its real code
+    assert_slowed_down(guess(started, one), "for this client")
+    assert_slowed_down(guess(started, two), "for this client")
     basic = base64.b64encode(f"{started.client_id}:".encode()).decode()  # the client named by HTTP Basic instead
-    assert_slowed_down(guess(started, new_address(), client_id="", HTTP_AUTHORIZATION=f"Basic {basic}"), "for this client")
+    assert_slowed_down(guess(started, two, client_id="", HTTP_AUTHORIZATION=f"Basic {basic}"), "for this client")
+    assert guess(started, fresh).status_code == 400  # an address that had not failed: one wrong guess...
+    assert_slowed_down(guess(started, fresh), "for this client")  # ...then held back too
     assert token_rows() == before and Grant.objects.filter(code=code).exists()
 
-    other = flow("operator", address=started.address)  # another client, from an address the first one used
+    mine = started.token(code)  # the client's own agent, from its address, which did not fail: not held back
+    assert mine.status_code == 200, mine.content
+    other = flow("operator", address=one)  # another client, from an address that failed for the first one
     assert tokens_of(other)["access_token"]
 
 
@@ -108,13 +118,16 @@ def test_refusals_are_audited_once_per_key_and_window_and_hold_no_secret(flow, l
     held = [code, started.verifier, body["access_token"], body["refresh_token"], secret, basic]
     flood = {"code": code, "code_verifier": started.verifier, "client_secret": secret, "refresh_token": body["refresh_token"]}
 
-    assert guess(started, **flood).status_code == 401  # a public client with a secret: invalid_client (its 2nd of 2)
+    assert guess(started, **flood).status_code == 401  # invalid_client: the address's 2nd request, the client's 1st failure
     for _ in range(10):
         assert_slowed_down(guess(started, HTTP_AUTHORIZATION=f"Basic {basic}", **flood), "from this address")
-    for _ in range(3):  # the client's 3rd, 4th and 5th: the address's refusals were not counted against it
+    for _ in range(3):  # the client's 2nd, 3rd and 4th failures: the address's refusals were not counted against it
         assert guess(started, new_address()).status_code == 400
-    for _ in range(6):
-        assert_slowed_down(guess(started, new_address(), **flood), "for this client")
+    for spent in range(4):  # the 5th spends the client's failures; then each address gets one wrong guess
+        address = new_address()
+        assert guess(started, address, **flood).status_code == 401
+        if spent:
+            assert_slowed_down(guess(started, address, **flood), "for this client")
 
     events = limited(ISSUE)
     assert [(e.outcome, e.params["limited_by"], e.target) for e in events] == [
@@ -165,14 +178,16 @@ def test_a_normal_flow_is_not_held_back_by_the_default_limits(flow, limits):
 
 
 def test_behind_a_proxy_each_forwarded_client_counts_apart(flow, limits):
-    """With CLIENT_IP_HEADER set, the address counted and audited is the forwarded one, not the proxy's; a header
-    that is no address counts as the proxy's own, never as a key of its own."""
+    """With CLIENT_IP_HEADER set, the address counted and audited is the one the proxy appended, not the proxy's,
+    and not one the client wrote in front of it (a new forged one per guess gains it nothing); a header that is no
+    address counts as the proxy's own, never as a key of its own."""
     limits.OAUTH_TOKEN_RATE_LIMIT, limits.CLIENT_IP_HEADER = "2/m", "HTTP_X_FORWARDED_FOR"
     started = flow("operator")
     proxy, one, two = new_address(), "192.0.2.7", "198.51.100.8"
 
     def via_proxy(forwarded: str | None):
-        return guess(started, proxy, **({"HTTP_X_FORWARDED_FOR": f"{forwarded}, {proxy}"} if forwarded else {}))
+        # The client's own X-Forwarded-For (a fresh address each time), then what the proxy appended.
+        return guess(started, proxy, **({"HTTP_X_FORWARDED_FOR": f"{new_address()}, {forwarded}"} if forwarded else {}))
 
     assert [via_proxy(one).status_code for _ in range(3)] == [400, 400, 429]
     assert via_proxy(two).status_code == 400  # another client behind the same proxy

@@ -170,16 +170,83 @@ def test_a_page_that_fails_is_retried_after_the_backoff_not_every_tick(opened, t
     assert AuditEvent.objects.filter(operation=OP, target=f"incident {opened.pk}").count() == 1
     assert len(failures(opened)) == 1
 
-    # After it: tried again (still failing: one more entry, backed off again); once the target is back, it pages.
+    # After it: tried again (still failing for the same reason: backed off again, no new entry); once the target is
+    # back, it pages.
     assert incidents.escalate_due(now=retry) == []
     opened.refresh_from_db()
-    assert (opened.escalation_level, opened.next_escalation_at, len(failures(opened))) == (1, retry + timedelta(minutes=5), 2)
+    assert (opened.escalation_level, opened.next_escalation_at, len(failures(opened))) == (1, retry + timedelta(minutes=5), 1)
     Target.objects.create(name="oncall-sms", connector=connectors["sms"], recipient="+15550001234")
     assert [i.pk for i in incidents.escalate_due(now=retry + timedelta(minutes=5))] == [opened.pk]
     opened.refresh_from_db()
     assert opened.escalation_level == 2
     outcomes = AuditEvent.objects.filter(operation=OP, target=f"incident {opened.pk}").values_list("outcome", "error")
     assert list(outcomes) == [("ok", "")] * 3
+
+
+def told_failed(slack) -> list[str]:
+    """What Slack (ops-slack, level 1) was told about failed escalations."""
+    return [c["json"]["text"] for c in slack.calls("chat.postMessage") if " failed: incident #" in c["json"]["text"]]
+
+
+def test_a_failing_page_tells_the_paged_once_per_reason_not_at_every_retry(opened, t0, slack, smtp, send_queued):
+    """A lasting fault must not page the on-call person at every retry: the people paged so far hear of a level's
+    failure once (one timeline entry), again only when its reason changes; a retry failing as before is rescheduled
+    and audited, nothing more. After a page succeeds, the next failure is news again, even with the same error text."""
+    Target.objects.filter(name="oncall-sms").delete()  # behind the delete guard's back: level 2 cannot be paged
+    send_queued()
+    slack.reset()
+
+    def tick(moment, escalated=()):
+        assert [i.pk for i in incidents.escalate_due(now=moment)] == list(escalated)
+        send_queued()
+        opened.refresh_from_db()
+
+    due = t0 + timedelta(minutes=5)
+    gone = "Escalation to level 2 failed: No target named oncall-sms; see the Comms setup page for the configured targets."
+    tick(due)
+    assert (opened.escalation_level, opened.next_escalation_at) == (1, due + timedelta(minutes=5))
+    assert failures(opened) == [f"{gone} — retrying at {at(due + timedelta(minutes=5))}"]
+    assert len(told_failed(slack)) == 1
+
+    # The same failure at the retry: rescheduled, audited, and nobody told again; the call says so.
+    retry = due + timedelta(minutes=5)
+    again = invoke(OP, Actor.system(), {"incident_id": opened.pk, "level": 1, "at": retry}, "system").result
+    send_queued()
+    opened.refresh_from_db()
+    assert again.why == f"e{gone[1:]} — retrying at {at(retry + timedelta(minutes=5))} (as before: nobody told again)"
+    assert (opened.escalation_level, opened.next_escalation_at) == (1, retry + timedelta(minutes=5))
+    assert (len(failures(opened)), len(told_failed(slack))) == (1, 1)
+    tick(retry + timedelta(minutes=5))
+    assert (opened.next_escalation_at, len(failures(opened)), len(told_failed(slack))) == (retry + timedelta(minutes=10), 1, 1)
+
+    # A different reason (level 2 rewritten without targets: an internal error) is news: told, one more entry.
+    EscalationPolicy.objects.filter(name="api-oncall").update(levels=[LEVELS[0], {"after_minutes": 5}, LEVELS[2]])
+    tick(retry + timedelta(minutes=10))
+    internal = f"Escalation to level 2 failed: internal error: KeyError — retrying at {at(retry + timedelta(minutes=15))}"
+    assert failures(opened)[1:] == [internal]
+    assert len(told_failed(slack)) == 2 and "internal error: KeyError" in told_failed(slack)[1]
+    tick(retry + timedelta(minutes=15))
+    assert (len(failures(opened)), len(told_failed(slack))) == (2, 2)
+
+    # Level 2 pages; level 3 then fails with the very same error text: after a success it is news again, told to
+    # everyone paged so far (ops-slack and level 2's oncall-email).
+    EscalationPolicy.objects.filter(name="api-oncall").update(
+        levels=[LEVELS[0], {"after_minutes": 5, "targets": ["oncall-email"]}, {"after_minutes": 10}]
+    )
+    paged = retry + timedelta(minutes=20)
+    tick(paged, escalated=[opened.pk])
+    assert (opened.escalation_level, opened.next_escalation_at) == (2, paged + timedelta(minutes=10))
+    smtp.reset()
+    tick(paged + timedelta(minutes=10))
+    assert opened.escalation_level == 2
+    assert failures(opened)[2:] == [
+        f"Escalation to level 3 failed: internal error: KeyError — retrying at {at(paged + timedelta(minutes=15))}"
+    ]
+    assert len(told_failed(slack)) == 3 and len(smtp.messages) == 1
+    tick(paged + timedelta(minutes=15))
+    assert (len(failures(opened)), len(told_failed(slack)), len(smtp.messages)) == (3, 3, 1)
+    outcomes = AuditEvent.objects.filter(operation=OP).values_list("outcome", flat=True)
+    assert list(outcomes) == ["ok"] * 8  # every retry, silent or not, is one audited call
 
 
 def test_an_internal_error_while_paging_is_backed_off_without_its_text(opened, t0):

@@ -6,7 +6,7 @@ import pytest
 
 from apps.audit.models import AuditEvent
 from apps.comms.errors import CommsError
-from apps.comms.models import EscalationPolicy, RoutingRule, Target
+from apps.comms.models import EscalationPolicy, Incident, RoutingRule, Target
 from apps.core.gateway import invoke
 
 OP = "comms.delete_target"
@@ -60,3 +60,51 @@ def test_the_setup_page_shows_why_a_target_stays(named, client_as):
     assert "Target oncall-sms is still named by escalation policy api-oncall (levels 2, 3)" in response.content.decode()
     assert Target.objects.filter(pk=named.pk).exists()
     assert AuditEvent.objects.get(operation=OP).outcome == "failed"
+
+
+def test_an_unresolved_incident_routed_to_a_target_keeps_it(connectors, twilio, send_queued, make_user, actor_of):
+    """An incident stores the targets its route named (Incident.targets) and tells them of its new alerts and its
+    resolution: deleting one while an incident is open or acknowledged would make those fail (resolving it too).
+    Refused, naming the incidents; once they are resolved, the target goes."""
+    rule = RoutingRule.objects.create(name="db", services=["db"], targets=["oncall-sms"])
+    operator, admin = actor_of(make_user("operator")), actor_of(make_user("admin"))
+    alert = {"type": "DbDown", "severity": "critical", "title": "db down", "service": "db"}
+    first = invoke("comms.send_alert", operator, alert).result.incident_id
+    second = invoke("comms.send_alert", operator, {**alert, "type": "DbSlow", "title": "db slow"}).result.incident_id
+    assert Incident.objects.get(pk=first).targets == ["oncall-sms"]
+    invoke("comms.ack_incident", operator, {"incident_id": second})
+    sms = Target.objects.get(name="oncall-sms")
+
+    whose = "whose later updates (new alerts, the resolution) go to it"
+    with pytest.raises(CommsError) as refused:
+        invoke(OP, admin, {"id": sms.pk})
+    assert refused.value.message == (
+        f"Target oncall-sms is still named by routing rule db; remove it there first. It is still notified about "
+        f"incident #{first} (open), incident #{second} (acknowledged), {whose}; resolve them first."
+    )
+    # The rule no longer names it (new alerts go elsewhere): the incidents already routed to it still do.
+    RoutingRule.objects.filter(pk=rule.pk).update(targets=["ops-slack"])
+    with pytest.raises(CommsError) as refused:
+        invoke(OP, admin, {"id": sms.pk})
+    assert refused.value.message == (
+        f"Target oncall-sms is still notified about incident #{first} (open), incident #{second} (acknowledged), "
+        f"{whose}; resolve them first."
+    )
+    invoke("comms.resolve_incident", operator, {"incident_id": second})
+    with pytest.raises(CommsError) as refused:
+        invoke(OP, admin, {"id": sms.pk})
+    assert refused.value.message == f"Target oncall-sms is still notified about incident #{first} (open), {whose}; resolve it first."
+    assert Target.objects.filter(pk=sms.pk).exists()
+
+    # Resolving the last one tells oncall-sms (the target is still there to be told); a resolved incident keeps nothing.
+    send_queued()
+    twilio.reset()
+    invoke("comms.resolve_incident", operator, {"incident_id": first})
+    send_queued()
+    told = [c["form"]["Body"] for c in twilio.calls("Messages.json")]
+    assert len(told) == 1 and f"Resolved: incident #{first}" in told[0]
+    assert invoke(OP, admin, {"id": sms.pk}).result.name.startswith("oncall-sms")
+    assert not Target.objects.filter(pk=sms.pk).exists()
+    events = AuditEvent.objects.filter(operation=OP).order_by("seq").values_list("outcome", "error")
+    assert [outcome for outcome, _ in events] == ["failed", "failed", "failed", "ok"]
+    assert all(f"incident #{first} (open)" in error for _, error in list(events)[:3])

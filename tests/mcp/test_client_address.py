@@ -1,5 +1,6 @@
-"""The address an MCP call is audited with: behind a proxy (CLIENT_IP_HEADER), the first forwarded one, and
-what is no IP address there is no address (None) — as for the web (tests/accounts/test_accounts.py)."""
+"""The address an MCP call is audited with: behind proxies (CLIENT_IP_HEADER), the one CLIENT_IP_PROXIES from the
+header's right end (what stands left of it the client may have written), and what is no IP address there is no address
+(None) — as for the web (tests/accounts/test_accounts.py)."""
 
 from types import SimpleNamespace
 
@@ -15,12 +16,14 @@ def ctx(forwarded: str | None = None, peer: str = "10.0.0.1"):
 
 
 @pytest.mark.parametrize(
-    ("forwarded", "seen"),
-    [(" 2001:DB8::1 , 10.0.0.1", "2001:db8::1"), ("192.0.2.7", "192.0.2.7"), ("not-an-address", None),
-     ("1.2.3.4:5678", None), ("<script>", None), ("", "10.0.0.1"), (None, "10.0.0.1")],
+    ("forwarded", "proxies", "seen"),
+    [("192.0.2.7", 1, "192.0.2.7"), (" 2001:DB8::1 ", 1, "2001:db8::1"), ("6.6.6.6, 192.0.2.7", 1, "192.0.2.7"),
+     ("6.6.6.6, 2001:DB8::1 , 10.0.0.2", 2, "2001:db8::1"), ("192.0.2.7", 2, "10.0.0.1"),
+     ("not-an-address", 1, None), ("1.2.3.4:5678", 1, None), ("<script>", 1, None), ("192.0.2.7, <script>", 1, None),
+     ("", 1, "10.0.0.1"), (None, 1, "10.0.0.1")],
 )  # fmt: skip
-def test_the_forwarded_address_is_taken_only_when_it_is_one(settings, forwarded, seen):
-    settings.CLIENT_IP_HEADER = "HTTP_X_FORWARDED_FOR"
+def test_the_forwarded_address_is_the_proxies_and_taken_only_when_it_is_one(settings, forwarded, proxies, seen):
+    settings.CLIENT_IP_HEADER, settings.CLIENT_IP_PROXIES = "HTTP_X_FORWARDED_FOR", proxies
     assert client_ip(ctx(forwarded)) == seen
 
 
