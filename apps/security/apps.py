@@ -30,3 +30,8 @@ class SecurityConfig(AppConfig):
         from .search import findings
 
         on_search("finding", "core.run_read_ops", findings)
+        from apps.core.hooks import on_job_ended
+
+        from .upload_services import release_upload
+
+        on_job_ended("security", release_upload)  # an upload is kept for its job, and no longer

@@ -75,9 +75,6 @@ def run_scan(ctx: Context, kind: str, target_of, work, *, narrowed: bool = False
             scan.save(update_fields=["status", "finished_at", "error"])
             _publish(scan)
             raise
-        finally:
-            if tree.upload is not None:  # scanned uploads leave the disk; their name, size and hash stay
-                tree.upload.stored_path.unlink(missing_ok=True)
     counted = Q(last_scan=scan)
     if narrowed:  # what the caller's own allow-lists hid still fails the gate when it is guarded
         counted |= Q(target=scan.target, kind=scan.kind) & findings.GUARDED

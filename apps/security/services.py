@@ -212,7 +212,7 @@ def scan_image(ctx: Context, params: ScanImageInput) -> ScanOutput:
         raise ScanError("That upload does not exist any more: upload the image archive again.")
 
     def target_of(scratch: Path) -> Tree:
-        return Tree(upload.stored_path, f"image:{params.reference or upload.name}", upload=upload)
+        return Tree(upload.stored_path, f"image:{params.reference or upload.name}")
 
     def work(tree: Tree, progress):
         scanner = scanning.make_scanner()

@@ -38,7 +38,6 @@ class Tree:
     base: Path
     target: str  # "root:name/path", "upload:name"
     notes: list[str] = field(default_factory=list)
-    upload: Upload | None = None  # removed from disk once scanned
 
 
 @dataclass
@@ -193,14 +192,9 @@ def upload_tree(upload_id, user, scratch: Path) -> Tree:
     upload = Upload.objects.filter(pk=upload_id, uploaded_by=user).first() if user is not None else None
     if upload is None or not upload.stored_path.exists():
         raise ScanError("That upload does not exist any more: upload the file again.")
-    tree = Tree(scratch, f"upload:{upload.name}", upload=upload)
-    try:
-        tree.notes = unpack(upload.stored_path, scratch, upload.name)
-    except ScanError:  # an archive that cannot be unpacked is not kept either (its name, size and hash stay); a job
-        # stopped mid-unpack (a worker's shutdown) keeps it for its retry
-        upload.stored_path.unlink(missing_ok=True)
-        raise
-    return tree
+    # The stored file stays until the job ends, however it ends (upload_services.release_upload): a job stopped
+    # mid-unpack by its worker's shutdown is not ended, and whatever runs it next needs the file.
+    return Tree(scratch, f"upload:{upload.name}", unpack(upload.stored_path, scratch, upload.name))
 
 
 def root_tree(root_name: str, rel: str) -> Tree:

@@ -14,7 +14,8 @@ def sync_advisories() -> None:
 
 @shared_task(name="apps.security.tasks.sweep_staged_uploads", ignore_result=True)
 def sweep_staged_uploads() -> None:
-    """Scheduled (every 15 minutes): remove staged uploads no scan claimed within SECURITY_UPLOAD_STAGED_MINUTES."""
+    """Scheduled (every 15 minutes): remove staged uploads no scan claimed within SECURITY_UPLOAD_STAGED_MINUTES, and
+    stored ones as old that no job that has not ended reads."""
     from apps.accounts.actors import Actor
     from apps.core.gateway import invoke
 

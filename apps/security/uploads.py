@@ -10,6 +10,10 @@ credential they called through ("" for a browser session): only the same caller 
 person's call, or an agent's (even one acting for the same person), with a leaked token finds nothing
 and changes nothing. A claim is one rename, so a token is claimed at most once. Staged files
 nobody claimed are removed after SECURITY_UPLOAD_STAGED_MINUTES (`sweep`, a scheduled operation).
+
+3. The stored file is kept for the job that reads it, and no longer: when the job ends, however it ends
+   (scanned, failed, cancelled, refused, failed by the reaper), it is released (`release`); the row stays,
+   saying what was uploaded and by whom. A job back in the queue (a redelivery, a resume) has not ended.
 """
 
 from __future__ import annotations
@@ -121,7 +125,7 @@ def claim(actor, staged) -> Upload:
             "No upload staged by you has that token (a staged file is claimed once, and removed after "
             f"{settings.SECURITY_UPLOAD_STAGED_MINUTES} minutes): upload the file again."
         ) from None
-    os.utime(stored)  # its age is the claim's now: the sweep leaves it to its row
+    os.utime(stored)  # its age is the claim's now: the sweep leaves it to its job, queued in this call's transaction
     size, sha256 = _measure(stored)
     if size > settings.SECURITY_UPLOAD_MAX_MB << 20:
         stored.unlink(missing_ok=True)
@@ -138,16 +142,21 @@ def discard(actor, staged: Staged) -> None:
     _staged_path(actor, staged.token).unlink(missing_ok=True)
 
 
-def sweep(now: float, max_age_seconds: float) -> list[str]:
-    """Remove staged files older than `max_age_seconds` at `now` (a Unix time), and stored upload files with no
-    row as old (a claim whose call was rolled back after the rename). The names removed."""
+def release(upload_id) -> None:
+    """Remove an upload's stored file: its job ended, nothing reads it any more. Its row stays."""
+    Upload(pk=uuid.UUID(str(upload_id))).stored_path.unlink(missing_ok=True)
+
+
+def sweep(now: float, max_age_seconds: float, in_use: set[str]) -> list[str]:
+    """Remove staged files older than `max_age_seconds` at `now` (a Unix time), and stored upload files as old that
+    no job may read any more: not among `in_use` (the uploads of jobs that have not ended). Those are a claim whose
+    call was rolled back after the rename, or an upload whose job ended without releasing it (its worker died right
+    after recording the end). The names removed."""
     removed: list[str] = []
     cutoff = now - max_age_seconds
     candidates = [p for p in staging_dir().glob("*") if p.is_file()] if staging_dir().is_dir() else []
     if upload_dir().is_dir():
-        stored = {p.name: p for p in upload_dir().iterdir() if p.is_file() and _is_uuid(p.name)}
-        known = {str(pk) for pk in Upload.objects.filter(pk__in=list(stored)).values_list("pk", flat=True)}
-        candidates += [p for name, p in stored.items() if name not in known]
+        candidates += [p for p in upload_dir().iterdir() if p.is_file() and _is_uuid(p.name) and p.name not in in_use]
     for path in candidates:
         try:
             if path.stat().st_mtime < cutoff:

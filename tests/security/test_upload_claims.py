@@ -16,7 +16,7 @@ from apps.audit.models import AuditEvent
 from apps.core import gateway, operations
 from apps.core.errors import InvalidInput
 from apps.core.models import Job
-from apps.security import uploads
+from apps.security import upload_services, uploads
 from apps.security.errors import ScanError
 from apps.security.models import Scan, Upload
 
@@ -41,7 +41,7 @@ def staged_files(upload_dir) -> list:
     return files_under(upload_dir / "staging")
 
 
-def test_the_page_stages_and_the_scan_claims_the_file(client_as, upload_dir):
+def test_the_page_stages_and_the_scan_claims_the_file(client_as, upload_dir, django_capture_on_commit_callbacks):
     client = client_as("operator")
     response = client.post("/security/scans/new/", {"kind": "secrets", "file": SimpleUploadedFile("app.py", CONTENT)})
     assert response.status_code == 302
@@ -50,7 +50,8 @@ def test_the_page_stages_and_the_scan_claims_the_file(client_as, upload_dir):
     assert staged_files(upload_dir) == [] and upload.stored_path.read_bytes() == CONTENT
     event = AuditEvent.objects.get(operation="security.scan_secrets")
     assert (event.outcome, event.target, event.params["upload_id"]) == ("ok", "upload app.py", str(upload.pk))
-    gateway.run_job(str(Job.objects.get().pk))
+    with django_capture_on_commit_callbacks(execute=True):  # the job's end, committed, releases the file
+        gateway.run_job(str(Job.objects.get().pk))
     assert Scan.objects.get().status == Scan.DONE and not upload.stored_path.exists()
 
 
@@ -147,14 +148,14 @@ def test_a_call_refused_after_staging_leaves_no_staged_file(client_as, settings,
     assert Upload.objects.get().name == "a.py" and staged_files(upload_dir) == []
 
 
-def test_the_sweep_removes_only_old_staged_files_and_unrecorded_stored_ones(make_user, actor_of, upload_dir, stage, settings):
+def test_the_sweep_removes_only_old_staged_files_and_stored_ones_no_job_reads(make_user, actor_of, upload_dir, stage, settings):
     from apps.accounts.actors import Actor
 
     user = make_user("operator")
     old, fresh = stage(user, "old.py", CONTENT), stage(user, "fresh.py", CONTENT)
     old_file, fresh_file = (uploads._staged_path(actor_of(user), s["token"]) for s in (old, fresh))
     gateway.invoke("security.scan_secrets", actor_of(user), {"staged": stage(user, "kept.py", CONTENT)})
-    recorded = Upload.objects.get().stored_path
+    recorded = Upload.objects.get().stored_path  # its job is queued: it will read it
     orphan = upload_dir / str(uuid.uuid4())  # a claim whose call rolled back after the rename
     orphan.write_bytes(b"x")
     hour_ago = time.time() - 3600 - 60
@@ -167,8 +168,9 @@ def test_the_sweep_removes_only_old_staged_files_and_unrecorded_stored_ones(make
     assert AuditEvent.objects.get(operation="security.sweep_staged_uploads").outcome == "ok"
     with pytest.raises(ScanError, match="No upload staged by you"):  # swept: gone for good
         gateway.invoke("security.scan_secrets", actor_of(user), {"staged": old})
-    # With the clock injected past the fresh file's hour, it goes too; a recorded upload never does.
-    assert uploads.sweep(now=time.time() + 3601, max_age_seconds=3600) == [f"staging/{fresh_file.name}"]
+    # With the clock injected past the fresh file's hour, it goes too; the file of a job that has not ended never does.
+    in_use = upload_services.uploads_in_use()
+    assert uploads.sweep(now=time.time() + 3601, max_age_seconds=3600, in_use=in_use) == [f"staging/{fresh_file.name}"]
     assert recorded.exists()
 
 
