@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Q
+
+log = logging.getLogger(__name__)
 
 # (ctx, params) -> None, called on the worker once a job is claimed and before its operation runs —
 # once per job: a job resumed after its worker died continues what they admitted (Job.admitted).
@@ -82,8 +85,13 @@ def on_job_ended(name: str, hook: Callable) -> None:
 
 
 def job_ended(job) -> None:
-    for hook in _job_ended.values():
-        hook(job)
+    """Each app settles what it keeps, whatever another's hook does: the job's end is already recorded (or is being,
+    in the caller's transaction), so one that fails is logged and does not keep the others from settling theirs."""
+    for name, hook in _job_ended.items():
+        try:
+            hook(job)
+        except Exception:
+            log.exception("job %s ended: the %s hook failed; the other apps' hooks still ran", job.pk, name)
 
 
 # (user, credential, why) -> how many: an app ends the waiting work `user` left behind through a `credential`

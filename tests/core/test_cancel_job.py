@@ -70,3 +70,29 @@ def test_the_cancel_button_is_offered_to_whom_the_operation_allows(client_as, ro
     job = queued(client.user)
     page = client.get(f"/jobs/{job.pk}/").content.decode()
     assert (f"/jobs/{job.pk}/cancel/" in page) is offered
+
+
+def test_one_apps_failing_job_ended_hook_does_not_keep_the_others_from_settling(client_as, caplog):
+    """hooks.job_ended: every app settles what it keeps about a job that ended; one hook that raises is logged,
+    and neither the others nor the cancel itself are undone by it."""
+    from apps.core import hooks
+
+    settled = []
+
+    def broken(job):
+        raise RuntimeError("a bug in one app")
+
+    client = client_as("operator")
+    job = queued(client.user)
+    saved = dict(hooks._job_ended)
+    hooks._job_ended.clear()
+    hooks.on_job_ended("first", broken)
+    hooks.on_job_ended("second", lambda ended: settled.append(ended.pk))
+    try:
+        assert "Cancelled." in cancel_on_the_page(client, job)
+    finally:
+        hooks._job_ended.clear()
+        hooks._job_ended.update(saved)
+    assert settled == [job.pk] and job.status == Job.CANCELLED
+    assert AuditEvent.objects.get(operation="core.cancel_job").outcome == "ok"
+    assert "the first hook failed" in caplog.text
