@@ -130,10 +130,13 @@ def _query_panels(dashboard: Dashboard, range_: str, end: datetime, *, live: boo
 def panel_results(client: PrometheusClient, panels: list, start: datetime, end: datetime, step: float) -> list[tuple[PanelData, str]]:
     """Each panel's data, and the source's problem when it is down (then every panel says so)."""
     calls = [client.instant(p.query, end) if p.instant else client.ranged(p.query, start, end, step) for p in panels]
-    return [_panel(panel, result) for panel, result in zip(panels, client.api_many(calls), strict=True)]
+    results = client.api_many(calls)
+    # The source answered some: one that got no answer (its query timed out) is that panel's problem, not a source down.
+    down = all(isinstance(result, PeerUnavailable) for result in results)
+    return [_panel(panel, result, down) for panel, result in zip(panels, results, strict=True)]
 
 
-def _panel(panel, result) -> tuple[PanelData, str]:
+def _panel(panel, result, down: bool) -> tuple[PanelData, str]:
     data = PanelData(
         id=panel.pk,
         title=panel.title,
@@ -151,6 +154,9 @@ def _panel(panel, result) -> tuple[PanelData, str]:
         else:
             data.series = range_series(result)
     except PeerUnavailable as exc:
+        if not down:
+            data.error = exc.message
+            return data, ""
         data.error = "Not queried: the source is down."
         return data, exc.message
     except MonitoringError as exc:
