@@ -195,11 +195,14 @@ def escalate(incident: Incident, actor: str, now: datetime | None = None, reason
     if level > len(incident.policy.levels):
         raise CommsError(f"Incident #{incident.pk} is already at the last level ({incident.escalation_level}) of {incident.policy}.")
     targets = incident.policy.levels[level - 1]["targets"]
-    incident.escalation_level, incident.next_escalation_at = level, _next_escalation(incident.policy, level, now)
-    incident.save(update_fields=["escalation_level", "next_escalation_at"])
-    timeline.add(incident, "escalation", f"Escalated to level {level} ({', '.join(targets)}){': ' + reason if reason else ''}", actor, now)
-    title = f"Escalated (level {level}): incident #{incident.pk} {incident.title}"
-    notify(incident, targets, message_for(incident, title, reason or "Nobody has acknowledged it yet.", "incident.escalated"), "escalation")
+    with transaction.atomic():  # a page that fails (a target nobody configured) undoes the level it saved
+        incident.escalation_level, incident.next_escalation_at = level, _next_escalation(incident.policy, level, now)
+        incident.save(update_fields=["escalation_level", "next_escalation_at"])
+        why = f": {reason}" if reason else ""
+        timeline.add(incident, "escalation", f"Escalated to level {level} ({', '.join(targets)}){why}", actor, now)
+        title = f"Escalated (level {level}): incident #{incident.pk} {incident.title}"
+        message = message_for(incident, title, reason or "Nobody has acknowledged it yet.", "incident.escalated")
+        notify(incident, targets, message, "escalation")
     return incident
 
 
@@ -222,9 +225,8 @@ def escalate_if_due(incident_id: int, level: int, now: datetime, actor: str) -> 
         if stopped := _no_next_level(incident):  # its policy changed (or went) since it was scheduled
             stop_escalation(incident, stopped, actor, now)
             return incident, stopped
-        try:
-            with transaction.atomic():  # a savepoint: a page that fails undoes the level it saved
-                return escalate(incident, actor, now, "not acknowledged in time"), ""
+        try:  # a page that fails undoes the level it saved (escalate's own savepoint)
+            return escalate(incident, actor, now, "not acknowledged in time"), ""
         except OpsError as exc:  # a target gone, a connector misconfigured: its message is meant for a person
             error = exc.message
         except Exception as exc:
@@ -343,19 +345,20 @@ def resolve(incident: Incident, actor: str, now: datetime | None = None, comment
     now = now or timezone.now()
     if incident.status == Incident.RESOLVED:
         raise CommsError(f"Incident #{incident.pk} is already resolved.")
-    incident.status, incident.resolved_at, incident.resolved_by = Incident.RESOLVED, now, actor
-    incident.next_escalation_at = incident.notify_due_at = None
-    incident.save(update_fields=["status", "resolved_at", "resolved_by", "next_escalation_at", "notify_due_at"])
-    incident.alerts.filter(status=Alert.FIRING).update(status=Alert.RESOLVED, ends_at=now)
-    timeline.add(incident, "resolve", f"Resolved by {actor}{': ' + comment if comment else ''}", actor, now)
-    targets = _paged_targets(incident)
-    if targets:
-        notify(
-            incident,
-            targets,
-            message_for(incident, f"Resolved: incident #{incident.pk} {incident.title}", comment, "incident.resolved"),
-            "comms.resolve_incident",
-        )
+    with transaction.atomic():  # telling a target nobody configured fails the resolution: nothing of it stays
+        incident.status, incident.resolved_at, incident.resolved_by = Incident.RESOLVED, now, actor
+        incident.next_escalation_at = incident.notify_due_at = None
+        incident.save(update_fields=["status", "resolved_at", "resolved_by", "next_escalation_at", "notify_due_at"])
+        incident.alerts.filter(status=Alert.FIRING).update(status=Alert.RESOLVED, ends_at=now)
+        timeline.add(incident, "resolve", f"Resolved by {actor}{': ' + comment if comment else ''}", actor, now)
+        targets = _paged_targets(incident)
+        if targets:
+            notify(
+                incident,
+                targets,
+                message_for(incident, f"Resolved: incident #{incident.pk} {incident.title}", comment, "incident.resolved"),
+                "comms.resolve_incident",
+            )
     return incident
 
 
