@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
@@ -15,7 +16,7 @@ from apps.core.operations import Risk, operation
 
 from ..deployments import log_line, publish_deployment, service_of
 from ..errors import InfrastructureError
-from ..models import Deployment
+from ..models import Deployment, DeploymentLogLine
 from ..plans import deploy_plan
 from ..rollout import execute
 from ..specs import Strategy, StrategyOptions
@@ -151,14 +152,21 @@ def _deployment(pk: int) -> Deployment:
     return deployment
 
 
-def _resume(ctx: Context, deployment: Deployment) -> None:
+def _resume(ctx: Context, deployment: Deployment, undo: dict, line: DeploymentLogLine) -> None:
+    """Queue a paused deployment again (infrastructure.resume_deployment, its own audited call) to act on the request
+    (abort, promote) just recorded. The request is recorded first: the resumed job reads it at its first check. Refused
+    by the gateway (the caller's rate limit), the request goes with it — `undo` (its fields as they were) and its log
+    `line` — so the failed call changes nothing, and no flag stays behind for a later resume to act on. Not one
+    transaction: the refused call's own audit event must stay."""
     from apps.core.gateway import invoke
 
     Deployment.objects.filter(pk=deployment.pk).update(status=Deployment.QUEUED)
     try:
         invoke("infrastructure.resume_deployment", ctx.actor, {"deployment": deployment.pk}, ctx.channel, request_id=ctx.request_id)
     except OpsError:
-        Deployment.objects.filter(pk=deployment.pk).update(status=Deployment.PAUSED)
+        with transaction.atomic():
+            Deployment.objects.filter(pk=deployment.pk).update(status=Deployment.PAUSED, **undo)
+            line.delete()
         raise
     deployment.refresh_from_db()
 
@@ -179,11 +187,12 @@ def abort(ctx: Context, params: AbortInput) -> DeploymentInfo:
         )
     if deployment.finished:
         raise InfrastructureError(f"Deployment #{deployment.pk} already {deployment.status}.")
+    undo = {"abort_requested": deployment.abort_requested, "reason": deployment.reason}
     Deployment.objects.filter(pk=deployment.pk).update(abort_requested=True, reason=why)
     deployment.refresh_from_db()
-    log_line(deployment, f"abort requested by {ctx.actor.name}", "warning")
+    line = log_line(deployment, f"abort requested by {ctx.actor.name}", "warning")
     if deployment.status == Deployment.PAUSED:
-        _resume(ctx, deployment)
+        _resume(ctx, deployment, undo, line)
     elif deployment.status == Deployment.QUEUED and deployment.started_at is None and deployment.job:
         jobs.cancel(deployment.job)  # never started: nothing on the engine to restore
         if deployment.job.status == deployment.job.CANCELLED:
@@ -200,10 +209,11 @@ def promote(ctx: Context, params: DeploymentRef) -> DeploymentInfo:
     deployment = _deployment(params.deployment)
     if deployment.status not in (Deployment.PAUSED, Deployment.RUNNING):
         raise InfrastructureError(f"Deployment #{deployment.pk} is {deployment.status}: only a paused or running canary can be promoted.")
+    undo = {"promote_requested": deployment.promote_requested}
     Deployment.objects.filter(pk=deployment.pk).update(promote_requested=True)
-    log_line(deployment, f"promoted by {ctx.actor.name}")
+    line = log_line(deployment, f"promoted by {ctx.actor.name}")
     if deployment.status == Deployment.PAUSED:
-        _resume(ctx, deployment)
+        _resume(ctx, deployment, undo, line)
     publish_deployment(deployment)
     return info(deployment)
 
