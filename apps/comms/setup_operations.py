@@ -42,14 +42,25 @@ def _target_unused(ctx, target: Target) -> None:
     """Policies, rules and unresolved incidents name targets by value (no foreign key): deleting one they still name
     would leave an escalation or a route that fails to page anyone, or an incident whose updates (and resolution)
     fail. Refused, naming them, so they are changed (or resolved) first."""
+    if refusals := _named_by(target.name):
+        raise CommsError(f"Target {target.name} is {'. It is '.join(refusals)}.")
+
+
+def _target_renamed(ctx, target: Target) -> None:
+    """Renaming a target leaves what names it by its old name as a delete would: refused the same way."""
+    old = Target.objects.filter(pk=target.pk).values_list("name", flat=True).first() if target.pk is not None else None
+    if old is not None and old != target.name and (refusals := _named_by(old)):
+        raise CommsError(f"Target {old} cannot be renamed: it is {'. It is '.join(refusals)} (or add {target.name} as a new target).")
+
+
+def _named_by(name: str) -> list[str]:
     refusals = []
-    if users := routing.naming(target.name):
+    if users := routing.naming(name):
         refusals.append(f"still named by {', '.join(users)}; remove it there first")
-    if live := routing.incidents_naming(target.name):
+    if live := routing.incidents_naming(name):
         whose = "whose later updates (new alerts, the resolution) go to it"
         refusals.append(f"still notified about {', '.join(live)}, {whose}; resolve {'them' if len(live) > 1 else 'it'} first")
-    if refusals:
-        raise CommsError(f"Target {target.name} is {'. It is '.join(refusals)}.")
+    return refusals
 
 
 def _own(ctx, preference: DeliveryPreference) -> None:
@@ -58,7 +69,7 @@ def _own(ctx, preference: DeliveryPreference) -> None:
 
 HOOKS = {
     "connectors": {"saved": _connector_saved},
-    "targets": {"deleting": _target_unused},
+    "targets": {"deleting": _target_unused, "prepare": _target_renamed},
     "networks": {"prepare": _added_by},
     "policies": {"prepare": _levels_saving},
 }

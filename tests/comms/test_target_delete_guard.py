@@ -108,3 +108,21 @@ def test_an_unresolved_incident_routed_to_a_target_keeps_it(connectors, twilio, 
     events = AuditEvent.objects.filter(operation=OP).order_by("seq").values_list("outcome", "error")
     assert [outcome for outcome, _ in events] == ["failed", "failed", "failed", "ok"]
     assert all(f"incident #{first} (open)" in error for _, error in list(events)[:3])
+
+
+def test_a_target_still_named_is_not_renamed_either(named, make_user, actor_of):
+    """A rename leaves what names the target by its old name as a delete would: refused the same way, through the
+    save operation (audited as failed, nothing changed); its other fields still change, and a target nobody names
+    is renamed."""
+    admin = actor_of(make_user("admin"))
+    form = {"name": "pager-sms", "connector": named.connector_id, "recipient": named.recipient, "description": ""}
+    with pytest.raises(CommsError, match=r"^Target oncall-sms cannot be renamed: it is still named by escalation policy api-oncall"):
+        invoke("comms.save_target", admin, {"id": named.pk, "data": form})
+    assert Target.objects.get(pk=named.pk).name == "oncall-sms"
+    assert AuditEvent.objects.get(operation="comms.save_target").outcome == "failed"
+    invoke("comms.save_target", admin, {"id": named.pk, "data": {**form, "name": "oncall-sms", "description": "the pager"}})
+    assert Target.objects.get(pk=named.pk).description == "the pager"
+    free = Target.objects.get(name="ops-teams")
+    data = {"name": "ops-teams-2", "connector": free.connector_id, "recipient": free.recipient, "description": ""}
+    invoke("comms.save_target", admin, {"id": free.pk, "data": data})
+    assert Target.objects.get(pk=free.pk).name == "ops-teams-2"
