@@ -5,7 +5,7 @@ fails and neither the level, the status, the resolved alerts nor a timeline entr
 import pytest
 
 from apps.audit.models import AuditEvent
-from apps.comms import incidents
+from apps.comms import incidents, timeline
 from apps.comms.errors import CommsError
 from apps.comms.incidents import AlertIn
 from apps.comms.models import Alert, Delivery, EscalationPolicy, Incident, RoutingRule
@@ -57,3 +57,23 @@ def test_a_resolution_that_cannot_tell_a_paged_target_changes_nothing(operator, 
         invoke("comms.resolve_incident", operator, {"incident_id": incident.pk, "comment": "rolled back"})
     assert state(incident) == before
     assert AuditEvent.objects.get(operation="comms.resolve_incident").outcome == "failed"
+
+
+def test_a_failed_call_shows_nothing_live_and_a_done_one_once_committed(operator, connectors, django_capture_on_commit_callbacks):
+    """The live timeline is pushed when the call's transaction commits: an escalation that fails and is rolled back
+    leaves nothing to push (an open incident page never shows it as if it had happened); a comment pushes its entry."""
+    policy = EscalationPolicy.objects.create(
+        name="p", levels=[{"after_minutes": 0, "targets": ["ops-slack"]}, {"after_minutes": 30, "targets": ["oncall-pager"]}]
+    )
+    incident = opened(policy)
+    with django_capture_on_commit_callbacks() as pushed, pytest.raises(CommsError):
+        invoke("comms.escalate_incident", operator, {"incident_id": incident.pk, "reason": "customers calling"})
+    assert timeline_pushes(pushed) == []
+    with django_capture_on_commit_callbacks(execute=True) as pushed:
+        invoke("comms.comment_incident", operator, {"incident_id": incident.pk, "text": "looking"})
+    assert len(timeline_pushes(pushed)) == 1
+
+
+def timeline_pushes(callbacks) -> list:
+    """The callbacks the incident timeline left to run at commit (the audit log leaves its own)."""
+    return [callback for callback in callbacks if callback.__module__ == timeline.__name__]
