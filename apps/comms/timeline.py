@@ -3,7 +3,6 @@ and pushes it (with the incident's row and status) to the watching browsers."""
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.utils import timezone
 
 from apps.core.live import publish_template
@@ -18,12 +17,6 @@ def add(incident: Incident, kind: str, text: str, actor: str = "", at=None) -> T
 
 
 def publish(incident: Incident, entry: TimelineEntry | None = None) -> None:
-    """Pushed once the caller's transaction commits (at once outside one): an escalation or a resolution that fails
-    and is rolled back never shows in an open browser as if it had happened."""
     context = {"incident": incident, "entry": entry}
-
-    def push() -> None:
-        publish_template(f"incident.{incident.pk}", "comms/_incident_live.html", context)
-        publish_template("incidents", "comms/_incident_row_live.html", context)
-
-    transaction.on_commit(push)
+    publish_template(f"incident.{incident.pk}", "comms/_incident_live.html", context)
+    publish_template("incidents", "comms/_incident_row_live.html", context)

@@ -24,6 +24,7 @@ import time
 
 from channels.layers import get_channel_layer
 from django.core.cache import cache
+from django.db import transaction
 from django.template.loader import render_to_string
 
 from .errors import PeerUnavailable
@@ -92,10 +93,16 @@ _publisher = _PublisherLoop()
 
 
 def publish(topic: str, html: str, *, seq: int | None = None) -> None:
-    """Send a fragment to every browser watching `topic`, in order. Never fails the caller.
+    """Send a fragment to every browser watching `topic`, in order, once the caller's transaction commits (at once
+    outside one): what is rolled back — a call that failed after its first write — is never shown as if it had
+    happened. Never fails the caller.
 
     `seq`: for fragments that replace the whole previous state, a number that grows
     with each new state of the topic (older ones are then dropped, see above)."""
+    transaction.on_commit(lambda: _send(topic, html, seq))
+
+
+def _send(topic: str, html: str, seq: int | None) -> None:
     layer = get_channel_layer()
     if layer is None:
         return

@@ -5,10 +5,11 @@ fails and neither the level, the status, the resolved alerts nor a timeline entr
 import pytest
 
 from apps.audit.models import AuditEvent
-from apps.comms import incidents, timeline
+from apps.comms import incidents
 from apps.comms.errors import CommsError
 from apps.comms.incidents import AlertIn
 from apps.comms.models import Alert, Delivery, EscalationPolicy, Incident, RoutingRule
+from apps.core import live
 from apps.core.gateway import invoke
 
 
@@ -60,8 +61,9 @@ def test_a_resolution_that_cannot_tell_a_paged_target_changes_nothing(operator, 
 
 
 def test_a_failed_call_shows_nothing_live_and_a_done_one_once_committed(operator, connectors, django_capture_on_commit_callbacks):
-    """The live timeline is pushed when the call's transaction commits: an escalation that fails and is rolled back
-    leaves nothing to push (an open incident page never shows it as if it had happened); a comment pushes its entry."""
+    """Live fragments are pushed when the call's transaction commits (apps.core.live.publish): an escalation that fails
+    and is rolled back leaves nothing to push (an open incident page never shows it as if it had happened); a comment
+    pushes its entry (the incident's page and the incident list)."""
     policy = EscalationPolicy.objects.create(
         name="p", levels=[{"after_minutes": 0, "targets": ["ops-slack"]}, {"after_minutes": 30, "targets": ["oncall-pager"]}]
     )
@@ -71,9 +73,9 @@ def test_a_failed_call_shows_nothing_live_and_a_done_one_once_committed(operator
     assert timeline_pushes(pushed) == []
     with django_capture_on_commit_callbacks(execute=True) as pushed:
         invoke("comms.comment_incident", operator, {"incident_id": incident.pk, "text": "looking"})
-    assert len(timeline_pushes(pushed)) == 1
+    assert len(timeline_pushes(pushed)) == 2
 
 
 def timeline_pushes(callbacks) -> list:
-    """The callbacks the incident timeline left to run at commit (the audit log leaves its own)."""
-    return [callback for callback in callbacks if callback.__module__ == timeline.__name__]
+    """The live pushes left to run at commit (apps.core.live.publish; the audit log leaves its own callbacks)."""
+    return [callback for callback in callbacks if callback.__module__ == live.__name__]
