@@ -312,8 +312,8 @@ def escalate_due(now: datetime | None = None) -> list[Incident]:
     (comms.escalate_due_incident, as the system, audited) which re-checks under a lock that it is still due; one whose
     policy has no next level has its schedule ended (once: it is not due again); one whose page fails is backed off
     (due again COMMS_ESCALATION_RETRY_MINUTES later; a timeline entry when the failure is new or its reason changed);
-    a call that fails even so is logged (and
-    audited by the gateway) and the others still escalate. The incidents escalated."""
+    a call that fails even so is logged (and audited by the gateway) and the others still escalate. The incidents
+    escalated."""
     now = now or timezone.now()
     due = Incident.objects.filter(status=Incident.OPEN, next_escalation_at__lte=now).order_by("pk")
     escalated = []
