@@ -5,10 +5,11 @@ durable.
 An event goes out as a 4-byte big-endian length, the 8-byte time its writer stops waiting, and
 the JSON object of its linked values (chain.row_values, but for those placed under the lock):
 what the appender links and stores as it is. Back comes a length and a JSON object: the event's
-place in the chain (id, seq, at, key_id, prev_hash, hash) or {"error": ...}. Each thread keeps its
-own connection. An appender that cannot be reached is skipped for a while (the caller appends
-itself); one lost after the event was sent (killed, restarted, silent past the timeout) leaves
-the outcome unknown, so the event goes to `recover`, which appends it unless it is already in.
+place in the chain (id, seq, at, key_id, prev_hash, hash) or {"error": ...}. A connection serves
+one call at a time and is kept between calls for any thread (core/idle.py). An appender that cannot
+be reached is skipped for a while (the caller appends itself); one lost after the event was sent
+(killed, restarted, silent past the timeout) leaves the outcome unknown, so the event goes to
+`recover`, which appends it unless it is already in.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ import logging
 import secrets
 import socket
 import struct
-import threading
 import time
 from datetime import datetime
 
 from django.conf import settings
+
+from apps.core.idle import Idle
 
 from .chain import row_values
 from .models import AuditEvent
@@ -61,11 +63,11 @@ def receive_frame(stream) -> dict | None:
 
 
 class AppenderClient:
-    """This process's connections to the appender, one per thread."""
+    """This process's connections to the appender, taken by one call at a time (core/idle.py)."""
 
     def __init__(self, recover):
         self._recover = recover
-        self._local = threading.local()
+        self._idle = Idle(_close)
         self._skip_until = 0.0
 
     def append(self, event: AuditEvent) -> bool:
@@ -81,17 +83,23 @@ class AppenderClient:
             reply = receive_frame(conn[1])
         except (OSError, ValueError) as exc:
             reply = {"error": f"{type(exc).__name__}: {exc}"}
+        except BaseException:  # interrupted mid-way: the answer may be half-read, the connection is not reused
+            _close(conn)
+            raise
         if reply is None or "error" in reply:
-            self._lost(reply)
+            _close(conn)
+            self._idle.close_all()  # opened before it was lost (a restart): none would answer
+            self._skip(reply["error"] if reply else "it closed the connection")
             self._recover(event)
             return True
+        self._idle.give(conn)
         for name in PLACED:
             setattr(event, name, reply[name])
         event.pk, event.at = reply["id"], datetime.fromisoformat(reply["at"])
         return True
 
     def _connection(self):
-        conn = getattr(self._local, "conn", None)
+        conn = self._idle.take()
         if conn is not None or time.monotonic() < self._skip_until:
             return conn
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -102,17 +110,15 @@ class AppenderClient:
             sock.close()
             self._skip(f"cannot reach it ({exc})")
             return None
-        self._local.conn = (sock, sock.makefile("rb"))
-        return self._local.conn
-
-    def _lost(self, reply: dict | None) -> None:
-        sock, stream = self._local.conn
-        self._local.conn = None
-        stream.close()
-        sock.close()
-        self._skip(reply["error"] if reply else "it closed the connection")
+        return sock, sock.makefile("rb")
 
     def _skip(self, why: str) -> None:
         retry = settings.AUDIT_APPENDER_RETRY_SECONDS
         log.warning("audit appender at %s: %s; appending in this process for %s s", settings.AUDIT_APPENDER_SOCKET, why, retry)
         self._skip_until = time.monotonic() + retry
+
+
+def _close(conn: tuple) -> None:
+    sock, stream = conn
+    stream.close()
+    sock.close()

@@ -9,9 +9,7 @@ increment and sets the expiry on the window's first hit.
 
 from __future__ import annotations
 
-import os
 import re
-import threading
 import time
 import zlib
 from dataclasses import dataclass
@@ -22,6 +20,8 @@ from django.conf import settings
 from django.core.cache import caches
 from django_ratelimit.core import EXPIRATION_FUDGE, _make_cache_key, _split_rate
 
+from .idle import Idle
+
 _HIT = """
 local n = redis.call('INCR', KEYS[1])
 if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
@@ -29,51 +29,51 @@ return n
 """
 
 
-_scripts: dict[tuple[str, str], redis.commands.core.Script] = {}
+_scripts: dict[tuple[str, str], tuple[redis.commands.core.Script, Idle]] = {}
 
 
-def _script(alias: str):
+def _script(alias: str) -> tuple[redis.commands.core.Script, Idle]:
     """The script, bound to a client of the cache's own server with its options (timeouts, retry), as
-    Django's RedisCache builds its pool: the first server of LOCATION takes writes. One per process
-    (redis-py's pool is thread-safe and starts afresh after a fork); sent by its digest (EVALSHA,
-    loaded again if the server lost it). Django's cache has no public raw client."""
+    Django's RedisCache builds its pool: the first server of LOCATION takes writes; and this process's
+    idle connections to that server. One per process; sent by its digest (EVALSHA, loaded again if the
+    server lost it). Django's cache has no public raw client."""
     config = settings.CACHES[alias]
     held = (alias, config["LOCATION"])
     if held not in _scripts:
         server = re.split("[;,]", config["LOCATION"])[0]
-        _scripts[held] = redis.Redis.from_url(server, **config.get("OPTIONS", {})).register_script(_HIT)
+        _scripts[held] = (
+            redis.Redis.from_url(server, **config.get("OPTIONS", {})).register_script(_HIT),
+            Idle(lambda conn: conn.disconnect()),
+        )
     return _scripts[held]
 
 
-# Each thread's own connections to the cache's server: {script: (pid, connection)}.
-_local = threading.local()
-
-
 def _evalsha(alias: str, key: str, expire: int) -> int:
-    """Run the script on this thread's own connection (redis-py's, with the cache's options: timeouts, auth,
-    TLS). A call through the client (pool checkout and release, its retry and metrics wrappers) cost as much
-    CPU again as the round trip itself, ~65 µs of a gateway call. As the client's options say, a connection
-    broken by a Redis restart is replaced at once (one retry, never on a timeout); a connection that failed
-    or was interrupted is closed (no half-read answer is left for the next call) and reconnects on its next
-    use; a forked child opens its own."""
-    script = _script(alias)
-    conns = _local.__dict__.setdefault("conns", {})
-    held = conns.get(script)
-    if held is None or held[0] != os.getpid():
+    """Run the script on a connection of this process's own (redis-py's, with the cache's options: timeouts,
+    auth, TLS), taken from its idle ones (core/idle.py: not one per thread, which under ASGI is one per page).
+    A call through the client (pool checkout and release, its retry and metrics wrappers) cost as much CPU
+    again as the round trip itself, ~65 µs of a gateway call. As the client's options say, a connection broken
+    by a Redis restart is replaced at once (one retry, never on a timeout); a connection that failed or was
+    interrupted is closed (no half-read answer is left for the next call) and reconnects on its next use."""
+    script, idle = _script(alias)
+    conn = idle.take()
+    if conn is None:
         pool = script.registered_client.connection_pool
-        held = conns[script] = (os.getpid(), pool.connection_class(**pool.connection_kwargs))
-    conn = held[1]
-    for retry in (False, True):
-        try:
-            return _send(conn, script.sha, key, expire)
-        except redis.exceptions.ConnectionError:
-            conn.disconnect()
-            if retry:
+        conn = pool.connection_class(**pool.connection_kwargs)
+    try:
+        for retry in (False, True):
+            try:
+                return _send(conn, script.sha, key, expire)
+            except redis.exceptions.ConnectionError:
+                conn.disconnect()
+                if retry:
+                    raise
+            except BaseException:
+                conn.disconnect()
                 raise
-        except BaseException:
-            conn.disconnect()
-            raise
-    raise AssertionError("unreachable")
+        raise AssertionError("unreachable")
+    finally:
+        idle.give(conn)
 
 
 def _send(conn, sha: str, key: str, expire: int) -> int:

@@ -3,6 +3,7 @@ back numbered only once durable; a writer that cannot reach it, or loses it mid-
 before or after its commit, stopped past the timeout), still has its event in the chain exactly
 once, and the chain verifies."""
 
+import contextlib
 import json
 import os
 import signal
@@ -43,7 +44,13 @@ def socket_path(tmp_path, settings):
 @pytest.fixture
 def server(socket_path):
     """An appender in this process (a thread), for the tests that watch or break it at a chosen point."""
-    server = appender.AppenderServer(socket_path)
+    with serving(socket_path) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def serving(path: str):
+    server = appender.AppenderServer(path)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -109,6 +116,40 @@ def test_writer_processes_append_through_the_appender_process(socket_path):
     assert sorted(AuditEvent.objects.values_list("seq", flat=True)) == list(range(1, writers * each + 1))
     assert verify_chain().ok
     assert not os.path.exists(socket_path)  # a clean stop removes its socket
+
+
+def test_writers_on_threads_of_their_own_share_the_processs_connection(server, monkeypatch):
+    """Under ASGI each page's sync code runs on a thread of its own: a connection kept per thread was opened,
+    accepted and dropped for every page. Five writers, each on a new thread after the last ended: one connection."""
+    accepted = []
+    real_accept = appender.AppenderServer._accept
+    monkeypatch.setattr(appender.AppenderServer, "_accept", lambda self: (accepted.append(1), real_accept(self)))
+    events = []
+    for i in range(5):
+        thread = threading.Thread(target=lambda i=i: events.append(append(i)))
+        thread.start()
+        thread.join(timeout=60)
+    assert [e.seq for e in events] == [1, 2, 3, 4, 5] and all(e.append_key for e in events)
+    assert len(accepted) == 1 and len(server._buffers) == 1
+    assert verify_chain().ok
+
+
+def test_connections_opened_before_the_appender_was_lost_are_not_used_after(socket_path, settings, caplog):
+    """Two idle connections, then the appender restarts (a new one on the same socket): the first append
+    finds its connection lost (the writer appends it itself) and the other, just as dead, is dropped with it:
+    the next append connects afresh instead of losing a second event's round trip and a second back-off."""
+    settings.AUDIT_APPENDER_RETRY_SECONDS = 0
+    client = writer._appender
+    with serving(socket_path) as first_server:
+        idle = [client._connection(), client._connection()]
+        wait_for(lambda: len(first_server._buffers) == 2, timeout=60, what="both connections accepted")
+    for conn in idle:
+        client._idle.give(conn)
+    with serving(socket_path), caplog.at_level("WARNING", logger="apps.audit.appender_client"):
+        first, second = append(1), append(2)
+    lost = [r for r in caplog.records if "appending in this process" in r.getMessage()]
+    assert len(lost) == 1 and [first.seq, second.seq] == [1, 2] and second.append_key
+    assert AuditEvent.objects.filter(operation="test.appender").count() == 2 and verify_chain().ok
 
 
 def test_an_event_is_answered_only_once_committed(server, other_session):

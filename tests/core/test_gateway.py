@@ -187,8 +187,8 @@ def test_the_gateways_rate_limit_counts_in_django_ratelimits_own_keys(monkeypatc
 
 
 def test_the_rate_limit_survives_a_lost_script_and_a_killed_connection(monkeypatch, settings):
-    """The script runs on each thread's own connection (redis-py's client wrappers cost as much CPU again as
-    the round trip): a server that does not know the script gets it whole, and a connection broken under it
+    """The script runs on a connection of the process's own (redis-py's client wrappers cost as much CPU again
+    as the round trip): a server that does not know the script gets it whole, and a connection broken under it
     (a Redis restart) is replaced at once, as the client's one retry did; the count goes on from where it was."""
     import redis
 
@@ -197,13 +197,14 @@ def test_the_rate_limit_survives_a_lost_script_and_a_killed_connection(monkeypat
     now = 1_700_000_000.0 + secrets.randbelow(10**6)  # a window of this run only
     monkeypatch.setattr(ratelimit, "clock", lambda: now)
     assert ratelimit.hit("ops.read", "user:rl-lost", "5/m").count == 1
-    script = ratelimit._script(settings.RATELIMIT_USE_CACHE)
+    script, idle = ratelimit._script(settings.RATELIMIT_USE_CACHE)
     monkeypatch.setattr(script, "sha", "0" * 40)  # a digest the server does not know (the shared server's scripts stay)
     assert ratelimit.hit("ops.read", "user:rl-lost", "5/m").count == 2
-    _, held = ratelimit._local.conns[script]
+    held = idle.take()  # the connection the next call takes, given back
     held.send_command("CLIENT", "ID")
     admin = redis.Redis.from_url(settings.REDIS_URL)
-    assert admin.client_kill_filter(_id=held.read_response()) == 1  # this thread's connection only
+    assert admin.client_kill_filter(_id=held.read_response()) == 1  # that connection only
+    idle.give(held)
     assert ratelimit.hit("ops.read", "user:rl-lost", "5/m").count == 3
 
 
