@@ -23,6 +23,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-opsconsole.sqlite3")}
+    if env_bool("DB_POOL", False):
+        # Web processes (asgi.py sets DB_POOL=1): each request's sync code runs on a fresh thread; their
+        # connections are kept between requests, as the pool below keeps PostgreSQL's (opsconsole/sqlite).
+        DATABASES["default"]["ENGINE"] = "opsconsole.sqlite"
 elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
     # A database that does not answer must not hold a process for long: connect timeout, and a
     # statement timeout for web processes (asgi.py sets DB_STATEMENT_TIMEOUT_MS; workers run long jobs).

@@ -1,9 +1,13 @@
 """Web processes keep their connections between requests: PostgreSQL's in psycopg's pool (asgi.py turns it
-on for every web process), Redis' (the cache's pool, the rate limit's own) for the process (core/idle.py).
+on for every web process), SQLite's (opsconsole/sqlite) and Redis' (the cache's pool, the rate limit's own)
+for the process (core/idle.py).
 Under ASGI each request's sync code runs on a thread of its own, so what is kept per thread is not kept:
 seen through uvicorn, as deployed, not through the test client, and from the servers' side
 (pg_stat_activity: the backends of the web process, by its application name; a Redis of the test's own:
 the connections it accepted)."""
+
+import sqlite3
+import threading
 
 import httpx
 import pytest
@@ -66,3 +70,46 @@ def test_requests_through_uvicorn_open_no_redis_connection_each(make_user):
         proc.stop()
         server.shutdown()
     assert opened == 0, f"{opened} Redis connections opened for 20 pages and 20 token requests"
+
+
+def test_sqlite_connections_serve_the_next_request_on_another_thread(tmp_path):
+    """The SQLite backend of web processes: requests, each on a thread of its own as under ASGI and each closing
+    its connection at its end as Django does, run on the connection the first one opened; a transaction one
+    left open is rolled back before the next request gets the connection (nothing of it seen, no lock held)."""
+    from django.db.utils import ConnectionHandler
+
+    path = str(tmp_path / "web.sqlite3")
+    handler = ConnectionHandler({"default": {"ENGINE": "opsconsole.sqlite", "NAME": path}})
+
+    def request(work):
+        done = []
+
+        def run():
+            db = handler["default"]  # this thread's, as Django's connections are
+            try:
+                with db.cursor() as cursor:
+                    done.append(work(db, cursor))
+            finally:
+                db.close()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join(timeout=60)
+        return done[0]
+
+    request(lambda db, cursor: cursor.execute("CREATE TABLE t (x INTEGER)"))
+    used = [request(lambda db, cursor: db.connection) for _ in range(5)]
+    assert all(conn is used[0] for conn in used)
+
+    def fail_mid_way(db, cursor):
+        cursor.execute("BEGIN IMMEDIATE")
+        cursor.execute("INSERT INTO t VALUES (1)")
+        return db.connection
+
+    assert request(fail_mid_way) is used[0]
+    assert request(lambda db, cursor: cursor.execute("SELECT count(*) FROM t").fetchone()[0]) == 0
+    other = sqlite3.connect(path, timeout=0)  # another process's writer: not locked out
+    with other:
+        other.execute("INSERT INTO t VALUES (2)")
+    other.close()
+    assert request(lambda db, cursor: cursor.execute("SELECT x FROM t").fetchall()) == [(2,)]
