@@ -4,7 +4,7 @@ limit's and the audit appender's own connections) and SharedRedisCache (Django's
 Not one per thread: under ASGI each request's sync code runs on a thread of its own (Django's
 handler opens an asgiref ThreadSensitiveContext per request, and with it a new one-thread
 executor), so a connection kept in a `threading.local` was opened, handshaken and dropped on
-every page (bench/dashboards.py: a Redis connect per page, 0.9 ms of the web process's CPU).
+every page (a Redis connect and its handshake: ~0.9 ms of the web process's CPU per page).
 A caller takes an idle connection (or opens one), uses it alone, and gives it back only when
 nothing is left half-read on it; list.pop and list.append are atomic, so no lock is taken. A
 forked child never uses its parent's connections: it opens its own.

@@ -66,3 +66,26 @@ def test_the_mcp_bench_stopped_by_sigterm_stops_its_servers_and_removes_its_file
     assert proc.wait(timeout=120) == 128 + signal.SIGTERM
     assert psutil.wait_procs(servers, timeout=60)[1] == []
     assert list(temp.iterdir()) == []
+
+
+@pytest.mark.peer
+def test_the_pages_bench_stopped_by_sigterm_stops_its_servers_and_removes_its_worktree(tmp_path):
+    if subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True).returncode:
+        pytest.skip("the bench compares two commits of a git checkout")
+    proc, temp = start("pages", tmp_path, "--base", "HEAD", "--rounds", "100000000")
+    try:
+        deadline = time.monotonic() + 240
+        while "this checkout against" not in output(tmp_path):  # its Redis and both web processes are up
+            assert proc.poll() is None and time.monotonic() < deadline, output(tmp_path)
+            time.sleep(0.2)
+        servers = psutil.Process(proc.pid).children(recursive=True)  # redis-server rewrites its environment: not found by it
+        assert len(servers) >= 3
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 128 + signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert psutil.wait_procs(servers, timeout=60)[1] == []
+    assert list(temp.iterdir()) == []
+    worktrees = subprocess.run(["git", "-C", str(ROOT), "worktree", "list"], capture_output=True, text=True, check=True).stdout
+    assert str(temp) not in worktrees
