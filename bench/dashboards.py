@@ -107,6 +107,19 @@ def environment(workdir: Path) -> list:
     return stop
 
 
+def signed_in(username: str, roles: list[str]):
+    """A test client signed in as a new bench user with `roles` (its session cookie serves real browsers' requests too)."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.test import Client
+
+    user = get_user_model().objects.create_user(username, password="unused-bench-password")
+    user.groups.add(*Group.objects.filter(name__in=roles))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
 async def watch(servers: list[str], topic: str, cookie: str, viewers: int, intervals: int) -> list[list[int]]:
     import re
 
@@ -181,10 +194,7 @@ def main() -> None:
     import django
 
     django.setup()
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
     from django.core.management import call_command
-    from django.test import Client
 
     from apps.audit.models import AuditEvent
     from apps.monitoring.models import Dashboard, Panel, PrometheusSource
@@ -210,10 +220,7 @@ def main() -> None:
         board = Dashboard.objects.create(slug="bench", title="Bench", source=source, refresh_seconds=args.refresh, default_range="15m")
         for position, (title, query, chart) in enumerate(PANELS):
             Panel.objects.create(dashboard=board, position=position, title=title, query=query, chart=chart)
-        user = get_user_model().objects.create_user("bench-viewer", password="unused-bench-password")
-        user.groups.add(Group.objects.get(name="viewer"))
-        client = Client()
-        client.force_login(user)
+        client = signed_in("bench-viewer", ["viewer"])
         cookie = f"sessionid={client.cookies['sessionid'].value}"
         topic = f"dashboard.{board.pk}.15m"
 

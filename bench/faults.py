@@ -92,7 +92,7 @@ def main() -> None:
     ports = port_source(args.port)
     redis_server = RedisServer(ports())
     os.environ["REDIS_URL"] = redis_server.url
-    from bench.dashboards import environment
+    from bench.dashboards import environment, signed_in
 
     workdir = Path(tempfile.mkdtemp(prefix="opsconsole-bench-"))
     stop = environment(workdir)
@@ -100,10 +100,7 @@ def main() -> None:
 
     django.setup()
     import httpx
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
     from django.core.management import call_command
-    from django.test import Client
 
     from apps.monitoring.models import PrometheusSource
     from tests.faults.test_hung_peers import HungPeer
@@ -111,10 +108,7 @@ def main() -> None:
     from tests.support.processes import start_console
 
     call_command("migrate", verbosity=0)
-    user = get_user_model().objects.create_user("bench-operator", password="unused-bench-password")
-    user.groups.add(*Group.objects.filter(name__in=["operator", "viewer"]))
-    client = Client()
-    client.force_login(user)
+    client = signed_in("bench-operator", ["operator", "viewer"])
     hung_peers: list[HungPeer] = []
 
     def hung_peer() -> HungPeer:

@@ -59,18 +59,13 @@ def main() -> None:
         django.setup()
         import httpx
         import redis as redis_py
-        from django.contrib.auth import get_user_model
-        from django.contrib.auth.models import Group
         from django.core.management import call_command
-        from django.test import Client
 
+        from bench.dashboards import signed_in
         from bench.render_ratio import cpu_seconds
 
         call_command("migrate", verbosity=0)
-        user = get_user_model().objects.create_user("bench-pages", password="unused-bench-password")
-        user.groups.add(*Group.objects.filter(name__in=["viewer", "auditor"]))
-        browser = Client()
-        browser.force_login(user)
+        browser = signed_in("bench-pages", ["viewer", "auditor"])
         cookie = f"sessionid={browser.cookies['sessionid'].value}"
         for side, tree in (("base", base_tree), ("this", ROOT)):
             port = ports()
