@@ -275,6 +275,10 @@ def main():
         print(f"web process RSS growth during each {size / MIB:.0f} MiB upload: max {max(growth) / 1e6:+.1f} MB "
               f"(bound {RSS_BOUND / 1e6:.0f} MB: {verdict}); console: {result['parts']} parts, checksums verified "
               f"({result['checksum_sha256']})")  # fmt: skip
+    except Exception:
+        if console is not None:  # its log goes with the temp folder: what it said is printed first
+            print(f"the console's web process, last lines of its log:\n{console.tail()}", file=sys.stderr)
+        raise
     finally:
         for proc in (console, moto):
             if proc is not None:
