@@ -20,7 +20,7 @@ def test_a_cached_token_gives_the_same_access_token_until_its_actor_changes(make
     first = verify(raw)
     assert first is verify(raw)
     assert first.actor is actor and first.scopes == sorted(actor.roles) == ["operator"]
-    assert raw.rsplit("_", 1)[1] not in first.model_dump_json()
+    assert raw.split("_", 2)[2] not in first.model_dump_json()  # opc_<lookup>_<secret>: the secret may hold "_" itself
 
     user.groups.add(Group.objects.get(name="viewer"))  # a role change forgets the cached actors
     assert actors.actor_for_token(raw, cached_only=True) is None

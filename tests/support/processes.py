@@ -73,7 +73,7 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 def test_database_url() -> str:
     """DATABASE_URL of the test database pytest-django created, for subprocesses."""
     db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
+    if connection.vendor == "sqlite":  # Django's backend or opsconsole.sqlite (DB_POOL: a process that imported asgi.py)
         return f"sqlite:///{db['NAME']}"
     auth = quote(db["USER"] or "")
     if db.get("PASSWORD"):
