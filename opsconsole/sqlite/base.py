@@ -18,7 +18,9 @@ _idle: dict[str, Idle] = {}  # per database file
 
 
 def _kept(name: str) -> Idle:
-    return _idle.setdefault(name, Idle(lambda conn: conn.close()))
+    if name not in _idle:  # two threads at once may each make one: the lost one's connections are collected
+        _idle[name] = Idle(lambda conn: conn.close())
+    return _idle[name]
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
